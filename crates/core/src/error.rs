@@ -1,0 +1,133 @@
+//! The one error type of the crate.
+//!
+//! Every variant belongs to a [`CoreErrorKind`] that tells the caller what to
+//! do about it. Messages never contain key material or plaintext.
+
+use crate::id::ContentId;
+
+/// What a caller can do about a [`CoreError`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CoreErrorKind {
+    /// The caller passed parameters outside the supported bounds (chunk size,
+    /// `k`/`m`, malformed hex). Fix the request; retrying cannot help.
+    InvalidArgument,
+    /// Stored or received bytes are not a valid object of the expected
+    /// format (bad magic, truncated, non-canonical, hash mismatch). Treat the
+    /// object as missing: fetch another shard, repair, report corruption.
+    Corrupt,
+    /// The object is in a format version this build does not understand.
+    /// Upgrade the reader; the data may be fine.
+    UnsupportedVersion,
+    /// Too few valid shards to rebuild a chunk. Fetch more shards.
+    InsufficientShards,
+    /// Authenticated decryption failed: wrong key, tampered ciphertext, or
+    /// (end-to-end mode) a chunk was reordered, dropped or the stream was
+    /// truncated. Never retry with the same inputs.
+    Unauthentic,
+    /// The input reader failed; the caller may retry the read.
+    Io,
+}
+
+/// Errors of `shardgate-core`. Decoders return these for any bad input;
+/// nothing in this crate panics on input bytes.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CoreError {
+    /// A parameter outside the documented bounds.
+    #[error("invalid argument: {what}: {reason}")]
+    InvalidArgument { what: &'static str, reason: String },
+    /// `k` or `m` outside `1..=MAX_K` / `1..=MAX_M`.
+    #[error(
+        "erasure parameters k={k}, m={m} out of bounds (k 1..={}, m 1..={})",
+        crate::erasure::MAX_K,
+        crate::erasure::MAX_M
+    )]
+    ErasureParamsOutOfBounds { k: usize, m: usize },
+    /// Fewer bytes than the format needs.
+    #[error("truncated {what}: need {needed} bytes, got {got}")]
+    Truncated {
+        what: &'static str,
+        needed: usize,
+        got: usize,
+    },
+    /// More bytes than the format allows.
+    #[error("{what} has {extra} unexpected trailing bytes")]
+    TrailingBytes { what: &'static str, extra: usize },
+    /// The first bytes are not this format's magic.
+    #[error("{what}: bad magic")]
+    BadMagic { what: &'static str },
+    /// A version byte this build does not know.
+    #[error("{what}: unsupported format version {version}")]
+    UnsupportedVersion { what: &'static str, version: u8 },
+    /// Fields that are individually readable but inconsistent or
+    /// non-canonical (e.g. shard length that disagrees with chunk length).
+    #[error("malformed {what}: {reason}")]
+    Malformed { what: &'static str, reason: String },
+    /// A count or length read from untrusted bytes exceeds its bound; we
+    /// refuse before allocating.
+    #[error("{what} too large: {got} exceeds limit {limit}")]
+    LimitExceeded {
+        what: &'static str,
+        limit: u64,
+        got: u64,
+    },
+    /// A BLAKE3 hash recorded in a header does not match the bytes.
+    #[error("{what}: hash mismatch")]
+    HashMismatch { what: &'static str },
+    /// A rebuilt chunk does not hash to the chunk id it was asked for.
+    #[error("rebuilt chunk hashes to {actual}, expected {expected}")]
+    ChunkIdMismatch {
+        expected: ContentId,
+        actual: ContentId,
+    },
+    /// Fewer than `k` usable shards.
+    #[error("not enough shards to rebuild: have {have}, need {need}")]
+    NotEnoughShards { have: usize, need: usize },
+    /// AEAD open failed. Deliberately says nothing about why.
+    #[error("decryption failed: wrong key, tampered data, or chunk out of order")]
+    DecryptFailed,
+    /// End-to-end stream ended before a chunk flagged as last was opened.
+    #[error("end-to-end stream truncated: {chunks_seen} chunks seen, no final chunk")]
+    StreamTruncated { chunks_seen: u64 },
+    /// Reading the input failed.
+    #[error("reading input failed")]
+    Read(#[source] std::io::Error),
+}
+
+impl CoreError {
+    /// The action class of this error.
+    pub fn kind(&self) -> CoreErrorKind {
+        match self {
+            CoreError::InvalidArgument { .. } | CoreError::ErasureParamsOutOfBounds { .. } => {
+                CoreErrorKind::InvalidArgument
+            }
+            CoreError::Truncated { .. }
+            | CoreError::TrailingBytes { .. }
+            | CoreError::BadMagic { .. }
+            | CoreError::Malformed { .. }
+            | CoreError::LimitExceeded { .. }
+            | CoreError::HashMismatch { .. }
+            | CoreError::ChunkIdMismatch { .. } => CoreErrorKind::Corrupt,
+            CoreError::UnsupportedVersion { .. } => CoreErrorKind::UnsupportedVersion,
+            CoreError::NotEnoughShards { .. } => CoreErrorKind::InsufficientShards,
+            CoreError::DecryptFailed | CoreError::StreamTruncated { .. } => {
+                CoreErrorKind::Unauthentic
+            }
+            CoreError::Read(_) => CoreErrorKind::Io,
+        }
+    }
+
+    pub(crate) fn invalid(what: &'static str, reason: impl Into<String>) -> Self {
+        CoreError::InvalidArgument {
+            what,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn malformed(what: &'static str, reason: impl Into<String>) -> Self {
+        CoreError::Malformed {
+            what,
+            reason: reason.into(),
+        }
+    }
+}
