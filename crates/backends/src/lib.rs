@@ -1,1 +1,35 @@
-//! Work in progress: see the crate description.
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod error;
+pub mod health;
+pub mod metrics;
+pub mod operator;
+pub mod placement;
+mod probe;
+pub mod registry;
+pub mod secret;
+pub mod store;
+
+#[cfg(test)]
+mod fault_layer;
+#[cfg(test)]
+mod placement_tests;
+#[cfg(test)]
+mod registry_tests;
+#[cfg(test)]
+mod store_tests;
+
+pub use config::{ProviderConfig, ProviderKind, ProviderLimits};
+pub use error::{BackendError, BackendErrorKind};
+pub use health::{HealthPolicy, HealthState};
+pub use operator::build_operator;
+pub use placement::{Placement, PlacementCandidate, PlacementPolicy, place};
+pub use registry::{ProviderRegistry, ProviderStatus};
+pub use secret::Secret;
+pub use store::{ObjectMeta, PresignedGet, PutOutcome, ShardStore, VerifiedShard};
+
+/// The raw opendal types, for callers that need them (tests tamper with
+/// objects through `ShardStore::operator`).
+pub use opendal;

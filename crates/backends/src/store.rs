@@ -1,0 +1,412 @@
+//! [`ShardStore`]: shard objects on one provider.
+//!
+//! Shard objects are immutable and content-addressed (the key is derived from
+//! the header, see `shardgate_core::shard_object_key`), which fixes what a
+//! put must do when the key is already taken:
+//!
+//! * the same bytes → success ([`PutOutcome::AlreadyPresent`]); this is how
+//!   retried uploads and dedup stay cheap and idempotent;
+//! * bytes that are not a valid shard for this key (torn write, bit rot,
+//!   tampering, a misplaced object) → overwritten with ours, reported as
+//!   [`PutOutcome::Repaired`] and counted in `shardgate_backend_repairs_total`;
+//! * a *valid* shard for this key with different bytes (the same chunk coded
+//!   with another `(k, m)`) → [`BackendErrorKind::Conflict`], never
+//!   overwritten: an existing manifest may depend on it.
+//!
+//! Where the provider supports conditional writes (`Capability::
+//! write_with_if_not_exists`) the first attempt is `If-None-Match: *`, so the
+//! common case is one request. Otherwise we read first, then write.
+
+use std::ops::Range;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{Stream, TryStreamExt};
+use opendal::{Capability, EntryMode, ErrorKind, Operator};
+use shardgate_core::{ContentId, ShardHeader, decode_shard_object, shard_object_key};
+
+use crate::config::ProviderConfig;
+use crate::error::{BackendError, BackendErrorKind};
+use crate::metrics::StoreMetrics;
+use crate::operator::{SHARD_CONTENT_TYPE, build_operator};
+
+/// What a successful put found at the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// The object did not exist and was written.
+    Created,
+    /// An identical object was already there; nothing was written.
+    AlreadyPresent,
+    /// An invalid object occupied the key and was replaced.
+    Repaired,
+}
+
+/// A shard read back and checked against its header and hash.
+#[derive(Debug, Clone)]
+pub struct VerifiedShard {
+    /// The decoded header.
+    pub header: ShardHeader,
+    object: Bytes,
+    body_start: usize,
+}
+
+impl VerifiedShard {
+    /// The shard body (erasure-coded bytes).
+    pub fn body(&self) -> &[u8] {
+        &self.object[self.body_start..]
+    }
+
+    /// The whole object as stored (header ‖ body).
+    pub fn object(&self) -> &Bytes {
+        &self.object
+    }
+}
+
+/// Size of a stored object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// Length in bytes.
+    pub size: u64,
+}
+
+/// A presigned GET request a client can send straight to the provider.
+#[derive(Debug, Clone)]
+pub struct PresignedGet {
+    /// Full URL including the signature; treat it as a bearer credential.
+    pub url: String,
+    /// Headers the client must send with the request.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Shard I/O against one provider.
+#[derive(Debug, Clone)]
+pub struct ShardStore {
+    name: String,
+    prefix: String,
+    op: Operator,
+    metrics: StoreMetrics,
+}
+
+impl ShardStore {
+    /// Build the operator from config and wrap it.
+    pub fn from_config(cfg: &ProviderConfig) -> Result<Self, BackendError> {
+        let op = build_operator(cfg)?;
+        Ok(Self::new(&cfg.name, &cfg.prefix, op))
+    }
+
+    /// Wrap an existing operator (tests can pass extra layers this way).
+    pub fn new(name: &str, prefix: &str, op: Operator) -> Self {
+        Self {
+            name: name.to_owned(),
+            prefix: prefix.trim_end_matches('/').to_owned(),
+            op,
+            metrics: StoreMetrics::new(name),
+        }
+    }
+
+    /// The provider name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The key prefix (without trailing `/`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The layered operator, for probes and tests. Writing through it
+    /// bypasses every shard check.
+    pub fn operator(&self) -> &Operator {
+        &self.op
+    }
+
+    /// What the provider can do, after our profile overrides.
+    pub fn capability(&self) -> Capability {
+        self.op.info().capability()
+    }
+
+    /// The object key of shard `index` of `chunk_id` on this provider.
+    pub fn shard_key(&self, chunk_id: &ContentId, index: u8) -> String {
+        shard_object_key(&self.prefix, chunk_id, index)
+    }
+
+    fn err(&self, e: &opendal::Error, operation: &'static str, key: &str) -> BackendError {
+        BackendError::from_opendal(e, &self.name, operation, Some(key))
+    }
+
+    fn corrupt(&self, operation: &'static str, key: &str, why: String) -> BackendError {
+        BackendError::new(BackendErrorKind::Corrupt, &self.name, operation, why).with_key(key)
+    }
+
+    /// Store a complete shard object (`header ‖ body`). The key comes from its
+    /// header; an invalid object is refused before any I/O.
+    pub async fn put_shard(&self, object: Bytes) -> Result<PutOutcome, BackendError> {
+        let header = match decode_shard_object(&object) {
+            Ok((h, _)) => h,
+            Err(e) => {
+                return Err(BackendError::new(
+                    BackendErrorKind::Corrupt,
+                    &self.name,
+                    "put",
+                    format!("refusing to store an invalid shard object: {e}"),
+                ));
+            }
+        };
+        let key = self.shard_key(&header.chunk_id, header.index);
+        let len = object.len();
+        let outcome = self
+            .metrics
+            .observe("put", self.put_inner(&key, &header, object))
+            .await?;
+        if outcome != PutOutcome::AlreadyPresent {
+            self.metrics.bytes("write", len);
+        }
+        Ok(outcome)
+    }
+
+    async fn put_inner(
+        &self,
+        key: &str,
+        header: &ShardHeader,
+        object: Bytes,
+    ) -> Result<PutOutcome, BackendError> {
+        if self.capability().write_with_if_not_exists {
+            match self.write(key, object.clone(), true).await {
+                Ok(()) => return Ok(PutOutcome::Created),
+                Err(e)
+                    if e.kind() == ErrorKind::ConditionNotMatch
+                        || e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(self.err(&e, "put", key)),
+            }
+        }
+        let existing = match self.op.read(key).await {
+            Ok(buf) => buf.to_bytes(),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                self.write(key, object, false)
+                    .await
+                    .map_err(|e| self.err(&e, "put", key))?;
+                return Ok(PutOutcome::Created);
+            }
+            Err(e) => return Err(self.err(&e, "put", key)),
+        };
+        if existing == object {
+            return Ok(PutOutcome::AlreadyPresent);
+        }
+        match decode_shard_object(&existing) {
+            Ok((h, _)) if h.chunk_id == header.chunk_id && h.index == header.index => Err(BackendError::new(
+                BackendErrorKind::Conflict,
+                &self.name,
+                "put",
+                format!(
+                    "a different valid shard is stored here (k={}, m={}; ours k={}, m={}); not overwriting",
+                    h.k, h.m, header.k, header.m
+                ),
+            )
+            .with_key(key)),
+            // Not a valid shard for this key: whatever it is, ours is the
+            // content this key stands for.
+            _ => {
+                tracing::warn!(provider = %self.name, key, "replacing corrupt shard object");
+                self.write(key, object, false).await.map_err(|e| self.err(&e, "put", key))?;
+                self.metrics.repaired();
+                Ok(PutOutcome::Repaired)
+            }
+        }
+    }
+
+    /// One single-shot upload (the whole object in one write call, so no
+    /// multipart session), with an explicit content type where supported.
+    async fn write(
+        &self,
+        key: &str,
+        object: Bytes,
+        if_not_exists: bool,
+    ) -> Result<(), opendal::Error> {
+        let cap = self.capability();
+        let mut w = self.op.write_with(key, object);
+        if cap.write_with_content_type {
+            w = w.content_type(SHARD_CONTENT_TYPE);
+        }
+        if if_not_exists {
+            w = w.if_not_exists(true);
+        }
+        w.await.map(|_| ())
+    }
+
+    /// Read a whole shard and verify it. A bad object is a `Corrupt` error
+    /// naming provider and key; its bytes are never returned.
+    pub async fn get_shard(
+        &self,
+        chunk_id: &ContentId,
+        index: u8,
+    ) -> Result<VerifiedShard, BackendError> {
+        let key = self.shard_key(chunk_id, index);
+        self.metrics
+            .observe("get", async {
+                let object = self
+                    .op
+                    .read(&key)
+                    .await
+                    .map_err(|e| self.err(&e, "get", &key))?
+                    .to_bytes();
+                self.metrics.bytes("read", object.len());
+                let (header, body) = decode_shard_object(&object)
+                    .map_err(|e| self.corrupt("get", &key, format!("invalid shard object: {e}")))?;
+                if header.chunk_id != *chunk_id || header.index != index {
+                    return Err(self.corrupt(
+                        "get",
+                        &key,
+                        format!(
+                            "header is for chunk {} shard {}",
+                            header.chunk_id.short(),
+                            header.index
+                        ),
+                    ));
+                }
+                let body_start = object.len() - body.len();
+                Ok(VerifiedShard {
+                    header,
+                    object,
+                    body_start,
+                })
+            })
+            .await
+    }
+
+    /// Raw bytes `range` of an object (no verification: a part of a shard
+    /// cannot be checked on its own).
+    pub async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, BackendError> {
+        self.metrics
+            .observe("get_range", async {
+                if range.start >= range.end {
+                    return Err(BackendError::new(
+                        BackendErrorKind::InvalidRange,
+                        &self.name,
+                        "get_range",
+                        "empty or reversed range",
+                    )
+                    .with_key(key));
+                }
+                let want = range.end - range.start;
+                let buf = self
+                    .op
+                    .read_with(key)
+                    .range(range)
+                    .await
+                    .map_err(|e| self.err(&e, "get_range", key))?;
+                if buf.len() as u64 != want {
+                    return Err(BackendError::new(
+                        BackendErrorKind::InvalidRange,
+                        &self.name,
+                        "get_range",
+                        format!(
+                            "range extends past the end of the object ({} of {want} bytes)",
+                            buf.len()
+                        ),
+                    )
+                    .with_key(key));
+                }
+                self.metrics.bytes("read", buf.len());
+                Ok(buf.to_bytes())
+            })
+            .await
+    }
+
+    /// Size of an object; `NotFound` if absent.
+    pub async fn head(&self, key: &str) -> Result<ObjectMeta, BackendError> {
+        self.metrics
+            .observe("head", async {
+                let meta = self
+                    .op
+                    .stat(key)
+                    .await
+                    .map_err(|e| self.err(&e, "head", key))?;
+                Ok(ObjectMeta {
+                    size: meta.content_length(),
+                })
+            })
+            .await
+    }
+
+    /// Delete an object; deleting a missing object succeeds.
+    pub async fn delete(&self, key: &str) -> Result<(), BackendError> {
+        self.metrics
+            .observe("delete", async {
+                match self.op.delete(key).await {
+                    Err(e) if e.kind() != ErrorKind::NotFound => Err(self.err(&e, "delete", key)),
+                    _ => Ok(()),
+                }
+            })
+            .await
+    }
+
+    /// Every object key under `<prefix>/<under>` (recursively), as a stream.
+    /// `under` is a directory such as `"shards/"`, or `""` for everything.
+    pub fn list(
+        &self,
+        under: &str,
+    ) -> impl Stream<Item = Result<String, BackendError>> + Send + 'static {
+        let dir = if self.prefix.is_empty() {
+            under.to_owned()
+        } else {
+            format!("{}/{}", self.prefix, under)
+        };
+        let dir = if dir.is_empty() || dir.ends_with('/') {
+            dir
+        } else {
+            format!("{dir}/")
+        };
+        let op = self.op.clone();
+        let name = self.name.clone();
+        let err_name = name.clone();
+        let dir2 = dir.clone();
+        futures::stream::once(async move { op.lister_with(&dir).recursive(true).await })
+            .map_err(move |e| BackendError::from_opendal(&e, &err_name, "list", Some(&dir2)))
+            .map_ok(move |lister| {
+                let name = name.clone();
+                lister.map_err(move |e| BackendError::from_opendal(&e, &name, "list", None))
+            })
+            .try_flatten()
+            .try_filter_map(|entry| async move {
+                Ok((entry.metadata().mode() == EntryMode::FILE).then(|| entry.path().to_owned()))
+            })
+    }
+
+    /// Convenience: collect [`ShardStore::list`] (bounded by the caller's prefix).
+    pub async fn list_all(&self, under: &str) -> Result<Vec<String>, BackendError> {
+        let mut keys: Vec<String> = self.list(under).try_collect().await?;
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// A presigned GET URL valid for `expires`, if the provider can presign.
+    pub async fn presign_get(
+        &self,
+        key: &str,
+        expires: Duration,
+    ) -> Result<PresignedGet, BackendError> {
+        if !self.capability().presign_read {
+            return Err(BackendError::new(
+                BackendErrorKind::Unsupported,
+                &self.name,
+                "presign",
+                "this provider cannot presign reads; serve the shard through the broker",
+            )
+            .with_key(key));
+        }
+        let req = self
+            .op
+            .presign_read(key, expires)
+            .await
+            .map_err(|e| self.err(&e, "presign", key))?;
+        let headers = req
+            .header()
+            .iter()
+            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.to_string(), v.to_owned())))
+            .collect();
+        Ok(PresignedGet {
+            url: req.uri().to_string(),
+            headers,
+        })
+    }
+}
