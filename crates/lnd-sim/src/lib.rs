@@ -1,1 +1,26 @@
-//! Work in progress: see the crate description.
+#![doc = include_str!("../README.md")]
+
+mod bech32;
+pub mod bolt11;
+mod error;
+mod faults;
+mod gotime;
+mod issuer;
+mod ledger;
+mod lnd_status;
+mod macaroon;
+mod network;
+mod node;
+mod node_state;
+mod proto;
+mod records;
+mod server;
+mod switch;
+mod tls;
+
+pub use error::SimError;
+pub use faults::{FaultConfig, PaymentFailure};
+pub use macaroon::MACAROON_METADATA_KEY;
+pub use network::SimNetwork;
+pub use node::{SimNode, SimNodeConfig};
+pub use server::LND_VERSION;

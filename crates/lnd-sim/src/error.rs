@@ -1,0 +1,32 @@
+//! The crate's error type for its Rust API (starting and steering nodes).
+//! What gRPC callers see is shaped in `lnd_status.rs` instead.
+
+use std::path::PathBuf;
+
+/// Why a simulated node could not be started or reconfigured.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// Writing `tls.cert` / `admin.macaroon` failed: check the directory.
+    #[error("cannot write {path}: {source}")]
+    Files {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The listening socket could not be bound (or re-bound after `set_down`).
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Certificate generation failed (a bug, not an environment problem).
+    #[error("cannot generate the TLS certificate: {0}")]
+    Certificate(#[from] rcgen::Error),
+    /// The gRPC server rejected its configuration.
+    #[error("gRPC server error: {0}")]
+    Server(#[from] tonic::transport::Error),
+    /// The node was already shut down.
+    #[error("node {0} has been shut down")]
+    Stopped(String),
+}

@@ -1,0 +1,107 @@
+//! The shared state of one simulated node: identity, books, faults, and the
+//! update feeds that streaming RPCs follow.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::broadcast;
+
+use crate::faults::FaultConfig;
+use crate::ledger::Ledger;
+use crate::network::SimNetwork;
+use crate::records::{InvoiceRecord, PaymentRecord};
+
+/// Updates buffered per subscriber before it is considered lagging (a lagging
+/// subscriber re-reads the current state, so nothing is lost but history).
+const UPDATE_FEED_CAPACITY: usize = 256;
+
+pub struct NodeState {
+    pub pubkey: [u8; 33],
+    pub pubkey_hex: String,
+    pub alias: String,
+    pub network: SimNetwork,
+    ledger: Mutex<Ledger>,
+    faults: Mutex<FaultConfig>,
+    online: AtomicBool,
+    invoice_updates: broadcast::Sender<InvoiceRecord>,
+    payment_updates: broadcast::Sender<PaymentRecord>,
+}
+
+impl NodeState {
+    pub fn new(alias: String, network: SimNetwork, balance_msat: u64, faults: FaultConfig) -> Self {
+        // A compressed-point prefix and 32 random bytes. Not guaranteed to be
+        // on the curve (we carry no secp256k1), but unique and LND-shaped.
+        let mut pubkey = [0u8; 33];
+        pubkey[0] = if rand::random::<bool>() { 0x02 } else { 0x03 };
+        pubkey[1..].copy_from_slice(&rand::random::<[u8; 32]>());
+        NodeState {
+            pubkey,
+            pubkey_hex: hex::encode(pubkey),
+            alias,
+            network,
+            ledger: Mutex::new(Ledger::new(balance_msat)),
+            faults: Mutex::new(faults),
+            online: AtomicBool::new(true),
+            invoice_updates: broadcast::channel(UPDATE_FEED_CAPACITY).0,
+            payment_updates: broadcast::channel(UPDATE_FEED_CAPACITY).0,
+        }
+    }
+
+    /// The books. Never hold the guard across an `.await` or while locking
+    /// another node's ledger.
+    pub fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        // Ledger methods leave it consistent at every return, so a panic in
+        // another holder does not make the data unusable.
+        self.ledger.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn faults(&self) -> FaultConfig {
+        *self.faults.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn set_faults(&self, faults: FaultConfig) {
+        *self.faults.lock().unwrap_or_else(PoisonError::into_inner) = faults;
+    }
+
+    pub fn is_online(&self) -> bool {
+        self.online.load(Ordering::SeqCst)
+    }
+
+    pub fn set_online(&self, online: bool) {
+        self.online.store(online, Ordering::SeqCst);
+    }
+
+    /// Injected latency, applied at the top of every RPC.
+    pub async fn gate(&self) {
+        let latency = self.faults().latency;
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+    }
+
+    pub fn publish_invoice(&self, invoice: InvoiceRecord) {
+        // No subscribers is fine: nobody is watching.
+        let _ = self.invoice_updates.send(invoice);
+    }
+
+    pub fn publish_payment(&self, payment: PaymentRecord) {
+        let _ = self.payment_updates.send(payment);
+    }
+
+    pub fn invoice_feed(&self) -> broadcast::Receiver<InvoiceRecord> {
+        self.invoice_updates.subscribe()
+    }
+
+    pub fn payment_feed(&self) -> broadcast::Receiver<PaymentRecord> {
+        self.payment_updates.subscribe()
+    }
+
+    /// Cancels OPEN invoices past expiry and tells subscribers.
+    pub fn sweep_expired(&self) {
+        let now = self.network.now_unix();
+        let expired = self.ledger().expire_due(now);
+        for invoice in expired {
+            self.publish_invoice(invoice);
+        }
+    }
+}
