@@ -26,6 +26,7 @@ const EXPECTED_RPCS: &[(&str, &str, bool, bool)] = &[
     ("Storage", "Delete", false, false),
     ("Storage", "UpdateBlob", false, false),
     ("Storage", "GetShardLocations", false, false),
+    ("Storage", "GetManifest", false, true),
     ("Storage", "GetLimits", false, false),
     ("Payments", "CreateInvoice", false, false),
     ("Payments", "GetPaymentStatus", false, false),

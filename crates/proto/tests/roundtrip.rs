@@ -18,7 +18,7 @@ fn full_header() -> PutHeader {
         chunk_size_bytes: Some(256 * 1024),
         redundancy: Some(RedundancyPolicy {
             k: 4,
-            m: Some(2),
+            m: 2,
             allow_reduced_redundancy: true,
         }),
         price: Some(Price {
@@ -66,21 +66,20 @@ fn data_frame_keeps_its_bytes() {
 
 #[test]
 fn explicit_zero_is_not_the_same_as_unset() {
-    // m = 0 ("no parity") must not turn into "broker default" on the wire.
-    let zero_parity = RedundancyPolicy {
-        k: 3,
-        m: Some(0),
-        allow_reduced_redundancy: false,
-    };
-    let decoded = RedundancyPolicy::decode(zero_parity.encode_to_vec().as_slice()).unwrap();
-    assert_eq!(decoded.m, Some(0));
+    // chunk_size_bytes = 0 is an error the broker must see, not "use the
+    // default"; declared_size_bytes = 0 is a real (empty) declared size.
+    let mut header = full_header();
+    header.chunk_size_bytes = Some(0);
+    header.declared_size_bytes = Some(0);
+    let decoded = PutHeader::decode(header.encode_to_vec().as_slice()).unwrap();
+    assert_eq!(decoded.chunk_size_bytes, Some(0));
+    assert_eq!(decoded.declared_size_bytes, Some(0));
 
-    let default_parity = RedundancyPolicy {
-        m: None,
-        ..zero_parity
-    };
-    let decoded = RedundancyPolicy::decode(default_parity.encode_to_vec().as_slice()).unwrap();
-    assert_eq!(decoded.m, None);
+    header.chunk_size_bytes = None;
+    header.declared_size_bytes = None;
+    let decoded = PutHeader::decode(header.encode_to_vec().as_slice()).unwrap();
+    assert_eq!(decoded.chunk_size_bytes, None);
+    assert_eq!(decoded.declared_size_bytes, None);
 
     // A range without length means "to the end", distinct from length 0.
     let to_end = GetRequest {
