@@ -1,1 +1,21 @@
-//! Work in progress: see the crate description.
+#![doc = include_str!("../README.md")]
+
+mod buckets;
+mod error;
+pub mod fault_proxy;
+mod http1;
+mod http_client;
+mod peer;
+pub mod peers;
+pub mod provider_kinds;
+mod sigv4;
+mod tools;
+
+pub use error::PeerError;
+pub use fault_proxy::{FaultMode, FaultProxy, ProxyStats};
+pub use peers::{
+    Peer, PeerKind, create_gcs_bucket, create_s3_bucket, create_s3_bucket_in_region,
+    start_gcs_emulator, start_moto, start_s3s_fs, tools_available, tools_dir,
+};
+pub use provider_kinds::{ProviderKind, provider_kinds};
+pub use tools::{TOOLS_ENV, Tool};

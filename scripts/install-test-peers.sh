@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Installs the real storage peers the end-to-end tests start:
+#   - moto (S3 API, any credentials)          -> <tools>/venv/bin/moto_server
+#   - gcp-storage-emulator (GCS JSON API)      -> <tools>/venv/bin/gcp-storage-emulator
+#   - s3s-fs (S3 API that checks SigV4)        -> <tools>/bin/s3s-fs
+# into <repo>/.tools (override with SHARDGATE_TOOLS).
+#
+# Idempotent and cached: a second run only checks versions and returns within
+# a second or two. Runs without a terminal (CI=true, no stdin).
+set -euo pipefail
+
+# Pinned versions: bump here (and only here) to move the whole team.
+MOTO_VERSION="5.2.5"
+GCS_EMULATOR_VERSION="2026.7.19"
+S3S_FS_VERSION="0.14.1"
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS="${SHARDGATE_TOOLS:-$REPO/.tools}"
+VENV="$TOOLS/venv"
+PY_STAMP="$VENV/.shardgate-pins"
+PY_PINS="moto[server]==$MOTO_VERSION gcp-storage-emulator==$GCS_EMULATOR_VERSION"
+
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 DEBIAN_FRONTEND=noninteractive
+
+log() { printf '[install-test-peers] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+mkdir -p "$TOOLS"
+# Several engineers (and CI steps) may run this at once: serialise on a lock
+# file so two pip/cargo runs never write into the same directory.
+exec 9>"$TOOLS/.install.lock"
+if command -v flock >/dev/null 2>&1; then
+    flock 9
+fi
+
+# Runs apt-get only as root (CI images); otherwise tells the user what to do.
+apt_install() {
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        log "installing Debian packages: $*"
+        apt-get update -qq </dev/null >&2
+        apt-get install -y -qq "$@" </dev/null >&2
+    else
+        die "missing system packages ($*): install them (e.g. apt-get install $*) and re-run"
+    fi
+}
+
+find_python() {
+    local candidate
+    for candidate in "${SHARDGATE_PYTHON:-}" python3.11 python3 python; do
+        [ -n "$candidate" ] || continue
+        if command -v "$candidate" >/dev/null 2>&1 &&
+            "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 9) else 1)' 2>/dev/null; then
+            command -v "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+
+install_python_peers() {
+    if [ -f "$PY_STAMP" ] && [ "$(cat "$PY_STAMP")" = "$PY_PINS" ] &&
+        [ -x "$VENV/bin/moto_server" ] && [ -x "$VENV/bin/gcp-storage-emulator" ]; then
+        log "python peers already installed ($PY_PINS)"
+        return 0
+    fi
+    local python
+    python="$(find_python)" || {
+        apt_install python3 python3-venv python3-pip
+        python="$(find_python)" || die "no python3 >= 3.9 found"
+    }
+    # Debian splits venv/ensurepip into python3-venv: detect, then install.
+    if ! "$python" -c 'import venv, ensurepip' 2>/dev/null; then
+        apt_install python3-venv
+    fi
+    log "creating venv with $python ($("$python" --version 2>&1))"
+    # The stamp is written last, so an interrupted run leaves no stamp and the
+    # next run starts from a clean venv instead of trusting a partial one.
+    rm -rf "$VENV"
+    "$python" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip </dev/null >&2
+    # shellcheck disable=SC2086 # PY_PINS is a list of requirement specifiers
+    "$VENV/bin/python" -m pip install --quiet $PY_PINS </dev/null >&2
+    printf '%s' "$PY_PINS" >"$PY_STAMP"
+}
+
+s3s_fs_installed_version() {
+    # `cargo install` records what it installed in <root>/.crates.toml.
+    [ -x "$TOOLS/bin/s3s-fs" ] || return 1
+    grep -o "^\"s3s-fs $S3S_FS_VERSION " "$TOOLS/.crates.toml" >/dev/null 2>&1 || return 1
+    echo "$S3S_FS_VERSION"
+}
+
+install_s3s_fs() {
+    if s3s_fs_installed_version >/dev/null; then
+        log "s3s-fs $S3S_FS_VERSION already installed"
+        return 0
+    fi
+    command -v cargo >/dev/null 2>&1 || die "cargo not found: install the Rust toolchain"
+    # Own target dir: the workspace target dir is locked by concurrent builds,
+    # and a separate one lets a later re-install reuse compiled dependencies.
+    export CARGO_TARGET_DIR="$TOOLS/cargo-target"
+    local args=(install s3s-fs --version "$S3S_FS_VERSION" --features binary --root "$TOOLS")
+    log "building s3s-fs $S3S_FS_VERSION (takes a few minutes on 2 cores)"
+    if ! cargo "${args[@]}" --locked </dev/null; then
+        # The published lockfile can pin crates the local rustc cannot build;
+        # fall back to fresh resolution within the manifest's semver ranges.
+        log "cargo install --locked failed; retrying without --locked"
+        cargo "${args[@]}" </dev/null
+    fi
+    s3s_fs_installed_version >/dev/null || die "s3s-fs $S3S_FS_VERSION missing after install"
+}
+
+verify() {
+    "$VENV/bin/moto_server" --help >/dev/null 2>&1 || die "moto_server does not run"
+    "$VENV/bin/gcp-storage-emulator" --help >/dev/null 2>&1 || die "gcp-storage-emulator does not run"
+    "$TOOLS/bin/s3s-fs" --help >/dev/null 2>&1 || die "s3s-fs does not run"
+    log "ok: moto $MOTO_VERSION, gcp-storage-emulator $GCS_EMULATOR_VERSION, s3s-fs $S3S_FS_VERSION in $TOOLS"
+}
+
+start=$SECONDS
+install_python_peers
+install_s3s_fs
+verify
+log "done in $((SECONDS - start)) s"

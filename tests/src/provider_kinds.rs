@@ -1,0 +1,112 @@
+//! Which provider kinds a test run covers: `SHARDGATE_PROVIDER_KINDS`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::PeerError;
+
+/// The env var, a comma list of `memory,fs,s3,gcs,b2`.
+pub const PROVIDER_KINDS_ENV: &str = "SHARDGATE_PROVIDER_KINDS";
+
+/// A provider kind the behaviour suites can run against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProviderKind {
+    /// opendal's in-memory service: no peer.
+    Memory,
+    /// opendal's local file system service: a tempdir.
+    Fs,
+    /// S3 API on a moto peer.
+    S3,
+    /// GCS JSON API on a gcp-storage-emulator peer.
+    Gcs,
+    /// A second moto peer reached through the backends' B2 profile.
+    B2,
+}
+
+impl ProviderKind {
+    pub const ALL: [ProviderKind; 5] = [
+        ProviderKind::Memory,
+        ProviderKind::Fs,
+        ProviderKind::S3,
+        ProviderKind::Gcs,
+        ProviderKind::B2,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ProviderKind::Memory => "memory",
+            ProviderKind::Fs => "fs",
+            ProviderKind::S3 => "s3",
+            ProviderKind::Gcs => "gcs",
+            ProviderKind::B2 => "b2",
+        }
+    }
+
+    /// Whether the kind needs a peer process (and so the installed tools).
+    pub fn needs_peer(self) -> bool {
+        matches!(
+            self,
+            ProviderKind::S3 | ProviderKind::Gcs | ProviderKind::B2
+        )
+    }
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ProviderKind {
+    type Err = PeerError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        ProviderKind::ALL
+            .into_iter()
+            .find(|kind| kind.name().eq_ignore_ascii_case(text.trim()))
+            .ok_or_else(|| PeerError::UnknownProviderKind(text.trim().to_owned()))
+    }
+}
+
+/// The kinds selected by `SHARDGATE_PROVIDER_KINDS` (all five when unset or
+/// empty). An unknown name is an error, so a typo cannot shrink a run silently.
+pub fn provider_kinds() -> Result<Vec<ProviderKind>, PeerError> {
+    parse_kinds(std::env::var(PROVIDER_KINDS_ENV).ok().as_deref())
+}
+
+fn parse_kinds(value: Option<&str>) -> Result<Vec<ProviderKind>, PeerError> {
+    let Some(list) = value.filter(|v| !v.trim().is_empty()) else {
+        return Ok(ProviderKind::ALL.to_vec());
+    };
+    let mut kinds = Vec::new();
+    for part in list.split(',').filter(|p| !p.trim().is_empty()) {
+        let kind: ProviderKind = part.parse()?;
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    Ok(kinds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unset_or_empty_means_all() {
+        assert_eq!(parse_kinds(None).unwrap(), ProviderKind::ALL.to_vec());
+        assert_eq!(parse_kinds(Some(" ")).unwrap(), ProviderKind::ALL.to_vec());
+    }
+
+    #[test]
+    fn lists_are_parsed_in_order_without_duplicates() {
+        let kinds = parse_kinds(Some("gcs, S3,,gcs")).unwrap();
+        assert_eq!(kinds, vec![ProviderKind::Gcs, ProviderKind::S3]);
+    }
+
+    #[test]
+    fn unknown_kinds_are_rejected() {
+        let err = parse_kinds(Some("s3,azure")).unwrap_err();
+        assert!(err.to_string().contains("azure"), "{err}");
+    }
+}

@@ -1,0 +1,77 @@
+//! Where the installed test peers live, and whether they are there.
+
+use std::path::{Path, PathBuf};
+
+use crate::PeerError;
+
+/// Env var that points the harness at another tools directory.
+pub const TOOLS_ENV: &str = "SHARDGATE_TOOLS";
+
+/// The tools directory: `$SHARDGATE_TOOLS`, else `<workspace>/.tools`.
+pub fn tools_dir() -> PathBuf {
+    match std::env::var_os(TOOLS_ENV) {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        // This crate sits one level below the workspace root.
+        _ => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .map(|root| root.join(".tools"))
+            .unwrap_or_else(|| PathBuf::from(".tools")),
+    }
+}
+
+/// One executable the harness starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tool {
+    MotoServer,
+    GcsEmulator,
+    S3sFs,
+}
+
+impl Tool {
+    pub const ALL: [Tool; 3] = [Tool::MotoServer, Tool::GcsEmulator, Tool::S3sFs];
+
+    /// The executable's name, as the install script lays it out.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::MotoServer => "moto_server",
+            Tool::GcsEmulator => "gcp-storage-emulator",
+            Tool::S3sFs => "s3s-fs",
+        }
+    }
+
+    /// Full path of the executable inside [`tools_dir`].
+    pub fn path(self) -> PathBuf {
+        let dir = tools_dir();
+        match self {
+            Tool::MotoServer | Tool::GcsEmulator => dir.join("venv").join("bin").join(self.name()),
+            Tool::S3sFs => dir.join("bin").join(self.name()),
+        }
+    }
+
+    /// The path when the executable exists, else an error naming the install script.
+    pub fn require(self) -> Result<PathBuf, PeerError> {
+        let path = self.path();
+        if is_executable(&path) {
+            Ok(path)
+        } else {
+            Err(PeerError::ToolsMissing {
+                tool: self.name(),
+                path,
+            })
+        }
+    }
+}
+
+/// True when every peer executable is installed. Tests that need peers must
+/// fail (not skip) when this is false; `start_*` already return
+/// [`PeerError::ToolsMissing`] naming the install script.
+pub fn tools_available() -> bool {
+    Tool::ALL.iter().all(|tool| is_executable(&tool.path()))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .map(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
