@@ -68,15 +68,36 @@ fn explain(provider: &str, kind: &str, step: &str, key: &str, e: &opendal::Error
     let base = BackendError::from_opendal(e, provider, "probe", Some(key));
     let (field, what) = match (e.kind(), base.kind()) {
         (ErrorKind::NotFound, _) => (container_field(kind), "the bucket/container does not exist"),
+        // S3 answers NoSuchBucket, which opendal files under ConfigInvalid.
+        _ if mentions(
+            e,
+            &["NoSuchBucket", "ContainerNotFound", "bucket does not exist"],
+        ) =>
+        {
+            (container_field(kind), "the bucket/container does not exist")
+        }
         (ErrorKind::PermissionDenied, _) => {
             (credential_field(kind), "the credentials were rejected")
         }
-        (ErrorKind::ConfigInvalid, _) => ("kind", "the provider rejected the configuration"),
         (_, BackendErrorKind::Timeout) => ("endpoint", "the endpoint did not answer in time"),
         (_, BackendErrorKind::Unavailable) => {
             ("endpoint", "the endpoint is unreachable or failing")
         }
-        _ if looks_like_auth(e) => (credential_field(kind), "the credentials were rejected"),
+        _ if mentions(
+            e,
+            &[
+                "SignatureDoesNotMatch",
+                "InvalidAccessKeyId",
+                "AccessDenied",
+                "Unauthorized",
+            ],
+        ) =>
+        {
+            // Some S3-compatible servers answer a bad signature with bodies
+            // opendal classifies as `Unexpected`.
+            (credential_field(kind), "the credentials were rejected")
+        }
+        (ErrorKind::ConfigInvalid, _) => ("kind", "the provider rejected the configuration"),
         _ => ("endpoint", "the provider returned an unexpected error"),
     };
     BackendError::invalid_config(
@@ -87,18 +108,10 @@ fn explain(provider: &str, kind: &str, step: &str, key: &str, e: &opendal::Error
     .with_key(key)
 }
 
-/// Some S3-compatible servers answer a bad signature with 400/403 bodies
-/// that opendal classifies as `Unexpected`.
-fn looks_like_auth(e: &opendal::Error) -> bool {
+/// Whether opendal's error text carries one of these service error codes.
+fn mentions(e: &opendal::Error, needles: &[&str]) -> bool {
     let s = e.to_string();
-    [
-        "SignatureDoesNotMatch",
-        "InvalidAccessKeyId",
-        "AccessDenied",
-        "Unauthorized",
-    ]
-    .iter()
-    .any(|needle| s.contains(needle))
+    needles.iter().any(|needle| s.contains(needle))
 }
 
 fn container_field(kind: &str) -> &'static str {
