@@ -1,4 +1,90 @@
-//! AES-256-GCM sealing of chunks (see `keys` for where keys and nonces come from).
+//! AES-256-GCM sealing of chunks.
+//!
+//! # Why a derived nonce is safe here
+//!
+//! AES-GCM breaks (keystream reuse, and GHASH key recovery allowing
+//! forgeries) only when one key encrypts two *different* messages under the
+//! same nonce. So we never reuse a key for a second plaintext:
+//!
+//! * **managed**: the chunk key and its nonce are one HKDF output whose info
+//!   contains BLAKE3(plaintext). A key therefore exists for exactly one
+//!   plaintext (a second plaintext with the same key would be a BLAKE3
+//!   collision). Encrypting the same chunk twice reuses the nonce with the
+//!   *same* message and yields the same ciphertext, which reveals nothing new;
+//!   that determinism is the dedup.
+//! * **end_to_end**: key and nonce come from HKDF(file key, index ‖ last).
+//!   Within one file every (index, last) pair is used once, so every key
+//!   seals one plaintext. **A file key must never be used for a second file,
+//!   nor to re-encrypt a changed chunk of the same file**: chunk 0 of both
+//!   would get the same key and nonce with different plaintexts. Hence
+//!   [`crate::keys::FileKey::generate`] for every upload, and no API to
+//!   derive file keys from anything else.
+//!
+//! The nonce is HKDF-derived rather than a constant zero only as margin
+//! against multi-key attacks that would target many keys under one nonce; the
+//! safety argument above does not depend on it.
+
+use aes_gcm::aead::inout::InOutBuf;
+use aes_gcm::{AeadInOut, Aes256Gcm, KeyInit, Nonce, Tag};
+
+use crate::error::CoreError;
+use crate::keys::{ChunkKey, LABEL_E2E};
 
 /// AES-GCM authentication tag length: a sealed chunk is `plaintext + 16` bytes.
 pub const TAG_LEN: usize = 16;
+/// Associated data of every managed-mode chunk: separates the two modes.
+pub const MANAGED_AAD: &[u8] = b"shardgate/v1/managed";
+/// Length of [`e2e_aad`]: label (16) + index (8) + last flag (1).
+pub const E2E_AAD_LEN: usize = 25;
+
+/// Associated data of an end-to-end chunk: `"shardgate/v1/e2e" ‖ index u64 BE
+/// ‖ last (0 or 1)`. Opening a chunk at another position, or as last when it
+/// was not (or the reverse), fails authentication.
+pub fn e2e_aad(index: u64, last: bool) -> [u8; E2E_AAD_LEN] {
+    let mut aad = [0u8; E2E_AAD_LEN];
+    aad[..16].copy_from_slice(LABEL_E2E);
+    aad[16..24].copy_from_slice(&index.to_be_bytes());
+    aad[24] = u8::from(last);
+    aad
+}
+
+fn cipher(key: &ChunkKey) -> Result<Aes256Gcm, CoreError> {
+    Aes256Gcm::new_from_slice(key.aes_key())
+        .map_err(|_| CoreError::invalid("chunk key", "not an AES-256 key"))
+}
+
+/// Encrypts `plaintext` into `ciphertext ‖ tag` (`plaintext.len() + 16` bytes).
+pub fn seal(key: &ChunkKey, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CoreError> {
+    let cipher = cipher(key)?;
+    let nonce = Nonce::from(key.nonce());
+    let mut out = vec![0u8; plaintext.len() + TAG_LEN];
+    let (body, tag_out) = out.split_at_mut(plaintext.len());
+    // Encrypt straight from the caller's buffer into ours: no extra copy.
+    let buf = InOutBuf::new(plaintext, body)
+        .map_err(|_| CoreError::invalid("seal", "buffer length mismatch"))?;
+    let tag = cipher
+        .encrypt_inout_detached(&nonce, aad, buf)
+        .map_err(|_| CoreError::invalid("plaintext", "too long for AES-GCM"))?;
+    tag_out.copy_from_slice(&tag);
+    Ok(out)
+}
+
+/// Verifies and decrypts `ciphertext ‖ tag`. Any failure (wrong key, wrong
+/// AAD, any flipped bit, too short) is [`CoreError::DecryptFailed`]; no
+/// plaintext is returned unless the tag verifies.
+pub fn open(key: &ChunkKey, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CoreError> {
+    let body_len = sealed
+        .len()
+        .checked_sub(TAG_LEN)
+        .ok_or(CoreError::DecryptFailed)?;
+    let (body, tag) = sealed.split_at(body_len);
+    let tag = Tag::try_from(tag).map_err(|_| CoreError::DecryptFailed)?;
+    let cipher = cipher(key)?;
+    let nonce = Nonce::from(key.nonce());
+    let mut out = vec![0u8; body_len];
+    let buf = InOutBuf::new(body, &mut out).map_err(|_| CoreError::DecryptFailed)?;
+    cipher
+        .decrypt_inout_detached(&nonce, aad, buf, &tag)
+        .map_err(|_| CoreError::DecryptFailed)?;
+    Ok(out)
+}

@@ -3,14 +3,27 @@
 
 pub mod aead;
 pub mod chunker;
+pub mod e2e;
 pub mod erasure;
 pub mod error;
 pub mod id;
+pub mod keys;
+pub mod manifest;
+pub mod pipeline;
 pub mod shard;
+pub mod wrap;
 
+pub use chunker::{DEFAULT_CHUNK_SIZE, FrameChunker, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, ReadChunker};
+pub use e2e::E2eReader;
 pub use erasure::ErasureParams;
 pub use error::{CoreError, CoreErrorKind};
 pub use id::ContentId;
+pub use keys::{
+    ChunkKey, ConvergenceScope, ConvergenceSecret, FileKey, KeyEncryptionKey, MasterKey,
+};
+pub use manifest::{KeyMode, Manifest, ManifestChunk};
+pub use pipeline::{OpenKey, OpenedChunk, SealKey, SealedChunk, open_chunk, seal_chunk};
 pub use shard::{
     SHARD_HEADER_LEN, ShardHeader, decode_shard_object, encode_shard_object, shard_object_key,
 };
+pub use wrap::WrappedChunkKey;

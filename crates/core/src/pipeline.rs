@@ -1,0 +1,198 @@
+//! One call per stage: [`seal_chunk`] (hash → encrypt → id → erasure-code →
+//! shard objects) on upload, [`open_chunk`] (verify shards → rebuild → check
+//! id → decrypt) on download.
+
+use crate::aead::{MANAGED_AAD, TAG_LEN, e2e_aad, open, seal};
+use crate::chunker::MAX_CHUNK_SIZE;
+use crate::erasure::ErasureParams;
+use crate::error::CoreError;
+use crate::id::ContentId;
+use crate::keys::{ChunkKey, ConvergenceSecret, FileKey};
+use crate::manifest::ManifestChunk;
+use crate::shard::{ShardHeader, decode_shard_object, encode_shard_object};
+
+/// Where the key for sealing a chunk comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum SealKey<'a> {
+    /// Convergent key from this secret and BLAKE3(plaintext).
+    Managed(&'a ConvergenceSecret),
+    /// Key from the file key and the chunk's position; `last` is true only
+    /// for the final chunk of the blob.
+    EndToEnd {
+        file_key: &'a FileKey,
+        index: u64,
+        last: bool,
+    },
+}
+
+/// The key for opening a chunk.
+#[derive(Clone, Copy, Debug)]
+pub enum OpenKey<'a> {
+    /// The unwrapped managed-mode chunk key (from the index).
+    Managed(&'a ChunkKey),
+    /// As in [`SealKey::EndToEnd`]: opening at the wrong position, or with the
+    /// wrong `last` flag, fails.
+    EndToEnd {
+        file_key: &'a FileKey,
+        index: u64,
+        last: bool,
+    },
+}
+
+/// A chunk ready to store.
+#[derive(Debug)]
+pub struct SealedChunk {
+    /// BLAKE3 of the ciphertext; names the chunk in shards and manifest.
+    pub chunk_id: ContentId,
+    /// Plaintext length (what the manifest records).
+    pub plaintext_len: u32,
+    /// Sealed length (plaintext + 16-byte tag): the headers' chunk length.
+    pub sealed_len: u32,
+    /// The key that sealed it. Managed mode: wrap it with
+    /// [`crate::keys::KeyEncryptionKey::wrap_chunk_key`] for the index.
+    /// End-to-end mode: re-derivable from the file key; drop it.
+    pub key: ChunkKey,
+    /// `k + m` complete shard objects (header ‖ body), index order.
+    pub shards: Vec<Vec<u8>>,
+}
+
+impl SealedChunk {
+    /// The manifest entry for this chunk.
+    pub fn manifest_entry(&self) -> ManifestChunk {
+        ManifestChunk {
+            id: self.chunk_id,
+            len: self.plaintext_len,
+        }
+    }
+}
+
+/// Seals one plaintext chunk (1..=64 MiB) into `k + m` shard objects.
+pub fn seal_chunk(
+    plaintext: &[u8],
+    key: SealKey<'_>,
+    params: ErasureParams,
+) -> Result<SealedChunk, CoreError> {
+    if plaintext.is_empty() || plaintext.len() > MAX_CHUNK_SIZE {
+        return Err(CoreError::invalid(
+            "chunk",
+            format!("{} bytes outside 1..={MAX_CHUNK_SIZE}", plaintext.len()),
+        ));
+    }
+    let (chunk_key, sealed) = match key {
+        SealKey::Managed(secret) => {
+            let key = secret.chunk_key(blake3::hash(plaintext).as_bytes());
+            let sealed = seal(&key, MANAGED_AAD, plaintext)?;
+            (key, sealed)
+        }
+        SealKey::EndToEnd {
+            file_key,
+            index,
+            last,
+        } => {
+            let key = file_key.chunk_key(index, last);
+            let sealed = seal(&key, &e2e_aad(index, last), plaintext)?;
+            (key, sealed)
+        }
+    };
+    let chunk_id = ContentId::of(&sealed);
+    // Both lengths are bounded by MAX_CHUNK_SIZE + TAG_LEN < 2^32.
+    let sealed_len = sealed.len() as u32;
+    let mut shards = Vec::with_capacity(params.total());
+    params.encode_with(&sealed, |index, body| {
+        // index < k + m <= 48 fits a byte; k and m are validated.
+        shards.push(encode_shard_object(
+            chunk_id,
+            index as u8,
+            params.k() as u8,
+            params.m() as u8,
+            sealed_len,
+            body,
+        ));
+    })?;
+    Ok(SealedChunk {
+        chunk_id,
+        plaintext_len: plaintext.len() as u32,
+        sealed_len,
+        key: chunk_key,
+        shards,
+    })
+}
+
+/// A rebuilt and decrypted chunk.
+#[derive(Debug)]
+pub struct OpenedChunk {
+    pub plaintext: Vec<u8>,
+    /// Slots whose object was present but rejected (bad header, hash
+    /// mismatch, or a header that disagrees with the request). The repair
+    /// worker should re-create these.
+    pub rejected: Vec<usize>,
+}
+
+/// Opens one chunk from its `k + m` shard slots (index order, `None` =
+/// missing). Each present object is verified on its own (header, body hash)
+/// and against the request (chunk id, slot index, `k`/`m`, length from the
+/// manifest); failures count as missing. With at least `k` good shards the
+/// chunk is rebuilt, checked against `chunk.id`, and decrypted.
+pub fn open_chunk(
+    shards: &[Option<&[u8]>],
+    chunk: &ManifestChunk,
+    params: ErasureParams,
+    key: OpenKey<'_>,
+) -> Result<OpenedChunk, CoreError> {
+    if shards.len() != params.total() {
+        return Err(CoreError::invalid(
+            "shard list",
+            format!("need {} slots (k+m), got {}", params.total(), shards.len()),
+        ));
+    }
+    let sealed_len = chunk.len as usize + TAG_LEN;
+    let mut bodies: Vec<Option<&[u8]>> = vec![None; shards.len()];
+    let mut rejected = Vec::new();
+    for (index, object) in shards.iter().enumerate() {
+        let Some(object) = object else { continue };
+        match decode_shard_object(object) {
+            Ok((header, body)) if header_matches(&header, chunk, index, params, sealed_len) => {
+                bodies[index] = Some(body);
+            }
+            _ => rejected.push(index),
+        }
+    }
+    let sealed = params.rebuild(&bodies, sealed_len)?;
+    let actual = ContentId::of(&sealed);
+    if actual != chunk.id {
+        return Err(CoreError::ChunkIdMismatch {
+            expected: chunk.id,
+            actual,
+        });
+    }
+    let plaintext = match key {
+        OpenKey::Managed(key) => open(key, MANAGED_AAD, &sealed)?,
+        OpenKey::EndToEnd {
+            file_key,
+            index,
+            last,
+        } => open(
+            &file_key.chunk_key(index, last),
+            &e2e_aad(index, last),
+            &sealed,
+        )?,
+    };
+    Ok(OpenedChunk {
+        plaintext,
+        rejected,
+    })
+}
+
+fn header_matches(
+    header: &ShardHeader,
+    chunk: &ManifestChunk,
+    index: usize,
+    params: ErasureParams,
+    sealed_len: usize,
+) -> bool {
+    header.chunk_id == chunk.id
+        && usize::from(header.index) == index
+        && usize::from(header.k) == params.k()
+        && usize::from(header.m) == params.m()
+        && header.chunk_len as usize == sealed_len
+}
