@@ -141,8 +141,8 @@ proptest! {
             // chunk n-2 is now opened as "last" and fails.
             let mut reader = E2eReader::new(&file_key, n - 1);
             let mut result = Ok(());
-            for i in 0..(n - 1) as usize {
-                if let Err(e) = reader.open_next(&slots(i), &sealed[i].manifest_entry(), params) {
+            for (i, s) in sealed.iter().enumerate().take((n - 1) as usize) {
+                if let Err(e) = reader.open_next(&slots(i), &s.manifest_entry(), params) {
                     result = Err(e);
                     break;
                 }
@@ -152,8 +152,8 @@ proptest! {
         if n >= 1 {
             // Truncated with the count kept: the reader notices at the end.
             let mut reader = E2eReader::new(&file_key, n);
-            for i in 0..(n - 1) as usize {
-                reader.open_next(&slots(i), &sealed[i].manifest_entry(), params).unwrap();
+            for (i, s) in sealed.iter().enumerate().take((n - 1) as usize) {
+                reader.open_next(&slots(i), &s.manifest_entry(), params).unwrap();
             }
             let err = reader.finish().unwrap_err();
             prop_assert!(matches!(err, CoreError::StreamTruncated { .. }), "{:?}", err);
