@@ -144,6 +144,10 @@ impl BackendError {
         let kind = match err.kind() {
             K::NotFound => BackendErrorKind::NotFound,
             K::PermissionDenied => BackendErrorKind::PermissionDenied,
+            // S3's NoSuchBucket arrives as ConfigInvalid.
+            K::ConfigInvalid if msg.contains("NoSuchBucket") => BackendErrorKind::InvalidConfig {
+                field: "bucket".to_owned(),
+            },
             K::ConfigInvalid => BackendErrorKind::InvalidConfig {
                 field: "config".to_owned(),
             },

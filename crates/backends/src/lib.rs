@@ -8,18 +8,24 @@ pub mod metrics;
 pub mod operator;
 pub mod placement;
 mod probe;
+mod put;
 pub mod registry;
 pub mod secret;
 pub mod store;
+mod validate;
 
 #[cfg(test)]
 mod fault_layer;
+#[cfg(test)]
+mod metrics_tests;
 #[cfg(test)]
 mod placement_tests;
 #[cfg(test)]
 mod registry_tests;
 #[cfg(test)]
 mod store_tests;
+#[cfg(test)]
+mod timeout_tests;
 
 pub use config::{ProviderConfig, ProviderKind, ProviderLimits};
 pub use error::{BackendError, BackendErrorKind};

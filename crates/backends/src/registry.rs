@@ -216,6 +216,19 @@ impl ProviderRegistry {
         }
     }
 
+    /// Run an operation on a provider's store and feed its result into the
+    /// provider's health: the usual way the broker talks to a provider.
+    pub async fn call<T, F, Fut>(&self, name: &str, op: F) -> Result<T, BackendError>
+    where
+        F: FnOnce(ShardStore) -> Fut,
+        Fut: std::future::Future<Output = Result<T, BackendError>>,
+    {
+        let store = self.store(name)?;
+        let result = op(store).await;
+        self.observe(name, &result);
+        result
+    }
+
     /// Half-open probes: every DOWN provider whose back-off has passed gets
     /// one probe round trip; success marks it UP, failure doubles the wait.
     /// Returns the names that came back. Call it periodically.

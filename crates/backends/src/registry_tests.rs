@@ -182,19 +182,22 @@ async fn fs_root_that_is_a_file_is_rejected() {
 async fn repeated_failures_mark_down_then_half_open_probe_brings_it_back() {
     let reg = registry_with(3).await;
     let (store, outage) = faulty("flaky");
-    reg.join_store("memory", 1.0, store.clone())
+    reg.join_store("memory", 1.0, store)
         .await
         .expect("join while healthy");
     assert_eq!(reg.writable().len(), 4);
 
     outage.set(true);
     for i in 0..3u64 {
-        let result = store.put_shard(shard(i, 0, 2, 1, 64)).await;
+        let result = reg
+            .call("flaky", |s| async move {
+                s.put_shard(shard(i, 0, 2, 1, 64)).await
+            })
+            .await;
         assert_eq!(
-            result.as_ref().expect_err("outage").kind(),
+            result.expect_err("outage").kind(),
             &BackendErrorKind::Unavailable
         );
-        reg.observe("flaky", &result);
     }
     let status = reg
         .list()
