@@ -280,3 +280,7 @@ impl Ledger {
         Some(payment.clone())
     }
 }
+
+#[cfg(test)]
+#[path = "ledger_tests.rs"]
+mod tests;
