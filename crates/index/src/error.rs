@@ -1,0 +1,74 @@
+//! The one error type of the crate.
+//!
+//! Each variant tells the caller what to do: fix the request (`Invalid`),
+//! retry the whole operation (`Conflict`), retry later (`Storage`), report
+//! and stop (`Corrupt`), or show the user why (`NotFound`, `AlreadyExists`,
+//! `QuotaExceeded`). Every implementation (redb, PostgreSQL) maps its own
+//! failures onto these kinds, so the broker maps them to gRPC in one place.
+
+/// Errors of every [`crate::Index`] implementation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IndexError {
+    /// The tenant, blob, chunk or provider does not exist.
+    #[error("not found: {what}")]
+    NotFound { what: String },
+    /// A record with this id (or API key hash) already exists.
+    #[error("already exists: {what}")]
+    AlreadyExists { what: String },
+    /// Storing `requested` more bytes would take the tenant over its quota.
+    /// Nothing was written.
+    #[error("quota exceeded: {used} of {quota} bytes used, {requested} more requested")]
+    QuotaExceeded {
+        used: u64,
+        quota: u64,
+        requested: u64,
+    },
+    /// A concurrent change (garbage collection, another writer) invalidated
+    /// what the caller read before writing. Nothing was written; retry the
+    /// operation from the start (for an upload: re-read the GC epoch and the
+    /// live chunks, re-write the missing ones, commit again).
+    #[error("conflict (retry): {what}")]
+    Conflict { what: String },
+    /// The request itself is malformed or inconsistent; retrying cannot help.
+    #[error("invalid request: {what}")]
+    Invalid { what: String },
+    /// The store is unavailable or failed (I/O, connection, full disk).
+    /// Retry later; nothing was committed.
+    #[error("index storage unavailable: {what}")]
+    Storage { what: String },
+    /// Stored bytes do not decode (unknown record version, truncation) or
+    /// break an invariant. Needs an operator; never retried automatically.
+    #[error("index corrupt: {what}")]
+    Corrupt { what: String },
+}
+
+impl IndexError {
+    /// True when the same call may succeed if simply made again
+    /// (`Conflict` after re-reading, `Storage` after a pause).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            IndexError::Conflict { .. } | IndexError::Storage { .. }
+        )
+    }
+
+    pub fn not_found(what: impl Into<String>) -> Self {
+        IndexError::NotFound { what: what.into() }
+    }
+    pub fn already_exists(what: impl Into<String>) -> Self {
+        IndexError::AlreadyExists { what: what.into() }
+    }
+    pub fn conflict(what: impl Into<String>) -> Self {
+        IndexError::Conflict { what: what.into() }
+    }
+    pub fn invalid(what: impl Into<String>) -> Self {
+        IndexError::Invalid { what: what.into() }
+    }
+    pub fn corrupt(what: impl Into<String>) -> Self {
+        IndexError::Corrupt { what: what.into() }
+    }
+    pub fn storage(what: impl Into<String>) -> Self {
+        IndexError::Storage { what: what.into() }
+    }
+}

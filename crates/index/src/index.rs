@@ -1,0 +1,131 @@
+//! The `Index` trait: everything the broker remembers, behind one
+//! dyn-compatible async interface so redb or PostgreSQL is picked from config
+//! at run time (`Arc<dyn Index>`).
+
+use async_trait::async_trait;
+use shardgate_core::ContentId;
+
+use crate::error::IndexError;
+use crate::records::{
+    BlobRecord, ChunkRecord, CommitOutcome, NewBlob, Price, ProviderRecord, ShardLocation,
+    TenantId, TenantRecord, Visibility,
+};
+
+/// The broker's index. Every method that changes more than one record does
+/// it in ONE transaction: on any error nothing was written.
+#[async_trait]
+pub trait Index: Send + Sync + 'static {
+    // ---- tenants ----
+
+    /// `AlreadyExists` if the id or the API key hash is taken; `Invalid` if
+    /// `used_bytes` is not 0.
+    async fn create_tenant(&self, tenant: TenantRecord) -> Result<(), IndexError>;
+    async fn tenant(&self, id: &TenantId) -> Result<Option<TenantRecord>, IndexError>;
+    /// Authentication: the tenant whose API key hashes to `hash`.
+    async fn tenant_by_key_hash(&self, hash: &[u8; 32])
+    -> Result<Option<TenantRecord>, IndexError>;
+    /// All tenants, ordered by id.
+    async fn list_tenants(&self) -> Result<Vec<TenantRecord>, IndexError>;
+    /// `NotFound`. Lowering a quota below `used_bytes` is allowed: uploads
+    /// are refused until usage drops.
+    async fn set_quota(&self, id: &TenantId, quota_bytes: u64) -> Result<(), IndexError>;
+    /// Key rotation: the old hash stops working in the same transaction.
+    /// `NotFound`; `AlreadyExists` if another tenant has this hash.
+    async fn set_api_key_hash(&self, id: &TenantId, hash: [u8; 32]) -> Result<(), IndexError>;
+    /// `NotFound`; `Invalid` while the tenant still owns blobs.
+    async fn delete_tenant(&self, id: &TenantId) -> Result<(), IndexError>;
+    /// Refuses an upload up front (`QuotaExceeded`) when `declared_size` more
+    /// bytes would not fit, before any shard is written. `commit_blob`
+    /// checks again, atomically.
+    async fn check_quota(&self, id: &TenantId, declared_size: u64) -> Result<(), IndexError>;
+
+    // ---- chunks ----
+
+    /// The GC epoch; an upload reads it before `live_chunks` and passes it
+    /// to `commit_blob` as `observed_gc_epoch`.
+    async fn gc_epoch(&self) -> Result<u64, IndexError>;
+    /// Dedup look-up, one answer per id in order: only LIVE chunks
+    /// (refcount >= 1) are `Some`; zero-ref and condemned chunks are `None`
+    /// and must be written again.
+    async fn live_chunks(&self, ids: &[ContentId]) -> Result<Vec<Option<ChunkRecord>>, IndexError>;
+    /// Chunk records for a download, in order. `NotFound` if any is missing.
+    async fn chunks_of(&self, ids: &[ContentId]) -> Result<Vec<ChunkRecord>, IndexError>;
+    /// Repair: replaces a chunk's shard locations. `NotFound`; `Conflict`
+    /// if GC condemned the chunk meanwhile.
+    async fn update_chunk_shards(
+        &self,
+        id: &ContentId,
+        shards: Vec<ShardLocation>,
+    ) -> Result<ChunkRecord, IndexError>;
+
+    // ---- blobs ----
+
+    /// One transaction: validation against the manifest (`Invalid`), tenant
+    /// (`NotFound`), quota (`QuotaExceeded`), GC safety (`Conflict`, see the
+    /// README), blob insert, refcount +1 per distinct chunk, new chunk
+    /// records, `used_bytes += size`. On error nothing is written.
+    async fn commit_blob(&self, new: NewBlob) -> Result<CommitOutcome, IndexError>;
+    /// The owner's view: any visibility, only the owner's blobs.
+    async fn blob(
+        &self,
+        owner: &TenantId,
+        id: &ContentId,
+    ) -> Result<Option<BlobRecord>, IndexError>;
+    /// Anyone's view: only public blobs. If several tenants published the
+    /// same blob id, the one with the smallest tenant id answers.
+    async fn public_blob(&self, id: &ContentId) -> Result<Option<BlobRecord>, IndexError>;
+    /// The owner's blobs whose name starts with `name_prefix`, ordered by
+    /// (name, blob id), at most `limit` (clamped to `MAX_PAGE_LIMIT`). The
+    /// returned token resumes right after the last record, and stays valid
+    /// across inserts and deletes; `None` means the listing is complete.
+    async fn list_blobs(
+        &self,
+        owner: &TenantId,
+        name_prefix: &str,
+        page_token: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<BlobRecord>, Option<String>), IndexError>;
+    /// `NotFound`. `None` leaves a field unchanged.
+    async fn update_blob(
+        &self,
+        owner: &TenantId,
+        id: &ContentId,
+        price: Option<Price>,
+        visibility: Option<Visibility>,
+    ) -> Result<BlobRecord, IndexError>;
+    /// `false` if the owner has no such blob. Refcounts -1, quota returned.
+    async fn delete_blob(&self, owner: &TenantId, id: &ContentId) -> Result<bool, IndexError>;
+
+    // ---- garbage collection (one GC pass at a time, see README) ----
+
+    /// Bumps the epoch and condemns up to `limit` zero-ref chunks. Returns
+    /// the chunks condemned earlier and not yet finished (a pass that
+    /// crashed) first, then the new ones. The caller deletes their shards,
+    /// then calls `gc_finish`.
+    async fn gc_condemn(&self, limit: usize) -> Result<Vec<ChunkRecord>, IndexError>;
+    /// After every shard of `ids` is deleted: bumps the epoch, removes the
+    /// chunk records and leaves tombstones at the new epoch. Ids that are
+    /// not condemned are skipped (idempotent).
+    async fn gc_finish(&self, ids: &[ContentId]) -> Result<(), IndexError>;
+    /// Forgets tombstones finished before `finished_before_unix_ms`; later
+    /// commits whose `observed_gc_epoch` is older than the newest forgotten
+    /// tombstone fail with `Conflict`. Returns how many were removed.
+    async fn gc_prune_tombstones(&self, finished_before_unix_ms: u64) -> Result<u64, IndexError>;
+
+    // ---- providers ----
+
+    /// Insert or replace by name.
+    async fn put_provider(&self, provider: ProviderRecord) -> Result<(), IndexError>;
+    /// All providers, ordered by name.
+    async fn providers(&self) -> Result<Vec<ProviderRecord>, IndexError>;
+    /// `NotFound`. Chunk records keep naming it until repair moves them.
+    async fn remove_provider(&self, name: &str) -> Result<(), IndexError>;
+    /// Chunks with at least one shard on `name`, ordered by chunk id,
+    /// strictly after `after`, at most `limit` (clamped).
+    async fn shards_on_provider(
+        &self,
+        name: &str,
+        after: Option<ContentId>,
+        limit: usize,
+    ) -> Result<Vec<ChunkRecord>, IndexError>;
+}

@@ -1,0 +1,17 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod gc;
+pub mod index;
+pub mod records;
+pub mod rules;
+
+pub use error::IndexError;
+pub use index::Index;
+pub use records::{
+    BlobRecord, ChunkRecord, CommitOutcome, MAX_BLOB_NAME_LEN, MAX_CONTENT_TYPE_LEN,
+    MAX_METADATA_ENTRIES, MAX_METADATA_ITEM_LEN, MAX_PAGE_LIMIT, MAX_PROVIDER_NAME_LEN,
+    MAX_TENANT_ID_LEN, NewBlob, Price, ProviderRecord, ProviderState, ShardLocation, TenantId,
+    TenantRecord, Visibility,
+};

@@ -1,0 +1,187 @@
+//! The plain records every [`crate::Index`] implementation stores.
+//!
+//! They carry no storage concerns: redb stores them with the crate's own
+//! versioned encoding (`codec.rs`), PostgreSQL maps them to columns.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use shardgate_core::{ContentId, KeyMode};
+
+use crate::error::IndexError;
+
+/// Longest tenant id, in bytes.
+pub const MAX_TENANT_ID_LEN: usize = 64;
+/// Longest blob name, in bytes (names are listed and sorted, so bounded).
+pub const MAX_BLOB_NAME_LEN: usize = 1024;
+/// Longest content type, in bytes.
+pub const MAX_CONTENT_TYPE_LEN: usize = 255;
+/// Most user metadata entries per blob.
+pub const MAX_METADATA_ENTRIES: usize = 64;
+/// Longest metadata key or value, in bytes.
+pub const MAX_METADATA_ITEM_LEN: usize = 1024;
+/// Longest provider name, in bytes (shard locations repeat it per shard).
+pub const MAX_PROVIDER_NAME_LEN: usize = 128;
+/// Most records one listing or GC call returns; larger limits are clamped.
+pub const MAX_PAGE_LIMIT: usize = 1000;
+
+/// A tenant's id: `[a-z0-9-]{1,64}`, so it is safe in keys, logs and URLs.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TenantId(String);
+
+impl TenantId {
+    /// Checks the alphabet and length.
+    pub fn new(id: impl Into<String>) -> Result<Self, IndexError> {
+        let id = id.into();
+        let ok_len = !id.is_empty() && id.len() <= MAX_TENANT_ID_LEN;
+        let ok_chars = id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if ok_len && ok_chars {
+            Ok(TenantId(id))
+        } else {
+            Err(IndexError::invalid(format!(
+                "tenant id must be 1..={MAX_TENANT_ID_LEN} chars of [a-z0-9-], got {id:?}"
+            )))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TenantId({})", self.0)
+    }
+}
+
+/// A tenant and its storage account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantRecord {
+    pub id: TenantId,
+    /// Display name, free text.
+    pub name: String,
+    /// BLAKE3 of the tenant's API key; the raw key is never stored.
+    pub api_key_hash: [u8; 32],
+    pub quota_bytes: u64,
+    /// Sum of `size` over the tenant's blobs. Maintained by the index: the
+    /// value passed to `create_tenant` must be 0.
+    pub used_bytes: u64,
+    pub created_at_unix_ms: u64,
+}
+
+/// Who may download a blob.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Visibility {
+    /// Only the owner (with its API key).
+    Private,
+    /// Anyone who pays, found by blob id alone.
+    Public,
+}
+
+/// A download price set by the owner (within the broker's bounds).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Price {
+    pub flat_msat: u64,
+    pub per_mib_msat: u64,
+}
+
+/// One blob as its owner sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlobRecord {
+    /// BLAKE3 of `manifest` (checked on commit).
+    pub blob_id: ContentId,
+    pub owner: TenantId,
+    pub name: String,
+    pub content_type: String,
+    /// Plaintext length; equals the manifest's total length.
+    pub size: u64,
+    /// BLAKE3 of the plaintext, for clients to verify downloads.
+    pub content_hash: ContentId,
+    /// Equals the manifest's key mode.
+    pub key_mode: KeyMode,
+    pub visibility: Visibility,
+    pub price: Price,
+    pub metadata: BTreeMap<String, String>,
+    /// Canonical `shardgate_core::Manifest` bytes.
+    pub manifest: Vec<u8>,
+    pub created_at_unix_ms: u64,
+}
+
+/// Where shard `index` of a chunk lives.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ShardLocation {
+    pub index: u8,
+    /// A provider name (see [`ProviderRecord::name`]).
+    pub provider: String,
+}
+
+/// One erasure-coded chunk and where its shards are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkRecord {
+    /// BLAKE3 of the sealed (encrypted) chunk.
+    pub chunk_id: ContentId,
+    pub k: u8,
+    pub m: u8,
+    /// Length of the sealed chunk (ciphertext + tag).
+    pub sealed_len: u32,
+    /// One entry per stored shard, distinct indexes `< k + m`.
+    pub shards: Vec<ShardLocation>,
+    /// The chunk key wrapped under the key-encryption key (managed mode
+    /// only; end-to-end keys never reach the broker).
+    pub wrapped_key: Option<Vec<u8>>,
+    /// Number of blobs (over all tenants) whose manifest lists this chunk;
+    /// a blob listing a chunk twice counts once. Maintained by the index:
+    /// ignored on input.
+    pub refcount: u64,
+}
+
+/// Everything `commit_blob` writes, in one transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewBlob {
+    pub blob: BlobRecord,
+    /// One record per distinct chunk of the manifest: for a chunk that was
+    /// deduplicated, the record `live_chunks` returned; for one the upload
+    /// wrote, the new shard locations. `refcount` is ignored.
+    pub chunks: Vec<ChunkRecord>,
+    /// `gc_epoch()` as read *before* the upload looked up live chunks and
+    /// wrote any shard (see the crate README, "GC safety").
+    pub observed_gc_epoch: u64,
+}
+
+/// What `commit_blob` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// A new blob; quota charged, chunk references counted.
+    Created,
+    /// The owner already had this blob id: name, metadata, price and
+    /// visibility replaced; nothing counted twice.
+    AlreadyExisted,
+}
+
+/// Whether the placement may put new shards on a provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProviderState {
+    Active,
+    /// Leaving: no new shards; the repair worker moves its shards away.
+    Draining,
+}
+
+/// A storage provider the registry must remember across restarts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProviderRecord {
+    pub name: String,
+    /// Provider config with credentials, encrypted by the broker.
+    pub config_sealed: Vec<u8>,
+    /// Placement weight (finite, >= 0).
+    pub weight: f64,
+    pub state: ProviderState,
+}
