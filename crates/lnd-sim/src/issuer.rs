@@ -3,7 +3,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::bolt11::{INVOICE_FEATURE_BITS, PaymentRequest};
+use crate::bolt11::{INVOICE_FEATURE_BITS, PaymentRequest, REGTEST};
 use crate::lnd_status::LndStatus;
 use crate::node_state::NodeState;
 use crate::records::{InvoiceRecord, InvoiceState};
@@ -98,13 +98,14 @@ pub fn issue(node: &NodeState, new: NewInvoice) -> Result<InvoiceRecord, LndStat
     let payment_addr: [u8; 32] = rand::random();
     let now = node.network.now_unix();
     let request = PaymentRequest {
+        network: REGTEST.to_string(),
         amount_msat: (new.value_msat != 0).then_some(new.value_msat),
         timestamp: now,
         payment_hash: hash,
         payment_secret: Some(payment_addr),
         description: new.memo.clone(),
         description_hash: <[u8; 32]>::try_from(new.description_hash.as_slice()).ok(),
-        payee: node.pubkey,
+        payee: node.key.pubkey(),
         expiry_secs: new.expiry,
         min_final_cltv_expiry: new.cltv_expiry,
         feature_bits: INVOICE_FEATURE_BITS.to_vec(),
@@ -119,7 +120,7 @@ pub fn issue(node: &NodeState, new: NewInvoice) -> Result<InvoiceRecord, LndStat
         settle_date: 0,
         expiry: new.expiry,
         cltv_expiry: new.cltv_expiry,
-        payment_request: request.encode(),
+        payment_request: request.encode(&node.key),
         payment_addr,
         private: new.private,
         add_index: 0,

@@ -11,6 +11,7 @@ mod lnd_status;
 mod macaroon;
 mod network;
 mod node;
+mod node_key;
 mod node_state;
 mod proto;
 mod records;

@@ -51,7 +51,8 @@ pub enum LndStatus {
     DescriptionHashLength(usize),
     #[error("memo too large: {0} bytes (maxsize=1024)")]
     MemoTooLarge(usize),
-    #[error("invalid payment request: {0}")]
+    /// LND passes the invoice decoder's error text through unchanged.
+    #[error("{0}")]
     BadPaymentRequest(String),
     #[error("invoice expired. Valid until {}", gotime::format_utc(*.0))]
     InvoiceExpired(u64),

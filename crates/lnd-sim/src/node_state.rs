@@ -9,6 +9,7 @@ use tokio::sync::broadcast;
 use crate::faults::FaultConfig;
 use crate::ledger::Ledger;
 use crate::network::SimNetwork;
+use crate::node_key::NodeKey;
 use crate::records::{InvoiceRecord, PaymentRecord};
 
 /// Updates buffered per subscriber before it is considered lagging (a lagging
@@ -16,7 +17,7 @@ use crate::records::{InvoiceRecord, PaymentRecord};
 const UPDATE_FEED_CAPACITY: usize = 256;
 
 pub struct NodeState {
-    pub pubkey: [u8; 33],
+    pub key: NodeKey,
     pub pubkey_hex: String,
     pub alias: String,
     pub network: SimNetwork,
@@ -29,14 +30,10 @@ pub struct NodeState {
 
 impl NodeState {
     pub fn new(alias: String, network: SimNetwork, balance_msat: u64, faults: FaultConfig) -> Self {
-        // A compressed-point prefix and 32 random bytes. Not guaranteed to be
-        // on the curve (we carry no secp256k1), but unique and LND-shaped.
-        let mut pubkey = [0u8; 33];
-        pubkey[0] = if rand::random::<bool>() { 0x02 } else { 0x03 };
-        pubkey[1..].copy_from_slice(&rand::random::<[u8; 32]>());
+        let key = NodeKey::generate();
         NodeState {
-            pubkey,
-            pubkey_hex: hex::encode(pubkey),
+            pubkey_hex: hex::encode(key.pubkey()),
+            key,
             alias,
             network,
             ledger: Mutex::new(Ledger::new(balance_msat)),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::bolt11::PaymentRequest;
+use crate::bolt11::{Bolt11Error, PaymentRequest, REGTEST};
 use crate::ledger::{HtlcOutcome, IncomingHtlc};
 use crate::lnd_status::LndStatus;
 use crate::node_state::NodeState;
@@ -61,6 +61,11 @@ pub fn intent_from_request(req: &SendPaymentRequest, now: u64) -> Result<Payment
 
     let invoice = PaymentRequest::decode(&req.payment_request)
         .map_err(|e| LndStatus::BadPaymentRequest(e.to_string()))?;
+    if invoice.network != REGTEST {
+        return Err(LndStatus::BadPaymentRequest(
+            Bolt11Error::WrongNetwork.to_string(),
+        ));
+    }
     if now > invoice.expires_at() {
         return Err(LndStatus::InvoiceExpired(invoice.expires_at()));
     }

@@ -188,3 +188,37 @@ async fn zero_amount_invoice_needs_an_amount_and_records_what_was_paid() {
     );
     net.shutdown().await;
 }
+
+#[tokio::test]
+async fn invoices_of_other_networks_or_forged_ones_are_refused() {
+    let net = TestNet::start().await;
+    let mut payer = connect(&net.payer).await;
+    // The BOLT 11 specification's first test vector: a valid mainnet invoice.
+    let mainnet = "lnbc1pvjluezsp5zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zygspp5qqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqypqdpl2pkx2ctnv5sxxmmwwd5kgetjypeh2ursdae8g6twvus8g6rfwvs8qun0dfjkxaq9qrsgq357wnc5r2ueh7ck6q93dj32dlqnls087fxdwk8qakdyafkq3yap9us6v52vjjsrvywa6rt52cm9r9zqt8r2t7mlcwspyetp5h2tztugp9lfyql";
+    let request = lnd_grpc_rust::routerrpc::SendPaymentRequest {
+        payment_request: mainnet.to_string(),
+        amt: 10,
+        timeout_seconds: 30,
+        ..Default::default()
+    };
+    let err = payer
+        .router()
+        .send_payment_v2(request)
+        .await
+        .expect_err("wrong network");
+    assert_eq!(err.code(), tonic::Code::Unknown);
+    assert_eq!(
+        err.message(),
+        "invoice not for current active network 'regtest'"
+    );
+
+    let err = pay(&mut payer, "lnbcrt1garbage")
+        .await
+        .expect_err("not an invoice");
+    assert_eq!(err.code(), tonic::Code::Unknown);
+    assert_eq!(
+        local_balance_msat(&mut payer).await,
+        common::PAYER_BALANCE_MSAT
+    );
+    net.shutdown().await;
+}
