@@ -325,10 +325,12 @@ async fn corruption_detected_and_repaired(store: ShardStore) {
     let truncated = obj[..obj.len() - 10].to_vec();
     let mut bad_header = obj.to_vec();
     bad_header[0] = b'X';
+    let empty = Vec::new();
     for (what, tampered) in [
         ("flipped bit", flipped),
         ("truncated", truncated),
         ("bad magic", bad_header),
+        ("empty", empty),
     ] {
         store.put_shard(obj.clone()).await.expect("put");
         raw_write(&store, &key, tampered).await;

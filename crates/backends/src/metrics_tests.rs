@@ -103,14 +103,16 @@ fn store_operations_are_counted_with_low_cardinality_labels() {
         1
     );
     assert_eq!(counter(&rows, REPAIRS_TOTAL, &[p]), 1);
-    // Written twice (create + repair; the identical re-put writes nothing), read once.
+    // Written twice (create + repair; the identical re-put writes nothing).
     assert_eq!(
         counter(&rows, BYTES_TOTAL, &[p, ("direction", "write")]),
         2 * len
     );
+    // Read: the get, the re-put comparing the existing copy, and the
+    // 10 tampered bytes the repair looked at.
     assert_eq!(
         counter(&rows, BYTES_TOTAL, &[p, ("direction", "read")]),
-        len
+        2 * len + 10
     );
     assert!(
         rows.iter().any(|(n, _, v)| n == REQUEST_DURATION_SECONDS

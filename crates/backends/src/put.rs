@@ -67,15 +67,17 @@ impl ShardStore {
                 Err(e) => return Err(self.err(&e, "put", key)),
             }
         }
-        let existing = match self.op.read(key).await {
-            Ok(buf) => buf.to_bytes(),
-            Err(e) if e.kind() == ErrorKind::NotFound => {
+        let existing = match self.read_bounded(key, "put").await {
+            Ok(bytes) => bytes,
+            Err(e) if e.is_not_found() => {
                 self.write(key, object, false)
                     .await
                     .map_err(|e| self.err(&e, "put", key))?;
                 return Ok(PutOutcome::Created);
             }
-            Err(e) => return Err(self.err(&e, "put", key)),
+            // Larger than any shard: certainly not ours, so replace it.
+            Err(e) if e.kind() == &BackendErrorKind::Corrupt => Bytes::new(),
+            Err(e) => return Err(e),
         };
         if existing == object {
             return Ok(PutOutcome::AlreadyPresent);

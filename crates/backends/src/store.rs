@@ -8,12 +8,21 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::{Stream, TryStreamExt};
 use opendal::{Capability, EntryMode, ErrorKind, Operator};
-use shardgate_core::{ContentId, ShardHeader, decode_shard_object, shard_object_key};
+use shardgate_core::erasure::{MAX_SEALED_CHUNK_LEN, shard_len_for};
+use shardgate_core::{
+    ContentId, SHARD_HEADER_LEN, ShardHeader, decode_shard_object, shard_object_key,
+};
 
 use crate::config::ProviderConfig;
 use crate::error::{BackendError, BackendErrorKind};
 use crate::metrics::StoreMetrics;
 use crate::operator::build_operator;
+
+/// The largest valid shard object: header plus the body of the largest
+/// sealed chunk coded with `k = 1`.
+pub fn max_shard_object_len() -> u64 {
+    (SHARD_HEADER_LEN + shard_len_for(MAX_SEALED_CHUNK_LEN, 1)) as u64
+}
 
 /// What a successful put found at the key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +133,7 @@ impl ShardStore {
         BackendError::from_opendal(e, &self.name, operation, Some(key))
     }
 
-    fn corrupt(&self, operation: &'static str, key: &str, why: String) -> BackendError {
+    pub(crate) fn corrupt(&self, operation: &'static str, key: &str, why: String) -> BackendError {
         BackendError::new(BackendErrorKind::Corrupt, &self.name, operation, why).with_key(key)
     }
 
@@ -138,13 +147,7 @@ impl ShardStore {
         let key = self.shard_key(chunk_id, index);
         self.metrics
             .observe("get", async {
-                let object = self
-                    .op
-                    .read(&key)
-                    .await
-                    .map_err(|e| self.err(&e, "get", &key))?
-                    .to_bytes();
-                self.metrics.bytes("read", object.len());
+                let object = self.read_bounded(&key, "get").await?;
                 let (header, body) = decode_shard_object(&object)
                     .map_err(|e| self.corrupt("get", &key, format!("invalid shard object: {e}")))?;
                 if header.chunk_id != *chunk_id || header.index != index {
@@ -166,6 +169,52 @@ impl ShardStore {
                 })
             })
             .await
+    }
+
+    /// Read a whole object, but never more than the largest valid shard
+    /// object: a broken or hostile provider must not be able to make the
+    /// broker buffer gigabytes. Larger objects are `Corrupt`; an empty
+    /// object comes back empty (and fails shard decoding).
+    pub(crate) async fn read_bounded(
+        &self,
+        key: &str,
+        operation: &'static str,
+    ) -> Result<Bytes, BackendError> {
+        let limit = max_shard_object_len();
+        // Stream and stop at the limit. A ranged read `0..limit+1` is not
+        // portable: opendal's memory service returned nothing for it, and
+        // S3 answers 416 to any range on an empty object.
+        let stream = async {
+            let reader = self.op.reader(key).await?;
+            reader.into_stream(..).await
+        };
+        let mut stream = stream.await.map_err(|e| self.err(&e, operation, key))?;
+        let mut parts = Vec::new();
+        let mut total = 0u64;
+        while let Some(buf) = stream
+            .try_next()
+            .await
+            .map_err(|e| self.err(&e, operation, key))?
+        {
+            total += buf.len() as u64;
+            if total > limit {
+                self.metrics
+                    .bytes("read", usize::try_from(total).unwrap_or(usize::MAX));
+                return Err(self.corrupt(
+                    operation,
+                    key,
+                    format!("object is larger than any valid shard ({limit} bytes)"),
+                ));
+            }
+            parts.push(buf);
+        }
+        let object = parts
+            .into_iter()
+            .flatten()
+            .collect::<opendal::Buffer>()
+            .to_bytes();
+        self.metrics.bytes("read", object.len());
+        Ok(object)
     }
 
     /// Raw bytes `range` of an object (no verification: a part of a shard

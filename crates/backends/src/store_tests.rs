@@ -265,3 +265,30 @@ async fn concurrent_puts_of_the_same_shard_all_succeed() {
         );
     }
 }
+
+#[tokio::test]
+async fn oversized_and_empty_objects_are_corrupt_and_get_replaced() {
+    let store = memory();
+    let obj = shard(77, 0, 2, 1, 256);
+    let key = store.shard_key(&chunk_of(77), 0);
+    let limit = crate::store::max_shard_object_len();
+    let len = usize::try_from(limit).expect("fits") + 1;
+    for (what, junk) in [("oversized", vec![0u8; len]), ("empty", Vec::new())] {
+        store.operator().write(&key, junk).await.expect("raw write");
+        let err = store.get_shard(&chunk_of(77), 0).await.expect_err(what);
+        assert_eq!(err.kind(), &BackendErrorKind::Corrupt, "{what}: {err}");
+        assert_eq!(
+            store.put_shard(obj.clone()).await.expect(what),
+            PutOutcome::Repaired,
+            "{what}"
+        );
+        assert_eq!(
+            store
+                .get_shard(&chunk_of(77), 0)
+                .await
+                .expect(what)
+                .object(),
+            &obj
+        );
+    }
+}
