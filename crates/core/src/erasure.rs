@@ -7,12 +7,14 @@
 //! says where the padding starts.
 //!
 //! The code is systematic (data shards are plain slices of the ciphertext)
-//! and uses `reed-solomon-simd` (Leopard-style FFT codes over GF(2^16)),
-//! chosen over `reed-solomon-erasure` by measurement: see the crate README.
-//! The parity bytes are part of shard format version 1: switching the
-//! library changes the parity and needs a new format version.
+//! and uses `reed-solomon-erasure` (Vandermonde-derived matrix over GF(2^8),
+//! SIMD kernels in C), chosen over `reed-solomon-simd` by measurement on
+//! this machine: faster at both encode and rebuild for 2+1, 4+2 and 10+4
+//! (figures in the crate README). The parity bytes are part of shard format
+//! version 1: switching the library changes the parity and needs a new
+//! format version.
 
-use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
+use reed_solomon_erasure::galois_8::ReedSolomon;
 
 use crate::aead::TAG_LEN;
 use crate::chunker::MAX_CHUNK_SIZE;
@@ -37,8 +39,10 @@ pub const DEFAULT_M: usize = 1;
 pub const MAX_SEALED_CHUNK_LEN: usize = MAX_CHUNK_SIZE + TAG_LEN;
 
 /// Shard body length for a chunk of `chunk_len` bytes split into `k` data
-/// shards: `ceil(chunk_len / k)` rounded up to even, because
-/// `reed-solomon-simd` works on 16-bit symbols and needs even shard sizes.
+/// shards: `ceil(chunk_len / k)` rounded up to even. The codec we use works
+/// on bytes and needs no rounding; it is kept so that a later format version
+/// may switch to a GF(2^16) codec (which needs even sizes) without changing
+/// the length rule that stores and indexes already rely on.
 pub fn shard_len_for(chunk_len: usize, k: usize) -> usize {
     let per = chunk_len.div_ceil(k.max(1));
     per + (per & 1)
@@ -105,44 +109,31 @@ impl ErasureParams {
 
     /// Encodes `chunk` into `k + m` shard bodies, data shards first.
     pub fn encode(&self, chunk: &[u8]) -> Result<Vec<Vec<u8>>, CoreError> {
-        let mut shards = Vec::with_capacity(self.total());
-        self.encode_with(chunk, |_, body| shards.push(body.to_vec()))?;
+        Self::check_chunk_len(chunk.len())?;
+        let shard_len = self.shard_len(chunk.len());
+        let mut shards = vec![vec![0u8; shard_len]; self.total()];
+        for (index, shard) in shards.iter_mut().take(self.k()).enumerate() {
+            let piece = data_piece(chunk, index, shard_len);
+            shard[..piece.len()].copy_from_slice(piece);
+        }
+        let (data, parity) = shards.split_at_mut(self.k());
+        let data: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
+        let mut parity: Vec<&mut [u8]> = parity.iter_mut().map(Vec::as_mut_slice).collect();
+        self.encode_parity(&data, &mut parity)?;
         Ok(shards)
     }
 
-    /// Encodes `chunk` and hands each shard body to `sink(index, body)` in
-    /// index order, so callers can write bodies straight into their final
-    /// buffers (the pipeline builds shard objects this way, copying once).
-    pub fn encode_with<F: FnMut(usize, &[u8])>(
-        &self,
-        chunk: &[u8],
-        mut sink: F,
-    ) -> Result<(), CoreError> {
-        Self::check_chunk_len(chunk.len())?;
-        let shard_len = self.shard_len(chunk.len());
-        let mut encoder = ReedSolomonEncoder::new(self.k(), self.m(), shard_len).map_err(rs)?;
-        // Only the tail needs a copy (zero padding); full data shards are
-        // borrowed from the chunk.
-        let full = chunk.len() / shard_len;
-        let mut tail = Vec::new();
-        for index in 0..self.k() {
-            let data: &[u8] = if index < full {
-                &chunk[index * shard_len..(index + 1) * shard_len]
-            } else {
-                tail.clear();
-                let start = (index * shard_len).min(chunk.len());
-                tail.extend_from_slice(&chunk[start..]);
-                tail.resize(shard_len, 0);
-                &tail
-            };
-            encoder.add_original_shard(data).map_err(rs)?;
-            sink(index, data);
-        }
-        let result = encoder.encode().map_err(rs)?;
-        for (parity, body) in result.recovery_iter().enumerate() {
-            sink(self.k() + parity, body);
-        }
-        Ok(())
+    /// Computes the `m` parity bodies from the `k` data bodies (all
+    /// `shard_len` bytes, data zero-padded), writing into caller-owned
+    /// buffers, so the pipeline can code straight into shard objects.
+    pub fn encode_parity(&self, data: &[&[u8]], parity: &mut [&mut [u8]]) -> Result<(), CoreError> {
+        self.codec()?.encode_sep(data, parity).map_err(rs)
+    }
+
+    fn codec(&self) -> Result<ReedSolomon, CoreError> {
+        // Building the codec is a small matrix inversion (k <= 32): measured
+        // as negligible next to coding 4 MiB, so no cache.
+        ReedSolomon::new(self.k(), self.m()).map_err(rs)
     }
 
     /// Rebuilds a chunk of `chunk_len` bytes from `k + m` optional shard
@@ -185,52 +176,108 @@ impl ErasureParams {
                 need: self.k(),
             });
         }
-        let mut chunk = Vec::with_capacity(self.k() * shard_len);
-        let data = &shards[..self.k()];
-        if data.iter().all(Option::is_some) {
-            // Fast path: every data shard is here, no decoding needed.
-            for body in data.iter().flatten() {
-                chunk.extend_from_slice(body);
-            }
-        } else {
-            let mut decoder = ReedSolomonDecoder::new(self.k(), self.m(), shard_len).map_err(rs)?;
-            let mut added = 0;
-            for (index, body) in data.iter().enumerate() {
-                if let Some(body) = body {
-                    decoder.add_original_shard(index, body).map_err(rs)?;
-                    added += 1;
-                }
-            }
-            // Exactly k shards in total is enough; more only costs time.
-            for (parity, body) in shards[self.k()..].iter().enumerate() {
-                if added == self.k() {
-                    break;
-                }
-                if let Some(body) = body {
-                    decoder.add_recovery_shard(parity, body).map_err(rs)?;
-                    added += 1;
-                }
-            }
-            let restored = decoder.decode().map_err(rs)?;
-            for (index, body) in data.iter().enumerate() {
-                let piece = match body {
-                    Some(body) => Some(*body),
-                    None => restored.restored_original(index),
-                };
-                let piece = piece.ok_or_else(|| {
-                    CoreError::malformed("erasure decode", format!("shard {index} not restored"))
-                })?;
-                chunk.extend_from_slice(piece);
+        let (data, parity) = shards.split_at(self.k());
+        let missing = data.iter().filter(|s| s.is_none()).count();
+        // One buffer: the k data slots (the chunk), then copies of the
+        // parity shards the decoder needs. The codec wants mutable slices
+        // for every shard it reads, and our inputs are borrowed.
+        let mut buf = vec![0u8; (self.k() + missing) * shard_len];
+        let (chunk_area, parity_area) = buf.split_at_mut(self.k() * shard_len);
+        for (slot, body) in chunk_area.chunks_exact_mut(shard_len).zip(data) {
+            if let Some(body) = body {
+                slot.copy_from_slice(body);
             }
         }
-        chunk.truncate(chunk_len);
-        Ok(chunk)
+        if missing > 0 {
+            let mut parity_slots = parity_area.chunks_exact_mut(shard_len);
+            let mut slices: Vec<(&mut [u8], bool)> = Vec::with_capacity(self.total());
+            for (slot, body) in chunk_area.chunks_exact_mut(shard_len).zip(data) {
+                slices.push((slot, body.is_some()));
+            }
+            for body in parity {
+                // Exactly `missing` parity shards are enough; more only cost time.
+                let slot = body.and_then(|body| parity_slots.next().map(|slot| (slot, body)));
+                match slot {
+                    Some((slot, body)) => {
+                        slot.copy_from_slice(body);
+                        slices.push((slot, true));
+                    }
+                    None => slices.push((&mut [], false)),
+                }
+            }
+            self.codec()?.reconstruct_data(&mut slices).map_err(rs)?;
+        }
+        buf.truncate(chunk_len);
+        Ok(buf)
     }
 }
 
-/// `reed-solomon-simd` errors only arise from parameters we validate first,
-/// so reaching this is a bug in our checks; report it as invalid input
-/// rather than panicking.
-fn rs(err: reed_solomon_simd::Error) -> CoreError {
+/// The part of `chunk` that belongs in data shard `index` (may be short or
+/// empty for the last shards; the rest is zero padding).
+pub(crate) fn data_piece(chunk: &[u8], index: usize, shard_len: usize) -> &[u8] {
+    let start = (index * shard_len).min(chunk.len());
+    let end = ((index + 1) * shard_len).min(chunk.len());
+    &chunk[start..end]
+}
+
+/// `reed-solomon-erasure` errors only arise from parameters and shard sizes
+/// we validate first, so reaching this is a bug in our checks; report it as
+/// invalid input rather than panicking.
+fn rs(err: reed_solomon_erasure::Error) -> CoreError {
     CoreError::invalid("erasure coder", err.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_loss_pattern_up_to_m_rebuilds() {
+        // Exhaustive over all subsets of lost shards for small codes.
+        for (k, m) in [(1, 1), (1, 3), (2, 1), (3, 2), (4, 2)] {
+            let params = ErasureParams::new(k, m).unwrap();
+            for len in [1, 2, 3, 17, 1000, 1001] {
+                let chunk: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+                let shards = params.encode(&chunk).unwrap();
+                assert!(shards.iter().all(|s| s.len() == shard_len_for(len, k)));
+                for lost in 0u32..(1 << (k + m)) {
+                    let slots: Vec<Option<&[u8]>> = shards
+                        .iter()
+                        .enumerate()
+                        .map(|(i, s)| (lost & (1 << i) == 0).then_some(s.as_slice()))
+                        .collect();
+                    let result = params.rebuild(&slots, len);
+                    if lost.count_ones() as usize <= m {
+                        assert_eq!(result.unwrap(), chunk, "{k}+{m} len {len} lost {lost:b}");
+                    } else {
+                        assert!(matches!(result, Err(CoreError::NotEnoughShards { .. })));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn shard_length_rule() {
+        assert_eq!(shard_len_for(1, 1), 2);
+        assert_eq!(shard_len_for(31, 2), 16);
+        assert_eq!(shard_len_for(32, 2), 16);
+        assert_eq!(shard_len_for(33, 2), 18);
+        assert_eq!(shard_len_for(4 * 1024 * 1024 + 16, 10), 419_432);
+    }
+
+    #[test]
+    fn wrong_inputs_are_errors_not_panics() {
+        let params = ErasureParams::new(2, 1).unwrap();
+        assert!(params.encode(&[]).is_err());
+        assert!(params.rebuild(&[None, None], 10).is_err());
+        let short = [0u8; 3];
+        assert!(matches!(
+            params.rebuild(&[Some(&short), None, None], 10),
+            Err(CoreError::Malformed { .. })
+        ));
+        assert!(ErasureParams::new(0, 1).is_err());
+        assert!(ErasureParams::new(MAX_K + 1, 1).is_err());
+        assert!(ErasureParams::new(2, MAX_M + 1).is_err());
+    }
 }

@@ -4,12 +4,12 @@
 
 use crate::aead::{MANAGED_AAD, TAG_LEN, e2e_aad, open, seal};
 use crate::chunker::MAX_CHUNK_SIZE;
-use crate::erasure::ErasureParams;
+use crate::erasure::{ErasureParams, data_piece};
 use crate::error::CoreError;
 use crate::id::ContentId;
 use crate::keys::{ChunkKey, ConvergenceSecret, FileKey};
 use crate::manifest::ManifestChunk;
-use crate::shard::{ShardHeader, decode_shard_object, encode_shard_object};
+use crate::shard::{SHARD_HEADER_LEN, ShardHeader, decode_shard_object, write_shard_header};
 
 /// Where the key for sealing a chunk comes from.
 #[derive(Clone, Copy, Debug)]
@@ -97,18 +97,7 @@ pub fn seal_chunk(
     let chunk_id = ContentId::of(&sealed);
     // Both lengths are bounded by MAX_CHUNK_SIZE + TAG_LEN < 2^32.
     let sealed_len = sealed.len() as u32;
-    let mut shards = Vec::with_capacity(params.total());
-    params.encode_with(&sealed, |index, body| {
-        // index < k + m <= 48 fits a byte; k and m are validated.
-        shards.push(encode_shard_object(
-            chunk_id,
-            index as u8,
-            params.k() as u8,
-            params.m() as u8,
-            sealed_len,
-            body,
-        ));
-    })?;
+    let shards = shard_objects(&sealed, chunk_id, params)?;
     Ok(SealedChunk {
         chunk_id,
         plaintext_len: plaintext.len() as u32,
@@ -118,21 +107,60 @@ pub fn seal_chunk(
     })
 }
 
+/// Builds the `k + m` shard objects of a sealed chunk. Each object buffer is
+/// allocated once: data bodies are copied in, parity is coded in place, then
+/// each header is written over the reserved first bytes.
+fn shard_objects(
+    sealed: &[u8],
+    chunk_id: ContentId,
+    params: ErasureParams,
+) -> Result<Vec<Vec<u8>>, CoreError> {
+    let shard_len = params.shard_len(sealed.len());
+    let mut objects = vec![vec![0u8; SHARD_HEADER_LEN + shard_len]; params.total()];
+    for (index, object) in objects.iter_mut().take(params.k()).enumerate() {
+        let piece = data_piece(sealed, index, shard_len);
+        // Padding past the piece stays zero from the allocation.
+        object[SHARD_HEADER_LEN..SHARD_HEADER_LEN + piece.len()].copy_from_slice(piece);
+    }
+    let (data, parity) = objects.split_at_mut(params.k());
+    let data: Vec<&[u8]> = data.iter().map(|o| &o[SHARD_HEADER_LEN..]).collect();
+    let mut parity: Vec<&mut [u8]> = parity
+        .iter_mut()
+        .map(|o| &mut o[SHARD_HEADER_LEN..])
+        .collect();
+    params.encode_parity(&data, &mut parity)?;
+    for (index, object) in objects.iter_mut().enumerate() {
+        // index < k + m <= 48 fits a byte; k, m validated; the sealed length
+        // is bounded by MAX_SEALED_CHUNK_LEN < 2^32.
+        write_shard_header(
+            object,
+            chunk_id,
+            index as u8,
+            params.k() as u8,
+            params.m() as u8,
+            sealed.len() as u32,
+        );
+    }
+    Ok(objects)
+}
+
 /// A rebuilt and decrypted chunk.
 #[derive(Debug)]
 pub struct OpenedChunk {
     pub plaintext: Vec<u8>,
-    /// Slots whose object was present but rejected (bad header, hash
+    /// Slots whose object was examined and rejected (bad header, hash
     /// mismatch, or a header that disagrees with the request). The repair
-    /// worker should re-create these.
+    /// worker should re-create these. Shards after the first `k` good ones
+    /// are not examined, so this is not a full scrub.
     pub rejected: Vec<usize>,
 }
 
 /// Opens one chunk from its `k + m` shard slots (index order, `None` =
 /// missing). Each present object is verified on its own (header, body hash)
 /// and against the request (chunk id, slot index, `k`/`m`, length from the
-/// manifest); failures count as missing. With at least `k` good shards the
-/// chunk is rebuilt, checked against `chunk.id`, and decrypted.
+/// manifest); failures count as missing. Verification stops at `k` good
+/// shards. With at least `k` good shards the chunk is rebuilt, checked
+/// against `chunk.id`, and decrypted.
 pub fn open_chunk(
     shards: &[Option<&[u8]>],
     chunk: &ManifestChunk,
@@ -148,11 +176,18 @@ pub fn open_chunk(
     let sealed_len = chunk.len as usize + TAG_LEN;
     let mut bodies: Vec<Option<&[u8]>> = vec![None; shards.len()];
     let mut rejected = Vec::new();
+    let mut good = 0;
+    // Index order puts data shards first: when they all verify, parity is
+    // neither hashed nor decoded. We stop at k good shards.
     for (index, object) in shards.iter().enumerate() {
+        if good == params.k() {
+            break;
+        }
         let Some(object) = object else { continue };
         match decode_shard_object(object) {
             Ok((header, body)) if header_matches(&header, chunk, index, params, sealed_len) => {
                 bodies[index] = Some(body);
+                good += 1;
             }
             _ => rejected.push(index),
         }

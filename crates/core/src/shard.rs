@@ -173,6 +173,30 @@ pub fn encode_shard_object(
     out
 }
 
+/// Fills the first [`SHARD_HEADER_LEN`] bytes of `object` with the header
+/// for the body that follows them (hashing the body here). Lets the
+/// pipeline code parity straight into its final object buffers.
+pub(crate) fn write_shard_header(
+    object: &mut [u8],
+    chunk_id: ContentId,
+    index: u8,
+    k: u8,
+    m: u8,
+    chunk_len: u32,
+) {
+    let (head, body) = object.split_at_mut(SHARD_HEADER_LEN);
+    let header = ShardHeader {
+        chunk_id,
+        index,
+        k,
+        m,
+        chunk_len,
+        shard_len: u32::try_from(body.len()).unwrap_or(u32::MAX),
+        body_hash: ContentId::of(body),
+    };
+    head.copy_from_slice(&header.encode());
+}
+
 /// Like [`encode_shard_object`] but validates the header first.
 pub fn try_encode_shard_object(
     chunk_id: ContentId,
