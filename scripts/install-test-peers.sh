@@ -19,6 +19,8 @@ TOOLS="${SHARDGATE_TOOLS:-$REPO/.tools}"
 VENV="$TOOLS/venv"
 PY_STAMP="$VENV/.shardgate-pins"
 PY_PINS="moto[server]==$MOTO_VERSION gcp-storage-emulator==$GCS_EMULATOR_VERSION"
+# Transitive Python dependencies, pinned so the servers do not drift under us.
+PY_CONSTRAINTS="$REPO/scripts/test-peers-constraints.txt"
 
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 DEBIAN_FRONTEND=noninteractive
 
@@ -58,7 +60,9 @@ find_python() {
 }
 
 install_python_peers() {
-    if [ -f "$PY_STAMP" ] && [ "$(cat "$PY_STAMP")" = "$PY_PINS" ] &&
+    local wanted
+    wanted="$PY_PINS $(sha256sum "$PY_CONSTRAINTS" | cut -d' ' -f1)"
+    if [ -f "$PY_STAMP" ] && [ "$(cat "$PY_STAMP")" = "$wanted" ] &&
         [ -x "$VENV/bin/moto_server" ] && [ -x "$VENV/bin/gcp-storage-emulator" ]; then
         log "python peers already installed ($PY_PINS)"
         return 0
@@ -79,8 +83,8 @@ install_python_peers() {
     "$python" -m venv "$VENV"
     "$VENV/bin/python" -m pip install --quiet --upgrade pip </dev/null >&2
     # shellcheck disable=SC2086 # PY_PINS is a list of requirement specifiers
-    "$VENV/bin/python" -m pip install --quiet $PY_PINS </dev/null >&2
-    printf '%s' "$PY_PINS" >"$PY_STAMP"
+    "$VENV/bin/python" -m pip install --quiet -c "$PY_CONSTRAINTS" $PY_PINS </dev/null >&2
+    printf '%s' "$wanted" >"$PY_STAMP"
 }
 
 s3s_fs_installed_version() {
