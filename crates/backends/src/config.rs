@@ -15,7 +15,50 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::error::BackendError;
+use crate::health::HealthPolicy;
 use crate::secret::Secret;
+
+/// The backends section of the broker config: health policy and the
+/// providers to join at start-up (`[[providers]]` tables).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendsConfig {
+    /// When providers are marked DOWN and re-probed.
+    #[serde(default)]
+    pub health: HealthPolicy,
+    /// Providers, in any order (placement does not depend on it).
+    #[serde(default)]
+    pub providers: Vec<ProviderConfig>,
+}
+
+impl BackendsConfig {
+    /// Parse TOML and validate every provider; errors name the provider and
+    /// field. Secrets given as `{ env = .. }` / `{ file = .. }` are read here.
+    pub fn from_toml(text: &str) -> Result<Self, BackendError> {
+        let cfg: Self = toml::from_str(text).map_err(|e| {
+            // Only the message and line: toml's Display quotes the offending
+            // source line, which may hold an inline secret.
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            let at = line.map(|l| format!(" (line {l})")).unwrap_or_default();
+            BackendError::invalid_config("config", "providers", format!("{}{at}", e.message()))
+        })?;
+        let mut names = std::collections::BTreeSet::new();
+        for p in &cfg.providers {
+            p.validate()?;
+            if !names.insert(p.name.as_str()) {
+                return Err(BackendError::invalid_config(
+                    &p.name,
+                    "name",
+                    "two providers share this name",
+                ));
+            }
+        }
+        Ok(cfg)
+    }
+}
 
 /// One storage provider.
 #[derive(Debug, Clone, Deserialize)]

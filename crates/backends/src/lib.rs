@@ -15,6 +15,8 @@ pub mod store;
 mod validate;
 
 #[cfg(test)]
+mod config_tests;
+#[cfg(test)]
 mod fault_layer;
 #[cfg(test)]
 mod metrics_tests;
@@ -27,7 +29,7 @@ mod store_tests;
 #[cfg(test)]
 mod timeout_tests;
 
-pub use config::{ProviderConfig, ProviderKind, ProviderLimits};
+pub use config::{BackendsConfig, ProviderConfig, ProviderKind, ProviderLimits};
 pub use error::{BackendError, BackendErrorKind};
 pub use health::{HealthPolicy, HealthState};
 pub use operator::build_operator;

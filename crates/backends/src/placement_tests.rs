@@ -202,3 +202,28 @@ fn bad_weight_is_a_config_error_naming_weight() {
         }
     );
 }
+
+/// A fixed, larger sample for the figures quoted in the README: 5 → 6
+/// providers with k=2, m=1 over 20000 chunks (60000 shard slots).
+#[test]
+fn measured_movement_on_join_and_leave() {
+    let p = policy(2, 1);
+    let (five, six) = (providers(5), providers(6));
+    let chunks = 20_000u64;
+    let (mut joined, mut left) = (0usize, 0usize);
+    for i in 0..chunks {
+        let c = chunk(i);
+        let (a, b) = (set_of(&c, &five, p), set_of(&c, &six, p));
+        joined += b.difference(&a).count();
+        left += a.difference(&b).count();
+    }
+    let slots = (chunks as usize * p.shards()) as f64;
+    let fraction = joined as f64 / slots;
+    eprintln!(
+        "join 5→6: {joined} of {slots} shard slots moved = {fraction:.4} (ideal {:.4})",
+        1.0 / 6.0
+    );
+    // Moving 6 → 5 is the same change backwards: the leaver's share.
+    assert_eq!(joined, left);
+    assert!((fraction - 1.0 / 6.0).abs() < 0.1 / 6.0, "{fraction}");
+}
