@@ -1,0 +1,239 @@
+//! [`BrokerConfig`]: everything the broker reads at start, as a serde struct
+//! (TOML file, then env/flag overrides in the binary). Every field has a
+//! default; only the master key and the admin key hash are needed to serve.
+//!
+//! Secrets (`master_key`) are a string, `{ env = "VAR" }` or
+//! `{ file = "/run/secrets/..." }` and print as `<redacted>`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use shardgate_backends::{HealthPolicy, ProviderConfig, Secret};
+use shardgate_core::erasure::{DEFAULT_K, DEFAULT_M, MAX_K, MAX_M};
+use shardgate_core::{DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE};
+
+use crate::error::BrokerError;
+
+/// Broker settings. `Debug` never shows secrets.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// Directory of the embedded index (`index.redb`). Default `./shardgate-data`.
+    pub data_dir: PathBuf,
+    /// gRPC listen address, used by the binary (`run` takes a bound
+    /// listener). Default `127.0.0.1:7700`.
+    pub listen: SocketAddr,
+    /// Prometheus `/metrics` address; `None` turns the endpoint off.
+    /// Default `127.0.0.1:9700`.
+    pub metrics_listen: Option<SocketAddr>,
+    /// The 32-byte master key as 64 hex characters. Every key the broker
+    /// uses (convergence secrets, the key-encryption key, the provider
+    /// config seal) is derived from it; it is never stored in the index.
+    pub master_key: Option<Secret>,
+    /// BLAKE3 of the admin key, 64 hex characters (`x-admin-key`). `None`
+    /// disables the Admin and Providers services (every call is refused).
+    pub admin_key_hash: Option<String>,
+    /// Share one convergence secret across tenants, so equal chunks of
+    /// different tenants are stored once. Off by default: with it on, a
+    /// tenant can probe whether another stored a given chunk.
+    pub global_dedup: bool,
+    /// Chunk size used when an upload leaves it unset. Default 4 MiB.
+    pub default_chunk_size: u32,
+    /// Erasure-coding defaults and bounds.
+    pub redundancy: RedundancyConfig,
+    /// Upload pipeline and download reader tuning.
+    pub pipeline: PipelineConfig,
+    /// Quota of a new tenant when none is given. Default 100 GB.
+    pub default_quota_bytes: u64,
+    /// Request bounds and price bounds.
+    pub limits: LimitsConfig,
+    /// Providers joined at start (in addition to those joined through the
+    /// Providers service, which the index remembers).
+    pub providers: Vec<ProviderConfig>,
+    /// When a provider counts as DOWN and how it is re-probed.
+    pub health: HealthPolicy,
+    /// Seconds between garbage-collection passes; 0 = only on demand
+    /// (Admin.RunGc). Default 3600.
+    pub gc_interval_secs: u64,
+    /// Chunks condemned per GC batch. Default 1000.
+    pub gc_batch: usize,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./shardgate-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 7700)),
+            metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9700))),
+            master_key: None,
+            admin_key_hash: None,
+            global_dedup: false,
+            default_chunk_size: DEFAULT_CHUNK_SIZE as u32,
+            redundancy: RedundancyConfig::default(),
+            pipeline: PipelineConfig::default(),
+            default_quota_bytes: 100_000_000_000,
+            limits: LimitsConfig::default(),
+            providers: Vec::new(),
+            health: HealthPolicy::default(),
+            gc_interval_secs: 3600,
+            gc_batch: 1000,
+        }
+    }
+}
+
+/// Erasure-coding defaults and the bounds requests must stay within.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedundancyConfig {
+    /// Data shards when a request says 0. Default 2.
+    pub default_k: u32,
+    /// Parity shards when a request says 0. Default 1.
+    pub default_m: u32,
+    /// Largest k accepted (at most 32). Default 32.
+    pub max_k: u32,
+    /// Largest m accepted (at most 16). Default 16.
+    pub max_m: u32,
+}
+
+impl Default for RedundancyConfig {
+    fn default() -> Self {
+        Self {
+            default_k: DEFAULT_K as u32,
+            default_m: DEFAULT_M as u32,
+            max_k: MAX_K as u32,
+            max_m: MAX_M as u32,
+        }
+    }
+}
+
+/// Concurrency of the data paths.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Chunks of one upload in flight at once (sealing or being written).
+    /// Memory per upload is about
+    /// `window × chunk size × (1 + (k+m)/k)`; default 4.
+    pub window: usize,
+    /// Chunks of one download fetched ahead of the one being sent. Default 4.
+    pub read_ahead: usize,
+    /// If fewer than k shards of a chunk arrived after this long, the
+    /// remaining shards are requested too (hedging). Default 300 ms.
+    pub hedge_delay_ms: u64,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            window: 4,
+            read_ahead: 4,
+            hedge_delay_ms: 300,
+        }
+    }
+}
+
+/// Bounds enforced on requests (reported by Storage.GetLimits).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest upload data frame, and the size of download frames. 1 MiB.
+    pub max_data_frame_bytes: u32,
+    /// Largest blob, bytes. Default 1 TiB.
+    pub max_blob_bytes: u64,
+    /// Largest Price.flat_msat. Default 100,000,000 (0.001 BTC).
+    pub max_flat_msat: u64,
+    /// Largest Price.per_mib_msat. Default 100,000,000.
+    pub max_per_mib_msat: u64,
+    /// Smallest invoice, msat (at least 1).
+    pub min_invoice_msat: u64,
+    /// Price of a blob whose upload sets none: flat part. Default 0 (free).
+    pub default_flat_msat: u64,
+    /// Price of a blob whose upload sets none: per MiB. Default 0 (free).
+    pub default_per_mib_msat: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_data_frame_bytes: 1 << 20,
+            max_blob_bytes: 1 << 40,
+            max_flat_msat: 100_000_000,
+            max_per_mib_msat: 100_000_000,
+            min_invoice_msat: 1,
+            default_flat_msat: 0,
+            default_per_mib_msat: 0,
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// Checks the values that `serde` cannot; the error names the field.
+    pub fn validate(&self) -> Result<(), BrokerError> {
+        let bad = |what: &str| Err(BrokerError::Config(what.to_owned()));
+        let size = self.default_chunk_size as usize;
+        if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&size) {
+            return bad("default_chunk_size must be within 262144..=67108864");
+        }
+        let r = &self.redundancy;
+        if r.max_k == 0 || r.max_k as usize > MAX_K || r.max_m == 0 || r.max_m as usize > MAX_M {
+            return bad("redundancy.max_k must be 1..=32 and redundancy.max_m 1..=16");
+        }
+        if r.default_k == 0 || r.default_k > r.max_k || r.default_m == 0 || r.default_m > r.max_m {
+            return bad("redundancy.default_k/default_m must be within 1..=max_k / 1..=max_m");
+        }
+        if self.pipeline.window == 0 || self.pipeline.read_ahead == 0 {
+            return bad("pipeline.window and pipeline.read_ahead must be at least 1");
+        }
+        let frame = self.limits.max_data_frame_bytes;
+        // Frames ride in gRPC messages limited to 4 MiB, with some framing.
+        if frame == 0 || frame > 3 << 20 {
+            return bad("limits.max_data_frame_bytes must be 1..=3145728");
+        }
+        if self.limits.min_invoice_msat == 0 {
+            return bad("limits.min_invoice_msat must be at least 1");
+        }
+        if let Some(hash) = &self.admin_key_hash
+            && (hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return bad("admin_key_hash must be 64 hex characters (BLAKE3 of the admin key)");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_debug_redacts_the_master_key() {
+        let toml = r#"
+            master_key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+            [[providers]]
+            name = "m0"
+            kind = "memory"
+        "#;
+        let cfg: BrokerConfig = toml::from_str(toml).expect("parse");
+        cfg.validate().expect("valid");
+        assert_eq!(cfg.providers.len(), 1);
+        assert_eq!(cfg.redundancy.default_k, 2);
+        assert_eq!(cfg.default_quota_bytes, 100_000_000_000);
+        let dbg = format!("{cfg:?}");
+        assert!(!dbg.contains("00112233"), "{dbg}");
+    }
+
+    #[test]
+    fn rejects_out_of_bounds_values_naming_the_field() {
+        let cfg = BrokerConfig {
+            default_chunk_size: 1000,
+            ..BrokerConfig::default()
+        };
+        let err = cfg.validate().expect_err("too small");
+        assert!(err.to_string().contains("default_chunk_size"), "{err}");
+        let cfg = BrokerConfig {
+            admin_key_hash: Some("xyz".into()),
+            ..BrokerConfig::default()
+        };
+        assert!(cfg.validate().is_err());
+    }
+}

@@ -1,0 +1,99 @@
+//! The one error type of the broker.
+//!
+//! Kinds say what the *caller* can do; `status.rs` turns each into a gRPC
+//! status. Errors of the crates below (index, backends, core) are wrapped as
+//! they are, so the mapping can look at their own kinds.
+
+use shardgate_backends::BackendError;
+use shardgate_core::CoreError;
+use shardgate_index::IndexError;
+
+/// Everything that can go wrong in the broker.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BrokerError {
+    /// A request field is malformed or outside its bounds. Fix the request.
+    #[error("invalid {field}: {reason}")]
+    InvalidArgument { field: &'static str, reason: String },
+    /// A required key is missing or unknown.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller is known but may not do this.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// No such blob, tenant or provider (or not visible to the caller).
+    #[error("{0}")]
+    NotFound(String),
+    /// The name or id is taken.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// A range starts at or past the end of the blob.
+    #[error("{0}")]
+    OutOfRange(String),
+    /// The upload would exceed the tenant's quota.
+    #[error(
+        "quota exceeded: {used_bytes} of {quota_bytes} bytes in use, this upload needs {requested_bytes} more; delete blobs or ask the operator for a larger quota"
+    )]
+    QuotaExceeded {
+        used_bytes: u64,
+        quota_bytes: u64,
+        requested_bytes: u64,
+    },
+    /// The system is not in a state that allows this (too few providers,
+    /// payments not enabled, ...). The message says what would change it.
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A blob has a price and this broker cannot take payments yet: it is
+    /// refused, never served free.
+    #[error(
+        "blob {blob} has a download price ({flat_msat} msat flat + {per_mib_msat} msat/MiB) and this broker does not accept payments yet; priced blobs cannot be downloaded"
+    )]
+    PaymentsNotEnabled {
+        blob: String,
+        flat_msat: u64,
+        per_mib_msat: u64,
+    },
+    /// Another run of the same job is in progress; retry when it ends.
+    #[error("{0}")]
+    Aborted(String),
+    /// Too few intact shards of some chunk could be read.
+    #[error("{0}")]
+    DataLoss(String),
+    /// Providers or the index are unreachable; retry with backoff.
+    #[error("{0}")]
+    Unavailable(String),
+    /// This broker does not implement the feature yet.
+    #[error("{0}")]
+    Unimplemented(String),
+    /// The client went away; nothing was committed.
+    #[error("the call was cancelled by the client")]
+    Cancelled,
+    /// A broker bug or an inconsistency of its own state.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// The broker configuration cannot be used (startup only).
+    #[error("configuration: {0}")]
+    Config(String),
+    /// Binding or serving a socket failed (startup only).
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// From the index.
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    /// From a storage provider.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// From the data path (formats, crypto, erasure coding).
+    #[error(transparent)]
+    Core(#[from] CoreError),
+}
+
+impl BrokerError {
+    /// Shorthand for [`BrokerError::InvalidArgument`].
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        BrokerError::InvalidArgument {
+            field,
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Garbage collection behind a small [`Worker`] trait (garage-style): a
+//! pass condemns zero-reference chunks in the index, deletes their shards
+//! on the providers, then finishes them in the index. The index's epoch
+//! protocol keeps it safe against uploads in flight (see `put/mod.rs`).
+//!
+//! One pass at a time: Admin.RunGc during a pass gets ABORTED.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::{BoxFuture, join_all};
+use shardgate_backends::ProviderRegistry;
+use shardgate_core::SHARD_HEADER_LEN;
+use shardgate_core::erasure::shard_len_for;
+use shardgate_index::Index;
+use tokio::sync::Mutex;
+
+use crate::error::BrokerError;
+use crate::metrics;
+
+/// A background job the server runs periodically and on demand.
+pub trait Worker: Send + Sync + 'static {
+    /// For logs.
+    fn name(&self) -> &'static str;
+    /// One full pass.
+    fn run_once(&self) -> BoxFuture<'_, Result<GcReport, BrokerError>>;
+}
+
+/// What one GC pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// Shard objects of released chunks.
+    pub shards_found: u64,
+    /// Of those, deleted (or already absent).
+    pub shards_deleted: u64,
+    /// Bytes those shard objects held.
+    pub bytes_freed: u64,
+    /// Chunks whose index records were removed.
+    pub chunks_released: u64,
+}
+
+/// The GC worker.
+#[derive(Clone)]
+pub struct GcWorker {
+    index: Arc<dyn Index>,
+    registry: ProviderRegistry,
+    batch: usize,
+    running: Arc<Mutex<()>>,
+}
+
+impl GcWorker {
+    pub fn new(index: Arc<dyn Index>, registry: ProviderRegistry, batch: usize) -> Self {
+        Self {
+            index,
+            registry,
+            batch: batch.max(1),
+            running: Arc::new(Mutex::new(())),
+        }
+    }
+
+    async fn pass(&self) -> Result<GcReport, BrokerError> {
+        let _guard = self.running.try_lock().map_err(|_| {
+            BrokerError::Aborted(
+                "a garbage-collection pass is already running; retry when it ends".to_owned(),
+            )
+        })?;
+        let mut report = GcReport::default();
+        loop {
+            let condemned = self.index.gc_condemn(self.batch).await?;
+            if condemned.is_empty() {
+                break;
+            }
+            let mut finished = Vec::with_capacity(condemned.len());
+            let mut incomplete = 0usize;
+            for chunk in &condemned {
+                let shard_bytes = (SHARD_HEADER_LEN
+                    + shard_len_for(chunk.sealed_len as usize, usize::from(chunk.k)))
+                    as u64;
+                let deletes = chunk.shards.iter().map(|loc| {
+                    let registry = self.registry.clone();
+                    let key_chunk = chunk.chunk_id;
+                    async move {
+                        let store = registry.store(&loc.provider)?;
+                        let key = store.shard_key(&key_chunk, loc.index);
+                        let result = store.delete(&key).await;
+                        registry.observe(&loc.provider, &result);
+                        result
+                    }
+                });
+                let results = join_all(deletes).await;
+                report.shards_found += results.len() as u64;
+                let ok = results.iter().filter(|r| r.is_ok()).count() as u64;
+                report.shards_deleted += ok;
+                report.bytes_freed += ok * shard_bytes;
+                if ok as usize == results.len() {
+                    finished.push(chunk.chunk_id);
+                } else {
+                    // Left condemned: the next pass returns it first and
+                    // tries again (a provider may be down right now).
+                    incomplete += 1;
+                }
+            }
+            self.index.gc_finish(&finished).await?;
+            report.chunks_released += finished.len() as u64;
+            if incomplete > 0 {
+                tracing::warn!(
+                    chunks = incomplete,
+                    "GC could not delete every shard; will retry"
+                );
+                break;
+            }
+        }
+        metrics::gc_pass(report.chunks_released, report.shards_deleted);
+        Ok(report)
+    }
+
+    /// Runs a pass every `every` until the returned task is aborted.
+    pub fn spawn_periodic(self: Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await; // the first tick is immediate: skip it
+            loop {
+                tick.tick().await;
+                match self.run_once().await {
+                    Ok(r) => tracing::info!(?r, "GC pass done"),
+                    Err(e) => tracing::warn!(error = %e, "GC pass failed"),
+                }
+            }
+        })
+    }
+}
+
+impl Worker for GcWorker {
+    fn name(&self) -> &'static str {
+        "gc"
+    }
+
+    fn run_once(&self) -> BoxFuture<'_, Result<GcReport, BrokerError>> {
+        Box::pin(self.pass())
+    }
+}

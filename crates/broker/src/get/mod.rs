@@ -1,0 +1,151 @@
+//! Storage.Get: look up, check the range, ask the payment gate, then stream
+//! the range chunk by chunk with a read-ahead of a few chunks.
+
+pub mod range;
+mod reader;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use shardgate_core::KeyMode;
+use shardgate_index::{BlobRecord, ChunkRecord, TenantRecord};
+use shardgate_proto::v1::{GetHeader, GetRequest, GetResponse, get_response::Frame};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+use tonic::metadata::MetadataMap;
+
+use crate::convert::{blob_info, manifest_of, stored_size};
+use crate::error::BrokerError;
+use crate::get::range::{ServedRange, chunk_span, served_range, slice_in_chunk};
+use crate::get::reader::read_chunk;
+use crate::lookup::find_blob;
+use crate::metrics;
+use crate::state::Broker;
+use crate::validate::{E2E_TAG_LEN, parse_id};
+
+/// The response stream of Get.
+pub type GetStream = ReceiverStream<Result<GetResponse, Status>>;
+
+/// Messages buffered between the reader task and the transport: small, so
+/// a slow client slows the reads instead of filling memory.
+const SEND_BUFFER: usize = 4;
+
+/// Validates, authorizes, and starts streaming.
+pub async fn get(
+    broker: Arc<Broker>,
+    caller: Option<TenantRecord>,
+    metadata: &MetadataMap,
+    request: GetRequest,
+) -> Result<GetStream, BrokerError> {
+    let blob_id = parse_id(&request.blob_id, "blob_id")?;
+    let blob = find_blob(&broker, caller.as_ref(), &blob_id).await?;
+    let manifest = manifest_of(&blob)?;
+    let size = stored_size(&manifest);
+    let range = served_range(size, request.range.as_ref())?;
+    let grant = broker.payments.authorize(&blob, range, metadata).await?;
+
+    let stride = match manifest.key_mode() {
+        KeyMode::Managed => manifest.chunk_size() as u64,
+        KeyMode::EndToEnd => manifest.chunk_size() as u64 + E2E_TAG_LEN,
+    };
+    let span = chunk_span(range, stride);
+    let entries = manifest.chunks()[span.start as usize..span.end as usize].to_vec();
+    let ids: Vec<_> = entries.iter().map(|e| e.id).collect();
+    let found = if ids.is_empty() {
+        Vec::new()
+    } else {
+        broker.index.chunks_of(&ids).await?
+    };
+    // One record per entry, in entry order, whether or not the index
+    // repeats records for a chunk listed twice.
+    let by_id: HashMap<_, _> = found.into_iter().map(|r| (r.chunk_id, r)).collect();
+    let records = entries
+        .iter()
+        .map(|e| {
+            by_id.get(&e.id).cloned().ok_or_else(|| {
+                BrokerError::Internal(format!("index has no record of chunk {}", e.id.short()))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let owned = caller.as_ref().is_some_and(|t| t.id == blob.owner);
+    let header = GetHeader {
+        blob: Some(blob_info(&blob, &records, owned)?),
+        range: Some(shardgate_proto::v1::ServedRange {
+            offset: range.offset,
+            length: range.length,
+        }),
+        uses_remaining: grant.uses_remaining,
+        hold: grant.hold,
+    };
+    let (tx, rx) = mpsc::channel(SEND_BUFFER);
+    // The header is sent from here so that a full buffer cannot happen yet.
+    tx.send(Ok(GetResponse {
+        frame: Some(Frame::Header(header)),
+    }))
+    .await
+    .map_err(|_| BrokerError::Cancelled)?;
+    tokio::spawn(stream_range(
+        broker,
+        blob,
+        manifest.key_mode(),
+        span.start,
+        stride,
+        range,
+        entries,
+        records,
+        tx,
+    ));
+    Ok(ReceiverStream::new(rx))
+}
+
+/// Reads chunks `first..` with read-ahead and sends the covered bytes. Ends
+/// as soon as the client is gone (a send fails): the in-flight reads are
+/// dropped with the stream.
+#[allow(clippy::too_many_arguments)]
+async fn stream_range(
+    broker: Arc<Broker>,
+    blob: BlobRecord,
+    key_mode: KeyMode,
+    first: u64,
+    stride: u64,
+    range: ServedRange,
+    entries: Vec<shardgate_core::ManifestChunk>,
+    records: Vec<ChunkRecord>,
+    tx: mpsc::Sender<Result<GetResponse, Status>>,
+) {
+    let frame_len = broker.config.limits.max_data_frame_bytes as usize;
+    let read_ahead = broker.config.pipeline.read_ahead;
+    let reads = futures::stream::iter(entries.into_iter().zip(records).enumerate())
+        .map(|(i, (entry, record))| {
+            let broker = broker.clone();
+            let index = first + i as u64;
+            async move {
+                let bytes = read_chunk(broker, key_mode, index, entry, record).await?;
+                Ok::<_, BrokerError>((index, bytes))
+            }
+        })
+        .buffered(read_ahead);
+    tokio::pin!(reads);
+    while let Some(result) = reads.next().await {
+        let (index, bytes) = match result {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::warn!(blob = %blob.blob_id.short(), error = %e, "download failed");
+                let _ = tx.send(Err(e.into())).await;
+                return;
+            }
+        };
+        let (from, to) = slice_in_chunk(range, stride, index, bytes.len() as u64);
+        for frame in bytes[from..to].chunks(frame_len) {
+            metrics::bytes_served(frame.len());
+            let message = GetResponse {
+                frame: Some(Frame::Data(frame.to_vec())),
+            };
+            if tx.send(Ok(message)).await.is_err() {
+                return;
+            }
+        }
+    }
+}

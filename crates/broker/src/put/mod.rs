@@ -1,0 +1,258 @@
+//! Storage.Put: header first, then data frames through the bounded
+//! pipeline, then one index commit once every chunk is durable.
+
+mod cutter;
+pub mod pipeline;
+pub mod seal;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use shardgate_core::{ContentId, KeyMode, Manifest};
+use shardgate_index::{BlobRecord, CommitOutcome, NewBlob, TenantRecord};
+use shardgate_proto::v1::{PutRequest, PutResponse, put_request::Frame};
+use tonic::Streaming;
+
+use crate::convert::redundancy_report;
+use crate::error::BrokerError;
+use crate::metrics;
+use crate::put::cutter::PieceCutter;
+use crate::put::pipeline::{StoredChunk, UploadPipeline};
+use crate::put::seal::SealMode;
+use crate::state::{Broker, now_unix_ms};
+use crate::validate::{E2E_TAG_LEN, UploadPlan, check_stream_size, upload_plan};
+
+/// Runs one upload for `tenant`. Dropping the future (client gone) drops the
+/// pipeline, which aborts its tasks: nothing is committed.
+pub async fn put(
+    broker: Arc<Broker>,
+    tenant: TenantRecord,
+    mut stream: Streaming<PutRequest>,
+) -> Result<PutResponse, BrokerError> {
+    let header = match next_frame(&mut stream).await? {
+        Some(Frame::Header(header)) => header,
+        Some(Frame::Data(_)) => {
+            return Err(BrokerError::invalid(
+                "frame",
+                "the first PutRequest must carry `header`, not `data`",
+            ));
+        }
+        None => {
+            return Err(BrokerError::invalid(
+                "frame",
+                "the stream ended before a PutRequest with `header` was sent",
+            ));
+        }
+    };
+    let plan = upload_plan(header, &broker.config)?;
+    if let Some(declared) = plan.declared_size {
+        // Before any data is read or written.
+        broker.index.check_quota(&tenant.id, declared).await?;
+    }
+    check_providers(&broker, &plan)?;
+
+    // Read before any dedup look-up or shard write (GC safety, see the
+    // index README): a GC pass that starts later makes the commit fail
+    // instead of pointing at shards it deleted.
+    let observed_gc_epoch = broker.index.gc_epoch().await?;
+    let mode = match plan.key_mode {
+        KeyMode::Managed => SealMode::Managed {
+            secret: Arc::new(broker.keys.convergence(tenant.id.as_str())?),
+            kek: Arc::new(broker.keys.kek().clone()),
+        },
+        KeyMode::EndToEnd => SealMode::EndToEnd,
+    };
+    let mut cutter = match plan.key_mode {
+        KeyMode::Managed => PieceCutter::plaintext(plan.chunk_size)?,
+        KeyMode::EndToEnd => PieceCutter::ciphertext(plan.stream_chunk_len() as usize),
+    };
+    let mut pipeline = UploadPipeline::new(broker.clone(), mode, plan.params, plan.allow_reduced);
+    let max_frame = broker.config.limits.max_data_frame_bytes as usize;
+    let mut hasher = blake3::Hasher::new();
+    let mut received: u64 = 0;
+    let mut next_index: u64 = 0;
+
+    while let Some(frame) = next_frame(&mut stream).await? {
+        let data = match frame {
+            Frame::Data(data) => data,
+            Frame::Header(_) => {
+                return Err(BrokerError::invalid("frame", "a second header was sent"));
+            }
+        };
+        if data.is_empty() {
+            continue;
+        }
+        if data.len() > max_frame {
+            return Err(BrokerError::invalid(
+                "data",
+                format!(
+                    "frame of {} bytes exceeds Limits.max_data_frame_bytes ({max_frame})",
+                    data.len()
+                ),
+            ));
+        }
+        received += data.len() as u64;
+        match plan.declared_size {
+            Some(declared) if received > declared => {
+                return Err(BrokerError::invalid(
+                    "data",
+                    format!("more bytes arrived than declared_size_bytes ({declared})"),
+                ));
+            }
+            Some(_) => {}
+            None => {
+                check_stream_size(&plan, &broker.config, received, "data")?;
+                // No declared size: the quota is checked as bytes arrive
+                // (against usage at the start; commit checks atomically).
+                if tenant.used_bytes.saturating_add(received) > tenant.quota_bytes {
+                    return Err(BrokerError::QuotaExceeded {
+                        used_bytes: tenant.used_bytes,
+                        quota_bytes: tenant.quota_bytes,
+                        requested_bytes: received,
+                    });
+                }
+            }
+        }
+        hasher.update(&data);
+        for piece in cutter.push(&data) {
+            pipeline.submit(next_index, piece).await?;
+            next_index += 1;
+        }
+    }
+    if let Some(declared) = plan.declared_size
+        && received != declared
+    {
+        return Err(BrokerError::invalid(
+            "data",
+            format!("{received} bytes arrived, declared_size_bytes was {declared}"),
+        ));
+    }
+    if let Some(last) = cutter.finish() {
+        pipeline.submit(next_index, last).await?;
+    }
+    let chunks = pipeline.finish().await?;
+    let response = commit(
+        &broker,
+        &tenant,
+        &plan,
+        chunks,
+        received,
+        ContentId::from_bytes(*hasher.finalize().as_bytes()),
+        observed_gc_epoch,
+    )
+    .await?;
+    metrics::upload_committed(received);
+    Ok(response)
+}
+
+/// Fewer than k+m writable providers: refuse before reading data.
+fn check_providers(broker: &Broker, plan: &UploadPlan) -> Result<(), BrokerError> {
+    let healthy = broker.registry.writable().len();
+    let needed = plan.params.total();
+    if healthy == 0 {
+        return Err(BrokerError::Unavailable(
+            "no healthy storage provider is available; nothing was written, retry later".to_owned(),
+        ));
+    }
+    if healthy < needed && !plan.allow_reduced {
+        return Err(BrokerError::FailedPrecondition(format!(
+            "{healthy} healthy providers for k+m = {needed}; retry later, lower k+m, or set allow_reduced_redundancy"
+        )));
+    }
+    Ok(())
+}
+
+async fn commit(
+    broker: &Broker,
+    tenant: &TenantRecord,
+    plan: &UploadPlan,
+    chunks: Vec<StoredChunk>,
+    received: u64,
+    content_hash: ContentId,
+    observed_gc_epoch: u64,
+) -> Result<PutResponse, BrokerError> {
+    let entries: Vec<_> = chunks.iter().map(|c| c.entry).collect();
+    let plaintext_len = match plan.key_mode {
+        KeyMode::Managed => received,
+        KeyMode::EndToEnd => received - E2E_TAG_LEN * chunks.len() as u64,
+    };
+    let manifest = Manifest::new(
+        plan.key_mode,
+        plan.chunk_size,
+        plaintext_len,
+        plan.params,
+        entries,
+    )?;
+    let deduplicated = chunks.iter().filter(|c| c.deduplicated).count() as u64;
+    // The index wants one record per distinct chunk.
+    let mut seen = BTreeSet::new();
+    let records: Vec<_> = chunks
+        .into_iter()
+        .filter(|c| seen.insert(c.entry.id))
+        .map(|c| c.record)
+        .collect();
+    let redundancy = redundancy_report(plan.params.k(), plan.params.m(), &records);
+    let blob = BlobRecord {
+        blob_id: manifest.blob_id(),
+        owner: tenant.id.clone(),
+        name: plan.name.clone(),
+        content_type: plan.content_type.clone(),
+        size: plaintext_len,
+        content_hash,
+        key_mode: plan.key_mode,
+        visibility: plan.visibility,
+        price: plan.price,
+        metadata: plan.metadata.clone(),
+        manifest: manifest.encode(),
+        created_at_unix_ms: now_unix_ms(),
+    };
+    let blob_id = blob.blob_id;
+    // A Conflict means GC condemned a chunk this upload reused or wrote
+    // after we read the epoch: its shards may be gone, and the pipeline no
+    // longer holds their bytes to write them again (that is what keeps
+    // memory bounded), so the whole upload must be retried by the client.
+    let outcome = broker
+        .index
+        .commit_blob(NewBlob {
+            blob,
+            chunks: records,
+            observed_gc_epoch,
+        })
+        .await
+        .map_err(|e| match e {
+            shardgate_index::IndexError::Conflict { .. } => BrokerError::Unavailable(
+                "garbage collection raced this upload; nothing was committed, retry the upload"
+                    .to_owned(),
+            ),
+            other => other.into(),
+        })?;
+    tracing::info!(blob = %blob_id.short(), bytes = received, ?outcome, "blob committed");
+    Ok(PutResponse {
+        blob_id: blob_id.to_hex(),
+        size_bytes: received,
+        content_hash: content_hash.to_hex(),
+        chunk_count: manifest.chunks().len() as u64,
+        chunks_deduplicated: deduplicated,
+        redundancy: Some(redundancy),
+        already_existed: outcome == CommitOutcome::AlreadyExisted,
+    })
+}
+
+/// The next message; a broken stream is the client going away.
+async fn next_frame(stream: &mut Streaming<PutRequest>) -> Result<Option<Frame>, BrokerError> {
+    loop {
+        match stream.message().await {
+            Ok(Some(PutRequest { frame: Some(frame) })) => return Ok(Some(frame)),
+            // A message with no oneof set carries nothing: skip it.
+            Ok(Some(PutRequest { frame: None })) => continue,
+            Ok(None) => return Ok(None),
+            Err(status) if status.code() == tonic::Code::ResourceExhausted => {
+                return Err(BrokerError::invalid(
+                    "data",
+                    format!("a message exceeded the receive limit: {}", status.message()),
+                ));
+            }
+            Err(_) => return Err(BrokerError::Cancelled),
+        }
+    }
+}

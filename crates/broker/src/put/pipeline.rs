@@ -1,0 +1,205 @@
+//! The bounded upload pipeline: each stream piece is sealed on the blocking
+//! pool, checked against the index (dedup), placed, and its shards written
+//! in parallel — with at most `window` pieces in flight.
+//!
+//! # Memory bound
+//!
+//! A semaphore with `window` permits gates [`UploadPipeline::submit`]: a
+//! piece holds its permit from the moment it is submitted until its shards
+//! are durable, so at most `window` pieces exist at once, each as plaintext
+//! (chunk size) plus shard objects (`(k+m)/k` × chunk size). Add the one
+//! piece the caller holds while waiting for a permit and the chunker's
+//! partial piece: per upload, memory is about
+//! `(window + 2) × chunk × (1 + (k+m)/k)` whatever the blob size — e.g.
+//! 4 MiB chunks, 2+1, window 4: ~60 MiB.
+//!
+//! # Cancellation
+//!
+//! Every task lives in a `JoinSet`: dropping the pipeline (client hung up,
+//! an error returned early) aborts them all. Sealing already running on the
+//! blocking pool finishes and is discarded; shards already written are
+//! orphans for GC, and nothing reaches the index.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::join_all;
+use shardgate_backends::PlacementPolicy;
+use shardgate_core::{ErasureParams, ManifestChunk};
+use shardgate_index::{ChunkRecord, ShardLocation};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::error::BrokerError;
+use crate::metrics;
+use crate::put::seal::{SealMode, seal_piece};
+use crate::state::Broker;
+
+/// One piece after its shards are durable (or found already stored).
+#[derive(Debug, Clone)]
+pub struct StoredChunk {
+    /// Position in the blob.
+    pub index: u64,
+    pub entry: ManifestChunk,
+    /// The record for `commit_blob` (the live one when deduplicated).
+    pub record: ChunkRecord,
+    /// True when the chunk was already live and nothing was written.
+    pub deduplicated: bool,
+}
+
+/// See the module docs.
+pub struct UploadPipeline {
+    broker: Arc<Broker>,
+    mode: SealMode,
+    params: ErasureParams,
+    allow_reduced: bool,
+    permits: Arc<Semaphore>,
+    tasks: JoinSet<Result<StoredChunk, BrokerError>>,
+    done: Vec<StoredChunk>,
+}
+
+impl UploadPipeline {
+    pub fn new(
+        broker: Arc<Broker>,
+        mode: SealMode,
+        params: ErasureParams,
+        allow_reduced: bool,
+    ) -> Self {
+        let window = broker.config.pipeline.window.max(1);
+        Self {
+            broker,
+            mode,
+            params,
+            allow_reduced,
+            permits: Arc::new(Semaphore::new(window)),
+            tasks: JoinSet::new(),
+            done: Vec::new(),
+        }
+    }
+
+    /// Queues piece `index`; waits while `window` pieces are in flight.
+    /// Returns the first error of any earlier piece.
+    pub async fn submit(&mut self, index: u64, piece: Vec<u8>) -> Result<(), BrokerError> {
+        let permit = loop {
+            self.reap()?;
+            tokio::select! {
+                permit = self.permits.clone().acquire_owned() => break permit
+                    .map_err(|_| BrokerError::Internal("upload semaphore closed".to_owned()))?,
+                // A failing piece must not leave us waiting for a permit:
+                // surface its error as soon as it ends.
+                Some(result) = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                    self.done.push(flatten(result)?);
+                }
+            }
+        };
+        let broker = self.broker.clone();
+        let mode = self.mode.clone();
+        let params = self.params;
+        let allow_reduced = self.allow_reduced;
+        self.tasks.spawn(async move {
+            let _permit = permit;
+            store_piece(broker, mode, params, allow_reduced, index, piece).await
+        });
+        Ok(())
+    }
+
+    /// Waits for every piece; chunks in blob order.
+    pub async fn finish(mut self) -> Result<Vec<StoredChunk>, BrokerError> {
+        while let Some(result) = self.tasks.join_next().await {
+            self.done.push(flatten(result)?);
+        }
+        let mut done = std::mem::take(&mut self.done);
+        done.sort_by_key(|c| c.index);
+        Ok(done)
+    }
+
+    fn reap(&mut self) -> Result<(), BrokerError> {
+        while let Some(result) = self.tasks.try_join_next() {
+            self.done.push(flatten(result)?);
+        }
+        Ok(())
+    }
+}
+
+fn flatten(
+    result: Result<Result<StoredChunk, BrokerError>, tokio::task::JoinError>,
+) -> Result<StoredChunk, BrokerError> {
+    result.map_err(|e| BrokerError::Internal(format!("upload task failed: {e}")))?
+}
+
+/// seal → dedup check → place → write every shard in parallel.
+async fn store_piece(
+    broker: Arc<Broker>,
+    mode: SealMode,
+    params: ErasureParams,
+    allow_reduced: bool,
+    index: u64,
+    piece: Vec<u8>,
+) -> Result<StoredChunk, BrokerError> {
+    let started = std::time::Instant::now();
+    let seal_mode = mode.clone();
+    let sealed = tokio::task::spawn_blocking(move || seal_piece(&seal_mode, &piece, params))
+        .await
+        .map_err(|e| BrokerError::Internal(format!("sealing task failed: {e}")))??;
+    metrics::chunk_sealed(started.elapsed());
+    let chunk_id = sealed.entry.id;
+
+    // END_TO_END chunks are under random keys: equal ids do not happen by
+    // chance, so the look-up is skipped (and the proto reports 0 dedup).
+    if matches!(mode, SealMode::Managed { .. })
+        && let Some(Some(live)) = broker.index.live_chunks(&[chunk_id]).await?.pop()
+    {
+        metrics::chunk_deduplicated();
+        return Ok(StoredChunk {
+            index,
+            entry: sealed.entry,
+            record: live,
+            deduplicated: true,
+        });
+    }
+
+    let policy = PlacementPolicy {
+        k: params.k() as u8,
+        m: params.m() as u8,
+        allow_reduced,
+    };
+    let placement = broker.registry.place(&chunk_id, policy)?;
+    let writes = placement.shard_providers.iter().zip(sealed.shards).map(
+        |(provider, object): (&String, Bytes)| {
+            let registry = broker.registry.clone();
+            let provider = provider.clone();
+            async move {
+                let store = registry.store(&provider)?;
+                let result = store.put_shard(object).await;
+                registry.observe(&provider, &result);
+                result.map(|_| ()).map_err(BrokerError::from)
+            }
+        },
+    );
+    for result in join_all(writes).await {
+        result?;
+    }
+    let shards = placement
+        .shard_providers
+        .into_iter()
+        .enumerate()
+        .map(|(i, provider)| ShardLocation {
+            index: i as u8,
+            provider,
+        })
+        .collect();
+    Ok(StoredChunk {
+        index,
+        entry: sealed.entry,
+        record: ChunkRecord {
+            chunk_id,
+            k: params.k() as u8,
+            m: params.m() as u8,
+            sealed_len: sealed.sealed_len,
+            shards,
+            wrapped_key: sealed.wrapped_key,
+            refcount: 0,
+        },
+        deduplicated: false,
+    })
+}

@@ -1,0 +1,173 @@
+//! The CPU stage of an upload, run on the blocking pool: one stream piece
+//! in, `k + m` shard objects out.
+//!
+//! * MANAGED: the piece is plaintext; `seal_chunk` hashes, encrypts with the
+//!   tenant's convergent key and erasure-codes it; the chunk key is wrapped
+//!   under the KEK for the index.
+//! * END_TO_END: the piece is already ciphertext (plaintext + 16-byte tag)
+//!   made by the client SDK under a key the broker never sees; it is only
+//!   named (BLAKE3) and erasure-coded.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use shardgate_core::{
+    ContentId, ConvergenceSecret, ErasureParams, KeyEncryptionKey, ManifestChunk, SealKey,
+    encode_shard_object, seal_chunk,
+};
+
+use crate::error::BrokerError;
+use crate::validate::E2E_TAG_LEN;
+
+/// How pieces of this upload are sealed.
+#[derive(Clone)]
+pub enum SealMode {
+    /// Plaintext pieces, convergent keys from this secret.
+    Managed {
+        secret: Arc<ConvergenceSecret>,
+        kek: Arc<KeyEncryptionKey>,
+    },
+    /// Ciphertext pieces from the client SDK.
+    EndToEnd,
+}
+
+/// A sealed piece, ready to be written.
+#[derive(Debug)]
+pub struct SealedPiece {
+    /// What the manifest records (plaintext length).
+    pub entry: ManifestChunk,
+    /// Sealed (ciphertext ‖ tag) length: the erasure-coder's input.
+    pub sealed_len: u32,
+    /// The wrapped chunk key (MANAGED only).
+    pub wrapped_key: Option<Vec<u8>>,
+    /// `k + m` shard objects in index order.
+    pub shards: Vec<Bytes>,
+}
+
+/// Seals one piece. Call on the blocking pool: it hashes, encrypts and
+/// erasure-codes a whole chunk.
+pub fn seal_piece(
+    mode: &SealMode,
+    piece: &[u8],
+    params: ErasureParams,
+) -> Result<SealedPiece, BrokerError> {
+    match mode {
+        SealMode::Managed { secret, kek } => {
+            let sealed = seal_chunk(piece, SealKey::Managed(secret), params)?;
+            let wrapped = kek.wrap_chunk_key(&sealed.chunk_id, &sealed.key);
+            Ok(SealedPiece {
+                entry: sealed.manifest_entry(),
+                sealed_len: sealed.sealed_len,
+                wrapped_key: Some(wrapped.as_bytes().to_vec()),
+                shards: sealed.shards.into_iter().map(Bytes::from).collect(),
+            })
+        }
+        SealMode::EndToEnd => seal_ciphertext(piece, params),
+    }
+}
+
+fn seal_ciphertext(piece: &[u8], params: ErasureParams) -> Result<SealedPiece, BrokerError> {
+    // A chunk holds at least one plaintext byte, so its ciphertext is at
+    // least tag + 1 bytes (see EndToEndScheme in storage.proto).
+    if (piece.len() as u64) <= E2E_TAG_LEN {
+        return Err(BrokerError::invalid(
+            "data",
+            format!(
+                "END_TO_END stream ends with a {}-byte piece; a ciphertext chunk is at least 17 bytes (plaintext + 16-byte tag)",
+                piece.len()
+            ),
+        ));
+    }
+    let sealed_len = u32::try_from(piece.len())
+        .map_err(|_| BrokerError::invalid("data", "ciphertext chunk too large"))?;
+    let chunk_id = ContentId::of(piece);
+    let shards = params
+        .encode(piece)?
+        .iter()
+        .enumerate()
+        .map(|(index, body)| {
+            // index < k + m <= 48 and k, m are validated: all fit a byte.
+            Bytes::from(encode_shard_object(
+                chunk_id,
+                index as u8,
+                params.k() as u8,
+                params.m() as u8,
+                sealed_len,
+                body,
+            ))
+        })
+        .collect();
+    Ok(SealedPiece {
+        entry: ManifestChunk {
+            id: chunk_id,
+            len: sealed_len - E2E_TAG_LEN as u32,
+        },
+        sealed_len,
+        wrapped_key: None,
+        shards,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shardgate_core::{
+        FileKey, MasterKey, OpenKey, WrappedChunkKey, decode_shard_object, open_chunk,
+    };
+
+    fn params() -> ErasureParams {
+        ErasureParams::new(2, 1).expect("2+1")
+    }
+
+    #[test]
+    fn managed_pieces_open_with_the_unwrapped_key() {
+        let master = MasterKey::from_bytes([7; 32]);
+        let mode = SealMode::Managed {
+            secret: Arc::new(
+                master
+                    .convergence_secret(shardgate_core::ConvergenceScope::Tenant("t"))
+                    .expect("secret"),
+            ),
+            kek: Arc::new(master.key_encryption_key()),
+        };
+        let plain = vec![42u8; 1000];
+        let sealed = seal_piece(&mode, &plain, params()).expect("seal");
+        assert_eq!(sealed.shards.len(), 3);
+        assert_eq!(sealed.entry.len, 1000);
+        let wrapped = WrappedChunkKey::from_slice(sealed.wrapped_key.as_deref().expect("managed"))
+            .expect("wrapped");
+        let key = master
+            .key_encryption_key()
+            .unwrap_chunk_key(&sealed.entry.id, &wrapped)
+            .expect("unwrap");
+        let slots: Vec<Option<&[u8]>> =
+            vec![None, Some(&sealed.shards[1]), Some(&sealed.shards[2])];
+        let opened =
+            open_chunk(&slots, &sealed.entry, params(), OpenKey::Managed(&key)).expect("open");
+        assert_eq!(opened.plaintext, plain);
+    }
+
+    #[test]
+    fn ciphertext_pieces_are_coded_as_is_and_named_by_their_hash() {
+        let file_key = FileKey::generate();
+        let plain = vec![1u8; 300];
+        let ct = shardgate_core::aead::seal(
+            &file_key.chunk_key(0, true),
+            &shardgate_core::aead::e2e_aad(0, true),
+            &plain,
+        )
+        .expect("seal");
+        let sealed = seal_piece(&SealMode::EndToEnd, &ct, params()).expect("code");
+        assert_eq!(sealed.entry.id, ContentId::of(&ct));
+        assert_eq!(sealed.entry.len, 300);
+        assert!(sealed.wrapped_key.is_none());
+        let (header, _) = decode_shard_object(&sealed.shards[0]).expect("valid shard");
+        assert_eq!(header.chunk_len as usize, ct.len());
+    }
+
+    #[test]
+    fn a_too_short_last_ciphertext_piece_is_refused() {
+        let err = seal_piece(&SealMode::EndToEnd, &[0u8; 16], params()).expect_err("short");
+        assert!(err.to_string().contains("17 bytes"), "{err}");
+    }
+}

@@ -1,0 +1,165 @@
+//! The composition root: opens the index, builds keys, registry and
+//! services, starts the workers (GC, provider re-probes, metrics), serves
+//! gRPC until `shutdown`, then stops everything in order.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use shardgate_backends::ProviderRegistry;
+use shardgate_index::Index;
+use shardgate_index::RedbIndex;
+use shardgate_proto::v1::admin_server::AdminServer;
+use shardgate_proto::v1::providers_server::ProvidersServer;
+use shardgate_proto::v1::storage_server::StorageServer;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic_health::ServingStatus;
+
+use crate::auth::Authenticator;
+use crate::config::BrokerConfig;
+use crate::error::BrokerError;
+use crate::gc::GcWorker;
+use crate::keys::BrokerKeys;
+use crate::metrics_http::{handle, serve_metrics};
+use crate::payment::{FreeOnly, PaymentGate};
+use crate::providers::{ProviderDirectory, load_providers};
+use crate::service::admin::AdminService;
+use crate::service::providers::ProvidersService;
+use crate::service::storage::StorageService;
+use crate::state::Broker;
+
+/// The services this broker serves (reported SERVING in the health service).
+const SERVED: &[&str] = &[
+    "shardgate.v1.Storage",
+    "shardgate.v1.Providers",
+    "shardgate.v1.Admin",
+];
+/// How often DOWN providers get a half-open probe check.
+const PROBE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Serves on `listener` until `shutdown` completes, with the redb index in
+/// `config.data_dir` and `/metrics` on `config.metrics_listen`.
+pub async fn run(
+    config: BrokerConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), BrokerError> {
+    let metrics = match config.metrics_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await?),
+        None => None,
+    };
+    run_with(config, listener, metrics, shutdown).await
+}
+
+/// As [`run`], with the metrics listener passed in (tests bind port 0).
+pub async fn run_with(
+    config: BrokerConfig,
+    listener: TcpListener,
+    metrics: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), BrokerError> {
+    config.validate()?;
+    let index: Arc<dyn Index> = Arc::new(RedbIndex::open(&config.data_dir).await?);
+    serve(config, index, listener, metrics, FreeOnly, shutdown).await
+}
+
+/// Everything wired from its parts: any index, any payment gate.
+pub async fn serve(
+    config: BrokerConfig,
+    index: Arc<dyn Index>,
+    listener: TcpListener,
+    metrics: Option<TcpListener>,
+    payments: impl PaymentGate,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), BrokerError> {
+    config.validate()?;
+    let master = config
+        .master_key
+        .as_ref()
+        .ok_or_else(|| BrokerError::Config("master_key is required".to_owned()))?;
+    let keys = BrokerKeys::from_hex(master.expose())?.with_global_dedup(config.global_dedup);
+    let admin_hash = match &config.admin_key_hash {
+        Some(h) => {
+            let mut bytes = [0u8; 32];
+            hex::decode_to_slice(h, &mut bytes).map_err(|_| {
+                BrokerError::Config("admin_key_hash must be 64 hex characters".to_owned())
+            })?;
+            Some(bytes)
+        }
+        None => None,
+    };
+    let registry = ProviderRegistry::new(config.health);
+    let gc = GcWorker::new(index.clone(), registry.clone(), config.gc_batch);
+    let broker = Arc::new(Broker {
+        auth: Authenticator::new(index.clone(), admin_hash),
+        payments: Arc::new(payments),
+        gc: gc.clone(),
+        directory: ProviderDirectory::default(),
+        keys,
+        registry: registry.clone(),
+        index,
+        config,
+    });
+    load_providers(&broker).await?;
+
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("", ServingStatus::Serving)
+        .await;
+    for name in SERVED {
+        reporter
+            .set_service_status(*name, ServingStatus::Serving)
+            .await;
+    }
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(shardgate_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| BrokerError::Internal(format!("reflection service: {e}")))?;
+
+    // Background work lives in one JoinSet, aborted at shutdown.
+    let mut workers = JoinSet::new();
+    if broker.config.gc_interval_secs > 0 {
+        let every = Duration::from_secs(broker.config.gc_interval_secs);
+        let gc = Arc::new(gc);
+        workers.spawn(async move {
+            let _ = gc.spawn_periodic(every).await;
+        });
+    }
+    workers.spawn(async move {
+        loop {
+            tokio::time::sleep(PROBE_INTERVAL).await;
+            for name in registry.probe_down_providers().await {
+                tracing::info!(provider = %name, "provider answered its probe: UP");
+            }
+        }
+    });
+    if let (Some(listener), Some(handle)) = (metrics, handle()) {
+        workers.spawn(serve_metrics(listener, handle));
+    }
+
+    tracing::info!(addr = ?listener.local_addr().ok(), "broker serving");
+    let result = tonic::transport::Server::builder()
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(StorageServer::new(StorageService::new(broker.clone())))
+        .add_service(ProvidersServer::new(ProvidersService::new(broker.clone())))
+        .add_service(AdminServer::new(AdminService::new(broker.clone())))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            shutdown.await;
+            // Tell load balancers first; in-flight calls then finish (an
+            // upload commits or leaves only orphans).
+            for name in SERVED {
+                reporter
+                    .set_service_status(*name, ServingStatus::NotServing)
+                    .await;
+            }
+            reporter
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
+        })
+        .await;
+    workers.shutdown().await;
+    result.map_err(|e| BrokerError::Internal(format!("gRPC server: {e}")))
+}

@@ -1,0 +1,254 @@
+//! The `shardgate.v1.Admin` service (admin key required): tenants and GC.
+
+use std::sync::Arc;
+
+use shardgate_index::{MAX_PAGE_LIMIT, TenantId, TenantRecord};
+use shardgate_proto::v1 as pb;
+use shardgate_proto::v1::admin_server::Admin;
+use tonic::{Request, Response, Status};
+
+use crate::auth::new_api_key;
+use crate::convert::{tenant as tenant_info, timestamp};
+use crate::error::BrokerError;
+use crate::gc::Worker;
+use crate::service::listing::page_size;
+use crate::service::reply;
+use crate::state::{Broker, now_unix_ms};
+
+/// Longest tenant name, bytes.
+const MAX_TENANT_NAME_BYTES: usize = 128;
+
+#[derive(Clone)]
+pub struct AdminService {
+    broker: Arc<Broker>,
+}
+
+impl AdminService {
+    pub fn new(broker: Arc<Broker>) -> Self {
+        Self { broker }
+    }
+
+    async fn blob_count(&self, id: &TenantId) -> Result<u64, BrokerError> {
+        let mut count = 0u64;
+        let mut token: Option<String> = None;
+        loop {
+            let (page, next) = self
+                .broker
+                .index
+                .list_blobs(id, "", token.as_deref(), MAX_PAGE_LIMIT)
+                .await?;
+            count += page.len() as u64;
+            match next {
+                Some(t) => token = Some(t),
+                None => return Ok(count),
+            }
+        }
+    }
+
+    async fn tenant(&self, id_hex: &str) -> Result<TenantRecord, BrokerError> {
+        let id = tenant_id(id_hex)?;
+        self.broker
+            .index
+            .tenant(&id)
+            .await?
+            .ok_or_else(|| BrokerError::NotFound(format!("no tenant {id_hex}")))
+    }
+
+    async fn info(&self, t: &TenantRecord) -> Result<pb::Tenant, BrokerError> {
+        Ok(tenant_info(t, self.blob_count(&t.id).await?))
+    }
+}
+
+/// Tenant ids on the wire: 64 lowercase hex characters.
+fn tenant_id(s: &str) -> Result<TenantId, BrokerError> {
+    let ok = s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !ok {
+        return Err(BrokerError::invalid(
+            "tenant_id",
+            "must be exactly 64 lowercase hex characters",
+        ));
+    }
+    TenantId::new(s).map_err(|e| BrokerError::invalid("tenant_id", e.to_string()))
+}
+
+#[tonic::async_trait]
+impl Admin for AdminService {
+    async fn create_tenant(
+        &self,
+        request: Request<pb::CreateTenantRequest>,
+    ) -> Result<Response<pb::CreateTenantResponse>, Status> {
+        let result = async {
+            self.broker.auth.admin(request.metadata()).await?;
+            let req = request.get_ref();
+            if req.name.is_empty()
+                || req.name.len() > MAX_TENANT_NAME_BYTES
+                || req.name.chars().any(char::is_control)
+            {
+                return Err(BrokerError::invalid(
+                    "name",
+                    format!("must be 1..={MAX_TENANT_NAME_BYTES} bytes without control characters"),
+                ));
+            }
+            if self
+                .broker
+                .index
+                .list_tenants()
+                .await?
+                .iter()
+                .any(|t| t.name == req.name)
+            {
+                return Err(BrokerError::AlreadyExists(format!(
+                    "a tenant named {:?} exists",
+                    req.name
+                )));
+            }
+            let id_bytes: [u8; 32] = rand::random();
+            let id = tenant_id(&hex::encode(id_bytes))?;
+            let (api_key, hash) = new_api_key();
+            let record = TenantRecord {
+                id,
+                name: req.name.clone(),
+                api_key_hash: hash,
+                quota_bytes: req
+                    .quota_bytes
+                    .unwrap_or(self.broker.config.default_quota_bytes),
+                used_bytes: 0,
+                created_at_unix_ms: now_unix_ms(),
+            };
+            self.broker.index.create_tenant(record.clone()).await?;
+            tracing::info!(tenant = %record.id, "tenant created");
+            Ok(pb::CreateTenantResponse {
+                tenant: Some(tenant_info(&record, 0)),
+                api_key,
+            })
+        }
+        .await;
+        reply(result)
+    }
+
+    async fn list_tenants(
+        &self,
+        request: Request<pb::ListTenantsRequest>,
+    ) -> Result<Response<pb::ListTenantsResponse>, Status> {
+        let result = async {
+            self.broker.auth.admin(request.metadata()).await?;
+            let req = request.get_ref();
+            let after = if req.page_token.is_empty() {
+                None
+            } else {
+                let bytes = hex::decode(&req.page_token).map_err(|_| {
+                    BrokerError::invalid("page_token", "not a token this listing returned")
+                })?;
+                Some(String::from_utf8(bytes).map_err(|_| {
+                    BrokerError::invalid("page_token", "not a token this listing returned")
+                })?)
+            };
+            let mut all = self.broker.index.list_tenants().await?;
+            all.sort_by(|a, b| a.name.cmp(&b.name));
+            let size = page_size(req.page_size);
+            let rest: Vec<_> = all
+                .into_iter()
+                .filter(|t| after.as_ref().is_none_or(|a| t.name.as_str() > a.as_str()))
+                .collect();
+            let more = rest.len() > size;
+            let mut tenants = Vec::new();
+            for t in rest.iter().take(size) {
+                tenants.push(self.info(t).await?);
+            }
+            let next_page_token = match (more, tenants.last()) {
+                (true, Some(last)) => hex::encode(&last.name),
+                _ => String::new(),
+            };
+            Ok(pb::ListTenantsResponse {
+                tenants,
+                next_page_token,
+            })
+        }
+        .await;
+        reply(result)
+    }
+
+    async fn set_tenant_quota(
+        &self,
+        request: Request<pb::SetTenantQuotaRequest>,
+    ) -> Result<Response<pb::Tenant>, Status> {
+        let result = async {
+            self.broker.auth.admin(request.metadata()).await?;
+            let req = request.get_ref();
+            let t = self.tenant(&req.tenant_id).await?;
+            self.broker.index.set_quota(&t.id, req.quota_bytes).await?;
+            let t = self.tenant(&req.tenant_id).await?;
+            self.info(&t).await
+        }
+        .await;
+        reply(result)
+    }
+
+    async fn rotate_tenant_key(
+        &self,
+        request: Request<pb::RotateTenantKeyRequest>,
+    ) -> Result<Response<pb::RotateTenantKeyResponse>, Status> {
+        let result = async {
+            self.broker.auth.admin(request.metadata()).await?;
+            let t = self.tenant(&request.get_ref().tenant_id).await?;
+            let (api_key, hash) = new_api_key();
+            self.broker.index.set_api_key_hash(&t.id, hash).await?;
+            tracing::info!(tenant = %t.id, "tenant key rotated");
+            Ok(pb::RotateTenantKeyResponse {
+                tenant: Some(self.info(&t).await?),
+                api_key,
+            })
+        }
+        .await;
+        reply(result)
+    }
+
+    async fn run_gc(
+        &self,
+        request: Request<pb::RunGcRequest>,
+    ) -> Result<Response<pb::GcReport>, Status> {
+        let result = async {
+            self.broker.auth.admin(request.metadata()).await?;
+            if request.get_ref().dry_run {
+                return Err(BrokerError::Unimplemented(
+                    "GC dry runs are not supported by this broker yet".to_owned(),
+                ));
+            }
+            let started = now_unix_ms();
+            let report = self.broker.gc.run_once().await?;
+            Ok(pb::GcReport {
+                dry_run: false,
+                orphan_shards_found: report.shards_found,
+                orphan_shards_deleted: report.shards_deleted,
+                bytes_freed: report.bytes_freed,
+                chunks_released: report.chunks_released,
+                // Only chunks the index released are collected, never
+                // objects of uploads in flight, so no grace period applies.
+                grace_period: Some(prost_types::Duration {
+                    seconds: 0,
+                    nanos: 0,
+                }),
+                started_at: Some(timestamp(started)),
+                finished_at: Some(timestamp(now_unix_ms())),
+            })
+        }
+        .await;
+        reply(result)
+    }
+
+    async fn get_repair_status(
+        &self,
+        request: Request<pb::GetRepairStatusRequest>,
+    ) -> Result<Response<pb::RepairStatus>, Status> {
+        let result: Result<pb::RepairStatus, BrokerError> = async {
+            self.broker.auth.admin(request.metadata()).await?;
+            Err(BrokerError::Unimplemented(
+                "this broker has no repair worker yet".to_owned(),
+            ))
+        }
+        .await;
+        reply(result)
+    }
+}

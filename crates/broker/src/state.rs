@@ -1,0 +1,37 @@
+//! [`Broker`]: the shared state every service handler and worker holds
+//! (behind one `Arc`), built once in `server.rs`.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use shardgate_backends::ProviderRegistry;
+use shardgate_index::Index;
+
+use crate::auth::Authenticator;
+use crate::config::BrokerConfig;
+use crate::gc::GcWorker;
+use crate::keys::BrokerKeys;
+use crate::payment::PaymentGate;
+use crate::providers::ProviderDirectory;
+
+/// Everything a request needs.
+pub struct Broker {
+    pub config: BrokerConfig,
+    pub index: Arc<dyn Index>,
+    pub registry: ProviderRegistry,
+    pub keys: BrokerKeys,
+    pub auth: Authenticator,
+    /// Decides whether a download may be served (payments plug in here).
+    pub payments: Arc<dyn PaymentGate>,
+    pub gc: GcWorker,
+    /// What the API shows about each joined provider.
+    pub directory: ProviderDirectory,
+}
+
+/// Milliseconds since the Unix epoch (0 if the clock is before 1970).
+pub fn now_unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,192 @@
+//! The one place where errors become gRPC statuses.
+//!
+//! Codes follow the error model of `proto/shardgate/v1/common.proto`;
+//! messages say what to change or whether to retry, and never carry keys,
+//! request URLs or stored bytes.
+
+use shardgate_backends::{BackendError, BackendErrorKind};
+use shardgate_core::{CoreError, CoreErrorKind};
+use shardgate_index::IndexError;
+use tonic::{Code, Status};
+
+use crate::error::BrokerError;
+
+impl From<BrokerError> for Status {
+    fn from(err: BrokerError) -> Status {
+        let code = code_of(&err);
+        if code == Code::Internal {
+            // Bugs get logged with detail; the client gets a pointer to that.
+            tracing::error!(error = %err, "internal error");
+        }
+        Status::new(code, message_of(&err))
+    }
+}
+
+/// The gRPC code of an error.
+pub fn code_of(err: &BrokerError) -> Code {
+    match err {
+        BrokerError::InvalidArgument { .. } => Code::InvalidArgument,
+        BrokerError::Unauthenticated(_) => Code::Unauthenticated,
+        BrokerError::PermissionDenied(_) => Code::PermissionDenied,
+        BrokerError::NotFound(_) => Code::NotFound,
+        BrokerError::AlreadyExists(_) => Code::AlreadyExists,
+        BrokerError::OutOfRange(_) => Code::OutOfRange,
+        BrokerError::QuotaExceeded { .. } => Code::ResourceExhausted,
+        BrokerError::FailedPrecondition(_) | BrokerError::PaymentsNotEnabled { .. } => {
+            Code::FailedPrecondition
+        }
+        BrokerError::Aborted(_) => Code::Aborted,
+        BrokerError::DataLoss(_) => Code::DataLoss,
+        BrokerError::Unavailable(_) => Code::Unavailable,
+        BrokerError::Cancelled => Code::Cancelled,
+        BrokerError::Unimplemented(_) => Code::Unimplemented,
+        BrokerError::Internal(_) | BrokerError::Config(_) | BrokerError::Io(_) => Code::Internal,
+        BrokerError::Index(e) => index_code(e),
+        BrokerError::Backend(e) => backend_code(e),
+        BrokerError::Core(e) => core_code(e),
+    }
+}
+
+fn message_of(err: &BrokerError) -> String {
+    match err {
+        BrokerError::Index(IndexError::QuotaExceeded {
+            used,
+            quota,
+            requested,
+        }) => BrokerError::QuotaExceeded {
+            used_bytes: *used,
+            quota_bytes: *quota,
+            requested_bytes: *requested,
+        }
+        .to_string(),
+        BrokerError::Index(IndexError::Storage { .. }) => {
+            "the index is temporarily unavailable; nothing was committed, retry with backoff"
+                .to_owned()
+        }
+        BrokerError::Index(IndexError::Conflict { .. }) => {
+            "a concurrent change (garbage collection) raced this request; nothing was committed, retry it"
+                .to_owned()
+        }
+        BrokerError::Index(IndexError::Corrupt { .. }) => {
+            "the broker's index is damaged; report this to the operator with the time and RPC name"
+                .to_owned()
+        }
+        BrokerError::Backend(e) if e.is_temporary() => format!(
+            "storage provider `{}` is unavailable; nothing was committed, retry with backoff",
+            e.provider()
+        ),
+        BrokerError::Backend(e) if *e.kind() == BackendErrorKind::InsufficientProviders => {
+            format!(
+                "not enough healthy storage providers: {e}; retry later, lower k+m, or allow reduced redundancy"
+            )
+        }
+        BrokerError::Internal(_) | BrokerError::Config(_) | BrokerError::Io(_) => {
+            "internal broker error; report it with the time and the RPC name".to_owned()
+        }
+        BrokerError::Backend(e) if backend_code(e) == Code::Internal => {
+            "internal broker error talking to a storage provider; report it with the time and the RPC name"
+                .to_owned()
+        }
+        other => other.to_string(),
+    }
+}
+
+fn index_code(err: &IndexError) -> Code {
+    match err {
+        IndexError::NotFound { .. } => Code::NotFound,
+        IndexError::AlreadyExists { .. } => Code::AlreadyExists,
+        IndexError::QuotaExceeded { .. } => Code::ResourceExhausted,
+        // A commit lost a race with GC: safe to retry from scratch.
+        IndexError::Conflict { .. } => Code::Aborted,
+        IndexError::Invalid { .. } => Code::InvalidArgument,
+        IndexError::Storage { .. } => Code::Unavailable,
+        _ => Code::Internal,
+    }
+}
+
+fn backend_code(err: &BackendError) -> Code {
+    match err.kind() {
+        BackendErrorKind::Unavailable | BackendErrorKind::Timeout => Code::Unavailable,
+        BackendErrorKind::InsufficientProviders => Code::FailedPrecondition,
+        BackendErrorKind::UnknownProvider => Code::NotFound,
+        BackendErrorKind::AlreadyExists => Code::AlreadyExists,
+        BackendErrorKind::InvalidConfig { .. } => Code::InvalidArgument,
+        // A shard that is missing or corrupt on its own is data at risk.
+        BackendErrorKind::NotFound | BackendErrorKind::Corrupt => Code::DataLoss,
+        BackendErrorKind::PermissionDenied => Code::Unavailable,
+        _ => Code::Internal,
+    }
+}
+
+fn core_code(err: &CoreError) -> Code {
+    match err.kind() {
+        CoreErrorKind::InvalidArgument => Code::InvalidArgument,
+        CoreErrorKind::InsufficientShards | CoreErrorKind::Corrupt => Code::DataLoss,
+        _ => Code::Internal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(err: BrokerError) -> Status {
+        err.into()
+    }
+
+    #[test]
+    fn quota_from_the_index_reads_like_the_broker_s_own() {
+        let s = status(BrokerError::Index(IndexError::QuotaExceeded {
+            used: 10,
+            quota: 12,
+            requested: 5,
+        }));
+        assert_eq!(s.code(), Code::ResourceExhausted);
+        assert!(s.message().contains("10 of 12"), "{}", s.message());
+        assert!(s.message().contains("larger quota"), "{}", s.message());
+    }
+
+    #[test]
+    fn codes_follow_the_proto_error_model() {
+        let cases = [
+            (BrokerError::invalid("name", "empty"), Code::InvalidArgument),
+            (
+                BrokerError::Unauthenticated("x".into()),
+                Code::Unauthenticated,
+            ),
+            (BrokerError::OutOfRange("x".into()), Code::OutOfRange),
+            (BrokerError::DataLoss("x".into()), Code::DataLoss),
+            (
+                BrokerError::PaymentsNotEnabled {
+                    blob: "b".into(),
+                    flat_msat: 1,
+                    per_mib_msat: 0,
+                },
+                Code::FailedPrecondition,
+            ),
+            (
+                BrokerError::Index(IndexError::Storage { what: "io".into() }),
+                Code::Unavailable,
+            ),
+            (
+                BrokerError::Backend(BackendError::new(
+                    BackendErrorKind::Timeout,
+                    "p1",
+                    "get",
+                    "slow",
+                )),
+                Code::Unavailable,
+            ),
+        ];
+        for (err, code) in cases {
+            assert_eq!(status(err).code(), code);
+        }
+    }
+
+    #[test]
+    fn internal_errors_hide_details() {
+        let s = status(BrokerError::Internal("secret path /x/y".into()));
+        assert_eq!(s.code(), Code::Internal);
+        assert!(!s.message().contains("/x/y"));
+    }
+}
