@@ -106,18 +106,25 @@ impl Health {
                 };
                 true
             }
-            HealthState::Up => false,
-            // Failed while DOWN (a half-open probe, or a read someone still
-            // tried): wait longer before the next probe.
-            HealthState::Down { backoff, .. } => {
-                let backoff = (backoff * 2).min(max);
-                self.state = HealthState::Down {
-                    retry_at: now + backoff,
-                    backoff,
-                };
-                false
-            }
+            // Already DOWN: reads still tried here do not move the probe
+            // schedule; only a failed half-open probe does.
+            HealthState::Up | HealthState::Down { .. } => false,
         }
+    }
+
+    /// A half-open probe failed: stay DOWN and double the wait (up to the
+    /// cap) before the next one.
+    pub fn record_probe_failure(&mut self, now: Instant, policy: &HealthPolicy) {
+        self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+        let max = Duration::from_millis(policy.max_backoff_ms.max(policy.base_backoff_ms));
+        let backoff = match self.state {
+            HealthState::Down { backoff, .. } => (backoff * 2).min(max),
+            HealthState::Up => Duration::from_millis(policy.base_backoff_ms).min(max),
+        };
+        self.state = HealthState::Down {
+            retry_at: now + backoff,
+            backoff,
+        };
     }
 }
 
@@ -144,9 +151,12 @@ mod tests {
         assert!(!h.is_up());
         assert!(!h.probe_due(now + Duration::from_millis(999)));
         assert!(h.probe_due(now + Duration::from_millis(1_000)));
+        // Ordinary failures while DOWN leave the schedule alone.
+        h.record_failure(now + Duration::from_millis(500), &policy());
+        assert!(h.probe_due(now + Duration::from_millis(1_000)));
         // failed probes: 2 s, then 4 s, then capped at 4 s
         for expect in [2_000, 4_000, 4_000] {
-            h.record_failure(now, &policy());
+            h.record_probe_failure(now, &policy());
             match h.state() {
                 HealthState::Down { backoff, .. } => {
                     assert_eq!(backoff, Duration::from_millis(expect))

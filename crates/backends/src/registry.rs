@@ -248,12 +248,32 @@ impl ProviderRegistry {
         let mut revived = Vec::new();
         for (name, entry) in due {
             let result = probe(&entry.store, entry.kind).await;
-            self.observe(&name, &result);
-            if result.is_ok() {
-                revived.push(name);
+            let mut h = entry.health.lock().unwrap_or_else(PoisonError::into_inner);
+            match result {
+                Ok(()) => {
+                    h.record_success();
+                    entry.metrics.set_up(true);
+                    tracing::info!(provider = %name, "half-open probe succeeded; provider is UP");
+                    revived.push(name);
+                }
+                Err(e) => {
+                    h.record_probe_failure(Instant::now(), &self.policy);
+                    tracing::warn!(provider = %name, error = %e, "half-open probe failed; provider stays DOWN");
+                }
             }
         }
         revived
+    }
+
+    /// Run [`ProviderRegistry::probe_down_providers`] every `every`, forever.
+    /// Spawn it next to the server and abort it on shutdown.
+    pub async fn probe_loop(&self, every: std::time::Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            self.probe_down_providers().await;
+        }
     }
 }
 

@@ -262,3 +262,44 @@ async fn join_probe_fails_during_outage() {
     );
     assert!(reg.list().is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn probe_loop_revives_a_recovered_provider() {
+    let reg = registry_with(2).await;
+    let (store, outage) = faulty("flaky");
+    reg.join_store("memory", 1.0, store).await.expect("join");
+    outage.set(true);
+    for _ in 0..3 {
+        reg.observe::<()>(
+            "flaky",
+            &Err(crate::BackendError::new(
+                BackendErrorKind::Timeout,
+                "flaky",
+                "get",
+                "t",
+            )),
+        );
+    }
+    assert!(reg.writable().iter().all(|c| c.provider != "flaky"));
+
+    let prober = tokio::spawn({
+        let reg = reg.clone();
+        async move { reg.probe_loop(Duration::from_secs(1)).await }
+    });
+    // Paused clock: each sleep jumps time forward. 15 simulated seconds:
+    // still failing, so still DOWN.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert!(reg.writable().iter().all(|c| c.provider != "flaky"));
+    outage.set(false);
+    // Bounded wait (simulated time): the back-off is at most 40 s by now.
+    let mut up = false;
+    for _ in 0..120 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if reg.writable().iter().any(|c| c.provider == "flaky") {
+            up = true;
+            break;
+        }
+    }
+    prober.abort();
+    assert!(up, "the probe loop never brought the provider back");
+}
