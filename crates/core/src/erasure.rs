@@ -111,7 +111,7 @@ impl ErasureParams {
     pub fn encode(&self, chunk: &[u8]) -> Result<Vec<Vec<u8>>, CoreError> {
         Self::check_chunk_len(chunk.len())?;
         let shard_len = self.shard_len(chunk.len());
-        let mut shards = vec![vec![0u8; shard_len]; self.total()];
+        let mut shards: Vec<Vec<u8>> = (0..self.total()).map(|_| vec![0u8; shard_len]).collect();
         for (index, shard) in shards.iter_mut().take(self.k()).enumerate() {
             let piece = data_piece(chunk, index, shard_len);
             shard[..piece.len()].copy_from_slice(piece);

@@ -116,12 +116,21 @@ fn shard_objects(
     params: ErasureParams,
 ) -> Result<Vec<Vec<u8>>, CoreError> {
     let shard_len = params.shard_len(sealed.len());
-    let mut objects = vec![vec![0u8; SHARD_HEADER_LEN + shard_len]; params.total()];
-    for (index, object) in objects.iter_mut().take(params.k()).enumerate() {
-        let piece = data_piece(sealed, index, shard_len);
-        // Padding past the piece stays zero from the allocation.
-        object[SHARD_HEADER_LEN..SHARD_HEADER_LEN + piece.len()].copy_from_slice(piece);
-    }
+    let object_len = SHARD_HEADER_LEN + shard_len;
+    // Data objects: header space, the piece, zero padding; written once
+    // (no zero-fill under the piece). Parity objects: zeroed (the codec
+    // overwrites them). Not `vec![v; n]`, which would memcpy the template.
+    let mut objects: Vec<Vec<u8>> = (0..params.k())
+        .map(|index| {
+            let piece = data_piece(sealed, index, shard_len);
+            let mut object = Vec::with_capacity(object_len);
+            object.resize(SHARD_HEADER_LEN, 0);
+            object.extend_from_slice(piece);
+            object.resize(object_len, 0);
+            object
+        })
+        .collect();
+    objects.extend((0..params.m()).map(|_| vec![0u8; object_len]));
     let (data, parity) = objects.split_at_mut(params.k());
     let data: Vec<&[u8]> = data.iter().map(|o| &o[SHARD_HEADER_LEN..]).collect();
     let mut parity: Vec<&mut [u8]> = parity
