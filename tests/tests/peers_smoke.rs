@@ -201,3 +201,70 @@ async fn peers_get_distinct_ports_and_data_dirs() {
     drop(b);
     assert!(!dir.exists(), "the data dir is removed with the peer");
 }
+
+/// Env var that turns `peer_holder` into the helper process below.
+const HOLDER_ENV: &str = "SHARDGATE_PEER_HOLDER";
+
+#[test]
+fn a_killed_test_process_takes_its_peers_along() {
+    require_tools();
+    // Run `peer_holder` in a child test process, learn its peer's PID, then
+    // SIGKILL the child (as a test-runner timeout would): no Drop runs, so
+    // only the parent-death signal can stop the peer.
+    let holder = std::process::Command::new(std::env::current_exe().expect("test binary path"))
+        .args([
+            "--exact",
+            "peer_holder",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(HOLDER_ENV, "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn holder");
+    // Kills and reaps the holder on every path, panics included.
+    let mut holder = KillOnDrop(holder);
+    let stdout = holder.0.stdout.take().expect("holder stdout");
+    // libtest prints "test peer_holder ... " on the same line first.
+    let peer_pid = std::io::BufRead::lines(std::io::BufReader::new(stdout))
+        .map_while(Result::ok)
+        .find_map(|line| line.split("PEER_PID=").nth(1)?.trim().parse::<u32>().ok())
+        .expect("holder reports its peer's PID");
+    assert!(process_exists(peer_pid));
+    drop(holder);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while process_exists(peer_pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "peer {peer_pid} outlived its killed test process"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Helper process of the test above: starts moto, prints its PID, and waits
+/// (bounded) to be killed.
+#[tokio::test]
+#[ignore = "helper process, started by a_killed_test_process_takes_its_peers_along"]
+async fn peer_holder() {
+    assert_eq!(
+        std::env::var(HOLDER_ENV).as_deref(),
+        Ok("1"),
+        "only run as a helper"
+    );
+    let peer = peers::start_moto().await.expect("start moto");
+    println!("PEER_PID={}", peer.pid());
+    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    drop(peer);
+}
