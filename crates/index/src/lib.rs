@@ -1,11 +1,16 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod codec;
 pub mod error;
 pub mod gc;
 pub mod index;
 pub mod records;
+mod redb_index;
 pub mod rules;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
 
 pub use error::IndexError;
 pub use index::Index;
@@ -15,3 +20,4 @@ pub use records::{
     MAX_TENANT_ID_LEN, NewBlob, Price, ProviderRecord, ProviderState, ShardLocation, TenantId,
     TenantRecord, Visibility,
 };
+pub use redb_index::RedbIndex;

@@ -1,0 +1,314 @@
+//! The redb value encoding of each record: a format version byte, then the
+//! fields in declaration order. Integers are big-endian; strings and byte
+//! strings are a u32 length then the bytes; `Option` is a 0/1 byte then the
+//! value; enums are one tag byte. Decoding never panics: unknown versions,
+//! unknown tags, truncation, bad UTF-8 and trailing bytes are `Corrupt`.
+//!
+//! A new layout gets a new version byte and a decoder branch; old records
+//! stay readable.
+
+use std::collections::BTreeMap;
+
+use shardgate_core::{ContentId, KeyMode};
+
+use crate::error::IndexError;
+use crate::records::{
+    BlobRecord, ChunkRecord, Price, ProviderRecord, ProviderState, ShardLocation, TenantId,
+    TenantRecord, Visibility,
+};
+
+/// The only record layout this build writes.
+pub const RECORD_VERSION_1: u8 = 1;
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn new() -> Self {
+        Writer(vec![RECORD_VERSION_1])
+    }
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_be_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_be_bytes());
+    }
+    fn id(&mut self, id: &ContentId) {
+        self.0.extend_from_slice(id.as_bytes());
+    }
+    /// Lengths are bounded by the record validation (and by redb's 3 GiB
+    /// value limit), far below u32::MAX; saturate rather than wrap anyway.
+    fn bytes(&mut self, b: &[u8]) {
+        self.u32(u32::try_from(b.len()).unwrap_or(u32::MAX));
+        self.0.extend_from_slice(b);
+    }
+    fn str(&mut self, s: &str) {
+        self.bytes(s.as_bytes());
+    }
+}
+
+struct Reader<'a> {
+    rest: &'a [u8],
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    /// Checks the version byte.
+    fn new(bytes: &'a [u8], what: &'static str) -> Result<Self, IndexError> {
+        match bytes.split_first() {
+            Some((&RECORD_VERSION_1, rest)) => Ok(Reader { rest, what }),
+            Some((v, _)) => Err(IndexError::corrupt(format!(
+                "{what} record has unknown format version {v}"
+            ))),
+            None => Err(IndexError::corrupt(format!("{what} record is empty"))),
+        }
+    }
+    fn take(&mut self, n: usize) -> Result<&'a [u8], IndexError> {
+        if self.rest.len() < n {
+            return Err(IndexError::corrupt(format!(
+                "{} record truncated",
+                self.what
+            )));
+        }
+        let (head, tail) = self.rest.split_at(n);
+        self.rest = tail;
+        Ok(head)
+    }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], IndexError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+    fn u8(&mut self) -> Result<u8, IndexError> {
+        Ok(self.array::<1>()?[0])
+    }
+    fn u32(&mut self) -> Result<u32, IndexError> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+    fn u64(&mut self) -> Result<u64, IndexError> {
+        Ok(u64::from_be_bytes(self.array()?))
+    }
+    fn id(&mut self) -> Result<ContentId, IndexError> {
+        Ok(ContentId::from_bytes(self.array()?))
+    }
+    fn bytes(&mut self) -> Result<Vec<u8>, IndexError> {
+        let len = self.u32()? as usize;
+        Ok(self.take(len)?.to_vec())
+    }
+    fn string(&mut self) -> Result<String, IndexError> {
+        String::from_utf8(self.bytes()?)
+            .map_err(|_| IndexError::corrupt(format!("{} record has invalid UTF-8", self.what)))
+    }
+    fn bad_tag(&self, field: &str, tag: u8) -> IndexError {
+        IndexError::corrupt(format!("{} record: unknown {field} tag {tag}", self.what))
+    }
+    fn finish(self) -> Result<(), IndexError> {
+        if self.rest.is_empty() {
+            Ok(())
+        } else {
+            Err(IndexError::corrupt(format!(
+                "{} record has {} trailing bytes",
+                self.what,
+                self.rest.len()
+            )))
+        }
+    }
+}
+
+fn tenant_id(r: &mut Reader<'_>) -> Result<TenantId, IndexError> {
+    let raw = r.string()?;
+    TenantId::new(raw).map_err(|e| IndexError::corrupt(format!("{} record: {e}", r.what)))
+}
+
+pub fn encode_tenant(t: &TenantRecord) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.str(t.id.as_str());
+    w.str(&t.name);
+    w.0.extend_from_slice(&t.api_key_hash);
+    w.u64(t.quota_bytes);
+    w.u64(t.used_bytes);
+    w.u64(t.created_at_unix_ms);
+    w.0
+}
+
+pub fn decode_tenant(bytes: &[u8]) -> Result<TenantRecord, IndexError> {
+    let mut r = Reader::new(bytes, "tenant")?;
+    let t = TenantRecord {
+        id: tenant_id(&mut r)?,
+        name: r.string()?,
+        api_key_hash: r.array()?,
+        quota_bytes: r.u64()?,
+        used_bytes: r.u64()?,
+        created_at_unix_ms: r.u64()?,
+    };
+    r.finish()?;
+    Ok(t)
+}
+
+pub fn encode_blob(b: &BlobRecord) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.id(&b.blob_id);
+    w.str(b.owner.as_str());
+    w.str(&b.name);
+    w.str(&b.content_type);
+    w.u64(b.size);
+    w.id(&b.content_hash);
+    w.u8(match b.key_mode {
+        KeyMode::Managed => 0,
+        KeyMode::EndToEnd => 1,
+    });
+    w.u8(match b.visibility {
+        Visibility::Private => 0,
+        Visibility::Public => 1,
+    });
+    w.u64(b.price.flat_msat);
+    w.u64(b.price.per_mib_msat);
+    w.u32(u32::try_from(b.metadata.len()).unwrap_or(u32::MAX));
+    for (k, v) in &b.metadata {
+        w.str(k);
+        w.str(v);
+    }
+    w.bytes(&b.manifest);
+    w.u64(b.created_at_unix_ms);
+    w.0
+}
+
+pub fn decode_blob(bytes: &[u8]) -> Result<BlobRecord, IndexError> {
+    let mut r = Reader::new(bytes, "blob")?;
+    let blob_id = r.id()?;
+    let owner = tenant_id(&mut r)?;
+    let name = r.string()?;
+    let content_type = r.string()?;
+    let size = r.u64()?;
+    let content_hash = r.id()?;
+    let key_mode = match r.u8()? {
+        0 => KeyMode::Managed,
+        1 => KeyMode::EndToEnd,
+        t => return Err(r.bad_tag("key mode", t)),
+    };
+    let visibility = match r.u8()? {
+        0 => Visibility::Private,
+        1 => Visibility::Public,
+        t => return Err(r.bad_tag("visibility", t)),
+    };
+    let price = Price {
+        flat_msat: r.u64()?,
+        per_mib_msat: r.u64()?,
+    };
+    let entries = r.u32()?;
+    let mut metadata = BTreeMap::new();
+    // No pre-allocation from the stored count: a corrupt count must not
+    // allocate; each entry is read (and bounds-checked) one at a time.
+    for _ in 0..entries {
+        let k = r.string()?;
+        let v = r.string()?;
+        metadata.insert(k, v);
+    }
+    let manifest = r.bytes()?;
+    let created_at_unix_ms = r.u64()?;
+    r.finish()?;
+    Ok(BlobRecord {
+        blob_id,
+        owner,
+        name,
+        content_type,
+        size,
+        content_hash,
+        key_mode,
+        visibility,
+        price,
+        metadata,
+        manifest,
+        created_at_unix_ms,
+    })
+}
+
+pub fn encode_chunk(c: &ChunkRecord) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.id(&c.chunk_id);
+    w.u8(c.k);
+    w.u8(c.m);
+    w.u32(c.sealed_len);
+    w.u32(u32::try_from(c.shards.len()).unwrap_or(u32::MAX));
+    for s in &c.shards {
+        w.u8(s.index);
+        w.str(&s.provider);
+    }
+    match &c.wrapped_key {
+        None => w.u8(0),
+        Some(key) => {
+            w.u8(1);
+            w.bytes(key);
+        }
+    }
+    w.u64(c.refcount);
+    w.0
+}
+
+pub fn decode_chunk(bytes: &[u8]) -> Result<ChunkRecord, IndexError> {
+    let mut r = Reader::new(bytes, "chunk")?;
+    let chunk_id = r.id()?;
+    let k = r.u8()?;
+    let m = r.u8()?;
+    let sealed_len = r.u32()?;
+    let count = r.u32()?;
+    let mut shards = Vec::new();
+    for _ in 0..count {
+        let index = r.u8()?;
+        let provider = r.string()?;
+        shards.push(ShardLocation { index, provider });
+    }
+    let wrapped_key = match r.u8()? {
+        0 => None,
+        1 => Some(r.bytes()?),
+        t => return Err(r.bad_tag("wrapped key option", t)),
+    };
+    let refcount = r.u64()?;
+    r.finish()?;
+    Ok(ChunkRecord {
+        chunk_id,
+        k,
+        m,
+        sealed_len,
+        shards,
+        wrapped_key,
+        refcount,
+    })
+}
+
+pub fn encode_provider(p: &ProviderRecord) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.str(&p.name);
+    w.bytes(&p.config_sealed);
+    w.u64(p.weight.to_bits());
+    w.u8(match p.state {
+        ProviderState::Active => 0,
+        ProviderState::Draining => 1,
+    });
+    w.0
+}
+
+pub fn decode_provider(bytes: &[u8]) -> Result<ProviderRecord, IndexError> {
+    let mut r = Reader::new(bytes, "provider")?;
+    let name = r.string()?;
+    let config_sealed = r.bytes()?;
+    let weight = f64::from_bits(r.u64()?);
+    let state = match r.u8()? {
+        0 => ProviderState::Active,
+        1 => ProviderState::Draining,
+        t => return Err(r.bad_tag("provider state", t)),
+    };
+    r.finish()?;
+    Ok(ProviderRecord {
+        name,
+        config_sealed,
+        weight,
+        state,
+    })
+}
+
+#[cfg(test)]
+#[path = "codec_tests.rs"]
+mod tests;

@@ -1,0 +1,105 @@
+//! The conformance suite every [`Index`] implementation must pass (cargo
+//! feature `conformance`).
+//!
+//! Each case is a pub async fn taking a fresh, empty index, so a new
+//! implementation runs exactly the same checks. The simplest way is the
+//! [`conformance_tests!`](crate::conformance_tests) macro, which expands to
+//! one `#[tokio::test]` per case (a new case added here reaches every
+//! implementation at once):
+//!
+//! ```ignore
+//! struct PgHarness;
+//! impl shardgate_index::conformance::Harness for PgHarness { /* ... */ }
+//! shardgate_index::conformance_tests!(PgHarness);
+//! ```
+//!
+//! Cases panic with a message on failure (this is test support code).
+
+mod blobs;
+mod concurrency;
+pub mod fixtures;
+mod gc;
+mod providers;
+mod tenants;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::Index;
+
+pub use blobs::{
+    commit_get_and_stat, delete_returns_quota_and_decrements_refcounts,
+    invalid_commits_write_nothing, list_pagination_prefix_and_inserts_between_pages,
+    public_and_private_lookups, quota_exceeded_writes_nothing, recommit_is_idempotent,
+    shared_chunks_survive_deleting_one_blob,
+};
+pub use concurrency::{concurrent_commits_add_up, reopen_keeps_everything};
+pub use gc::{
+    commit_conflicts_when_condemned_before_and_finished_after_observed_epoch,
+    commit_conflicts_when_gc_finished_after_observed_epoch, commit_conflicts_while_condemned,
+    commit_succeeds_when_gc_finished_before_observed_epoch,
+    dedup_against_live_chunk_conflicts_if_collected_before_commit,
+    dedup_against_live_chunk_revives_if_not_yet_condemned, gc_condemns_only_zero_ref_chunks,
+    live_chunk_with_other_params_conflicts, pruned_tombstones_reject_older_uploads,
+    revive_keeps_stored_shard_locations,
+};
+pub use providers::{providers_crud, shards_on_provider_pages};
+pub use tenants::tenants_crud_and_key_lookup;
+
+/// How the suite gets stores of one implementation.
+pub trait Harness: Send + Sync + 'static {
+    /// One backing store (a temp dir, a scratch database); dropping it
+    /// cleans up.
+    type Store: Send + Sync;
+    /// A new, empty store.
+    fn create_store(&self) -> impl Future<Output = Self::Store> + Send;
+    /// Opens an index on `store`. Called again after the previous index was
+    /// dropped, it must see everything committed before (durability).
+    fn open(&self, store: &Self::Store) -> impl Future<Output = Arc<dyn Index>> + Send;
+}
+
+/// One `#[tokio::test]` per conformance case, against `$harness` (an
+/// expression of a type implementing [`Harness`]).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($harness:expr) => {
+        $crate::conformance_tests!(@fresh $harness;
+            tenants_crud_and_key_lookup,
+            commit_get_and_stat,
+            invalid_commits_write_nothing,
+            list_pagination_prefix_and_inserts_between_pages,
+            recommit_is_idempotent,
+            quota_exceeded_writes_nothing,
+            delete_returns_quota_and_decrements_refcounts,
+            shared_chunks_survive_deleting_one_blob,
+            public_and_private_lookups,
+            gc_condemns_only_zero_ref_chunks,
+            commit_conflicts_while_condemned,
+            commit_conflicts_when_gc_finished_after_observed_epoch,
+            commit_conflicts_when_condemned_before_and_finished_after_observed_epoch,
+            commit_succeeds_when_gc_finished_before_observed_epoch,
+            dedup_against_live_chunk_conflicts_if_collected_before_commit,
+            dedup_against_live_chunk_revives_if_not_yet_condemned,
+            revive_keeps_stored_shard_locations,
+            live_chunk_with_other_params_conflicts,
+            pruned_tombstones_reject_older_uploads,
+            providers_crud,
+            shards_on_provider_pages,
+            concurrent_commits_add_up
+        );
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn reopen_keeps_everything() {
+            $crate::conformance::reopen_keeps_everything(&$harness).await;
+        }
+    };
+    (@fresh $harness:expr; $($case:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $case() {
+            let harness = $harness;
+            let store = $crate::conformance::Harness::create_store(&harness).await;
+            let index = $crate::conformance::Harness::open(&harness, &store).await;
+            $crate::conformance::$case(index).await;
+        }
+    )*};
+}

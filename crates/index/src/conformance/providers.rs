@@ -1,0 +1,138 @@
+//! Providers: registry records and the per-provider shard listing.
+
+use std::sync::Arc;
+
+use shardgate_core::ContentId;
+
+use super::fixtures::{cid, commit, gc_pass, new_blob, tenant, tid};
+use crate::{CommitOutcome, Index, IndexError, ProviderRecord, ProviderState, ShardLocation};
+
+fn provider(name: &str, weight: f64) -> ProviderRecord {
+    ProviderRecord {
+        name: name.into(),
+        config_sealed: format!("sealed:{name}").into_bytes(),
+        weight,
+        state: ProviderState::Active,
+    }
+}
+
+pub async fn providers_crud(index: Arc<dyn Index>) {
+    for name in ["s3-b", "gcs-a", "b2-c"] {
+        index.put_provider(provider(name, 1.0)).await.unwrap();
+    }
+    let names: Vec<String> = index
+        .providers()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, ["b2-c", "gcs-a", "s3-b"], "ordered by name");
+
+    let draining = ProviderRecord {
+        state: ProviderState::Draining,
+        weight: 0.5,
+        ..provider("gcs-a", 0.0)
+    };
+    index.put_provider(draining.clone()).await.unwrap();
+    let all = index.providers().await.unwrap();
+    assert_eq!(all.len(), 3, "put replaces by name");
+    assert_eq!(all.iter().find(|p| p.name == "gcs-a"), Some(&draining));
+
+    index.remove_provider("s3-b").await.unwrap();
+    assert!(
+        index
+            .providers()
+            .await
+            .unwrap()
+            .iter()
+            .all(|p| p.name != "s3-b")
+    );
+    assert!(matches!(
+        index.remove_provider("s3-b").await,
+        Err(IndexError::NotFound { .. })
+    ));
+    for bad in [
+        provider("x", f64::NAN),
+        provider("x", -1.0),
+        provider("", 1.0),
+    ] {
+        assert!(matches!(
+            index.put_provider(bad).await,
+            Err(IndexError::Invalid { .. })
+        ));
+    }
+    assert_eq!(index.providers().await.unwrap().len(), 2);
+}
+
+async fn listed(index: &Arc<dyn Index>, provider: &str, limit: usize) -> Vec<ContentId> {
+    let (mut all, mut after) = (Vec::new(), None);
+    loop {
+        let page = index
+            .shards_on_provider(provider, after, limit)
+            .await
+            .unwrap();
+        assert!(page.len() <= limit);
+        match page.last() {
+            Some(last) => after = Some(last.chunk_id),
+            None => return all,
+        }
+        all.extend(page.iter().map(|c| c.chunk_id));
+    }
+}
+
+pub async fn shards_on_provider_pages(index: Arc<dyn Index>) {
+    index.create_tenant(tenant("t", 1 << 40)).await.unwrap();
+    let t = tid("t");
+    let seeds = ["a", "b", "c", "d", "e"];
+    commit(&index, &t, "five", &seeds).await; // all on p0, p1, p2
+    let mut expected: Vec<ContentId> = seeds.iter().map(|s| cid(s)).collect();
+    expected.sort();
+
+    assert_eq!(
+        listed(&index, "p0", 2).await,
+        expected,
+        "pages of 2, sorted, no repeats"
+    );
+    assert_eq!(listed(&index, "p2", 5).await, expected);
+    assert!(listed(&index, "p9", 2).await.is_empty());
+
+    // Repair moves shard 0 of "a" from p0 to p9.
+    let mut shards = index.chunks_of(&[cid("a")]).await.unwrap().remove(0).shards;
+    shards[0] = ShardLocation {
+        index: 0,
+        provider: "p9".into(),
+    };
+    let moved = index
+        .update_chunk_shards(&cid("a"), shards.clone())
+        .await
+        .unwrap();
+    assert_eq!((moved.shards.clone(), moved.refcount), (shards, 1));
+    assert!(!listed(&index, "p0", 2).await.contains(&cid("a")));
+    assert_eq!(listed(&index, "p9", 2).await, [cid("a")]);
+    let bad = vec![ShardLocation {
+        index: 7,
+        provider: "p1".into(),
+    }];
+    assert!(matches!(
+        index.update_chunk_shards(&cid("a"), bad).await,
+        Err(IndexError::Invalid { .. })
+    ));
+    assert!(matches!(
+        index.update_chunk_shards(&cid("zz"), vec![]).await,
+        Err(IndexError::NotFound { .. })
+    ));
+
+    // Collected chunks disappear from the listing; condemned ones cannot
+    // be repaired meanwhile.
+    let blob = index.list_blobs(&t, "", None, 1).await.unwrap().0.remove(0);
+    index.delete_blob(&t, &blob.blob_id).await.unwrap();
+    let other = new_blob(&t, "keep", &["b"], index.gc_epoch().await.unwrap());
+    assert_eq!(index.commit_blob(other).await, Ok(CommitOutcome::Created));
+    index.gc_condemn(100).await.unwrap();
+    let r = index.update_chunk_shards(&cid("a"), vec![]).await;
+    assert!(matches!(r, Err(IndexError::Conflict { .. })), "{r:?}");
+    gc_pass(&index).await;
+    assert_eq!(listed(&index, "p0", 3).await, [cid("b")]);
+    assert!(listed(&index, "p9", 3).await.is_empty());
+}

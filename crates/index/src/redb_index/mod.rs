@@ -1,0 +1,258 @@
+//! `RedbIndex`: the embedded default, one redb file per data directory.
+//!
+//! redb is synchronous: a transaction does blocking file I/O and fsyncs on
+//! commit, and `begin_write` blocks until the previous writer is done. Run
+//! on a tokio worker thread that would stall every other task scheduled on
+//! it (the broker's gRPC streams), so each call runs on the blocking pool
+//! via `spawn_blocking`. One `Database` handle serves every call: redb
+//! serializes write transactions itself and lets reads run concurrently on
+//! MVCC snapshots.
+
+mod blobs;
+mod chunks;
+mod providers;
+mod tables;
+mod tenants;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use redb::{Database, ReadTransaction, WriteTransaction};
+use shardgate_core::ContentId;
+
+use crate::error::IndexError;
+use crate::index::Index;
+use crate::records::{
+    BlobRecord, ChunkRecord, CommitOutcome, NewBlob, Price, ProviderRecord, ShardLocation,
+    TenantId, TenantRecord, Visibility,
+};
+
+/// File name inside the data directory.
+pub const INDEX_FILE_NAME: &str = "index.redb";
+
+/// The embedded index. Cheap to clone (shares one database handle).
+#[derive(Clone)]
+pub struct RedbIndex {
+    db: Arc<Database>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for RedbIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbIndex")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl RedbIndex {
+    /// Opens (or creates) `<data_dir>/index.redb`. `Storage` if another
+    /// process holds it open; `Corrupt` for an unreadable file or schema.
+    pub async fn open(data_dir: impl AsRef<Path>) -> Result<Self, IndexError> {
+        let dir = data_dir.as_ref().to_path_buf();
+        let path = dir.join(INDEX_FILE_NAME);
+        let file = path.clone();
+        // Opening may run redb's crash repair over the whole file: blocking.
+        let db = tokio::task::spawn_blocking(move || -> Result<Database, IndexError> {
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                IndexError::storage(format!("cannot create {}: {e}", dir.display()))
+            })?;
+            let db = Database::create(&file)?;
+            tables::init(&db)?;
+            Ok(db)
+        })
+        .await
+        .map_err(join_error)??;
+        Ok(RedbIndex {
+            db: Arc::new(db),
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// One write transaction on the blocking pool (see module docs).
+    async fn write<T, F>(&self, f: F) -> Result<T, IndexError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction) -> Result<T, IndexError> + Send + 'static,
+    {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || tables::write(&db, f))
+            .await
+            .map_err(join_error)?
+    }
+
+    /// One read snapshot on the blocking pool.
+    async fn read<T, F>(&self, f: F) -> Result<T, IndexError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ReadTransaction) -> Result<T, IndexError> + Send + 'static,
+    {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || tables::read(&db, f))
+            .await
+            .map_err(join_error)?
+    }
+}
+
+fn join_error(e: tokio::task::JoinError) -> IndexError {
+    IndexError::storage(format!("index task did not complete: {e}"))
+}
+
+/// Wall-clock milliseconds, for tombstone ages (retention only; safety
+/// never depends on the clock).
+fn now_unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+#[async_trait]
+impl Index for RedbIndex {
+    async fn create_tenant(&self, tenant: TenantRecord) -> Result<(), IndexError> {
+        self.write(move |txn| tenants::create(txn, &tenant)).await
+    }
+    async fn tenant(&self, id: &TenantId) -> Result<Option<TenantRecord>, IndexError> {
+        let id = id.clone();
+        self.read(move |txn| tenants::get(txn, &id)).await
+    }
+    async fn tenant_by_key_hash(
+        &self,
+        hash: &[u8; 32],
+    ) -> Result<Option<TenantRecord>, IndexError> {
+        let hash = *hash;
+        self.read(move |txn| tenants::by_key_hash(txn, &hash)).await
+    }
+    async fn list_tenants(&self) -> Result<Vec<TenantRecord>, IndexError> {
+        self.read(tenants::list).await
+    }
+    async fn set_quota(&self, id: &TenantId, quota_bytes: u64) -> Result<(), IndexError> {
+        let id = id.clone();
+        self.write(move |txn| tenants::set_quota(txn, &id, quota_bytes))
+            .await
+    }
+    async fn set_api_key_hash(&self, id: &TenantId, hash: [u8; 32]) -> Result<(), IndexError> {
+        let id = id.clone();
+        self.write(move |txn| tenants::set_key_hash(txn, &id, hash))
+            .await
+    }
+    async fn delete_tenant(&self, id: &TenantId) -> Result<(), IndexError> {
+        let id = id.clone();
+        self.write(move |txn| tenants::delete(txn, &id)).await
+    }
+    async fn check_quota(&self, id: &TenantId, declared_size: u64) -> Result<(), IndexError> {
+        let id = id.clone();
+        self.read(move |txn| tenants::check_quota(txn, &id, declared_size))
+            .await
+    }
+
+    async fn gc_epoch(&self) -> Result<u64, IndexError> {
+        self.read(chunks::epoch).await
+    }
+    async fn live_chunks(&self, ids: &[ContentId]) -> Result<Vec<Option<ChunkRecord>>, IndexError> {
+        let ids = ids.to_vec();
+        self.read(move |txn| chunks::live(txn, &ids)).await
+    }
+    async fn chunks_of(&self, ids: &[ContentId]) -> Result<Vec<ChunkRecord>, IndexError> {
+        let ids = ids.to_vec();
+        self.read(move |txn| chunks::all_of(txn, &ids)).await
+    }
+    async fn update_chunk_shards(
+        &self,
+        id: &ContentId,
+        shards: Vec<ShardLocation>,
+    ) -> Result<ChunkRecord, IndexError> {
+        let id = *id;
+        self.write(move |txn| chunks::update_shards(txn, &id, shards))
+            .await
+    }
+
+    async fn commit_blob(&self, new: NewBlob) -> Result<CommitOutcome, IndexError> {
+        // Validation needs no transaction: fail fast without taking the
+        // single writer slot.
+        crate::rules::check_new_blob(&new)?;
+        self.write(move |txn| blobs::commit(txn, &new)).await
+    }
+    async fn blob(
+        &self,
+        owner: &TenantId,
+        id: &ContentId,
+    ) -> Result<Option<BlobRecord>, IndexError> {
+        let (owner, id) = (owner.clone(), *id);
+        self.read(move |txn| blobs::get(txn, &owner, &id)).await
+    }
+    async fn public_blob(&self, id: &ContentId) -> Result<Option<BlobRecord>, IndexError> {
+        let id = *id;
+        self.read(move |txn| blobs::public(txn, &id)).await
+    }
+    async fn list_blobs(
+        &self,
+        owner: &TenantId,
+        name_prefix: &str,
+        page_token: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<BlobRecord>, Option<String>), IndexError> {
+        let owner = owner.clone();
+        let prefix = name_prefix.to_owned();
+        let token = page_token.map(str::to_owned);
+        self.read(move |txn| blobs::list(txn, &owner, &prefix, token.as_deref(), limit))
+            .await
+    }
+    async fn update_blob(
+        &self,
+        owner: &TenantId,
+        id: &ContentId,
+        price: Option<Price>,
+        visibility: Option<Visibility>,
+    ) -> Result<BlobRecord, IndexError> {
+        let (owner, id) = (owner.clone(), *id);
+        self.write(move |txn| blobs::update(txn, &owner, &id, price, visibility))
+            .await
+    }
+    async fn delete_blob(&self, owner: &TenantId, id: &ContentId) -> Result<bool, IndexError> {
+        let (owner, id) = (owner.clone(), *id);
+        self.write(move |txn| blobs::delete(txn, &owner, &id)).await
+    }
+
+    async fn gc_condemn(&self, limit: usize) -> Result<Vec<ChunkRecord>, IndexError> {
+        self.write(move |txn| chunks::condemn(txn, limit)).await
+    }
+    async fn gc_finish(&self, ids: &[ContentId]) -> Result<(), IndexError> {
+        let ids = ids.to_vec();
+        let now = now_unix_ms();
+        self.write(move |txn| chunks::finish(txn, &ids, now)).await
+    }
+    async fn gc_prune_tombstones(&self, finished_before_unix_ms: u64) -> Result<u64, IndexError> {
+        self.write(move |txn| chunks::prune_tombstones(txn, finished_before_unix_ms))
+            .await
+    }
+
+    async fn put_provider(&self, provider: ProviderRecord) -> Result<(), IndexError> {
+        crate::rules::check_provider(&provider)?;
+        self.write(move |txn| providers::put(txn, &provider)).await
+    }
+    async fn providers(&self) -> Result<Vec<ProviderRecord>, IndexError> {
+        self.read(providers::list).await
+    }
+    async fn remove_provider(&self, name: &str) -> Result<(), IndexError> {
+        let name = name.to_owned();
+        self.write(move |txn| providers::remove(txn, &name)).await
+    }
+    async fn shards_on_provider(
+        &self,
+        name: &str,
+        after: Option<ContentId>,
+        limit: usize,
+    ) -> Result<Vec<ChunkRecord>, IndexError> {
+        let name = name.to_owned();
+        self.read(move |txn| providers::shards_on(txn, &name, after, limit))
+            .await
+    }
+}

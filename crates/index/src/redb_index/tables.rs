@@ -1,0 +1,143 @@
+//! The redb tables, the transaction helpers, and redb error mapping.
+//!
+//! | table | key | value | purpose |
+//! |---|---|---|---|
+//! | `meta` | name | u64 | `schema_version` |
+//! | `tenants` | tenant id | tenant record | accounts |
+//! | `tenant_keys` | API key hash | tenant id | authentication |
+//! | `blobs` | (owner, blob id) | blob record | the owner's blobs |
+//! | `blobs_by_name` | (owner, name, blob id) | () | paginated listing |
+//! | `public_blobs` | (blob id, owner) | () | public look-up |
+//! | `chunks` | chunk id | chunk record | refcount, shard locations |
+//! | `zero_ref` | chunk id | () | GC candidates (refcount 0, not condemned) |
+//! | `condemned` | chunk id | epoch | GC in progress |
+//! | `tombstones` | chunk id | (finish epoch, finished at ms) | GC safety |
+//! | `tombstones_by_epoch` | (finish epoch, chunk id) | finished at ms | pruning in order |
+//! | `gc_meta` | name | u64 | `epoch`, `pruned_through` |
+//! | `providers` | name | provider record | registry |
+//! | `provider_shards` | (provider, chunk id) | () | `shards_on_provider` |
+
+use redb::{
+    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
+    WriteTransaction,
+};
+
+use crate::error::IndexError;
+
+pub type Id = [u8; 32];
+
+pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+pub const TENANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("tenants");
+pub const TENANT_KEYS: TableDefinition<Id, &str> = TableDefinition::new("tenant_keys");
+pub const BLOBS: TableDefinition<(&str, Id), &[u8]> = TableDefinition::new("blobs");
+pub const BLOBS_BY_NAME: TableDefinition<(&str, &str, Id), ()> =
+    TableDefinition::new("blobs_by_name");
+pub const PUBLIC_BLOBS: TableDefinition<(Id, &str), ()> = TableDefinition::new("public_blobs");
+pub const CHUNKS: TableDefinition<Id, &[u8]> = TableDefinition::new("chunks");
+pub const ZERO_REF: TableDefinition<Id, ()> = TableDefinition::new("zero_ref");
+pub const CONDEMNED: TableDefinition<Id, u64> = TableDefinition::new("condemned");
+pub const TOMBSTONES: TableDefinition<Id, (u64, u64)> = TableDefinition::new("tombstones");
+pub const TOMBSTONES_BY_EPOCH: TableDefinition<(u64, Id), u64> =
+    TableDefinition::new("tombstones_by_epoch");
+pub const GC_META: TableDefinition<&str, u64> = TableDefinition::new("gc_meta");
+pub const PROVIDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("providers");
+pub const PROVIDER_SHARDS: TableDefinition<(&str, Id), ()> =
+    TableDefinition::new("provider_shards");
+
+/// `gc_meta` keys.
+pub const GC_EPOCH: &str = "epoch";
+pub const GC_PRUNED_THROUGH: &str = "pruned_through";
+
+/// Layout of the tables above; bump on an incompatible change.
+pub const SCHEMA_VERSION: u64 = 1;
+const SCHEMA_KEY: &str = "schema_version";
+
+/// Creates every table (so read transactions can open them) and checks the
+/// schema version, in one write transaction.
+pub fn init(db: &Database) -> Result<(), IndexError> {
+    write(db, |txn| {
+        let mut meta = txn.open_table(META)?;
+        let found = meta.get(SCHEMA_KEY)?.map(|g| g.value());
+        match found {
+            None => {
+                meta.insert(SCHEMA_KEY, SCHEMA_VERSION)?;
+            }
+            Some(SCHEMA_VERSION) => {}
+            Some(other) => {
+                return Err(IndexError::corrupt(format!(
+                    "index schema version {other}, this build reads {SCHEMA_VERSION}"
+                )));
+            }
+        }
+        txn.open_table(TENANTS)?;
+        txn.open_table(TENANT_KEYS)?;
+        txn.open_table(BLOBS)?;
+        txn.open_table(BLOBS_BY_NAME)?;
+        txn.open_table(PUBLIC_BLOBS)?;
+        txn.open_table(CHUNKS)?;
+        txn.open_table(ZERO_REF)?;
+        txn.open_table(CONDEMNED)?;
+        txn.open_table(TOMBSTONES)?;
+        txn.open_table(TOMBSTONES_BY_EPOCH)?;
+        txn.open_table(GC_META)?;
+        txn.open_table(PROVIDERS)?;
+        txn.open_table(PROVIDER_SHARDS)?;
+        Ok(())
+    })
+}
+
+/// Runs `f` in one write transaction and commits only if it returns `Ok`;
+/// on `Err` the transaction is dropped, which aborts it: nothing written.
+/// Commits use `Durability::Immediate`: when `commit` returns, the data is
+/// fsynced and survives a process kill or power loss.
+pub fn write<T>(
+    db: &Database,
+    f: impl FnOnce(&WriteTransaction) -> Result<T, IndexError>,
+) -> Result<T, IndexError> {
+    let mut txn = db.begin_write()?;
+    txn.set_durability(Durability::Immediate)?;
+    let out = f(&txn)?;
+    txn.commit()?;
+    Ok(out)
+}
+
+/// Runs `f` on a consistent snapshot.
+pub fn read<T>(
+    db: &Database,
+    f: impl FnOnce(&ReadTransaction) -> Result<T, IndexError>,
+) -> Result<T, IndexError> {
+    let txn = db.begin_read()?;
+    f(&txn)
+}
+
+fn from_redb(e: redb::Error) -> IndexError {
+    match e {
+        redb::Error::Corrupted(msg) => IndexError::corrupt(format!("redb: {msg}")),
+        redb::Error::UpgradeRequired(v) => {
+            IndexError::corrupt(format!("redb file format {v} needs an upgrade"))
+        }
+        // Everything else (I/O, lock held by another process, closed
+        // database) is an availability problem, not bad data.
+        other => IndexError::storage(format!("redb: {other}")),
+    }
+}
+
+macro_rules! map_redb_errors {
+    ($($ty:ty),*) => {$(
+        impl From<$ty> for IndexError {
+            fn from(e: $ty) -> Self {
+                from_redb(e.into())
+            }
+        }
+    )*};
+}
+
+map_redb_errors!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::SetDurabilityError
+);
