@@ -24,7 +24,13 @@ static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 /// first (by the embedding program).
 pub fn handle() -> Option<PrometheusHandle> {
     HANDLE
-        .get_or_init(|| PrometheusBuilder::new().install_recorder().ok())
+        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                tracing::warn!(error = %e, "Prometheus recorder not installed: /metrics is off");
+                None
+            }
+        })
         .clone()
 }
 

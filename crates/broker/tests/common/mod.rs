@@ -39,7 +39,22 @@ impl TestBroker {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut BrokerConfig)) -> TestBroker {
-        let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(tempfile::tempdir().expect("tempdir"), tweak, None).await
+    }
+
+    /// Stops, then starts a new broker on the same index and providers.
+    pub async fn restart(mut self) -> TestBroker {
+        self.shutdown_and_wait().await;
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+        Self::start_in(dir, |_| {}, None).await
+    }
+
+    /// With `/metrics` on `metrics` (bound by the caller).
+    pub async fn start_in(
+        dir: tempfile::TempDir,
+        tweak: impl FnOnce(&mut BrokerConfig),
+        metrics: Option<tokio::net::TcpListener>,
+    ) -> TestBroker {
         let provider_roots: Vec<PathBuf> =
             (0..3).map(|i| dir.path().join(format!("p{i}"))).collect();
         let mut config = BrokerConfig {
@@ -74,7 +89,7 @@ impl TestBroker {
         let task = tokio::spawn(shardgate_broker::run_with(
             config,
             listener,
-            None,
+            metrics,
             async move {
                 let _ = rx.await;
             },
@@ -151,6 +166,10 @@ impl TestBroker {
     }
 
     pub async fn stop(mut self) {
+        self.shutdown_and_wait().await;
+    }
+
+    async fn shutdown_and_wait(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

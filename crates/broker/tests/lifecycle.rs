@@ -1,0 +1,205 @@
+//! Delete and garbage collection, a lost provider, and a client that hangs
+//! up mid-upload.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{CHUNK, TestBroker, admin_req, bytes, get, header, put, put_messages, with_key};
+use shardgate_proto::v1 as pb;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Code;
+
+#[tokio::test]
+async fn delete_then_gc_removes_only_unreferenced_shards() {
+    let broker = TestBroker::start().await;
+    let (_, key) = broker.tenant("acme", None).await;
+    let mut client = broker.storage().await;
+    let mut admin = broker.admin().await;
+
+    // `longer` shares its first two chunks with `short` (fixed-size chunks,
+    // convergent keys), and adds a third.
+    let short = bytes(2 * CHUNK, 1);
+    let mut longer = short.clone();
+    longer.extend(bytes(CHUNK / 2, 2));
+    let a = put(&mut client, Some(&key), header("short", None), &short)
+        .await
+        .expect("put a");
+    let b = put(&mut client, Some(&key), header("longer", None), &longer)
+        .await
+        .expect("put b");
+    assert_eq!(b.chunks_deduplicated, 2);
+    assert_eq!(broker.shard_files(), 3 * 3);
+
+    let released = client
+        .delete(with_key(
+            pb::DeleteBlobRequest {
+                blob_id: a.blob_id.clone(),
+            },
+            &key,
+        ))
+        .await
+        .expect("delete")
+        .into_inner();
+    assert_eq!(released.released_quota_bytes, short.len() as u64);
+    let err = get(&mut client, Some(&key), &a.blob_id, None)
+        .await
+        .expect_err("deleted");
+    assert_eq!(err.code(), Code::NotFound);
+    let err = client
+        .delete(with_key(
+            pb::DeleteBlobRequest {
+                blob_id: a.blob_id.clone(),
+            },
+            &key,
+        ))
+        .await
+        .expect_err("twice");
+    assert_eq!(err.code(), Code::NotFound);
+
+    // Every chunk of `short` is still used by `longer`: GC frees nothing.
+    let report = admin
+        .run_gc(admin_req(pb::RunGcRequest { dry_run: false }))
+        .await
+        .expect("gc")
+        .into_inner();
+    assert_eq!(report.chunks_released, 0);
+    assert_eq!(broker.shard_files(), 9);
+
+    client
+        .delete(with_key(
+            pb::DeleteBlobRequest {
+                blob_id: b.blob_id.clone(),
+            },
+            &key,
+        ))
+        .await
+        .expect("delete b");
+    let report = admin
+        .run_gc(admin_req(pb::RunGcRequest { dry_run: false }))
+        .await
+        .expect("gc")
+        .into_inner();
+    assert_eq!(report.chunks_released, 3);
+    assert_eq!(report.orphan_shards_deleted, 9);
+    assert!(
+        report.bytes_freed > (longer.len() as u64) * 3 / 2,
+        "{report:?}"
+    );
+    assert_eq!(broker.shard_files(), 0, "every shard deleted");
+
+    // Quota usage is back to zero.
+    let tenants = admin
+        .list_tenants(admin_req(pb::ListTenantsRequest::default()))
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(tenants.tenants[0].used_bytes, 0);
+    assert_eq!(tenants.tenants[0].blob_count, 0);
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn a_lost_provider_costs_no_data_with_two_plus_one() {
+    let broker = TestBroker::start().await;
+    let (_, key) = broker.tenant("acme", None).await;
+    let mut client = broker.storage().await;
+    let data = bytes(3 * CHUNK + 11, 5);
+    let id = put(&mut client, Some(&key), header("f", None), &data)
+        .await
+        .expect("put")
+        .blob_id;
+
+    // Provider p0 loses everything (its directory is gone).
+    let root = &broker.provider_roots[0];
+    let gone = root.with_extension("gone");
+    std::fs::rename(root, &gone).expect("rename");
+    let (_, got) = get(&mut client, Some(&key), &id, None)
+        .await
+        .expect("still readable");
+    assert!(got == data);
+    let (_, part) = get(
+        &mut client,
+        Some(&key),
+        &id,
+        Some(pb::ByteRange {
+            offset: CHUNK as u64 - 3,
+            length: Some(10),
+        }),
+    )
+    .await
+    .expect("range still readable");
+    assert!(part == data[CHUNK - 3..CHUNK + 7]);
+
+    // A second provider lost too: fewer than k shards → DATA_LOSS.
+    let root1 = &broker.provider_roots[1];
+    std::fs::rename(root1, root1.with_extension("gone")).expect("rename");
+    let err = get(&mut client, Some(&key), &id, None)
+        .await
+        .expect_err("two lost");
+    assert_eq!(err.code(), Code::DataLoss, "{err:?}");
+    assert!(
+        err.message().contains("fewer than k=2"),
+        "{}",
+        err.message()
+    );
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_hanging_up_mid_upload_commits_nothing() {
+    let broker = TestBroker::start().await;
+    let (_, key) = broker.tenant("acme", None).await;
+    let client = broker.storage().await;
+
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    for msg in put_messages(header("partial", None), &bytes(4 * CHUNK, 7)) {
+        tx.send(msg).await.expect("queue");
+    }
+    let mut uploading = client.clone();
+    let call = tokio::spawn(async move {
+        uploading
+            .put(with_key(ReceiverStream::new(rx), &key.clone()))
+            .await
+    });
+    // Wait (bounded) until the broker has written shards: the upload is
+    // well under way.
+    let mut written = false;
+    for _ in 0..400 {
+        if broker.shard_files() >= 3 {
+            written = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(written, "the upload never started writing shards");
+    // Hang up without ending the stream: the call is cancelled (RST_STREAM).
+    call.abort();
+    let _ = call.await;
+    drop(tx);
+
+    let mut admin = broker.admin().await;
+    let mut client = broker.storage().await;
+    let (_, key2) = broker.tenant("other", None).await;
+    // Give the broker time to see the reset; the blob must never appear.
+    for _ in 0..20 {
+        let tenants = admin
+            .list_tenants(admin_req(pb::ListTenantsRequest::default()))
+            .await
+            .expect("list")
+            .into_inner();
+        let acme = tenants
+            .tenants
+            .iter()
+            .find(|t| t.name == "acme")
+            .expect("acme");
+        assert_eq!(acme.used_bytes, 0, "no quota used");
+        assert_eq!(acme.blob_count, 0, "nothing committed");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // The broker still works.
+    put(&mut client, Some(&key2), header("ok", None), &bytes(10, 1))
+        .await
+        .expect("later upload");
+    broker.stop().await;
+}
