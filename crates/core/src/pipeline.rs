@@ -39,8 +39,8 @@ pub enum OpenKey<'a> {
     },
 }
 
-/// A chunk ready to store.
-#[derive(Debug)]
+/// A chunk ready to store. `Debug` shows ids and sizes only (no key, no
+/// bytes), so it is safe to log.
 pub struct SealedChunk {
     /// BLAKE3 of the ciphertext; names the chunk in shards and manifest.
     pub chunk_id: ContentId,
@@ -54,6 +54,18 @@ pub struct SealedChunk {
     pub key: ChunkKey,
     /// `k + m` complete shard objects (header ‖ body), index order.
     pub shards: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for SealedChunk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedChunk")
+            .field("chunk_id", &self.chunk_id)
+            .field("plaintext_len", &self.plaintext_len)
+            .field("sealed_len", &self.sealed_len)
+            .field("key", &self.key)
+            .field("shards", &self.shards.len())
+            .finish()
+    }
 }
 
 impl SealedChunk {
@@ -153,8 +165,8 @@ fn shard_objects(
     Ok(objects)
 }
 
-/// A rebuilt and decrypted chunk.
-#[derive(Debug)]
+/// A rebuilt and decrypted chunk. `Debug` shows the length, never the
+/// plaintext.
 pub struct OpenedChunk {
     pub plaintext: Vec<u8>,
     /// Slots whose object was examined and rejected (bad header, hash
@@ -162,6 +174,15 @@ pub struct OpenedChunk {
     /// worker should re-create these. Shards after the first `k` good ones
     /// are not examined, so this is not a full scrub.
     pub rejected: Vec<usize>,
+}
+
+impl std::fmt::Debug for OpenedChunk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenedChunk")
+            .field("plaintext_len", &self.plaintext.len())
+            .field("rejected", &self.rejected)
+            .finish()
+    }
 }
 
 /// Opens one chunk from its `k + m` shard slots (index order, `None` =

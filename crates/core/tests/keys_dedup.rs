@@ -144,6 +144,11 @@ fn debug_never_prints_key_material() {
         format!("{file_key:?}"),
         format!("{sealed:?}"),
     ];
+    let sealed_dump = format!("{sealed:?}");
+    assert!(
+        sealed_dump.len() < 300,
+        "shards must not be dumped: {sealed_dump}"
+    );
     for dump in dumps {
         assert!(dump.contains("REDACTED"), "{dump}");
         assert!(!dump.contains("5a5a"), "{dump}");

@@ -26,7 +26,7 @@ fn blob_len() -> impl Strategy<Value = usize> {
 }
 
 fn params() -> impl Strategy<Value = ErasureParams> {
-    (1usize..=10, 1usize..=5).prop_map(|(k, m)| ErasureParams::new(k, m).unwrap())
+    (1usize..=32, 1usize..=16).prop_map(|(k, m)| ErasureParams::new(k, m).unwrap())
 }
 
 /// Deterministic non-repeating content so chunks differ from each other.
@@ -238,7 +238,7 @@ proptest! {
     }
 
     #[test]
-    fn drop_exactly_the_subset(params in params(), subset in subsequence((0..26).collect::<Vec<usize>>(), 0..=16)) {
+    fn drop_exactly_the_subset(params in params(), subset in subsequence((0..48).collect::<Vec<usize>>(), 0..=20)) {
         // Any subset of at most m lost shards rebuilds; more than m does not.
         let data = blob(1000, 2);
         let secret = MasterKey::from_bytes([2; 32]).convergence_secret(ConvergenceScope::Global).unwrap();
