@@ -14,10 +14,10 @@ use std::net::{SocketAddr, TcpListener};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::PeerError;
 use crate::http_client;
 use crate::tools::Tool;
 
+pub use crate::PeerError;
 pub use crate::buckets::{create_gcs_bucket, create_s3_bucket, create_s3_bucket_in_region};
 pub use crate::peer::{Peer, PeerKind};
 pub use crate::tools::{tools_available, tools_dir};
