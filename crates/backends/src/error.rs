@@ -157,7 +157,9 @@ impl BackendError {
             K::AlreadyExists | K::ConditionNotMatch => BackendErrorKind::AlreadyExists,
             // opendal's timeout layer reports an `Unexpected`, temporary error.
             _ if msg.contains("timeout reached") => BackendErrorKind::Timeout,
-            _ if err.is_temporary() => BackendErrorKind::Unavailable,
+            // `persistent` = was temporary, but the retry layer gave up: the
+            // provider is still the problem, not the request.
+            _ if err.is_temporary() || err.is_persistent() => BackendErrorKind::Unavailable,
             _ => BackendErrorKind::Unexpected,
         };
         let mut out = Self::new(kind, provider, operation, format!("{}: {msg}", err.kind()));

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod error;
 pub mod health;
+pub mod http_metrics;
 pub mod metrics;
 pub mod operator;
 pub mod placement;
@@ -18,6 +19,8 @@ mod validate;
 mod config_tests;
 #[cfg(test)]
 mod fault_layer;
+#[cfg(test)]
+mod http_metrics_tests;
 #[cfg(test)]
 mod metrics_tests;
 #[cfg(test)]

@@ -8,6 +8,8 @@
 //! | `shardgate_backend_request_duration_seconds` | histogram | provider, operation, outcome |
 //! | `shardgate_backend_bytes_total` | counter | provider, direction (`read`/`write`) |
 //! | `shardgate_backend_retries_total` | counter | provider, operation |
+//! | `shardgate_backend_http_requests_total` | counter | provider, method, status |
+//! | `shardgate_backend_http_request_duration_seconds` | histogram | provider, method, status |
 //! | `shardgate_backend_repairs_total` | counter | provider |
 //! | `shardgate_backend_provider_up` | gauge (1 up, 0 down) | provider |
 

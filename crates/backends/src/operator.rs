@@ -1,9 +1,10 @@
 //! Provider config → opendal [`Operator`] with our layer stack.
 //!
 //! Layer order (innermost first): the service, a capability override (the
-//! B2/GCS write profiles), the concurrency limit, the timeout, then retry on
-//! the outside — so every attempt has its own deadline, a timed-out attempt
-//! (temporary) is retried, and a waiting retry holds no concurrency permit.
+//! B2/GCS write profiles), our HTTP metrics, the concurrency limit, the
+//! timeout, then retry on the outside — so every attempt has its own
+//! deadline, a timed-out attempt (temporary) is retried, and a waiting retry
+//! holds no concurrency permit.
 //! Our metrics wrap the [`crate::ShardStore`] calls above this stack, and the
 //! retry layer reports each retry to [`crate::metrics`].
 
@@ -16,6 +17,7 @@ use opendal::services;
 
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::error::BackendError;
+use crate::http_metrics::HttpMetricsLayer;
 use crate::metrics::RetryMetrics;
 
 /// Every shard object is opaque bytes. GCS (and its emulator) wants an
@@ -191,7 +193,8 @@ fn apply_layers(
     } else {
         op
     };
-    op.layer(ConcurrentLimitLayer::new(l.max_concurrent_requests))
+    op.layer(HttpMetricsLayer::new(&cfg.name))
+        .layer(ConcurrentLimitLayer::new(l.max_concurrent_requests))
         .layer(
             TimeoutLayer::new()
                 .with_timeout(Duration::from_millis(l.timeout_ms))
