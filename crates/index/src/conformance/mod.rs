@@ -19,6 +19,7 @@ mod blobs;
 mod concurrency;
 pub mod fixtures;
 mod gc;
+mod listing;
 mod providers;
 mod tenants;
 
@@ -29,9 +30,8 @@ use crate::Index;
 
 pub use blobs::{
     commit_get_and_stat, delete_returns_quota_and_decrements_refcounts,
-    invalid_commits_write_nothing, list_pagination_prefix_and_inserts_between_pages,
-    public_and_private_lookups, quota_exceeded_writes_nothing, recommit_is_idempotent,
-    shared_chunks_survive_deleting_one_blob,
+    invalid_commits_write_nothing, public_and_private_lookups, quota_exceeded_writes_nothing,
+    recommit_is_idempotent, shared_chunks_survive_deleting_one_blob,
 };
 pub use concurrency::{concurrent_commits_add_up, reopen_keeps_everything};
 pub use gc::{
@@ -43,6 +43,7 @@ pub use gc::{
     live_chunk_with_other_params_conflicts, pruned_tombstones_reject_older_uploads,
     revive_keeps_stored_shard_locations,
 };
+pub use listing::list_pagination_prefix_and_inserts_between_pages;
 pub use providers::{providers_crud, shards_on_provider_pages};
 pub use tenants::tenants_crud_and_key_lookup;
 
