@@ -58,6 +58,9 @@ pub struct BrokerConfig {
     pub gc_interval_secs: u64,
     /// Chunks condemned per GC batch. Default 1000.
     pub gc_batch: usize,
+    /// How long GC remembers released chunks, seconds. An upload running
+    /// longer than this is refused at commit (retry it). Default 86400.
+    pub gc_tombstone_retention_secs: u64,
 }
 
 impl Default for BrokerConfig {
@@ -78,6 +81,7 @@ impl Default for BrokerConfig {
             health: HealthPolicy::default(),
             gc_interval_secs: 3600,
             gc_batch: 1000,
+            gc_tombstone_retention_secs: 86_400,
         }
     }
 }

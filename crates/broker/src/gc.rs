@@ -17,6 +17,7 @@ use tokio::sync::Mutex;
 
 use crate::error::BrokerError;
 use crate::metrics;
+use crate::state::now_unix_ms;
 
 /// A background job the server runs periodically and on demand.
 pub trait Worker: Send + Sync + 'static {
@@ -45,15 +46,25 @@ pub struct GcWorker {
     index: Arc<dyn Index>,
     registry: ProviderRegistry,
     batch: usize,
+    tombstone_retention: Duration,
     running: Arc<Mutex<()>>,
 }
 
 impl GcWorker {
-    pub fn new(index: Arc<dyn Index>, registry: ProviderRegistry, batch: usize) -> Self {
+    /// `tombstone_retention`: how long the index remembers finished chunks
+    /// (an upload that takes longer than this is refused at commit and
+    /// must be retried; see the index's GC rule 5).
+    pub fn new(
+        index: Arc<dyn Index>,
+        registry: ProviderRegistry,
+        batch: usize,
+        tombstone_retention: Duration,
+    ) -> Self {
         Self {
             index,
             registry,
             batch: batch.max(1),
+            tombstone_retention,
             running: Arc::new(Mutex::new(())),
         }
     }
@@ -110,6 +121,8 @@ impl GcWorker {
                 break;
             }
         }
+        let horizon = now_unix_ms().saturating_sub(self.tombstone_retention.as_millis() as u64);
+        self.index.gc_prune_tombstones(horizon).await?;
         metrics::gc_pass(report.chunks_released, report.shards_deleted);
         Ok(report)
     }

@@ -91,7 +91,12 @@ pub async fn serve(
         None => None,
     };
     let registry = ProviderRegistry::new(config.health);
-    let gc = GcWorker::new(index.clone(), registry.clone(), config.gc_batch);
+    let gc = GcWorker::new(
+        index.clone(),
+        registry.clone(),
+        config.gc_batch,
+        Duration::from_secs(config.gc_tombstone_retention_secs),
+    );
     let broker = Arc::new(Broker {
         auth: Authenticator::new(index.clone(), admin_hash),
         payments: Arc::new(payments),

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::{CHUNK, TestBroker, admin_req, bytes, get, header, put, put_messages, with_key};
 use shardgate_proto::v1 as pb;
+use shardgate_proto::v1::storage_client::StorageClient;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 
@@ -146,22 +147,43 @@ async fn a_lost_provider_costs_no_data_with_two_plus_one() {
     broker.stop().await;
 }
 
+/// Forwards one TCP connection to `target` until the returned task is
+/// aborted, which closes both sockets: a client vanishing from the network.
+async fn cut_proxy(
+    target: std::net::SocketAddr,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        let Ok((mut inbound, _)) = listener.accept().await else {
+            return;
+        };
+        let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+            return;
+        };
+        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+    });
+    (addr, task)
+}
+
 #[tokio::test]
 async fn a_client_hanging_up_mid_upload_commits_nothing() {
     let broker = TestBroker::start().await;
     let (_, key) = broker.tenant("acme", None).await;
-    let client = broker.storage().await;
+    let (proxy, cut) = cut_proxy(broker.addr).await;
+    let mut uploading = StorageClient::connect(format!("http://{proxy}"))
+        .await
+        .expect("connect");
 
+    // Header and 1 MiB of data (4 chunks) go out; the stream stays open.
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     for msg in put_messages(header("partial", None), &bytes(4 * CHUNK, 7)) {
         tx.send(msg).await.expect("queue");
     }
-    let mut uploading = client.clone();
-    let call = tokio::spawn(async move {
-        uploading
-            .put(with_key(ReceiverStream::new(rx), &key.clone()))
-            .await
-    });
+    let call =
+        tokio::spawn(async move { uploading.put(with_key(ReceiverStream::new(rx), &key)).await });
     // Wait (bounded) until the broker has written shards: the upload is
     // well under way.
     let mut written = false;
@@ -173,15 +195,14 @@ async fn a_client_hanging_up_mid_upload_commits_nothing() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(written, "the upload never started writing shards");
-    // Hang up without ending the stream: the call is cancelled (RST_STREAM).
-    call.abort();
-    let _ = call.await;
-    drop(tx);
+    // The client vanishes: its connection is cut, the stream never ends.
+    cut.abort();
+    let result = call.await.expect("join");
+    assert!(result.is_err(), "the client saw its call fail");
 
     let mut admin = broker.admin().await;
-    let mut client = broker.storage().await;
-    let (_, key2) = broker.tenant("other", None).await;
-    // Give the broker time to see the reset; the blob must never appear.
+    // The broker sees the reset at once; poll a while: the blob must never
+    // appear and no quota may be used.
     for _ in 0..20 {
         let tenants = admin
             .list_tenants(admin_req(pb::ListTenantsRequest::default()))
@@ -197,7 +218,10 @@ async fn a_client_hanging_up_mid_upload_commits_nothing() {
         assert_eq!(acme.blob_count, 0, "nothing committed");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    // The broker still works.
+    drop(tx);
+    // The broker still works, and shuts down cleanly (no upload left hanging).
+    let (_, key2) = broker.tenant("other", None).await;
+    let mut client = broker.storage().await;
     put(&mut client, Some(&key2), header("ok", None), &bytes(10, 1))
         .await
         .expect("later upload");

@@ -226,3 +226,41 @@ async fn end_to_end_ciphertext_is_stored_and_served_as_sent() {
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn more_shards_than_providers_needs_reduced_redundancy() {
+    let broker = TestBroker::start().await;
+    let (_, key) = broker.tenant("acme", None).await;
+    let mut client = broker.storage().await;
+    let data = bytes(CHUNK + 3, 8);
+    let policy = |allow| pb::PutHeader {
+        redundancy: Some(pb::RedundancyPolicy {
+            k: 2,
+            m: 2,
+            allow_reduced_redundancy: allow,
+        }),
+        ..header("wide", None)
+    };
+    let err = put(&mut client, Some(&key), policy(false), &data)
+        .await
+        .expect_err("4 shards, 3 providers");
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert_eq!(broker.shard_files(), 0, "refused before any write");
+
+    let r = put(&mut client, Some(&key), policy(true), &data)
+        .await
+        .expect("reduced");
+    let red = r.redundancy.expect("report");
+    assert!(red.reduced, "{red:?}");
+    assert_eq!((red.k, red.m, red.min_distinct_providers), (2, 2, 3));
+    assert_eq!(
+        red.tolerated_provider_failures, 1,
+        "one provider holds two shards"
+    );
+    assert!(!red.reduced_reason.is_empty());
+    let (_, got) = get(&mut client, Some(&key), &r.blob_id, None)
+        .await
+        .expect("get");
+    assert!(got == data);
+    broker.stop().await;
+}

@@ -1,6 +1,7 @@
 //! Storage.Get: look up, check the range, ask the payment gate, then stream
 //! the range chunk by chunk with a read-ahead of a few chunks.
 
+mod fetch;
 pub mod range;
 mod reader;
 
