@@ -256,3 +256,6 @@ impl Index for RedbIndex {
             .await
     }
 }
+
+#[cfg(test)]
+mod corrupt_tests;
