@@ -35,11 +35,14 @@ mod timeout_tests;
 pub use config::{BackendsConfig, ProviderConfig, ProviderKind, ProviderLimits};
 pub use error::{BackendError, BackendErrorKind};
 pub use health::{HealthPolicy, HealthState};
+pub use http_metrics::HttpMetricsLayer;
 pub use operator::build_operator;
 pub use placement::{Placement, PlacementCandidate, PlacementPolicy, place};
 pub use registry::{ProviderRegistry, ProviderStatus};
 pub use secret::Secret;
-pub use store::{ObjectMeta, PresignedGet, PutOutcome, ShardStore, VerifiedShard};
+pub use store::{
+    ObjectMeta, PresignedGet, PutOutcome, ShardStore, VerifiedShard, max_shard_object_len,
+};
 
 /// The raw opendal types, for callers that need them (tests tamper with
 /// objects through `ShardStore::operator`).
