@@ -22,7 +22,9 @@ pub use keys::{
     ChunkKey, ConvergenceScope, ConvergenceSecret, FileKey, KeyEncryptionKey, MasterKey,
 };
 pub use manifest::{KeyMode, Manifest, ManifestChunk};
-pub use pipeline::{OpenKey, OpenedChunk, SealKey, SealedChunk, open_chunk, seal_chunk};
+pub use pipeline::{
+    OpenKey, OpenedChunk, SealKey, SealedChunk, open_chunk, open_chunk_from_bodies, seal_chunk,
+};
 pub use shard::{
     SHARD_HEADER_LEN, ShardHeader, decode_shard_object, encode_shard_object, shard_object_key,
 };

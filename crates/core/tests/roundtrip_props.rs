@@ -220,7 +220,16 @@ proptest! {
         shards[victim] = forged;
         let slots: Vec<Option<&[u8]>> = shards.iter().map(|s| Some(s.as_slice())).collect();
         match open_chunk(&slots, &sealed.manifest_entry(), params, OpenKey::Managed(&sealed.key)) {
-            Ok(opened) => prop_assert_eq!(opened.plaintext, data),
+            Ok(opened) => prop_assert_eq!(&opened.plaintext, &data),
+            Err(e) => prop_assert!(matches!(e, CoreError::ChunkIdMismatch { .. }), "{:?}", e),
+        }
+        // The bodies-only entry point gives the same guarantee.
+        let bodies: Vec<Option<&[u8]>> = shards
+            .iter()
+            .map(|s| shardgate_core::decode_shard_object(s).ok().map(|(_, b)| b))
+            .collect();
+        match shardgate_core::open_chunk_from_bodies(&bodies, &sealed.manifest_entry(), params, OpenKey::Managed(&sealed.key)) {
+            Ok(plaintext) => prop_assert_eq!(plaintext, data),
             Err(e) => prop_assert!(matches!(e, CoreError::ChunkIdMismatch { .. }), "{:?}", e),
         }
     }
