@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 use tonic::metadata::MetadataMap;
+use tracing::Instrument;
 
 use crate::convert::{blob_info, manifest_of, stored_size};
 use crate::error::BrokerError;
@@ -34,6 +35,7 @@ pub type GetStream = ReceiverStream<Result<GetResponse, Status>>;
 const SEND_BUFFER: usize = 4;
 
 /// Validates, authorizes, and starts streaming.
+#[tracing::instrument(name = "get", skip_all, fields(blob = %request.blob_id.get(..8).unwrap_or("")))]
 pub async fn get(
     broker: Arc<Broker>,
     caller: Option<TenantRecord>,
@@ -87,17 +89,20 @@ pub async fn get(
     }))
     .await
     .map_err(|_| BrokerError::Cancelled)?;
-    tokio::spawn(stream_range(
-        broker,
-        blob,
-        manifest.key_mode(),
-        span.start,
-        stride,
-        range,
-        entries,
-        records,
-        tx,
-    ));
+    tokio::spawn(
+        stream_range(
+            broker,
+            blob,
+            manifest.key_mode(),
+            span.start,
+            stride,
+            range,
+            entries,
+            records,
+            tx,
+        )
+        .in_current_span(),
+    );
     Ok(ReceiverStream::new(rx))
 }
 

@@ -24,6 +24,7 @@ use crate::validate::{E2E_TAG_LEN, UploadPlan, check_stream_size, upload_plan};
 
 /// Runs one upload for `tenant`. Dropping the future (client gone) drops the
 /// pipeline, which aborts its tasks: nothing is committed.
+#[tracing::instrument(name = "put", skip_all, fields(tenant = %tenant.id))]
 pub async fn put(
     broker: Arc<Broker>,
     tenant: TenantRecord,

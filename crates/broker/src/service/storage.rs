@@ -269,8 +269,10 @@ impl Storage for StorageService {
 
     async fn get_limits(
         &self,
-        _request: Request<pb::GetLimitsRequest>,
+        request: Request<pb::GetLimitsRequest>,
     ) -> Result<Response<pb::Limits>, Status> {
+        // No key needed, but a key that is sent must be valid (common.proto).
+        reply(self.broker.auth.optional_tenant(request.metadata()).await)?;
         let c = &self.broker.config;
         let l = &c.limits;
         Ok(Response::new(pb::Limits {
