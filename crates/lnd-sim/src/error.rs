@@ -26,7 +26,4 @@ pub enum SimError {
     /// The gRPC server rejected its configuration.
     #[error("gRPC server error: {0}")]
     Server(#[from] tonic::transport::Error),
-    /// The node was already shut down.
-    #[error("node {0} has been shut down")]
-    Stopped(String),
 }

@@ -2,6 +2,7 @@
 
 mod bech32;
 pub mod bolt11;
+mod config;
 mod error;
 mod faults;
 mod gotime;
@@ -19,9 +20,10 @@ mod server;
 mod switch;
 mod tls;
 
+pub use config::SimNodeConfig;
 pub use error::SimError;
 pub use faults::{FaultConfig, PaymentFailure};
 pub use macaroon::MACAROON_METADATA_KEY;
 pub use network::SimNetwork;
-pub use node::{SimNode, SimNodeConfig};
+pub use node::SimNode;
 pub use server::LND_VERSION;

@@ -180,3 +180,43 @@ async fn invalid_invoice_requests_are_refused() {
     );
     net.shutdown().await;
 }
+
+#[tokio::test]
+async fn subscription_sees_an_open_invoice_expire() {
+    let net = TestNet::start().await;
+    let mut broker = connect(&net.broker).await;
+    let added = broker
+        .lightning()
+        .add_invoice(lnrpc::Invoice {
+            value_msat: 1_000,
+            expiry: 30,
+            ..Default::default()
+        })
+        .await
+        .expect("AddInvoice")
+        .into_inner();
+    let mut stream = broker
+        .invoices()
+        .subscribe_single_invoice(lnd_grpc_rust::invoicesrpc::SubscribeSingleInvoiceRequest {
+            r_hash: added.r_hash.clone(),
+        })
+        .await
+        .expect("SubscribeSingleInvoice")
+        .into_inner();
+    let first = stream.message().await.expect("ok").expect("current state");
+    assert_eq!(state_of(&first), InvoiceState::Open);
+
+    net.network.advance_time(std::time::Duration::from_secs(31));
+    let next = tokio::time::timeout(common::WAIT, stream.message())
+        .await
+        .expect("bounded")
+        .expect("ok")
+        .expect("an update");
+    assert_eq!(state_of(&next), InvoiceState::Canceled);
+    let end = tokio::time::timeout(common::WAIT, stream.message())
+        .await
+        .expect("bounded")
+        .expect("ok");
+    assert!(end.is_none(), "stream ends after a final state");
+    net.shutdown().await;
+}
