@@ -1,0 +1,17 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod error;
+pub mod l402;
+pub mod lnd;
+pub mod pricing;
+pub mod split;
+
+pub use error::{ErrorKind, PaymentError};
+pub use l402::{
+    AccessRequest, L402Credential, L402Keys, PaidRange, PaymentHash, PaymentProof, Preimage,
+    TokenClaims, TokenId, VerifiedCredential, parse_authorization, www_authenticate,
+};
+pub use lnd::{InvoiceState, InvoiceStatus, LightningNode, LndConfig, NewInvoice};
+pub use pricing::{MIB, Price, PricingLimits};
+pub use split::{Account, AccountKind, Direction, Posting, Split, SplitConfig};

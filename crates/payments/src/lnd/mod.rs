@@ -1,0 +1,333 @@
+//! [`LightningNode`]: the broker's (and a payer's) LND node, through
+//! `lnd_grpc_rust` over TLS with a macaroon.
+//!
+//! Every call has a per-call timeout and every failure becomes a
+//! [`PaymentError`] here (see `status_map.rs`).
+//!
+//! Why no dedicated client thread: `lnd_grpc_rust`'s only non-`Send` type is
+//! the `Box<dyn Error>` returned by `connect`, which we turn into a
+//! `String` on the spot, before any other await. The clients it builds wrap
+//! a hyper connection pool that is `Send + Sync + Clone`, and the futures of
+//! their calls are `Send` (checked by `lnd_futures_are_send` in the tests),
+//! so the broker can call the node from any task. Each call clones the
+//! client (cheap: a handle to the shared pool) because the generated
+//! methods take `&mut self`.
+
+mod config;
+mod invoice;
+mod pay;
+mod status_map;
+
+use std::future::Future;
+use std::time::Duration;
+
+use lnd_grpc_rust::{LndClient, invoicesrpc, lnrpc};
+
+pub use config::{DEFAULT_CALL_TIMEOUT, LndConfig, MacaroonSource, TlsCertSource};
+pub use invoice::{InvoiceState, InvoiceStatus, NewInvoice};
+pub use pay::InvoiceSubscription;
+
+use crate::error::PaymentError;
+use crate::l402::{PaymentHash, Preimage};
+use status_map::map_status;
+
+/// Longest memo we put on an invoice (LND's limit is 1024 bytes; the memo
+/// ends up in the BOLT 11 string, so keep it small).
+pub const MAX_MEMO_BYTES: usize = 639;
+
+/// Identity and sync state of the node (a health check).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub identity_pubkey: String,
+    pub alias: String,
+    pub synced_to_chain: bool,
+    pub block_height: u32,
+}
+
+/// Funds of the node's channels, msat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChannelBalance {
+    /// Spendable now.
+    pub local_msat: u64,
+    /// Locked in payments in flight (e.g. to ACCEPTED hold invoices).
+    pub unsettled_local_msat: u64,
+}
+
+/// A connected LND node. Cheap to clone; share one per broker.
+#[derive(Clone)]
+pub struct LightningNode {
+    client: LndClient,
+    timeout: Duration,
+    endpoint: String,
+}
+
+impl std::fmt::Debug for LightningNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LightningNode")
+            .field("endpoint", &self.endpoint)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LightningNode {
+    /// Reads the certificate and macaroon and prepares the client. No
+    /// request is sent yet (connections are opened lazily); call
+    /// [`LightningNode::get_info`] to check reachability and credentials.
+    pub async fn connect(config: &LndConfig) -> Result<LightningNode, PaymentError> {
+        let socket = config.socket()?;
+        let cert_hex = hex::encode(config.cert_pem().await?);
+        let macaroon_hex = config.macaroon_hex().await?;
+        // `connect`'s error is a non-Send Box<dyn Error>: stringify it
+        // before the next await so this future stays Send.
+        let connected = tokio::time::timeout(
+            config.call_timeout,
+            lnd_grpc_rust::connect(cert_hex, macaroon_hex, socket.clone()),
+        )
+        .await
+        .map_err(|_| PaymentError::LndTimeout {
+            op: "Connect",
+            after: config.call_timeout,
+        })?
+        .map_err(|e| e.to_string());
+        let client = connected.map_err(|detail| PaymentError::LndConfig {
+            reason: format!("cannot set up the client for {socket}: {detail}"),
+        })?;
+        Ok(LightningNode {
+            client,
+            timeout: config.call_timeout,
+            endpoint: socket,
+        })
+    }
+
+    /// The per-call timeout in force.
+    pub fn call_timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Runs one call under the per-call timeout and maps its failure.
+    async fn call<T, F>(&self, op: &'static str, fut: F) -> Result<T, PaymentError>
+    where
+        F: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Err(_) => Err(PaymentError::LndTimeout {
+                op,
+                after: self.timeout,
+            }),
+            Ok(Err(status)) => Err(map_status(op, status)),
+            Ok(Ok(response)) => Ok(response.into_inner()),
+        }
+    }
+
+    /// Like [`Self::call`] for calls about one invoice: NOT_FOUND names it.
+    async fn call_for<T, F>(
+        &self,
+        op: &'static str,
+        hash: &PaymentHash,
+        fut: F,
+    ) -> Result<T, PaymentError>
+    where
+        F: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        self.call(op, fut).await.map_err(|e| match e {
+            PaymentError::LndRejected { ref detail, .. } if is_not_found(detail) => {
+                PaymentError::InvoiceNotFound {
+                    payment_hash: hash.to_hex(),
+                }
+            }
+            other => other,
+        })
+    }
+
+    /// Identity and sync state; also proves the macaroon is accepted.
+    pub async fn get_info(&self) -> Result<NodeInfo, PaymentError> {
+        let mut client = self.client.clone();
+        let info = self
+            .call(
+                "GetInfo",
+                client.lightning().get_info(lnrpc::GetInfoRequest {}),
+            )
+            .await?;
+        Ok(NodeInfo {
+            identity_pubkey: info.identity_pubkey,
+            alias: info.alias,
+            synced_to_chain: info.synced_to_chain,
+            block_height: info.block_height,
+        })
+    }
+
+    /// Local channel funds (the payer's wallet balance in tests).
+    pub async fn channel_balance(&self) -> Result<ChannelBalance, PaymentError> {
+        let mut client = self.client.clone();
+        let b = self
+            .call(
+                "ChannelBalance",
+                client
+                    .lightning()
+                    .channel_balance(lnrpc::ChannelBalanceRequest {}),
+            )
+            .await?;
+        Ok(ChannelBalance {
+            local_msat: b.local_balance.map_or(0, |a| a.msat),
+            unsettled_local_msat: b.unsettled_local_balance.map_or(0, |a| a.msat),
+        })
+    }
+
+    /// Creates a regular invoice; the node picks the preimage.
+    pub async fn add_invoice(
+        &self,
+        amount_msat: u64,
+        memo: &str,
+        expiry: Duration,
+    ) -> Result<NewInvoice, PaymentError> {
+        let (value_msat, expiry) = invoice_args(amount_msat, memo, expiry)?;
+        let mut client = self.client.clone();
+        let resp = self
+            .call(
+                "AddInvoice",
+                client.lightning().add_invoice(lnrpc::Invoice {
+                    memo: memo.to_string(),
+                    value_msat,
+                    expiry,
+                    ..Default::default()
+                }),
+            )
+            .await?;
+        let payment_hash =
+            PaymentHash::from_slice(&resp.r_hash).ok_or_else(|| PaymentError::LndProtocol {
+                op: "AddInvoice",
+                detail: format!("r_hash is {} bytes", resp.r_hash.len()),
+            })?;
+        Ok(NewInvoice {
+            payment_hash,
+            payment_request: resp.payment_request,
+            add_index: resp.add_index,
+        })
+    }
+
+    /// Creates a hold invoice for `payment_hash`: once paid it is ACCEPTED
+    /// and stays so until [`Self::settle_invoice`] or [`Self::cancel_invoice`].
+    pub async fn add_hold_invoice(
+        &self,
+        payment_hash: &PaymentHash,
+        amount_msat: u64,
+        memo: &str,
+        expiry: Duration,
+    ) -> Result<NewInvoice, PaymentError> {
+        let (value_msat, expiry) = invoice_args(amount_msat, memo, expiry)?;
+        let mut client = self.client.clone();
+        let resp = self
+            .call(
+                "AddHoldInvoice",
+                client
+                    .invoices()
+                    .add_hold_invoice(invoicesrpc::AddHoldInvoiceRequest {
+                        memo: memo.to_string(),
+                        hash: payment_hash.0.to_vec(),
+                        value_msat,
+                        expiry,
+                        ..Default::default()
+                    }),
+            )
+            .await?;
+        Ok(NewInvoice {
+            payment_hash: *payment_hash,
+            payment_request: resp.payment_request,
+            add_index: resp.add_index,
+        })
+    }
+
+    /// The invoice's state now.
+    pub async fn lookup_invoice(
+        &self,
+        payment_hash: &PaymentHash,
+    ) -> Result<InvoiceStatus, PaymentError> {
+        let mut client = self.client.clone();
+        let inv = self
+            .call_for(
+                "LookupInvoice",
+                payment_hash,
+                client.lightning().lookup_invoice(lnrpc::PaymentHash {
+                    r_hash: payment_hash.0.to_vec(),
+                    ..Default::default()
+                }),
+            )
+            .await?;
+        let status = invoice::status_from("LookupInvoice", inv)?;
+        if status.payment_hash != *payment_hash {
+            return Err(PaymentError::LndProtocol {
+                op: "LookupInvoice",
+                detail: "answer is about another invoice".into(),
+            });
+        }
+        Ok(status)
+    }
+
+    /// Settles an ACCEPTED hold invoice with its preimage.
+    pub async fn settle_invoice(&self, preimage: &Preimage) -> Result<(), PaymentError> {
+        let hash = preimage.payment_hash();
+        let mut client = self.client.clone();
+        self.call_for(
+            "SettleInvoice",
+            &hash,
+            client
+                .invoices()
+                .settle_invoice(invoicesrpc::SettleInvoiceMsg {
+                    preimage: preimage.0.to_vec(),
+                }),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Cancels an OPEN or ACCEPTED invoice (the payer's funds are released).
+    pub async fn cancel_invoice(&self, payment_hash: &PaymentHash) -> Result<(), PaymentError> {
+        let mut client = self.client.clone();
+        self.call_for(
+            "CancelInvoice",
+            payment_hash,
+            client
+                .invoices()
+                .cancel_invoice(invoicesrpc::CancelInvoiceMsg {
+                    payment_hash: payment_hash.0.to_vec(),
+                }),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+fn is_not_found(detail: &str) -> bool {
+    detail.contains("unable to locate invoice")
+        || detail.contains("there are no existing invoices")
+        || detail.contains("invoice not found")
+}
+
+/// Checks and converts the common invoice arguments.
+fn invoice_args(
+    amount_msat: u64,
+    memo: &str,
+    expiry: Duration,
+) -> Result<(i64, i64), PaymentError> {
+    if amount_msat == 0 {
+        return Err(PaymentError::invalid(
+            "invoice amount must be at least 1 msat",
+        ));
+    }
+    let value = i64::try_from(amount_msat)
+        .map_err(|_| PaymentError::invalid("invoice amount exceeds LND's int64 msat"))?;
+    if memo.len() > MAX_MEMO_BYTES {
+        return Err(PaymentError::invalid(format!(
+            "invoice memo is {} bytes, at most {MAX_MEMO_BYTES}",
+            memo.len()
+        )));
+    }
+    let secs = expiry.as_secs();
+    if secs == 0 || secs > i64::MAX as u64 {
+        return Err(PaymentError::invalid(
+            "invoice expiry must be at least 1 second",
+        ));
+    }
+    Ok((value, secs as i64))
+}
