@@ -23,7 +23,8 @@ pub use keys::{
 };
 pub use manifest::{KeyMode, Manifest, ManifestChunk};
 pub use pipeline::{
-    OpenKey, OpenedChunk, SealKey, SealedChunk, open_chunk, open_chunk_from_bodies, seal_chunk,
+    EncodedChunk, OpenKey, OpenedChunk, SealKey, SealedChunk, encode_sealed_chunk, open_chunk,
+    open_chunk_from_bodies, seal_chunk,
 };
 pub use shard::{
     SHARD_HEADER_LEN, ShardHeader, decode_shard_object, encode_shard_object, shard_object_key,

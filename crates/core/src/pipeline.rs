@@ -119,6 +119,54 @@ pub fn seal_chunk(
     })
 }
 
+/// A chunk that arrived already sealed, named and coded.
+#[derive(Debug)]
+pub struct EncodedChunk {
+    /// BLAKE3 of the sealed bytes.
+    pub chunk_id: ContentId,
+    /// Sealed length (the headers' chunk length).
+    pub sealed_len: u32,
+    /// `k + m` complete shard objects (header ‖ body), index order.
+    pub shards: Vec<Vec<u8>>,
+}
+
+impl EncodedChunk {
+    /// The manifest entry (plaintext length = sealed length − 16).
+    pub fn manifest_entry(&self) -> ManifestChunk {
+        ManifestChunk {
+            id: self.chunk_id,
+            len: self.sealed_len - TAG_LEN as u32,
+        }
+    }
+}
+
+/// Names and erasure-codes a chunk that is already sealed (ciphertext ‖
+/// tag), e.g. an end-to-end chunk sealed by the client SDK under a key the
+/// broker never sees. Same objects as [`seal_chunk`] would build.
+pub fn encode_sealed_chunk(
+    sealed: &[u8],
+    params: ErasureParams,
+) -> Result<EncodedChunk, CoreError> {
+    if sealed.len() <= TAG_LEN || sealed.len() > MAX_CHUNK_SIZE + TAG_LEN {
+        return Err(CoreError::invalid(
+            "sealed chunk",
+            format!(
+                "{} bytes outside {}..={} (plaintext 1..={MAX_CHUNK_SIZE} plus the {TAG_LEN}-byte tag)",
+                sealed.len(),
+                TAG_LEN + 1,
+                MAX_CHUNK_SIZE + TAG_LEN
+            ),
+        ));
+    }
+    let chunk_id = ContentId::of(sealed);
+    Ok(EncodedChunk {
+        chunk_id,
+        // Bounded by MAX_CHUNK_SIZE + TAG_LEN < 2^32 (checked above).
+        sealed_len: sealed.len() as u32,
+        shards: shard_objects(sealed, chunk_id, params)?,
+    })
+}
+
 /// Builds the `k + m` shard objects of a sealed chunk. Each object buffer is
 /// allocated once: data bodies are copied in, parity is coded in place, then
 /// each header is written over the reserved first bytes.

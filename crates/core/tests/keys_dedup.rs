@@ -161,3 +161,45 @@ fn debug_never_prints_key_material() {
     let err = MasterKey::from_slice(&[0x5a; 31]).unwrap_err();
     assert!(!format!("{err} {err:?}").contains("5a"));
 }
+
+#[test]
+fn client_sealed_e2e_chunks_code_like_seal_chunk() {
+    use shardgate_core::aead::{e2e_aad, seal};
+    use shardgate_core::{E2eReader, encode_sealed_chunk};
+    // The SDK seals; the broker only names and codes the ciphertext.
+    let file_key = FileKey::generate();
+    let params = ErasureParams::new(3, 2).unwrap();
+    let pieces: [&[u8]; 2] = [b"first chunk of the file", b"last"];
+    let mut reader = E2eReader::new(&file_key, 2);
+    for (i, piece) in pieces.iter().enumerate() {
+        let last = i == 1;
+        let sealed = seal(
+            &file_key.chunk_key(i as u64, last),
+            &e2e_aad(i as u64, last),
+            piece,
+        )
+        .unwrap();
+        let encoded = encode_sealed_chunk(&sealed, params).unwrap();
+        let direct = seal_chunk(
+            piece,
+            SealKey::EndToEnd {
+                file_key: &file_key,
+                index: i as u64,
+                last,
+            },
+            params,
+        )
+        .unwrap();
+        assert_eq!(encoded.shards, direct.shards);
+        assert_eq!(encoded.manifest_entry(), direct.manifest_entry());
+        let slots: Vec<Option<&[u8]>> = encoded.shards.iter().map(|s| Some(s.as_slice())).collect();
+        let opened = reader
+            .open_next(&slots, &encoded.manifest_entry(), params)
+            .unwrap();
+        assert_eq!(opened.plaintext, *piece);
+    }
+    reader.finish().unwrap();
+    // Too short to hold a tag and one byte: refused, not coded.
+    let err = encode_sealed_chunk(&[0u8; 16], params).unwrap_err();
+    assert_eq!(err.kind(), CoreErrorKind::InvalidArgument);
+}
