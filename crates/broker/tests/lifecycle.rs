@@ -227,3 +227,59 @@ async fn a_client_hanging_up_mid_upload_commits_nothing() {
         .expect("later upload");
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn a_failing_provider_s_shards_go_to_a_spare() {
+    use shardgate_backends::{ProviderConfig, ProviderKind, ProviderLimits};
+    let broker = TestBroker::start_with(|c| {
+        let root = c.data_dir.parent().expect("parent").join("p3");
+        c.providers.push(ProviderConfig {
+            name: "p3".into(),
+            weight: 1.0,
+            prefix: String::new(),
+            kind: ProviderKind::Fs { root },
+            limits: ProviderLimits::default(),
+        });
+    })
+    .await;
+    let (_, key) = broker.tenant("acme", None).await;
+    let mut client = broker.storage().await;
+    // p0 breaks after joining: its root becomes a plain file, so every
+    // write to it fails.
+    let p0 = &broker.provider_roots[0];
+    std::fs::rename(p0, p0.with_extension("old")).expect("rename");
+    std::fs::write(p0, b"not a directory").expect("file");
+
+    let mut ids = Vec::new();
+    for i in 0..6u8 {
+        let data = bytes(1000 + usize::from(i), i);
+        let r = put(&mut client, Some(&key), header("f", None), &data)
+            .await
+            .unwrap_or_else(|e| panic!("upload {i} despite a failing provider: {e:?}"));
+        let red = r.redundancy.expect("report");
+        assert!(!red.reduced, "a spare kept full redundancy: {red:?}");
+        ids.push((r.blob_id, data));
+    }
+    for (id, data) in ids {
+        let (_, got) = get(&mut client, Some(&key), &id, None).await.expect("get");
+        assert!(got == data);
+    }
+    // p0 was tried (and failed), so the spare path really ran.
+    let mut providers =
+        shardgate_proto::v1::providers_client::ProvidersClient::connect(broker.url())
+            .await
+            .expect("connect");
+    let health = providers
+        .health(admin_req(pb::ProviderHealthRequest {
+            names: vec!["p0".into()],
+        }))
+        .await
+        .expect("health")
+        .into_inner();
+    let p0 = &health.providers[0];
+    assert!(
+        p0.consecutive_failures > 0 || p0.state == pb::ProviderState::Down as i32,
+        "{p0:?}"
+    );
+    broker.stop().await;
+}

@@ -4,6 +4,7 @@
 mod cutter;
 pub mod pipeline;
 pub mod seal;
+mod write;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -22,17 +22,16 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use futures::future::join_all;
 use shardgate_backends::PlacementPolicy;
 use shardgate_core::{ErasureParams, ManifestChunk};
-use shardgate_index::{ChunkRecord, ShardLocation};
+use shardgate_index::ChunkRecord;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::error::BrokerError;
 use crate::metrics;
 use crate::put::seal::{SealMode, seal_piece};
+use crate::put::write::write_shards;
 use crate::state::Broker;
 
 /// One piece after its shards are durable (or found already stored).
@@ -164,30 +163,13 @@ async fn store_piece(
         allow_reduced,
     };
     let placement = broker.registry.place(&chunk_id, policy)?;
-    let writes = placement.shard_providers.iter().zip(sealed.shards).map(
-        |(provider, object): (&String, Bytes)| {
-            let registry = broker.registry.clone();
-            let provider = provider.clone();
-            async move {
-                let store = registry.store(&provider)?;
-                let result = store.put_shard(object).await;
-                registry.observe(&provider, &result);
-                result.map(|_| ()).map_err(BrokerError::from)
-            }
-        },
-    );
-    for result in join_all(writes).await {
-        result?;
-    }
-    let shards = placement
-        .shard_providers
-        .into_iter()
-        .enumerate()
-        .map(|(i, provider)| ShardLocation {
-            index: i as u8,
-            provider,
-        })
-        .collect();
+    let shards = write_shards(
+        &broker.registry,
+        &chunk_id,
+        &placement.shard_providers,
+        &sealed.shards,
+    )
+    .await?;
     Ok(StoredChunk {
         index,
         entry: sealed.entry,
