@@ -186,6 +186,11 @@ async fn shut_down_node_is_unreachable() {
     broker.shutdown().await.expect("stops");
     assert_eq!(network.node_pubkeys(), vec![payer.pubkey().to_string()]);
 
+    // The listener is gone with the server task: the port can be taken again.
+    let rebound = tokio::net::TcpListener::bind(&socket).await;
+    assert!(rebound.is_ok(), "port still held: {rebound:?}");
+    drop(rebound);
+
     let mut client = common::connect_with(cert, macaroon, socket).await;
     client
         .lightning()

@@ -72,6 +72,22 @@ async fn added_invoice_is_open_and_carries_a_decodable_request() {
     assert_eq!(decoded.description, "blob 1f2e");
     assert_eq!(decoded.expiry, 86_400);
     assert_eq!(decoded.payment_addr, added.payment_addr);
+
+    // invoicesrpc.LookupInvoiceV2 finds it by payment address too.
+    let by_addr = broker
+        .invoices()
+        .lookup_invoice_v2(lnd_grpc_rust::invoicesrpc::LookupInvoiceMsg {
+            invoice_ref: Some(
+                lnd_grpc_rust::invoicesrpc::lookup_invoice_msg::InvoiceRef::PaymentAddr(
+                    added.payment_addr.clone(),
+                ),
+            ),
+            ..Default::default()
+        })
+        .await
+        .expect("LookupInvoiceV2")
+        .into_inner();
+    assert_eq!(by_addr.r_hash, added.r_hash);
     net.shutdown().await;
 }
 
