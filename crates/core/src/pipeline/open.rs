@@ -14,7 +14,7 @@ use crate::shard::{ShardHeader, decode_shard_object};
 pub enum OpenKey<'a> {
     /// The unwrapped managed-mode chunk key (from the index).
     Managed(&'a ChunkKey),
-    /// As in [`SealKey::EndToEnd`]: opening at the wrong position, or with the
+    /// As in [`crate::pipeline::SealKey::EndToEnd`]: opening at the wrong position, or with the
     /// wrong `last` flag, fails.
     EndToEnd {
         file_key: &'a FileKey,
@@ -22,6 +22,7 @@ pub enum OpenKey<'a> {
         last: bool,
     },
 }
+
 /// A rebuilt and decrypted chunk. `Debug` shows the length, never the
 /// plaintext.
 pub struct OpenedChunk {
