@@ -5,6 +5,7 @@ pub mod config;
 pub mod error;
 pub mod health;
 pub mod http_metrics;
+mod listing;
 pub mod metrics;
 pub mod operator;
 pub mod placement;
