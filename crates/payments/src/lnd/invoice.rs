@@ -59,8 +59,10 @@ impl InvoiceStatus {
         self.creation_unix.saturating_add(self.expiry_secs)
     }
 
-    /// True when LND canceled it because nobody paid in time (the API's
-    /// EXPIRED), as opposed to a cancel by the broker.
+    /// True when the invoice is CANCELED, unpaid, and its expiry has passed:
+    /// the API's EXPIRED. LND does not record who canceled, so an invoice
+    /// the broker canceled and whose expiry later passed also reads as
+    /// expired; the broker's own invoice record tells the two apart.
     pub fn is_expired(&self, now_unix: u64) -> bool {
         self.state == InvoiceState::Canceled
             && self.amt_paid_msat == 0

@@ -27,8 +27,12 @@ fn chain_text(status: &tonic::Status) -> String {
         if depth == 8 {
             break;
         }
-        text.push_str(": ");
-        text.push_str(&err.to_string());
+        // Wrappers often repeat their cause's text: keep each text once.
+        let part = err.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
         source = err.source();
         depth += 1;
     }
