@@ -23,6 +23,7 @@ pub enum SealKey<'a> {
         last: bool,
     },
 }
+
 /// A chunk ready to store. `Debug` shows ids and sizes only (no key, no
 /// bytes), so it is safe to log.
 pub struct SealedChunk {
