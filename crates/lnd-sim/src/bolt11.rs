@@ -86,7 +86,7 @@ impl PaymentRequest {
 
     /// Encodes and signs with `key`; the `n` field is the key's public key
     /// (whatever `self.payee` says), so the result always verifies.
-    pub fn encode(&self, key: &NodeKey) -> String {
+    pub(crate) fn encode(&self, key: &NodeKey) -> String {
         let mut hrp = format!("{LN_PREFIX}{}", self.network);
         if let Some(msat) = self.amount_msat {
             hrp.push_str(&encode_amount(msat));

@@ -1,7 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod bech32;
-pub mod bolt11;
+mod bolt11;
 mod config;
 mod error;
 mod faults;
@@ -20,6 +20,7 @@ mod server;
 mod switch;
 mod tls;
 
+pub use bolt11::{Bolt11Error, PaymentRequest};
 pub use config::SimNodeConfig;
 pub use error::SimError;
 pub use faults::{FaultConfig, PaymentFailure};
