@@ -124,6 +124,11 @@ pub struct PipelineConfig {
     /// If fewer than k shards of a chunk arrived after this long, the
     /// remaining shards are requested too (hedging). Default 300 ms.
     pub hedge_delay_ms: u64,
+    /// Shard bytes an upload keeps after writing them, so that a commit
+    /// that loses a race with GC can re-write the affected chunks and
+    /// retry once. Uploads with more shard bytes than this are not
+    /// retried (the client retries: UNAVAILABLE). Default 64 MiB.
+    pub retry_budget_bytes: u64,
 }
 
 impl Default for PipelineConfig {
@@ -132,6 +137,7 @@ impl Default for PipelineConfig {
             window: 4,
             read_ahead: 4,
             hedge_delay_ms: 300,
+            retry_budget_bytes: 64 << 20,
         }
     }
 }

@@ -9,8 +9,9 @@ mod write;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use shardgate_backends::PlacementPolicy;
 use shardgate_core::{ContentId, KeyMode, Manifest};
-use shardgate_index::{BlobRecord, CommitOutcome, NewBlob, TenantRecord};
+use shardgate_index::{BlobRecord, ChunkRecord, CommitOutcome, IndexError, NewBlob, TenantRecord};
 use shardgate_proto::v1::{PutRequest, PutResponse, put_request::Frame};
 use tonic::Streaming;
 
@@ -18,8 +19,9 @@ use crate::convert::redundancy_report;
 use crate::error::BrokerError;
 use crate::metrics;
 use crate::put::cutter::PieceCutter;
-use crate::put::pipeline::{StoredChunk, UploadPipeline};
+use crate::put::pipeline::{OwnChunk, StoredChunk, UploadPipeline};
 use crate::put::seal::SealMode;
+use crate::put::write::write_shards;
 use crate::state::{Broker, now_unix_ms};
 use crate::validate::{E2E_TAG_LEN, UploadPlan, check_stream_size, upload_plan};
 
@@ -188,12 +190,11 @@ async fn commit(
     let deduplicated = chunks.iter().filter(|c| c.deduplicated).count() as u64;
     // The index wants one record per distinct chunk.
     let mut seen = BTreeSet::new();
-    let records: Vec<_> = chunks
+    let distinct: Vec<StoredChunk> = chunks
         .into_iter()
         .filter(|c| seen.insert(c.entry.id))
-        .map(|c| c.record)
         .collect();
-    let redundancy = redundancy_report(plan.params.k(), plan.params.m(), &records);
+    let records: Vec<ChunkRecord> = distinct.iter().map(|c| c.record.clone()).collect();
     let blob = BlobRecord {
         blob_id: manifest.blob_id(),
         owner: tenant.id.clone(),
@@ -209,25 +210,22 @@ async fn commit(
         created_at_unix_ms: now_unix_ms(),
     };
     let blob_id = blob.blob_id;
-    // A Conflict means GC condemned a chunk this upload reused or wrote
-    // after we read the epoch: its shards may be gone, and the pipeline no
-    // longer holds their bytes to write them again (that is what keeps
-    // memory bounded), so the whole upload must be retried by the client.
-    let outcome = broker
+    let first = broker
         .index
         .commit_blob(NewBlob {
-            blob,
-            chunks: records,
+            blob: blob.clone(),
+            chunks: records.clone(),
             observed_gc_epoch,
         })
-        .await
-        .map_err(|e| match e {
-            shardgate_index::IndexError::Conflict { .. } => BrokerError::Unavailable(
-                "garbage collection raced this upload; nothing was committed, retry the upload"
-                    .to_owned(),
-            ),
-            other => other.into(),
-        })?;
+        .await;
+    let (outcome, records) = match first {
+        Ok(outcome) => (outcome, records),
+        Err(IndexError::Conflict { .. }) => {
+            retry_after_gc_race(broker, plan, blob, &distinct).await?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let redundancy = redundancy_report(plan.params.k(), plan.params.m(), &records);
     tracing::info!(blob = %blob_id.short(), bytes = received, ?outcome, "blob committed");
     Ok(PutResponse {
         blob_id: blob_id.to_hex(),
@@ -256,5 +254,75 @@ async fn next_frame(stream: &mut Streaming<PutRequest>) -> Result<Option<Frame>,
             }
             Err(_) => return Err(BrokerError::Cancelled),
         }
+    }
+}
+
+/// A commit failed with `Conflict`: GC condemned or released a chunk this
+/// upload reused or wrote after the epoch was read, so its shards may be
+/// gone. If the upload kept its own shards (within the retry budget), go
+/// through the upload's steps once more — read the epoch, look up live
+/// chunks, write the others again — and commit again. Otherwise, or if GC
+/// wins again, the client must retry the upload (UNAVAILABLE).
+async fn retry_after_gc_race(
+    broker: &Broker,
+    plan: &UploadPlan,
+    blob: BlobRecord,
+    chunks: &[StoredChunk],
+) -> Result<(CommitOutcome, Vec<ChunkRecord>), BrokerError> {
+    let raced = || {
+        BrokerError::Unavailable(
+            "garbage collection raced this upload; nothing was committed, retry the upload"
+                .to_owned(),
+        )
+    };
+    let Some(own): Option<Vec<&OwnChunk>> = chunks.iter().map(|c| c.retained.as_ref()).collect()
+    else {
+        return Err(raced());
+    };
+    tracing::info!(blob = %blob.blob_id.short(), "commit lost a race with GC; writing chunks again");
+    let observed_gc_epoch = broker.index.gc_epoch().await?;
+    let ids: Vec<ContentId> = chunks.iter().map(|c| c.entry.id).collect();
+    let live = broker.index.live_chunks(&ids).await?;
+    let policy = PlacementPolicy {
+        k: plan.params.k() as u8,
+        m: plan.params.m() as u8,
+        allow_reduced: plan.allow_reduced,
+    };
+    let mut records = Vec::with_capacity(chunks.len());
+    for ((id, own), live) in ids.iter().zip(own).zip(live) {
+        if let Some(record) = live {
+            records.push(record);
+            continue;
+        }
+        let placement = broker.registry.place(id, policy)?;
+        let shards = write_shards(
+            &broker.registry,
+            id,
+            &placement.shard_providers,
+            &own.shards,
+        )
+        .await?;
+        records.push(ChunkRecord {
+            chunk_id: *id,
+            k: policy.k,
+            m: policy.m,
+            sealed_len: own.sealed_len,
+            shards,
+            wrapped_key: own.wrapped_key.clone(),
+            refcount: 0,
+        });
+    }
+    let result = broker
+        .index
+        .commit_blob(NewBlob {
+            blob,
+            chunks: records.clone(),
+            observed_gc_epoch,
+        })
+        .await;
+    match result {
+        Ok(outcome) => Ok((outcome, records)),
+        Err(IndexError::Conflict { .. }) => Err(raced()),
+        Err(e) => Err(e.into()),
     }
 }

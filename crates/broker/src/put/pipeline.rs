@@ -11,7 +11,9 @@
 //! piece the caller holds while waiting for a permit and the chunker's
 //! partial piece: per upload, memory is about
 //! `(window + 2) × chunk × (1 + (k+m)/k)` whatever the blob size — e.g.
-//! 4 MiB chunks, 2+1, window 4: ~60 MiB.
+//! 4 MiB chunks, 2+1, window 4: ~60 MiB. On top, shard objects already
+//! written are kept up to `pipeline.retry_budget_bytes` (64 MiB by
+//! default) so a commit that loses a race with GC can be retried once.
 //!
 //! # Cancellation
 //!
@@ -21,6 +23,7 @@
 //! orphans for GC, and nothing reaches the index.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use shardgate_backends::PlacementPolicy;
 use shardgate_core::{ErasureParams, ManifestChunk};
@@ -44,6 +47,18 @@ pub struct StoredChunk {
     pub record: ChunkRecord,
     /// True when the chunk was already live and nothing was written.
     pub deduplicated: bool,
+    /// This upload's own sealing of the chunk, kept while the upload's
+    /// retry budget lasts, so a commit that loses a race with GC can write
+    /// it again.
+    pub retained: Option<OwnChunk>,
+}
+
+/// A chunk as this upload sealed it.
+#[derive(Debug, Clone)]
+pub struct OwnChunk {
+    pub shards: Vec<bytes::Bytes>,
+    pub sealed_len: u32,
+    pub wrapped_key: Option<Vec<u8>>,
 }
 
 /// See the module docs.
@@ -53,6 +68,8 @@ pub struct UploadPipeline {
     params: ErasureParams,
     allow_reduced: bool,
     permits: Arc<Semaphore>,
+    /// Shard bytes still allowed to be retained (see `OwnChunk`).
+    retry_budget: Arc<AtomicI64>,
     tasks: JoinSet<Result<StoredChunk, BrokerError>>,
     done: Vec<StoredChunk>,
 }
@@ -65,12 +82,14 @@ impl UploadPipeline {
         allow_reduced: bool,
     ) -> Self {
         let window = broker.config.pipeline.window.max(1);
+        let budget = i64::try_from(broker.config.pipeline.retry_budget_bytes).unwrap_or(i64::MAX);
         Self {
             broker,
             mode,
             params,
             allow_reduced,
             permits: Arc::new(Semaphore::new(window)),
+            retry_budget: Arc::new(AtomicI64::new(budget)),
             tasks: JoinSet::new(),
             done: Vec::new(),
         }
@@ -95,9 +114,10 @@ impl UploadPipeline {
         let mode = self.mode.clone();
         let params = self.params;
         let allow_reduced = self.allow_reduced;
+        let budget = self.retry_budget.clone();
         self.tasks.spawn(async move {
             let _permit = permit;
-            store_piece(broker, mode, params, allow_reduced, index, piece).await
+            store_piece(broker, mode, params, allow_reduced, budget, index, piece).await
         });
         Ok(())
     }
@@ -132,6 +152,7 @@ async fn store_piece(
     mode: SealMode,
     params: ErasureParams,
     allow_reduced: bool,
+    retry_budget: Arc<AtomicI64>,
     index: u64,
     piece: Vec<u8>,
 ) -> Result<StoredChunk, BrokerError> {
@@ -142,6 +163,15 @@ async fn store_piece(
         .map_err(|e| BrokerError::Internal(format!("sealing task failed: {e}")))??;
     metrics::chunk_sealed(started.elapsed());
     let chunk_id = sealed.entry.id;
+    let size: i64 = sealed.shards.iter().map(|s| s.len() as i64).sum();
+    // Taken from the budget for good: once one chunk is not retained the
+    // upload cannot be retried anyway.
+    let keep = retry_budget.fetch_sub(size, Ordering::Relaxed) >= size;
+    let retained = keep.then(|| OwnChunk {
+        shards: sealed.shards.clone(),
+        sealed_len: sealed.sealed_len,
+        wrapped_key: sealed.wrapped_key.clone(),
+    });
 
     // END_TO_END chunks are under random keys: equal ids do not happen by
     // chance, so the look-up is skipped (and the proto reports 0 dedup).
@@ -154,6 +184,7 @@ async fn store_piece(
             entry: sealed.entry,
             record: live,
             deduplicated: true,
+            retained,
         });
     }
 
@@ -183,5 +214,6 @@ async fn store_piece(
             refcount: 0,
         },
         deduplicated: false,
+        retained,
     })
 }

@@ -55,6 +55,32 @@ impl TestBroker {
         tweak: impl FnOnce(&mut BrokerConfig),
         metrics: Option<tokio::net::TcpListener>,
     ) -> TestBroker {
+        Self::start_inner(dir, tweak, metrics, None).await
+    }
+
+    /// On an index the test built (e.g. a wrapper injecting failures).
+    pub async fn start_on_index(
+        dir: tempfile::TempDir,
+        index: std::sync::Arc<dyn shardgate_index::Index>,
+    ) -> TestBroker {
+        Self::start_inner(dir, |_| {}, None, Some(index)).await
+    }
+
+    /// As [`TestBroker::start_on_index`], with a config change.
+    pub async fn start_on_index_with(
+        dir: tempfile::TempDir,
+        index: std::sync::Arc<dyn shardgate_index::Index>,
+        tweak: impl FnOnce(&mut BrokerConfig),
+    ) -> TestBroker {
+        Self::start_inner(dir, tweak, None, Some(index)).await
+    }
+
+    async fn start_inner(
+        dir: tempfile::TempDir,
+        tweak: impl FnOnce(&mut BrokerConfig),
+        metrics: Option<tokio::net::TcpListener>,
+        index: Option<std::sync::Arc<dyn shardgate_index::Index>>,
+    ) -> TestBroker {
         let provider_roots: Vec<PathBuf> =
             (0..3).map(|i| dir.path().join(format!("p{i}"))).collect();
         let mut config = BrokerConfig {
@@ -86,14 +112,22 @@ impl TestBroker {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(shardgate_broker::run_with(
-            config,
-            listener,
-            metrics,
-            async move {
-                let _ = rx.await;
-            },
-        ));
+        let shutdown = async move {
+            let _ = rx.await;
+        };
+        let task = match index {
+            None => tokio::spawn(shardgate_broker::run_with(
+                config, listener, metrics, shutdown,
+            )),
+            Some(index) => tokio::spawn(shardgate_broker::serve(
+                config,
+                index,
+                listener,
+                metrics,
+                shardgate_broker::FreeOnly,
+                shutdown,
+            )),
+        };
         let broker = TestBroker {
             addr,
             dir,
