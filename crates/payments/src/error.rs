@@ -16,6 +16,9 @@ pub enum ErrorKind {
     /// The L402 credential is missing, malformed, forged or does not cover
     /// the request: answer with a fresh challenge (UNAUTHENTICATED).
     Unauthenticated,
+    /// The credential is valid but its invoice is not paid yet (OPEN): wait
+    /// for payment and retry (FAILED_PRECONDITION).
+    FailedPrecondition,
     /// The Lightning node cannot be reached (or answered garbage): fail
     /// closed, serve nothing, retry with backoff (UNAVAILABLE).
     Unavailable,
@@ -110,6 +113,22 @@ pub enum PaymentError {
     #[error("L402 preimage does not match the credential's payment hash")]
     PreimageMismatch,
 
+    // ---- payment state (check.rs) ------------------------------------
+    /// The invoice is still OPEN.
+    #[error("invoice {payment_hash} is not paid yet; pay it and retry")]
+    InvoiceNotPaid { payment_hash: String },
+    /// The invoice was paid less than the price.
+    #[error("invoice paid {paid_msat} msat, less than the price of {price_msat} msat")]
+    Underpaid { paid_msat: u64, price_msat: u64 },
+    /// The invoice was canceled (by the broker, or by the node because it
+    /// expired unpaid): create a new one.
+    #[error("invoice was {}; create a new invoice", if *.expired { "not paid before it expired" } else { "canceled" })]
+    InvoiceCanceled { expired: bool },
+    /// A settled invoice needs the preimage (the empty-preimage form is for
+    /// ACCEPTED hold invoices only).
+    #[error("this invoice is settled: send the preimage with the token")]
+    PreimageRequired,
+
     // ---- Lightning node ------------------------------------------------
     /// The node could not be reached or the connection broke.
     #[error("Lightning node unavailable during {op}: {detail}")]
@@ -163,7 +182,11 @@ impl PaymentError {
             | E::CredentialExpired { .. }
             | E::WrongBlob
             | E::RangeNotCovered { .. }
-            | E::PreimageMismatch => ErrorKind::Unauthenticated,
+            | E::PreimageMismatch
+            | E::Underpaid { .. }
+            | E::InvoiceCanceled { .. }
+            | E::PreimageRequired => ErrorKind::Unauthenticated,
+            E::InvoiceNotPaid { .. } => ErrorKind::FailedPrecondition,
             E::LndUnavailable { .. } | E::LndProtocol { .. } => ErrorKind::Unavailable,
             E::LndTimeout { .. } => ErrorKind::Timeout,
             E::LndRejected { .. } | E::PaymentFailed { .. } => ErrorKind::Rejected,

@@ -1,12 +1,14 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod check;
 mod error;
 pub mod l402;
 pub mod lnd;
 pub mod pricing;
 pub mod split;
 
+pub use check::{PaymentGrant, check_payment};
 pub use error::{ErrorKind, PaymentError};
 pub use l402::{
     AccessRequest, L402Credential, L402Keys, PaidRange, PaymentHash, PaymentProof, Preimage,

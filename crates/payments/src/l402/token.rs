@@ -28,6 +28,8 @@ use crate::error::PaymentError;
 
 /// HKDF info for the L402 root key (domain separation from other keys).
 pub const ROOT_KEY_INFO: &[u8] = b"shardgate/v1/l402";
+/// HKDF info prefix for hold-invoice preimages (followed by the token id).
+pub const HOLD_PREIMAGE_INFO: &[u8] = b"shardgate/v1/l402/hold-preimage";
 /// Location field of our macaroons (not signed; informational).
 pub const LOCATION: &[u8] = b"shardgate";
 
@@ -104,6 +106,21 @@ impl L402Keys {
     /// Uses `root_key` as is (tests and golden vectors).
     pub fn from_root_key(root_key: [u8; 32]) -> L402Keys {
         L402Keys { root_key }
+    }
+
+    /// The preimage of the hold invoice sold with token `token_id`:
+    /// `HKDF-SHA256(ikm = root key, info = "shardgate/v1/l402/hold-preimage" ‖ token id)`.
+    ///
+    /// Deriving it means the broker stores no preimage: whichever replica
+    /// serves the download recomputes it from the verified token id to
+    /// settle the invoice, even after a restart. It stays secret because
+    /// it is a PRF output under the root key; the token id is public.
+    pub fn hold_preimage(&self, token_id: &TokenId) -> Preimage {
+        let mut out = [0u8; 32];
+        Hkdf::<Sha256>::new(None, &self.root_key)
+            .expand_multi_info(&[HOLD_PREIMAGE_INFO, &token_id.0], &mut out)
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        Preimage(out)
     }
 
     /// Mints a token with a fresh random token id; returns its base64.

@@ -288,3 +288,13 @@ const GOLDEN_TOKEN: &str = concat!(
     "cmVzX2F0PTE4MDAwMDM2MDAAAgZ1c2VzPTMAAAYgLsKrUscVSyKkVXOOfJn7USslQmd6mOUxUvFXGnGf",
     "WlU=",
 );
+
+#[test]
+fn hold_preimages_are_derived_per_token_and_key() {
+    let id = TokenId([5; 32]);
+    let p = keys().hold_preimage(&id);
+    assert_eq!(p, keys().hold_preimage(&id), "recomputable after a restart");
+    assert_ne!(p, keys().hold_preimage(&TokenId([6; 32])));
+    assert_ne!(p, L402Keys::from_root_key([0x12; 32]).hold_preimage(&id));
+    assert_ne!(p.0, [0x11; 32], "not the root key itself");
+}
