@@ -36,15 +36,7 @@ impl BackendsConfig {
     /// Parse TOML and validate every provider; errors name the provider and
     /// field. Secrets given as `{ env = .. }` / `{ file = .. }` are read here.
     pub fn from_toml(text: &str) -> Result<Self, BackendError> {
-        let cfg: Self = toml::from_str(text).map_err(|e| {
-            // Only the message and line: toml's Display quotes the offending
-            // source line, which may hold an inline secret.
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
-            let at = line.map(|l| format!(" (line {l})")).unwrap_or_default();
-            BackendError::invalid_config("config", "providers", format!("{}{at}", e.message()))
-        })?;
+        let cfg: Self = toml::from_str(text).map_err(|e| toml_error(text, &e))?;
         let mut names = std::collections::BTreeSet::new();
         for p in &cfg.providers {
             p.validate()?;
@@ -58,6 +50,39 @@ impl BackendsConfig {
         }
         Ok(cfg)
     }
+}
+
+/// A parse error as a config error naming the field serde rejected (`kind`
+/// for an unknown provider kind) and, when it can be found, the provider.
+fn toml_error(text: &str, e: &toml::de::Error) -> BackendError {
+    // Only the message and line: toml's Display quotes the offending
+    // source line, which may hold an inline secret.
+    let line = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+    let at = line.map(|l| format!(" (line {l})")).unwrap_or_default();
+    let msg = e.message();
+    let quoted = |lead: &str| msg.strip_prefix(lead)?.split('`').next();
+    let field = if msg.starts_with("unknown variant") {
+        "kind"
+    } else {
+        quoted("missing field `")
+            .or_else(|| quoted("unknown field `"))
+            .unwrap_or("providers")
+    };
+    let provider = failing_provider(text).unwrap_or_else(|| "config".to_owned());
+    BackendError::invalid_config(provider, field, format!("{msg}{at}"))
+}
+
+/// The `name` of the first `[[providers]]` table that does not deserialize.
+fn failing_provider(text: &str) -> Option<String> {
+    let table: toml::Table = toml::from_str(text).ok()?;
+    let bad = table
+        .get("providers")?
+        .as_array()?
+        .iter()
+        .find(|p| ProviderConfig::deserialize((*p).clone()).is_err())?;
+    bad.get("name")?.as_str().map(str::to_owned)
 }
 
 /// One storage provider.

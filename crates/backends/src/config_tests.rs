@@ -59,6 +59,23 @@ fn config_errors_name_the_problem() {
     };
     assert!(err("[[providers]]\nname = \"x\"\nkind = \"ftp\"").contains("unknown variant `ftp`"));
     assert!(err("[[providers]]\nname = \"x\"\nkind = \"s3\"").contains("missing field `bucket`"));
+    // The structured field and provider say the same, for callers that map them.
+    let field = |text: &str| {
+        let e = BackendsConfig::from_toml(text).expect_err("invalid");
+        match e.kind() {
+            BackendErrorKind::InvalidConfig { field } => (e.provider().to_owned(), field.clone()),
+            other => panic!("{other:?}"),
+        }
+    };
+    let named = |p: &str, f: &str| (p.to_owned(), f.to_owned());
+    assert_eq!(
+        field("[[providers]]\nname = \"x\"\nkind = \"ftp\""),
+        named("x", "kind")
+    );
+    let second_bad = "[[providers]]\nname = \"m\"\nkind = \"memory\"\n[[providers]]\nname = \"y\"\nkind = \"s3\"";
+    assert_eq!(field(second_bad), named("y", "bucket"));
+    let unknown = "[[providers]]\nname = \"z\"\nkind = \"memory\"\nlimits = { timeout = 1 }";
+    assert_eq!(field(unknown), named("z", "timeout"));
     let dup = "[[providers]]\nname = \"a\"\nkind = \"memory\"\n[[providers]]\nname = \"a\"\nkind = \"memory\"";
     let e = BackendsConfig::from_toml(dup).expect_err("duplicate");
     assert_eq!(
