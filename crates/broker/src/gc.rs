@@ -127,19 +127,18 @@ impl GcWorker {
         Ok(report)
     }
 
-    /// Runs a pass every `every` until the returned task is aborted.
-    pub fn spawn_periodic(self: Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.tick().await; // the first tick is immediate: skip it
-            loop {
-                tick.tick().await;
-                match self.run_once().await {
-                    Ok(r) => tracing::info!(?r, "GC pass done"),
-                    Err(e) => tracing::warn!(error = %e, "GC pass failed"),
-                }
+    /// Runs a pass every `every`, forever: the server spawns this in its
+    /// worker set and aborts it at shutdown.
+    pub async fn run_periodic(self, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await; // the first tick is immediate: skip it
+        loop {
+            tick.tick().await;
+            match self.run_once().await {
+                Ok(r) => tracing::info!(?r, "GC pass done"),
+                Err(e) => tracing::warn!(error = %e, "GC pass failed"),
             }
-        })
+        }
     }
 }
 

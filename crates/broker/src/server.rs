@@ -127,10 +127,7 @@ pub async fn serve(
     let mut workers = JoinSet::new();
     if broker.config.gc_interval_secs > 0 {
         let every = Duration::from_secs(broker.config.gc_interval_secs);
-        let gc = Arc::new(gc);
-        workers.spawn(async move {
-            let _ = gc.spawn_periodic(every).await;
-        });
+        workers.spawn(gc.run_periodic(every));
     }
     workers.spawn(async move {
         loop {

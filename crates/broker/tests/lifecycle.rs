@@ -283,3 +283,53 @@ async fn a_failing_provider_s_shards_go_to_a_spare() {
     );
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn an_upload_in_flight_at_shutdown_still_commits() {
+    let mut broker = TestBroker::start().await;
+    let (_, key) = broker.tenant("acme", None).await;
+    let mut client = broker.storage().await;
+    let data = bytes(3 * CHUNK + 5, 11);
+    let mut msgs = put_messages(header("late", Some(data.len() as u64)), &data).into_iter();
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tx.send(msgs.next().expect("header")).await.expect("queue");
+    let call =
+        tokio::spawn(async move { client.put(with_key(ReceiverStream::new(rx), &key)).await });
+    for _ in 0..400 {
+        if broker.shard_files() > 0 {
+            break;
+        }
+        // Feed data until the broker is writing shards.
+        if let Some(msg) = msgs.next() {
+            tx.send(msg).await.expect("queue");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    broker.signal_shutdown();
+    for msg in msgs {
+        tx.send(msg).await.expect("queue");
+    }
+    drop(tx);
+    let r = call
+        .await
+        .expect("join")
+        .expect("the in-flight upload commits")
+        .into_inner();
+    assert_eq!(r.size_bytes, data.len() as u64);
+
+    let broker = broker.restart().await;
+    let mut admin = broker.admin().await;
+    let tenants = admin
+        .list_tenants(admin_req(pb::ListTenantsRequest::default()))
+        .await
+        .expect("list")
+        .into_inner();
+    let acme = tenants
+        .tenants
+        .iter()
+        .find(|t| t.name == "acme")
+        .expect("acme");
+    assert_eq!(acme.blob_count, 1);
+    assert_eq!(acme.used_bytes, data.len() as u64);
+    broker.stop().await;
+}

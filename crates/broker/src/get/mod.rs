@@ -6,13 +6,16 @@ pub mod range;
 mod reader;
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use shardgate_core::KeyMode;
 use shardgate_index::{BlobRecord, ChunkRecord, TenantRecord};
 use shardgate_proto::v1::{GetHeader, GetRequest, GetResponse, get_response::Frame};
 use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 use tonic::metadata::MetadataMap;
@@ -27,8 +30,27 @@ use crate::metrics;
 use crate::state::Broker;
 use crate::validate::{E2E_TAG_LEN, parse_id};
 
-/// The response stream of Get.
-pub type GetStream = ReceiverStream<Result<GetResponse, Status>>;
+/// The response stream of Get. Dropping it (the client went away, or the
+/// server shuts down) aborts the task reading chunks, so no read outlives
+/// its download.
+pub struct GetStream {
+    frames: ReceiverStream<Result<GetResponse, Status>>,
+    reader: AbortHandle,
+}
+
+impl Stream for GetStream {
+    type Item = Result<GetResponse, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.frames).poll_next(cx)
+    }
+}
+
+impl Drop for GetStream {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
 
 /// Messages buffered between the reader task and the transport: small, so
 /// a slow client slows the reads instead of filling memory.
@@ -89,7 +111,7 @@ pub async fn get(
     }))
     .await
     .map_err(|_| BrokerError::Cancelled)?;
-    tokio::spawn(
+    let reader = tokio::spawn(
         stream_range(
             broker,
             blob,
@@ -103,7 +125,10 @@ pub async fn get(
         )
         .in_current_span(),
     );
-    Ok(ReceiverStream::new(rx))
+    Ok(GetStream {
+        frames: ReceiverStream::new(rx),
+        reader: reader.abort_handle(),
+    })
 }
 
 /// Reads chunks `first..` with read-ahead and sends the covered bytes. Ends

@@ -199,6 +199,13 @@ impl TestBroker {
             .sum()
     }
 
+    /// Asks the broker to shut down (graceful: in-flight calls finish).
+    pub fn signal_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
     pub async fn stop(mut self) {
         self.shutdown_and_wait().await;
     }
