@@ -102,6 +102,9 @@ pub async fn serve(
         payments: Arc::new(payments),
         gc: gc.clone(),
         directory: ProviderDirectory::default(),
+        cpu: Arc::new(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        )),
         keys,
         registry: registry.clone(),
         index,

@@ -24,6 +24,10 @@ pub struct Broker {
     /// Decides whether a download may be served (payments plug in here).
     pub payments: Arc<dyn PaymentGate>,
     pub gc: GcWorker,
+    /// Permits for CPU-bound work (sealing, rebuilding) on the blocking
+    /// pool, one per core: many concurrent uploads queue here instead of
+    /// oversubscribing the CPU with hundreds of blocking threads.
+    pub cpu: Arc<tokio::sync::Semaphore>,
     /// What the API shows about each joined provider.
     pub directory: ProviderDirectory,
 }
@@ -34,4 +38,24 @@ pub fn now_unix_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+impl Broker {
+    /// Runs CPU-bound `job` on the blocking pool once a CPU permit is free.
+    pub async fn compute<T, F>(&self, job: F) -> Result<T, crate::error::BrokerError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let permit =
+            self.cpu.clone().acquire_owned().await.map_err(|_| {
+                crate::error::BrokerError::Internal("CPU semaphore closed".to_owned())
+            })?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            job()
+        })
+        .await
+        .map_err(|e| crate::error::BrokerError::Internal(format!("blocking task failed: {e}")))
+    }
 }

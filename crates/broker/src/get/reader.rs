@@ -66,32 +66,35 @@ async fn open(
     let slots = slots.to_vec();
     let entry = *entry;
     let wrapped = record.wrapped_key.clone();
-    let broker = broker.clone();
-    tokio::task::spawn_blocking(move || {
-        let views: Vec<Option<&[u8]>> = slots.iter().map(|s| s.as_deref()).collect();
-        match key_mode {
-            KeyMode::Managed => {
-                let wrapped = wrapped.ok_or_else(|| {
-                    BrokerError::Internal(format!("managed chunk {} has no wrapped key", entry.id))
-                })?;
-                let wrapped = WrappedChunkKey::from_slice(&wrapped)?;
-                let key = broker
-                    .keys
-                    .kek()
-                    .unwrap_chunk_key(&entry.id, &wrapped)
-                    .map_err(|_| {
+    let inner = broker.clone();
+    broker
+        .compute(move || {
+            let views: Vec<Option<&[u8]>> = slots.iter().map(|s| s.as_deref()).collect();
+            match key_mode {
+                KeyMode::Managed => {
+                    let wrapped = wrapped.ok_or_else(|| {
                         BrokerError::Internal(format!(
-                            "the key of chunk {} does not unwrap (different master key?)",
-                            entry.id.short()
+                            "managed chunk {} has no wrapped key",
+                            entry.id
                         ))
                     })?;
-                Ok(open_chunk(&views, &entry, params, OpenKey::Managed(&key))?.plaintext)
+                    let wrapped = WrappedChunkKey::from_slice(&wrapped)?;
+                    let key = inner
+                        .keys
+                        .kek()
+                        .unwrap_chunk_key(&entry.id, &wrapped)
+                        .map_err(|_| {
+                            BrokerError::Internal(format!(
+                                "the key of chunk {} does not unwrap (different master key?)",
+                                entry.id.short()
+                            ))
+                        })?;
+                    Ok(open_chunk(&views, &entry, params, OpenKey::Managed(&key))?.plaintext)
+                }
+                KeyMode::EndToEnd => rebuild_sealed(&views, &entry, params),
             }
-            KeyMode::EndToEnd => rebuild_sealed(&views, &entry, params),
-        }
-    })
-    .await
-    .map_err(|e| BrokerError::Internal(format!("chunk open task failed: {e}")))?
+        })
+        .await?
 }
 
 /// END_TO_END: rebuild the ciphertext and check it against the chunk id,

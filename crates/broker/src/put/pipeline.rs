@@ -158,9 +158,9 @@ async fn store_piece(
 ) -> Result<StoredChunk, BrokerError> {
     let started = std::time::Instant::now();
     let seal_mode = mode.clone();
-    let sealed = tokio::task::spawn_blocking(move || seal_piece(&seal_mode, &piece, params))
-        .await
-        .map_err(|e| BrokerError::Internal(format!("sealing task failed: {e}")))??;
+    let sealed = broker
+        .compute(move || seal_piece(&seal_mode, &piece, params))
+        .await??;
     metrics::chunk_sealed(started.elapsed());
     let chunk_id = sealed.entry.id;
     let size: i64 = sealed.shards.iter().map(|s| s.len() as i64).sum();
