@@ -298,3 +298,6 @@ fn hold_preimages_are_derived_per_token_and_key() {
     assert_ne!(p, L402Keys::from_root_key([0x12; 32]).hold_preimage(&id));
     assert_ne!(p.0, [0x11; 32], "not the root key itself");
 }
+
+#[path = "token_props.rs"]
+mod properties;

@@ -14,26 +14,25 @@
 //! methods take `&mut self`.
 
 mod config;
+mod create;
 mod invoice;
+pub mod metrics;
 mod pay;
 mod status_map;
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lnd_grpc_rust::{LndClient, invoicesrpc, lnrpc};
 
 pub use config::{DEFAULT_CALL_TIMEOUT, LndConfig, MacaroonSource, TlsCertSource};
+pub use create::MAX_MEMO_BYTES;
 pub use invoice::{InvoiceState, InvoiceStatus, NewInvoice};
 pub use pay::InvoiceSubscription;
 
 use crate::error::PaymentError;
 use crate::l402::{PaymentHash, Preimage};
 use status_map::map_status;
-
-/// Longest memo we put on an invoice (LND's limit is 1024 bytes; the memo
-/// ends up in the BOLT 11 string, so keep it small).
-pub const MAX_MEMO_BYTES: usize = 639;
 
 /// Identity and sync state of the node (a health check).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,22 +104,17 @@ impl LightningNode {
         self.timeout
     }
 
-    /// Runs one call under the per-call timeout and maps its failure.
+    /// Runs one call under the per-call timeout, maps its failure and
+    /// records its metrics.
     async fn call<T, F>(&self, op: &'static str, fut: F) -> Result<T, PaymentError>
     where
         F: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        match tokio::time::timeout(self.timeout, fut).await {
-            Err(_) => Err(PaymentError::LndTimeout {
-                op,
-                after: self.timeout,
-            }),
-            Ok(Err(status)) => Err(map_status(op, status)),
-            Ok(Ok(response)) => Ok(response.into_inner()),
-        }
+        self.run(op, None, fut).await
     }
 
-    /// Like [`Self::call`] for calls about one invoice: NOT_FOUND names it.
+    /// Like [`Self::call`] for calls about one invoice: LND's "unable to
+    /// locate invoice" becomes [`PaymentError::InvoiceNotFound`].
     async fn call_for<T, F>(
         &self,
         op: &'static str,
@@ -130,14 +124,38 @@ impl LightningNode {
     where
         F: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        self.call(op, fut).await.map_err(|e| match e {
-            PaymentError::LndRejected { ref detail, .. } if is_not_found(detail) => {
-                PaymentError::InvoiceNotFound {
-                    payment_hash: hash.to_hex(),
+        self.run(op, Some(hash), fut).await
+    }
+
+    async fn run<T, F>(
+        &self,
+        op: &'static str,
+        hash: Option<&PaymentHash>,
+        fut: F,
+    ) -> Result<T, PaymentError>
+    where
+        F: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let started = Instant::now();
+        let result = match tokio::time::timeout(self.timeout, fut).await {
+            Err(_) => Err(PaymentError::LndTimeout {
+                op,
+                after: self.timeout,
+            }),
+            Ok(Err(status)) => Err(match (map_status(op, status), hash) {
+                (PaymentError::LndRejected { ref detail, .. }, Some(hash))
+                    if is_not_found(detail) =>
+                {
+                    PaymentError::InvoiceNotFound {
+                        payment_hash: hash.to_hex(),
+                    }
                 }
-            }
-            other => other,
-        })
+                (other, _) => other,
+            }),
+            Ok(Ok(response)) => Ok(response.into_inner()),
+        };
+        metrics::record(op, &result, started.elapsed());
+        result
     }
 
     /// Identity and sync state; also proves the macaroon is accepted.
@@ -171,70 +189,6 @@ impl LightningNode {
         Ok(ChannelBalance {
             local_msat: b.local_balance.map_or(0, |a| a.msat),
             unsettled_local_msat: b.unsettled_local_balance.map_or(0, |a| a.msat),
-        })
-    }
-
-    /// Creates a regular invoice; the node picks the preimage.
-    pub async fn add_invoice(
-        &self,
-        amount_msat: u64,
-        memo: &str,
-        expiry: Duration,
-    ) -> Result<NewInvoice, PaymentError> {
-        let (value_msat, expiry) = invoice_args(amount_msat, memo, expiry)?;
-        let mut client = self.client.clone();
-        let resp = self
-            .call(
-                "AddInvoice",
-                client.lightning().add_invoice(lnrpc::Invoice {
-                    memo: memo.to_string(),
-                    value_msat,
-                    expiry,
-                    ..Default::default()
-                }),
-            )
-            .await?;
-        let payment_hash =
-            PaymentHash::from_slice(&resp.r_hash).ok_or_else(|| PaymentError::LndProtocol {
-                op: "AddInvoice",
-                detail: format!("r_hash is {} bytes", resp.r_hash.len()),
-            })?;
-        Ok(NewInvoice {
-            payment_hash,
-            payment_request: resp.payment_request,
-            add_index: resp.add_index,
-        })
-    }
-
-    /// Creates a hold invoice for `payment_hash`: once paid it is ACCEPTED
-    /// and stays so until [`Self::settle_invoice`] or [`Self::cancel_invoice`].
-    pub async fn add_hold_invoice(
-        &self,
-        payment_hash: &PaymentHash,
-        amount_msat: u64,
-        memo: &str,
-        expiry: Duration,
-    ) -> Result<NewInvoice, PaymentError> {
-        let (value_msat, expiry) = invoice_args(amount_msat, memo, expiry)?;
-        let mut client = self.client.clone();
-        let resp = self
-            .call(
-                "AddHoldInvoice",
-                client
-                    .invoices()
-                    .add_hold_invoice(invoicesrpc::AddHoldInvoiceRequest {
-                        memo: memo.to_string(),
-                        hash: payment_hash.0.to_vec(),
-                        value_msat,
-                        expiry,
-                        ..Default::default()
-                    }),
-            )
-            .await?;
-        Ok(NewInvoice {
-            payment_hash: *payment_hash,
-            payment_request: resp.payment_request,
-            add_index: resp.add_index,
         })
     }
 
@@ -302,32 +256,4 @@ fn is_not_found(detail: &str) -> bool {
     detail.contains("unable to locate invoice")
         || detail.contains("there are no existing invoices")
         || detail.contains("invoice not found")
-}
-
-/// Checks and converts the common invoice arguments.
-fn invoice_args(
-    amount_msat: u64,
-    memo: &str,
-    expiry: Duration,
-) -> Result<(i64, i64), PaymentError> {
-    if amount_msat == 0 {
-        return Err(PaymentError::invalid(
-            "invoice amount must be at least 1 msat",
-        ));
-    }
-    let value = i64::try_from(amount_msat)
-        .map_err(|_| PaymentError::invalid("invoice amount exceeds LND's int64 msat"))?;
-    if memo.len() > MAX_MEMO_BYTES {
-        return Err(PaymentError::invalid(format!(
-            "invoice memo is {} bytes, at most {MAX_MEMO_BYTES}",
-            memo.len()
-        )));
-    }
-    let secs = expiry.as_secs();
-    if secs == 0 || secs > i64::MAX as u64 {
-        return Err(PaymentError::invalid(
-            "invoice expiry must be at least 1 second",
-        ));
-    }
-    Ok((value, secs as i64))
 }

@@ -115,12 +115,16 @@ impl LightningNode {
                 detail: "payment stream ended before a final state".into(),
             })
         };
-        tokio::time::timeout(max_wait, wait)
-            .await
-            .map_err(|_| PaymentError::LndTimeout {
-                op: OP,
-                after: max_wait,
-            })?
+        let started = std::time::Instant::now();
+        let result =
+            tokio::time::timeout(max_wait, wait)
+                .await
+                .unwrap_or(Err(PaymentError::LndTimeout {
+                    op: OP,
+                    after: max_wait,
+                }));
+        super::metrics::record(OP, &result, started.elapsed());
+        result
     }
 }
 
