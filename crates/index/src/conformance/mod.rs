@@ -21,6 +21,7 @@ pub mod fixtures;
 mod gc;
 mod listing;
 mod providers;
+mod race;
 mod tenants;
 
 use std::future::Future;
@@ -45,6 +46,7 @@ pub use gc::{
 };
 pub use listing::list_pagination_prefix_and_inserts_between_pages;
 pub use providers::{providers_crud, shards_on_provider_pages};
+pub use race::gc_racing_uploads_loses_no_data;
 pub use tenants::tenants_crud_and_key_lookup;
 
 /// How the suite gets stores of one implementation.
@@ -86,7 +88,8 @@ macro_rules! conformance_tests {
             pruned_tombstones_reject_older_uploads,
             providers_crud,
             shards_on_provider_pages,
-            concurrent_commits_add_up
+            concurrent_commits_add_up,
+            gc_racing_uploads_loses_no_data
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
