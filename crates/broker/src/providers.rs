@@ -11,7 +11,9 @@ use shardgate_index::{ProviderRecord, ProviderState};
 use shardgate_proto::v1 as pb;
 
 use crate::error::BrokerError;
-use crate::service::provider_config::{from_backend, redacted, to_backend};
+use crate::service::provider_config::{
+    api_weight, from_backend, redacted, registry_weight, to_backend,
+};
 use crate::state::{Broker, now_unix_ms};
 
 /// What the API shows about a provider beyond the registry's status.
@@ -59,7 +61,7 @@ pub async fn load_providers(broker: &Broker) -> Result<(), BrokerError> {
                 &cfg.name,
                 ProviderMeta {
                     config: from_backend(cfg),
-                    weight: cfg.weight.round() as u32,
+                    weight: api_weight(cfg.weight),
                     joined_at_unix_ms: now_unix_ms(),
                     persisted: false,
                 },
@@ -80,7 +82,7 @@ pub async fn load_providers(broker: &Broker) -> Result<(), BrokerError> {
                 continue;
             }
         };
-        let weight = record.weight.round() as u32;
+        let weight = api_weight(record.weight);
         let joined = match to_backend(&record.name, weight, &config) {
             Ok(cfg) => broker.registry.join(cfg).await.map_err(BrokerError::from),
             Err(e) => Err(e),
@@ -118,7 +120,7 @@ pub fn seal_record(
         config_sealed: broker
             .keys
             .seal_provider_config(name, &config.encode_to_vec())?,
-        weight: f64::from(weight),
+        weight: registry_weight(weight),
         state,
     })
 }

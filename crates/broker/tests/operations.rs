@@ -163,6 +163,12 @@ async fn providers_join_persist_across_restart_and_leave() {
         .into_inner();
     let names: Vec<_> = list.providers.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["extra", "p0", "p1", "p2"]);
+    // One weight scale for API and config-file providers: equal defaults.
+    assert!(
+        list.providers.iter().all(|p| p.weight == 100),
+        "{:?}",
+        list.providers
+    );
 
     // Shards land on it; leaving needs a drain (or force).
     let (_, key) = broker.tenant("acme", None).await;

@@ -14,6 +14,18 @@ use crate::error::BrokerError;
 pub const DEFAULT_WEIGHT: u32 = 100;
 pub const MAX_WEIGHT: u32 = 10_000;
 
+/// API weights are in hundredths of the registry's (and config file's)
+/// weight, whose default is 1.0: the API default of 100 equals a config
+/// provider's default, so both kinds get equal shares.
+pub fn registry_weight(api_weight: u32) -> f64 {
+    f64::from(api_weight) / f64::from(DEFAULT_WEIGHT)
+}
+
+/// Inverse of [`registry_weight`], for display.
+pub fn api_weight(registry_weight: f64) -> u32 {
+    (registry_weight * f64::from(DEFAULT_WEIGHT)).round() as u32
+}
+
 /// Names: 1..=64 bytes of `[a-z0-9-]`, starting with a letter.
 pub fn check_provider_name(name: &str) -> Result<(), BrokerError> {
     let ok = !name.is_empty()
@@ -135,7 +147,7 @@ pub fn to_backend(
     };
     Ok(ProviderConfig {
         name: name.to_owned(),
-        weight: f64::from(weight),
+        weight: registry_weight(weight),
         prefix: root.trim_matches('/').to_owned(),
         kind,
         limits: ProviderLimits::default(),

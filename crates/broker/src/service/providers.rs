@@ -14,7 +14,7 @@ use crate::convert::timestamp;
 use crate::error::BrokerError;
 use crate::providers::{ProviderMeta, seal_record, stored_record};
 use crate::service::provider_config::{
-    DEFAULT_WEIGHT, MAX_WEIGHT, check_provider_name, redacted, to_backend,
+    DEFAULT_WEIGHT, MAX_WEIGHT, api_weight, check_provider_name, redacted, to_backend,
 };
 use crate::service::reply;
 use crate::state::{Broker, now_unix_ms};
@@ -73,7 +73,7 @@ impl ProvidersService {
             config: meta.as_ref().map(|m| m.config.clone()),
             weight: meta
                 .as_ref()
-                .map_or(status.weight.round() as u32, |m| m.weight),
+                .map_or(api_weight(status.weight), |m| m.weight),
             state: state_of(&status) as i32,
             joined_at: meta.map(|m| timestamp(m.joined_at_unix_ms)),
             shards_stored,
