@@ -1,0 +1,261 @@
+//! Every subcommand and flag (clap derive). Handlers live in their own
+//! modules; this file is only the shape of the command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::human::parse_size;
+
+/// Shardgate: a storage broker that splits, encrypts and erasure-codes blobs
+/// across independent storage providers.
+#[derive(Debug, Parser)]
+#[command(name = "shardgate", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the broker (gRPC API, health, reflection, /metrics).
+    Serve(ServeArgs),
+    /// A complete broker on local defaults: three local providers, a
+    /// scripted upload/download round trip, optionally kept running.
+    Dev(DevArgs),
+    /// Print a fresh master key, admin key and admin key hash for a config.
+    Keygen,
+    /// Upload a file (or `-` for stdin).
+    Put(PutArgs),
+    /// Download a blob or a byte range of it.
+    Get(GetArgs),
+    /// List your blobs (all pages).
+    Ls(LsArgs),
+    /// Describe one blob.
+    Stat(BlobArgs),
+    /// Delete one of your blobs.
+    Rm(BlobArgs),
+    /// Manage storage providers (needs the admin key).
+    #[command(subcommand)]
+    Providers(ProvidersCommand),
+    /// Manage tenants (needs the admin key).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Run one garbage-collection pass now (needs the admin key).
+    Gc(GcArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Broker config (TOML). Without it: defaults, then env, then flags.
+    #[arg(long, env = "SHARDGATE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// gRPC listen address (`127.0.0.1:0` picks a free port; the bound
+    /// address is printed).
+    #[arg(long, env = "SHARDGATE_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory of the embedded index.
+    #[arg(long, env = "SHARDGATE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Prometheus /metrics address, or `off`.
+    #[arg(long, env = "SHARDGATE_METRICS_LISTEN", value_name = "ADDR|off")]
+    pub metrics_listen: Option<String>,
+    /// File holding the master key (64 hex characters). The key itself can
+    /// come from the env var SHARDGATE_MASTER_KEY; never pass it as a flag.
+    #[arg(long, env = "SHARDGATE_MASTER_KEY_FILE", value_name = "FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// BLAKE3 of the admin key (64 hex; `shardgate keygen` prints one).
+    #[arg(long, env = "SHARDGATE_ADMIN_KEY_HASH", value_name = "HEX")]
+    pub admin_key_hash: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Keep index, keys and provider directories here (reused on the next
+    /// run). Default: a temporary directory removed on exit.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Keep serving after the round trip and print connection details.
+    #[arg(long)]
+    pub keep: bool,
+    /// Also round-trip this file.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Size of the generated sample file.
+    #[arg(long, default_value = "20MiB", value_parser = parse_size)]
+    pub sample_size: u64,
+}
+
+/// Where the broker is and who is calling.
+#[derive(Debug, Clone, Args)]
+pub struct ConnArgs {
+    /// Broker URL.
+    #[arg(
+        long,
+        env = "SHARDGATE_BROKER",
+        default_value = "http://127.0.0.1:7700"
+    )]
+    pub broker: String,
+    /// Tenant API key (`x-api-key`).
+    #[arg(long, env = "SHARDGATE_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+}
+
+/// Where the broker is, with the operator's key.
+#[derive(Debug, Clone, Args)]
+pub struct AdminConnArgs {
+    /// Broker URL.
+    #[arg(
+        long,
+        env = "SHARDGATE_BROKER",
+        default_value = "http://127.0.0.1:7700"
+    )]
+    pub broker: String,
+    /// Admin key (`x-admin-key`).
+    #[arg(long, env = "SHARDGATE_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PutArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// File to upload; `-` reads stdin.
+    pub file: PathBuf,
+    /// Display name (default: the file name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// MIME type (default: application/octet-stream).
+    #[arg(long)]
+    pub content_type: Option<String>,
+    /// Anyone may Stat and (after paying) download it.
+    #[arg(long)]
+    pub public: bool,
+    /// Flat download price, msat.
+    #[arg(long, value_name = "MSAT")]
+    pub price_flat_msat: Option<u64>,
+    /// Download price per MiB, msat.
+    #[arg(long, value_name = "MSAT")]
+    pub price_per_mib_msat: Option<u64>,
+    /// Data shards per chunk (broker default 2).
+    #[arg(long)]
+    pub k: Option<u32>,
+    /// Parity shards per chunk (broker default 1).
+    #[arg(long)]
+    pub m: Option<u32>,
+    /// Store with reduced fault tolerance if fewer than k+m providers are healthy.
+    #[arg(long)]
+    pub allow_reduced: bool,
+    /// Plaintext chunk size, e.g. 4MiB (256KiB..=64MiB).
+    #[arg(long, value_parser = parse_size)]
+    pub chunk_size: Option<u64>,
+    /// Metadata entry KEY=VALUE (repeatable).
+    #[arg(long = "meta", value_name = "KEY=VALUE")]
+    pub metadata: Vec<String>,
+    /// Print only the blob id.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Blob id (64 hex characters).
+    pub blob_id: String,
+    /// Output file; `-` or absent writes to stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Byte range: START-END (inclusive), START- (to the end) or START+LEN.
+    #[arg(long)]
+    pub range: Option<String>,
+    /// L402 credential `MACAROON:PREIMAGE` for a paid download.
+    #[arg(long, env = "SHARDGATE_L402", hide_env_values = true)]
+    pub l402: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Only names starting with this.
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Print at most this many blobs.
+    #[arg(long)]
+    pub limit: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct BlobArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Blob id (64 hex characters).
+    pub blob_id: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProvidersCommand {
+    /// Join a provider (the broker probes it first).
+    Join(Box<crate::provider_spec::JoinArgs>),
+    /// List joined providers.
+    Ls(AdminOnly),
+    /// Stop placing new shards on a provider.
+    Drain(ProviderName),
+    /// Remove a provider.
+    Leave(LeaveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AdminOnly {
+    #[command(flatten)]
+    pub conn: AdminConnArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ProviderName {
+    #[command(flatten)]
+    pub conn: AdminConnArgs,
+    /// Provider name.
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LeaveArgs {
+    #[command(flatten)]
+    pub conn: AdminConnArgs,
+    /// Provider name.
+    pub name: String,
+    /// Leave even though it still holds shards (they are re-created elsewhere).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant; prints its API key once.
+    Create(TenantCreateArgs),
+    /// List tenants.
+    Ls(AdminOnly),
+}
+
+#[derive(Debug, Args)]
+pub struct TenantCreateArgs {
+    #[command(flatten)]
+    pub conn: AdminConnArgs,
+    /// Unique tenant name.
+    pub name: String,
+    /// Upload quota, e.g. 10GB or 500MiB (default: the broker's, 100 GB).
+    #[arg(long, value_parser = parse_size)]
+    pub quota: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    #[command(flatten)]
+    pub conn: AdminConnArgs,
+    /// Count what would be deleted, delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}

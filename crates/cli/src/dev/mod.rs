@@ -1,0 +1,225 @@
+//! `shardgate dev`: a complete broker with nothing to install — redb index,
+//! three local directories as providers, generated keys, a dev tenant —
+//! then a scripted round trip that shows where the bytes went.
+
+mod payments;
+mod round_trip;
+mod setup;
+mod shards;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use self::round_trip::{check_range, download_path, generate, header, round_trip};
+use self::setup::{DevKeys, PROVIDERS, RunningBroker, TENANT, broker_config, dev_tenant_key};
+use crate::args::DevArgs;
+use crate::connect::{Operator, Tenant, channel};
+use crate::human;
+use crate::upload::upload;
+
+/// Where the generated and downloaded files go, inside the dev directory.
+const WORK: &str = "work";
+const SAMPLE_NAME: &str = "sample.bin";
+
+/// `shardgate dev`.
+pub async fn run(args: DevArgs) -> anyhow::Result<()> {
+    if args.sample_size == 0 {
+        bail!("--sample-size must be at least 1 byte");
+    }
+    // The temporary directory lives as long as this function: removed on
+    // exit unless the user chose a directory.
+    let (temp, dir) = match &args.dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            (None, std::path::absolute(dir)?)
+        }
+        None => {
+            let temp = tempfile::Builder::new()
+                .prefix("shardgate-dev-")
+                .tempdir()?;
+            let dir = temp.path().to_path_buf();
+            (Some(temp), dir)
+        }
+    };
+    let work = dir.join(WORK);
+    std::fs::create_dir_all(&work)?;
+    let keys = DevKeys::load_or_create(&dir)?;
+
+    println!("shardgate dev: a complete broker on this machine, no external service");
+    println!(
+        "  directory   {}{}",
+        dir.display(),
+        if temp.is_some() {
+            " (temporary; --dir DIR keeps it)"
+        } else {
+            ""
+        }
+    );
+    println!("  index       redb in {}", dir.join("index").display());
+    println!(
+        "  providers   {} (local directories standing in for three clouds)",
+        PROVIDERS.join(", ")
+    );
+    let broker = RunningBroker::start(broker_config(&dir, &keys)).await?;
+    println!("  broker      {} (health: SERVING)", broker.url);
+
+    let outcome = script(&args, &dir, &work, &keys, &broker).await;
+    let api_key = match outcome {
+        Ok(api_key) => api_key,
+        Err(e) => {
+            let _ = broker.stop().await;
+            return Err(e);
+        }
+    };
+    if args.keep {
+        keep_serving(&broker, &api_key, &keys).await;
+    }
+    broker.stop().await?;
+    drop(temp);
+    Ok(())
+}
+
+/// The numbered steps; returns the dev tenant's API key.
+async fn script(
+    args: &DevArgs,
+    dir: &Path,
+    work: &Path,
+    keys: &DevKeys,
+    broker: &RunningBroker,
+) -> anyhow::Result<String> {
+    let channel = channel(&broker.url).await?;
+    let mut operator = Operator::over(channel.clone(), &keys.admin_key)?;
+    let api_key = dev_tenant_key(&mut operator).await?;
+    let mut tenant = Tenant::over(channel, Some(&api_key))?;
+    println!("  tenant      {TENANT} (API key issued; shown with --keep)");
+
+    let sample = work.join(SAMPLE_NAME);
+    let original = generate(&sample, args.sample_size)?;
+    // Four steps, five with --file.
+    let total = if args.file.is_some() { 5 } else { 4 };
+    println!(
+        "\n[1/{total}] upload and download {SAMPLE_NAME}: {} of generated data",
+        human::size(args.sample_size)
+    );
+    let trip = round_trip(
+        &mut tenant,
+        &sample,
+        SAMPLE_NAME,
+        &download_path(work, SAMPLE_NAME),
+    )
+    .await?;
+    let blob_id = trip.up.response.blob_id.clone();
+    let chunk_size = round_trip::tenant_chunk_size(&mut tenant, &blob_id).await?;
+    check_range(&mut tenant, &blob_id, &original, chunk_size).await?;
+
+    println!("\n[2/{total}] dedup: chunks already stored are not written again");
+    dedup(&mut tenant, dir, work, &sample, &original).await?;
+
+    println!("\n[3/{total}] where the shards went (read from the provider directories)");
+    let (manifest, placements) = shards::placements(&mut tenant, dir, &blob_id).await?;
+    shards::print_report(dir, &manifest, &placements)?;
+    let chunk_len = usize::try_from(chunk_size)?;
+    if !shards::no_plaintext_in_shards(&original, chunk_len, &placements)? {
+        bail!("a shard object contains plaintext of its chunk");
+    }
+    let (k, m) = (manifest.params().k(), manifest.params().m());
+    println!(
+        "  every chunk: {} shards on {} different providers; any {k} rebuild it, so any {m} provider(s) can vanish",
+        k + m,
+        k + m
+    );
+    println!(
+        "  no shard object contains its chunk's plaintext (checked a 32-byte sample per chunk)"
+    );
+
+    let mut step = 4;
+    if let Some(file) = &args.file {
+        println!("\n[{step}/{total}] your file {}", file.display());
+        own_file(&mut tenant, work, file).await?;
+        step += 1;
+    }
+
+    println!("\n[{step}/{total}] payments");
+    let state = payments::probe(&mut tenant, work).await?;
+    payments::print(&state);
+
+    println!(
+        "\nround trip verified: {} up and back, byte-identical, BLAKE3 {}",
+        human::size(trip.down.bytes),
+        trip.content_hash
+    );
+    Ok(api_key)
+}
+
+/// Uploads the same file again (everything deduplicated), then a copy
+/// whose last chunk changed (only that chunk is written).
+async fn dedup(
+    tenant: &mut Tenant,
+    dir: &Path,
+    work: &Path,
+    sample: &Path,
+    original: &[u8],
+) -> anyhow::Result<()> {
+    let before = shards::total_objects(dir)?;
+    let again = upload(tenant, header(SAMPLE_NAME), sample).await?.response;
+    let after = shards::total_objects(dir)?;
+    println!(
+        "  same file again   {} of {} chunks already stored, {} new shard objects{}",
+        again.chunks_deduplicated,
+        again.chunk_count,
+        after - before,
+        if again.already_existed {
+            " (same blob id: you already own it)"
+        } else {
+            ""
+        }
+    );
+    let edited_path = work.join("sample-edited.bin");
+    let mut edited = original.to_vec();
+    // Change the last byte: only the last chunk's content differs.
+    if let Some(last) = edited.last_mut() {
+        *last ^= 0xff;
+    }
+    std::fs::write(&edited_path, &edited)?;
+    let before = after;
+    let changed = upload(tenant, header("sample-edited.bin"), &edited_path)
+        .await?
+        .response;
+    let after = shards::total_objects(dir)?;
+    println!(
+        "  last byte edited  {} of {} chunks already stored, {} new shard objects (blob {}…)",
+        changed.chunks_deduplicated,
+        changed.chunk_count,
+        after - before,
+        &changed.blob_id[..12]
+    );
+    Ok(())
+}
+
+/// `--file`: the user's own file through the same round trip.
+async fn own_file(tenant: &mut Tenant, work: &Path, file: &Path) -> anyhow::Result<()> {
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .context("--file has no file name")?;
+    let back: PathBuf = download_path(work, &name);
+    round_trip(tenant, file, &name, &back).await?;
+    Ok(())
+}
+
+/// `--keep`: connection details, then serve until ctrl-c / SIGTERM.
+async fn keep_serving(broker: &RunningBroker, api_key: &str, keys: &DevKeys) {
+    println!("\nthe broker keeps running; from another terminal:");
+    println!("  export SHARDGATE_BROKER={}", broker.url);
+    println!("  export SHARDGATE_API_KEY={api_key}");
+    println!("  export SHARDGATE_ADMIN_KEY={}", keys.admin_key);
+    println!("  shardgate put ./some-file");
+    println!("  shardgate ls");
+    println!("  shardgate get <blob id> -o copy");
+    println!("  shardgate providers ls");
+    println!("metrics: {}", broker.metrics_url);
+    println!("press ctrl-c to stop");
+    crate::serve::shutdown_signal().await;
+}

@@ -1,0 +1,279 @@
+//! `shardgate get`: streams Storage.Get to a file or stdout, checks the
+//! length and, for a whole blob, the BLAKE3 content hash.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use shardgate_proto::v1 as pb;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tonic::{Code, Status};
+
+use crate::args::GetArgs;
+use crate::connect::Tenant;
+use crate::failure;
+use crate::human::{self, parse_size};
+use crate::progress::Transfer;
+
+/// What a download delivered.
+pub struct Downloaded {
+    pub header: pb::GetHeader,
+    pub bytes: u64,
+    pub elapsed: Duration,
+    /// True when the whole blob was fetched and its BLAKE3 matched.
+    pub hash_verified: bool,
+}
+
+/// `shardgate get`.
+pub async fn command(args: GetArgs) -> anyhow::Result<()> {
+    let range = args.range.as_deref().map(parse_range).transpose()?;
+    let mut tenant = Tenant::connect(&args.conn).await?;
+    let to_file = args
+        .output
+        .as_ref()
+        .filter(|p| p.as_path() != Path::new("-"));
+    let done = download(
+        &mut tenant,
+        &args.blob_id,
+        range,
+        args.l402.as_deref(),
+        to_file.map(PathBuf::as_path),
+    )
+    .await?;
+    let line = summary(&done, to_file.map(PathBuf::as_path));
+    // With the data on stdout, the summary must not mix into it.
+    if to_file.is_some() {
+        println!("{line}");
+    } else {
+        eprintln!("{line}");
+    }
+    Ok(())
+}
+
+fn summary(done: &Downloaded, to: Option<&Path>) -> String {
+    let range = done.header.range.unwrap_or_default();
+    let target = to.map_or_else(|| "stdout".to_owned(), |p| p.display().to_string());
+    let check = if done.hash_verified {
+        "blake3 verified"
+    } else {
+        "partial range: length verified"
+    };
+    format!(
+        "wrote {} (bytes {}..{}) to {target} in {} ({}), {check}",
+        human::size(done.bytes),
+        range.offset,
+        range.offset + range.length,
+        human::seconds(done.elapsed),
+        human::rate(done.bytes, done.elapsed),
+    )
+}
+
+/// Downloads into `output` (a `.part` file renamed on success) or stdout.
+pub async fn download(
+    tenant: &mut Tenant,
+    blob_id: &str,
+    range: Option<pb::ByteRange>,
+    l402: Option<&str>,
+    output: Option<&Path>,
+) -> anyhow::Result<Downloaded> {
+    match output {
+        None => {
+            let mut stdout = tokio::io::stdout();
+            let done = fetch(tenant, blob_id, range, l402, &mut stdout).await?;
+            stdout.flush().await?;
+            Ok(done)
+        }
+        Some(path) => {
+            let mut part = path.as_os_str().to_owned();
+            part.push(".part");
+            let part = PathBuf::from(part);
+            let mut file = tokio::fs::File::create(&part)
+                .await
+                .with_context(|| format!("cannot create {}", part.display()))?;
+            let result = async {
+                let done = fetch(tenant, blob_id, range, l402, &mut file).await?;
+                file.sync_all().await?;
+                Ok::<_, anyhow::Error>(done)
+            }
+            .await;
+            match result {
+                Ok(done) => {
+                    tokio::fs::rename(&part, path)
+                        .await
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    Ok(done)
+                }
+                Err(e) => {
+                    // An incomplete download must not look like a file.
+                    let _ = tokio::fs::remove_file(&part).await;
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+/// Streams a Get into `out`; checks the length, and the BLAKE3 of a whole blob.
+pub async fn fetch(
+    tenant: &mut Tenant,
+    blob_id: &str,
+    range: Option<pb::ByteRange>,
+    l402: Option<&str>,
+    out: &mut (impl AsyncWrite + Unpin),
+) -> anyhow::Result<Downloaded> {
+    let mut request = tenant.request(pb::GetRequest {
+        blob_id: blob_id.to_owned(),
+        range,
+        hold_invoice: false,
+        uses: 0,
+    });
+    if let Some(credential) = l402 {
+        let value = format!("L402 {credential}")
+            .parse()
+            .context("the L402 credential must be printable ASCII")?;
+        request.metadata_mut().insert("authorization", value);
+    }
+    let started = Instant::now();
+    let mut stream = tenant
+        .storage
+        .get(request)
+        .await
+        .map_err(get_error)?
+        .into_inner();
+    let header = match stream.message().await.map_err(get_error)? {
+        Some(pb::GetResponse {
+            frame: Some(pb::get_response::Frame::Header(h)),
+        }) => h,
+        _ => bail!("the broker did not start the download with a header"),
+    };
+    let served = header.range.unwrap_or_default();
+    let blob = header.blob.clone().unwrap_or_default();
+    let whole = served.offset == 0 && served.length == blob.size_bytes;
+    let progress = Transfer::start("download", Some(served.length));
+    let mut hasher = blake3::Hasher::new();
+    let mut bytes = 0u64;
+    while let Some(message) = stream.message().await.map_err(get_error)? {
+        let Some(pb::get_response::Frame::Data(data)) = message.frame else {
+            bail!("the broker sent a second header mid-download");
+        };
+        if whole {
+            hasher.update(&data);
+        }
+        out.write_all(&data)
+            .await
+            .context("writing the output failed")?;
+        bytes += data.len() as u64;
+        progress.advance(data.len() as u64);
+    }
+    progress.finish();
+    if bytes != served.length {
+        bail!(
+            "the download ended after {bytes} of {} bytes; retry with --range {}-",
+            served.length,
+            served.offset + bytes
+        );
+    }
+    if whole && hasher.finalize().to_hex().as_str() != blob.content_hash {
+        bail!(
+            "downloaded bytes do not match the blob's content hash {}",
+            blob.content_hash
+        );
+    }
+    Ok(Downloaded {
+        header,
+        bytes,
+        elapsed: started.elapsed(),
+        hash_verified: whole,
+    })
+}
+
+/// A Get failure; an L402 challenge says what to pay.
+fn get_error(status: Status) -> anyhow::Error {
+    let challenge = status
+        .metadata()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok());
+    match (status.code(), challenge) {
+        (Code::Unauthenticated, Some(challenge)) => {
+            let field = |name: &str| {
+                let start = challenge.find(&format!("{name}=\""))? + name.len() + 2;
+                let len = challenge[start..].find('"')?;
+                Some(challenge[start..start + len].to_owned())
+            };
+            anyhow::anyhow!(
+                "payment required: pay the Lightning invoice {} then retry with --l402 {}:<preimage hex> ({})",
+                field("invoice").unwrap_or_else(|| "(none in challenge)".to_owned()),
+                field("macaroon").unwrap_or_else(|| "<macaroon>".to_owned()),
+                failure::code_name(status.code())
+            )
+        }
+        _ => failure::status(status),
+    }
+}
+
+/// `START-END` (inclusive), `START-` (to the end) or `START+LEN`; numbers
+/// may carry size units (`4MiB+1MiB`).
+pub fn parse_range(text: &str) -> anyhow::Result<pb::ByteRange> {
+    let size = |s: &str| parse_size(s).map_err(|e| anyhow::anyhow!("bad --range {text:?}: {e}"));
+    if let Some((start, len)) = text.split_once('+') {
+        let (offset, length) = (size(start)?, size(len)?);
+        if length == 0 {
+            bail!("bad --range {text:?}: the length must be at least 1");
+        }
+        return Ok(pb::ByteRange {
+            offset,
+            length: Some(length),
+        });
+    }
+    let Some((start, end)) = text.split_once('-') else {
+        bail!("bad --range {text:?}: use START-END, START- or START+LEN");
+    };
+    let offset = size(start)?;
+    if end.trim().is_empty() {
+        return Ok(pb::ByteRange {
+            offset,
+            length: None,
+        });
+    }
+    let end = size(end)?;
+    if end < offset {
+        bail!("bad --range {text:?}: the end is before the start");
+    }
+    Ok(pb::ByteRange {
+        offset,
+        length: Some(end - offset + 1),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_parse_in_three_forms() {
+        let r = parse_range("10-19").expect("inclusive");
+        assert_eq!((r.offset, r.length), (10, Some(10)));
+        let r = parse_range("1MiB+4KiB").expect("plus");
+        assert_eq!((r.offset, r.length), (1 << 20, Some(4096)));
+        let r = parse_range("7-").expect("open");
+        assert_eq!((r.offset, r.length), (7, None));
+        for bad in ["9-3", "5+0", "abc", "1-x", ""] {
+            assert!(parse_range(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_l402_challenge_names_the_invoice() {
+        let mut status = Status::unauthenticated("payment required");
+        status.metadata_mut().insert(
+            "www-authenticate",
+            "L402 macaroon=\"AgEDbG5k\", invoice=\"lnbcrt10n1xyz\""
+                .parse()
+                .expect("ascii"),
+        );
+        let text = get_error(status).to_string();
+        assert!(text.contains("lnbcrt10n1xyz"), "{text}");
+        assert!(text.contains("--l402 AgEDbG5k:"), "{text}");
+        assert!(text.ends_with("(UNAUTHENTICATED)"), "{text}");
+    }
+}

@@ -1,0 +1,128 @@
+//! Sizes, rates and times for people, and size arguments from people.
+
+use std::time::Duration;
+
+use indicatif::BinaryBytes;
+
+/// `20.00 MiB`.
+pub fn size(bytes: u64) -> String {
+    BinaryBytes(bytes).to_string()
+}
+
+/// `20.00 MiB (20971520 bytes)`: human and exact, for reports.
+pub fn size_exact(bytes: u64) -> String {
+    format!("{} ({bytes} bytes)", size(bytes))
+}
+
+/// Bytes per second over `elapsed`, e.g. `143.20 MiB/s`.
+pub fn rate(bytes: u64, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64();
+    if secs <= 0.0 {
+        return "n/a".to_owned();
+    }
+    // Truncating to whole bytes per second loses nothing a person reads.
+    format!("{}/s", size((bytes as f64 / secs) as u64))
+}
+
+/// `0.42 s`.
+pub fn seconds(elapsed: Duration) -> String {
+    format!("{:.2} s", elapsed.as_secs_f64())
+}
+
+/// Parses `1048576`, `512KiB`, `4MiB`, `1GiB`, `10GB`, `1.5MB`, `4M`
+/// (single letters are binary units). Case-insensitive.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let unit = unit.trim().to_ascii_lowercase();
+    let factor: u64 = match unit.as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        _ => {
+            return Err(format!(
+                "unknown size unit {unit:?} (use KiB, MiB, GiB, KB, MB, GB)"
+            ));
+        }
+    };
+    if let Ok(n) = number.parse::<u64>() {
+        return n
+            .checked_mul(factor)
+            .ok_or_else(|| format!("size {text:?} is too large"));
+    }
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (e.g. 4MiB or 1048576)"))?;
+    let bytes = n * factor as f64;
+    if !(0.0..1.8e19).contains(&bytes) {
+        return Err(format!("size {text:?} is out of range"));
+    }
+    Ok(bytes.round() as u64)
+}
+
+/// A protobuf timestamp as `2026-11-20T23:41:07Z` (UTC).
+pub fn timestamp(ts: Option<&prost_types::Timestamp>) -> String {
+    let Some(ts) = ts else {
+        return "-".to_owned();
+    };
+    let days = ts.seconds.div_euclid(86_400);
+    let secs = ts.seconds.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+/// algorithm: eras of 400 years, March-based years so leap days come last).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_and_decimal_units() {
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("4MiB"), Ok(4 << 20));
+        assert_eq!(parse_size("4m"), Ok(4 << 20));
+        assert_eq!(parse_size("256 KiB"), Ok(256 << 10));
+        assert_eq!(parse_size("10GB"), Ok(10_000_000_000));
+        assert_eq!(parse_size("1.5MiB"), Ok(3 << 19));
+        assert!(parse_size("4 parsecs").is_err());
+        assert!(parse_size("abc").is_err());
+        assert!(parse_size("99999999999TiB").is_err());
+    }
+
+    #[test]
+    fn timestamps_render_as_utc_dates() {
+        let ts = |seconds| prost_types::Timestamp { seconds, nanos: 0 };
+        assert_eq!(timestamp(Some(&ts(0))), "1970-01-01T00:00:00Z");
+        assert_eq!(timestamp(Some(&ts(951_782_400))), "2000-02-29T00:00:00Z");
+        assert_eq!(timestamp(Some(&ts(1_795_217_767))), "2026-11-20T23:36:07Z");
+        assert_eq!(timestamp(None), "-");
+    }
+}

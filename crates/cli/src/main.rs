@@ -1,0 +1,61 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod admin;
+mod args;
+mod blobs;
+mod connect;
+mod dev;
+mod download;
+mod failure;
+mod human;
+mod progress;
+mod provider_spec;
+mod providers;
+mod serve;
+mod upload;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return failure::usage(e),
+    };
+    failure::init_logging(&cli.command);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return failure::report(&anyhow::Error::new(e).context("tokio runtime")),
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => failure::report(&e),
+    }
+}
+
+/// One subcommand to completion.
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(a) => serve::run(a).await,
+        Command::Dev(a) => dev::run(a).await,
+        Command::Keygen => {
+            serve::keygen();
+            Ok(())
+        }
+        Command::Put(a) => upload::command(a).await,
+        Command::Get(a) => download::command(a).await,
+        Command::Ls(a) => blobs::list(a).await,
+        Command::Stat(a) => blobs::stat(a).await,
+        Command::Rm(a) => blobs::remove(a).await,
+        Command::Providers(a) => providers::command(a).await,
+        Command::Tenant(a) => admin::tenant(a).await,
+        Command::Gc(a) => admin::gc(a).await,
+    }
+}
