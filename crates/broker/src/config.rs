@@ -53,6 +53,9 @@ pub struct BrokerConfig {
     pub providers: Vec<ProviderConfig>,
     /// When a provider counts as DOWN and how it is re-probed.
     pub health: HealthPolicy,
+    /// How often a provider that failed its probe at start is tried again,
+    /// ms. Default 5000.
+    pub provider_rejoin_interval_ms: u64,
     /// Seconds between garbage-collection passes; 0 = only on demand
     /// (Admin.RunGc). Default 3600.
     pub gc_interval_secs: u64,
@@ -79,6 +82,7 @@ impl Default for BrokerConfig {
             limits: LimitsConfig::default(),
             providers: Vec::new(),
             health: HealthPolicy::default(),
+            provider_rejoin_interval_ms: 5_000,
             gc_interval_secs: 3600,
             gc_batch: 1000,
             gc_tombstone_retention_secs: 86_400,

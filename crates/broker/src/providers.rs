@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 
 use prost::Message;
+use shardgate_backends::ProviderConfig;
 use shardgate_index::{ProviderRecord, ProviderState};
 use shardgate_proto::v1 as pb;
 
@@ -51,60 +52,102 @@ impl ProviderDirectory {
     }
 }
 
+/// A provider that should be joined but failed its probe at start.
+pub struct PendingJoin {
+    config: ProviderConfig,
+    meta: ProviderMeta,
+    draining: bool,
+}
+
 /// Joins the config file's providers, then those stored in the index. A
-/// provider that fails its probe at start is logged and skipped (the
-/// broker still serves what the others hold).
-pub async fn load_providers(broker: &Broker) -> Result<(), BrokerError> {
+/// provider that fails its probe is logged and returned, for
+/// [`rejoin_pending`] to retry: the broker still serves what the others
+/// hold, and the provider comes in once it answers.
+pub async fn load_providers(broker: &Broker) -> Result<Vec<PendingJoin>, BrokerError> {
+    let mut wanted = Vec::new();
     for cfg in &broker.config.providers {
-        match broker.registry.join(cfg.clone()).await {
-            Ok(()) => broker.directory.insert(
-                &cfg.name,
-                ProviderMeta {
-                    config: from_backend(cfg),
-                    weight: api_weight(cfg.weight),
-                    joined_at_unix_ms: now_unix_ms(),
-                    persisted: false,
-                },
-            ),
-            Err(e) => {
-                tracing::error!(provider = %cfg.name, error = %e, "provider from config did not join")
-            }
-        }
+        wanted.push(PendingJoin {
+            meta: ProviderMeta {
+                config: from_backend(cfg),
+                weight: api_weight(cfg.weight),
+                joined_at_unix_ms: 0,
+                persisted: false,
+            },
+            config: cfg.clone(),
+            draining: false,
+        });
     }
     for record in broker.index.providers().await? {
-        if broker.directory.get(&record.name).is_some() {
+        if wanted.iter().any(|w| w.config.name == record.name) {
             continue;
         }
-        let config = match open_record(broker, &record) {
-            Ok(config) => config,
-            Err(e) => {
-                tracing::error!(provider = %record.name, error = %e, "stored provider skipped");
-                continue;
-            }
-        };
         let weight = api_weight(record.weight);
-        let joined = match to_backend(&record.name, weight, &config) {
-            Ok(cfg) => broker.registry.join(cfg).await.map_err(BrokerError::from),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = joined {
-            tracing::error!(provider = %record.name, error = %e, "stored provider did not join");
-            continue;
+        let opened = open_record(broker, &record)
+            .and_then(|config| Ok((to_backend(&record.name, weight, &config)?, config)));
+        match opened {
+            Ok((backend, config)) => wanted.push(PendingJoin {
+                config: backend,
+                meta: ProviderMeta {
+                    config: redacted(&config),
+                    weight,
+                    joined_at_unix_ms: 0,
+                    persisted: true,
+                },
+                draining: record.state == ProviderState::Draining,
+            }),
+            Err(e) => {
+                tracing::error!(provider = %record.name, error = %e, "stored provider skipped")
+            }
         }
-        if record.state == ProviderState::Draining {
-            broker.registry.drain(&record.name)?;
-        }
-        broker.directory.insert(
-            &record.name,
-            ProviderMeta {
-                config: redacted(&config),
-                weight,
-                joined_at_unix_ms: now_unix_ms(),
-                persisted: true,
-            },
-        );
     }
-    Ok(())
+    let mut pending = Vec::new();
+    for join in wanted {
+        if let Err((join, e)) = try_join(broker, join).await {
+            tracing::error!(provider = %join.config.name, error = %e, "provider did not join; will retry");
+            pending.push(join);
+        }
+    }
+    Ok(pending)
+}
+
+/// Retries the providers that failed at start, every `every`, until all
+/// joined (spawned in the server's worker set).
+pub async fn rejoin_pending(
+    broker: std::sync::Arc<Broker>,
+    mut pending: Vec<PendingJoin>,
+    every: std::time::Duration,
+) {
+    while !pending.is_empty() {
+        tokio::time::sleep(every).await;
+        let mut still = Vec::new();
+        for join in pending {
+            match try_join(&broker, join).await {
+                Ok(name) => {
+                    tracing::info!(provider = %name, "provider joined after a failed start")
+                }
+                Err((join, _)) => still.push(join),
+            }
+        }
+        pending = still;
+    }
+}
+
+async fn try_join(
+    broker: &Broker,
+    mut join: PendingJoin,
+) -> Result<String, (PendingJoin, BrokerError)> {
+    if let Err(e) = broker.registry.join(join.config.clone()).await {
+        return Err((join, e.into()));
+    }
+    let name = join.config.name.clone();
+    if join.draining
+        && let Err(e) = broker.registry.drain(&name)
+    {
+        return Err((join, e.into()));
+    }
+    join.meta.joined_at_unix_ms = now_unix_ms();
+    broker.directory.insert(&name, join.meta);
+    Ok(name)
 }
 
 /// The stored record of an API-joined provider.

@@ -24,7 +24,7 @@ use crate::gc::GcWorker;
 use crate::keys::BrokerKeys;
 use crate::metrics_http::{handle, serve_metrics};
 use crate::payment::{FreeOnly, PaymentGate};
-use crate::providers::{ProviderDirectory, load_providers};
+use crate::providers::{ProviderDirectory, load_providers, rejoin_pending};
 use crate::service::admin::AdminService;
 use crate::service::providers::ProvidersService;
 use crate::service::storage::StorageService;
@@ -110,7 +110,7 @@ pub async fn serve(
         index,
         config,
     });
-    load_providers(&broker).await?;
+    let pending = load_providers(&broker).await?;
 
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
@@ -140,6 +140,10 @@ pub async fn serve(
             }
         }
     });
+    if !pending.is_empty() {
+        let every = Duration::from_millis(broker.config.provider_rejoin_interval_ms.max(1));
+        workers.spawn(rejoin_pending(broker.clone(), pending, every));
+    }
     if let (Some(listener), Some(handle)) = (metrics, handle()) {
         workers.spawn(serve_metrics(listener, handle));
     }

@@ -333,3 +333,40 @@ async fn an_upload_in_flight_at_shutdown_still_commits() {
     assert_eq!(acme.used_bytes, data.len() as u64);
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn a_provider_unreachable_at_start_joins_when_it_answers() {
+    // p2's root is a plain file when the broker starts: its probe fails.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p2 = dir.path().join("p2");
+    std::fs::write(&p2, b"not yet a directory").expect("file");
+    let broker = TestBroker::start_in(dir, |c| c.provider_rejoin_interval_ms = 20, None).await;
+    let mut client = broker.storage().await;
+    let limits = client
+        .get_limits(pb::GetLimitsRequest {})
+        .await
+        .expect("limits")
+        .into_inner();
+    assert_eq!(limits.healthy_providers, 2);
+
+    std::fs::remove_file(&p2).expect("fix p2");
+    let mut joined = false;
+    for _ in 0..250 {
+        let limits = client
+            .get_limits(pb::GetLimitsRequest {})
+            .await
+            .expect("limits")
+            .into_inner();
+        if limits.healthy_providers == 3 {
+            joined = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(joined, "p2 never joined");
+    let (_, key) = broker.tenant("acme", None).await;
+    put(&mut client, Some(&key), header("f", None), &bytes(100, 1))
+        .await
+        .expect("2+1 upload");
+    broker.stop().await;
+}
