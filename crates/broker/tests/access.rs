@@ -292,3 +292,89 @@ async fn priced_blobs_are_refused_not_served_free() {
     assert!(err.message().contains("payments"), "{}", err.message());
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn admin_pages_tenants_by_name_and_quota_changes_apply_at_once() {
+    let broker = TestBroker::start().await;
+    let mut ids = Vec::new();
+    for name in ["carol", "alice", "bob"] {
+        ids.push((name, broker.tenant(name, None).await));
+    }
+    let mut admin = broker.admin().await;
+    let first = admin
+        .list_tenants(admin_req(pb::ListTenantsRequest {
+            page_size: 2,
+            page_token: String::new(),
+        }))
+        .await
+        .expect("page 1")
+        .into_inner();
+    let second = admin
+        .list_tenants(admin_req(pb::ListTenantsRequest {
+            page_size: 2,
+            page_token: first.next_page_token.clone(),
+        }))
+        .await
+        .expect("page 2")
+        .into_inner();
+    let names: Vec<_> = first
+        .tenants
+        .iter()
+        .chain(&second.tenants)
+        .map(|t| t.name.as_str())
+        .collect();
+    assert_eq!(names, ["alice", "bob", "carol"]);
+    assert!(second.next_page_token.is_empty());
+    assert!(
+        first
+            .tenants
+            .iter()
+            .all(|t| t.tenant_id.len() == 64 && t.quota_bytes == 100_000_000_000)
+    );
+
+    let err = admin
+        .create_tenant(admin_req(pb::CreateTenantRequest {
+            name: "bob".into(),
+            quota_bytes: None,
+        }))
+        .await
+        .expect_err("name taken");
+    assert_eq!(err.code(), Code::AlreadyExists);
+
+    // Quota 0 blocks every upload at once; raising it lets them through.
+    let (_, (bob_id, bob_key)) = ids.iter().find(|(n, _)| *n == "bob").expect("bob").clone();
+    let t = admin
+        .set_tenant_quota(admin_req(pb::SetTenantQuotaRequest {
+            tenant_id: bob_id.clone(),
+            quota_bytes: 0,
+        }))
+        .await
+        .expect("set quota")
+        .into_inner();
+    assert_eq!(t.quota_bytes, 0);
+    let mut client = broker.storage().await;
+    let err = put(&mut client, Some(&bob_key), header("x", Some(1)), b"x")
+        .await
+        .expect_err("quota 0");
+    assert_eq!(err.code(), Code::ResourceExhausted);
+    admin
+        .set_tenant_quota(admin_req(pb::SetTenantQuotaRequest {
+            tenant_id: bob_id,
+            quota_bytes: 10,
+        }))
+        .await
+        .expect("raise");
+    put(&mut client, Some(&bob_key), header("x", Some(1)), b"x")
+        .await
+        .expect("fits now");
+
+    let err = admin
+        .set_tenant_quota(admin_req(pb::SetTenantQuotaRequest {
+            tenant_id: "f".repeat(64),
+            quota_bytes: 1,
+        }))
+        .await
+        .expect_err("unknown tenant");
+    assert_eq!(err.code(), Code::NotFound);
+    broker.stop().await;
+}
