@@ -33,6 +33,14 @@ pub async fn commit_get_and_stat(index: Arc<dyn Index>) {
         index.blob(&t, &ContentId::of(b"other")).await.unwrap(),
         None
     );
+
+    // An empty blob has no chunks and costs no quota.
+    let empty = commit(&index, &t, "empty", &[]).await;
+    assert_eq!(empty.blob.size, 0);
+    let stored = index.blob(&t, &empty.blob.blob_id).await.unwrap();
+    assert_eq!(stored, Some(empty.blob.clone()));
+    assert_eq!(used(&index, &t).await, 4 * CHUNK);
+    assert!(index.delete_blob(&t, &empty.blob.blob_id).await.unwrap());
 }
 
 pub async fn invalid_commits_write_nothing(index: Arc<dyn Index>) {
