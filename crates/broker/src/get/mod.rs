@@ -2,6 +2,7 @@
 //! the range chunk by chunk with a read-ahead of a few chunks.
 
 mod fetch;
+pub mod locations;
 pub mod range;
 mod reader;
 
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::{Stream, StreamExt};
-use shardgate_core::KeyMode;
+use shardgate_core::{KeyMode, Manifest, ManifestChunk};
 use shardgate_index::{BlobRecord, ChunkRecord, TenantRecord};
 use shardgate_proto::v1::{GetHeader, GetRequest, GetResponse, get_response::Frame};
 use tokio::sync::mpsc;
@@ -71,6 +72,65 @@ pub async fn get(
     let range = served_range(size, request.range.as_ref())?;
     let grant = broker.payments.authorize(&blob, range, metadata).await?;
 
+    let RangeChunks {
+        stride,
+        first,
+        entries,
+        records,
+    } = range_chunks(&broker, &manifest, range).await?;
+    let owned = caller.as_ref().is_some_and(|t| t.id == blob.owner);
+    let header = GetHeader {
+        blob: Some(blob_info(&blob, &records, owned)?),
+        range: Some(shardgate_proto::v1::ServedRange {
+            offset: range.offset,
+            length: range.length,
+        }),
+        uses_remaining: grant.uses_remaining,
+        hold: grant.hold,
+    };
+    let (tx, rx) = mpsc::channel(SEND_BUFFER);
+    // The header is sent from here so that a full buffer cannot happen yet.
+    tx.send(Ok(GetResponse {
+        frame: Some(Frame::Header(header)),
+    }))
+    .await
+    .map_err(|_| BrokerError::Cancelled)?;
+    let reader = tokio::spawn(
+        stream_range(
+            broker,
+            blob,
+            manifest.key_mode(),
+            first,
+            stride,
+            range,
+            entries,
+            records,
+            tx,
+        )
+        .in_current_span(),
+    );
+    Ok(GetStream {
+        frames: ReceiverStream::new(rx),
+        reader: reader.abort_handle(),
+    })
+}
+
+/// The chunks a range touches, with their index records.
+pub struct RangeChunks {
+    /// Stored bytes per full chunk (chunk size, + 16 in END_TO_END mode).
+    pub stride: u64,
+    /// Index of the first chunk.
+    pub first: u64,
+    pub entries: Vec<ManifestChunk>,
+    /// One record per entry, in entry order.
+    pub records: Vec<ChunkRecord>,
+}
+
+pub async fn range_chunks(
+    broker: &Broker,
+    manifest: &Manifest,
+    range: ServedRange,
+) -> Result<RangeChunks, BrokerError> {
     let stride = match manifest.key_mode() {
         KeyMode::Managed => manifest.chunk_size() as u64,
         KeyMode::EndToEnd => manifest.chunk_size() as u64 + E2E_TAG_LEN,
@@ -94,40 +154,11 @@ pub async fn get(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let owned = caller.as_ref().is_some_and(|t| t.id == blob.owner);
-    let header = GetHeader {
-        blob: Some(blob_info(&blob, &records, owned)?),
-        range: Some(shardgate_proto::v1::ServedRange {
-            offset: range.offset,
-            length: range.length,
-        }),
-        uses_remaining: grant.uses_remaining,
-        hold: grant.hold,
-    };
-    let (tx, rx) = mpsc::channel(SEND_BUFFER);
-    // The header is sent from here so that a full buffer cannot happen yet.
-    tx.send(Ok(GetResponse {
-        frame: Some(Frame::Header(header)),
-    }))
-    .await
-    .map_err(|_| BrokerError::Cancelled)?;
-    let reader = tokio::spawn(
-        stream_range(
-            broker,
-            blob,
-            manifest.key_mode(),
-            span.start,
-            stride,
-            range,
-            entries,
-            records,
-            tx,
-        )
-        .in_current_span(),
-    );
-    Ok(GetStream {
-        frames: ReceiverStream::new(rx),
-        reader: reader.abort_handle(),
+    Ok(RangeChunks {
+        stride,
+        first: span.start,
+        entries,
+        records,
     })
 }
 
@@ -142,7 +173,7 @@ async fn stream_range(
     first: u64,
     stride: u64,
     range: ServedRange,
-    entries: Vec<shardgate_core::ManifestChunk>,
+    entries: Vec<ManifestChunk>,
     records: Vec<ChunkRecord>,
     tx: mpsc::Sender<Result<GetResponse, Status>>,
 ) {

@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::convert::blob_info;
 use crate::error::BrokerError;
+use crate::get::locations::{DEFAULT_URL_TTL, MAX_URL_TTL, shard_locations};
 use crate::get::{GetStream, get};
 use crate::lookup::{find_blob, not_found};
 use crate::put::put;
@@ -226,14 +227,15 @@ impl Storage for StorageService {
         &self,
         request: Request<pb::GetShardLocationsRequest>,
     ) -> Result<Response<pb::GetShardLocationsResponse>, Status> {
-        let result: Result<pb::GetShardLocationsResponse, BrokerError> = async {
+        let result = async {
             let caller = self.broker.auth.optional_tenant(request.metadata()).await?;
-            let id = parse_id(&request.get_ref().blob_id, "blob_id")?;
-            find_blob(&self.broker, caller.as_ref(), &id).await?;
-            Err(BrokerError::FailedPrecondition(
-                "direct downloads (presigned shard URLs) are not enabled on this broker yet; use Storage.Get"
-                    .to_owned(),
-            ))
+            shard_locations(
+                self.broker.clone(),
+                caller,
+                request.metadata(),
+                request.get_ref().clone(),
+            )
+            .await
         }
         .await;
         reply(result)
@@ -297,8 +299,14 @@ impl Storage for StorageService {
             invoice_expiry: None,
             credential_ttl: None,
             hold_accept_timeout: None,
-            max_url_ttl: None,
-            default_url_ttl: None,
+            max_url_ttl: Some(prost_types::Duration {
+                seconds: MAX_URL_TTL.as_secs() as i64,
+                nanos: 0,
+            }),
+            default_url_ttl: Some(prost_types::Duration {
+                seconds: DEFAULT_URL_TTL.as_secs() as i64,
+                nanos: 0,
+            }),
             max_page_size: super::listing::MAX_PAGE_SIZE as u32,
             max_name_bytes: MAX_NAME_BYTES as u32,
             max_content_type_bytes: MAX_CONTENT_TYPE_BYTES as u32,

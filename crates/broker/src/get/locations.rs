@@ -1,0 +1,198 @@
+//! Storage.GetShardLocations: presigned shard URLs for a paid range, so the
+//! SDK downloads straight from the providers. Authorized exactly as Get
+//! (through the `PaymentGate`); nothing is used up when the range cannot be
+//! served this way.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use shardgate_core::aead::MANAGED_AAD;
+use shardgate_core::erasure::shard_len_for;
+use shardgate_core::keys::KEY_LEN;
+use shardgate_core::{KeyMode, SHARD_HEADER_LEN, WrappedChunkKey};
+use shardgate_index::{ChunkRecord, TenantRecord};
+use shardgate_proto::v1 as pb;
+use tonic::metadata::MetadataMap;
+
+use crate::convert::{manifest_of, stored_size, timestamp};
+use crate::error::BrokerError;
+use crate::get::range::served_range;
+use crate::get::{RangeChunks, range_chunks};
+use crate::lookup::find_blob;
+use crate::state::{Broker, now_unix_ms};
+use crate::validate::{E2E_TAG_LEN, parse_id};
+
+/// Shortest URL validity a request may ask for.
+pub const MIN_URL_TTL: Duration = Duration::from_secs(60);
+/// Longest URL validity (Limits.max_url_ttl).
+pub const MAX_URL_TTL: Duration = Duration::from_secs(3600);
+/// Validity when the request leaves it unset (Limits.default_url_ttl).
+pub const DEFAULT_URL_TTL: Duration = Duration::from_secs(300);
+/// Shard object format the URLs point at.
+const SHARD_FORMAT_VERSION: u32 = 1;
+
+pub async fn shard_locations(
+    broker: Arc<Broker>,
+    caller: Option<TenantRecord>,
+    metadata: &MetadataMap,
+    request: pb::GetShardLocationsRequest,
+) -> Result<pb::GetShardLocationsResponse, BrokerError> {
+    let blob_id = parse_id(&request.blob_id, "blob_id")?;
+    let ttl = url_ttl(request.url_ttl.as_ref())?;
+    let blob = find_blob(&broker, caller.as_ref(), &blob_id).await?;
+    let manifest = manifest_of(&blob)?;
+    let range = served_range(stored_size(&manifest), request.range.as_ref())?;
+    let RangeChunks {
+        stride,
+        first,
+        entries,
+        records,
+    } = range_chunks(&broker, &manifest, range).await?;
+    // Checked before the payment gate: a range that cannot be served this
+    // way must not use up a credential.
+    for (i, record) in records.iter().enumerate() {
+        let presignable = presignable(&broker, record).len();
+        if presignable < usize::from(record.k) {
+            return Err(BrokerError::FailedPrecondition(format!(
+                "chunk {} has {presignable} shards on providers that can presign URLs, fewer than k={} (fs and memory providers cannot); use Storage.Get",
+                first + i as u64,
+                record.k
+            )));
+        }
+    }
+    let grant = broker.payments.authorize(&blob, range, metadata).await?;
+    if grant.hold {
+        return Err(BrokerError::FailedPrecondition(
+            "hold-invoice credentials only work with Storage.Get (the broker cannot observe a direct delivery)"
+                .to_owned(),
+        ));
+    }
+    let mut chunks = Vec::with_capacity(records.len());
+    for (i, (entry, record)) in entries.iter().zip(&records).enumerate() {
+        let index = first + i as u64;
+        let object_size = (SHARD_HEADER_LEN
+            + shard_len_for(record.sealed_len as usize, usize::from(record.k)))
+            as u64;
+        let mut shards = Vec::new();
+        for (loc, store) in presignable(&broker, record) {
+            let key = store.shard_key(&record.chunk_id, loc.index);
+            let presigned = store.presign_get(&key, ttl).await?;
+            shards.push(pb::ShardLocation {
+                shard_index: u32::from(loc.index),
+                provider: loc.provider.clone(),
+                url: presigned.url,
+                object_size_bytes: object_size,
+            });
+        }
+        let managed_key = match manifest.key_mode() {
+            KeyMode::Managed => Some(managed_key(&broker, record)?),
+            KeyMode::EndToEnd => None,
+        };
+        let length = match manifest.key_mode() {
+            KeyMode::Managed => u64::from(entry.len),
+            KeyMode::EndToEnd => u64::from(entry.len) + E2E_TAG_LEN,
+        };
+        chunks.push(pb::ChunkLocation {
+            chunk_index: index,
+            chunk_id: record.chunk_id.to_hex(),
+            offset: index * stride,
+            length,
+            ciphertext_length: u64::from(record.sealed_len),
+            k: u32::from(record.k),
+            m: u32::from(record.m),
+            shard_format_version: SHARD_FORMAT_VERSION,
+            shards,
+            managed_key,
+        });
+    }
+    Ok(pb::GetShardLocationsResponse {
+        range: Some(pb::ServedRange {
+            offset: range.offset,
+            length: range.length,
+        }),
+        chunks,
+        urls_expire_at: Some(timestamp(now_unix_ms() + ttl.as_millis() as u64)),
+        uses_remaining: grant.uses_remaining,
+        key_mode: match manifest.key_mode() {
+            KeyMode::Managed => pb::KeyMode::Managed,
+            KeyMode::EndToEnd => pb::KeyMode::EndToEnd,
+        } as i32,
+    })
+}
+
+fn url_ttl(requested: Option<&prost_types::Duration>) -> Result<Duration, BrokerError> {
+    let Some(d) = requested else {
+        return Ok(DEFAULT_URL_TTL);
+    };
+    let secs = u64::try_from(d.seconds).ok().filter(|_| d.nanos >= 0);
+    match secs.map(Duration::from_secs) {
+        Some(ttl) if (MIN_URL_TTL..=MAX_URL_TTL).contains(&ttl) => Ok(ttl),
+        _ => Err(BrokerError::invalid(
+            "url_ttl",
+            format!(
+                "must be {}..={} seconds",
+                MIN_URL_TTL.as_secs(),
+                MAX_URL_TTL.as_secs()
+            ),
+        )),
+    }
+}
+
+/// The shard locations of `record` on joined providers that can presign.
+fn presignable<'a>(
+    broker: &Broker,
+    record: &'a ChunkRecord,
+) -> Vec<(
+    &'a shardgate_index::ShardLocation,
+    shardgate_backends::ShardStore,
+)> {
+    record
+        .shards
+        .iter()
+        .filter_map(|loc| {
+            let store = broker.registry.store(&loc.provider).ok()?;
+            store.capability().presign_read.then_some((loc, store))
+        })
+        .collect()
+}
+
+/// The chunk's AES-256-GCM key, nonce and AAD, revealed for a paid chunk.
+fn managed_key(broker: &Broker, record: &ChunkRecord) -> Result<pb::ManagedChunkKey, BrokerError> {
+    let wrapped = record.wrapped_key.as_deref().ok_or_else(|| {
+        BrokerError::Internal(format!(
+            "managed chunk {} has no wrapped key",
+            record.chunk_id.short()
+        ))
+    })?;
+    let key = broker
+        .keys
+        .kek()
+        .unwrap_chunk_key(&record.chunk_id, &WrappedChunkKey::from_slice(wrapped)?)
+        .map_err(|_| {
+            BrokerError::Internal(format!(
+                "the key of chunk {} does not unwrap (different master key?)",
+                record.chunk_id.short()
+            ))
+        })?;
+    let bytes = key.expose_bytes();
+    Ok(pb::ManagedChunkKey {
+        key: bytes[..KEY_LEN].to_vec(),
+        nonce: bytes[KEY_LEN..].to_vec(),
+        aad: MANAGED_AAD.to_vec(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_ttl_bounds() {
+        assert_eq!(url_ttl(None).unwrap(), DEFAULT_URL_TTL);
+        let d = |seconds| prost_types::Duration { seconds, nanos: 0 };
+        assert_eq!(url_ttl(Some(&d(60))).unwrap(), MIN_URL_TTL);
+        assert!(url_ttl(Some(&d(59))).is_err());
+        assert!(url_ttl(Some(&d(3601))).is_err());
+        assert!(url_ttl(Some(&d(-5))).is_err());
+    }
+}
