@@ -91,19 +91,24 @@ impl GcWorker {
                     let registry = self.registry.clone();
                     let key_chunk = chunk.chunk_id;
                     async move {
-                        let store = registry.store(&loc.provider)?;
+                        // A provider that left is no longer ours to clean:
+                        // its copy counts as gone, or the chunk would stay
+                        // condemned forever.
+                        let Ok(store) = registry.store(&loc.provider) else {
+                            return Ok(false);
+                        };
                         let key = store.shard_key(&key_chunk, loc.index);
                         let result = store.delete(&key).await;
                         registry.observe(&loc.provider, &result);
-                        result
+                        result.map(|()| true)
                     }
                 });
                 let results = join_all(deletes).await;
                 report.shards_found += results.len() as u64;
-                let ok = results.iter().filter(|r| r.is_ok()).count() as u64;
-                report.shards_deleted += ok;
-                report.bytes_freed += ok * shard_bytes;
-                if ok as usize == results.len() {
+                let deleted = results.iter().filter(|r| matches!(r, Ok(true))).count() as u64;
+                report.shards_deleted += deleted;
+                report.bytes_freed += deleted * shard_bytes;
+                if results.iter().all(Result::is_ok) {
                     finished.push(chunk.chunk_id);
                 } else {
                     // Left condemned: the next pass returns it first and

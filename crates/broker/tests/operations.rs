@@ -220,6 +220,39 @@ async fn providers_join_persist_across_restart_and_leave() {
         .await
         .expect_err("gone");
     assert_eq!(err.code(), Code::NotFound);
+
+    // GC of chunks with shards on the departed provider still completes:
+    // those copies are no longer the broker's to delete.
+    let list = client
+        .list(with_key(pb::ListBlobsRequest::default(), &key))
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(list.blobs.len(), 8);
+    for blob in list.blobs {
+        client
+            .delete(with_key(
+                pb::DeleteBlobRequest {
+                    blob_id: blob.blob_id,
+                },
+                &key,
+            ))
+            .await
+            .expect("delete");
+    }
+    let report = broker
+        .admin()
+        .await
+        .run_gc(admin_req(pb::RunGcRequest { dry_run: false }))
+        .await
+        .expect("gc")
+        .into_inner();
+    assert_eq!(report.chunks_released, 8);
+    assert_eq!(report.orphan_shards_found, 24);
+    assert_eq!(
+        report.orphan_shards_deleted,
+        24 - left.shards_queued_for_repair
+    );
     broker.stop().await;
 }
 
