@@ -12,7 +12,7 @@ use futures::future::{BoxFuture, join_all};
 use shardgate_backends::ProviderRegistry;
 use shardgate_core::SHARD_HEADER_LEN;
 use shardgate_core::erasure::shard_len_for;
-use shardgate_index::Index;
+use shardgate_index::{Index, MAX_PAGE_LIMIT};
 use tokio::sync::Mutex;
 
 use crate::error::BrokerError;
@@ -129,6 +129,41 @@ impl GcWorker {
         let horizon = now_unix_ms().saturating_sub(self.tombstone_retention.as_millis() as u64);
         self.index.gc_prune_tombstones(horizon).await?;
         metrics::gc_pass(report.chunks_released, report.shards_deleted);
+        Ok(report)
+    }
+
+    /// Counts what a pass would release, changing nothing: every chunk
+    /// record with no reference left, found through each joined provider's
+    /// shard list (a full scan of the index's provider table).
+    pub async fn dry_run(&self) -> Result<GcReport, BrokerError> {
+        let mut unreferenced = std::collections::BTreeMap::new();
+        for provider in self.registry.list() {
+            let mut after = None;
+            loop {
+                let page = self
+                    .index
+                    .shards_on_provider(&provider.name, after, MAX_PAGE_LIMIT)
+                    .await?;
+                for chunk in &page {
+                    if chunk.refcount == 0 {
+                        unreferenced.insert(chunk.chunk_id, chunk.clone());
+                    }
+                }
+                match page.last() {
+                    Some(last) if page.len() == MAX_PAGE_LIMIT => after = Some(last.chunk_id),
+                    _ => break,
+                }
+            }
+        }
+        let mut report = GcReport::default();
+        for chunk in unreferenced.values() {
+            let shard_bytes = (SHARD_HEADER_LEN
+                + shard_len_for(chunk.sealed_len as usize, usize::from(chunk.k)))
+                as u64;
+            report.shards_found += chunk.shards.len() as u64;
+            report.bytes_freed += chunk.shards.len() as u64 * shard_bytes;
+            report.chunks_released += 1;
+        }
         Ok(report)
     }
 

@@ -76,6 +76,21 @@ async fn delete_then_gc_removes_only_unreferenced_shards() {
         ))
         .await
         .expect("delete b");
+    let dry = admin
+        .run_gc(admin_req(pb::RunGcRequest { dry_run: true }))
+        .await
+        .expect("dry run")
+        .into_inner();
+    assert!(dry.dry_run);
+    assert_eq!(
+        (
+            dry.chunks_released,
+            dry.orphan_shards_found,
+            dry.orphan_shards_deleted
+        ),
+        (3, 9, 0)
+    );
+    assert_eq!(broker.shard_files(), 9, "a dry run deletes nothing");
     let report = admin
         .run_gc(admin_req(pb::RunGcRequest { dry_run: false }))
         .await

@@ -211,15 +211,15 @@ impl Admin for AdminService {
     ) -> Result<Response<pb::GcReport>, Status> {
         let result = async {
             self.broker.auth.admin(request.metadata()).await?;
-            if request.get_ref().dry_run {
-                return Err(BrokerError::Unimplemented(
-                    "GC dry runs are not supported by this broker yet".to_owned(),
-                ));
-            }
+            let dry_run = request.get_ref().dry_run;
             let started = now_unix_ms();
-            let report = self.broker.gc.run_once().await?;
+            let report = if dry_run {
+                self.broker.gc.dry_run().await?
+            } else {
+                self.broker.gc.run_once().await?
+            };
             Ok(pb::GcReport {
-                dry_run: false,
+                dry_run,
                 orphan_shards_found: report.shards_found,
                 orphan_shards_deleted: report.shards_deleted,
                 bytes_freed: report.bytes_freed,
