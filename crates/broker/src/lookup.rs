@@ -3,7 +3,7 @@
 //! PERMISSION_DENIED, so ids cannot be probed.
 
 use shardgate_core::ContentId;
-use shardgate_index::{BlobRecord, TenantRecord};
+use shardgate_index::{BlobRecord, ChunkRecord, IndexError, TenantRecord};
 
 use crate::error::BrokerError;
 use crate::state::Broker;
@@ -34,4 +34,21 @@ pub fn not_found(id: &ContentId, had_key: bool) -> BrokerError {
     BrokerError::NotFound(format!(
         "no blob {id}: never stored, deleted, or not visible to the caller{hint}"
     ))
+}
+
+/// The chunk records of a committed blob. The blob exists, so a missing
+/// record is the index's fault (INTERNAL), not a NOT_FOUND for the caller.
+pub async fn chunk_records(
+    broker: &Broker,
+    ids: &[ContentId],
+) -> Result<Vec<ChunkRecord>, BrokerError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    broker.index.chunks_of(ids).await.map_err(|e| match e {
+        IndexError::NotFound { what } => BrokerError::Internal(format!(
+            "index lacks a chunk record of a committed blob: {what}"
+        )),
+        other => other.into(),
+    })
 }

@@ -1,7 +1,7 @@
 //! Storage.GetShardLocations against S3 providers (moto): the SDK's path of
 //! fetching presigned shard URLs, rebuilding and decrypting itself. Needs
-//! the test peers (`scripts/install-test-peers.sh`); fails, naming the
-//! script, when they are missing.
+//! moto from the test peers (`scripts/install-test-peers.sh`); fails,
+//! naming the script, when it is missing.
 
 mod common;
 
@@ -12,9 +12,84 @@ use shardgate_core::aead::open;
 use shardgate_core::{ChunkKey, ErasureParams, decode_shard_object};
 use shardgate_proto::v1 as pb;
 use shardgate_proto::v1::providers_client::ProvidersClient;
-use shardgate_tests::{create_s3_bucket, start_moto, tools_available};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, Command};
 use tonic::Code;
+
+/// moto's S3 server on a free 127.0.0.1 port, killed (by PID, through
+/// `kill_on_drop`) when dropped.
+struct Moto {
+    _child: Child,
+    addr: std::net::SocketAddr,
+}
+
+impl Moto {
+    async fn start() -> Moto {
+        let tools = std::env::var_os("SHARDGATE_TOOLS")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools")
+            });
+        let server = tools.join("venv/bin/moto_server");
+        assert!(
+            server.exists(),
+            "moto missing at {}: run scripts/install-test-peers.sh",
+            server.display()
+        );
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+            probe.local_addr().expect("addr").port()
+        };
+        let child = Command::new(&server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn moto");
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        // moto imports a lot of Python: poll (bounded) until it answers.
+        for _ in 0..600 {
+            if let Ok(mut conn) = tokio::net::TcpStream::connect(addr).await {
+                let _ = conn
+                    .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                    .await;
+                let mut head = [0u8; 12];
+                if conn.read_exact(&mut head).await.is_ok() && head.starts_with(b"HTTP/1.") {
+                    return Moto {
+                        _child: child,
+                        addr,
+                    };
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("moto did not answer within 30 s");
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// moto accepts unsigned bucket creation.
+    async fn create_bucket(&self, bucket: &str) {
+        let mut conn = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .expect("connect");
+        let request = format!(
+            "PUT /{bucket} HTTP/1.1\r\nhost: {}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            self.addr
+        );
+        conn.write_all(request.as_bytes()).await.expect("send");
+        let mut response = Vec::new();
+        conn.read_to_end(&mut response).await.expect("read");
+        assert!(
+            response.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&response)
+        );
+    }
+}
 
 /// A plain HTTP/1.1 GET of a presigned URL (`http://host:port/path?query`).
 async fn http_get(url: &str) -> Vec<u8> {
@@ -45,11 +120,7 @@ async fn http_get(url: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn presigned_shards_rebuild_and_decrypt_to_the_blob() {
-    assert!(
-        tools_available(),
-        "test peers missing: run scripts/install-test-peers.sh"
-    );
-    let moto = start_moto().await.expect("moto");
+    let moto = Moto::start().await;
     // Only the S3 providers: the broker's fs providers are not in this one.
     let broker = TestBroker::start_with(|c| c.providers.clear()).await;
     let mut providers = ProvidersClient::connect(broker.url())
@@ -57,7 +128,7 @@ async fn presigned_shards_rebuild_and_decrypt_to_the_blob() {
         .expect("connect");
     for i in 0..3 {
         let bucket = format!("direct-{i}");
-        create_s3_bucket(&moto, &bucket).await.expect("bucket");
+        moto.create_bucket(&bucket).await;
         providers
             .join(admin_req(pb::JoinProviderRequest {
                 name: format!("s3-{i}"),
@@ -65,8 +136,8 @@ async fn presigned_shards_rebuild_and_decrypt_to_the_blob() {
                     kind: Some(pb::provider_config::Kind::S3(pb::S3Config {
                         bucket,
                         endpoint: moto.endpoint(),
-                        access_key_id: moto.access_key().into(),
-                        secret_access_key: moto.secret_key().into(),
+                        access_key_id: "shardgate-test-key".into(),
+                        secret_access_key: "shardgate-test-secret".into(),
                         ..Default::default()
                     })),
                 }),

@@ -26,7 +26,7 @@ use crate::convert::{blob_info, manifest_of, stored_size};
 use crate::error::BrokerError;
 use crate::get::range::{ServedRange, chunk_span, served_range, slice_in_chunk};
 use crate::get::reader::read_chunk;
-use crate::lookup::find_blob;
+use crate::lookup::{chunk_records, find_blob};
 use crate::metrics;
 use crate::state::Broker;
 use crate::validate::{E2E_TAG_LEN, parse_id};
@@ -138,11 +138,7 @@ pub async fn range_chunks(
     let span = chunk_span(range, stride);
     let entries = manifest.chunks()[span.start as usize..span.end as usize].to_vec();
     let ids: Vec<_> = entries.iter().map(|e| e.id).collect();
-    let found = if ids.is_empty() {
-        Vec::new()
-    } else {
-        broker.index.chunks_of(&ids).await?
-    };
+    let found = chunk_records(broker, &ids).await?;
     // One record per entry, in entry order, whether or not the index
     // repeats records for a chunk listed twice.
     let by_id: HashMap<_, _> = found.into_iter().map(|r| (r.chunk_id, r)).collect();

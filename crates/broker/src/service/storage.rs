@@ -13,7 +13,7 @@ use crate::convert::blob_info;
 use crate::error::BrokerError;
 use crate::get::locations::{DEFAULT_URL_TTL, MAX_URL_TTL, shard_locations};
 use crate::get::{GetStream, get};
-use crate::lookup::{find_blob, not_found};
+use crate::lookup::{chunk_records, find_blob, not_found};
 use crate::put::put;
 use crate::service::listing::{decode_token, encode_token, page_size};
 use crate::service::reply;
@@ -45,10 +45,7 @@ impl StorageService {
         let mut ids: Vec<_> = manifest.chunks().iter().map(|c| c.id).collect();
         ids.sort();
         ids.dedup();
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        Ok(self.broker.index.chunks_of(&ids).await?)
+        chunk_records(&self.broker, &ids).await
     }
 
     async fn info(
