@@ -55,18 +55,39 @@ fn cipher(key: &ChunkKey) -> Result<Aes256Gcm, CoreError> {
 
 /// Encrypts `plaintext` into `ciphertext ‖ tag` (`plaintext.len() + 16` bytes).
 pub fn seal(key: &ChunkKey, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CoreError> {
+    let mut out = vec![0u8; plaintext.len() + TAG_LEN];
+    seal_into(key, aad, plaintext, &mut out)?;
+    Ok(out)
+}
+
+/// Like [`seal`], writing `ciphertext ‖ tag` into `out`, which must be
+/// exactly `plaintext.len() + 16` bytes: lets the pipeline encrypt straight
+/// into a shard object buffer.
+pub(crate) fn seal_into(
+    key: &ChunkKey,
+    aad: &[u8],
+    plaintext: &[u8],
+    out: &mut [u8],
+) -> Result<(), CoreError> {
     let cipher = cipher(key)?;
     let nonce = Nonce::from(key.nonce());
-    let mut out = vec![0u8; plaintext.len() + TAG_LEN];
-    let (body, tag_out) = out.split_at_mut(plaintext.len());
-    // Encrypt straight from the caller's buffer into ours: no extra copy.
+    let (body, tag_out) = out
+        .split_at_mut_checked(plaintext.len())
+        .ok_or_else(|| CoreError::invalid("seal", "output shorter than the plaintext"))?;
+    if tag_out.len() != TAG_LEN {
+        return Err(CoreError::invalid(
+            "seal",
+            "output is not plaintext + tag long",
+        ));
+    }
+    // Encrypt straight from the caller's buffer into `out`: no extra copy.
     let buf = InOutBuf::new(plaintext, body)
         .map_err(|_| CoreError::invalid("seal", "buffer length mismatch"))?;
     let tag = cipher
         .encrypt_inout_detached(&nonce, aad, buf)
         .map_err(|_| CoreError::invalid("plaintext", "too long for AES-GCM"))?;
     tag_out.copy_from_slice(&tag);
-    Ok(out)
+    Ok(())
 }
 
 /// Verifies and decrypts `ciphertext ‖ tag`. Any failure (wrong key, wrong

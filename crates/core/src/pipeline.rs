@@ -4,6 +4,7 @@
 
 mod open;
 mod seal;
+mod shared_hash;
 
 pub use open::{OpenKey, OpenedChunk, open_chunk, open_chunk_from_bodies};
 pub use seal::{EncodedChunk, SealKey, SealedChunk, encode_sealed_chunk, seal_chunk};

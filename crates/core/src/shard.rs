@@ -174,8 +174,9 @@ pub fn encode_shard_object(
 }
 
 /// Fills the first [`SHARD_HEADER_LEN`] bytes of `object` with the header
-/// for the body that follows them (hashing the body here). Lets the
-/// pipeline code parity straight into its final object buffers.
+/// for the body that follows them. `body_hash` is BLAKE3 of that body when
+/// the caller has it already, else it is computed here. Lets the pipeline
+/// code parity straight into its final object buffers.
 pub(crate) fn write_shard_header(
     object: &mut [u8],
     chunk_id: ContentId,
@@ -183,8 +184,10 @@ pub(crate) fn write_shard_header(
     k: u8,
     m: u8,
     chunk_len: u32,
+    body_hash: Option<ContentId>,
 ) {
     let (head, body) = object.split_at_mut(SHARD_HEADER_LEN);
+    debug_assert!(body_hash.is_none_or(|h| h == ContentId::of(body)));
     let header = ShardHeader {
         chunk_id,
         index,
@@ -192,7 +195,7 @@ pub(crate) fn write_shard_header(
         m,
         chunk_len,
         shard_len: u32::try_from(body.len()).unwrap_or(u32::MAX),
-        body_hash: ContentId::of(body),
+        body_hash: body_hash.unwrap_or_else(|| ContentId::of(body)),
     };
     head.copy_from_slice(&header.encode());
 }

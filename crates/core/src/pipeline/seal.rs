@@ -1,7 +1,7 @@
 //! Upload side: [`seal_chunk`] (hash → encrypt → id → erasure-code → shard
 //! objects) and [`encode_sealed_chunk`] for chunks sealed by the client.
 
-use crate::aead::{MANAGED_AAD, TAG_LEN, e2e_aad, seal};
+use crate::aead::{E2E_AAD_LEN, MANAGED_AAD, TAG_LEN, e2e_aad, seal_into};
 use crate::chunker::MAX_CHUNK_SIZE;
 use crate::erasure::{ErasureParams, data_piece};
 use crate::error::CoreError;
@@ -9,6 +9,8 @@ use crate::id::ContentId;
 use crate::keys::{ChunkKey, ConvergenceSecret, FileKey};
 use crate::manifest::ManifestChunk;
 use crate::shard::{SHARD_HEADER_LEN, write_shard_header};
+
+use super::shared_hash::hash_whole_and_prefix;
 
 /// Where the key for sealing a chunk comes from.
 #[derive(Clone, Copy, Debug)]
@@ -75,30 +77,46 @@ pub fn seal_chunk(
             format!("{} bytes outside 1..={MAX_CHUNK_SIZE}", plaintext.len()),
         ));
     }
-    let (chunk_key, sealed) = match key {
-        SealKey::Managed(secret) => {
-            let key = secret.chunk_key(blake3::hash(plaintext).as_bytes());
-            let sealed = seal(&key, MANAGED_AAD, plaintext)?;
-            (key, sealed)
-        }
+    let e2e_aad_bytes: [u8; E2E_AAD_LEN];
+    let (chunk_key, aad) = match key {
+        SealKey::Managed(secret) => (
+            secret.chunk_key(blake3::hash(plaintext).as_bytes()),
+            MANAGED_AAD,
+        ),
         SealKey::EndToEnd {
             file_key,
             index,
             last,
         } => {
-            let key = file_key.chunk_key(index, last);
-            let sealed = seal(&key, &e2e_aad(index, last), plaintext)?;
-            (key, sealed)
+            e2e_aad_bytes = e2e_aad(index, last);
+            (file_key.chunk_key(index, last), &e2e_aad_bytes[..])
         }
     };
-    let chunk_id = ContentId::of(&sealed);
-    // Both lengths are bounded by MAX_CHUNK_SIZE + TAG_LEN < 2^32.
-    let sealed_len = sealed.len() as u32;
-    let shards = shard_objects(&sealed, chunk_id, params)?;
+    let sealed_len = plaintext.len() + TAG_LEN;
+    let shard_len = params.shard_len(sealed_len);
+    // Encrypt straight into what becomes shard object 0: header space, then
+    // the whole sealed chunk (and zero padding if shard 0 is longer than the
+    // chunk). The other data bodies are copied out of its tail, then it is
+    // cut to one object, so the first body is never copied.
+    let mut first = vec![0u8; SHARD_HEADER_LEN + sealed_len.max(shard_len)];
+    let sealed_area = &mut first[SHARD_HEADER_LEN..SHARD_HEADER_LEN + sealed_len];
+    seal_into(&chunk_key, aad, plaintext, sealed_area)?;
+    let sealed = &first[SHARD_HEADER_LEN..SHARD_HEADER_LEN + sealed_len];
+    let (chunk_id, first_body_hash) = name_chunk(sealed, shard_len);
+    let mut objects = Vec::with_capacity(params.total());
+    objects.push(Vec::new());
+    objects.extend((1..params.k()).map(|index| data_object(sealed, index, shard_len)));
+    first.truncate(SHARD_HEADER_LEN + shard_len);
+    // Give back the tail's memory now that it lives in the other objects
+    // (an in-place shrink for allocations this large, not a copy).
+    first.shrink_to_fit();
+    objects[0] = first;
+    let shards = finish_objects(objects, chunk_id, first_body_hash, sealed_len, params)?;
     Ok(SealedChunk {
         chunk_id,
+        // Both lengths are bounded by MAX_CHUNK_SIZE + TAG_LEN < 2^32.
         plaintext_len: plaintext.len() as u32,
-        sealed_len,
+        sealed_len: sealed_len as u32,
         key: chunk_key,
         shards,
     })
@@ -143,38 +161,55 @@ pub fn encode_sealed_chunk(
             ),
         ));
     }
-    let chunk_id = ContentId::of(sealed);
+    let shard_len = params.shard_len(sealed.len());
+    let (chunk_id, first_body_hash) = name_chunk(sealed, shard_len);
+    let objects = (0..params.k())
+        .map(|index| data_object(sealed, index, shard_len))
+        .collect();
     Ok(EncodedChunk {
         chunk_id,
         // Bounded by MAX_CHUNK_SIZE + TAG_LEN < 2^32 (checked above).
         sealed_len: sealed.len() as u32,
-        shards: shard_objects(sealed, chunk_id, params)?,
+        shards: finish_objects(objects, chunk_id, first_body_hash, sealed.len(), params)?,
     })
 }
 
-/// Builds the `k + m` shard objects of a sealed chunk. Each object buffer is
-/// allocated once: data bodies are copied in, parity is coded in place, then
-/// each header is written over the reserved first bytes.
-fn shard_objects(
-    sealed: &[u8],
+/// The chunk id and, when data shard 0 is an unpadded prefix of the sealed
+/// chunk (every chunk but tiny ones, or `k = 1` with an odd length), its
+/// body hash, computed together so their shared bytes are hashed once.
+fn name_chunk(sealed: &[u8], shard_len: usize) -> (ContentId, Option<ContentId>) {
+    if shard_len <= sealed.len() {
+        let (id, first) = hash_whole_and_prefix(sealed, shard_len);
+        (id, Some(first))
+    } else {
+        (ContentId::of(sealed), None)
+    }
+}
+
+/// Data shard object `index`: header space, its piece of the sealed chunk,
+/// zero padding; written once (no zero-fill under the piece).
+fn data_object(sealed: &[u8], index: usize, shard_len: usize) -> Vec<u8> {
+    let piece = data_piece(sealed, index, shard_len);
+    let mut object = Vec::with_capacity(SHARD_HEADER_LEN + shard_len);
+    object.resize(SHARD_HEADER_LEN, 0);
+    object.extend_from_slice(piece);
+    object.resize(SHARD_HEADER_LEN + shard_len, 0);
+    object
+}
+
+/// Completes the `k` data objects (header space ‖ body) into all `k + m`
+/// shard objects: parity is coded in place into zeroed objects, then each
+/// header is written over the reserved first bytes. `first_body_hash`, when
+/// known, is BLAKE3 of data body 0 (saves hashing it again).
+fn finish_objects(
+    mut objects: Vec<Vec<u8>>,
     chunk_id: ContentId,
+    first_body_hash: Option<ContentId>,
+    sealed_len: usize,
     params: ErasureParams,
 ) -> Result<Vec<Vec<u8>>, CoreError> {
-    let shard_len = params.shard_len(sealed.len());
-    let object_len = SHARD_HEADER_LEN + shard_len;
-    // Data objects: header space, the piece, zero padding; written once
-    // (no zero-fill under the piece). Parity objects: zeroed (the codec
-    // overwrites them). Not `vec![v; n]`, which would memcpy the template.
-    let mut objects: Vec<Vec<u8>> = (0..params.k())
-        .map(|index| {
-            let piece = data_piece(sealed, index, shard_len);
-            let mut object = Vec::with_capacity(object_len);
-            object.resize(SHARD_HEADER_LEN, 0);
-            object.extend_from_slice(piece);
-            object.resize(object_len, 0);
-            object
-        })
-        .collect();
+    let object_len = SHARD_HEADER_LEN + params.shard_len(sealed_len);
+    // Not `vec![v; n]`, which would memcpy the template.
     objects.extend((0..params.m()).map(|_| vec![0u8; object_len]));
     let (data, parity) = objects.split_at_mut(params.k());
     let data: Vec<&[u8]> = data.iter().map(|o| &o[SHARD_HEADER_LEN..]).collect();
@@ -192,7 +227,8 @@ fn shard_objects(
             index as u8,
             params.k() as u8,
             params.m() as u8,
-            sealed.len() as u32,
+            sealed_len as u32,
+            if index == 0 { first_body_hash } else { None },
         );
     }
     Ok(objects)
