@@ -1,6 +1,7 @@
 //! `shardgate get`: streams Storage.Get to a file or stdout, checks the
 //! length and, for a whole blob, the BLAKE3 content hash.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,10 @@ pub async fn command(args: GetArgs) -> anyhow::Result<()> {
         .output
         .as_ref()
         .filter(|p| p.as_path() != Path::new("-"));
+    // Like curl: binary bytes on a terminal are never what was meant.
+    if args.output.is_none() && std::io::stdout().is_terminal() {
+        bail!("not writing blob bytes to a terminal: pass -o FILE (or -o - to insist)");
+    }
     let done = download(
         &mut tenant,
         &args.blob_id,

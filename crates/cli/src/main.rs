@@ -10,6 +10,7 @@ mod download;
 mod failure;
 mod human;
 mod progress;
+mod provider_file;
 mod provider_spec;
 mod providers;
 mod serve;

@@ -185,3 +185,61 @@ fn failures_print_one_error_line_and_exit_non_zero() {
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
     fails_with(o, "--no-such-flag");
 }
+
+#[test]
+fn providers_join_from_flags_and_file_then_drain_and_leave() {
+    let served = Served::start();
+    let root = served.path("extra-a");
+    let joined = ok(served.cli(&[
+        "providers",
+        "join",
+        "--name",
+        "extra-a",
+        "--kind",
+        "fs",
+        "--root",
+        root.to_str().expect("utf8"),
+    ]));
+    assert!(joined.contains("joined extra-a (fs"), "{joined}");
+    // The broker probed it: the directory exists now.
+    assert!(root.is_dir());
+    let file = served.path("extra-b.toml");
+    write(
+        &file,
+        format!(
+            "name = \"extra-b\"\nkind = \"fs\"\nweight = 200\nroot = {:?}\n",
+            served.path("extra-b").display().to_string()
+        )
+        .as_bytes(),
+    );
+    let joined = ok(served.cli(&[
+        "providers",
+        "join",
+        "--config",
+        file.to_str().expect("utf8"),
+    ]));
+    assert!(
+        joined.contains("joined extra-b (fs, weight 200"),
+        "{joined}"
+    );
+    let listed = ok(served.cli(&["providers", "ls"]));
+    assert_eq!(listed.lines().count(), 5, "{listed}");
+    fails_with(
+        served.cli(&[
+            "providers",
+            "join",
+            "--config",
+            file.to_str().expect("utf8"),
+        ]),
+        "ALREADY_EXISTS",
+    );
+    let drained = ok(served.cli(&["providers", "drain", "extra-a"]));
+    assert!(drained.contains("DRAINING"), "{drained}");
+    ok(served.cli(&["providers", "leave", "extra-a"]));
+    let listed = ok(served.cli(&["providers", "ls"]));
+    assert!(
+        !listed.contains("extra-a") && listed.contains("extra-b"),
+        "{listed}"
+    );
+    fails_with(served.cli(&["providers", "leave", "no-such"]), "NOT_FOUND");
+}
