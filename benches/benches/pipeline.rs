@@ -180,13 +180,16 @@ fn summary(data: &[u8]) {
         }
         // The core uses reed-solomon-erasure: its figures make the ceiling.
         let (enc, reb) = rs[1];
-        let fan_out = (k + m) as f64 / k as f64;
+        // Shard 0's body is a prefix of the sealed chunk: its complete
+        // BLAKE3 subtrees come from the chunk-id pass, so only the other
+        // k + m - 1 bodies are hashed on their own.
+        let other_bodies = (k + m - 1) as f64 / k as f64;
         let seal_ceiling = ceiling(&[
-            (1.0, t_hash),     // BLAKE3(plaintext) for the convergent key
-            (1.0, t_seal),     // AES-256-GCM
-            (1.0, t_hash),     // chunk id = BLAKE3(ciphertext)
-            (1.0, enc),        // Reed–Solomon encode
-            (fan_out, t_hash), // BLAKE3 of every shard body for its header
+            (1.0, t_hash),          // BLAKE3(plaintext) for the convergent key
+            (1.0, t_seal),          // AES-256-GCM
+            (1.0, t_hash),          // chunk id = BLAKE3(ciphertext), incl. shard 0's subtrees
+            (1.0, enc),             // Reed–Solomon encode
+            (other_bodies, t_hash), // BLAKE3 of shard bodies 1..k+m for their headers
         ]);
         let open_ceiling = ceiling(&[
             (1.0, t_hash), // BLAKE3 of the k shard bodies read
