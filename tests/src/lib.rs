@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod broker_process;
 mod buckets;
 mod error;
 pub mod fault_proxy;

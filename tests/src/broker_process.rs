@@ -1,0 +1,356 @@
+//! A real `shardgate serve` process for end-to-end tests and load runs.
+//!
+//! [`BrokerProcess::start`] writes a broker TOML (index in the process's
+//! own data directory, providers on the peers you pass), spawns the built
+//! `shardgate` binary on `127.0.0.1:0`, reads the bound address from its
+//! `listening on ADDR` line, and polls the gRPC health check until Storage
+//! is SERVING. The process is stopped by PID: gracefully
+//! ([`BrokerProcess::terminate`], SIGTERM) or not at all
+//! ([`BrokerProcess::kill`], SIGKILL); dropping it kills it.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), shardgate_tests::PeerError> {
+//! use shardgate_tests::broker_process::{BrokerProcess, ProviderSpec};
+//! let dirs = tempfile::tempdir().unwrap();
+//! let providers: Vec<_> = (0..3)
+//!     .map(|i| ProviderSpec::fs(&format!("p{i}"), dirs.path().join(format!("p{i}"))))
+//!     .collect();
+//! let broker = BrokerProcess::start(&providers, "").await?;
+//! let (_tenant, api_key) = broker.create_tenant("alice", None).await.unwrap();
+//! # Ok(()) }
+//! ```
+
+mod binary;
+pub mod client;
+pub mod pattern;
+mod providers;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use shardgate_proto::v1 as pb;
+use shardgate_proto::v1::admin_client::AdminClient;
+use shardgate_proto::v1::storage_client::StorageClient;
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::PeerError;
+
+pub use binary::shardgate_binary;
+pub use providers::{PeerProviders, ProviderSpec, ProviderTarget};
+
+/// The admin key every harness broker accepts (its hash is in the config).
+pub const ADMIN_KEY: &str = "sga_broker-process-test-admin-key";
+/// Master key of harness brokers (passed through the environment).
+const MASTER_KEY: &str = "2b7e151628aed2a6abf7158809cf4f3c762e7160f38b4da56a784d9045190cfe";
+/// A loaded 2-core box can take a while to open the index and probe providers.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+const POLL: Duration = Duration::from_millis(25);
+/// Grace for SIGTERM before the harness falls back to SIGKILL.
+const TERM_TIMEOUT: Duration = Duration::from_secs(30);
+/// Download frames are at most 1 MiB; leave room for framing.
+const MAX_MESSAGE: usize = 8 << 20;
+
+/// A running `shardgate serve` child process.
+pub struct BrokerProcess {
+    dir: tempfile::TempDir,
+    config_path: PathBuf,
+    child: Option<Child>,
+    pid: u32,
+    addr: SocketAddr,
+}
+
+impl BrokerProcess {
+    /// Writes the config and starts the broker. `extra_toml` is appended
+    /// after the harness's top-level keys and before the providers (top-level
+    /// keys such as `default_chunk_size = 262144`, or tables like
+    /// `[pipeline]`).
+    pub async fn start(providers: &[ProviderSpec], extra_toml: &str) -> Result<Self, PeerError> {
+        let dir = tempfile::Builder::new()
+            .prefix("shardgate-broker-")
+            .tempdir()
+            .map_err(|e| PeerError::io("create broker dir", e))?;
+        let mut config = format!(
+            "data_dir = {:?}\nadmin_key_hash = \"{}\"\ngc_interval_secs = 0\n{extra_toml}\n",
+            dir.path().join("data").display().to_string(),
+            blake3::hash(ADMIN_KEY.as_bytes()).to_hex(),
+        );
+        for provider in providers {
+            config.push_str(&provider.toml());
+        }
+        let config_path = dir.path().join("broker.toml");
+        std::fs::write(&config_path, config)
+            .map_err(|e| PeerError::io(format!("write {}", config_path.display()), e))?;
+        let (child, addr) = spawn(dir.path(), &config_path).await?;
+        let broker = BrokerProcess {
+            pid: child.id(),
+            child: Some(child),
+            dir,
+            config_path,
+            addr,
+        };
+        broker.wait_serving().await?;
+        Ok(broker)
+    }
+
+    /// Starts the broker again on the same config, data directory and
+    /// providers (after [`BrokerProcess::kill`] or `terminate`).
+    pub async fn restart(&mut self) -> Result<(), PeerError> {
+        self.kill();
+        let (child, addr) = spawn(self.dir.path(), &self.config_path).await?;
+        self.pid = child.id();
+        self.child = Some(child);
+        self.addr = addr;
+        self.wait_serving().await
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The broker's `data_dir` (the index lives here, and nothing else).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The last few KiB of the broker's stderr, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default();
+        let start = text.len().saturating_sub(4096);
+        let start = (start..text.len())
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(text.len());
+        text[start..].to_owned()
+    }
+
+    /// Peak resident set (VmHWM) of the live process, KiB.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// SIGKILL by PID and reap: no shutdown code runs. Idempotent.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if let Ok(None) = child.try_wait() {
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM by PID (graceful shutdown), waits for the exit; SIGKILL if it
+    /// takes longer than 30 s. Returns whether it exited cleanly by itself.
+    pub fn terminate(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.success();
+        }
+        let Ok(pid) = libc::pid_t::try_from(self.pid) else {
+            return false;
+        };
+        // SAFETY: kill(2) with a PID of our own unreaped child (not yet
+        // waited for, so it cannot have been recycled).
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = Instant::now() + TERM_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(POLL);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
+    }
+
+    /// Whether the process runs and its health check says Storage SERVING.
+    pub async fn is_serving(&self) -> bool {
+        let Ok(channel) = Channel::from_shared(self.url()) else {
+            return false;
+        };
+        let Ok(channel) = channel
+            .connect_timeout(Duration::from_secs(2))
+            .connect()
+            .await
+        else {
+            return false;
+        };
+        let mut health = HealthClient::new(channel);
+        let check = health.check(HealthCheckRequest {
+            service: "shardgate.v1.Storage".into(),
+        });
+        matches!(
+            tokio::time::timeout(Duration::from_secs(5), check).await,
+            Ok(Ok(r)) if r.get_ref().status == ServingStatus::Serving as i32
+        )
+    }
+
+    async fn wait_serving(&self) -> Result<(), PeerError> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if self.is_serving().await {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(PeerError::NotReady {
+                    peer: "shardgate serve",
+                    seconds: READY_TIMEOUT.as_secs(),
+                    log_tail: self.log_tail(),
+                });
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    async fn channel(&self) -> Result<Channel, tonic::Status> {
+        Channel::from_shared(self.url())
+            .map_err(|e| tonic::Status::internal(e.to_string()))?
+            .connect()
+            .await
+            .map_err(|e| tonic::Status::unavailable(format!("connect {}: {e}", self.url())))
+    }
+
+    /// A Storage client on a fresh connection.
+    pub async fn storage(&self) -> Result<StorageClient<Channel>, tonic::Status> {
+        Ok(StorageClient::new(self.channel().await?)
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE))
+    }
+
+    /// An Admin client on a fresh connection (add [`admin_request`] metadata).
+    pub async fn admin(&self) -> Result<AdminClient<Channel>, tonic::Status> {
+        Ok(AdminClient::new(self.channel().await?))
+    }
+
+    /// Creates a tenant through the Admin API: (tenant id, API key).
+    pub async fn create_tenant(
+        &self,
+        name: &str,
+        quota_bytes: Option<u64>,
+    ) -> Result<(String, String), tonic::Status> {
+        let response = self
+            .admin()
+            .await?
+            .create_tenant(admin_request(pb::CreateTenantRequest {
+                name: name.into(),
+                quota_bytes,
+            }))
+            .await?
+            .into_inner();
+        let tenant = response
+            .tenant
+            .ok_or_else(|| tonic::Status::internal("CreateTenant returned no tenant"))?;
+        Ok((tenant.tenant_id, response.api_key))
+    }
+
+    /// Runs one GC pass (Admin.RunGc) and returns its report.
+    pub async fn run_gc(&self) -> Result<pb::GcReport, tonic::Status> {
+        Ok(self
+            .admin()
+            .await?
+            .run_gc(admin_request(pb::RunGcRequest { dry_run: false }))
+            .await?
+            .into_inner())
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A request carrying the harness admin key.
+pub fn admin_request<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "x-admin-key",
+        tonic::metadata::MetadataValue::from_static(ADMIN_KEY),
+    );
+    request
+}
+
+/// Spawns `shardgate serve` and waits for its `listening on` line (stdout
+/// goes to a file, so the broker never blocks on or dies of a closed pipe).
+async fn spawn(dir: &Path, config: &Path) -> Result<(Child, SocketAddr), PeerError> {
+    let binary = shardgate_binary()?;
+    let open = |name: &str| {
+        std::fs::File::create(dir.join(name))
+            .map_err(|e| PeerError::io(format!("create {name}"), e))
+    };
+    let stdout_path = dir.join("stdout.log");
+    let mut command = Command::new(&binary);
+    command
+        .args(["serve", "--config"])
+        .arg(config)
+        .args(["--listen", "127.0.0.1:0", "--metrics-listen", "off"])
+        .env("SHARDGATE_MASTER_KEY", MASTER_KEY)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(open("stdout.log")?)
+        .stderr(open("stderr.log")?);
+    die_with_parent(&mut command);
+    let mut child = command.spawn().map_err(|source| PeerError::Spawn {
+        peer: "shardgate serve",
+        source,
+    })?;
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        let text = std::fs::read_to_string(&stdout_path).unwrap_or_default();
+        if let Some(addr) = text
+            .lines()
+            .find_map(|l| l.strip_prefix("listening on "))
+            .and_then(|a| a.trim().parse().ok())
+        {
+            return Ok((child, addr));
+        }
+        let stderr = || std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(PeerError::Exited {
+                peer: "shardgate serve",
+                status: status.to_string(),
+                log_tail: stderr(),
+            });
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(PeerError::NotReady {
+                peer: "shardgate serve",
+                seconds: READY_TIMEOUT.as_secs(),
+                log_tail: stderr(),
+            });
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The broker gets SIGKILL if the thread that spawned it ends (a test
+/// binary killed by a timeout takes its broker with it).
+fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork
+    // and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
