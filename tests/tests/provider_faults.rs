@@ -258,8 +258,8 @@ async fn http_500() {
 /// Corrupted bodies are a property of objects, not an outage: every read is
 /// `Corrupt` (never the bad bytes), but by design (README "Registry and
 /// health") corruption does not count against health, so the provider stays
-/// UP; the repair worker rewrites bad shards. Its half-open probe does see
-/// the corruption, which the last assertion pins down.
+/// UP; the repair worker rewrites bad shards. The last read shows the stored
+/// object itself was never damaged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupted_bodies() {
     let s = setup().await;
