@@ -17,7 +17,7 @@ fn put_get_ls_stat_rm_round_trip_through_the_binary() {
     let original = data(1_000_000);
     let input = served.path("report.pdf");
     write(&input, &original);
-    let put = ok(served.cli_as(
+    let put = served.cli_as(
         &api_key,
         &[
             "put",
@@ -27,7 +27,10 @@ fn put_get_ls_stat_rm_round_trip_through_the_binary() {
             "--meta",
             "team=qa",
         ],
-    ));
+    );
+    // Not a terminal: no progress bar, nothing on stderr.
+    assert!(common::stderr(&put).is_empty(), "{}", common::stderr(&put));
+    let put = ok(put);
     let blob_id = field(&put, "blob_id");
     assert_eq!(blob_id.len(), 64, "{put}");
     assert!(field(&put, "chunks").starts_with("4 "), "{put}");
@@ -56,6 +59,24 @@ fn put_get_ls_stat_rm_round_trip_through_the_binary() {
         original[999_990..],
         "a length past the end is shortened"
     );
+
+    // From stdin: same bytes, same blob (dedup makes the upload idempotent).
+    let piped = served.cli_stdin(
+        &api_key,
+        &[
+            "put",
+            "-",
+            "--name",
+            "report.pdf",
+            "-q",
+            "--content-type",
+            "application/pdf",
+            "--meta",
+            "team=qa",
+        ],
+        &original,
+    );
+    assert_eq!(ok(piped).trim(), blob_id);
 
     // Listing goes through every page; stat shows what was uploaded.
     for i in 0..3 {
@@ -242,4 +263,39 @@ fn providers_join_from_flags_and_file_then_drain_and_leave() {
         "{listed}"
     );
     fails_with(served.cli(&["providers", "leave", "no-such"]), "NOT_FOUND");
+}
+
+#[test]
+fn sigterm_lets_an_upload_in_flight_commit() {
+    use std::io::Write;
+    let served = Served::start();
+    let api_key = field(&ok(served.cli(&["tenant", "create", "t"])), "api_key");
+    let original = data(3 << 20);
+    let mut put = served.spawn_stdin(&api_key, &["put", "-", "--name", "streamed.bin", "-q"]);
+    let mut stdin = put.stdin.take().expect("stdin");
+    // First half: enough for whole chunks to be sealed and written.
+    stdin.write_all(&original[..3 << 19]).expect("write");
+    stdin.flush().expect("flush");
+    let mut written = false;
+    for _ in 0..400 {
+        if served.shard_files() > 0 {
+            written = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert!(
+        written,
+        "no shard reached a provider while the upload streamed"
+    );
+    // Shutdown starts with the upload open; the rest still arrives.
+    served.send_sigterm();
+    served.wait_not_serving();
+    stdin.write_all(&original[3 << 19..]).expect("write rest");
+    drop(stdin);
+    let out = put.wait_with_output().expect("put");
+    let blob_id = ok(out).trim().to_owned();
+    assert_eq!(blob_id.len(), 64);
+    let status = served.wait();
+    assert!(status.success(), "serve exited with {status:?}");
 }

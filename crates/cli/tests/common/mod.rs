@@ -72,33 +72,37 @@ impl Served {
 
     /// Polls the gRPC health service (bounded, 25 ms apart).
     fn wait_serving(&self) {
+        assert!(
+            self.poll_health(true),
+            "serve did not become SERVING within 10 s"
+        );
+    }
+
+    /// Polls (bounded) until the health check stops answering SERVING
+    /// (status changed, or new connections refused): shutdown has begun.
+    pub fn wait_not_serving(&self) {
+        assert!(
+            self.poll_health(false),
+            "serve still SERVING 10 s after SIGTERM"
+        );
+    }
+
+    /// True once `serving(url) == want`, at most 400 × 25 ms.
+    fn poll_health(&self, want: bool) -> bool {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("runtime");
         let url = self.url.clone();
-        let ready = runtime.block_on(async move {
+        runtime.block_on(async move {
             for _ in 0..400 {
-                if let Ok(channel) = tonic::transport::Endpoint::from_shared(url.clone())
-                    .expect("url")
-                    .connect()
-                    .await
-                    && let mut health = tonic_health::pb::health_client::HealthClient::new(channel)
-                    && let Ok(r) = health
-                        .check(tonic_health::pb::HealthCheckRequest {
-                            service: "shardgate.v1.Storage".into(),
-                        })
-                        .await
-                    && r.get_ref().status
-                        == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-                {
+                if serving(&url).await == want {
                     return true;
                 }
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }
             false
-        });
-        assert!(ready, "serve did not become SERVING within 10 s");
+        })
     }
 
     /// `shardgate ARGS` against this broker (admin key in the env).
@@ -109,6 +113,37 @@ impl Served {
     /// As [`Served::cli`], with `SHARDGATE_API_KEY` set.
     pub fn cli_as(&self, api_key: &str, args: &[&str]) -> Output {
         self.cli_with(args, Some(api_key))
+    }
+
+    /// `shardgate ARGS` with piped stdin, not waited for.
+    pub fn spawn_stdin(&self, api_key: &str, args: &[&str]) -> Child {
+        Command::new(BIN)
+            .args(args)
+            .env("SHARDGATE_BROKER", &self.url)
+            .env("SHARDGATE_API_KEY", api_key)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn shardgate")
+    }
+
+    /// As [`Served::cli_as`], with `input` on stdin.
+    pub fn cli_stdin(&self, api_key: &str, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env("SHARDGATE_BROKER", &self.url)
+            .env("SHARDGATE_API_KEY", api_key)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn shardgate");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input).expect("write stdin");
+        drop(stdin);
+        child.wait_with_output().expect("wait")
     }
 
     fn cli_with(&self, args: &[&str], api_key: Option<&str>) -> Output {
@@ -137,8 +172,19 @@ impl Served {
 
     /// Sends SIGTERM and waits: serve must shut down cleanly (exit 0).
     pub fn terminate(mut self) -> std::process::ExitStatus {
+        self.send_sigterm();
+        self.child.wait().expect("wait for serve")
+    }
+
+    /// SIGTERM to this serve process (by PID), without waiting.
+    pub fn send_sigterm(&self) {
         let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+    }
+
+    /// Waits for serve to exit.
+    pub fn wait(mut self) -> std::process::ExitStatus {
         self.child.wait().expect("wait for serve")
     }
 }
@@ -221,4 +267,23 @@ fn count_files(dir: &Path) -> usize {
             }
         })
         .sum()
+}
+
+/// One health check of the Storage service.
+async fn serving(url: &str) -> bool {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let Ok(channel) = tonic::transport::Endpoint::from_shared(url.to_owned())
+        .expect("url")
+        .connect()
+        .await
+    else {
+        return false;
+    };
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "shardgate.v1.Storage".into(),
+        })
+        .await
+        .is_ok_and(|r| r.get_ref().status == ServingStatus::Serving as i32)
 }
