@@ -3,7 +3,7 @@
 //! GET bodies. For each, the registry operation must come back within a
 //! bound derived from the provider's limits (a hang guard, not a performance
 //! figure), with an error that names the provider and says what happened.
-//! Outages (refuse, hang, 500) must mark the provider DOWN after
+//! Every fault (refuse, hang, 500, corrupt reads) must mark the provider DOWN after
 //! `failure_threshold` failures, placement must then skip it, and once the
 //! fault clears the half-open probe must bring it back UP.
 //!
@@ -255,18 +255,20 @@ async fn http_500() {
     .await;
 }
 
-/// Corrupted bodies are a property of objects, not an outage: every read is
-/// `Corrupt` (never the bad bytes), but by design (README "Registry and
-/// health") corruption does not count against health, so the provider stays
-/// UP; the repair worker rewrites bad shards. The last read shows the stored
-/// object itself was never damaged.
+/// Corrupted bodies: every read is `Corrupt` (never the bad bytes), and a
+/// provider that corrupts `failure_threshold` reads in a row is marked DOWN
+/// and skipped by placement like any other outage. Once it serves clean
+/// bytes again the half-open probe brings it back, and the last read shows
+/// the stored object itself was never damaged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupted_bodies() {
     let s = setup().await;
     let (result, _) = s.timed_put(0).await;
     result.expect("put while healthy");
+    assert!(s.placed_on_faulty() > 0, "control: placement uses it");
     s.proxy.set_mode(FaultMode::CorruptGetBodies);
-    for _ in 0..POLICY.failure_threshold + 1 {
+    for i in 0..POLICY.failure_threshold {
+        assert!(s.faulty_is_up(), "DOWN after only {i} corrupt reads");
         let (result, took) = s.timed_get(0).await;
         let err = result.expect_err("corrupted bytes must not verify");
         eprintln!("corrupt: get failed after {took:?}: {err}");
@@ -274,8 +276,11 @@ async fn corrupted_bodies() {
         assert!(err.key().is_some_and(|k| k.starts_with("faults/shards/")));
     }
     assert!(s.proxy.stats().bodies_corrupted > 0, "the fault fired");
-    assert!(s.faulty_is_up(), "corruption is repaired, not an outage");
+    assert!(!s.faulty_is_up(), "a provider corrupting every read is DOWN");
+    assert_eq!(s.placed_on_faulty(), 0, "placement skips it");
     s.proxy.set_mode(FaultMode::PassThrough);
+    let waited = s.wait_until_revived().await;
+    eprintln!("corrupt: UP again after {waited:?}");
     let (result, _) = s.timed_get(0).await;
     result.expect("the stored shard itself was never damaged");
 }

@@ -195,14 +195,18 @@ impl BackendError {
         )
     }
 
-    /// Whether this failure says something about the provider's health (as
-    /// opposed to the object: a missing or corrupt shard is not an outage).
+    /// Whether this failure says something about the provider's health.
+    /// A missing object or a conflict does not. A corrupt object does: one
+    /// rotten shard among good reads is reset by the next success, but a
+    /// provider that corrupts `failure_threshold` reads in a row (a bad
+    /// disk, a broken proxy) must stop receiving new shards.
     pub fn counts_against_health(&self) -> bool {
         matches!(
             self.kind,
             BackendErrorKind::Unavailable
                 | BackendErrorKind::Timeout
                 | BackendErrorKind::PermissionDenied
+                | BackendErrorKind::Corrupt
                 | BackendErrorKind::Unexpected
         )
     }

@@ -92,8 +92,8 @@ impl Health {
         changed
     }
 
-    /// A failure that says something about the provider (not a missing or
-    /// corrupt object). Returns true when this marked the provider DOWN.
+    /// A failure that says something about the provider (not a missing
+    /// object). Returns true when this marked the provider DOWN.
     pub fn record_failure(&mut self, now: Instant, policy: &HealthPolicy) -> bool {
         self.consecutive_failures = self.consecutive_failures.saturating_add(1);
         let max = Duration::from_millis(policy.max_backoff_ms.max(policy.base_backoff_ms));

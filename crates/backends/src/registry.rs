@@ -195,7 +195,8 @@ impl ProviderRegistry {
     }
 
     /// Feed the result of an operation on `name` into its health. Errors
-    /// about the object (not found, corrupt, conflict) do not count.
+    /// about one object (not found, conflict) do not count; see
+    /// [`BackendError::counts_against_health`].
     pub fn observe<T>(&self, name: &str, result: &Result<T, BackendError>) {
         let Ok(entry) = self.entry(name) else { return };
         let mut h = entry.health.lock().unwrap_or_else(PoisonError::into_inner);
