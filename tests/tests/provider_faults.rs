@@ -276,7 +276,10 @@ async fn corrupted_bodies() {
         assert!(err.key().is_some_and(|k| k.starts_with("faults/shards/")));
     }
     assert!(s.proxy.stats().bodies_corrupted > 0, "the fault fired");
-    assert!(!s.faulty_is_up(), "a provider corrupting every read is DOWN");
+    assert!(
+        !s.faulty_is_up(),
+        "a provider corrupting every read is DOWN"
+    );
     assert_eq!(s.placed_on_faulty(), 0, "placement skips it");
     s.proxy.set_mode(FaultMode::PassThrough);
     let waited = s.wait_until_revived().await;
