@@ -21,11 +21,14 @@ use crate::upload::upload;
 /// Where the generated and downloaded files go, inside the dev directory.
 const WORK: &str = "work";
 const SAMPLE_NAME: &str = "sample.bin";
+/// Largest generated sample (held in memory).
+const MAX_SAMPLE: u64 = 1 << 30;
 
 /// `shardgate dev`.
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
-    if args.sample_size == 0 {
-        bail!("--sample-size must be at least 1 byte");
+    // The sample is kept in memory for the byte comparisons.
+    if args.sample_size == 0 || args.sample_size > MAX_SAMPLE {
+        bail!("--sample-size must be 1 byte ..= 1 GiB (use --file for bigger files)");
     }
     // The temporary directory lives as long as this function: removed on
     // exit unless the user chose a directory.
