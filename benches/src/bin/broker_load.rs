@@ -80,6 +80,9 @@ fn parse_size(text: &str) -> Result<u64, String> {
 struct Figures {
     up_mb_s: f64,
     down_mb_s: Option<f64>,
+    /// Broker VmHWM right after the upload (before any download).
+    upload_rss_mib: Option<u64>,
+    /// Broker VmHWM at the end of the run.
     peak_rss_mib: Option<u64>,
 }
 
@@ -101,6 +104,7 @@ async fn through_broker(
     let started = Instant::now();
     let put = put_pattern(&mut client, Some(&key), header("load", size, None), pattern).await?;
     let up_mb_s = mb_s(size, started);
+    let upload_rss_mib = broker.peak_rss_kib().map(|k| k / 1024);
     let mut down_mb_s = None;
     if !upload_only {
         let started = Instant::now();
@@ -117,6 +121,7 @@ async fn through_broker(
     Ok(Figures {
         up_mb_s,
         down_mb_s,
+        upload_rss_mib,
         peak_rss_mib: broker.peak_rss_kib().map(|k| k / 1024),
     })
 }
@@ -185,6 +190,7 @@ async fn direct(size: u64) -> Result<Figures, Failure> {
     Ok(Figures {
         up_mb_s,
         down_mb_s: Some(mb_s(size, started)),
+        upload_rss_mib: None,
         peak_rss_mib: None,
     })
 }
@@ -197,8 +203,12 @@ fn fs_providers(dir: &std::path::Path) -> Vec<ProviderSpec> {
 
 fn print_row(what: &str, f: &Figures) {
     let down = f.down_mb_s.map_or("-".to_owned(), |d| format!("{d:.1}"));
-    let rss = f.peak_rss_mib.map_or("-".to_owned(), |r| r.to_string());
-    println!("{what:<28} {:>10.1} {down:>10} {rss:>14}", f.up_mb_s);
+    let mib = |r: Option<u64>| r.map_or("-".to_owned(), |r| r.to_string());
+    let (up_rss, rss) = (mib(f.upload_rss_mib), mib(f.peak_rss_mib));
+    println!(
+        "{what:<28} {:>10.1} {down:>10} {up_rss:>14} {rss:>14}",
+        f.up_mb_s
+    );
 }
 
 async fn run(args: Args) -> Result<bool, Failure> {
@@ -208,8 +218,8 @@ async fn run(args: Args) -> Result<bool, Failure> {
         args.size as f64 / (1u64 << 30) as f64
     );
     println!(
-        "{:<28} {:>10} {:>10} {:>14}",
-        "run", "up MB/s", "down MB/s", "broker RSS MiB"
+        "{:<28} {:>10} {:>10} {:>14} {:>14}",
+        "run", "up MB/s", "down MB/s", "RSS@up MiB", "RSS peak MiB"
     );
     let dir = tempfile::tempdir()?;
     if args.rss_check {
