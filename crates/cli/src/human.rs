@@ -1,6 +1,6 @@
 //! Sizes, rates and times for people, and size arguments from people.
 
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 use indicatif::BinaryBytes;
 
@@ -74,31 +74,18 @@ pub fn timestamp(ts: Option<&prost_types::Timestamp>) -> String {
     let Some(ts) = ts else {
         return "-".to_owned();
     };
-    let days = ts.seconds.div_euclid(86_400);
-    let secs = ts.seconds.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    // humantime prints years 1970..=9999 only; a broker never sends others,
+    // but the CLI must not panic on what it is sent.
+    match u64::try_from(ts.seconds) {
+        Ok(secs) if secs <= LAST_PRINTABLE_SECOND => {
+            humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+        }
+        _ => format!("{}s since 1970", ts.seconds),
+    }
 }
 
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
-/// algorithm: eras of 400 years, March-based years so leap days come last).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
+/// 9999-12-31T23:59:59Z, the last second RFC 3339 can print.
+const LAST_PRINTABLE_SECOND: u64 = 253_402_300_799;
 
 #[cfg(test)]
 mod tests {
@@ -124,5 +111,10 @@ mod tests {
         assert_eq!(timestamp(Some(&ts(951_782_400))), "2000-02-29T00:00:00Z");
         assert_eq!(timestamp(Some(&ts(1_795_217_767))), "2026-11-20T23:36:07Z");
         assert_eq!(timestamp(None), "-");
+        assert_eq!(timestamp(Some(&ts(-1))), "-1s since 1970");
+        assert_eq!(
+            timestamp(Some(&ts(i64::MAX))),
+            format!("{}s since 1970", i64::MAX)
+        );
     }
 }
