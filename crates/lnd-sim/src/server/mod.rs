@@ -71,6 +71,12 @@ pub async fn serve(
         }
         accepted
     });
+    // tonic builds its rustls config from the process-wide crypto provider.
+    // When one build enables both of rustls' providers (a workspace test run
+    // does: object_store brings aws-lc-rs, tonic's tls-ring brings ring),
+    // rustls cannot choose and panics inside the server task. Choose ring,
+    // once; a provider the embedding process installed first is kept.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut shutdown = stop;
     Server::builder()
         .tls_config(ServerTlsConfig::new().identity(identity))?
