@@ -36,6 +36,14 @@ if [ "$#" -eq 0 ]; then
 else
     scope=("$@")
 fi
+# The end-to-end tests start the real `shardgate` binary. Build it once here,
+# with its own (production) feature set, so no test process has to run cargo
+# and wait on the target-dir lock.
+if [ -z "${SHARDGATE_BIN:-}" ]; then
+    run_timed "build the shardgate binary" cargo build -p shardgate-cli --bin shardgate
+    export SHARDGATE_BIN="${CARGO_TARGET_DIR:-$REPO/target}/debug/shardgate"
+fi
+
 if command -v cargo-nextest >/dev/null 2>&1; then
     run_timed "tests (cargo nextest)" cargo nextest run --no-fail-fast "${scope[@]}"
     # nextest does not run doctests; a targeted run (args given) skips them.
