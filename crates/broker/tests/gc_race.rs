@@ -11,8 +11,9 @@ use async_trait::async_trait;
 use common::{CHUNK, TestBroker, bytes, get, header, put};
 use shardgate_core::ContentId;
 use shardgate_index::{
-    BlobRecord, ChunkRecord, CommitOutcome, Index, IndexError, NewBlob, Price, ProviderRecord,
-    RedbIndex, ShardLocation, TenantId, TenantRecord, Visibility,
+    AccountBalance, BlobRecord, ChunkRecord, CommitOutcome, Index, IndexError, InvoiceProgress,
+    InvoiceRecord, LedgerAccount, LedgerEntry, LedgerFilter, NewBlob, PaymentHash, Price,
+    ProviderRecord, RedbIndex, ShardLocation, TenantId, TenantRecord, Visibility,
 };
 
 /// Delegates to redb, except that right before the first armed commit a
@@ -159,6 +160,56 @@ impl Index for GcWinsOnce {
         limit: usize,
     ) -> Result<Vec<ChunkRecord>, IndexError> {
         self.inner.shards_on_provider(name, after, limit).await
+    }
+    async fn insert_invoice(&self, i: InvoiceRecord) -> Result<(), IndexError> {
+        self.inner.insert_invoice(i).await
+    }
+    async fn invoice(&self, h: &PaymentHash) -> Result<Option<InvoiceRecord>, IndexError> {
+        self.inner.invoice(h).await
+    }
+    async fn reserve_use(&self, h: &PaymentHash) -> Result<InvoiceRecord, IndexError> {
+        self.inner.reserve_use(h).await
+    }
+    async fn release_use(&self, h: &PaymentHash) -> Result<InvoiceRecord, IndexError> {
+        self.inner.release_use(h).await
+    }
+    async fn mark_hold_accepted(
+        &self,
+        h: &PaymentHash,
+        at: u64,
+    ) -> Result<InvoiceRecord, IndexError> {
+        self.inner.mark_hold_accepted(h, at).await
+    }
+    async fn finish_invoice(
+        &self,
+        h: &PaymentHash,
+        to: InvoiceProgress,
+    ) -> Result<InvoiceRecord, IndexError> {
+        self.inner.finish_invoice(h, to).await
+    }
+    async fn pending_hold_invoices(
+        &self,
+        after: Option<PaymentHash>,
+        limit: usize,
+    ) -> Result<Vec<InvoiceRecord>, IndexError> {
+        self.inner.pending_hold_invoices(after, limit).await
+    }
+    async fn record_payment(&self, e: LedgerEntry) -> Result<bool, IndexError> {
+        self.inner.record_payment(e).await
+    }
+    async fn ledger_balances(&self) -> Result<Vec<AccountBalance>, IndexError> {
+        self.inner.ledger_balances().await
+    }
+    async fn ledger_balance(&self, a: &LedgerAccount) -> Result<AccountBalance, IndexError> {
+        self.inner.ledger_balance(a).await
+    }
+    async fn list_ledger(
+        &self,
+        f: &LedgerFilter,
+        token: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<LedgerEntry>, Option<String>), IndexError> {
+        self.inner.list_ledger(f, token, limit).await
     }
 }
 

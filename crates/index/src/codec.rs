@@ -17,6 +17,13 @@ use crate::records::{
     TenantRecord, Visibility,
 };
 
+mod payments;
+
+pub use payments::{
+    account_kind_from_tag, account_kind_tag, decode_invoice, decode_ledger_entry, encode_invoice,
+    encode_ledger_entry,
+};
+
 /// The only record layout this build writes.
 pub const RECORD_VERSION_1: u8 = 1;
 

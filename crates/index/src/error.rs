@@ -1,10 +1,11 @@
 //! The one error type of the crate.
 //!
 //! Each variant tells the caller what to do: fix the request (`Invalid`),
-//! retry the whole operation (`Conflict`), retry later (`Storage`), report
-//! and stop (`Corrupt`), or show the user why (`NotFound`, `AlreadyExists`,
-//! `QuotaExceeded`). Every implementation (redb, PostgreSQL) maps its own
-//! failures onto these kinds, so the broker maps them to gRPC in one place.
+//! retry the whole operation (`Conflict`), retry later (`Storage`), pay
+//! again (`UsesExhausted`), report and stop (`Corrupt`), or show the user
+//! why (`NotFound`, `AlreadyExists`, `QuotaExceeded`). Every implementation
+//! (redb, PostgreSQL) maps its own failures onto these kinds, so the broker
+//! maps them to gRPC in one place.
 
 /// Errors of every [`crate::Index`] implementation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,6 +31,10 @@ pub enum IndexError {
     /// live chunks, re-write the missing ones, commit again).
     #[error("conflict (retry): {what}")]
     Conflict { what: String },
+    /// A paid credential's invoice has no download left: all `uses` are
+    /// spent. Not retryable; the payer needs a new invoice.
+    #[error("credential used up: {used} of {uses} uses spent")]
+    UsesExhausted { used: u32, uses: u32 },
     /// The request itself is malformed or inconsistent; retrying cannot help.
     #[error("invalid request: {what}")]
     Invalid { what: String },

@@ -6,6 +6,10 @@ use async_trait::async_trait;
 use shardgate_core::ContentId;
 
 use crate::error::IndexError;
+use crate::payments::{
+    AccountBalance, InvoiceProgress, InvoiceRecord, LedgerAccount, LedgerEntry, LedgerFilter,
+    PaymentHash,
+};
 use crate::records::{
     BlobRecord, ChunkRecord, CommitOutcome, NewBlob, Price, ProviderRecord, ShardLocation,
     TenantId, TenantRecord, Visibility,
@@ -128,4 +132,57 @@ pub trait Index: Send + Sync + 'static {
         after: Option<ContentId>,
         limit: usize,
     ) -> Result<Vec<ChunkRecord>, IndexError>;
+
+    // ---- payments ----
+
+    /// `AlreadyExists` for a known hash; `Invalid` if uses == 0, used != 0,
+    /// hold && uses != 1, progress != Issued or hold_accepted_at is Some.
+    async fn insert_invoice(&self, invoice: InvoiceRecord) -> Result<(), IndexError>;
+    async fn invoice(&self, hash: &PaymentHash) -> Result<Option<InvoiceRecord>, IndexError>;
+    /// Consumes one use: `NotFound`; `UsesExhausted { used, uses }` when
+    /// used == uses. Returns the record AFTER the increment.
+    async fn reserve_use(&self, hash: &PaymentHash) -> Result<InvoiceRecord, IndexError>;
+    /// Gives one use back (a broker-side failure). `NotFound`; used never
+    /// below 0.
+    async fn release_use(&self, hash: &PaymentHash) -> Result<InvoiceRecord, IndexError>;
+    /// Sets hold_accepted_at_unix_ms if still None; returns the record.
+    /// `NotFound`.
+    async fn mark_hold_accepted(
+        &self,
+        hash: &PaymentHash,
+        at_unix_ms: u64,
+    ) -> Result<InvoiceRecord, IndexError>;
+    /// Issued → Settled or Canceled (idempotent for the same target;
+    /// `Conflict` for Settled↔Canceled). `Invalid` for target Issued.
+    /// `NotFound`.
+    async fn finish_invoice(
+        &self,
+        hash: &PaymentHash,
+        to: InvoiceProgress,
+    ) -> Result<InvoiceRecord, IndexError>;
+    /// Hold invoices with progress Issued, ordered by hash, strictly after
+    /// `after`, at most `limit` (clamped to MAX_PAGE_LIMIT). For the watcher.
+    async fn pending_hold_invoices(
+        &self,
+        after: Option<PaymentHash>,
+        limit: usize,
+    ) -> Result<Vec<InvoiceRecord>, IndexError>;
+    /// Inserts a ledger entry and updates the balances, once per entry id.
+    /// Ok(true) = written; Ok(false) = that entry id already exists (nothing
+    /// written — idempotent). `Invalid` if postings are empty, an amount is
+    /// 0, or debits != credits (sum in u128).
+    async fn record_payment(&self, entry: LedgerEntry) -> Result<bool, IndexError>;
+    /// Every account with a posting, ordered by (kind, id).
+    async fn ledger_balances(&self) -> Result<Vec<AccountBalance>, IndexError>;
+    /// Zeros if the account has no posting.
+    async fn ledger_balance(&self, account: &LedgerAccount) -> Result<AccountBalance, IndexError>;
+    /// Entries matching `filter`, ordered by (settled_at, entry_id),
+    /// resuming strictly after `page_token`, at most `limit` (clamped).
+    /// Token opaque, stable across inserts; `Invalid` for a malformed token.
+    async fn list_ledger(
+        &self,
+        filter: &LedgerFilter,
+        page_token: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<LedgerEntry>, Option<String>), IndexError>;
 }

@@ -5,6 +5,8 @@ mod codec;
 pub mod error;
 pub mod gc;
 pub mod index;
+pub mod payment_rules;
+pub mod payments;
 pub mod records;
 mod redb_index;
 pub mod rules;
@@ -14,6 +16,10 @@ pub mod conformance;
 
 pub use error::IndexError;
 pub use index::Index;
+pub use payments::{
+    AccountBalance, InvoiceProgress, InvoiceRecord, LedgerAccount, LedgerAccountKind, LedgerEntry,
+    LedgerFilter, LedgerPosting, PaymentHash, PostingSide,
+};
 pub use records::{
     BlobRecord, ChunkRecord, CommitOutcome, MAX_BLOB_NAME_LEN, MAX_CONTENT_TYPE_LEN,
     MAX_METADATA_ENTRIES, MAX_METADATA_ITEM_LEN, MAX_PAGE_LIMIT, MAX_PROVIDER_NAME_LEN,

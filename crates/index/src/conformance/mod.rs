@@ -19,7 +19,10 @@ mod blobs;
 mod concurrency;
 pub mod fixtures;
 mod gc;
+mod ledger;
 mod listing;
+pub mod payment_fixtures;
+mod payments;
 mod providers;
 mod race;
 mod tenants;
@@ -44,7 +47,17 @@ pub use gc::{
     live_chunk_with_other_params_conflicts, pruned_tombstones_reject_older_uploads,
     revive_keeps_stored_shard_locations,
 };
+pub use ledger::{
+    balances_equal_sum_of_postings, invalid_ledger_entries_write_nothing,
+    list_ledger_pages_filters_and_inserts_between_pages, malformed_ledger_token_is_invalid,
+    record_payment_once_per_entry_id,
+};
 pub use listing::list_pagination_prefix_and_inserts_between_pages;
+pub use payments::{
+    concurrent_reserve_use_grants_exactly_uses, finish_invoice_is_idempotent_and_final,
+    invoice_insert_get_duplicate_and_invalid, mark_hold_accepted_first_time_wins,
+    pending_hold_invoices_pages_by_hash, reserve_use_until_exhausted_and_release_floor,
+};
 pub use providers::{providers_crud, shards_on_provider_pages};
 pub use race::gc_racing_uploads_loses_no_data;
 pub use tenants::tenants_crud_and_key_lookup;
@@ -89,7 +102,18 @@ macro_rules! conformance_tests {
             providers_crud,
             shards_on_provider_pages,
             concurrent_commits_add_up,
-            gc_racing_uploads_loses_no_data
+            gc_racing_uploads_loses_no_data,
+            invoice_insert_get_duplicate_and_invalid,
+            reserve_use_until_exhausted_and_release_floor,
+            concurrent_reserve_use_grants_exactly_uses,
+            mark_hold_accepted_first_time_wins,
+            finish_invoice_is_idempotent_and_final,
+            pending_hold_invoices_pages_by_hash,
+            record_payment_once_per_entry_id,
+            invalid_ledger_entries_write_nothing,
+            balances_equal_sum_of_postings,
+            list_ledger_pages_filters_and_inserts_between_pages,
+            malformed_ledger_token_is_invalid
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

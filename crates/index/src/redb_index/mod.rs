@@ -10,6 +10,8 @@
 
 mod blobs;
 mod chunks;
+mod ledger;
+mod payments;
 mod providers;
 mod tables;
 mod tenants;
@@ -24,6 +26,11 @@ use shardgate_core::ContentId;
 
 use crate::error::IndexError;
 use crate::index::Index;
+use crate::payment_rules;
+use crate::payments::{
+    AccountBalance, InvoiceProgress, InvoiceRecord, LedgerAccount, LedgerEntry, LedgerFilter,
+    PaymentHash,
+};
 use crate::records::{
     BlobRecord, ChunkRecord, CommitOutcome, NewBlob, Price, ProviderRecord, ShardLocation,
     TenantId, TenantRecord, Visibility,
@@ -253,6 +260,74 @@ impl Index for RedbIndex {
     ) -> Result<Vec<ChunkRecord>, IndexError> {
         let name = name.to_owned();
         self.read(move |txn| providers::shards_on(txn, &name, after, limit))
+            .await
+    }
+
+    async fn insert_invoice(&self, invoice: InvoiceRecord) -> Result<(), IndexError> {
+        payment_rules::check_new_invoice(&invoice)?;
+        self.write(move |txn| payments::insert(txn, &invoice)).await
+    }
+    async fn invoice(&self, hash: &PaymentHash) -> Result<Option<InvoiceRecord>, IndexError> {
+        let hash = *hash;
+        self.read(move |txn| payments::get(txn, &hash)).await
+    }
+    async fn reserve_use(&self, hash: &PaymentHash) -> Result<InvoiceRecord, IndexError> {
+        let hash = *hash;
+        self.write(move |txn| payments::reserve_use(txn, &hash))
+            .await
+    }
+    async fn release_use(&self, hash: &PaymentHash) -> Result<InvoiceRecord, IndexError> {
+        let hash = *hash;
+        self.write(move |txn| payments::release_use(txn, &hash))
+            .await
+    }
+    async fn mark_hold_accepted(
+        &self,
+        hash: &PaymentHash,
+        at_unix_ms: u64,
+    ) -> Result<InvoiceRecord, IndexError> {
+        let hash = *hash;
+        self.write(move |txn| payments::mark_hold_accepted(txn, &hash, at_unix_ms))
+            .await
+    }
+    async fn finish_invoice(
+        &self,
+        hash: &PaymentHash,
+        to: InvoiceProgress,
+    ) -> Result<InvoiceRecord, IndexError> {
+        payment_rules::check_finish_target(hash, to)?;
+        let hash = *hash;
+        self.write(move |txn| payments::finish(txn, &hash, to))
+            .await
+    }
+    async fn pending_hold_invoices(
+        &self,
+        after: Option<PaymentHash>,
+        limit: usize,
+    ) -> Result<Vec<InvoiceRecord>, IndexError> {
+        self.read(move |txn| payments::pending_holds(txn, after, limit))
+            .await
+    }
+    async fn record_payment(&self, entry: LedgerEntry) -> Result<bool, IndexError> {
+        payment_rules::check_ledger_entry(&entry)?;
+        self.write(move |txn| ledger::record(txn, &entry)).await
+    }
+    async fn ledger_balances(&self) -> Result<Vec<AccountBalance>, IndexError> {
+        self.read(ledger::balances).await
+    }
+    async fn ledger_balance(&self, account: &LedgerAccount) -> Result<AccountBalance, IndexError> {
+        let account = account.clone();
+        self.read(move |txn| ledger::balance(txn, &account)).await
+    }
+    async fn list_ledger(
+        &self,
+        filter: &LedgerFilter,
+        page_token: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<LedgerEntry>, Option<String>), IndexError> {
+        let filter = filter.clone();
+        let token = page_token.map(str::to_owned);
+        self.read(move |txn| ledger::list(txn, &filter, token.as_deref(), limit))
             .await
     }
 }

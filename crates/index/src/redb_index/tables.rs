@@ -16,6 +16,12 @@
 //! | `gc_meta` | name | u64 | `epoch`, `pruned_through` |
 //! | `providers` | name | provider record | registry |
 //! | `provider_shards` | (provider, chunk id) | () | `shards_on_provider` |
+//! | `invoices` | payment hash | invoice record | issued invoices, use counters |
+//! | `pending_holds` | payment hash | () | hold invoices still Issued (watcher) |
+//! | `ledger` | entry id | ledger entry | settled payments |
+//! | `ledger_by_time` | (settled at ms, entry id) | () | listing order |
+//! | `ledger_by_account` | (kind, account id, settled at ms, entry id) | () | listing by account |
+//! | `ledger_balances` | (kind, account id) | (credited, debited) msat | running totals |
 
 use redb::{
     Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
@@ -43,12 +49,21 @@ pub const GC_META: TableDefinition<&str, u64> = TableDefinition::new("gc_meta");
 pub const PROVIDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("providers");
 pub const PROVIDER_SHARDS: TableDefinition<(&str, Id), ()> =
     TableDefinition::new("provider_shards");
+pub const INVOICES: TableDefinition<Id, &[u8]> = TableDefinition::new("invoices");
+pub const PENDING_HOLDS: TableDefinition<Id, ()> = TableDefinition::new("pending_holds");
+pub const LEDGER: TableDefinition<Id, &[u8]> = TableDefinition::new("ledger");
+pub const LEDGER_BY_TIME: TableDefinition<(u64, Id), ()> = TableDefinition::new("ledger_by_time");
+pub const LEDGER_BY_ACCOUNT: TableDefinition<(u8, &str, u64, Id), ()> =
+    TableDefinition::new("ledger_by_account");
+pub const LEDGER_BALANCES: TableDefinition<(u8, &str), (u64, u64)> =
+    TableDefinition::new("ledger_balances");
 
 /// `gc_meta` keys.
 pub const GC_EPOCH: &str = "epoch";
 pub const GC_PRUNED_THROUGH: &str = "pruned_through";
 
-/// Layout of the tables above; bump on an incompatible change.
+/// Layout of the tables above; bump on an incompatible change. Adding a
+/// table is compatible: `init` creates it in an existing file.
 pub const SCHEMA_VERSION: u64 = 1;
 const SCHEMA_KEY: &str = "schema_version";
 
@@ -82,6 +97,12 @@ pub fn init(db: &Database) -> Result<(), IndexError> {
         txn.open_table(GC_META)?;
         txn.open_table(PROVIDERS)?;
         txn.open_table(PROVIDER_SHARDS)?;
+        txn.open_table(INVOICES)?;
+        txn.open_table(PENDING_HOLDS)?;
+        txn.open_table(LEDGER)?;
+        txn.open_table(LEDGER_BY_TIME)?;
+        txn.open_table(LEDGER_BY_ACCOUNT)?;
+        txn.open_table(LEDGER_BALANCES)?;
         Ok(())
     })
 }

@@ -1,0 +1,157 @@
+//! Payment records: the invoices the broker issued (with their use counters
+//! and hold state) and the double-entry ledger of settled payments.
+//!
+//! Like `records.rs`, plain data: redb encodes them with `codec.rs`,
+//! PostgreSQL maps them to columns. The decisions both make identically
+//! (validation, state transitions, page tokens) are in `payment_rules.rs`.
+
+use shardgate_core::ContentId;
+
+use crate::records::TenantId;
+
+/// A Lightning payment hash: SHA-256 of the preimage.
+pub type PaymentHash = [u8; 32];
+
+/// One invoice the broker issued (CreateInvoice or a Get challenge).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvoiceRecord {
+    pub payment_hash: PaymentHash,
+    pub blob_id: ContentId,
+    /// The blob's owner when the invoice was issued: the OWNER account credited.
+    pub owner: TenantId,
+    pub range_offset: u64,
+    pub range_length: u64,
+    /// What the invoice asks, msat (the price stands even if the blob's price changes).
+    pub amount_msat: u64,
+    /// Downloads bought (>= 1; exactly 1 when `hold`).
+    pub uses: u32,
+    /// Downloads consumed. Maintained by the index: must be 0 on insert.
+    pub used: u32,
+    pub hold: bool,
+    /// The L402 token id (hold preimages are derived from it).
+    pub token_id: [u8; 32],
+    pub payment_request: String,
+    pub created_at_unix_ms: u64,
+    /// Invoice payable until.
+    pub expires_at_unix_ms: u64,
+    /// Credential usable until.
+    pub credential_expires_at_unix_ms: u64,
+    /// Hold invoices: when the broker first saw it ACCEPTED (for
+    /// hold_accept_timeout). Maintained by `mark_hold_accepted`; None on insert.
+    pub hold_accepted_at_unix_ms: Option<u64>,
+    /// Issued → Settled/Canceled. Maintained by `finish_invoice`; Issued on insert.
+    pub progress: InvoiceProgress,
+}
+
+/// Where an invoice is in its life. Only `Issued` may change, once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum InvoiceProgress {
+    Issued,
+    Settled,
+    Canceled,
+}
+
+/// The kind of a ledger account; the declaration order is the sort order
+/// of `ledger_balances`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LedgerAccountKind {
+    /// A blob owner's earnings; id = tenant id.
+    Owner,
+    /// A storage provider's share; id = provider name.
+    Provider,
+    /// The broker's cut; id = "".
+    Broker,
+    /// Money received over Lightning (the debit side of every payment); id = "".
+    Lightning,
+}
+
+/// One account of the ledger, ordered by (kind, id).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LedgerAccount {
+    pub kind: LedgerAccountKind,
+    /// Tenant id / provider name / "".
+    pub id: String,
+}
+
+impl LedgerAccount {
+    pub fn owner(tenant: &TenantId) -> Self {
+        LedgerAccount {
+            kind: LedgerAccountKind::Owner,
+            id: tenant.as_str().to_owned(),
+        }
+    }
+    pub fn provider(name: impl Into<String>) -> Self {
+        LedgerAccount {
+            kind: LedgerAccountKind::Provider,
+            id: name.into(),
+        }
+    }
+    pub fn broker() -> Self {
+        LedgerAccount {
+            kind: LedgerAccountKind::Broker,
+            id: String::new(),
+        }
+    }
+    pub fn lightning() -> Self {
+        LedgerAccount {
+            kind: LedgerAccountKind::Lightning,
+            id: String::new(),
+        }
+    }
+}
+
+/// Which column of the account a posting adds to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PostingSide {
+    Debit,
+    Credit,
+}
+
+/// One line of a ledger entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LedgerPosting {
+    pub account: LedgerAccount,
+    pub side: PostingSide,
+    /// At least 1.
+    pub amount_msat: u64,
+}
+
+/// One settled payment. Entry id = payment hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LedgerEntry {
+    pub entry_id: PaymentHash,
+    pub blob_id: ContentId,
+    pub settled_at_unix_ms: u64,
+    /// Debits and credits sum to the same amount.
+    pub postings: Vec<LedgerPosting>,
+}
+
+/// The running totals of one account over every recorded entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountBalance {
+    pub account: LedgerAccount,
+    pub credited_msat: u64,
+    pub debited_msat: u64,
+}
+
+impl AccountBalance {
+    /// An account with no postings.
+    pub fn zero(account: LedgerAccount) -> Self {
+        AccountBalance {
+            account,
+            credited_msat: 0,
+            debited_msat: 0,
+        }
+    }
+}
+
+/// Which entries `list_ledger` returns; `Default` = all of them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LedgerFilter {
+    /// Only entries with a posting to this account.
+    pub account: Option<LedgerAccount>,
+    /// `settled_at_unix_ms >= since` (inclusive).
+    pub since_unix_ms: Option<u64>,
+    /// `settled_at_unix_ms < until` (exclusive).
+    pub until_unix_ms: Option<u64>,
+}
