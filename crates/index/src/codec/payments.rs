@@ -166,3 +166,7 @@ pub fn decode_ledger_entry(bytes: &[u8]) -> Result<LedgerEntry, IndexError> {
         postings,
     })
 }
+
+#[cfg(test)]
+#[path = "payments_tests.rs"]
+mod tests;

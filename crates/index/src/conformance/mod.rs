@@ -23,6 +23,7 @@ mod ledger;
 mod listing;
 pub mod payment_fixtures;
 mod payments;
+mod payments_durability;
 mod providers;
 mod race;
 mod tenants;
@@ -58,6 +59,7 @@ pub use payments::{
     invoice_insert_get_duplicate_and_invalid, mark_hold_accepted_first_time_wins,
     pending_hold_invoices_pages_by_hash, reserve_use_until_exhausted_and_release_floor,
 };
+pub use payments_durability::{concurrent_record_payment_counts_once, payments_survive_reopen};
 pub use providers::{providers_crud, shards_on_provider_pages};
 pub use race::gc_racing_uploads_loses_no_data;
 pub use tenants::tenants_crud_and_key_lookup;
@@ -113,12 +115,18 @@ macro_rules! conformance_tests {
             invalid_ledger_entries_write_nothing,
             balances_equal_sum_of_postings,
             list_ledger_pages_filters_and_inserts_between_pages,
-            malformed_ledger_token_is_invalid
+            malformed_ledger_token_is_invalid,
+            concurrent_record_payment_counts_once
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn reopen_keeps_everything() {
             $crate::conformance::reopen_keeps_everything(&$harness).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn payments_survive_reopen() {
+            $crate::conformance::payments_survive_reopen(&$harness).await;
         }
     };
     (@fresh $harness:expr; $($case:ident),* $(,)?) => {$(
