@@ -72,8 +72,8 @@ impl LndConfig {
         self
     }
 
-    /// `host:port`, checked so the client library can build a URI from it
-    /// (it unwraps on URIs without an authority).
+    /// `host:port`, checked here so a bad value is a clear settings error
+    /// rather than a URI parse failure later.
     pub(crate) fn socket(&self) -> Result<String, PaymentError> {
         let socket = self
             .endpoint
@@ -110,8 +110,7 @@ impl LndConfig {
     }
 
     /// The macaroon as lowercase hex (what goes into the `macaroon`
-    /// metadata); validated here because the client library panics on a
-    /// value that is not ASCII.
+    /// metadata), validated so the settings error names the macaroon.
     pub(crate) async fn macaroon_hex(&self) -> Result<String, PaymentError> {
         let bytes = match &self.macaroon {
             MacaroonSource::Hex(text) => {

@@ -1,29 +1,33 @@
 //! [`LightningNode`]: the broker's (and a payer's) LND node, through
-//! `lnd_grpc_rust` over TLS with a macaroon.
+//! `lnd_grpc_rust`'s generated clients over TLS with a macaroon.
 //!
 //! Every call has a per-call timeout and every failure becomes a
 //! [`PaymentError`] here (see `status_map.rs`).
 //!
-//! Why no dedicated client thread: `lnd_grpc_rust`'s only non-`Send` type is
-//! the `Box<dyn Error>` returned by `connect`, which we turn into a
-//! `String` on the spot, before any other await. The clients it builds wrap
-//! a hyper connection pool that is `Send + Sync + Clone`, and the futures of
-//! their calls are `Send` (checked by `lnd_futures_are_send` in the tests),
-//! so the broker can call the node from any task. Each call clones the
-//! client (cheap: a handle to the shared pool) because the generated
-//! methods take `&mut self`.
+//! The clients run over our own channel (`channel.rs`: TCP_NODELAY, TLS
+//! pinned to the node's certificate in `pinned_tls.rs`), not over
+//! `lnd_grpc_rust::connect`'s, whose Nagle-on connector added ~44 ms to
+//! every call. The channel, the clients and their call futures are `Send`
+//! (checked by `lnd_futures_are_send` in the tests), so the broker can call
+//! the node from any task. Each call clones the client (cheap: a handle to
+//! the shared channel) because the generated methods take `&mut self`.
 
+mod channel;
+mod clients;
 mod config;
 mod create;
 mod invoice;
 pub mod metrics;
 mod pay;
+mod pinned_tls;
 mod status_map;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use lnd_grpc_rust::{LndClient, invoicesrpc, lnrpc};
+use lnd_grpc_rust::{invoicesrpc, lnrpc};
+
+use clients::{LndClients, MacaroonInterceptor};
 
 pub use config::{DEFAULT_CALL_TIMEOUT, LndConfig, MacaroonSource, TlsCertSource};
 pub use create::MAX_MEMO_BYTES;
@@ -55,7 +59,7 @@ pub struct ChannelBalance {
 /// A connected LND node. Cheap to clone; share one per broker.
 #[derive(Clone)]
 pub struct LightningNode {
-    client: LndClient,
+    client: LndClients,
     timeout: Duration,
     endpoint: String,
 }
@@ -71,29 +75,16 @@ impl std::fmt::Debug for LightningNode {
 
 impl LightningNode {
     /// Reads the certificate and macaroon and prepares the client. No
-    /// request is sent yet (connections are opened lazily); call
-    /// [`LightningNode::get_info`] to check reachability and credentials.
+    /// request is sent yet (the connection is opened by the first call);
+    /// call [`LightningNode::get_info`] to check reachability and
+    /// credentials.
     pub async fn connect(config: &LndConfig) -> Result<LightningNode, PaymentError> {
         let socket = config.socket()?;
-        let cert_hex = hex::encode(config.cert_pem().await?);
-        let macaroon_hex = config.macaroon_hex().await?;
-        // `connect`'s error is a non-Send Box<dyn Error>: stringify it
-        // before the next await so this future stays Send.
-        let connected = tokio::time::timeout(
-            config.call_timeout,
-            lnd_grpc_rust::connect(cert_hex, macaroon_hex, socket.clone()),
-        )
-        .await
-        .map_err(|_| PaymentError::LndTimeout {
-            op: "Connect",
-            after: config.call_timeout,
-        })?
-        .map_err(|e| e.to_string());
-        let client = connected.map_err(|detail| PaymentError::LndConfig {
-            reason: format!("cannot set up the client for {socket}: {detail}"),
-        })?;
+        let tls = pinned_tls::client_config(&config.cert_pem().await?)?;
+        let macaroon = MacaroonInterceptor::new(&config.macaroon_hex().await?)?;
+        let channel = channel::lazy_channel(&socket, tls, config.call_timeout)?;
         Ok(LightningNode {
-            client,
+            client: LndClients::new(channel, macaroon),
             timeout: config.call_timeout,
             endpoint: socket,
         })

@@ -1,19 +1,19 @@
 //! Turning what the LND client returns into [`PaymentError`], at the
-//! boundary, so nothing of `lnd_grpc_rust` (whose connect error is a
-//! non-`Send` `Box<dyn Error>`) crosses into the broker.
+//! boundary, so nothing of the transport crosses into the broker.
 //!
-//! LND reports most failures as plain Go errors, i.e. gRPC code UNKNOWN
-//! with a message, and the client library reports transport failures
-//! (refused connection, TLS handshake) as UNKNOWN too, with the cause in
-//! the error's `source()` chain. So the code alone is not enough: we read
-//! the whole chain and classify by LND's well-known texts. Anything we do
-//! not recognise as a business refusal is treated as *unavailable*: the
-//! broker then fails closed and serves nothing.
+//! Connection failures carry our own [`ConnectFailure`] in the status'
+//! `source()` chain (tonic reports them as UNAVAILABLE): a refused TLS
+//! handshake is a settings problem, anything else an outage. LND reports
+//! most of its own failures as plain Go errors, i.e. gRPC code UNKNOWN
+//! with a message, so beyond the code we classify by LND's well-known
+//! texts. Anything we do not recognise as a business refusal is treated as
+//! *unavailable*: the broker then fails closed and serves nothing.
 
 use std::error::Error as _;
 
 use tonic::Code;
 
+use super::channel::ConnectFailure;
 use crate::error::PaymentError;
 
 /// The status message plus every `source()` below it, for classification
@@ -49,14 +49,6 @@ const AUTH_TEXTS: &[&str] = &[
     "cannot determine data integrity",
 ];
 
-/// Texts of TLS failures (OpenSSL via hyper-openssl).
-const TLS_TEXTS: &[&str] = &[
-    "certificate verify failed",
-    "certificate",
-    "handshake",
-    "ssl",
-];
-
 /// Texts of transport failures: the node is not there (or went away).
 const TRANSPORT_TEXTS: &[&str] = &[
     "client error",
@@ -70,9 +62,35 @@ const TRANSPORT_TEXTS: &[&str] = &[
     "dns error",
 ];
 
+/// Our connector's failure, if the call failed while connecting.
+fn connect_failure(status: &tonic::Status) -> Option<&ConnectFailure> {
+    let mut source = status.source();
+    // Bounded like `chain_text`.
+    for _ in 0..8 {
+        let err = source?;
+        if let Some(failure) = err.downcast_ref::<ConnectFailure>() {
+            return Some(failure);
+        }
+        source = err.source();
+    }
+    None
+}
+
 /// Classifies a failed call `op`.
 pub(crate) fn map_status(op: &'static str, status: tonic::Status) -> PaymentError {
     let detail = chain_text(&status);
+    match connect_failure(&status) {
+        Some(ConnectFailure::Untrusted(_)) => {
+            return PaymentError::LndAuth {
+                op,
+                detail: format!("TLS: {detail} (is tls_cert the node's certificate?)"),
+            };
+        }
+        Some(ConnectFailure::Unreachable(_)) => {
+            return PaymentError::LndUnavailable { op, detail };
+        }
+        None => {}
+    }
     let lower = detail.to_ascii_lowercase();
     let has = |texts: &[&str]| texts.iter().any(|t| lower.contains(t));
     match status.code() {
@@ -86,10 +104,6 @@ pub(crate) fn map_status(op: &'static str, status: tonic::Status) -> PaymentErro
             PaymentError::LndProtocol { op, detail }
         }
         Code::Unknown if has(AUTH_TEXTS) => PaymentError::LndAuth { op, detail },
-        Code::Unknown if has(TLS_TEXTS) => PaymentError::LndAuth {
-            op,
-            detail: format!("TLS: {detail} (is tls_cert the node's certificate?)"),
-        },
         Code::Unknown if has(TRANSPORT_TEXTS) => PaymentError::LndUnavailable { op, detail },
         // LND's business refusals: "invoice expired", "invoice already
         // settled", "invoice with payment hash already exists", …
