@@ -234,14 +234,3 @@ pub fn decode_ledger_token(token: &str) -> Result<(u64, PaymentHash), IndexError
     hex::decode_to_slice(id_hex, &mut id).map_err(|_| bad())?;
     Ok((at, id))
 }
-
-/// Whether `entry` passes `filter`.
-pub fn entry_matches(filter: &crate::payments::LedgerFilter, entry: &LedgerEntry) -> bool {
-    let at = entry.settled_at_unix_ms;
-    filter.since_unix_ms.is_none_or(|since| at >= since)
-        && filter.until_unix_ms.is_none_or(|until| at < until)
-        && filter
-            .account
-            .as_ref()
-            .is_none_or(|a| entry.postings.iter().any(|p| &p.account == a))
-}
