@@ -64,6 +64,8 @@ pub struct BrokerConfig {
     /// How long GC remembers released chunks, seconds. An upload running
     /// longer than this is refused at commit (retry it). Default 86400.
     pub gc_tombstone_retention_secs: u64,
+    /// Lightning payments (`[payments]`); `None` serves only free blobs.
+    pub payments: Option<crate::payment::PaymentsConfig>,
 }
 
 impl Default for BrokerConfig {
@@ -86,6 +88,7 @@ impl Default for BrokerConfig {
             gc_interval_secs: 3600,
             gc_batch: 1000,
             gc_tombstone_retention_secs: 86_400,
+            payments: None,
         }
     }
 }
@@ -210,6 +213,9 @@ impl BrokerConfig {
             && (hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()))
         {
             return bad("admin_key_hash must be 64 hex characters (BLAKE3 of the admin key)");
+        }
+        if let Some(payments) = &self.payments {
+            payments.validate()?;
         }
         Ok(())
     }

@@ -7,6 +7,7 @@
 use shardgate_backends::BackendError;
 use shardgate_core::CoreError;
 use shardgate_index::IndexError;
+use shardgate_payments::PaymentError;
 
 /// Everything that can go wrong in the broker.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +54,15 @@ pub enum BrokerError {
         flat_msat: u64,
         per_mib_msat: u64,
     },
+    /// A priced download without a usable credential: the status carries
+    /// the challenge (a fresh invoice for the requested range) and the
+    /// message says why the credential, if any, was refused.
+    #[error("{reason}")]
+    PaymentRequired {
+        reason: String,
+        /// `L402 macaroon="…", invoice="…"`, sent as `www-authenticate`.
+        challenge: String,
+    },
     /// Another run of the same job is in progress; retry when it ends.
     #[error("{0}")]
     Aborted(String),
@@ -83,6 +93,9 @@ pub enum BrokerError {
     /// From a storage provider.
     #[error(transparent)]
     Backend(#[from] BackendError),
+    /// From payments: pricing bounds, credentials, the Lightning node.
+    #[error(transparent)]
+    Payment(#[from] PaymentError),
     /// From the data path (formats, crypto, erasure coding).
     #[error(transparent)]
     Core(#[from] CoreError),

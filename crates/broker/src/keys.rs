@@ -81,6 +81,11 @@ impl BrokerKeys {
         &self.kek
     }
 
+    /// The L402 root key (HKDF of the master key; see shardgate-payments).
+    pub fn l402(&self) -> shardgate_payments::L402Keys {
+        shardgate_payments::L402Keys::from_master(&self.master)
+    }
+
     /// Encrypts a provider config for the index:
     /// `version ‖ nonce (12) ‖ AES-256-GCM(config) ‖ tag`, the provider name
     /// bound as AAD. The nonce is random: the key is fixed, the plaintexts

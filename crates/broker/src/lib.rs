@@ -22,5 +22,5 @@ pub mod validate;
 
 pub use config::BrokerConfig;
 pub use error::BrokerError;
-pub use payment::{DownloadGrant, FreeOnly, PaymentGate};
+pub use payment::{DownloadGrant, DownloadRequest, FreeOnly, PaymentGate, PaymentsConfig};
 pub use server::{run, run_with, serve};

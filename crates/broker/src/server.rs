@@ -10,6 +10,7 @@ use shardgate_backends::ProviderRegistry;
 use shardgate_index::Index;
 use shardgate_index::RedbIndex;
 use shardgate_proto::v1::admin_server::AdminServer;
+use shardgate_proto::v1::payments_server::PaymentsServer;
 use shardgate_proto::v1::providers_server::ProvidersServer;
 use shardgate_proto::v1::storage_server::StorageServer;
 use tokio::net::TcpListener;
@@ -23,9 +24,10 @@ use crate::error::BrokerError;
 use crate::gc::GcWorker;
 use crate::keys::BrokerKeys;
 use crate::metrics_http::{handle, serve_metrics};
-use crate::payment::{FreeOnly, PaymentGate};
+use crate::payment::{FreeOnly, PaymentGate, gate_from_config};
 use crate::providers::{ProviderDirectory, load_providers, rejoin_pending};
 use crate::service::admin::AdminService;
+use crate::service::payments::PaymentsService;
 use crate::service::providers::ProvidersService;
 use crate::service::storage::StorageService;
 use crate::state::Broker;
@@ -35,6 +37,7 @@ const SERVED: &[&str] = &[
     "shardgate.v1.Storage",
     "shardgate.v1.Providers",
     "shardgate.v1.Admin",
+    "shardgate.v1.Payments",
 ];
 /// How often DOWN providers get a half-open probe check.
 const PROBE_INTERVAL: Duration = Duration::from_secs(2);
@@ -65,7 +68,9 @@ pub async fn run_with(
     serve(config, index, listener, metrics, FreeOnly, shutdown).await
 }
 
-/// Everything wired from its parts: any index, any payment gate.
+/// Everything wired from its parts: any index, and the payment gate used
+/// when the config has no `[payments]` (with it, the L402 gate is built
+/// from the config and `payments` is not used).
 pub async fn serve(
     config: BrokerConfig,
     index: Arc<dyn Index>,
@@ -90,6 +95,7 @@ pub async fn serve(
         }
         None => None,
     };
+    let (payments, cashier) = gate_from_config(&config, index.clone(), &keys, payments).await;
     let registry = ProviderRegistry::new(config.health);
     let gc = GcWorker::new(
         index.clone(),
@@ -99,7 +105,8 @@ pub async fn serve(
     );
     let broker = Arc::new(Broker {
         auth: Authenticator::new(index.clone(), admin_hash),
-        payments: Arc::new(payments),
+        payments,
+        cashier: cashier.clone(),
         gc: gc.clone(),
         directory: ProviderDirectory::default(),
         cpu: Arc::new(tokio::sync::Semaphore::new(
@@ -144,6 +151,10 @@ pub async fn serve(
         let every = Duration::from_millis(broker.config.provider_rejoin_interval_ms.max(1));
         workers.spawn(rejoin_pending(broker.clone(), pending, every));
     }
+    if let Some(cashier) = &cashier {
+        workers.spawn(cashier.lnd.clone().keep_connected());
+        workers.spawn(crate::payment::watcher::watch_holds(cashier.clone()));
+    }
     if let (Some(listener), Some(handle)) = (metrics, handle()) {
         workers.spawn(serve_metrics(listener, handle));
     }
@@ -155,6 +166,7 @@ pub async fn serve(
         .add_service(StorageServer::new(StorageService::new(broker.clone())))
         .add_service(ProvidersServer::new(ProvidersService::new(broker.clone())))
         .add_service(AdminServer::new(AdminService::new(broker.clone())))
+        .add_service(PaymentsServer::new(PaymentsService::new(broker.clone())))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             shutdown.await;
             // Tell load balancers first; in-flight calls then finish (an

@@ -11,7 +11,7 @@ use crate::auth::Authenticator;
 use crate::config::BrokerConfig;
 use crate::gc::GcWorker;
 use crate::keys::BrokerKeys;
-use crate::payment::PaymentGate;
+use crate::payment::{Cashier, PaymentGate};
 use crate::providers::ProviderDirectory;
 
 /// Everything a request needs.
@@ -23,6 +23,8 @@ pub struct Broker {
     pub auth: Authenticator,
     /// Decides whether a download may be served (payments plug in here).
     pub payments: Arc<dyn PaymentGate>,
+    /// Invoices, LND and the ledger; `None` without `[payments]`.
+    pub cashier: Option<Arc<Cashier>>,
     pub gc: GcWorker,
     /// Permits for CPU-bound work (sealing, rebuilding) on the blocking
     /// pool, one per core: many concurrent uploads queue here instead of

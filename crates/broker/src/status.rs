@@ -7,9 +7,14 @@
 use shardgate_backends::{BackendError, BackendErrorKind};
 use shardgate_core::{CoreError, CoreErrorKind};
 use shardgate_index::IndexError;
+use shardgate_payments::{ErrorKind, PaymentError};
+use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
 
 use crate::error::BrokerError;
+
+/// Metadata key of an L402 challenge (storage.proto, "Paying for a download").
+pub const WWW_AUTHENTICATE: &str = "www-authenticate";
 
 impl From<BrokerError> for Status {
     fn from(err: BrokerError) -> Status {
@@ -18,7 +23,23 @@ impl From<BrokerError> for Status {
             // Bugs get logged with detail; the client gets a pointer to that.
             tracing::error!(error = %err, "internal error");
         }
-        Status::new(code, message_of(&err))
+        if let BrokerError::Payment(e) = &err
+            && e.kind() == ErrorKind::Misconfigured
+        {
+            // Nothing a client can fix: the operator must see it.
+            tracing::error!(error = %e, "payments are misconfigured");
+        }
+        let mut status = Status::new(code, message_of(&err));
+        if let BrokerError::PaymentRequired { challenge, .. } = &err {
+            match MetadataValue::try_from(challenge.as_str()) {
+                Ok(value) => {
+                    status.metadata_mut().insert(WWW_AUTHENTICATE, value);
+                }
+                // Tokens are base64 and invoices bech32: always ASCII.
+                Err(_) => tracing::error!("L402 challenge is not valid metadata"),
+            }
+        }
+        status
     }
 }
 
@@ -26,7 +47,9 @@ impl From<BrokerError> for Status {
 pub fn code_of(err: &BrokerError) -> Code {
     match err {
         BrokerError::InvalidArgument { .. } => Code::InvalidArgument,
-        BrokerError::Unauthenticated(_) => Code::Unauthenticated,
+        BrokerError::Unauthenticated(_) | BrokerError::PaymentRequired { .. } => {
+            Code::Unauthenticated
+        }
         BrokerError::PermissionDenied(_) => Code::PermissionDenied,
         BrokerError::NotFound(_) => Code::NotFound,
         BrokerError::AlreadyExists(_) => Code::AlreadyExists,
@@ -44,6 +67,7 @@ pub fn code_of(err: &BrokerError) -> Code {
         BrokerError::Index(e) => index_code(e),
         BrokerError::Backend(e) => backend_code(e),
         BrokerError::Core(e) => core_code(e),
+        BrokerError::Payment(e) => payment_code(e),
     }
 }
 
@@ -83,6 +107,16 @@ fn message_of(err: &BrokerError) -> String {
         BrokerError::Internal(_) | BrokerError::Config(_) | BrokerError::Io(_) => {
             "internal broker error; report it with the time and the RPC name".to_owned()
         }
+        BrokerError::Payment(e) if e.is_temporary() => format!(
+            "the broker's Lightning node is unavailable ({e}); nothing was served or charged, retry with backoff"
+        ),
+        BrokerError::Payment(e) if e.kind() == ErrorKind::Misconfigured => {
+            "the broker cannot use its Lightning node (operator configuration); nothing was served or charged, retry later"
+                .to_owned()
+        }
+        BrokerError::Payment(e) if e.kind() == ErrorKind::Rejected => format!(
+            "the broker's Lightning node refused an operation ({e}); nothing was served, retry later"
+        ),
         BrokerError::Backend(e) if backend_code(e) == Code::Internal => {
             "internal broker error talking to a storage provider; report it with the time and the RPC name"
                 .to_owned()
@@ -98,9 +132,26 @@ fn index_code(err: &IndexError) -> Code {
         IndexError::QuotaExceeded { .. } => Code::ResourceExhausted,
         // A commit lost a race with GC: safe to retry from scratch.
         IndexError::Conflict { .. } => Code::Aborted,
+        // The gate answers this with a challenge; elsewhere it is the same.
+        IndexError::UsesExhausted { .. } => Code::Unauthenticated,
         IndexError::Invalid { .. } => Code::InvalidArgument,
         IndexError::Storage { .. } => Code::Unavailable,
         _ => Code::Internal,
+    }
+}
+
+/// The one mapping of `shardgate_payments::ErrorKind` (crates/payments README).
+fn payment_code(err: &PaymentError) -> Code {
+    match err.kind() {
+        ErrorKind::InvalidArgument => Code::InvalidArgument,
+        ErrorKind::Unauthenticated => Code::Unauthenticated,
+        ErrorKind::FailedPrecondition => Code::FailedPrecondition,
+        // Fail closed: nothing served, the client retries with backoff.
+        ErrorKind::Unavailable
+        | ErrorKind::Timeout
+        | ErrorKind::Rejected
+        | ErrorKind::Misconfigured => Code::Unavailable,
+        ErrorKind::NotFound => Code::NotFound,
     }
 }
 
@@ -181,6 +232,40 @@ mod tests {
         for (err, code) in cases {
             assert_eq!(status(err).code(), code);
         }
+    }
+
+    #[test]
+    fn payment_refusals_carry_the_challenge_and_lnd_outages_are_unavailable() {
+        let s = status(BrokerError::PaymentRequired {
+            reason: "credential used up: 1 of 1 uses spent".into(),
+            challenge: "L402 macaroon=\"AgE=\", invoice=\"lnbcrt1\"".into(),
+        });
+        assert_eq!(s.code(), Code::Unauthenticated);
+        assert_eq!(s.message(), "credential used up: 1 of 1 uses spent");
+        let value = s.metadata().get(WWW_AUTHENTICATE).expect("challenge");
+        assert!(value.to_str().expect("ascii").starts_with("L402 macaroon="));
+
+        let s = status(BrokerError::Payment(PaymentError::LndTimeout {
+            op: "LookupInvoice",
+            after: std::time::Duration::from_secs(5),
+        }));
+        assert_eq!(s.code(), Code::Unavailable);
+        assert!(s.metadata().get(WWW_AUTHENTICATE).is_none());
+        let s = status(BrokerError::Payment(PaymentError::InvoiceNotPaid {
+            payment_hash: "ab".into(),
+        }));
+        assert_eq!(s.code(), Code::FailedPrecondition);
+        let s = status(BrokerError::Payment(PaymentError::UsesOutOfBounds {
+            uses: 101,
+            max: 100,
+        }));
+        assert_eq!(s.code(), Code::InvalidArgument);
+        let s = status(BrokerError::Payment(PaymentError::LndAuth {
+            op: "GetInfo",
+            detail: "verification failed".into(),
+        }));
+        assert_eq!(s.code(), Code::Unavailable);
+        assert!(!s.message().contains("verification"), "{}", s.message());
     }
 
     #[test]

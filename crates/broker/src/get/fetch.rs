@@ -9,7 +9,7 @@
 //! Reads go through [`ShardSource`] (the provider registry in the broker),
 //! so the timing logic is tested with a fake source under paused time.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,6 +70,8 @@ pub struct ShardFetcher {
     chunk: ContentId,
     queue: std::vec::IntoIter<ShardLocation>,
     errors: Vec<BackendError>,
+    /// Provider of each filled slot (by shard index): who gets paid.
+    sources: BTreeMap<u8, String>,
 }
 
 impl ShardFetcher {
@@ -83,6 +85,7 @@ impl ShardFetcher {
             chunk: record.chunk_id,
             queue: locations.into_iter(),
             errors: Vec::new(),
+            sources: BTreeMap::new(),
         }
     }
 
@@ -116,6 +119,7 @@ impl ShardFetcher {
                         {
                             *slot = Some(object);
                             have += 1;
+                            self.sources.insert(loc.index, loc.provider);
                         }
                     }
                     Err(e) => {
@@ -145,6 +149,12 @@ impl ShardFetcher {
     ) -> BoxFuture<'static, (ShardLocation, Result<Bytes, BackendError>)> {
         let read = self.source.read(&loc.provider, self.chunk, loc.index);
         Box::pin(async move { (loc, read.await) })
+    }
+
+    /// The provider of every shard read into a slot (one entry per shard):
+    /// the shards this chunk's rebuild used, for the payment split.
+    pub fn sources(&self) -> impl Iterator<Item = &str> {
+        self.sources.values().map(String::as_str)
     }
 
     /// Turns a failed open into DATA_LOSS (shards missing or corrupt) or
@@ -278,6 +288,7 @@ mod tests {
             .await;
         let took = started.elapsed();
         assert!(slots[1].is_some() && slots[2].is_some(), "b and c won");
+        assert_eq!(fetcher.sources().collect::<Vec<_>>(), ["b", "c"]);
         assert!(
             took >= Duration::from_millis(300) && took < Duration::from_millis(400),
             "{took:?}"

@@ -19,6 +19,7 @@ use crate::error::BrokerError;
 use crate::get::range::served_range;
 use crate::get::{RangeChunks, range_chunks};
 use crate::lookup::find_blob;
+use crate::payment::{DownloadEnd, DownloadRequest};
 use crate::state::{Broker, now_unix_ms};
 use crate::validate::{E2E_TAG_LEN, parse_id};
 
@@ -60,21 +61,70 @@ pub async fn shard_locations(
             )));
         }
     }
-    let grant = broker.payments.authorize(&blob, range, metadata).await?;
-    if grant.hold {
-        return Err(BrokerError::FailedPrecondition(
-            "hold-invoice credentials only work with Storage.Get (the broker cannot observe a direct delivery)"
-                .to_owned(),
-        ));
+    let payment = DownloadRequest {
+        direct: true,
+        ..DownloadRequest::default()
+    };
+    let grant = broker
+        .payments
+        .authorize(&blob, range, payment, metadata)
+        .await?;
+    let mut settlement = grant.settlement;
+    let located = locate(&broker, &manifest, first, stride, &entries, &records, ttl).await;
+    match located {
+        Ok((chunks, served_by)) => {
+            settlement.count_shards(served_by.iter().map(String::as_str));
+            settlement.finish(DownloadEnd::Delivered);
+            Ok(pb::GetShardLocationsResponse {
+                range: Some(pb::ServedRange {
+                    offset: range.offset,
+                    length: range.length,
+                }),
+                chunks,
+                urls_expire_at: Some(timestamp(now_unix_ms() + ttl.as_millis() as u64)),
+                uses_remaining: grant.uses_remaining,
+                key_mode: match manifest.key_mode() {
+                    KeyMode::Managed => pb::KeyMode::Managed,
+                    KeyMode::EndToEnd => pb::KeyMode::EndToEnd,
+                } as i32,
+            })
+        }
+        Err(e) => {
+            settlement.finish(DownloadEnd::BrokerFailure);
+            Err(e)
+        }
     }
+}
+
+/// The presigned locations of every chunk, and the providers a reader will
+/// fetch from (the first k presigned shards of each chunk, data shards
+/// first) — the providers this download pays.
+async fn locate(
+    broker: &Broker,
+    manifest: &shardgate_core::Manifest,
+    first: u64,
+    stride: u64,
+    entries: &[shardgate_core::ManifestChunk],
+    records: &[ChunkRecord],
+    ttl: Duration,
+) -> Result<(Vec<pb::ChunkLocation>, Vec<String>), BrokerError> {
+    let mut served_by = Vec::new();
     let mut chunks = Vec::with_capacity(records.len());
-    for (i, (entry, record)) in entries.iter().zip(&records).enumerate() {
+    for (i, (entry, record)) in entries.iter().zip(records).enumerate() {
         let index = first + i as u64;
         let object_size = (SHARD_HEADER_LEN
             + shard_len_for(record.sealed_len as usize, usize::from(record.k)))
             as u64;
         let mut shards = Vec::new();
-        for (loc, store) in presignable(&broker, record) {
+        let mut usable = presignable(broker, record);
+        usable.sort_by_key(|(loc, _)| loc.index);
+        served_by.extend(
+            usable
+                .iter()
+                .take(usize::from(record.k))
+                .map(|(loc, _)| loc.provider.clone()),
+        );
+        for (loc, store) in usable {
             let key = store.shard_key(&record.chunk_id, loc.index);
             let presigned = store.presign_get(&key, ttl).await?;
             shards.push(pb::ShardLocation {
@@ -85,7 +135,7 @@ pub async fn shard_locations(
             });
         }
         let managed_key = match manifest.key_mode() {
-            KeyMode::Managed => Some(managed_key(&broker, record)?),
+            KeyMode::Managed => Some(managed_key(broker, record)?),
             KeyMode::EndToEnd => None,
         };
         let length = match manifest.key_mode() {
@@ -105,19 +155,7 @@ pub async fn shard_locations(
             managed_key,
         });
     }
-    Ok(pb::GetShardLocationsResponse {
-        range: Some(pb::ServedRange {
-            offset: range.offset,
-            length: range.length,
-        }),
-        chunks,
-        urls_expire_at: Some(timestamp(now_unix_ms() + ttl.as_millis() as u64)),
-        uses_remaining: grant.uses_remaining,
-        key_mode: match manifest.key_mode() {
-            KeyMode::Managed => pb::KeyMode::Managed,
-            KeyMode::EndToEnd => pb::KeyMode::EndToEnd,
-        } as i32,
-    })
+    Ok((chunks, served_by))
 }
 
 fn url_ttl(requested: Option<&prost_types::Duration>) -> Result<Duration, BrokerError> {

@@ -28,6 +28,7 @@ use crate::get::range::{ServedRange, chunk_span, served_range, slice_in_chunk};
 use crate::get::reader::read_chunk;
 use crate::lookup::{chunk_records, find_blob};
 use crate::metrics;
+use crate::payment::{DownloadEnd, DownloadRequest, Settlement};
 use crate::state::Broker;
 use crate::validate::{E2E_TAG_LEN, parse_id};
 
@@ -70,17 +71,41 @@ pub async fn get(
     let manifest = manifest_of(&blob)?;
     let size = stored_size(&manifest);
     let range = served_range(size, request.range.as_ref())?;
-    let grant = broker.payments.authorize(&blob, range, metadata).await?;
+    let payment = DownloadRequest {
+        hold_invoice: request.hold_invoice,
+        uses: request.uses,
+        direct: false,
+    };
+    let grant = broker
+        .payments
+        .authorize(&blob, range, payment, metadata)
+        .await?;
+    let settlement = grant.settlement;
 
-    let RangeChunks {
-        stride,
-        first,
-        entries,
-        records,
-    } = range_chunks(&broker, &manifest, range).await?;
-    let owned = caller.as_ref().is_some_and(|t| t.id == blob.owner);
+    let prepared = async {
+        let chunks = range_chunks(&broker, &manifest, range).await?;
+        let owned = caller.as_ref().is_some_and(|t| t.id == blob.owner);
+        let info = blob_info(&blob, &chunks.records, owned)?;
+        Ok::<_, BrokerError>((chunks, info))
+    }
+    .await;
+    let (
+        RangeChunks {
+            stride,
+            first,
+            entries,
+            records,
+        },
+        info,
+    ) = match prepared {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            settlement.finish(DownloadEnd::BrokerFailure);
+            return Err(e);
+        }
+    };
     let header = GetHeader {
-        blob: Some(blob_info(&blob, &records, owned)?),
+        blob: Some(info),
         range: Some(shardgate_proto::v1::ServedRange {
             offset: range.offset,
             length: range.length,
@@ -90,6 +115,7 @@ pub async fn get(
     };
     let (tx, rx) = mpsc::channel(SEND_BUFFER);
     // The header is sent from here so that a full buffer cannot happen yet.
+    // (Failing here drops the settlement: client gone.)
     tx.send(Ok(GetResponse {
         frame: Some(Frame::Header(header)),
     }))
@@ -106,6 +132,7 @@ pub async fn get(
             entries,
             records,
             tx,
+            settlement,
         )
         .in_current_span(),
     );
@@ -160,7 +187,8 @@ pub async fn range_chunks(
 
 /// Reads chunks `first..` with read-ahead and sends the covered bytes. Ends
 /// as soon as the client is gone (a send fails): the in-flight reads are
-/// dropped with the stream.
+/// dropped with the stream. Finishes `settlement` with how it ended (if
+/// the task is aborted, dropping it says "client gone").
 #[allow(clippy::too_many_arguments)]
 async fn stream_range(
     broker: Arc<Broker>,
@@ -172,6 +200,7 @@ async fn stream_range(
     entries: Vec<ManifestChunk>,
     records: Vec<ChunkRecord>,
     tx: mpsc::Sender<Result<GetResponse, Status>>,
+    mut settlement: Settlement,
 ) {
     let frame_len = broker.config.limits.max_data_frame_bytes as usize;
     let read_ahead = broker.config.pipeline.read_ahead;
@@ -180,27 +209,31 @@ async fn stream_range(
             let broker = broker.clone();
             let index = first + i as u64;
             async move {
-                let bytes = read_chunk(broker, key_mode, index, entry, record).await?;
-                Ok::<_, BrokerError>((index, bytes))
+                let read = read_chunk(broker, key_mode, index, entry, record).await?;
+                Ok::<_, BrokerError>((index, read))
             }
         })
         .buffered(read_ahead);
     tokio::pin!(reads);
     while let Some(result) = reads.next().await {
-        let (index, bytes) = match result {
+        let (index, read) = match result {
             Ok(read) => read,
             Err(e) => {
                 tracing::warn!(blob = %blob.blob_id.short(), error = %e, "download failed");
+                settlement.finish(DownloadEnd::BrokerFailure);
                 let _ = tx.send(Err(e.into())).await;
                 return;
             }
         };
+        settlement.count_shards(read.providers.iter().map(String::as_str));
+        let bytes = read.bytes;
         let (from, to) = slice_in_chunk(range, stride, index, bytes.len() as u64);
         // In bounds by construction of the span (the rebuilt chunk has its
         // manifest length); checked anyway, failing the stream, never
         // panicking or ending it OK with bytes missing.
         let Some(served) = bytes.get(from..to) else {
             let e = BrokerError::Internal(format!("chunk {index} is shorter than its range"));
+            settlement.finish(DownloadEnd::BrokerFailure);
             let _ = tx.send(Err(e.into())).await;
             return;
         };
@@ -210,8 +243,11 @@ async fn stream_range(
                 frame: Some(Frame::Data(frame.to_vec())),
             };
             if tx.send(Ok(message)).await.is_err() {
+                settlement.finish(DownloadEnd::ClientGone);
                 return;
             }
         }
     }
+    // Every frame is with the transport.
+    settlement.finish(DownloadEnd::Delivered);
 }

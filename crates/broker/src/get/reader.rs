@@ -18,15 +18,22 @@ use crate::get::fetch::{ShardFetcher, ShardSource};
 use crate::metrics;
 use crate::state::Broker;
 
-/// Reads chunk `index` of a blob and returns its stored bytes: plaintext
-/// (MANAGED) or the sealed ciphertext (END_TO_END, served as stored).
+/// One chunk read back.
+pub struct ChunkRead {
+    /// Plaintext (MANAGED) or the sealed ciphertext (END_TO_END, served as stored).
+    pub bytes: Vec<u8>,
+    /// The provider of each shard the rebuild used (for the payment split).
+    pub providers: Vec<String>,
+}
+
+/// Reads chunk `index` of a blob: its stored bytes and who served them.
 pub async fn read_chunk(
     broker: Arc<Broker>,
     key_mode: KeyMode,
     index: u64,
     entry: ManifestChunk,
     record: ChunkRecord,
-) -> Result<Vec<u8>, BrokerError> {
+) -> Result<ChunkRead, BrokerError> {
     let started = Instant::now();
     let params = ErasureParams::new(usize::from(record.k), usize::from(record.m))?;
     let hedge = Duration::from_millis(broker.config.pipeline.hedge_delay_ms);
@@ -44,7 +51,10 @@ pub async fn read_chunk(
     }
     let bytes = result.map_err(|e| fetcher.explain(index, params.k(), e))?;
     metrics::chunk_read(started.elapsed());
-    Ok(bytes)
+    Ok(ChunkRead {
+        bytes,
+        providers: fetcher.sources().map(str::to_owned).collect(),
+    })
 }
 
 /// Rebuilds (and, in MANAGED mode, decrypts) on the blocking pool.

@@ -39,6 +39,16 @@ pub fn decode_token(token: &str, filter: &str) -> Result<Option<String>, BrokerE
     String::from_utf8(bytes).map(Some).map_err(|_| bad())
 }
 
+/// The index refuses a page token it did not issue as `Invalid`.
+pub fn page_error(err: shardgate_index::IndexError) -> BrokerError {
+    match err {
+        shardgate_index::IndexError::Invalid { .. } => {
+            BrokerError::invalid("page_token", "not a token this listing returned")
+        }
+        other => other.into(),
+    }
+}
+
 fn tag(filter: &str) -> String {
     hex::encode(&blake3::hash(filter.as_bytes()).as_bytes()[..6])
 }

@@ -15,7 +15,7 @@ use crate::get::locations::{DEFAULT_URL_TTL, MAX_URL_TTL, shard_locations};
 use crate::get::{GetStream, get};
 use crate::lookup::{chunk_records, find_blob, not_found};
 use crate::put::put;
-use crate::service::listing::{decode_token, encode_token, page_size};
+use crate::service::listing::{decode_token, encode_token, page_error, page_size};
 use crate::service::reply;
 use crate::state::Broker;
 use crate::validate::{
@@ -150,12 +150,7 @@ impl Storage for StorageService {
                     page_size(req.page_size),
                 )
                 .await
-                .map_err(|e| match e {
-                    shardgate_index::IndexError::Invalid { .. } => {
-                        BrokerError::invalid("page_token", "not a token this listing returned")
-                    }
-                    other => other.into(),
-                })?;
+                .map_err(page_error)?;
             let mut infos = Vec::with_capacity(blobs.len());
             for blob in &blobs {
                 infos.push(self.info(blob, Some(&tenant)).await?);
@@ -292,10 +287,13 @@ impl Storage for StorageService {
                 flat_msat: l.default_flat_msat,
                 per_mib_msat: l.default_per_mib_msat,
             }),
-            max_invoice_uses: 0,
-            invoice_expiry: None,
-            credential_ttl: None,
-            hold_accept_timeout: None,
+            max_invoice_uses: c.payments.as_ref().map_or(0, |p| p.max_invoice_uses),
+            invoice_expiry: c.payments.as_ref().map(|p| seconds(p.invoice_expiry_secs)),
+            credential_ttl: c.payments.as_ref().map(|p| seconds(p.credential_ttl_secs)),
+            hold_accept_timeout: c
+                .payments
+                .as_ref()
+                .map(|p| seconds(p.hold_accept_timeout_secs)),
             max_url_ttl: Some(prost_types::Duration {
                 seconds: MAX_URL_TTL.as_secs() as i64,
                 nanos: 0,
@@ -312,5 +310,13 @@ impl Storage for StorageService {
             max_metadata_value_bytes: MAX_METADATA_VALUE_BYTES as u32,
             max_metadata_total_bytes: MAX_METADATA_TOTAL_BYTES as u32,
         }))
+    }
+}
+
+/// Whole seconds as a protobuf Duration (config values fit i64).
+fn seconds(secs: u64) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: i64::try_from(secs).unwrap_or(i64::MAX),
+        nanos: 0,
     }
 }
