@@ -64,6 +64,16 @@ pub struct BrokerConfig {
     /// How long GC remembers released chunks, seconds. An upload running
     /// longer than this is refused at commit (retry it). Default 86400.
     pub gc_tombstone_retention_secs: u64,
+    /// Seconds between full repair passes (scrub every shard, re-create
+    /// missing or corrupt ones, move shards off draining providers); 0 =
+    /// no repair worker. Draining providers are also watched every few
+    /// seconds between passes. Default 3600.
+    pub repair_interval_secs: u64,
+    /// Chunks the repair worker reads from the index per page. Default 100.
+    pub repair_batch: usize,
+    /// How long a provider must stay DOWN before its shards count as lost
+    /// and are re-created elsewhere, seconds. Default 3600.
+    pub repair_down_grace_secs: u64,
     /// Lightning payments (`[payments]`); `None` serves only free blobs.
     pub payments: Option<crate::payment::PaymentsConfig>,
 }
@@ -88,6 +98,9 @@ impl Default for BrokerConfig {
             gc_interval_secs: 3600,
             gc_batch: 1000,
             gc_tombstone_retention_secs: 86_400,
+            repair_interval_secs: 3600,
+            repair_batch: 100,
+            repair_down_grace_secs: 3600,
             payments: None,
         }
     }

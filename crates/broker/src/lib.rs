@@ -14,6 +14,7 @@ mod metrics_http;
 pub mod payment;
 pub mod providers;
 pub mod put;
+pub mod repair;
 pub mod server;
 pub mod service;
 pub mod state;

@@ -26,6 +26,7 @@ use crate::keys::BrokerKeys;
 use crate::metrics_http::{handle, serve_metrics};
 use crate::payment::{FreeOnly, PaymentGate, gate_from_config};
 use crate::providers::{ProviderDirectory, load_providers, rejoin_pending};
+use crate::repair::{RepairSettings, RepairWorker};
 use crate::service::admin::AdminService;
 use crate::service::payments::PaymentsService;
 use crate::service::providers::ProvidersService;
@@ -103,11 +104,17 @@ pub async fn serve(
         config.gc_batch,
         Duration::from_secs(config.gc_tombstone_retention_secs),
     );
+    let repair = RepairWorker::new(
+        index.clone(),
+        registry.clone(),
+        RepairSettings::from_config(&config),
+    );
     let broker = Arc::new(Broker {
         auth: Authenticator::new(index.clone(), admin_hash),
         payments,
         cashier: cashier.clone(),
         gc: gc.clone(),
+        repair: repair.clone(),
         directory: ProviderDirectory::default(),
         cpu: Arc::new(tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -138,6 +145,9 @@ pub async fn serve(
     if broker.config.gc_interval_secs > 0 {
         let every = Duration::from_secs(broker.config.gc_interval_secs);
         workers.spawn(gc.run_periodic(every));
+    }
+    if broker.config.repair_interval_secs > 0 {
+        workers.spawn(repair.run_periodic());
     }
     workers.spawn(async move {
         loop {

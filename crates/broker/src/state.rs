@@ -13,6 +13,7 @@ use crate::gc::GcWorker;
 use crate::keys::BrokerKeys;
 use crate::payment::{Cashier, PaymentGate};
 use crate::providers::ProviderDirectory;
+use crate::repair::RepairWorker;
 
 /// Everything a request needs.
 pub struct Broker {
@@ -26,6 +27,8 @@ pub struct Broker {
     /// Invoices, LND and the ledger; `None` without `[payments]`.
     pub cashier: Option<Arc<Cashier>>,
     pub gc: GcWorker,
+    /// Scrub, re-creation of lost shards, drains.
+    pub repair: RepairWorker,
     /// Permits for CPU-bound work (sealing, rebuilding) on the blocking
     /// pool, one per core: many concurrent uploads queue here instead of
     /// oversubscribing the CPU with hundreds of blocking threads.

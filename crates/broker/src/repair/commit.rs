@@ -1,0 +1,208 @@
+//! Carrying out a plan: write the re-created shards, point the index at
+//! them, then delete the copies they replace.
+//!
+//! Order is what keeps data safe:
+//! 1. new shard objects are written (and acknowledged) first;
+//! 2. `update_chunk_shards` switches the record in one transaction — only
+//!    if the record is still the one the plan was made from;
+//! 3. only then are replaced copies deleted (never one the index lists).
+//!
+//! If GC condemned or released the chunk meanwhile (`Conflict` or
+//! `NotFound`), what this repair wrote is deleted again, so nothing is
+//! orphaned and nothing GC deleted comes back. Shard objects are content
+//! addressed, so a re-upload of the same chunk racing with that cleanup
+//! would use the same keys: after the cleanup the record is read again and,
+//! if a live record now lists one of those objects, the identical bytes are
+//! put back.
+
+use bytes::Bytes;
+use futures::future::join_all;
+use shardgate_backends::ProviderRegistry;
+use shardgate_index::{ChunkRecord, Index, IndexError, ShardLocation};
+
+use crate::error::BrokerError;
+use crate::repair::plan::{Reason, Rebuild};
+
+/// What happened to one chunk's repair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Committed {
+    /// The index now lists the new shards.
+    Done {
+        /// Shards re-created (missing, corrupt, lost).
+        rebuilt: u64,
+        /// Shards moved (off a draining provider, or off a shared one).
+        moved: u64,
+        /// Planned shards whose write failed (retried next pass).
+        failed: u64,
+    },
+    /// No planned write succeeded; nothing changed.
+    NothingWritten,
+    /// GC condemned or released the chunk meanwhile; what was written is
+    /// deleted again.
+    Collected,
+    /// The record changed meanwhile (another repair); retried next pass.
+    Changed,
+}
+
+/// Writes `objects` (index, object) to the plan's targets and commits.
+pub async fn commit(
+    registry: &ProviderRegistry,
+    index: &dyn Index,
+    record: &ChunkRecord,
+    rebuilds: &[Rebuild],
+    objects: &[(u8, Bytes)],
+) -> Result<Committed, BrokerError> {
+    let writes = rebuilds.iter().zip(objects).map(|(r, (_, object))| {
+        let object = object.clone();
+        async move {
+            let store = registry.store(&r.target)?;
+            let result = store.put_shard(object).await;
+            registry.observe(&r.target, &result);
+            result.map(|_| ())
+        }
+    });
+    let mut written = Vec::new();
+    let mut failed = 0u64;
+    for (r, result) in rebuilds.iter().zip(join_all(writes).await) {
+        match result {
+            Ok(()) => written.push(r),
+            Err(e) => {
+                failed += 1;
+                tracing::warn!(chunk = %record.chunk_id.short(), shard = r.index, target = %r.target, error = %e, "repair write failed");
+            }
+        }
+    }
+    if written.is_empty() {
+        return Ok(Committed::NothingWritten);
+    }
+    let mut shards = record.shards.clone();
+    for r in &written {
+        shards.retain(|l| l.index != r.index);
+        shards.push(ShardLocation {
+            index: r.index,
+            provider: r.target.clone(),
+        });
+    }
+    shards.sort();
+
+    // The record must still be the one the plan was made from: the index
+    // has no compare-and-swap, so this narrows the window to one round trip.
+    let current = match index.chunks_of(&[record.chunk_id]).await {
+        Ok(mut found) => found.pop(),
+        Err(IndexError::NotFound { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let Some(current) = current else {
+        undo(registry, index, record, &written, objects).await;
+        return Ok(Committed::Collected);
+    };
+    if !same_locations(&current.shards, &record.shards) {
+        let unlisted: Vec<&Rebuild> = written
+            .iter()
+            .copied()
+            .filter(|r| !lists(&current.shards, r.index, &r.target))
+            .collect();
+        delete_written(registry, record, &unlisted).await;
+        return Ok(Committed::Changed);
+    }
+    match index.update_chunk_shards(&record.chunk_id, shards).await {
+        Ok(_) => {}
+        Err(IndexError::Conflict { .. } | IndexError::NotFound { .. }) => {
+            undo(registry, index, record, &written, objects).await;
+            return Ok(Committed::Collected);
+        }
+        // Unknown whether anything changed: keep every object (at worst
+        // unreferenced copies), never delete one the index may list.
+        Err(e) => return Err(e.into()),
+    }
+    let (mut rebuilt, mut moved) = (0u64, 0u64);
+    for r in &written {
+        match r.reason {
+            Reason::Bad | Reason::Lost => rebuilt += 1,
+            Reason::Drain | Reason::Shared => moved += 1,
+        }
+        if let Some(old) = r.old.as_deref().filter(|old| *old != r.target) {
+            delete_old(registry, record, r.index, old).await;
+        }
+    }
+    Ok(Committed::Done {
+        rebuilt,
+        moved,
+        failed,
+    })
+}
+
+fn lists(shards: &[ShardLocation], index: u8, provider: &str) -> bool {
+    shards
+        .iter()
+        .any(|l| l.index == index && l.provider == provider)
+}
+
+fn same_locations(a: &[ShardLocation], b: &[ShardLocation]) -> bool {
+    let (mut a, mut b) = (a.to_vec(), b.to_vec());
+    a.sort();
+    b.sort();
+    a == b
+}
+
+/// The replaced copy, after the commit. A provider that left is not ours to
+/// clean; a failed delete leaves an unreferenced object (logged).
+async fn delete_old(registry: &ProviderRegistry, record: &ChunkRecord, index: u8, old: &str) {
+    let Ok(store) = registry.store(old) else {
+        return;
+    };
+    let result = store
+        .delete(&store.shard_key(&record.chunk_id, index))
+        .await;
+    registry.observe(old, &result);
+    if let Err(e) = result {
+        tracing::warn!(chunk = %record.chunk_id.short(), shard = index, provider = old, error = %e, "could not delete the replaced shard copy");
+    }
+}
+
+async fn delete_written(registry: &ProviderRegistry, record: &ChunkRecord, written: &[&Rebuild]) {
+    for r in written {
+        delete_old(registry, record, r.index, &r.target).await;
+    }
+}
+
+/// GC won the race: delete what this repair wrote, then put back any object
+/// a live record (a re-upload that committed meanwhile) lists.
+async fn undo(
+    registry: &ProviderRegistry,
+    index: &dyn Index,
+    record: &ChunkRecord,
+    written: &[&Rebuild],
+    objects: &[(u8, Bytes)],
+) {
+    tracing::info!(chunk = %record.chunk_id.short(), "chunk collected during repair; removing the shards repair wrote");
+    delete_written(registry, record, written).await;
+    let live = match index.live_chunks(&[record.chunk_id]).await {
+        Ok(mut found) => found.pop().flatten(),
+        Err(e) => {
+            tracing::warn!(chunk = %record.chunk_id.short(), error = %e, "could not re-check the chunk after undoing a repair");
+            None
+        }
+    };
+    // Same (k, m, length) or the objects are not the ones it lists.
+    let Some(live) =
+        live.filter(|l| (l.k, l.m, l.sealed_len) == (record.k, record.m, record.sealed_len))
+    else {
+        return;
+    };
+    for r in written {
+        if !lists(&live.shards, r.index, &r.target) {
+            continue;
+        }
+        let Some((_, object)) = objects.iter().find(|(i, _)| *i == r.index) else {
+            continue;
+        };
+        if let Ok(store) = registry.store(&r.target) {
+            let result = store.put_shard(object.clone()).await;
+            registry.observe(&r.target, &result);
+            if let Err(e) = result {
+                tracing::error!(chunk = %record.chunk_id.short(), shard = r.index, provider = %r.target, error = %e, "could not restore a re-uploaded shard");
+            }
+        }
+    }
+}

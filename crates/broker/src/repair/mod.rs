@@ -1,0 +1,264 @@
+//! The repair worker: scrubs every shard the index lists, re-creates the
+//! missing, corrupt and lost ones from `k` verified survivors onto healthy
+//! providers, and moves shards off draining providers.
+//!
+//! * A **full pass** (every `repair_interval_secs`) visits every chunk
+//!   once: it pages through each joined provider's chunks and handles a
+//!   chunk when visiting the first joined provider (by name) its record
+//!   lists.
+//! * An **evacuation pass** handles only the chunks on draining providers
+//!   and on providers DOWN longer than `repair_down_grace_secs`. The worker
+//!   looks for those every few seconds, so a drain starts at once; a pass
+//!   that makes no progress (nowhere to put the shards) is not repeated
+//!   until the set of such providers changes or a full pass ran.
+//!
+//! One pass at a time (a second one gets ABORTED), chunks in pages of
+//! `repair_batch`, a few chunks at once (see `settings.rs`). Safety rules
+//! (never delete a listed shard before its replacement is committed; GC
+//! races) are in `commit.rs`.
+
+mod chunk;
+mod commit;
+mod inspect;
+mod metrics;
+mod plan;
+mod rebuild;
+mod settings;
+mod status;
+mod view;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use shardgate_backends::ProviderRegistry;
+use shardgate_index::{ChunkRecord, Index};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+pub use plan::{Plan, Reason, Rebuild, Verdict};
+pub use settings::{REPAIR_CONCURRENCY, RepairSettings, WATCH_INTERVAL};
+pub use status::{PassReport, RepairSnapshot};
+pub use view::{ProviderView, Standing};
+
+use crate::error::BrokerError;
+use crate::state::now_unix_ms;
+use chunk::check_chunk;
+use status::StatusCell;
+use view::DownTracker;
+
+/// Which chunks a pass visits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every chunk.
+    Full,
+    /// Chunks with a shard on a draining or long-DOWN provider.
+    Evacuate,
+}
+
+impl Scope {
+    fn label(self) -> &'static str {
+        match self {
+            Scope::Full => "full",
+            Scope::Evacuate => "evacuate",
+        }
+    }
+}
+
+/// The worker; cheap to clone (shared state behind an `Arc`).
+#[derive(Clone)]
+pub struct RepairWorker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    index: Arc<dyn Index>,
+    registry: ProviderRegistry,
+    settings: RepairSettings,
+    down: DownTracker,
+    status: StatusCell,
+    running: Mutex<()>,
+}
+
+impl RepairWorker {
+    pub fn new(
+        index: Arc<dyn Index>,
+        registry: ProviderRegistry,
+        settings: RepairSettings,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                index,
+                registry,
+                settings,
+                down: DownTracker::default(),
+                status: StatusCell::default(),
+                running: Mutex::new(()),
+            }),
+        }
+    }
+
+    /// What the worker has done and is doing.
+    pub fn status(&self) -> RepairSnapshot {
+        self.inner.status.snapshot()
+    }
+
+    /// Runs one pass now and waits for it. ABORTED if one is running.
+    pub async fn run_pass(&self, scope: Scope) -> Result<PassReport, BrokerError> {
+        let inner = &self.inner;
+        let _guard = inner.running.try_lock().map_err(|_| {
+            BrokerError::Aborted("a repair pass is already running; retry when it ends".to_owned())
+        })?;
+        let full = scope == Scope::Full;
+        let started = Instant::now();
+        inner.status.pass_started(full, now_unix_ms());
+        let view = ProviderView::capture(&inner.registry, &inner.down, inner.settings.down_grace);
+        let result = self.visit(scope, &view).await;
+        let report = inner
+            .status
+            .pass_finished(full && result.is_ok(), now_unix_ms());
+        metrics::pass_done(scope.label(), started.elapsed());
+        metrics::queue_length(inner.status.snapshot().queue_length());
+        self.note_drained(&view).await;
+        result?;
+        tracing::info!(scope = scope.label(), ?report, "repair pass done");
+        Ok(report)
+    }
+
+    async fn visit(&self, scope: Scope, view: &ProviderView) -> Result<(), BrokerError> {
+        // Chunks already handled this pass: a chunk moved onto a provider
+        // visited later must not be scrubbed twice.
+        let mut seen = HashSet::new();
+        let providers: Vec<String> = match scope {
+            Scope::Full => view.joined().map(str::to_owned).collect(),
+            Scope::Evacuate => evacuated(view),
+        };
+        for provider in &providers {
+            let mut after = None;
+            loop {
+                let page = self
+                    .inner
+                    .index
+                    .shards_on_provider(provider, after, self.inner.settings.batch)
+                    .await?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.chunk_id);
+                let full_page = page.len() >= self.inner.settings.batch;
+                let todo: Vec<ChunkRecord> = page
+                    .into_iter()
+                    .filter(|c| scope == Scope::Evacuate || owner(c, view) == Some(provider))
+                    .filter(|c| seen.insert(c.chunk_id))
+                    .collect();
+                self.check_all(view, todo).await;
+                if !full_page {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn check_all(&self, view: &ProviderView, chunks: Vec<ChunkRecord>) {
+        let inner = &self.inner;
+        futures::stream::iter(chunks)
+            .map(|record| async move {
+                let counts =
+                    check_chunk(&inner.registry, inner.index.as_ref(), view, &record).await;
+                inner.status.record(&counts);
+            })
+            .buffer_unordered(inner.settings.concurrency.max(1))
+            .collect::<()>()
+            .await;
+    }
+
+    /// Draining providers the index no longer places any shard on.
+    async fn note_drained(&self, view: &ProviderView) {
+        let mut drained = Vec::new();
+        for name in view.draining() {
+            match self.inner.index.shards_on_provider(name, None, 1).await {
+                Ok(page) if page.is_empty() => drained.push(name.to_owned()),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(provider = name, error = %e, "could not count shards left")
+                }
+            }
+        }
+        let before = self.inner.status.snapshot().drained;
+        for name in drained.iter().filter(|n| !before.contains(n)) {
+            tracing::info!(provider = %name, "drain complete: no shards left on it; it can leave (Providers.Leave)");
+        }
+        self.inner.status.set_drained(drained);
+    }
+
+    /// Providers whose shards an evacuation pass would move, if any of them
+    /// still holds a shard.
+    async fn evacuation_due(&self) -> Option<Vec<String>> {
+        let inner = &self.inner;
+        let view = ProviderView::capture(&inner.registry, &inner.down, inner.settings.down_grace);
+        let names = evacuated(&view);
+        for name in &names {
+            if let Ok(page) = inner.index.shards_on_provider(name, None, 1).await
+                && !page.is_empty()
+            {
+                return Some(names);
+            }
+        }
+        None
+    }
+
+    /// Full passes every `interval`, evacuations in between; forever (the
+    /// server spawns this in its worker set and aborts it at shutdown).
+    pub async fn run_periodic(self) {
+        let Some(interval) = self.inner.settings.interval else {
+            return;
+        };
+        let mut last_full = Instant::now();
+        // Evacuation that made no progress: not retried for the same set
+        // of providers before the next full pass.
+        let mut stalled: Option<Vec<String>> = None;
+        loop {
+            tokio::time::sleep(WATCH_INTERVAL.min(interval)).await;
+            if last_full.elapsed() >= interval {
+                last_full = Instant::now();
+                stalled = None;
+                if let Err(e) = self.run_pass(Scope::Full).await {
+                    tracing::warn!(error = %e, "repair pass failed");
+                }
+                continue;
+            }
+            let Some(names) = self.evacuation_due().await else {
+                continue;
+            };
+            if stalled.as_ref() == Some(&names) {
+                continue;
+            }
+            match self.run_pass(Scope::Evacuate).await {
+                Ok(r) if r.chunks_repaired == 0 => stalled = Some(names),
+                Ok(_) => stalled = None,
+                Err(e) => tracing::warn!(error = %e, "repair evacuation failed"),
+            }
+        }
+    }
+}
+
+/// The first joined provider (by name) a record lists: the one whose
+/// visit handles the chunk in a full pass.
+fn owner<'a>(record: &'a ChunkRecord, view: &ProviderView) -> Option<&'a String> {
+    record
+        .shards
+        .iter()
+        .map(|l| &l.provider)
+        .filter(|p| view.is_joined(p))
+        .min()
+}
+
+/// Draining providers and joined providers that count as gone.
+fn evacuated(view: &ProviderView) -> Vec<String> {
+    view.joined()
+        .filter(|p| matches!(view.standing(p), Standing::Draining | Standing::Gone))
+        .map(str::to_owned)
+        .collect()
+}

@@ -1,0 +1,6 @@
+//! Repair worker tests over a real redb index and memory providers.
+
+mod fixture;
+mod gc_race;
+mod passes;
+mod planner;
