@@ -7,6 +7,8 @@ pub mod gc;
 pub mod index;
 pub mod payment_rules;
 pub mod payments;
+#[cfg(feature = "postgres")]
+mod postgres;
 pub mod records;
 mod redb_index;
 pub mod rules;
@@ -20,6 +22,8 @@ pub use payments::{
     AccountBalance, InvoiceProgress, InvoiceRecord, LedgerAccount, LedgerAccountKind, LedgerEntry,
     LedgerFilter, LedgerPosting, PaymentHash, PostingSide,
 };
+#[cfg(feature = "postgres")]
+pub use postgres::{DEFAULT_SCHEMA as DEFAULT_POSTGRES_SCHEMA, PostgresIndex, PostgresOptions};
 pub use records::{
     BlobRecord, ChunkRecord, CommitOutcome, MAX_BLOB_NAME_LEN, MAX_CONTENT_TYPE_LEN,
     MAX_METADATA_ENTRIES, MAX_METADATA_ITEM_LEN, MAX_PAGE_LIMIT, MAX_PROVIDER_NAME_LEN,
