@@ -15,12 +15,18 @@ use shardgate_core::{DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE};
 
 use crate::error::BrokerError;
 
+mod index;
+pub use index::{IndexConfig, PostgresIndexConfig};
+
 /// Broker settings. `Debug` never shows secrets.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BrokerConfig {
     /// Directory of the embedded index (`index.redb`). Default `./shardgate-data`.
     pub data_dir: PathBuf,
+    /// The index (`[index]`): the embedded redb file in `data_dir`
+    /// (default), or PostgreSQL shared by several broker replicas.
+    pub index: IndexConfig,
     /// gRPC listen address, used by the binary (`run` takes a bound
     /// listener). Default `127.0.0.1:7700`.
     pub listen: SocketAddr,
@@ -82,6 +88,7 @@ impl Default for BrokerConfig {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("./shardgate-data"),
+            index: IndexConfig::default(),
             listen: SocketAddr::from(([127, 0, 0, 1], 7700)),
             metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9700))),
             master_key: None,
@@ -200,6 +207,7 @@ impl BrokerConfig {
     /// Checks the values that `serde` cannot; the error names the field.
     pub fn validate(&self) -> Result<(), BrokerError> {
         let bad = |what: &str| Err(BrokerError::Config(what.to_owned()));
+        self.index.validate()?;
         let size = self.default_chunk_size as usize;
         if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&size) {
             return bad("default_chunk_size must be within 262144..=67108864");

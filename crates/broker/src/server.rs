@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use shardgate_backends::ProviderRegistry;
 use shardgate_index::Index;
-use shardgate_index::RedbIndex;
 use shardgate_proto::v1::admin_server::AdminServer;
 use shardgate_proto::v1::payments_server::PaymentsServer;
 use shardgate_proto::v1::providers_server::ProvidersServer;
@@ -43,8 +42,9 @@ const SERVED: &[&str] = &[
 /// How often DOWN providers get a half-open probe check.
 const PROBE_INTERVAL: Duration = Duration::from_secs(2);
 
-/// Serves on `listener` until `shutdown` completes, with the redb index in
-/// `config.data_dir` and `/metrics` on `config.metrics_listen`.
+/// Serves on `listener` until `shutdown` completes, with the index
+/// `config.index` names (redb in `config.data_dir` by default) and
+/// `/metrics` on `config.metrics_listen`.
 pub async fn run(
     config: BrokerConfig,
     listener: TcpListener,
@@ -65,7 +65,7 @@ pub async fn run_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BrokerError> {
     config.validate()?;
-    let index: Arc<dyn Index> = Arc::new(RedbIndex::open(&config.data_dir).await?);
+    let index = config.index.open(&config.data_dir).await?;
     serve(config, index, listener, metrics, FreeOnly, shutdown).await
 }
 
