@@ -32,6 +32,8 @@ struct PaidSetup {
     /// The broker node, seen from the test (to check invoice states).
     lnd_view: LightningNode,
     payer: LightningNode,
+    /// Tenants created so far (names must be unique).
+    owners: std::sync::atomic::AtomicUsize,
     _dir: tempfile::TempDir,
 }
 
@@ -69,6 +71,7 @@ impl PaidSetup {
             payer_node,
             lnd_view,
             payer,
+            owners: Default::default(),
             _dir: dir,
         }
     }
@@ -79,9 +82,13 @@ impl PaidSetup {
             .expect("connect")
     }
 
-    /// A public priced blob of `len` bytes owned by a new tenant.
+    /// A public priced blob of `len` bytes owned by a new tenant: (tenant
+    /// id, blob id, bytes).
     async fn priced_blob(&self, len: usize) -> (String, String, Vec<u8>) {
-        let (tenant, key) = self.broker.tenant("alice", None).await;
+        let n = self
+            .owners
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (tenant, key) = self.broker.tenant(&format!("owner{n}"), None).await;
         let data = bytes(len, 7);
         let mut h = header("paid.bin", Some(len as u64));
         h.price = Some(PRICE);
@@ -142,12 +149,21 @@ async fn get_paid(
     hold_invoice: bool,
     uses: u32,
 ) -> (Vec<u8>, Result<pb::GetHeader, Status>) {
-    let mut req = Request::new(pb::GetRequest {
+    let request = pb::GetRequest {
         blob_id: blob.into(),
         range: None,
         hold_invoice,
         uses,
-    });
+    };
+    get_request(client, request, auth).await
+}
+
+async fn get_request(
+    client: &mut StorageClient<Channel>,
+    request: pb::GetRequest,
+    auth: Option<&str>,
+) -> (Vec<u8>, Result<pb::GetHeader, Status>) {
+    let mut req = Request::new(request);
     if let Some(auth) = auth {
         req.metadata_mut()
             .insert("authorization", auth.parse().expect("ascii"));
@@ -613,5 +629,60 @@ async fn without_payments_the_service_says_so_and_earnings_follow_the_key() {
         .expect_err("other tenant");
     assert_eq!(err.code(), Code::PermissionDenied);
     let _ = ADMIN_KEY;
+    setup.stop().await;
+}
+
+#[tokio::test]
+async fn a_credential_covers_only_its_range_and_its_blob() {
+    let setup = PaidSetup::start().await;
+    let (_tenant, blob, data) = setup.priced_blob(4000).await;
+    let range = |offset, length| pb::GetRequest {
+        blob_id: blob.clone(),
+        range: Some(pb::ByteRange {
+            offset,
+            length: Some(length),
+        }),
+        ..Default::default()
+    };
+    let mut client = setup.broker.storage().await;
+    let (_, result) = get_request(&mut client, range(100, 50), None).await;
+    let (macaroon, invoice) = challenge(&result.expect_err("challenge"));
+    let preimage = pay(&setup, &invoice).await;
+    let auth = format!("L402 {macaroon}:{}", preimage.to_hex());
+
+    let (got, result) = get_request(&mut client, range(100, 100), Some(&auth)).await;
+    let status = result.expect_err("wider range");
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert!(
+        status
+            .message()
+            .contains("range 100+100 not covered by paid range 100+50"),
+        "{}",
+        status.message()
+    );
+    assert!(got.is_empty());
+    let (_, other, _) = setup.priced_blob(10).await;
+    let (_, result) = get_request(
+        &mut client,
+        pb::GetRequest {
+            blob_id: other,
+            ..Default::default()
+        },
+        Some(&auth),
+    )
+    .await;
+    let status = result.expect_err("other blob");
+    assert!(
+        status
+            .message()
+            .contains(&format!("credential is for blob {blob}")),
+        "{}",
+        status.message()
+    );
+
+    // The refusals used nothing: the single use serves the paid range.
+    let (got, result) = get_request(&mut client, range(100, 50), Some(&auth)).await;
+    result.expect("paid range");
+    assert_eq!(got, data[100..150]);
     setup.stop().await;
 }
