@@ -1,0 +1,206 @@
+//! Two real `shardgate serve` processes sharing one PostgreSQL index (one
+//! fresh schema of the test server) and three fs providers, as two broker
+//! replicas would on Kubernetes: a tenant created and a blob uploaded
+//! through broker A are stat'ed, listed, read byte-exact and deleted
+//! through broker B; GC through B then removes every shard from the
+//! providers and every chunk from the index, and A finds nothing left.
+//!
+//! Needs `SHARDGATE_TEST_POSTGRES_URL` (scripts/test.sh sets it); fails,
+//! never skips, without it.
+
+use deadpool_postgres::tokio_postgres::{self, NoTls};
+use shardgate_proto::v1 as pb;
+use shardgate_tests::broker_process::client::{
+    get_checked, header, list_all, put_pattern, with_key,
+};
+use shardgate_tests::broker_process::pattern::Pattern;
+use shardgate_tests::broker_process::{BrokerProcess, ProviderSpec};
+
+const URL_VAR: &str = "SHARDGATE_TEST_POSTGRES_URL";
+const CHUNK: u64 = 256 * 1024;
+
+/// A scratch schema, dropped (with its tables) when the test ends.
+struct Schema {
+    url: String,
+    name: String,
+}
+
+impl Schema {
+    fn fresh() -> Self {
+        let url = std::env::var(URL_VAR).unwrap_or_else(|_| {
+            panic!(
+                "{URL_VAR} is not set: this test needs a PostgreSQL server; run it through \
+                 scripts/test.sh (it sets {URL_VAR}=postgres://postgres@127.0.0.1:5432/test)"
+            )
+        });
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() % 1_000_000_000_000)
+            .unwrap_or(0);
+        let name = format!("sg_e2e_{}_{nanos}", std::process::id());
+        Schema { url, name }
+    }
+
+    /// The `[index]` table both brokers get.
+    fn index_toml(&self) -> String {
+        format!(
+            "[index]\nkind = \"postgres\"\nurl = {:?}\nschema = {:?}\nmax_connections = 4\n",
+            self.url, self.name
+        )
+    }
+
+    async fn client(&self) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(&self.url, NoTls)
+            .await
+            .expect("connect to the test PostgreSQL");
+        tokio::spawn(connection);
+        client
+    }
+
+    async fn count(&self, table: &str) -> i64 {
+        self.client()
+            .await
+            .query_one(
+                &format!("SELECT count(*) FROM \"{}\".{table}", self.name),
+                &[],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("count {table}: {e}"))
+            .get(0)
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let (url, name) = (self.url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime: use a runtime of our own on
+        // another thread.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async move {
+                let (client, connection) = tokio_postgres::connect(&url, NoTls).await.ok()?;
+                tokio::spawn(connection);
+                let sql = format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE");
+                client.batch_execute(&sql).await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_brokers_share_one_postgres_index() {
+    let schema = Schema::fresh();
+    let dirs = tempfile::tempdir().expect("provider dirs");
+    let providers: Vec<ProviderSpec> = (0..3)
+        .map(|i| ProviderSpec::fs(&format!("p{i}"), dirs.path().join(format!("p{i}"))))
+        .collect();
+    let index = schema.index_toml();
+    // Started together: both migrate the fresh schema at once.
+    let (a, b) = tokio::join!(
+        BrokerProcess::start(&providers, &index),
+        BrokerProcess::start(&providers, &index)
+    );
+    let (a, b) = (a.expect("broker A"), b.expect("broker B"));
+
+    // A tenant created through A authenticates on B.
+    let (_, key) = a.create_tenant("alice", None).await.expect("tenant");
+    let k = Some(key.as_str());
+    let mut on_a = a.storage().await.expect("client A");
+    let mut on_b = b.storage().await.expect("client B");
+
+    let pattern = Pattern::new(42, 3 * CHUNK + 1000);
+    let put = put_pattern(
+        &mut on_a,
+        k,
+        header("shared/report.bin", pattern.len(), Some(CHUNK as u32)),
+        pattern,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("put through A: {e}\n{}", a.log_tail()));
+    assert_eq!(schema.count("chunks").await, 4, "four chunks indexed");
+
+    let info = on_b
+        .stat(with_key(
+            pb::StatRequest {
+                blob_id: put.blob_id.clone(),
+            },
+            k,
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("stat through B: {e}\n{}", b.log_tail()))
+        .into_inner();
+    assert_eq!(
+        (info.name.as_str(), info.size_bytes),
+        ("shared/report.bin", pattern.len())
+    );
+    let listed = list_all(&mut on_b, &key).await.expect("list through B");
+    assert_eq!(
+        listed
+            .iter()
+            .map(|i| i.blob_id.as_str())
+            .collect::<Vec<_>>(),
+        [put.blob_id.as_str()]
+    );
+    let got = get_checked(&mut on_b, k, &put.blob_id, None, pattern)
+        .await
+        .unwrap_or_else(|e| panic!("get through B: {e}\n{}", b.log_tail()));
+    assert_eq!((got.len, got.first_mismatch), (pattern.len(), None));
+
+    let deleted = on_b
+        .delete(with_key(
+            pb::DeleteBlobRequest {
+                blob_id: put.blob_id.clone(),
+            },
+            k,
+        ))
+        .await
+        .expect("delete through B")
+        .into_inner();
+    assert_eq!(deleted.released_quota_bytes, pattern.len());
+    let gone = on_a
+        .stat(with_key(
+            pb::StatRequest {
+                blob_id: put.blob_id.clone(),
+            },
+            k,
+        ))
+        .await
+        .expect_err("A sees the delete");
+    assert_eq!(gone.code(), tonic::Code::NotFound);
+
+    let report = b
+        .run_gc()
+        .await
+        .unwrap_or_else(|e| panic!("GC through B: {e}\n{}", b.log_tail()));
+    assert_eq!(report.chunks_released, 4, "{report:?}");
+    for provider in &providers {
+        let left = provider.shard_objects().await.expect("list provider");
+        assert!(
+            left.is_empty(),
+            "{} keeps orphan shards: {left:?}",
+            provider.name
+        );
+    }
+    assert_eq!(schema.count("chunks").await, 0, "no chunk record left");
+    assert_eq!(schema.count("provider_shards").await, 0);
+    assert_eq!(schema.count("blobs").await, 0);
+    let again = a.run_gc().await.expect("GC through A");
+    assert_eq!(again.chunks_released, 0, "nothing left for A: {again:?}");
+
+    // Usage went back to zero on the shared tenant record.
+    let used = schema
+        .client()
+        .await
+        .query_one(
+            &format!("SELECT used_bytes::text FROM \"{}\".tenants", schema.name),
+            &[],
+        )
+        .await
+        .expect("tenant row")
+        .get::<_, String>(0);
+    assert_eq!(used, "0");
+}
