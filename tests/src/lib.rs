@@ -6,6 +6,7 @@ mod error;
 pub mod fault_proxy;
 mod http1;
 mod http_client;
+pub mod lightning;
 mod peer;
 pub mod peers;
 pub mod provider_kinds;

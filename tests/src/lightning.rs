@@ -1,0 +1,638 @@
+//! Lightning for end-to-end payment tests (contract C3): a simulated
+//! network in the test process, a broker node the real `shardgate` binary
+//! reaches over TLS with a macaroon, and a funded payer node the test pays
+//! from through [`LightningNode::pay_invoice`] — the same client and
+//! connection recipe a real wallet integration uses.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), shardgate_tests::PeerError> {
+//! use shardgate_tests::lightning::PaidBroker;
+//! let paid = PaidBroker::start(&[("credential_ttl_secs", "60")], "").await?;
+//! let mut storage = paid.broker.storage().await.unwrap();
+//! # let _ = storage; Ok(()) }
+//! ```
+//!
+//! Helpers read the `www-authenticate` challenge off a [`Status`]
+//! ([`Challenge::from_status`]), build `authorization` values, collect a
+//! Get stream frame by frame ([`fetch`]) and look invoices up on the
+//! broker's node through its own LookupInvoice ([`Lightning::invoice`]).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use shardgate_lnd_sim::{SimNetwork, SimNode, SimNodeConfig};
+use shardgate_payments::lnd::{LndConfig, MacaroonSource, TlsCertSource};
+use shardgate_payments::{
+    InvoiceState, InvoiceStatus, LightningNode, PaymentError, PaymentHash, Preimage,
+    parse_authorization,
+};
+use shardgate_proto::v1 as pb;
+use shardgate_proto::v1::payments_client::PaymentsClient;
+use shardgate_proto::v1::storage_client::StorageClient;
+use tonic::transport::Channel;
+use tonic::{Request, Status};
+
+use crate::PeerError;
+use crate::broker_process::{BrokerProcess, ProviderSpec};
+
+/// What the payer node starts with: 10 BTC, far more than any test spends.
+pub const PAYER_BALANCE_MSAT: u64 = 1_000_000_000_000;
+/// Longest a test waits for one payment to become final.
+const PAY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Per-call timeout of the test's own LND clients.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// The broker's per-call timeout unless a test sets `lnd_call_timeout_ms`.
+const BROKER_CALL_TIMEOUT_MS: &str = "2000";
+const POLL: Duration = Duration::from_millis(20);
+/// Longest a test waits for a hold payment to be ACCEPTED.
+const HOLD_WAIT: Duration = Duration::from_secs(15);
+/// Longest a test waits for the ledger to catch up with finished downloads.
+const LEDGER_WAIT: Duration = Duration::from_secs(10);
+/// Metadata names of the L402 flow.
+pub const AUTHORIZATION: &str = "authorization";
+pub const WWW_AUTHENTICATE: &str = "www-authenticate";
+
+fn sim_error(err: impl std::fmt::Display) -> PeerError {
+    PeerError::Protocol {
+        peer: "lnd-sim".into(),
+        reason: err.to_string(),
+    }
+}
+
+/// A simulated network with a broker node and a funded payer node.
+pub struct Lightning {
+    network: SimNetwork,
+    broker_node: SimNode,
+    payer_node: SimNode,
+    /// The payer's wallet, through lnd_grpc_rust over TLS.
+    payer: LightningNode,
+    /// The broker's node as its operator sees it (LookupInvoice).
+    broker_view: LightningNode,
+    _dir: tempfile::TempDir,
+}
+
+impl Lightning {
+    /// Starts both nodes; the payer holds [`PAYER_BALANCE_MSAT`].
+    pub async fn start() -> Result<Lightning, PeerError> {
+        let dir = tempfile::Builder::new()
+            .prefix("shardgate-lnd-sim-")
+            .tempdir()
+            .map_err(|e| PeerError::io("create lnd-sim dir", e))?;
+        let network = SimNetwork::new();
+        let broker_node = SimNode::start(
+            &network,
+            SimNodeConfig::new("broker", dir.path().join("broker")),
+        )
+        .await
+        .map_err(sim_error)?;
+        let payer_node = SimNode::start(
+            &network,
+            SimNodeConfig::new("payer", dir.path().join("payer"))
+                .with_balance_msat(PAYER_BALANCE_MSAT),
+        )
+        .await
+        .map_err(sim_error)?;
+        let payer = connect(&payer_node).await?;
+        let broker_view = connect(&broker_node).await?;
+        Ok(Lightning {
+            network,
+            broker_node,
+            payer_node,
+            payer,
+            broker_view,
+            _dir: dir,
+        })
+    }
+
+    pub fn network(&self) -> &SimNetwork {
+        &self.network
+    }
+
+    /// The node the broker is configured with (take it down, slow it).
+    pub fn broker_node(&self) -> &SimNode {
+        &self.broker_node
+    }
+
+    pub fn payer_node(&self) -> &SimNode {
+        &self.payer_node
+    }
+
+    /// The payer's wallet client.
+    pub fn payer(&self) -> &LightningNode {
+        &self.payer
+    }
+
+    /// The `[payments]` table for [`BrokerProcess::start`]'s `extra_toml`,
+    /// pointing at the broker node's endpoint, certificate and macaroon
+    /// files. `settings` are further `key = value` lines (values as TOML,
+    /// e.g. `("credential_ttl_secs", "2")`); a setting named
+    /// `lnd_call_timeout_ms` replaces the harness's 2 s. The table must
+    /// come last in `extra_toml`: put top-level keys before it.
+    pub fn payments_toml(&self, settings: &[(&str, &str)]) -> String {
+        let node = &self.broker_node;
+        let mut toml = format!(
+            "\n[payments]\nlnd_endpoint = {:?}\nlnd_tls_cert = {:?}\nlnd_macaroon = {:?}\n",
+            node.grpc_socket(),
+            node.tls_cert_path().display().to_string(),
+            node.macaroon_path().display().to_string(),
+        );
+        if !settings.iter().any(|(k, _)| *k == "lnd_call_timeout_ms") {
+            toml.push_str(&format!("lnd_call_timeout_ms = {BROKER_CALL_TIMEOUT_MS}\n"));
+        }
+        for (key, value) in settings {
+            toml.push_str(&format!("{key} = {value}\n"));
+        }
+        toml
+    }
+
+    /// Pays a BOLT 11 invoice from the payer's wallet; the preimage is the
+    /// proof of payment.
+    pub async fn pay(&self, payment_request: &str) -> Result<Preimage, PaymentError> {
+        self.payer
+            .pay_invoice(payment_request, 0, PAY_TIMEOUT)
+            .await
+    }
+
+    /// Pays in a task of its own: a hold invoice keeps the payment in
+    /// flight until the broker settles or cancels it.
+    pub fn pay_in_background(
+        &self,
+        payment_request: &str,
+    ) -> tokio::task::JoinHandle<Result<Preimage, PaymentError>> {
+        let payer = self.payer.clone();
+        let request = payment_request.to_owned();
+        tokio::spawn(async move { payer.pay_invoice(&request, 0, PAY_TIMEOUT).await })
+    }
+
+    /// Pays a hold invoice in the background and waits until the broker's
+    /// node holds the payment (ACCEPTED); the payment task ends when the
+    /// broker settles or cancels.
+    pub async fn pay_until_accepted(
+        &self,
+        challenge: &Challenge,
+    ) -> tokio::task::JoinHandle<Result<Preimage, PaymentError>> {
+        let payment = self.pay_in_background(&challenge.invoice);
+        self.wait_for_state(&challenge.payment_hash, InvoiceState::Accepted, HOLD_WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("hold payment: {e}"));
+        payment
+    }
+
+    /// The invoice as the broker's node sees it now.
+    pub async fn invoice(&self, hash: &PaymentHash) -> Result<InvoiceStatus, PaymentError> {
+        self.broker_view.lookup_invoice(hash).await
+    }
+
+    /// Polls the broker's node until the invoice is in `state`; the last
+    /// status seen (or error) on timeout.
+    pub async fn wait_for_state(
+        &self,
+        hash: &PaymentHash,
+        state: InvoiceState,
+        timeout: Duration,
+    ) -> Result<InvoiceStatus, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let seen = self.invoice(hash).await;
+            match &seen {
+                Ok(status) if status.state == state => return Ok(status.clone()),
+                _ if Instant::now() >= deadline => {
+                    return Err(format!("invoice never reached {state:?}: last {seen:?}"));
+                }
+                _ => tokio::time::sleep(POLL).await,
+            }
+        }
+    }
+
+    /// Spendable balance of the payer, msat.
+    pub fn payer_balance_msat(&self) -> u64 {
+        self.payer_node.balance_msat()
+    }
+
+    /// Stops both nodes.
+    pub async fn shutdown(self) -> Result<(), PeerError> {
+        self.payer_node.shutdown().await.map_err(sim_error)?;
+        self.broker_node.shutdown().await.map_err(sim_error)
+    }
+}
+
+async fn connect(node: &SimNode) -> Result<LightningNode, PeerError> {
+    LightningNode::connect(
+        &LndConfig::new(
+            node.grpc_socket(),
+            TlsCertSource::File(node.tls_cert_path().to_path_buf()),
+            MacaroonSource::File(node.macaroon_path().to_path_buf()),
+        )
+        .with_call_timeout(CALL_TIMEOUT),
+    )
+    .await
+    .map_err(sim_error)
+}
+
+/// A `www-authenticate` challenge: the credential to use once paid, and
+/// the invoice to pay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Challenge {
+    /// Base64 macaroon.
+    pub token: String,
+    /// BOLT 11 payment request.
+    pub invoice: String,
+    /// From the token's identifier (not verified: the broker does that).
+    pub payment_hash: PaymentHash,
+}
+
+impl Challenge {
+    /// Reads the challenge off a refused call's (trailing) metadata.
+    pub fn from_status(status: &Status) -> Result<Challenge, String> {
+        let value = status
+            .metadata()
+            .get(WWW_AUTHENTICATE)
+            .ok_or_else(|| format!("no {WWW_AUTHENTICATE} in {status:?}"))?
+            .to_str()
+            .map_err(|e| format!("{WWW_AUTHENTICATE} is not ASCII: {e}"))?;
+        Challenge::parse(value)
+    }
+
+    /// Parses `L402 macaroon="<base64>", invoice="<BOLT11>"`.
+    pub fn parse(value: &str) -> Result<Challenge, String> {
+        let bad = |why: &str| format!("challenge {value:?}: {why}");
+        let rest = value
+            .strip_prefix("L402 ")
+            .ok_or_else(|| bad("scheme is not L402"))?;
+        let mut token = None;
+        let mut invoice = None;
+        for part in rest.split(", ") {
+            let (key, quoted) = part.split_once('=').ok_or_else(|| bad("no `=`"))?;
+            let text = quoted
+                .strip_prefix('"')
+                .and_then(|q| q.strip_suffix('"'))
+                .ok_or_else(|| bad("value not quoted"))?;
+            match key {
+                "macaroon" => token = Some(text.to_owned()),
+                "invoice" => invoice = Some(text.to_owned()),
+                _ => return Err(bad("unknown parameter")),
+            }
+        }
+        let token = token.ok_or_else(|| bad("no macaroon"))?;
+        let invoice = invoice.ok_or_else(|| bad("no invoice"))?;
+        let payment_hash = parse_authorization(&format!("L402 {token}:"))
+            .and_then(|c| c.unverified_payment_hash())
+            .map_err(|e| bad(&format!("token does not parse: {e}")))?;
+        Ok(Challenge {
+            token,
+            invoice,
+            payment_hash,
+        })
+    }
+
+    /// `L402 <token>:<hex preimage>` (or `L402 <token>:` with `None`).
+    pub fn authorization(&self, preimage: Option<&Preimage>) -> String {
+        shardgate_payments::l402::authorization(&self.token, preimage)
+    }
+}
+
+/// A request carrying `authorization: value` and, if given, `x-api-key`.
+/// Panics if `value` is not valid ASCII metadata (the tests choose it).
+pub fn authorized<T>(message: T, value: &str, key: Option<&str>) -> Request<T> {
+    let mut request = crate::broker_process::client::with_key(message, key);
+    request.metadata_mut().insert(
+        AUTHORIZATION,
+        value
+            .parse()
+            .expect("test authorization values are printable ASCII"),
+    );
+    request
+}
+
+/// What one Get delivered before it ended, frame by frame.
+#[derive(Debug)]
+pub struct Fetched {
+    pub header: Option<pb::GetHeader>,
+    pub data: Vec<u8>,
+    pub data_frames: usize,
+    /// How the stream ended: `Ok` only when it ended with status OK.
+    pub end: Result<(), Status>,
+}
+
+impl Fetched {
+    /// The final status, or a panic naming what was received.
+    pub fn refused(&self) -> &Status {
+        match &self.end {
+            Err(status) => status,
+            Ok(()) => panic!(
+                "expected a refusal, the Get succeeded with {} bytes",
+                self.data.len()
+            ),
+        }
+    }
+
+    /// The bytes, or a panic with the status.
+    pub fn bytes(&self) -> &[u8] {
+        if let Err(status) = &self.end {
+            panic!("Get failed: {status:?}");
+        }
+        &self.data
+    }
+}
+
+/// Runs one Get and keeps everything it delivered, even when it fails
+/// mid-stream.
+pub async fn fetch(
+    client: &mut StorageClient<Channel>,
+    request: Request<pb::GetRequest>,
+) -> Fetched {
+    let mut fetched = Fetched {
+        header: None,
+        data: Vec::new(),
+        data_frames: 0,
+        end: Ok(()),
+    };
+    let mut stream = match client.get(request).await {
+        Ok(response) => response.into_inner(),
+        Err(status) => {
+            fetched.end = Err(status);
+            return fetched;
+        }
+    };
+    loop {
+        match stream.message().await {
+            Ok(None) => return fetched,
+            Ok(Some(pb::GetResponse { frame })) => match frame {
+                Some(pb::get_response::Frame::Header(h)) => fetched.header = Some(h),
+                Some(pb::get_response::Frame::Data(d)) => {
+                    fetched.data_frames += 1;
+                    fetched.data.extend_from_slice(&d);
+                }
+                None => {}
+            },
+            Err(status) => {
+                fetched.end = Err(status);
+                return fetched;
+            }
+        }
+    }
+}
+
+/// A Get request for `blob` (`range` = `(offset, length)`).
+pub fn get_request(blob: &str, range: Option<(u64, Option<u64>)>) -> pb::GetRequest {
+    pb::GetRequest {
+        blob_id: blob.into(),
+        range: range.map(|(offset, length)| pb::ByteRange { offset, length }),
+        ..Default::default()
+    }
+}
+
+/// A broker with `[payments]` on a [`Lightning`] network, three `fs`
+/// providers in a temp dir, and one tenant. Fields are public so a test can
+/// take nodes down or look at the providers.
+pub struct PaidBroker {
+    pub lightning: Lightning,
+    pub broker: BrokerProcess,
+    pub providers: Vec<ProviderSpec>,
+    /// Tenant id and API key of "owner".
+    pub owner: (String, String),
+    _provider_dir: tempfile::TempDir,
+}
+
+impl PaidBroker {
+    /// `settings`: extra `[payments]` lines (see [`Lightning::payments_toml`]);
+    /// `top_level`: extra top-level TOML keys (before `[payments]`).
+    pub async fn start(
+        settings: &[(&str, &str)],
+        top_level: &str,
+    ) -> Result<PaidBroker, PeerError> {
+        let lightning = Lightning::start().await?;
+        Self::start_on(lightning, settings, top_level).await
+    }
+
+    /// As [`PaidBroker::start`] on an existing network (e.g. one whose
+    /// broker node is down).
+    pub async fn start_on(
+        lightning: Lightning,
+        settings: &[(&str, &str)],
+        top_level: &str,
+    ) -> Result<PaidBroker, PeerError> {
+        let provider_dir = tempfile::Builder::new()
+            .prefix("shardgate-paid-providers-")
+            .tempdir()
+            .map_err(|e| PeerError::io("create provider dir", e))?;
+        let providers: Vec<ProviderSpec> = (0..3)
+            .map(|i| {
+                ProviderSpec::fs(
+                    &format!("fs{i}"),
+                    provider_dir.path().join(format!("fs{i}")),
+                )
+            })
+            .collect();
+        let toml = format!("{top_level}\n{}", lightning.payments_toml(settings));
+        let broker = BrokerProcess::start(&providers, &toml).await?;
+        let owner = broker
+            .create_tenant("owner", None)
+            .await
+            .map_err(|s| PeerError::Protocol {
+                peer: "shardgate serve".into(),
+                reason: format!("create tenant: {s}"),
+            })?;
+        Ok(PaidBroker {
+            lightning,
+            broker,
+            providers,
+            owner,
+            _provider_dir: provider_dir,
+        })
+    }
+
+    pub fn owner_key(&self) -> &str {
+        &self.owner.1
+    }
+
+    /// A Storage client on a fresh connection.
+    pub async fn storage(&self) -> StorageClient<Channel> {
+        self.broker.storage().await.expect("connect to the broker")
+    }
+
+    /// A Payments client on a fresh connection.
+    pub async fn payments(&self) -> PaymentsClient<Channel> {
+        let channel = Channel::from_shared(self.broker.url())
+            .expect("the broker URL is valid")
+            .connect()
+            .await
+            .expect("connect to the broker");
+        PaymentsClient::new(channel)
+    }
+
+    /// Uploads `bytes` as the owner with `price` (msat flat, msat per MiB),
+    /// 256 KiB chunks, public or private; returns the blob id.
+    pub async fn upload(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        price: (u64, u64),
+        public: bool,
+    ) -> String {
+        self.upload_as(self.owner_key(), name, bytes, price, public)
+            .await
+    }
+
+    /// As [`PaidBroker::upload`] with another tenant's API key.
+    pub async fn upload_as(
+        &self,
+        key: &str,
+        name: &str,
+        bytes: &[u8],
+        price: (u64, u64),
+        public: bool,
+    ) -> String {
+        let mut client = self.storage().await;
+        let header = pb::PutHeader {
+            name: name.into(),
+            declared_size_bytes: Some(bytes.len() as u64),
+            chunk_size_bytes: Some(256 * 1024),
+            price: Some(pb::Price {
+                flat_msat: price.0,
+                per_mib_msat: price.1,
+            }),
+            visibility: if public {
+                pb::Visibility::Public as i32
+            } else {
+                pb::Visibility::Private as i32
+            },
+            ..Default::default()
+        };
+        let mut frames = vec![pb::PutRequest {
+            frame: Some(pb::put_request::Frame::Header(header)),
+        }];
+        frames.extend(bytes.chunks(1 << 20).map(|c| pb::PutRequest {
+            frame: Some(pb::put_request::Frame::Data(c.to_vec())),
+        }));
+        crate::broker_process::client::put_messages(&mut client, Some(key), frames)
+            .await
+            .unwrap_or_else(|e| panic!("upload {name}: {e}\n{}", self.broker.log_tail()))
+            .blob_id
+    }
+
+    /// The ids of a public blob's chunks, in order (from its manifest).
+    pub async fn chunk_ids(&self, blob: &str) -> Vec<String> {
+        let mut client = self.storage().await;
+        let mut stream = client
+            .get_manifest(pb::GetManifestRequest {
+                blob_id: blob.into(),
+            })
+            .await
+            .expect("GetManifest")
+            .into_inner();
+        let mut bytes = Vec::new();
+        while let Some(frame) = stream.message().await.expect("manifest frame") {
+            bytes.extend_from_slice(&frame.data);
+        }
+        let manifest = shardgate_core::Manifest::decode(&bytes).expect("the manifest decodes");
+        manifest.chunks().iter().map(|c| c.id.to_hex()).collect()
+    }
+
+    /// Payments.GetPaymentStatus (no key).
+    pub async fn payment_status(&self, hash: &PaymentHash) -> Result<pb::PaymentStatus, Status> {
+        self.payments()
+            .await
+            .get_payment_status(pb::GetPaymentStatusRequest {
+                payment_hash: hash.to_hex(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// A Get without credential; its challenge (panics if the refusal is
+    /// not UNAUTHENTICATED with a challenge, or if any data came).
+    pub async fn challenge(&self, request: pb::GetRequest, key: Option<&str>) -> Challenge {
+        let mut client = self.storage().await;
+        let fetched = fetch(
+            &mut client,
+            crate::broker_process::client::with_key(request, key),
+        )
+        .await;
+        assert_eq!(fetched.data_frames, 0, "data served without a credential");
+        let status = fetched.refused();
+        assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+        Challenge::from_status(status).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Challenge, then pay it: the credential as `authorization` value.
+    pub async fn buy(&self, request: pb::GetRequest, key: Option<&str>) -> (Challenge, String) {
+        let challenge = self.challenge(request, key).await;
+        let preimage = self
+            .lightning
+            .pay(&challenge.invoice)
+            .await
+            .unwrap_or_else(|e| panic!("pay the challenge invoice: {e}"));
+        let authorization = challenge.authorization(Some(&preimage));
+        (challenge, authorization)
+    }
+
+    /// A Get with `authorization` (and `key`), collected.
+    pub async fn get_with(
+        &self,
+        request: pb::GetRequest,
+        authorization: &str,
+        key: Option<&str>,
+    ) -> Fetched {
+        let mut client = self.storage().await;
+        fetch(&mut client, authorized(request, authorization, key)).await
+    }
+
+    /// Waits until the ledger holds at least `count` entries (bounded) and
+    /// returns them all. The broker records a payment when the download
+    /// has ended (it counts the shards actually served), in a task of its
+    /// own, so an entry may appear a moment after the last frame.
+    pub async fn wait_for_ledger_entries(&self, count: usize) -> Vec<pb::LedgerEntry> {
+        let mut payments = self.payments().await;
+        let deadline = Instant::now() + LEDGER_WAIT;
+        loop {
+            let mut entries = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let page = payments
+                    .list_ledger_entries(crate::broker_process::admin_request(
+                        pb::ListLedgerEntriesRequest {
+                            page_size: 1000,
+                            page_token: page_token.clone(),
+                            ..Default::default()
+                        },
+                    ))
+                    .await
+                    .expect("ListLedgerEntries as admin")
+                    .into_inner();
+                entries.extend(page.entries);
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+            if entries.len() >= count || Instant::now() >= deadline {
+                return entries;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Shard object keys per provider (`shards/xx/<chunk id>.<index>`).
+    pub async fn shard_keys(&self) -> Vec<(String, Vec<String>)> {
+        let mut out = Vec::new();
+        for spec in &self.providers {
+            let keys = spec.shard_objects().await.expect("list provider");
+            out.push((spec.name.clone(), keys));
+        }
+        out
+    }
+
+    /// Root directory of the `fs` provider `name`.
+    pub fn provider_root(&self, name: &str) -> PathBuf {
+        let spec = self
+            .providers
+            .iter()
+            .find(|p| p.name == name)
+            .expect("known provider");
+        match &spec.target {
+            crate::broker_process::ProviderTarget::Fs { root } => root.clone(),
+            _ => unreachable!("PaidBroker providers are fs"),
+        }
+    }
+}

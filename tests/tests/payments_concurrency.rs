@@ -1,0 +1,119 @@
+//! 200 paid downloads at once through the real `shardgate` binary: 200
+//! challenges issued concurrently over four blobs, 200 invoices paid
+//! concurrently, then every credential presented twice at the same moment
+//! (400 concurrent Gets). Each paid use serves exactly once with the exact
+//! bytes, the twin is refused UNAUTHENTICATED with no data, and the ledger
+//! holds 200 entries summing to what the payer paid. Bounded: the whole
+//! run must finish within 50 s.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use shardgate_proto::v1 as pb;
+use shardgate_tests::broker_process::admin_request;
+use shardgate_tests::broker_process::client::with_key;
+use shardgate_tests::broker_process::pattern::Pattern;
+use shardgate_tests::lightning::{Challenge, PaidBroker, authorized, fetch, get_request};
+use tonic::Code;
+
+const BUYERS: usize = 200;
+const BLOBS: usize = 4;
+const BOUND: Duration = Duration::from_secs(50);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_paid_downloads_are_each_served_once() {
+    let paid = PaidBroker::start(&[], "").await.expect("start");
+    let mut blobs = Vec::new();
+    for i in 0..BLOBS {
+        let data = Pattern::new(i as u32, 20_000 + i as u64 * 1_000).all();
+        let id = paid
+            .upload(&format!("c{i}"), &data, (1_000 + i as u64, 0), true)
+            .await;
+        blobs.push((id, data));
+    }
+    let client = paid.storage().await;
+
+    tokio::time::timeout(BOUND, async {
+        // 200 challenges at once.
+        let challenges: Vec<Challenge> = join_all((0..BUYERS).map(|i| {
+            let mut client = client.clone();
+            let blob = blobs[i % BLOBS].0.clone();
+            async move {
+                let got = fetch(&mut client, with_key(get_request(&blob, None), None)).await;
+                assert_eq!(got.data_frames, 0, "served before payment");
+                let status = got.refused();
+                assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+                Challenge::from_status(status).expect("challenge")
+            }
+        }))
+        .await;
+        let mut hashes: Vec<_> = challenges.iter().map(|c| c.payment_hash).collect();
+        hashes.sort();
+        hashes.dedup();
+        assert_eq!(hashes.len(), BUYERS, "every challenge is its own invoice");
+
+        // 200 payments at once.
+        let balance = paid.lightning.payer_balance_msat();
+        let preimages = join_all(challenges.iter().map(|c| paid.lightning.pay(&c.invoice))).await;
+        let auths: Vec<String> = challenges
+            .iter()
+            .zip(preimages)
+            .map(|(c, p)| c.authorization(Some(&p.expect("payment succeeds"))))
+            .collect();
+        let spent = balance - paid.lightning.payer_balance_msat();
+        let expected_spent: u64 = (0..BUYERS).map(|i| 1_000 + (i % BLOBS) as u64).sum();
+        assert_eq!(spent, expected_spent);
+
+        // Each credential twice, all 400 Gets at once.
+        let gets = (0..BUYERS * 2).map(|n| {
+            let i = n % BUYERS;
+            let mut client = client.clone();
+            let (blob, _) = &blobs[i % BLOBS];
+            let request = authorized(get_request(blob, None), &auths[i], None);
+            async move { (i, fetch(&mut client, request).await) }
+        });
+        let mut served = vec![0u32; BUYERS];
+        for (i, got) in join_all(gets).await {
+            match &got.end {
+                Ok(()) => {
+                    assert!(got.data == blobs[i % BLOBS].1, "buyer {i}: exact bytes");
+                    served[i] += 1;
+                }
+                Err(status) => {
+                    assert_eq!(got.data_frames, 0, "buyer {i}: refused after data");
+                    assert_eq!(
+                        status.code(),
+                        Code::Unauthenticated,
+                        "buyer {i}: {status:?}"
+                    );
+                }
+            }
+        }
+        let wrong: Vec<_> = served
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n != 1)
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "(buyer, times served) not exactly once: {wrong:?}"
+        );
+
+        // The ledger: 200 entries, LIGHTNING debited what was paid.
+        let entries = paid.wait_for_ledger_entries(BUYERS).await;
+        assert_eq!(entries.len(), BUYERS);
+        let earnings = paid
+            .payments()
+            .await
+            .get_earnings(admin_request(pb::GetEarningsRequest {
+                kind: pb::AccountKind::Lightning as i32,
+            }))
+            .await
+            .expect("earnings")
+            .into_inner();
+        assert_eq!(earnings.balances.len(), 1);
+        assert_eq!(earnings.balances[0].debited_msat, expected_spent);
+    })
+    .await
+    .expect("200 concurrent paid downloads finish in bounded time");
+}

@@ -1,0 +1,192 @@
+//! Hold invoices ("pay only if delivered", storage.proto) through the real
+//! `shardgate` binary, with the invoice state checked on the simulated
+//! node: a credential is refused until the payment is ACCEPTED, a complete
+//! download settles the invoice (the payer's payment succeeds), a download
+//! the broker cannot finish (shards lost mid-blob: DATA_LOSS) cancels it
+//! and the payer keeps the funds, and a caller that cuts the download off
+//! is settled (the broker cannot tell a lost connection from a client that
+//! stopped reading after the data).
+
+use std::time::Duration;
+
+use shardgate_payments::{InvoiceState, Preimage};
+use shardgate_proto::v1 as pb;
+use shardgate_tests::broker_process::pattern::Pattern;
+use shardgate_tests::lightning::{PaidBroker, authorized, get_request};
+use tonic::Code;
+
+const FLAT: u64 = 4_000;
+const CHUNK: u64 = 256 * 1024;
+const WAIT: Duration = Duration::from_secs(15);
+
+fn hold_request(blob: &str) -> pb::GetRequest {
+    let mut request = get_request(blob, None);
+    request.hold_invoice = true;
+    request
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_invoice_is_settled_after_the_full_download() {
+    let paid = PaidBroker::start(&[], "").await.expect("start");
+    let data = Pattern::new(3, CHUNK * 2 + 100).all();
+    let blob = paid.upload("hold", &data, (FLAT, 0), true).await;
+    let challenge = paid.challenge(hold_request(&blob), None).await;
+    let hash = challenge.payment_hash;
+    let auth = challenge.authorization(None);
+
+    // Not paid yet: FAILED_PRECONDITION, nothing served.
+    let early = paid.get_with(get_request(&blob, None), &auth, None).await;
+    assert_eq!(early.data_frames, 0);
+    assert_eq!(
+        early.refused().code(),
+        Code::FailedPrecondition,
+        "{:?}",
+        early.end
+    );
+    let status = paid.lightning.invoice(&hash).await.expect("invoice");
+    assert_eq!(
+        (status.state, status.value_msat),
+        (InvoiceState::Open, FLAT)
+    );
+
+    // Paid: ACCEPTED, funds locked, not yet moved.
+    let balance = paid.lightning.payer_balance_msat();
+    let payment = paid.lightning.pay_until_accepted(&challenge).await;
+    let accepted = paid.payment_status(&hash).await.expect("status");
+    assert_eq!(accepted.state, pb::InvoiceState::Accepted as i32);
+    assert!(accepted.hold);
+    assert!(accepted.hold_time_left.is_some(), "{accepted:?}");
+
+    // The download: exact bytes, header says hold; then SETTLED.
+    let got = paid.get_with(get_request(&blob, None), &auth, None).await;
+    assert!(got.bytes() == data.as_slice());
+    let header = got.header.expect("header");
+    assert!(header.hold);
+    assert_eq!(header.uses_remaining, 0);
+    paid.lightning
+        .wait_for_state(&hash, InvoiceState::Settled, WAIT)
+        .await
+        .expect("settled after delivery");
+    let preimage: Preimage = tokio::time::timeout(WAIT, payment)
+        .await
+        .expect("payment finishes")
+        .expect("task")
+        .expect("the payer's payment succeeded");
+    assert_eq!(preimage.payment_hash(), hash);
+    assert_eq!(balance - paid.lightning.payer_balance_msat(), FLAT);
+
+    // Single use: refused now, with either form of the credential.
+    for auth in [auth.clone(), challenge.authorization(Some(&preimage))] {
+        let again = paid.get_with(get_request(&blob, None), &auth, None).await;
+        assert_eq!(again.data_frames, 0);
+        assert_eq!(
+            again.refused().code(),
+            Code::Unauthenticated,
+            "{:?}",
+            again.end
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_invoice_is_canceled_when_the_broker_cannot_deliver_and_settled_when_the_caller_hangs_up()
+ {
+    let paid = PaidBroker::start(&[], "").await.expect("start");
+
+    // --- Broker-side failure: the third chunk lost on two of three providers.
+    let data = Pattern::new(4, CHUNK * 3).all();
+    let blob = paid.upload("lossy", &data, (FLAT, 0), true).await;
+    let chunks = paid.chunk_ids(&blob).await;
+    assert_eq!(chunks.len(), 3);
+    let third_chunk = &chunks[2];
+    let mut removed = 0;
+    for provider in ["fs0", "fs1"] {
+        let dir = paid
+            .provider_root(provider)
+            .join("shards")
+            .join(&third_chunk[..2]);
+        for entry in std::fs::read_dir(&dir).expect("shard dir").flatten() {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(third_chunk.as_str())
+            {
+                std::fs::remove_file(entry.path()).expect("remove shard");
+                removed += 1;
+            }
+        }
+    }
+    assert_eq!(removed, 2, "one shard of the chunk on each of fs0 and fs1");
+
+    let challenge = paid.challenge(hold_request(&blob), None).await;
+    let hash = challenge.payment_hash;
+    let balance = paid.lightning.payer_balance_msat();
+    let payment = paid.lightning.pay_until_accepted(&challenge).await;
+    let got = paid
+        .get_with(
+            get_request(&blob, None),
+            &challenge.authorization(None),
+            None,
+        )
+        .await;
+    let status = got.refused();
+    assert_eq!(status.code(), Code::DataLoss, "{status:?}");
+    assert!(got.data.len() < data.len(), "the stream did not end OK");
+    assert!(
+        got.data == data[..got.data.len()],
+        "what came is a correct prefix"
+    );
+    paid.lightning
+        .wait_for_state(&hash, InvoiceState::Canceled, WAIT)
+        .await
+        .expect("canceled after a broker-side failure");
+    let outcome = tokio::time::timeout(WAIT, payment)
+        .await
+        .expect("payment finishes")
+        .expect("task");
+    assert!(outcome.is_err(), "the payer's payment fails: {outcome:?}");
+    assert_eq!(
+        paid.lightning.payer_balance_msat(),
+        balance,
+        "funds released"
+    );
+
+    // --- Caller hangs up after the first data frame: settled.
+    let big = Pattern::new(5, CHUNK * 12).all();
+    let blob = paid.upload("cut", &big, (FLAT, 0), true).await;
+    let challenge = paid.challenge(hold_request(&blob), None).await;
+    let hash = challenge.payment_hash;
+    let payment = paid.lightning.pay_until_accepted(&challenge).await;
+    {
+        let mut client = paid.storage().await;
+        let mut stream = client
+            .get(authorized(
+                get_request(&blob, None),
+                &challenge.authorization(None),
+                None,
+            ))
+            .await
+            .expect("stream opens")
+            .into_inner();
+        let first = stream.message().await.expect("header frame");
+        assert!(matches!(
+            first.and_then(|m| m.frame),
+            Some(pb::get_response::Frame::Header(_))
+        ));
+        let second = stream.message().await.expect("a data frame");
+        assert!(matches!(
+            second.and_then(|m| m.frame),
+            Some(pb::get_response::Frame::Data(_))
+        ));
+        // Dropping the stream and the client resets the call.
+    }
+    paid.lightning
+        .wait_for_state(&hash, InvoiceState::Settled, WAIT)
+        .await
+        .expect("settled after the caller hung up");
+    tokio::time::timeout(WAIT, payment)
+        .await
+        .expect("payment finishes")
+        .expect("task")
+        .expect("the payer's payment succeeded");
+}

@@ -1,0 +1,436 @@
+//! Who may call what on the Payments service (payments.proto), through the
+//! real `shardgate` binary: CreateInvoice follows blob visibility and
+//! checks `uses`/`hold`/range; GetPaymentStatus needs no key; GetEarnings
+//! and ListLedgerEntries show a tenant only its own OWNER account and an
+//! admin everything. Without `[payments]` the service refuses with
+//! FAILED_PRECONDITION and priced blobs are never served.
+
+use shardgate_proto::v1 as pb;
+use shardgate_tests::broker_process::client::with_key;
+use shardgate_tests::broker_process::{BrokerProcess, ProviderSpec, admin_request};
+use shardgate_tests::lightning::{PaidBroker, fetch, get_request};
+use tonic::Code;
+
+fn invoice_request(
+    blob: &str,
+    range: Option<(u64, Option<u64>)>,
+    hold: bool,
+    uses: u32,
+) -> pb::CreateInvoiceRequest {
+    pb::CreateInvoiceRequest {
+        blob_id: blob.into(),
+        range: range.map(|(offset, length)| pb::ByteRange { offset, length }),
+        hold,
+        uses,
+    }
+}
+
+fn owner_account(tenant: &str) -> pb::Account {
+    pb::Account {
+        kind: pb::AccountKind::Owner as i32,
+        id: tenant.into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_payments_config_the_service_refuses_and_priced_blobs_stay_locked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let providers: Vec<_> = (0..3)
+        .map(|i| ProviderSpec::fs(&format!("fs{i}"), dir.path().join(format!("fs{i}"))))
+        .collect();
+    let broker = BrokerProcess::start(&providers, "").await.expect("broker");
+    let (_, key) = broker.create_tenant("owner", None).await.expect("tenant");
+    let mut storage = broker.storage().await.expect("client");
+    let header = pb::PutHeader {
+        name: "priced".into(),
+        declared_size_bytes: Some(1000),
+        price: Some(pb::Price {
+            flat_msat: 5_000,
+            per_mib_msat: 0,
+        }),
+        visibility: pb::Visibility::Public as i32,
+        ..Default::default()
+    };
+    let put = shardgate_tests::broker_process::client::put_messages(
+        &mut storage,
+        Some(&key),
+        vec![
+            pb::PutRequest {
+                frame: Some(pb::put_request::Frame::Header(header)),
+            },
+            pb::PutRequest {
+                frame: Some(pb::put_request::Frame::Data(vec![7; 1000])),
+            },
+        ],
+    )
+    .await
+    .expect("upload");
+
+    let got = fetch(
+        &mut storage,
+        with_key(get_request(&put.blob_id, None), Some(&key)),
+    )
+    .await;
+    assert_eq!(got.data_frames, 0);
+    assert_eq!(
+        got.refused().code(),
+        Code::FailedPrecondition,
+        "{:?}",
+        got.end
+    );
+
+    let channel = tonic::transport::Channel::from_shared(broker.url())
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect");
+    let mut payments = pb::payments_client::PaymentsClient::new(channel);
+    let err = payments
+        .create_invoice(with_key(
+            invoice_request(&put.blob_id, None, false, 1),
+            Some(&key),
+        ))
+        .await
+        .expect_err("payments are off");
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert!(
+        err.message().contains("payments are not enabled"),
+        "{err:?}"
+    );
+    let err = payments
+        .get_earnings(admin_request(pb::GetEarningsRequest::default()))
+        .await
+        .expect_err("payments are off");
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_invoice_follows_visibility_and_checks_uses_hold_and_range() {
+    let paid = PaidBroker::start(&[("max_invoice_uses", "5")], "")
+        .await
+        .expect("start");
+    let (_, other_key) = paid
+        .broker
+        .create_tenant("other", None)
+        .await
+        .expect("tenant");
+    let public = paid.upload("public", &[1; 5000], (2_000, 0), true).await;
+    let private = paid.upload("private", &[2; 5000], (2_000, 0), false).await;
+    let mut payments = paid.payments().await;
+
+    // Public: anyone, no key.
+    let invoice = payments
+        .create_invoice(with_key(
+            invoice_request(&public, Some((100, Some(200))), false, 2),
+            None,
+        ))
+        .await
+        .expect("public invoice without key")
+        .into_inner();
+    assert_eq!(invoice.blob_id, public);
+    assert_eq!(invoice.uses, 2);
+    assert_eq!(invoice.amount_msat, 4_000, "flat 2000 x 2 uses");
+    assert!(!invoice.hold);
+    let range = invoice.range.expect("range");
+    assert_eq!((range.offset, range.length), (100, 200));
+    // The node has it, OPEN, for that amount.
+    let hash = shardgate_payments::PaymentHash::from_hex(&invoice.payment_hash).expect("hash hex");
+    let on_node = paid.lightning.invoice(&hash).await.expect("on the node");
+    assert_eq!(on_node.state, shardgate_payments::InvoiceState::Open);
+    assert_eq!(on_node.value_msat, 4_000);
+    assert_eq!(on_node.payment_request, invoice.payment_request);
+
+    // Private: owner only.
+    let err = payments
+        .create_invoice(with_key(invoice_request(&private, None, false, 1), None))
+        .await
+        .expect_err("private without key");
+    // payments.proto says UNAUTHENTICATED; the broker answers NOT_FOUND, as
+    // for Get, so as not to reveal that the blob exists.
+    assert!(
+        matches!(err.code(), Code::Unauthenticated | Code::NotFound),
+        "{err:?}"
+    );
+    let err = payments
+        .create_invoice(with_key(
+            invoice_request(&private, None, false, 1),
+            Some(&other_key),
+        ))
+        .await
+        .expect_err("private, other tenant");
+    assert_eq!(err.code(), Code::NotFound, "{err:?}");
+    let err = payments
+        .create_invoice(with_key(
+            invoice_request(&private, None, false, 1),
+            Some("sgk_not-a-key"),
+        ))
+        .await
+        .expect_err("unknown key");
+    assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
+    payments
+        .create_invoice(with_key(
+            invoice_request(&private, None, false, 1),
+            Some(paid.owner_key()),
+        ))
+        .await
+        .expect("owner may buy its private blob");
+
+    // Bounds.
+    for (request, code, what) in [
+        (
+            invoice_request(&public, None, false, 6),
+            Code::InvalidArgument,
+            "uses above max",
+        ),
+        (
+            invoice_request(&public, None, true, 2),
+            Code::InvalidArgument,
+            "hold with 2 uses",
+        ),
+        (
+            invoice_request(&public, Some((5000, None)), false, 1),
+            Code::OutOfRange,
+            "offset at end",
+        ),
+        (
+            invoice_request("not-a-blob-id", None, false, 1),
+            Code::InvalidArgument,
+            "malformed id",
+        ),
+        (
+            invoice_request(&"0".repeat(64), None, false, 1),
+            Code::NotFound,
+            "unknown blob",
+        ),
+    ] {
+        let err = payments
+            .create_invoice(with_key(request, Some(paid.owner_key())))
+            .await
+            .expect_err(what);
+        assert_eq!(err.code(), code, "{what}: {err:?}");
+    }
+    // uses 0 means 1; hold with 0 or 1 use is a hold invoice.
+    let one = payments
+        .create_invoice(with_key(invoice_request(&public, None, false, 0), None))
+        .await
+        .expect("uses 0")
+        .into_inner();
+    assert_eq!((one.uses, one.amount_msat), (1, 2_000));
+    let hold = payments
+        .create_invoice(with_key(invoice_request(&public, None, true, 0), None))
+        .await
+        .expect("hold")
+        .into_inner();
+    assert!(hold.hold);
+    assert_eq!(hold.uses, 1);
+
+    // GetPaymentStatus: no key; unknown hash NOT_FOUND; malformed INVALID_ARGUMENT.
+    let status = payments
+        .get_payment_status(pb::GetPaymentStatusRequest {
+            payment_hash: invoice.payment_hash.clone(),
+        })
+        .await
+        .expect("status without key")
+        .into_inner();
+    assert_eq!(status.state, pb::InvoiceState::Open as i32);
+    assert_eq!((status.amount_msat, status.uses), (4_000, 2));
+    let err = payments
+        .get_payment_status(pb::GetPaymentStatusRequest {
+            payment_hash: "ab".repeat(32),
+        })
+        .await
+        .expect_err("unknown hash");
+    assert_eq!(err.code(), Code::NotFound, "{err:?}");
+    let err = payments
+        .get_payment_status(pb::GetPaymentStatusRequest {
+            payment_hash: "xyz".into(),
+        })
+        .await
+        .expect_err("malformed hash");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn earnings_and_ledger_show_a_tenant_only_its_own_account() {
+    let paid = PaidBroker::start(&[], "").await.expect("start");
+    let (other_id, other_key) = paid
+        .broker
+        .create_tenant("other", None)
+        .await
+        .expect("tenant");
+    let owner_id = paid.owner.0.clone();
+    let mine = paid.upload("mine", &[3; 4000], (10_000, 0), true).await;
+    // The other tenant's blob, uploaded with its key.
+    let theirs = paid
+        .upload_as(&other_key, "theirs", &[4; 4000], (20_000, 0), true)
+        .await;
+    // One paid download of each.
+    for blob in [&mine, &theirs] {
+        let (_, auth) = paid.buy(get_request(blob, None), None).await;
+        let got = paid.get_with(get_request(blob, None), &auth, None).await;
+        assert_eq!(got.bytes().len(), 4000);
+    }
+    paid.wait_for_ledger_entries(2).await;
+    let mut payments = paid.payments().await;
+
+    // No key / unknown key.
+    for key in [None, Some("sgk_unknown")] {
+        let err = payments
+            .get_earnings(with_key(pb::GetEarningsRequest::default(), key))
+            .await
+            .expect_err("no valid key");
+        assert_eq!(err.code(), Code::Unauthenticated, "{key:?}: {err:?}");
+        let err = payments
+            .list_ledger_entries(with_key(pb::ListLedgerEntriesRequest::default(), key))
+            .await
+            .expect_err("no valid key");
+        assert_eq!(err.code(), Code::Unauthenticated, "{key:?}: {err:?}");
+    }
+
+    // A tenant: its OWNER account only.
+    for kind in [pb::AccountKind::Unspecified, pb::AccountKind::Owner] {
+        let earnings = payments
+            .get_earnings(with_key(
+                pb::GetEarningsRequest { kind: kind as i32 },
+                Some(paid.owner_key()),
+            ))
+            .await
+            .expect("tenant earnings")
+            .into_inner();
+        assert_eq!(earnings.balances.len(), 1, "{kind:?}: {earnings:?}");
+        let balance = &earnings.balances[0];
+        assert_eq!(balance.account, Some(owner_account(&owner_id)));
+        assert_eq!(balance.credited_msat, 7_000, "70 % of 10,000 msat");
+        assert_eq!(balance.balance_msat, 7_000);
+    }
+    for kind in [
+        pb::AccountKind::Provider,
+        pb::AccountKind::Broker,
+        pb::AccountKind::Lightning,
+    ] {
+        let err = payments
+            .get_earnings(with_key(
+                pb::GetEarningsRequest { kind: kind as i32 },
+                Some(paid.owner_key()),
+            ))
+            .await
+            .expect_err("tenant asks another kind");
+        assert_eq!(err.code(), Code::PermissionDenied, "{kind:?}: {err:?}");
+    }
+
+    // Admin: every account; filtered by kind.
+    let all = payments
+        .get_earnings(admin_request(pb::GetEarningsRequest::default()))
+        .await
+        .expect("admin earnings")
+        .into_inner();
+    let kinds: Vec<i32> = all
+        .balances
+        .iter()
+        .map(|b| b.account.as_ref().map_or(0, |a| a.kind))
+        .collect();
+    assert!(kinds.contains(&(pb::AccountKind::Owner as i32)), "{all:?}");
+    assert!(
+        kinds.contains(&(pb::AccountKind::Provider as i32)),
+        "{all:?}"
+    );
+    assert!(kinds.contains(&(pb::AccountKind::Broker as i32)), "{all:?}");
+    assert!(
+        kinds.contains(&(pb::AccountKind::Lightning as i32)),
+        "{all:?}"
+    );
+    assert!(kinds.is_sorted(), "ordered by kind: {kinds:?}");
+    let lightning = all
+        .balances
+        .iter()
+        .find(|b| {
+            b.account
+                .as_ref()
+                .is_some_and(|a| a.kind == pb::AccountKind::Lightning as i32)
+        })
+        .expect("lightning account");
+    assert_eq!(lightning.debited_msat, 30_000);
+    assert_eq!(lightning.balance_msat, 30_000);
+    let providers_only = payments
+        .get_earnings(admin_request(pb::GetEarningsRequest {
+            kind: pb::AccountKind::Provider as i32,
+        }))
+        .await
+        .expect("admin provider earnings")
+        .into_inner();
+    assert!(!providers_only.balances.is_empty());
+    assert!(providers_only.balances.iter().all(|b| {
+        b.account
+            .as_ref()
+            .is_some_and(|a| a.kind == pb::AccountKind::Provider as i32)
+    }));
+
+    // Ledger: the tenant sees only entries posting to its account, with
+    // all their postings.
+    let mine_entries = payments
+        .list_ledger_entries(with_key(
+            pb::ListLedgerEntriesRequest::default(),
+            Some(paid.owner_key()),
+        ))
+        .await
+        .expect("tenant ledger")
+        .into_inner();
+    assert_eq!(mine_entries.entries.len(), 1, "{mine_entries:?}");
+    let entry = &mine_entries.entries[0];
+    assert_eq!(entry.blob_id, mine);
+    assert!(entry.postings.len() >= 3, "all postings shown: {entry:?}");
+    let err = payments
+        .list_ledger_entries(with_key(
+            pb::ListLedgerEntriesRequest {
+                account: Some(owner_account(&other_id)),
+                ..Default::default()
+            },
+            Some(paid.owner_key()),
+        ))
+        .await
+        .expect_err("another tenant's account");
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+    let all_entries = payments
+        .list_ledger_entries(admin_request(pb::ListLedgerEntriesRequest::default()))
+        .await
+        .expect("admin ledger")
+        .into_inner();
+    assert_eq!(all_entries.entries.len(), 2, "{all_entries:?}");
+    let theirs_only = payments
+        .list_ledger_entries(admin_request(pb::ListLedgerEntriesRequest {
+            account: Some(owner_account(&other_id)),
+            ..Default::default()
+        }))
+        .await
+        .expect("admin filtered ledger")
+        .into_inner();
+    assert_eq!(theirs_only.entries.len(), 1);
+    assert_eq!(theirs_only.entries[0].blob_id, theirs);
+
+    // Bad filters.
+    let later = prost_types::Timestamp {
+        seconds: 2_000_000_000,
+        nanos: 0,
+    };
+    let earlier = prost_types::Timestamp {
+        seconds: 1_000_000_000,
+        nanos: 0,
+    };
+    let err = payments
+        .list_ledger_entries(admin_request(pb::ListLedgerEntriesRequest {
+            since: Some(later),
+            until: Some(earlier),
+            ..Default::default()
+        }))
+        .await
+        .expect_err("since after until");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    let err = payments
+        .list_ledger_entries(admin_request(pb::ListLedgerEntriesRequest {
+            page_token: "garbage!".into(),
+            ..Default::default()
+        }))
+        .await
+        .expect_err("bad page token");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+}
