@@ -171,6 +171,11 @@ pub async fn serve(
 
     tracing::info!(addr = ?listener.local_addr().ok(), "broker serving");
     let result = tonic::transport::Server::builder()
+        // HTTP/2 receive windows: hyper's 1 MiB default held an upload to
+        // one 1 MiB frame per round trip (see the broker README, "Upload
+        // throughput"). A stream may buffer one 4 MiB chunk, a connection two.
+        .initial_stream_window_size(4 << 20)
+        .initial_connection_window_size(8 << 20)
         .add_service(health)
         .add_service(reflection)
         .add_service(StorageServer::new(StorageService::new(broker.clone())))

@@ -5,6 +5,7 @@ mod commit;
 mod cutter;
 pub mod pipeline;
 pub mod seal;
+mod sealer;
 mod write;
 
 use std::sync::Arc;

@@ -1,6 +1,6 @@
-//! The bounded upload pipeline: each stream piece is sealed on the blocking
-//! pool, checked against the index (dedup), placed, and its shards written
-//! in parallel — with at most `window` pieces in flight.
+//! The bounded upload pipeline: each stream piece is sealed on a sealing
+//! thread (`sealer.rs`), checked against the index (dedup), placed, and its
+//! shards written in parallel — with at most `window` pieces in flight.
 //!
 //! # Memory bound
 //!
@@ -18,9 +18,10 @@
 //! # Cancellation
 //!
 //! Every task lives in a `JoinSet`: dropping the pipeline (client hung up,
-//! an error returned early) aborts them all. Sealing already running on the
-//! blocking pool finishes and is discarded; shards already written are
-//! orphans for GC, and nothing reaches the index.
+//! an error returned early) aborts them all. A seal already running on a
+//! sealing thread, and an `fs` shard write already started on the blocking
+//! pool (see `write.rs`), finish and are discarded; shards already written
+//! are orphans for GC, and nothing reaches the index.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -34,6 +35,7 @@ use tokio::task::JoinSet;
 use crate::error::BrokerError;
 use crate::metrics;
 use crate::put::seal::{SealMode, seal_piece};
+use crate::put::sealer::on_sealing_thread;
 use crate::put::write::write_shards;
 use crate::state::Broker;
 
@@ -158,9 +160,20 @@ async fn store_piece(
 ) -> Result<StoredChunk, BrokerError> {
     let started = std::time::Instant::now();
     let seal_mode = mode.clone();
-    let sealed = broker
-        .compute(move || seal_piece(&seal_mode, &piece, params))
-        .await??;
+    // The CPU permit (shared with downloads) is held by the job itself, so
+    // it is only returned when the seal is over, even if this task is
+    // aborted meanwhile.
+    let cpu = broker
+        .cpu
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| BrokerError::Internal("CPU semaphore closed".to_owned()))?;
+    let sealed = on_sealing_thread(move || {
+        let _cpu = cpu;
+        seal_piece(&seal_mode, &piece, params)
+    })
+    .await??;
     metrics::chunk_sealed(started.elapsed());
     let chunk_id = sealed.entry.id;
     let size: i64 = sealed.shards.iter().map(|s| s.len() as i64).sum();
