@@ -44,6 +44,16 @@ pub enum Command {
     Tenant(TenantCommand),
     /// Run one garbage-collection pass now (needs the admin key).
     Gc(GcArgs),
+    /// Buy a download: create a Lightning invoice and its L402 credential.
+    Invoice(InvoiceArgs),
+    /// Pay a BOLT 11 invoice from your own LND node; prints the preimage.
+    Pay(PayArgs),
+    /// State of an invoice this broker issued.
+    PaymentStatus(PaymentStatusArgs),
+    /// Earnings per ledger account (tenant key: yours; admin key: all).
+    Earnings(EarningsArgs),
+    /// Ledger entries, one per settled payment, with their postings.
+    Ledger(LedgerArgs),
 }
 
 #[derive(Debug, Args)]
@@ -68,6 +78,80 @@ pub struct ServeArgs {
     /// BLAKE3 of the admin key (64 hex; `shardgate keygen` prints one).
     #[arg(long, env = "SHARDGATE_ADMIN_KEY_HASH", value_name = "HEX")]
     pub admin_key_hash: Option<String>,
+    #[command(flatten)]
+    pub payments: ServePaymentsArgs,
+}
+
+/// The `[payments]` table of the broker config, field by field; each one
+/// given here replaces the file's value. The macaroon as hex comes only
+/// from the env (SHARDGATE_LND_MACAROON_HEX): a flag would show in `ps`.
+#[derive(Debug, Default, Args)]
+#[command(next_help_heading = "Payments (the [payments] config table)")]
+pub struct ServePaymentsArgs {
+    /// host:port of the broker's LND gRPC.
+    #[arg(long, env = "SHARDGATE_LND_ENDPOINT", value_name = "HOST:PORT")]
+    pub lnd_endpoint: Option<String>,
+    /// The LND node's TLS certificate (PEM file).
+    #[arg(long, env = "SHARDGATE_LND_TLS_CERT", value_name = "FILE")]
+    pub lnd_tls_cert: Option<PathBuf>,
+    /// Binary macaroon file (invoice.macaroon or admin.macaroon).
+    #[arg(long, env = "SHARDGATE_LND_MACAROON", value_name = "FILE")]
+    pub lnd_macaroon: Option<PathBuf>,
+    /// Upper bound on each LND call, ms.
+    #[arg(long, env = "SHARDGATE_LND_CALL_TIMEOUT_MS", value_name = "MS")]
+    pub lnd_call_timeout_ms: Option<u64>,
+    /// How long an invoice can be paid, seconds.
+    #[arg(long, env = "SHARDGATE_INVOICE_EXPIRY_SECS", value_name = "SECS")]
+    pub invoice_expiry_secs: Option<u64>,
+    /// How long a paid credential is accepted, seconds.
+    #[arg(long, env = "SHARDGATE_CREDENTIAL_TTL_SECS", value_name = "SECS")]
+    pub credential_ttl_secs: Option<u64>,
+    /// How long after a hold payment is ACCEPTED it must be used, seconds.
+    #[arg(long, env = "SHARDGATE_HOLD_ACCEPT_TIMEOUT_SECS", value_name = "SECS")]
+    pub hold_accept_timeout_secs: Option<u64>,
+    /// Most downloads one invoice may buy.
+    #[arg(long, env = "SHARDGATE_MAX_INVOICE_USES", value_name = "N")]
+    pub max_invoice_uses: Option<u32>,
+    /// Owner's share of each payment, basis points (the three sum to 10000).
+    #[arg(long, env = "SHARDGATE_OWNER_BPS", value_name = "BPS")]
+    pub owner_bps: Option<u32>,
+    /// Providers' share, basis points.
+    #[arg(long, env = "SHARDGATE_PROVIDERS_BPS", value_name = "BPS")]
+    pub providers_bps: Option<u32>,
+    /// Broker's fee, basis points.
+    #[arg(long, env = "SHARDGATE_BROKER_BPS", value_name = "BPS")]
+    pub broker_bps: Option<u32>,
+}
+
+/// The downloader's own LND node, which pays the broker's invoices.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Paying (your LND node)")]
+pub struct PayerArgs {
+    /// host:port of your LND node's gRPC.
+    #[arg(long, env = "SHARDGATE_PAYER_LND_ENDPOINT", value_name = "HOST:PORT")]
+    pub lnd_endpoint: Option<String>,
+    /// Your LND node's TLS certificate (PEM file, `tls.cert`).
+    #[arg(long, env = "SHARDGATE_PAYER_LND_TLS_CERT", value_name = "FILE")]
+    pub lnd_tls_cert: Option<PathBuf>,
+    /// Macaroon file allowing payments (`admin.macaroon`).
+    #[arg(long, env = "SHARDGATE_PAYER_LND_MACAROON", value_name = "FILE")]
+    pub lnd_macaroon: Option<PathBuf>,
+    /// Never pay an invoice asking more than this, msat.
+    #[arg(
+        long,
+        env = "SHARDGATE_MAX_PRICE_MSAT",
+        value_name = "MSAT",
+        default_value_t = crate::payer::DEFAULT_MAX_PRICE_MSAT
+    )]
+    pub max_price_msat: u64,
+    /// Most routing fee to pay on top, msat.
+    #[arg(
+        long,
+        env = "SHARDGATE_MAX_FEE_MSAT",
+        value_name = "MSAT",
+        default_value_t = crate::payer::DEFAULT_MAX_FEE_MSAT
+    )]
+    pub max_fee_msat: u64,
 }
 
 #[derive(Debug, Args)]
@@ -87,16 +171,23 @@ pub struct DevArgs {
     pub sample_size: u64,
 }
 
-/// Where the broker is and who is calling.
+/// Where the broker is.
 #[derive(Debug, Clone, Args)]
-pub struct ConnArgs {
+pub struct BrokerUrl {
     /// Broker URL.
     #[arg(
-        long,
+        long = "broker",
         env = "SHARDGATE_BROKER",
         default_value = "http://127.0.0.1:7700"
     )]
-    pub broker: String,
+    pub url: String,
+}
+
+/// Where the broker is and who is calling.
+#[derive(Debug, Clone, Args)]
+pub struct ConnArgs {
+    #[command(flatten)]
+    pub broker: BrokerUrl,
     /// Tenant API key (`x-api-key`).
     #[arg(long, env = "SHARDGATE_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
@@ -105,13 +196,8 @@ pub struct ConnArgs {
 /// Where the broker is, with the operator's key.
 #[derive(Debug, Clone, Args)]
 pub struct AdminConnArgs {
-    /// Broker URL.
-    #[arg(
-        long,
-        env = "SHARDGATE_BROKER",
-        default_value = "http://127.0.0.1:7700"
-    )]
-    pub broker: String,
+    #[command(flatten)]
+    pub broker: BrokerUrl,
     /// Admin key (`x-admin-key`).
     #[arg(long, env = "SHARDGATE_ADMIN_KEY", hide_env_values = true)]
     pub admin_key: Option<String>,
@@ -170,9 +256,95 @@ pub struct GetArgs {
     /// Byte range: START-END (inclusive), START- (to the end) or START+LEN.
     #[arg(long)]
     pub range: Option<String>,
-    /// L402 credential `MACAROON:PREIMAGE` for a paid download.
+    /// L402 credential `MACAROON:PREIMAGE` for a paid download (from
+    /// `shardgate invoice` + `shardgate pay`, or any wallet).
     #[arg(long, env = "SHARDGATE_L402", hide_env_values = true)]
     pub l402: Option<String>,
+    /// Ask for a hold invoice: the payment is locked, and only settled once
+    /// the download completed ("pay only if delivered").
+    #[arg(long)]
+    pub hold: bool,
+    /// Downloads to buy with one invoice (the amount is multiplied).
+    #[arg(long, value_name = "N")]
+    pub uses: Option<u32>,
+    #[command(flatten)]
+    pub payer: PayerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct InvoiceArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Blob id (64 hex characters).
+    pub blob_id: String,
+    /// Byte range to buy (as for `get`); default the whole blob.
+    #[arg(long)]
+    pub range: Option<String>,
+    /// A hold invoice ("pay only if delivered"; single use).
+    #[arg(long)]
+    pub hold: bool,
+    /// Downloads to buy (the amount is multiplied).
+    #[arg(long, value_name = "N")]
+    pub uses: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct PayArgs {
+    /// BOLT 11 payment request.
+    pub payment_request: String,
+    #[command(flatten)]
+    pub payer: PayerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PaymentStatusArgs {
+    #[command(flatten)]
+    pub broker: BrokerUrl,
+    /// Payment hash (64 hex characters).
+    pub payment_hash: String,
+}
+
+/// Broker plus whichever key the caller has: the admin key sees every
+/// account, a tenant key its own OWNER account.
+#[derive(Debug, Clone, Args)]
+pub struct AccountConnArgs {
+    #[command(flatten)]
+    pub broker: BrokerUrl,
+    /// Tenant API key (`x-api-key`); used when no admin key is given.
+    #[arg(long, env = "SHARDGATE_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Admin key (`x-admin-key`); preferred when both are set.
+    #[arg(long, env = "SHARDGATE_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EarningsArgs {
+    #[command(flatten)]
+    pub conn: AccountConnArgs,
+    /// Only this kind of account: owner, provider, broker, lightning.
+    #[arg(long, value_parser = crate::ledger::parse_kind)]
+    pub kind: Option<i32>,
+}
+
+#[derive(Debug, Args)]
+pub struct LedgerArgs {
+    #[command(flatten)]
+    pub conn: AccountConnArgs,
+    /// Only entries posting to this account: `owner:TENANT_ID`,
+    /// `provider:NAME`, `broker` or `lightning`.
+    #[arg(long, value_name = "KIND[:ID]", value_parser = crate::ledger::parse_account)]
+    pub account: Option<shardgate_proto::v1::Account>,
+    /// Only entries settled at or after this time (RFC 3339, e.g.
+    /// 2026-11-21T00:00:00Z, or a date 2026-11-21).
+    #[arg(long, value_name = "TIME", value_parser = crate::ledger::parse_time)]
+    pub since: Option<prost_types::Timestamp>,
+    /// Only entries settled before this time.
+    #[arg(long, value_name = "TIME", value_parser = crate::ledger::parse_time)]
+    pub until: Option<prost_types::Timestamp>,
+    /// Print at most this many entries.
+    #[arg(long)]
+    pub limit: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use shardgate_proto::v1::admin_client::AdminClient;
+use shardgate_proto::v1::payments_client::PaymentsClient;
 use shardgate_proto::v1::providers_client::ProvidersClient;
 use shardgate_proto::v1::storage_client::StorageClient;
 use tonic::Request;
@@ -14,7 +15,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::args::{AdminConnArgs, ConnArgs};
+use crate::args::{AccountConnArgs, AdminConnArgs, ConnArgs};
 
 /// Download frames are at most 1 MiB plus framing; the default 4 MiB
 /// decode limit is enough, but a broker configured for 3 MiB frames
@@ -35,15 +36,16 @@ pub async fn channel(url: &str) -> anyhow::Result<Channel> {
         .with_context(|| format!("cannot connect to the broker at {url}"))
 }
 
-/// Storage client plus the tenant key to send.
+/// Storage and Payments clients plus the tenant key to send.
 pub struct Tenant {
     pub storage: StorageClient<Channel>,
+    pub payments: PaymentsClient<Channel>,
     api_key: Option<MetadataValue<tonic::metadata::Ascii>>,
 }
 
 impl Tenant {
     pub async fn connect(conn: &ConnArgs) -> anyhow::Result<Self> {
-        let channel = channel(&conn.broker).await?;
+        let channel = channel(&conn.broker.url).await?;
         Self::over(channel, conn.api_key.as_deref())
     }
 
@@ -53,6 +55,7 @@ impl Tenant {
             .map(|k| k.parse().context("the API key must be printable ASCII"))
             .transpose()?;
         Ok(Self {
+            payments: PaymentsClient::new(channel.clone()),
             storage: StorageClient::new(channel).max_decoding_message_size(MAX_DECODE_BYTES),
             api_key,
         })
@@ -89,7 +92,7 @@ impl Operator {
         let Some(key) = conn.admin_key.as_deref() else {
             bail!("this command needs the admin key: pass --admin-key or set SHARDGATE_ADMIN_KEY");
         };
-        Self::over(channel(&conn.broker).await?, key)
+        Self::over(channel(&conn.broker.url).await?, key)
     }
 
     pub fn over(channel: Channel, admin_key: &str) -> anyhow::Result<Self> {
@@ -108,6 +111,46 @@ impl Operator {
         request
             .metadata_mut()
             .insert("x-admin-key", self.admin_key.clone());
+        request
+    }
+}
+
+/// Payments client for earnings and the ledger, with the admin key when
+/// one is given (every account), else the tenant key (its own account).
+pub struct Accountant {
+    pub payments: PaymentsClient<Channel>,
+    key: (&'static str, MetadataValue<tonic::metadata::Ascii>),
+}
+
+impl Accountant {
+    pub async fn connect(conn: &AccountConnArgs) -> anyhow::Result<Self> {
+        let key = match (&conn.admin_key, &conn.api_key) {
+            (Some(admin), _) => ("x-admin-key", admin.as_str()),
+            (None, Some(tenant)) => ("x-api-key", tenant.as_str()),
+            (None, None) => bail!(
+                "this command needs a key: --admin-key (every account) or --api-key (your own), or SHARDGATE_ADMIN_KEY / SHARDGATE_API_KEY"
+            ),
+        };
+        Self::over(channel(&conn.broker.url).await?, key.0, key.1)
+    }
+
+    /// On an existing channel with `header` (`x-admin-key` or `x-api-key`).
+    pub fn over(channel: Channel, header: &'static str, key: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            payments: PaymentsClient::new(channel),
+            key: (
+                header,
+                key.parse().context("the key must be printable ASCII")?,
+            ),
+        })
+    }
+
+    /// `message` with the key attached.
+    pub fn request<T>(&self, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        request
+            .metadata_mut()
+            .insert(self.key.0, self.key.1.clone());
         request
     }
 }

@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use shardgate_proto::v1 as pb;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tonic::{Code, Status};
 
 use crate::args::GetArgs;
 use crate::connect::Tenant;
 use crate::failure;
 use crate::human::{self, parse_size};
+use crate::payer::Payer;
 use crate::progress::Transfer;
+use crate::purchase::{self, Payment, Purchase};
 
 /// What a download delivered.
 pub struct Downloaded {
@@ -23,6 +24,8 @@ pub struct Downloaded {
     pub elapsed: Duration,
     /// True when the whole blob was fetched and its BLAKE3 matched.
     pub hash_verified: bool,
+    /// What was paid for it, if anything was paid.
+    pub purchase: Option<Purchase>,
 }
 
 /// `shardgate get`.
@@ -37,22 +40,56 @@ pub async fn command(args: GetArgs) -> anyhow::Result<()> {
     if args.output.is_none() && std::io::stdout().is_terminal() {
         bail!("not writing blob bytes to a terminal: pass -o FILE (or -o - to insist)");
     }
+    let payment = Payment {
+        credential: args.l402.clone(),
+        payer: Payer::from_args(&args.payer).await?,
+        hold: args.hold,
+        uses: args.uses.unwrap_or(0),
+        announce: true,
+    };
     let done = download(
         &mut tenant,
         &args.blob_id,
         range,
-        args.l402.as_deref(),
+        &payment,
         to_file.map(PathBuf::as_path),
     )
     .await?;
-    let line = summary(&done, to_file.map(PathBuf::as_path));
-    // With the data on stdout, the summary must not mix into it.
-    if to_file.is_some() {
-        println!("{line}");
-    } else {
-        eprintln!("{line}");
+    let mut lines = vec![summary(&done, to_file.map(PathBuf::as_path))];
+    if let Some(bought) = &done.purchase {
+        lines.push(paid_line(bought, done.header.uses_remaining));
+    }
+    for line in lines {
+        // With the data on stdout, the summary must not mix into it.
+        if to_file.is_some() {
+            println!("{line}");
+        } else {
+            eprintln!("{line}");
+        }
     }
     Ok(())
+}
+
+/// What the download cost, and the credential when uses are left.
+fn paid_line(bought: &Purchase, uses_remaining: u32) -> String {
+    let kind = if bought.hold {
+        "hold invoice, settled after delivery"
+    } else {
+        "invoice settled"
+    };
+    let mut line = format!(
+        "paid {} ({kind}, payment hash {})",
+        human::msat(bought.amount_msat),
+        bought.payment_hash
+    );
+    if uses_remaining > 0
+        && let Some(credential) = bought.credential()
+    {
+        line.push_str(&format!(
+            "; {uses_remaining} more download(s) with --l402 {credential}"
+        ));
+    }
+    line
 }
 
 fn summary(done: &Downloaded, to: Option<&Path>) -> String {
@@ -78,13 +115,13 @@ pub async fn download(
     tenant: &mut Tenant,
     blob_id: &str,
     range: Option<pb::ByteRange>,
-    l402: Option<&str>,
+    payment: &Payment,
     output: Option<&Path>,
 ) -> anyhow::Result<Downloaded> {
     match output {
         None => {
             let mut stdout = tokio::io::stdout();
-            let done = fetch(tenant, blob_id, range, l402, &mut stdout).await?;
+            let done = fetch(tenant, blob_id, range, payment, &mut stdout).await?;
             stdout.flush().await?;
             Ok(done)
         }
@@ -96,7 +133,7 @@ pub async fn download(
                 .await
                 .with_context(|| format!("cannot create {}", part.display()))?;
             let result = async {
-                let done = fetch(tenant, blob_id, range, l402, &mut file).await?;
+                let done = fetch(tenant, blob_id, range, payment, &mut file).await?;
                 file.sync_all().await?;
                 Ok::<_, anyhow::Error>(done)
             }
@@ -118,46 +155,30 @@ pub async fn download(
     }
 }
 
-/// Streams a Get into `out`; checks the length, and the BLAKE3 of a whole blob.
+/// Streams a Get into `out`, paying first if `payment` allows; checks the
+/// length, and the BLAKE3 of a whole blob.
 pub async fn fetch(
     tenant: &mut Tenant,
     blob_id: &str,
     range: Option<pb::ByteRange>,
-    l402: Option<&str>,
+    payment: &Payment,
     out: &mut (impl AsyncWrite + Unpin),
 ) -> anyhow::Result<Downloaded> {
-    let mut request = tenant.request(pb::GetRequest {
+    let request = pb::GetRequest {
         blob_id: blob_id.to_owned(),
         range,
-        hold_invoice: false,
-        uses: 0,
-    });
-    if let Some(credential) = l402 {
-        let value = format!("L402 {credential}")
-            .parse()
-            .context("the L402 credential must be printable ASCII")?;
-        request.metadata_mut().insert("authorization", value);
-    }
-    let started = Instant::now();
-    let mut stream = tenant
-        .storage
-        .get(request)
-        .await
-        .map_err(get_error)?
-        .into_inner();
-    let header = match stream.message().await.map_err(get_error)? {
-        Some(pb::GetResponse {
-            frame: Some(pb::get_response::Frame::Header(h)),
-        }) => h,
-        _ => bail!("the broker did not start the download with a header"),
+        ..Default::default()
     };
+    let started = Instant::now();
+    let mut opened = purchase::open(tenant, request, payment).await?;
+    let header = opened.header.clone();
     let served = header.range.unwrap_or_default();
     let blob = header.blob.clone().unwrap_or_default();
     let whole = served.offset == 0 && served.length == blob.size_bytes;
     let progress = Transfer::start("download", Some(served.length));
     let mut hasher = blake3::Hasher::new();
     let mut bytes = 0u64;
-    while let Some(message) = stream.message().await.map_err(get_error)? {
+    while let Some(message) = opened.stream.message().await.map_err(failure::status)? {
         let Some(pb::get_response::Frame::Data(data)) = message.frame else {
             bail!("the broker sent a second header mid-download");
         };
@@ -184,36 +205,14 @@ pub async fn fetch(
             blob.content_hash
         );
     }
+    opened.finish().await?;
     Ok(Downloaded {
         header,
         bytes,
         elapsed: started.elapsed(),
         hash_verified: whole,
+        purchase: opened.purchase,
     })
-}
-
-/// A Get failure; an L402 challenge says what to pay.
-fn get_error(status: Status) -> anyhow::Error {
-    let challenge = status
-        .metadata()
-        .get("www-authenticate")
-        .and_then(|v| v.to_str().ok());
-    match (status.code(), challenge) {
-        (Code::Unauthenticated, Some(challenge)) => {
-            let field = |name: &str| {
-                let start = challenge.find(&format!("{name}=\""))? + name.len() + 2;
-                let len = challenge[start..].find('"')?;
-                Some(challenge[start..start + len].to_owned())
-            };
-            anyhow::anyhow!(
-                "payment required: pay the Lightning invoice {} then retry with --l402 {}:<preimage hex> ({})",
-                field("invoice").unwrap_or_else(|| "(none in challenge)".to_owned()),
-                field("macaroon").unwrap_or_else(|| "<macaroon>".to_owned()),
-                failure::code_name(status.code())
-            )
-        }
-        _ => failure::status(status),
-    }
 }
 
 /// `START-END` (inclusive), `START-` (to the end) or `START+LEN`; numbers
@@ -265,20 +264,5 @@ mod tests {
         for bad in ["9-3", "5+0", "abc", "1-x", ""] {
             assert!(parse_range(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn an_l402_challenge_names_the_invoice() {
-        let mut status = Status::unauthenticated("payment required");
-        status.metadata_mut().insert(
-            "www-authenticate",
-            "L402 macaroon=\"AgEDbG5k\", invoice=\"lnbcrt10n1xyz\""
-                .parse()
-                .expect("ascii"),
-        );
-        let text = get_error(status).to_string();
-        assert!(text.contains("lnbcrt10n1xyz"), "{text}");
-        assert!(text.contains("--l402 AgEDbG5k:"), "{text}");
-        assert!(text.ends_with("(UNAUTHENTICATED)"), "{text}");
     }
 }

@@ -69,6 +69,35 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     Ok(bytes.round() as u64)
 }
 
+/// An amount for people: `25,000 msat (25 sat)`, `1,500 msat (1.5 sat)`.
+pub fn msat(msat: u64) -> String {
+    format!("{} msat ({} sat)", grouped(msat), sat(msat))
+}
+
+/// Satoshis of `msat`, exact: `25`, `1.5`, `0.001`.
+pub fn sat(msat: u64) -> String {
+    let (whole, frac) = (msat / 1000, msat % 1000);
+    if frac == 0 {
+        grouped(whole)
+    } else {
+        let frac = format!("{frac:03}");
+        format!("{}.{}", grouped(whole), frac.trim_end_matches('0'))
+    }
+}
+
+/// `1234567` as `1,234,567`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// A protobuf timestamp as `2026-11-20T23:41:07Z` (UTC).
 pub fn timestamp(ts: Option<&prost_types::Timestamp>) -> String {
     let Some(ts) = ts else {
@@ -102,6 +131,16 @@ mod tests {
         assert!(parse_size("4 parsecs").is_err());
         assert!(parse_size("abc").is_err());
         assert!(parse_size("99999999999TiB").is_err());
+    }
+
+    #[test]
+    fn amounts_show_msat_and_exact_sat() {
+        assert_eq!(msat(25_000), "25,000 msat (25 sat)");
+        assert_eq!(msat(1_500), "1,500 msat (1.5 sat)");
+        assert_eq!(msat(1), "1 msat (0.001 sat)");
+        assert_eq!(msat(0), "0 msat (0 sat)");
+        assert_eq!(msat(1_234_567_890), "1,234,567,890 msat (1,234,567.89 sat)");
+        assert_eq!(sat(u64::MAX), "18,446,744,073,709,551.615");
     }
 
     #[test]

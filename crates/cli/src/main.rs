@@ -4,16 +4,23 @@
 mod admin;
 mod args;
 mod blobs;
+mod bolt11;
+mod challenge;
 mod connect;
 mod dev;
 mod download;
 mod failure;
 mod human;
+mod invoice;
+mod ledger;
+mod payer;
 mod progress;
 mod provider_file;
 mod provider_spec;
 mod providers;
+mod purchase;
 mod serve;
+mod serve_payments;
 mod upload;
 
 use std::process::ExitCode;
@@ -58,5 +65,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Providers(a) => providers::command(a).await,
         Command::Tenant(a) => admin::tenant(a).await,
         Command::Gc(a) => admin::gc(a).await,
+        Command::Invoice(a) => invoice::create(a).await,
+        Command::Pay(a) => invoice::pay(a).await,
+        Command::PaymentStatus(a) => invoice::status(a).await,
+        Command::Earnings(a) => ledger::earnings(a).await,
+        Command::Ledger(a) => ledger::ledger(a).await,
     }
 }

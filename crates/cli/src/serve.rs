@@ -14,6 +14,7 @@ use shardgate_broker::BrokerConfig;
 use tokio::net::TcpListener;
 
 use crate::args::ServeArgs;
+use crate::serve_payments;
 
 /// Env var holding the master key itself (64 hex characters).
 const MASTER_KEY_ENV: &str = "SHARDGATE_MASTER_KEY";
@@ -48,9 +49,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
 /// Defaults, then the TOML file, then env, then flags; validated.
 pub fn load_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
-    let mut config = match &args.config {
-        Some(path) => read_toml(path)?,
-        None => BrokerConfig::default(),
+    let payments = args.payments.overrides()?;
+    let mut config = match (&args.config, payments.is_empty()) {
+        (Some(path), true) => read_toml(path)?,
+        (None, true) => BrokerConfig::default(),
+        (path, false) => {
+            let file = match path {
+                Some(path) => read_toml::<toml::Table>(path)?,
+                None => toml::Table::new(),
+            };
+            serve_payments::into_config(serve_payments::merge(file, payments)?)?
+        }
     };
     if let Ok(key) = std::env::var(MASTER_KEY_ENV) {
         config.master_key = Some(Secret::new(key));
@@ -86,7 +95,7 @@ pub fn load_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
     Ok(config)
 }
 
-fn read_toml(path: &Path) -> anyhow::Result<BrokerConfig> {
+fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the config {}", path.display()))?;
     toml::from_str(&text).map_err(|e| {
@@ -161,6 +170,7 @@ mod tests {
             metrics_listen: Some("off".into()),
             master_key_file: None,
             admin_key_hash: None,
+            payments: Default::default(),
         }
     }
 

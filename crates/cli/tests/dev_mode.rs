@@ -51,8 +51,10 @@ fn dev_round_trips_over_three_providers_and_shows_where_shards_went() {
         out.contains("last byte edited  2 of 3 chunks already stored, 3 new shard objects"),
         "{out}"
     );
+    // The sample's chunks (the paid step lists its own blob's after).
     let chunk_rows: Vec<&str> = out
         .lines()
+        .take_while(|l| !l.contains("a paid download"))
         .filter(|l| l.trim_start().starts_with("chunk "))
         .collect();
     assert_eq!(chunk_rows.len(), 3, "{out}");
@@ -62,11 +64,50 @@ fn dev_round_trips_over_three_providers_and_shows_where_shards_went() {
             .all(|l| l.contains("(3 distinct providers)")),
         "{out}"
     );
-    // Honest about payments: no fake paid download.
+    // The paid round trip: challenged, paid from the wallet node, served,
+    // and the payment split in the ledger.
+    assert!(out.contains("unpaid get  UNAUTHENTICATED: "), "{out}");
+    assert!(out.contains("www-authenticate: L402 macaroon=\""), "{out}");
     assert!(
-        out.contains("free-tier (price 0)") || out.contains("L402 challenge"),
+        out.contains("invoice for 22,000 msat (22 sat)"),
+        "2 sat + 2 MiB × 10 sat: {out}"
+    );
+    assert!(out.contains("invoice     OPEN"), "{out}");
+    assert!(out.contains("invoice     SETTLED"), "{out}");
+    // The wallet paid exactly the invoice (the sim routes with no fee).
+    let balances: Vec<f64> = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("wallet balance "))
+        .unwrap_or_else(|| panic!("no wallet balance line: {out}"))
+        .split('→')
+        .map(|s| {
+            s.trim()
+                .trim_end_matches(" sat")
+                .replace(',', "")
+                .parse()
+                .expect("sat figure")
+        })
+        .collect();
+    assert!((balances[0] - balances[1] - 22.0).abs() < 1e-9, "{out}");
+    assert!(out.contains("bytes identical, BLAKE3 verified"), "{out}");
+    assert!(out.contains("again       refused:"), "{out}");
+    let split: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.contains("ledger      entry"))
+        .skip(1)
+        .take_while(|l| l.starts_with("                "))
+        .map(str::trim)
+        .collect();
+    assert!(
+        split.iter().any(|l| l.starts_with("debit   lightning")),
         "{out}"
     );
+    for account in ["credit  owner", "credit  provider", "credit  broker"] {
+        assert!(
+            split.iter().any(|l| l.starts_with(account)),
+            "{account}: {out}"
+        );
+    }
     // The shards really are on disk under the three provider directories.
     for provider in ["cloud-a", "cloud-b", "cloud-c"] {
         assert!(

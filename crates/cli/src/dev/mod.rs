@@ -2,6 +2,7 @@
 //! three local directories as providers, generated keys, a dev tenant —
 //! then a scripted round trip that shows where the bytes went.
 
+mod lightning;
 mod payments;
 mod round_trip;
 mod setup;
@@ -11,11 +12,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+use self::lightning::DevLightning;
 use self::round_trip::{check_range, download_path, generate, header, round_trip};
 use self::setup::{DevKeys, PROVIDERS, RunningBroker, TENANT, broker_config, dev_tenant_key};
 use crate::args::DevArgs;
-use crate::connect::{Operator, Tenant, channel};
+use crate::connect::{Accountant, Operator, Tenant, channel};
 use crate::human;
+use crate::purchase::Payment;
 use crate::upload::upload;
 
 /// Where the generated and downloaded files go, inside the dev directory.
@@ -65,21 +68,32 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         "  providers   {} (local directories standing in for three clouds)",
         PROVIDERS.join(", ")
     );
-    let broker = RunningBroker::start(broker_config(&dir, &keys)).await?;
-    println!("  broker      {} (health: SERVING)", broker.url);
-
-    let outcome = script(&args, &dir, &work, &keys, &broker).await;
-    let api_key = match outcome {
-        Ok(api_key) => api_key,
+    let lightning = DevLightning::start(&dir).await?;
+    let (broker_node, wallet_node) = lightning.sockets();
+    println!(
+        "  lightning   two LND nodes (lnd-sim: LND's gRPC over TLS + macaroon): broker {broker_node}, wallet {wallet_node} with {} sat",
+        human::sat(lightning::WALLET_MSAT)
+    );
+    let broker = match RunningBroker::start(broker_config(&dir, &keys, &lightning)).await {
+        Ok(broker) => broker,
         Err(e) => {
-            let _ = broker.stop().await;
+            let _ = lightning.stop().await;
             return Err(e);
         }
     };
-    if args.keep {
-        keep_serving(&broker, &api_key, &keys).await;
+    println!(
+        "  broker      {} (health: SERVING), payments through its LND node {broker_node}",
+        broker.url
+    );
+
+    let outcome = script(&args, &dir, &work, &keys, &broker, &lightning).await;
+    if let (Ok(api_key), true) = (&outcome, args.keep) {
+        keep_serving(&broker, api_key, &keys, &lightning).await;
     }
-    broker.stop().await?;
+    let stopped = broker.stop().await;
+    let _ = lightning.stop().await;
+    outcome?;
+    stopped?;
     drop(temp);
     Ok(())
 }
@@ -91,11 +105,18 @@ async fn script(
     work: &Path,
     keys: &DevKeys,
     broker: &RunningBroker,
+    lightning: &DevLightning,
 ) -> anyhow::Result<String> {
     let channel = channel(&broker.url).await?;
     let mut operator = Operator::over(channel.clone(), &keys.admin_key)?;
+    let mut accountant = Accountant::over(channel.clone(), "x-admin-key", &keys.admin_key)?;
     let api_key = dev_tenant_key(&mut operator).await?;
     let mut tenant = Tenant::over(channel, Some(&api_key))?;
+    // Downloads pay from the wallet node whenever the broker asks.
+    let payment = Payment {
+        payer: Some(lightning.wallet.clone()),
+        ..Payment::default()
+    };
     println!("  tenant      {TENANT} (API key issued; shown with --keep)");
 
     let sample = work.join(SAMPLE_NAME);
@@ -108,6 +129,7 @@ async fn script(
     );
     let trip = round_trip(
         &mut tenant,
+        &payment,
         &sample,
         SAMPLE_NAME,
         &download_path(work, SAMPLE_NAME),
@@ -115,7 +137,7 @@ async fn script(
     .await?;
     let blob_id = trip.up.response.blob_id.clone();
     let chunk_size = round_trip::tenant_chunk_size(&mut tenant, &blob_id).await?;
-    check_range(&mut tenant, &blob_id, &original, chunk_size).await?;
+    check_range(&mut tenant, &payment, &blob_id, &original, chunk_size).await?;
 
     println!("\n[2/{total}] dedup: chunks already stored are not written again");
     dedup(&mut tenant, dir, work, &sample, &original).await?;
@@ -140,13 +162,12 @@ async fn script(
     let mut step = 4;
     if let Some(file) = &args.file {
         println!("\n[{step}/{total}] your file {}", file.display());
-        own_file(&mut tenant, work, file).await?;
+        own_file(&mut tenant, &payment, work, file).await?;
         step += 1;
     }
 
-    println!("\n[{step}/{total}] payments");
-    let state = payments::probe(&mut tenant, work).await?;
-    payments::print(&state);
+    println!("\n[{step}/{total}] a paid download over Lightning (L402)");
+    payments::paid_round_trip(&mut tenant, &mut accountant, lightning, dir, work).await?;
 
     println!(
         "\nround trip verified: {} up and back, byte-identical, BLAKE3 {}",
@@ -202,25 +223,40 @@ async fn dedup(
 }
 
 /// `--file`: the user's own file through the same round trip.
-async fn own_file(tenant: &mut Tenant, work: &Path, file: &Path) -> anyhow::Result<()> {
+async fn own_file(
+    tenant: &mut Tenant,
+    payment: &Payment,
+    work: &Path,
+    file: &Path,
+) -> anyhow::Result<()> {
     let name = file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .context("--file has no file name")?;
     let back: PathBuf = download_path(work, &name);
-    round_trip(tenant, file, &name, &back).await?;
+    round_trip(tenant, payment, file, &name, &back).await?;
     Ok(())
 }
 
 /// `--keep`: connection details, then serve until ctrl-c / SIGTERM.
-async fn keep_serving(broker: &RunningBroker, api_key: &str, keys: &DevKeys) {
+async fn keep_serving(
+    broker: &RunningBroker,
+    api_key: &str,
+    keys: &DevKeys,
+    lightning: &DevLightning,
+) {
     println!("\nthe broker keeps running; from another terminal:");
     println!("  export SHARDGATE_BROKER={}", broker.url);
     println!("  export SHARDGATE_API_KEY={api_key}");
     println!("  export SHARDGATE_ADMIN_KEY={}", keys.admin_key);
-    println!("  shardgate put ./some-file");
+    for line in lightning.wallet_exports() {
+        println!("  {line}");
+    }
+    println!("  shardgate put ./some-file --price-per-mib-msat 10000");
     println!("  shardgate ls");
-    println!("  shardgate get <blob id> -o copy");
+    println!("  shardgate get <blob id> -o copy      # pays from the dev wallet node");
+    println!("  shardgate earnings");
+    println!("  shardgate ledger");
     println!("  shardgate providers ls");
     println!("metrics: {}", broker.metrics_url);
     println!("press ctrl-c to stop");

@@ -1,49 +1,159 @@
-//! The payment step of dev mode: what the broker does with a priced blob.
+//! The payment step of dev mode: a complete paid download over Lightning.
 //!
-//! Paid downloads need the broker's Lightning payment gate (L402 over
-//! `shardgate-payments`). When it is wired, dev mode will start two
-//! `shardgate_lnd_sim` nodes here — one for the broker, one funded payer —
-//! pay the challenge invoice and download with the credential. Until then
-//! this step only observes the broker's answer and reports it as it is: a
-//! priced blob is refused, never served free, and no payment is faked.
+//! A generated file is uploaded with a price. The unpaid Get is refused
+//! with an L402 challenge; the wallet node pays the challenge's invoice
+//! through LND's gRPC; the Get with `authorization: L402 <token>:<preimage>`
+//! streams the bytes, which are compared with the original. Then the
+//! invoice's state, the wallet's balance, the ledger entry of this payment
+//! (owner / providers / broker) and every account's earnings are read back
+//! from the broker, and the blob's shard placement shows which providers
+//! served it. Nothing is faked: every figure is an answer of the broker or
+//! of an LND node.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use shardgate_proto::v1 as pb;
-use tonic::Code;
+use tonic::Status;
 
-use super::round_trip::header;
-use crate::connect::Tenant;
+use super::lightning::DevLightning;
+use super::round_trip::{generate, header};
+use super::shards;
+use crate::bolt11::shorten;
+use crate::challenge::{Challenge, RawChallenge};
+use crate::connect::{Accountant, Tenant};
+use crate::download::fetch;
 use crate::failure;
+use crate::human;
+use crate::invoice::state_name;
+use crate::ledger::{posting_line, print_balances};
+use crate::payer::fee_text;
+use crate::purchase::Payment;
 use crate::upload::upload;
 
-/// Flat price of the probe blob, msat (1 sat).
-const PROBE_PRICE_MSAT: u64 = 1_000;
-/// Size of the probe blob.
-const PROBE_BYTES: usize = 64 * 1024;
+/// The priced file: 2 MiB, so the per-MiB part of the price shows.
+const PRICED_NAME: &str = "priced.bin";
+const PRICED_BYTES: u64 = 2 << 20;
+/// Its price: 2 sat per download plus 10 sat per MiB → 22 sat.
+const FLAT_MSAT: u64 = 2_000;
+const PER_MIB_MSAT: u64 = 10_000;
 
-/// What the broker answered to an unpaid download of a priced blob.
-pub enum PaymentState {
-    /// No payment gate: priced blobs are refused (FreeOnly).
-    NotWired { message: String },
-    /// The broker issued an L402 challenge; dev mode has no payer yet.
-    Challenge { message: String },
-}
-
-/// Uploads a small priced blob, asks for it without paying, deletes it.
-pub async fn probe(tenant: &mut Tenant, work: &Path) -> anyhow::Result<PaymentState> {
-    let path = work.join("priced-probe.bin");
-    let data: Vec<u8> = (0..PROBE_BYTES).map(|i| (i % 251) as u8).collect();
-    std::fs::write(&path, &data)?;
-    let mut head = header("priced-probe.bin");
+/// The whole step; prints as it goes.
+pub async fn paid_round_trip(
+    tenant: &mut Tenant,
+    accountant: &mut Accountant,
+    lightning: &DevLightning,
+    dir: &Path,
+    work: &Path,
+) -> anyhow::Result<()> {
+    let path = work.join(PRICED_NAME);
+    let original = generate(&path, PRICED_BYTES)?;
+    let mut head = header(PRICED_NAME);
     head.price = Some(pb::Price {
-        flat_msat: PROBE_PRICE_MSAT,
-        per_mib_msat: 0,
+        flat_msat: FLAT_MSAT,
+        per_mib_msat: PER_MIB_MSAT,
     });
     let blob_id = upload(tenant, head, &path).await?.response.blob_id;
+    println!(
+        "  priced blob {PRICED_NAME}, {}, price {} sat per download + {} sat per MiB",
+        human::size(PRICED_BYTES),
+        human::sat(FLAT_MSAT),
+        human::sat(PER_MIB_MSAT)
+    );
+    println!("              blob {blob_id}");
+
+    let (status, raw) = unpaid_get(tenant, &blob_id).await?;
+    println!(
+        "  unpaid get  {}: {}",
+        failure::code_name(status.code()),
+        status.message()
+    );
+    let challenge = raw.decode()?;
+    let hash = challenge.invoice.payment_hash.to_hex();
+    println!(
+        "  challenge   www-authenticate: L402 macaroon=\"{}\", invoice=\"{}\"",
+        shorten(&challenge.token, 12),
+        challenge.invoice.short()
+    );
+    println!(
+        "              invoice for {}, payment hash {hash}",
+        human::msat(challenge.invoice.amount_msat)
+    );
+    print_state(tenant, &hash).await?;
+
+    let before = lightning.wallet.balance_msat().await?;
+    let paid = lightning.wallet.pay(&challenge.invoice).await?;
+    let after = lightning.wallet.balance_msat().await?;
+    println!(
+        "  pay         the wallet node paid through its LND gRPC (Router.SendPaymentV2) in {:.1} ms, {}",
+        paid.elapsed.as_secs_f64() * 1000.0,
+        fee_text(paid.fee_msat)
+    );
+    println!("              preimage {}", paid.preimage.to_hex());
+    println!(
+        "              wallet balance {} sat → {} sat",
+        human::sat(before),
+        human::sat(after)
+    );
+    print_state(tenant, &hash).await?;
+
+    let credential = format!("{}:{}", challenge.token, paid.preimage.to_hex());
+    paid_get(tenant, &blob_id, &credential, &original).await?;
+    reuse_refused(tenant, &blob_id, &credential).await?;
+
+    let entry = split(accountant, &challenge).await?;
+    println!("  earnings    every account (Payments.GetEarnings, admin key):");
+    let earnings = accountant
+        .payments
+        .get_earnings(accountant.request(pb::GetEarningsRequest { kind: 0 }))
+        .await
+        .map_err(failure::status)?
+        .into_inner();
+    print_balances(&earnings.balances, "  ");
+
+    println!("  shards      of {PRICED_NAME}, read from the provider directories:");
+    let (manifest, placements) = shards::placements(tenant, dir, &blob_id).await?;
+    shards::print_chunks(&manifest, &placements)?;
+    served_by(&entry, &placements, manifest.params().k());
+    Ok(())
+}
+
+/// Says whether the providers credited are those holding the data shards
+/// (what a healthy download reads), from the two sources themselves.
+fn served_by(entry: &pb::LedgerEntry, placements: &[shards::ChunkPlacement], k: usize) {
+    let credited: BTreeSet<&str> = entry
+        .postings
+        .iter()
+        .filter_map(|p| p.account.as_ref())
+        .filter(|a| a.kind == pb::AccountKind::Provider as i32)
+        .map(|a| a.id.as_str())
+        .collect();
+    let data_holders: BTreeSet<&str> = placements
+        .iter()
+        .flat_map(|c| c.shards.iter())
+        .filter(|(index, _, _)| usize::from(*index) < k)
+        .map(|(_, name, _)| *name)
+        .collect();
+    let names = |set: &BTreeSet<&str>| set.iter().copied().collect::<Vec<_>>().join(", ");
+    if credited == data_holders {
+        println!(
+            "              the download read the data shards, so the providers credited ({}) are the ones holding them",
+            names(&credited)
+        );
+    } else {
+        println!(
+            "              providers credited: {}; holding data shards: {}",
+            names(&credited),
+            names(&data_holders)
+        );
+    }
+}
+
+/// A Get without credential: must be refused with a challenge.
+async fn unpaid_get(tenant: &mut Tenant, blob_id: &str) -> anyhow::Result<(Status, RawChallenge)> {
     let request = tenant.request(pb::GetRequest {
-        blob_id: blob_id.clone(),
+        blob_id: blob_id.to_owned(),
         ..Default::default()
     });
     // The refusal may come as the call's status or as the first stream item.
@@ -51,46 +161,120 @@ pub async fn probe(tenant: &mut Tenant, work: &Path) -> anyhow::Result<PaymentSt
         Ok(mut stream) => stream.get_mut().message().await.err(),
         Err(status) => Some(status),
     };
-    let request = tenant.keyed(pb::DeleteBlobRequest {
-        blob_id: blob_id.clone(),
-    })?;
-    tenant
-        .storage
-        .delete(request)
-        .await
-        .map_err(failure::status)?;
     let Some(status) = refusal else {
         bail!("the broker served a priced blob without payment");
     };
-    let message = format!(
-        "{} ({})",
-        status.message(),
-        failure::code_name(status.code())
-    );
-    match status.code() {
-        Code::FailedPrecondition => Ok(PaymentState::NotWired { message }),
-        Code::Unauthenticated if status.metadata().get("www-authenticate").is_some() => {
-            Ok(PaymentState::Challenge { message })
-        }
-        _ => Err(failure::status(status)),
+    match RawChallenge::of(&status) {
+        Some(raw) => Ok((status, raw)),
+        None => Err(failure::status(status).context("the unpaid download was not challenged")),
     }
 }
 
-/// Prints the payment state for people.
-pub fn print(state: &PaymentState) {
-    match state {
-        PaymentState::NotWired { message } => {
-            println!("  a blob priced at {PROBE_PRICE_MSAT} msat was refused without payment:");
-            println!("    {message}");
-            println!("  downloads in dev mode are free-tier (price 0): the broker's Lightning");
-            println!("  payment gate is not wired yet, so paid downloads (L402 invoice paid by a");
-            println!("  simulated LND payer) are pending. No payment was made or faked.");
+/// `invoice     OPEN, 0 msat paid` from Payments.GetPaymentStatus.
+async fn print_state(tenant: &mut Tenant, hash: &str) -> anyhow::Result<()> {
+    let s = tenant
+        .payments
+        .get_payment_status(pb::GetPaymentStatusRequest {
+            payment_hash: hash.to_owned(),
+        })
+        .await
+        .map_err(failure::status)?
+        .into_inner();
+    println!(
+        "  invoice     {} (Payments.GetPaymentStatus): {} asked, {} paid",
+        state_name(s.state),
+        human::msat(s.amount_msat),
+        human::msat(s.amount_paid_msat)
+    );
+    Ok(())
+}
+
+/// The paid Get: every byte compared with the original.
+async fn paid_get(
+    tenant: &mut Tenant,
+    blob_id: &str,
+    credential: &str,
+    original: &[u8],
+) -> anyhow::Result<()> {
+    let payment = Payment {
+        credential: Some(credential.to_owned()),
+        ..Payment::default()
+    };
+    let mut got = Vec::with_capacity(original.len());
+    let done = fetch(tenant, blob_id, None, &payment, &mut got)
+        .await
+        .context("the paid download failed")?;
+    if got != original || !done.hash_verified {
+        bail!("the paid download differs from the uploaded file");
+    }
+    println!(
+        "  paid get    {} in {} with authorization: L402 <token>:<preimage>",
+        human::size(done.bytes),
+        human::seconds(done.elapsed),
+    );
+    println!(
+        "              bytes identical, BLAKE3 verified; {} use(s) left on the credential",
+        done.header.uses_remaining
+    );
+    Ok(())
+}
+
+/// The same credential again: it bought one download, so it is refused.
+async fn reuse_refused(tenant: &mut Tenant, blob_id: &str, credential: &str) -> anyhow::Result<()> {
+    let payment = Payment {
+        credential: Some(credential.to_owned()),
+        ..Payment::default()
+    };
+    let mut sink = Vec::new();
+    match fetch(tenant, blob_id, None, &payment, &mut sink).await {
+        Ok(_) => bail!("the broker served a second download on a single-use credential"),
+        Err(e) => {
+            let reason = e.to_string();
+            // The refusal's own reason, without the how-to-pay advice.
+            let reason = reason
+                .strip_prefix("the credential was refused: ")
+                .and_then(|r| r.split(';').next())
+                .unwrap_or(&reason);
+            println!("  again       refused: {reason}");
         }
-        PaymentState::Challenge { message } => {
-            println!("  a blob priced at {PROBE_PRICE_MSAT} msat answered with an L402 challenge:");
-            println!("    {message}");
-            println!("  dev mode does not run a paying Lightning node yet: the paid round trip");
-            println!("  is pending. Downloads above were free-tier (price 0); nothing was paid.");
+    }
+    Ok(())
+}
+
+/// This payment's ledger entry (Payments.ListLedgerEntries), printed one
+/// line per posting: the split between owner, providers and broker.
+async fn split(
+    accountant: &mut Accountant,
+    challenge: &Challenge,
+) -> anyhow::Result<pb::LedgerEntry> {
+    let hash = challenge.invoice.payment_hash.to_hex();
+    let mut page_token = String::new();
+    loop {
+        let page = accountant
+            .payments
+            .list_ledger_entries(accountant.request(pb::ListLedgerEntriesRequest {
+                page_size: 1000,
+                page_token: page_token.clone(),
+                ..Default::default()
+            }))
+            .await
+            .map_err(failure::status)?
+            .into_inner();
+        if let Some(entry) = page.entries.into_iter().find(|e| e.entry_id == hash) {
+            println!(
+                "  ledger      entry {}…, settled {}: the split of {}",
+                &hash[..16],
+                human::timestamp(entry.settled_at.as_ref()),
+                human::msat(challenge.invoice.amount_msat)
+            );
+            for posting in &entry.postings {
+                println!("                {}", posting_line(posting));
+            }
+            return Ok(entry);
         }
+        if page.next_page_token.is_empty() {
+            bail!("the ledger has no entry for payment {hash}");
+        }
+        page_token = page.next_page_token;
     }
 }

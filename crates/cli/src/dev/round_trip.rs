@@ -10,6 +10,7 @@ use shardgate_proto::v1 as pb;
 use crate::connect::Tenant;
 use crate::download::{Downloaded, download, fetch};
 use crate::human;
+use crate::purchase::Payment;
 use crate::upload::{Uploaded, redundancy_line, upload};
 
 /// Block size for comparing and hashing files.
@@ -50,6 +51,7 @@ pub struct RoundTrip {
 /// Uploads `path`, downloads it to `back`, and checks both ways.
 pub async fn round_trip(
     tenant: &mut Tenant,
+    payment: &Payment,
     path: &Path,
     name: &str,
     back: &Path,
@@ -72,7 +74,7 @@ pub async fn round_trip(
         human::seconds(up.elapsed),
         human::rate(r.size_bytes, up.elapsed)
     );
-    let down = download(tenant, &r.blob_id, None, None, Some(back)).await?;
+    let down = download(tenant, &r.blob_id, None, payment, Some(back)).await?;
     println!(
         "  download    {} in {} ({}) → {}",
         human::size(down.bytes),
@@ -80,6 +82,12 @@ pub async fn round_trip(
         human::rate(down.bytes, down.elapsed),
         back.display()
     );
+    if let Some(bought) = &down.purchase {
+        println!(
+            "  paid        {} from the wallet node (every download is paid)",
+            human::msat(bought.amount_msat)
+        );
+    }
     let (a, b) = (path.to_path_buf(), back.to_path_buf());
     let equal = tokio::task::spawn_blocking(move || files_equal(&a, &b)).await??;
     if !equal {
@@ -109,6 +117,7 @@ pub async fn round_trip(
 /// original bytes.
 pub async fn check_range(
     tenant: &mut Tenant,
+    payment: &Payment,
     blob_id: &str,
     original: &[u8],
     chunk_size: u64,
@@ -126,7 +135,7 @@ pub async fn check_range(
         offset,
         length: Some(length),
     };
-    fetch(tenant, blob_id, Some(range), None, &mut got).await?;
+    fetch(tenant, blob_id, Some(range), payment, &mut got).await?;
     let start = usize::try_from(offset)?;
     let want = &original[start..start + got.len()];
     if got.len() as u64 != length || got != want {

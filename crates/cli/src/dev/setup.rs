@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::Code;
 
+use super::lightning::DevLightning;
 use crate::connect::{Operator, check_serving};
 use crate::failure;
 use crate::serve::{new_admin_key, new_master_key};
@@ -90,9 +91,9 @@ pub fn provider_root(dir: &Path, name: &str) -> PathBuf {
 }
 
 /// The dev broker's config: redb in `dir/index`, fs providers under
-/// `dir/providers/`, defaults for everything else (4 MiB chunks, k=2 m=1,
-/// free downloads).
-pub fn broker_config(dir: &Path, keys: &DevKeys) -> BrokerConfig {
+/// `dir/providers/`, `[payments]` through the dev broker node, defaults for
+/// everything else (4 MiB chunks, k=2 m=1, the default revenue split).
+pub fn broker_config(dir: &Path, keys: &DevKeys, lightning: &DevLightning) -> BrokerConfig {
     BrokerConfig {
         data_dir: dir.join("index"),
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -110,6 +111,7 @@ pub fn broker_config(dir: &Path, keys: &DevKeys) -> BrokerConfig {
                 limits: ProviderLimits::default(),
             })
             .collect(),
+        payments: Some(lightning.broker_payments()),
         ..BrokerConfig::default()
     }
 }

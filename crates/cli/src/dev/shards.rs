@@ -124,8 +124,6 @@ pub fn print_report(
     manifest: &Manifest,
     chunks: &[ChunkPlacement],
 ) -> anyhow::Result<()> {
-    let k = manifest.params().k();
-    let m = manifest.params().m();
     println!(
         "  {:<9} {:>8} {:>12}   directory",
         "provider", "objects", "bytes"
@@ -139,6 +137,14 @@ pub fn print_report(
             provider_root(dir, u.name).display()
         );
     }
+    print_chunks(manifest, chunks)
+}
+
+/// One line per chunk: which provider holds each shard; fails if a chunk
+/// is missing shards or has two on one provider.
+pub fn print_chunks(manifest: &Manifest, chunks: &[ChunkPlacement]) -> anyhow::Result<()> {
+    let k = manifest.params().k();
+    let m = manifest.params().m();
     for (i, chunk) in chunks.iter().enumerate() {
         let spots: Vec<String> = chunk
             .shards

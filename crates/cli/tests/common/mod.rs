@@ -25,6 +25,12 @@ impl Served {
     /// check (via `shardgate ls`-free gRPC: the `providers ls` command)
     /// until the broker answers.
     pub fn start() -> Served {
+        Served::start_with("")
+    }
+
+    /// As [`Served::start`], with `extra` appended to the config file
+    /// (e.g. a `[payments]` table).
+    pub fn start_with(extra: &str) -> Served {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = format!(
             "data_dir = {:?}\nadmin_key_hash = \"{}\"\ndefault_chunk_size = 262144\ngc_interval_secs = 0\n",
@@ -37,6 +43,7 @@ impl Served {
                 dir.path().join(name).display().to_string()
             ));
         }
+        config.push_str(extra);
         let config_path = dir.path().join("broker.toml");
         std::fs::write(&config_path, config).expect("write config");
         let mut child = Command::new(BIN)

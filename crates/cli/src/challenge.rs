@@ -1,0 +1,125 @@
+//! The L402 challenge a broker answers an unpaid download with:
+//! UNAUTHENTICATED plus `www-authenticate: L402 macaroon="…", invoice="…"`
+//! (storage.proto, "Paying for a download").
+
+use anyhow::bail;
+use shardgate_payments::{Preimage, parse_authorization};
+use tonic::{Code, Status};
+
+use crate::bolt11::Bolt11;
+
+/// Metadata key of the challenge.
+const WWW_AUTHENTICATE: &str = "www-authenticate";
+
+/// A decoded challenge: what to pay and the token the payment unlocks.
+#[derive(Clone, Debug)]
+pub struct Challenge {
+    /// Base64 macaroon, sent back with the preimage.
+    pub token: String,
+    pub invoice: Bolt11,
+}
+
+/// The raw parts of a challenge, before the invoice is decoded.
+pub struct RawChallenge {
+    pub token: String,
+    pub invoice: String,
+}
+
+impl RawChallenge {
+    /// The challenge of an UNAUTHENTICATED status, if it carries one.
+    pub fn of(status: &Status) -> Option<RawChallenge> {
+        if status.code() != Code::Unauthenticated {
+            return None;
+        }
+        let value = status.metadata().get(WWW_AUTHENTICATE)?.to_str().ok()?;
+        let rest = value
+            .strip_prefix("L402 ")
+            .or(value.strip_prefix("LSAT "))?;
+        Some(RawChallenge {
+            token: quoted(rest, "macaroon")?,
+            invoice: quoted(rest, "invoice")?,
+        })
+    }
+
+    /// Decodes the invoice and checks that paying it unlocks the token:
+    /// the token's payment hash must be the invoice's, or the preimage the
+    /// wallet returns would be worthless.
+    pub fn decode(&self) -> anyhow::Result<Challenge> {
+        let invoice = Bolt11::decode(&self.invoice)?;
+        let credential = parse_authorization(&authorization(&self.token, None))
+            .map_err(|e| anyhow::anyhow!("the broker's L402 token is unreadable: {e}"))?;
+        let token_hash = credential
+            .unverified_payment_hash()
+            .map_err(|e| anyhow::anyhow!("the broker's L402 token is unreadable: {e}"))?;
+        if token_hash != invoice.payment_hash {
+            bail!(
+                "the challenge's invoice (payment hash {}) does not belong to its token (payment hash {}); not paying",
+                invoice.payment_hash,
+                token_hash
+            );
+        }
+        Ok(Challenge {
+            token: self.token.clone(),
+            invoice,
+        })
+    }
+}
+
+/// The `authorization` value for `token`; `None` is the empty preimage of
+/// an ACCEPTED hold invoice.
+pub fn authorization(token: &str, preimage: Option<&Preimage>) -> String {
+    shardgate_payments::l402::authorization(token, preimage)
+}
+
+/// `name="value"` out of a comma-separated parameter list.
+fn quoted(params: &str, name: &str) -> Option<String> {
+    params.split(',').find_map(|part| {
+        let value = part.trim().strip_prefix(name)?.strip_prefix("=\"")?;
+        Some(value.strip_suffix('"')?.to_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn challenged(value: &str) -> Status {
+        let mut status = Status::unauthenticated("payment required");
+        status
+            .metadata_mut()
+            .insert(WWW_AUTHENTICATE, value.parse().expect("ascii"));
+        status
+    }
+
+    #[test]
+    fn both_parameters_are_read_in_any_order() {
+        let raw = RawChallenge::of(&challenged(
+            "L402 macaroon=\"AgEDbG5k\", invoice=\"lnbcrt10n1xyz\"",
+        ))
+        .expect("challenge");
+        assert_eq!(
+            (raw.token.as_str(), raw.invoice.as_str()),
+            ("AgEDbG5k", "lnbcrt10n1xyz")
+        );
+        let raw = RawChallenge::of(&challenged("L402 invoice=\"lnbc1\",macaroon=\"QQ==\""))
+            .expect("challenge");
+        assert_eq!(
+            (raw.token.as_str(), raw.invoice.as_str()),
+            ("QQ==", "lnbc1")
+        );
+    }
+
+    #[test]
+    fn other_statuses_and_schemes_carry_no_challenge() {
+        assert!(RawChallenge::of(&challenged("Basic realm=\"x\"")).is_none());
+        assert!(RawChallenge::of(&challenged("L402 macaroon=\"QQ==\"")).is_none());
+        let mut status = Status::failed_precondition("open");
+        status.metadata_mut().insert(
+            WWW_AUTHENTICATE,
+            "L402 macaroon=\"QQ==\", invoice=\"lnbc1\""
+                .parse()
+                .expect("ascii"),
+        );
+        assert!(RawChallenge::of(&status).is_none());
+    }
+}

@@ -1,0 +1,129 @@
+//! `shardgate invoice`, `pay` and `payment-status`: buying a download in
+//! separate steps (any wallet can pay in between).
+
+use anyhow::bail;
+use shardgate_proto::v1 as pb;
+
+use crate::args::{InvoiceArgs, PayArgs, PaymentStatusArgs};
+use crate::bolt11::{Bolt11, parse_hash};
+use crate::connect::{Tenant, channel};
+use crate::download::parse_range;
+use crate::failure;
+use crate::human;
+use crate::payer::{Payer, fee_text};
+
+/// `shardgate invoice`: Payments.CreateInvoice.
+pub async fn create(args: InvoiceArgs) -> anyhow::Result<()> {
+    let range = args.range.as_deref().map(parse_range).transpose()?;
+    let mut tenant = Tenant::connect(&args.conn).await?;
+    let request = tenant.request(pb::CreateInvoiceRequest {
+        blob_id: args.blob_id,
+        range,
+        hold: args.hold,
+        uses: args.uses.unwrap_or(0),
+    });
+    let invoice = tenant
+        .payments
+        .create_invoice(request)
+        .await
+        .map_err(failure::status)?
+        .into_inner();
+    let range = invoice.range.unwrap_or_default();
+    println!("payment_request  {}", invoice.payment_request);
+    println!("payment_hash     {}", invoice.payment_hash);
+    println!("amount           {}", human::msat(invoice.amount_msat));
+    println!(
+        "covers           blob {} bytes {}..{} ({}), {} download(s){}",
+        invoice.blob_id,
+        range.offset,
+        range.offset + range.length,
+        human::size(range.length),
+        invoice.uses,
+        if invoice.hold { ", hold invoice" } else { "" }
+    );
+    println!(
+        "expires          {} (pay before); credential valid until {}",
+        human::timestamp(invoice.expires_at.as_ref()),
+        human::timestamp(invoice.credential_expires_at.as_ref())
+    );
+    println!("l402_token       {}", invoice.l402_token);
+    let next = if invoice.hold {
+        "once ACCEPTED (shardgate payment-status), download with --l402 <l402_token>: (empty preimage)"
+    } else {
+        "download with --l402 <l402_token>:<preimage hex>"
+    };
+    eprintln!("Pay the payment_request with any wallet (or `shardgate pay`), then {next}.");
+    Ok(())
+}
+
+/// `shardgate pay`: pays from the caller's LND node.
+pub async fn pay(args: PayArgs) -> anyhow::Result<()> {
+    let invoice = Bolt11::decode(&args.payment_request)?;
+    let Some(payer) = Payer::from_args(&args.payer).await? else {
+        bail!(
+            "paying needs your LND node: --lnd-endpoint, --lnd-tls-cert and --lnd-macaroon (or SHARDGATE_PAYER_LND_*)"
+        );
+    };
+    payer.check(&invoice)?;
+    eprintln!(
+        "paying {} (payment hash {})",
+        human::msat(invoice.amount_msat),
+        invoice.payment_hash
+    );
+    let paid = payer.pay(&invoice).await?;
+    println!("preimage      {}", paid.preimage.to_hex());
+    println!("payment_hash  {}", invoice.payment_hash);
+    println!("amount        {}", human::msat(invoice.amount_msat));
+    println!(
+        "{}",
+        fee_text(paid.fee_msat).replacen("fee ", "fee           ", 1)
+    );
+    println!("took          {}", human::seconds(paid.elapsed));
+    Ok(())
+}
+
+/// `shardgate payment-status`: Payments.GetPaymentStatus.
+pub async fn status(args: PaymentStatusArgs) -> anyhow::Result<()> {
+    let hash = parse_hash(&args.payment_hash)?;
+    let mut payments = pb::payments_client::PaymentsClient::new(channel(&args.broker.url).await?);
+    let s = payments
+        .get_payment_status(pb::GetPaymentStatusRequest {
+            payment_hash: hash.to_hex(),
+        })
+        .await
+        .map_err(failure::status)?
+        .into_inner();
+    println!("payment_hash  {}", s.payment_hash);
+    println!(
+        "state         {}{}",
+        state_name(s.state),
+        if s.hold { " (hold invoice)" } else { "" }
+    );
+    println!("amount        {}", human::msat(s.amount_msat));
+    println!("paid          {}", human::msat(s.amount_paid_msat));
+    println!("created       {}", human::timestamp(s.created_at.as_ref()));
+    println!("expires       {}", human::timestamp(s.expires_at.as_ref()));
+    if s.settled_at.is_some() {
+        println!("settled       {}", human::timestamp(s.settled_at.as_ref()));
+    }
+    println!("uses          {} of {} left", s.uses_remaining, s.uses);
+    if let Some(left) = s.hold_time_left {
+        println!(
+            "use within    {} s (then the hold payment is canceled)",
+            left.seconds
+        );
+    }
+    Ok(())
+}
+
+/// `OPEN`, `ACCEPTED`, … as the proto spells them.
+pub fn state_name(state: i32) -> &'static str {
+    match pb::InvoiceState::try_from(state) {
+        Ok(pb::InvoiceState::Open) => "OPEN",
+        Ok(pb::InvoiceState::Accepted) => "ACCEPTED",
+        Ok(pb::InvoiceState::Settled) => "SETTLED",
+        Ok(pb::InvoiceState::Canceled) => "CANCELED",
+        Ok(pb::InvoiceState::Expired) => "EXPIRED",
+        Ok(pb::InvoiceState::Unspecified) | Err(_) => "UNKNOWN",
+    }
+}

@@ -1,0 +1,230 @@
+//! `shardgate earnings` and `shardgate ledger`: where the money went
+//! (Payments.GetEarnings, Payments.ListLedgerEntries).
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use shardgate_proto::v1 as pb;
+
+use crate::args::{EarningsArgs, LedgerArgs};
+use crate::connect::Accountant;
+use crate::failure;
+use crate::human;
+
+/// Largest page the API honours.
+const MAX_PAGE: u64 = 1000;
+
+/// `shardgate earnings`.
+pub async fn earnings(args: EarningsArgs) -> anyhow::Result<()> {
+    let mut acc = Accountant::connect(&args.conn).await?;
+    let request = acc.request(pb::GetEarningsRequest {
+        kind: args.kind.unwrap_or(0),
+    });
+    let r = acc
+        .payments
+        .get_earnings(request)
+        .await
+        .map_err(failure::status)?
+        .into_inner();
+    print_balances(&r.balances, "");
+    println!("as of {}", human::timestamp(r.as_of.as_ref()));
+    Ok(())
+}
+
+/// One row per account, each line starting with `indent`: account,
+/// balance, credited and debited msat.
+pub fn print_balances(balances: &[pb::AccountBalance], indent: &str) {
+    if balances.is_empty() {
+        println!("{indent}no ledger postings yet");
+        return;
+    }
+    println!(
+        "{indent}  {:<28} {:>26}  {:>14} {:>14}",
+        "account", "balance", "credited msat", "debited msat"
+    );
+    for b in balances {
+        println!(
+            "{indent}  {:<28} {:>26}  {:>14} {:>14}",
+            account_name(b.account.as_ref()),
+            human::msat(b.balance_msat),
+            b.credited_msat,
+            b.debited_msat
+        );
+    }
+}
+
+/// `shardgate ledger`: every page, or until `--limit` entries.
+pub async fn ledger(args: LedgerArgs) -> anyhow::Result<()> {
+    let mut acc = Accountant::connect(&args.conn).await?;
+    let limit = args.limit.unwrap_or(u64::MAX);
+    let mut printed = 0u64;
+    let mut page_token = String::new();
+    while printed < limit {
+        let request = acc.request(pb::ListLedgerEntriesRequest {
+            page_size: (limit - printed).min(MAX_PAGE) as u32,
+            page_token: page_token.clone(),
+            account: args.account.clone(),
+            since: args.since,
+            until: args.until,
+        });
+        let page = acc
+            .payments
+            .list_ledger_entries(request)
+            .await
+            .map_err(failure::status)?
+            .into_inner();
+        for entry in page.entries.iter().take((limit - printed) as usize) {
+            print_entry(entry);
+            printed += 1;
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    if printed == 0 {
+        eprintln!("no ledger entries");
+    }
+    Ok(())
+}
+
+/// An entry: its id, time and blob, then one line per posting.
+pub fn print_entry(entry: &pb::LedgerEntry) {
+    println!(
+        "{}  {}  blob {}",
+        entry.entry_id,
+        human::timestamp(entry.settled_at.as_ref()),
+        entry.blob_id
+    );
+    for p in &entry.postings {
+        println!("  {}", posting_line(p));
+    }
+}
+
+/// `credit  owner 3f2a…   17,500 msat (17.5 sat)`.
+pub fn posting_line(p: &pb::Posting) -> String {
+    let side = match pb::PostingDirection::try_from(p.direction) {
+        Ok(pb::PostingDirection::Debit) => "debit ",
+        Ok(pb::PostingDirection::Credit) => "credit",
+        _ => "?     ",
+    };
+    format!(
+        "{side}  {:<28} {:>26}",
+        account_name(p.account.as_ref()),
+        human::msat(p.amount_msat)
+    )
+}
+
+/// `owner <tenant id>`, `provider cloud-a`, `broker`, `lightning`.
+pub fn account_name(account: Option<&pb::Account>) -> String {
+    let Some(a) = account else {
+        return "-".to_owned();
+    };
+    let kind = match pb::AccountKind::try_from(a.kind) {
+        Ok(pb::AccountKind::Owner) => "owner",
+        Ok(pb::AccountKind::Provider) => "provider",
+        Ok(pb::AccountKind::Broker) => "broker",
+        Ok(pb::AccountKind::Lightning) => "lightning",
+        _ => "unknown",
+    };
+    if a.id.is_empty() {
+        kind.to_owned()
+    } else {
+        // Tenant ids are long; the first 12 characters identify them.
+        format!("{kind} {}", crate::bolt11::shorten(&a.id, 12))
+    }
+}
+
+/// `--kind`: owner, provider, broker, lightning.
+pub fn parse_kind(text: &str) -> Result<i32, String> {
+    let kind = match text.to_ascii_lowercase().as_str() {
+        "owner" => pb::AccountKind::Owner,
+        "provider" => pb::AccountKind::Provider,
+        "broker" => pb::AccountKind::Broker,
+        "lightning" => pb::AccountKind::Lightning,
+        other => {
+            return Err(format!(
+                "unknown account kind {other:?} (owner, provider, broker, lightning)"
+            ));
+        }
+    };
+    Ok(kind as i32)
+}
+
+/// `--account KIND[:ID]`: `owner:<tenant id>`, `provider:<name>`,
+/// `broker`, `lightning`.
+pub fn parse_account(text: &str) -> Result<pb::Account, String> {
+    let (kind, id) = text.split_once(':').unwrap_or((text, ""));
+    let kind = parse_kind(kind)?;
+    let needs_id =
+        kind == pb::AccountKind::Owner as i32 || kind == pb::AccountKind::Provider as i32;
+    if needs_id == id.is_empty() {
+        return Err(if needs_id {
+            "owner and provider accounts need an id: owner:<tenant id>, provider:<name>".into()
+        } else {
+            "broker and lightning accounts have no id".into()
+        });
+    }
+    Ok(pb::Account {
+        kind,
+        id: id.to_owned(),
+    })
+}
+
+/// `--since`/`--until`: RFC 3339 (`2026-11-21T10:00:00Z`) or a date
+/// (`2026-11-21`, midnight UTC).
+pub fn parse_time(text: &str) -> Result<prost_types::Timestamp, String> {
+    let full = if text.len() == 10 {
+        format!("{text}T00:00:00Z")
+    } else {
+        text.to_owned()
+    };
+    let at = humantime::parse_rfc3339_weak(&full)
+        .map_err(|e| format!("{text:?} is not a time like 2026-11-21T10:00:00Z: {e}"))?;
+    let since_epoch = at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    Ok(prost_types::Timestamp {
+        seconds: i64::try_from(since_epoch.as_secs()).map_err(|_| "time out of range")?,
+        nanos: 0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_and_times_parse() {
+        let a = parse_account("provider:cloud-a").expect("provider");
+        assert_eq!(
+            (a.kind, a.id.as_str()),
+            (pb::AccountKind::Provider as i32, "cloud-a")
+        );
+        assert_eq!(
+            parse_account("broker").expect("broker").kind,
+            pb::AccountKind::Broker as i32
+        );
+        assert!(parse_account("owner").is_err());
+        assert!(parse_account("broker:x").is_err());
+        assert!(parse_account("bank:1").is_err());
+        assert_eq!(parse_time("1970-01-02").expect("date").seconds, 86_400);
+        assert_eq!(
+            parse_time("2026-11-20T23:36:07Z").expect("time").seconds,
+            1_795_217_767
+        );
+        assert!(parse_time("yesterday").is_err());
+    }
+
+    #[test]
+    fn postings_read_as_lines() {
+        let p = pb::Posting {
+            account: Some(pb::Account {
+                kind: pb::AccountKind::Provider as i32,
+                id: "cloud-a".into(),
+            }),
+            direction: pb::PostingDirection::Credit as i32,
+            amount_msat: 2_500,
+        };
+        let line = posting_line(&p);
+        assert!(line.starts_with("credit  provider cloud-a"), "{line}");
+        assert!(line.ends_with("2,500 msat (2.5 sat)"), "{line}");
+    }
+}
