@@ -686,3 +686,46 @@ async fn a_credential_covers_only_its_range_and_its_blob() {
     assert_eq!(got, data[100..150]);
     setup.stop().await;
 }
+
+#[tokio::test]
+async fn a_broker_failure_gives_the_use_back() {
+    let setup = PaidSetup::start().await;
+    let (_tenant, blob, data) = setup.priced_blob(2000).await;
+    let mut client = setup.broker.storage().await;
+    let auth = paid_credential(&setup, &mut client, &blob).await;
+    let roots = &setup.broker.provider_roots[..2];
+    for root in roots {
+        std::fs::rename(root.join("shards"), root.join("shards.away")).expect("hide shards");
+    }
+    let (got, result) = get_paid(&mut client, &blob, Some(&auth), false, 1).await;
+    let status = result.expect_err("shards missing");
+    assert!(
+        matches!(status.code(), Code::DataLoss | Code::Unavailable),
+        "{status:?}"
+    );
+    assert!(got.is_empty());
+    for root in roots {
+        std::fs::rename(root.join("shards.away"), root.join("shards")).expect("restore shards");
+    }
+    // The one use was released by the failure (in the background: bounded poll).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (got, result) = get_paid(&mut client, &blob, Some(&auth), false, 1).await;
+        match result {
+            Ok(header) => {
+                assert_eq!(got, data);
+                assert_eq!(header.uses_remaining, 0);
+                break;
+            }
+            Err(s) if tokio::time::Instant::now() < deadline => {
+                assert!(
+                    matches!(s.code(), Code::Unauthenticated | Code::Unavailable),
+                    "{s:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(s) => panic!("use not given back: {s:?}"),
+        }
+    }
+    setup.stop().await;
+}
