@@ -14,8 +14,11 @@ use shardgate_payments::{LightningNode, LndConfig, PaymentError};
 
 use crate::error::BrokerError;
 
-/// Pause between connection attempts while the node is unreachable.
-const RECONNECT_EVERY: Duration = Duration::from_secs(2);
+/// First pause between connection attempts while the node is unreachable;
+/// it doubles up to [`RECONNECT_MAX`] (a misconfigured node logs an error
+/// per attempt, so not every 2 s for hours).
+const RECONNECT_FIRST: Duration = Duration::from_secs(2);
+const RECONNECT_MAX: Duration = Duration::from_secs(30);
 
 /// The node client, once `GetInfo` succeeded.
 pub struct LndLink {
@@ -92,9 +95,11 @@ impl LndLink {
 
     /// Retries until connected, then returns (a background worker).
     pub async fn keep_connected(self: Arc<Self>) {
+        let mut pause = RECONNECT_FIRST;
         while !self.is_connected() {
-            tokio::time::sleep(RECONNECT_EVERY).await;
+            tokio::time::sleep(pause).await;
             self.try_connect().await;
+            pause = (pause * 2).min(RECONNECT_MAX);
         }
     }
 }
