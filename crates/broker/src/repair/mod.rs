@@ -35,6 +35,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use shardgate_backends::ProviderRegistry;
+use shardgate_core::ContentId;
 use shardgate_index::{ChunkRecord, Index};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -129,9 +130,10 @@ impl RepairWorker {
     }
 
     async fn visit(&self, scope: Scope, view: &ProviderView) -> Result<(), BrokerError> {
-        // Chunks already handled this pass: a chunk moved onto a provider
-        // visited later must not be scrubbed twice.
-        let mut seen = HashSet::new();
+        // Chunks repaired this pass: one moved onto a provider visited later
+        // may now have that provider as its owner, and must not be handled
+        // twice. (Only repaired ones: the set stays small.)
+        let mut repaired = HashSet::new();
         let providers: Vec<String> = match scope {
             Scope::Full => view.joined().map(str::to_owned).collect(),
             Scope::Evacuate => evacuated(view),
@@ -150,9 +152,9 @@ impl RepairWorker {
                 let todo: Vec<ChunkRecord> = page
                     .into_iter()
                     .filter(|c| scope == Scope::Evacuate || owner(c, view) == Some(provider))
-                    .filter(|c| seen.insert(c.chunk_id))
+                    .filter(|c| !repaired.contains(&c.chunk_id))
                     .collect();
-                self.check_all(view, todo).await;
+                repaired.extend(self.check_all(view, todo).await);
                 if !full_page {
                     break;
                 }
@@ -161,17 +163,20 @@ impl RepairWorker {
         Ok(())
     }
 
-    async fn check_all(&self, view: &ProviderView, chunks: Vec<ChunkRecord>) {
+    /// Checks `chunks`, a few at once; returns the ids of those repaired.
+    async fn check_all(&self, view: &ProviderView, chunks: Vec<ChunkRecord>) -> Vec<ContentId> {
         let inner = &self.inner;
         futures::stream::iter(chunks)
             .map(|record| async move {
                 let counts =
                     check_chunk(&inner.registry, inner.index.as_ref(), view, &record).await;
                 inner.status.record(&counts);
+                (counts.chunks_repaired > 0).then_some(record.chunk_id)
             })
             .buffer_unordered(inner.settings.concurrency.max(1))
-            .collect::<()>()
-            .await;
+            .filter_map(std::future::ready)
+            .collect()
+            .await
     }
 
     /// Draining providers the index no longer places any shard on.
