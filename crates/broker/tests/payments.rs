@@ -729,3 +729,31 @@ async fn a_broker_failure_gives_the_use_back() {
     }
     setup.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_that_hangs_up_mid_download_still_pays_a_hold_invoice() {
+    let setup = PaidSetup::start().await;
+    let (_tenant, blob, _data) = setup.priced_blob(4 << 20).await;
+    let mut client = setup.broker.storage().await;
+    let (auth, hash, paying) = accepted_hold(&setup, &mut client, &blob).await;
+    let mut req = Request::new(pb::GetRequest {
+        blob_id: blob.clone(),
+        ..Default::default()
+    });
+    req.metadata_mut()
+        .insert("authorization", auth.parse().expect("ascii"));
+    let mut stream = client.get(req).await.expect("served").into_inner();
+    let first = stream.message().await.expect("frame").expect("header");
+    assert!(matches!(
+        first.frame,
+        Some(pb::get_response::Frame::Header(ref h)) if h.hold
+    ));
+    stream.message().await.expect("frame").expect("some data");
+    // Hang up with most of the blob unread: the broker cannot tell this
+    // from a client that got everything, so the invoice is settled.
+    drop(stream);
+    drop(client);
+    wait_state(&setup, &hash, InvoiceState::Settled).await;
+    assert!(paying.await.expect("join").is_ok());
+    setup.stop().await;
+}
