@@ -31,6 +31,8 @@ pub struct Downloaded {
 /// `shardgate get`.
 pub async fn command(args: GetArgs) -> anyhow::Result<()> {
     let range = args.range.as_deref().map(parse_range).transpose()?;
+    // The payer's flags are checked (and its files read) before any call.
+    let payer = Payer::from_args(&args.payer).await?;
     let mut tenant = Tenant::connect(&args.conn).await?;
     let to_file = args
         .output
@@ -42,7 +44,7 @@ pub async fn command(args: GetArgs) -> anyhow::Result<()> {
     }
     let payment = Payment {
         credential: args.l402.clone(),
-        payer: Payer::from_args(&args.payer).await?,
+        payer,
         hold: args.hold,
         uses: args.uses.unwrap_or(0),
         announce: true,

@@ -74,16 +74,25 @@ impl Lightning {
 
     /// `--lnd-endpoint … --lnd-tls-cert … --lnd-macaroon …` of the payer.
     fn payer_flags(&self) -> Vec<String> {
-        let p = self.payer();
-        vec![
-            "--lnd-endpoint".into(),
-            p.grpc_socket(),
-            "--lnd-tls-cert".into(),
-            p.tls_cert_path().display().to_string(),
-            "--lnd-macaroon".into(),
-            p.macaroon_path().display().to_string(),
-        ]
+        node_flags(self.payer())
     }
+
+    /// The same flags for the broker's node (`serve` takes the same names).
+    fn broker_flags(&self) -> Vec<String> {
+        node_flags(self.broker())
+    }
+}
+
+/// `--lnd-endpoint … --lnd-tls-cert … --lnd-macaroon …` of `node`.
+fn node_flags(p: &SimNode) -> Vec<String> {
+    vec![
+        "--lnd-endpoint".into(),
+        p.grpc_socket(),
+        "--lnd-tls-cert".into(),
+        p.tls_cert_path().display().to_string(),
+        "--lnd-macaroon".into(),
+        p.macaroon_path().display().to_string(),
+    ]
 }
 
 impl Drop for Lightning {
@@ -97,10 +106,14 @@ impl Drop for Lightning {
     }
 }
 
-/// A broker paid through `lightning`'s broker node, a tenant, and a 1 MiB
-/// blob of that tenant priced at [`PRICE_MSAT`].
+/// A broker paid through `lightning`'s broker node (named in `[payments]`),
+/// a tenant, and a 1 MiB blob of that tenant priced at [`PRICE_MSAT`].
 fn priced_blob(lightning: &Lightning) -> (Served, String, String, Vec<u8>) {
-    let served = Served::start_with(&lightning.payments_toml());
+    with_priced_blob(Served::start_with(&lightning.payments_toml()))
+}
+
+/// As [`priced_blob`] on an already started broker.
+fn with_priced_blob(served: Served) -> (Served, String, String, Vec<u8>) {
     let created = ok(served.cli(&["tenant", "create", "shop"]));
     let api_key = field(&created, "api_key");
     let original = data(1 << 20);
@@ -245,7 +258,9 @@ fn invoice_pay_then_get_with_the_credential_and_payment_status() {
 #[test]
 fn a_hold_invoice_is_settled_only_after_the_download() {
     let lightning = Lightning::start();
-    let (served, api_key, blob_id, original) = priced_blob(&lightning);
+    // The broker's node comes from serve's flags, not from the file.
+    let served = Served::start_with_flags("", &lightning.broker_flags());
+    let (served, api_key, blob_id, original) = with_priced_blob(served);
     let out = served.path("film-copy.mkv");
     let out = out.to_str().expect("utf8");
     let flags = lightning.payer_flags();

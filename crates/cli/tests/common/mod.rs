@@ -31,6 +31,11 @@ impl Served {
     /// As [`Served::start`], with `extra` appended to the config file
     /// (e.g. a `[payments]` table).
     pub fn start_with(extra: &str) -> Served {
+        Served::start_with_flags(extra, &[])
+    }
+
+    /// As [`Served::start_with`], with `flags` added to `serve`'s command line.
+    pub fn start_with_flags(extra: &str, flags: &[String]) -> Served {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = format!(
             "data_dir = {:?}\nadmin_key_hash = \"{}\"\ndefault_chunk_size = 262144\ngc_interval_secs = 0\n",
@@ -50,6 +55,7 @@ impl Served {
             .args(["serve", "--config"])
             .arg(&config_path)
             .args(["--listen", "127.0.0.1:0", "--metrics-listen", "off"])
+            .args(flags)
             .env("SHARDGATE_MASTER_KEY", MASTER_KEY)
             .env_remove("SHARDGATE_BROKER")
             .env_remove("SHARDGATE_API_KEY")
