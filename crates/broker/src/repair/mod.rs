@@ -8,7 +8,8 @@
 //!   lists.
 //! * An **evacuation pass** handles only the chunks on draining providers
 //!   and on providers DOWN longer than `repair_down_grace_secs`. The worker
-//!   looks for those every few seconds, so a drain starts at once; a pass
+//!   looks for those every few seconds and starts once the same providers
+//!   were due at two looks in a row, so a drain starts within ~10 s; a pass
 //!   that makes no progress (nowhere to put the shards) is not repeated
 //!   until the set of such providers changes or a full pass ran.
 //!
@@ -224,6 +225,11 @@ impl RepairWorker {
         // Evacuation that made no progress: not retried for the same set
         // of providers before the next full pass.
         let mut stalled: Option<Vec<String>> = None;
+        // What the previous look found: an evacuation starts only when the
+        // same providers were due at two looks in a row, so a provider that
+        // is drained and then force-removed at once (or a DOWN blip at the
+        // grace boundary) does not start a move that is moot a moment later.
+        let mut previous: Option<Vec<String>> = None;
         loop {
             tokio::time::sleep(WATCH_INTERVAL.min(interval)).await;
             if last_full.elapsed() >= interval {
@@ -234,7 +240,10 @@ impl RepairWorker {
                 }
                 continue;
             }
-            let Some(names) = self.evacuation_due().await else {
+            let due = self.evacuation_due().await;
+            let settled = due.is_some() && due == previous;
+            previous = due;
+            let Some(names) = previous.clone().filter(|_| settled) else {
                 continue;
             };
             if stalled.as_ref() == Some(&names) {
