@@ -1,4 +1,5 @@
-//! The `shardgate.v1.Admin` service (admin key required): tenants and GC.
+//! The `shardgate.v1.Admin` service (admin key required): tenants, GC and
+//! the repair worker's status.
 
 use std::sync::Arc;
 

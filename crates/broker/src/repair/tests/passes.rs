@@ -202,3 +202,66 @@ impl Fixture {
         ok < record.shards.len()
     }
 }
+
+/// Marks `name` DOWN the way real traffic does: failures in a row.
+fn mark_down(f: &Fixture, name: &str) {
+    use shardgate_backends::{BackendError, BackendErrorKind};
+    for _ in 0..10 {
+        let failed: Result<(), _> = Err(BackendError::new(
+            BackendErrorKind::Unavailable,
+            name,
+            "get",
+            "test: provider unreachable",
+        ));
+        f.registry.observe(name, &failed);
+    }
+    assert!(
+        f.registry.list().iter().any(|s| s.name == name && !s.up),
+        "{name} is DOWN"
+    );
+}
+
+#[tokio::test]
+async fn a_provider_down_within_its_grace_period_is_left_alone() {
+    let mut f = Fixture::new(&["p0", "p1", "p2", "p3"]).await;
+    f.put_blob("a", 9, 4, 2, 1).await;
+    let before = f.objects_on("p2").await;
+    mark_down(&f, "p2");
+    let worker = f.worker(GRACE);
+    let report = worker.run_pass(Scope::Full).await.expect("pass");
+    assert_eq!(
+        (report.shards_rebuilt, report.shards_moved),
+        (0, 0),
+        "{report:?}"
+    );
+    let on_p2 = f
+        .index
+        .shards_on_provider("p2", None, 100)
+        .await
+        .expect("list");
+    assert_eq!(on_p2.len(), before, "the index still places them on p2");
+    assert_eq!(report.chunks_degraded, before as u64, "counted as degraded");
+}
+
+#[tokio::test]
+async fn a_provider_down_past_its_grace_period_has_its_shards_recreated() {
+    let mut f = Fixture::new(&["p0", "p1", "p2", "p3"]).await;
+    f.put_blob("a", 10, 4, 2, 1).await;
+    let lost = f.objects_on("p2").await as u64;
+    assert!(lost > 0);
+    mark_down(&f, "p2");
+    let report = f
+        .worker(Duration::ZERO)
+        .run_pass(Scope::Evacuate)
+        .await
+        .expect("pass");
+    assert_eq!(report.shards_rebuilt, lost, "{report:?}");
+    assert!(
+        f.index
+            .shards_on_provider("p2", None, 10)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    f.assert_all_read_back(false).await;
+}
