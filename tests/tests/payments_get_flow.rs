@@ -3,12 +3,13 @@
 //! refused with a challenge and no data; the paid invoice's credential
 //! serves the exact bytes once per use bought; a spent credential is
 //! refused with a fresh challenge; ranged credentials serve ranges inside
-//! the paid one.
+//! the paid one, also after a broker restart; a private blob is never
+//! challenged without its key.
 
 use shardgate_payments::InvoiceState;
 use shardgate_proto::v1 as pb;
 use shardgate_tests::broker_process::pattern::Pattern;
-use shardgate_tests::lightning::{Challenge, PaidBroker, fetch, get_request};
+use shardgate_tests::lightning::{Challenge, PaidBroker, authorized, fetch, get_request};
 use tonic::Code;
 
 const MIB: u64 = 1 << 20;
@@ -110,11 +111,12 @@ async fn unpaid_gets_are_challenged_and_paid_ones_serve_the_exact_bytes_once_per
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_ranged_credential_serves_ranges_inside_the_paid_one_and_private_blobs_need_the_key() {
-    let paid = PaidBroker::start(&[], "").await.expect("start");
+async fn a_ranged_credential_serves_ranges_inside_the_paid_one_across_a_restart() {
+    let mut paid = PaidBroker::start(&[], "").await.expect("start");
     let data = Pattern::new(9, 600 * 1024).all();
     let blob = paid.upload("ranges", &data, (FLAT, PER_MIB), false).await;
-    let key = Some(paid.owner_key());
+    let owner_key = paid.owner_key().to_owned();
+    let key = Some(owner_key.as_str());
 
     // A private blob: without the key the refusal is plain (no challenge).
     let mut client = paid.storage().await;
@@ -151,6 +153,29 @@ async fn a_ranged_credential_serves_ranges_inside_the_paid_one_and_private_blobs
         )
         .await;
     assert!(inner.bytes() == &data[150_000..350_000]);
+
+    // Direct download is refused before the credential is touched: `fs`
+    // providers cannot presign URLs.
+    let refused = client
+        .get_shard_locations(authorized(
+            pb::GetShardLocationsRequest {
+                blob_id: blob.clone(),
+                range: Some(pb::ByteRange {
+                    offset: 100_000,
+                    length: Some(300_000),
+                }),
+                url_ttl: None,
+            },
+            &auth,
+            key,
+        ))
+        .await
+        .expect_err("fs providers cannot presign");
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+
+    // The index and the L402 keys survive a broker restart: the last use
+    // still works.
+    paid.broker.restart().await.expect("restart");
     // Exactly the paid range.
     let whole = paid
         .get_with(

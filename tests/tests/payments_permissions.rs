@@ -1,6 +1,6 @@
 //! Who may call what on the Payments service (payments.proto), through the
-//! real `shardgate` binary: CreateInvoice follows blob visibility and
-//! checks `uses`/`hold`/range; GetPaymentStatus needs no key; GetEarnings
+//! real `shardgate` binary: CreateInvoice follows blob visibility, checks
+//! `uses`/`hold`/range, and its credential opens a Get once paid; GetPaymentStatus needs no key; GetEarnings
 //! and ListLedgerEntries show a tenant only its own OWNER account and an
 //! admin everything. Without `[payments]` the service refuses with
 //! FAILED_PRECONDITION and priced blobs are never served.
@@ -139,6 +139,18 @@ async fn create_invoice_follows_visibility_and_checks_uses_hold_and_range() {
     assert_eq!(on_node.state, shardgate_payments::InvoiceState::Open);
     assert_eq!(on_node.value_msat, 4_000);
     assert_eq!(on_node.payment_request, invoice.payment_request);
+    // Its credential opens a Get once paid.
+    let preimage = paid
+        .lightning
+        .pay(&invoice.payment_request)
+        .await
+        .expect("pay");
+    let auth = shardgate_payments::l402::authorization(&invoice.l402_token, Some(&preimage));
+    let got = paid
+        .get_with(get_request(&public, Some((100, Some(200)))), &auth, None)
+        .await;
+    assert!(got.bytes() == [1; 200].as_slice());
+    assert_eq!(got.header.expect("header").uses_remaining, 1);
 
     // Private: owner only.
     let err = payments
@@ -232,8 +244,12 @@ async fn create_invoice_follows_visibility_and_checks_uses_hold_and_range() {
         .await
         .expect("status without key")
         .into_inner();
-    assert_eq!(status.state, pb::InvoiceState::Open as i32);
-    assert_eq!((status.amount_msat, status.uses), (4_000, 2));
+    assert_eq!(status.state, pb::InvoiceState::Settled as i32);
+    assert_eq!(
+        (status.amount_msat, status.amount_paid_msat),
+        (4_000, 4_000)
+    );
+    assert_eq!((status.uses, status.uses_remaining), (2, 1));
     let err = payments
         .get_payment_status(pb::GetPaymentStatusRequest {
             payment_hash: "ab".repeat(32),
