@@ -3,21 +3,27 @@
 //! concurrently, then every credential presented twice at the same moment
 //! (400 concurrent Gets). Each paid use serves exactly once with the exact
 //! bytes, the twin is refused UNAUTHENTICATED with no data, and the ledger
-//! holds 200 entries summing to what the payer paid. Bounded: the whole
-//! run must finish within 50 s.
+//! holds 200 entries summing to what the payer paid. Then ten 3-use
+//! credentials are each presented six times at once: exactly three
+//! downloads each. Bounded: the whole run must finish within 50 s.
 
 use std::time::Duration;
 
 use futures::future::join_all;
 use shardgate_proto::v1 as pb;
+use shardgate_proto::v1::storage_client::StorageClient;
 use shardgate_tests::broker_process::admin_request;
 use shardgate_tests::broker_process::client::with_key;
 use shardgate_tests::broker_process::pattern::Pattern;
 use shardgate_tests::lightning::{Challenge, PaidBroker, authorized, fetch, get_request};
 use tonic::Code;
+use tonic::transport::Channel;
 
 const BUYERS: usize = 200;
 const BLOBS: usize = 4;
+/// Multi-use credentials and their uses.
+const MULTI: usize = 10;
+const MULTI_USES: u32 = 3;
 const BOUND: Duration = Duration::from_secs(50);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,30 +71,7 @@ async fn two_hundred_concurrent_paid_downloads_are_each_served_once() {
         assert_eq!(spent, expected_spent);
 
         // Each credential twice, all 400 Gets at once.
-        let gets = (0..BUYERS * 2).map(|n| {
-            let i = n % BUYERS;
-            let mut client = client.clone();
-            let (blob, _) = &blobs[i % BLOBS];
-            let request = authorized(get_request(blob, None), &auths[i], None);
-            async move { (i, fetch(&mut client, request).await) }
-        });
-        let mut served = vec![0u32; BUYERS];
-        for (i, got) in join_all(gets).await {
-            match &got.end {
-                Ok(()) => {
-                    assert!(got.data == blobs[i % BLOBS].1, "buyer {i}: exact bytes");
-                    served[i] += 1;
-                }
-                Err(status) => {
-                    assert_eq!(got.data_frames, 0, "buyer {i}: refused after data");
-                    assert_eq!(
-                        status.code(),
-                        Code::Unauthenticated,
-                        "buyer {i}: {status:?}"
-                    );
-                }
-            }
-        }
+        let served = present_all(&client, &blobs, &auths, 2).await;
         let wrong: Vec<_> = served
             .iter()
             .enumerate()
@@ -113,7 +96,60 @@ async fn two_hundred_concurrent_paid_downloads_are_each_served_once() {
             .into_inner();
         assert_eq!(earnings.balances.len(), 1);
         assert_eq!(earnings.balances[0].debited_msat, expected_spent);
+
+        // Multi-use credentials: 10 of 3 uses, each presented 6 times at
+        // once — exactly 3 downloads each.
+        let mut multi = Vec::new();
+        for i in 0..MULTI {
+            let mut request = get_request(&blobs[i % BLOBS].0, None);
+            request.uses = MULTI_USES;
+            multi.push(paid.buy(request, None).await.1);
+        }
+        let served = present_all(&client, &blobs, &multi, 2 * MULTI_USES as usize).await;
+        assert!(
+            served.iter().all(|n| *n == MULTI_USES),
+            "times served per 3-use credential: {served:?}"
+        );
     })
     .await
     .expect("200 concurrent paid downloads finish in bounded time");
+}
+
+/// Presents credential `i` (for blob `i % BLOBS`) `times` times, all Gets at
+/// once; returns how often each one was served. Every success must carry
+/// the exact bytes, every refusal be UNAUTHENTICATED with no data.
+async fn present_all(
+    client: &StorageClient<Channel>,
+    blobs: &[(String, Vec<u8>)],
+    auths: &[String],
+    times: usize,
+) -> Vec<u32> {
+    let gets = (0..auths.len() * times).map(|n| {
+        let i = n % auths.len();
+        let mut client = client.clone();
+        let (blob, _) = &blobs[i % BLOBS];
+        let request = authorized(get_request(blob, None), &auths[i], None);
+        async move { (i, fetch(&mut client, request).await) }
+    });
+    let mut served = vec![0u32; auths.len()];
+    for (i, got) in join_all(gets).await {
+        match &got.end {
+            Ok(()) => {
+                assert!(
+                    got.data == blobs[i % BLOBS].1,
+                    "credential {i}: exact bytes"
+                );
+                served[i] += 1;
+            }
+            Err(status) => {
+                assert_eq!(got.data_frames, 0, "credential {i}: refused after data");
+                assert_eq!(
+                    status.code(),
+                    Code::Unauthenticated,
+                    "credential {i}: {status:?}"
+                );
+            }
+        }
+    }
+    served
 }
