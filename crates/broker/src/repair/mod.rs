@@ -2,10 +2,10 @@
 //! missing, corrupt and lost ones from `k` verified survivors onto healthy
 //! providers, and moves shards off draining providers.
 //!
-//! * A **full pass** (every `repair_interval_secs`) visits every chunk
-//!   once: it pages through each joined provider's chunks and handles a
-//!   chunk when visiting the first joined provider (by name) its record
-//!   lists.
+//! * A **full pass** (every `repair_interval_secs`, and within seconds of
+//!   a provider leaving) visits every chunk once: it pages through each
+//!   joined provider's chunks and handles a chunk when visiting the first
+//!   joined provider (by name) its record lists.
 //! * An **evacuation pass** handles only the chunks on draining providers
 //!   and on providers DOWN longer than `repair_down_grace_secs`. The worker
 //!   looks for those every few seconds and starts once the same providers
@@ -215,7 +215,17 @@ impl RepairWorker {
         None
     }
 
-    /// Full passes every `interval`, evacuations in between; forever (the
+    fn joined_now(&self) -> Vec<String> {
+        self.inner
+            .registry
+            .list()
+            .into_iter()
+            .map(|s| s.name)
+            .collect()
+    }
+
+    /// Full passes every `interval` (and soon after a provider leaves),
+    /// evacuations in between; forever (the
     /// server spawns this in its worker set and aborts it at shutdown).
     pub async fn run_periodic(self) {
         let Some(interval) = self.inner.settings.interval else {
@@ -230,9 +240,16 @@ impl RepairWorker {
         // is drained and then force-removed at once (or a DOWN blip at the
         // grace boundary) does not start a move that is moot a moment later.
         let mut previous: Option<Vec<String>> = None;
+        // A provider that left (forced Leave) is in no listing any more:
+        // only a full pass finds the chunks that still name it, so its
+        // departure brings the next full pass forward.
+        let mut joined = self.joined_now();
         loop {
             tokio::time::sleep(WATCH_INTERVAL.min(interval)).await;
-            if last_full.elapsed() >= interval {
+            let now_joined = self.joined_now();
+            let someone_left = joined.iter().any(|n| !now_joined.contains(n));
+            joined = now_joined;
+            if someone_left || last_full.elapsed() >= interval {
                 last_full = Instant::now();
                 stalled = None;
                 if let Err(e) = self.run_pass(Scope::Full).await {

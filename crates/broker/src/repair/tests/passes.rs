@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::fixture::Fixture;
-use crate::repair::Scope;
+use crate::repair::{RepairSettings, RepairWorker, Scope};
 
 const GRACE: Duration = Duration::from_secs(3600);
 
@@ -263,5 +263,45 @@ async fn a_provider_down_past_its_grace_period_has_its_shards_recreated() {
             .expect("list")
             .is_empty()
     );
+    f.assert_all_read_back(false).await;
+}
+
+/// The background loop (virtual time): a forced Leave brings the next full
+/// pass forward, so the lost shards are re-created within seconds, not at
+/// the hourly pass.
+#[tokio::test(start_paused = true)]
+async fn the_worker_loop_recreates_shards_soon_after_a_provider_leaves() {
+    let mut f = Fixture::new(&["p0", "p1", "p2", "p3"]).await;
+    f.put_blob("a", 14, 4, 2, 1).await;
+    assert!(f.objects_on("p3").await > 0);
+    let worker = RepairWorker::new(
+        f.index.clone(),
+        f.registry.clone(),
+        RepairSettings {
+            interval: Some(Duration::from_secs(3600)),
+            batch: 2,
+            down_grace: GRACE,
+            concurrency: 2,
+        },
+    );
+    let task = tokio::spawn(worker.clone().run_periodic());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    f.registry.leave("p3").expect("leave");
+    let started = tokio::time::Instant::now();
+    while !f
+        .index
+        .shards_on_provider("p3", None, 1)
+        .await
+        .expect("list")
+        .is_empty()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not repaired within a minute of the leave: {:?}",
+            worker.status()
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    task.abort();
     f.assert_all_read_back(false).await;
 }
