@@ -5,7 +5,8 @@
 //! the broker cannot finish (shards lost mid-blob: DATA_LOSS) cancels it
 //! and the payer keeps the funds, and a caller that cuts the download off
 //! is settled (the broker cannot tell a lost connection from a client that
-//! stopped reading after the data).
+//! stopped reading after the data); a settlement the node missed while down
+//! is retried until it lands.
 
 use std::time::Duration;
 
@@ -189,4 +190,67 @@ async fn a_hold_invoice_is_canceled_when_the_broker_cannot_deliver_and_settled_w
         .expect("payment finishes")
         .expect("task")
         .expect("the payer's payment succeeded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settlement_missed_while_the_node_is_down_is_retried_until_it_lands() {
+    let paid = PaidBroker::start(&[], "").await.expect("start");
+    // 6 MiB: more than HTTP/2 lets the broker send before the client reads
+    // (2 MiB stream window), so the last frame leaves after the node is down.
+    let data = Pattern::new(6, CHUNK * 24).all();
+    let blob = paid.upload("retry", &data, (FLAT, 0), true).await;
+    let challenge = paid.challenge(hold_request(&blob), None).await;
+    let hash = challenge.payment_hash;
+    let payment = paid.lightning.pay_until_accepted(&challenge).await;
+
+    // The gate has checked the node; it goes down while the data flows, so
+    // the settlement after the last frame cannot reach it.
+    let mut client = paid.storage().await;
+    let mut stream = client
+        .get(authorized(
+            get_request(&blob, None),
+            &challenge.authorization(None),
+            None,
+        ))
+        .await
+        .expect("stream opens")
+        .into_inner();
+    let first = stream.message().await.expect("header frame");
+    assert!(matches!(
+        first.and_then(|m| m.frame),
+        Some(pb::get_response::Frame::Header(_))
+    ));
+    paid.lightning
+        .broker_node()
+        .set_down(true)
+        .await
+        .expect("down");
+    let mut received = Vec::new();
+    while let Some(message) = stream.message().await.expect("the download completes") {
+        if let Some(pb::get_response::Frame::Data(bytes)) = message.frame {
+            received.extend_from_slice(&bytes);
+        }
+    }
+    assert!(received == data, "exact bytes while the node is down");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    paid.lightning
+        .broker_node()
+        .set_down(false)
+        .await
+        .expect("up");
+
+    // The broker keeps trying: SETTLED, the payer's payment succeeds, the
+    // ledger records it.
+    paid.lightning
+        .wait_for_state(&hash, InvoiceState::Settled, Duration::from_secs(30))
+        .await
+        .expect("settled once the node is back");
+    tokio::time::timeout(WAIT, payment)
+        .await
+        .expect("payment finishes")
+        .expect("task")
+        .expect("the payer's payment succeeded");
+    let entries = paid.wait_for_ledger_entries(1).await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].entry_id, hash.to_hex());
 }
