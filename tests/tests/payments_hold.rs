@@ -10,10 +10,11 @@
 
 use std::time::Duration;
 
-use shardgate_payments::{InvoiceState, Preimage};
+use shardgate_payments::{InvoiceState, PaymentError, PaymentHash, Preimage};
 use shardgate_proto::v1 as pb;
 use shardgate_tests::broker_process::pattern::Pattern;
 use shardgate_tests::lightning::{PaidBroker, authorized, get_request};
+use tokio::task::JoinHandle;
 use tonic::Code;
 
 const FLAT: u64 = 4_000;
@@ -155,25 +156,8 @@ async fn a_hold_invoice_is_canceled_when_the_broker_cannot_deliver_and_settled_w
     // --- Caller hangs up after the first data frame: settled.
     let big = Pattern::new(5, CHUNK * 12).all();
     let blob = paid.upload("cut", &big, (FLAT, 0), true).await;
-    let challenge = paid.challenge(hold_request(&blob), None).await;
-    let hash = challenge.payment_hash;
-    let payment = paid.lightning.pay_until_accepted(&challenge).await;
+    let (mut stream, payment, hash) = open_paid_hold_download(&paid, &blob).await;
     {
-        let mut client = paid.storage().await;
-        let mut stream = client
-            .get(authorized(
-                get_request(&blob, None),
-                &challenge.authorization(None),
-                None,
-            ))
-            .await
-            .expect("stream opens")
-            .into_inner();
-        let first = stream.message().await.expect("header frame");
-        assert!(matches!(
-            first.and_then(|m| m.frame),
-            Some(pb::get_response::Frame::Header(_))
-        ));
         let second = stream.message().await.expect("a data frame");
         assert!(matches!(
             second.and_then(|m| m.frame),
@@ -181,15 +165,7 @@ async fn a_hold_invoice_is_canceled_when_the_broker_cannot_deliver_and_settled_w
         ));
         // Dropping the stream and the client resets the call.
     }
-    paid.lightning
-        .wait_for_state(&hash, InvoiceState::Settled, WAIT)
-        .await
-        .expect("settled after the caller hung up");
-    tokio::time::timeout(WAIT, payment)
-        .await
-        .expect("payment finishes")
-        .expect("task")
-        .expect("the payer's payment succeeded");
+    assert_settled(&paid, &hash, payment, "after the caller hung up").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,27 +175,9 @@ async fn a_settlement_missed_while_the_node_is_down_is_retried_until_it_lands() 
     // (2 MiB stream window), so the last frame leaves after the node is down.
     let data = Pattern::new(6, CHUNK * 24).all();
     let blob = paid.upload("retry", &data, (FLAT, 0), true).await;
-    let challenge = paid.challenge(hold_request(&blob), None).await;
-    let hash = challenge.payment_hash;
-    let payment = paid.lightning.pay_until_accepted(&challenge).await;
-
     // The gate has checked the node; it goes down while the data flows, so
     // the settlement after the last frame cannot reach it.
-    let mut client = paid.storage().await;
-    let mut stream = client
-        .get(authorized(
-            get_request(&blob, None),
-            &challenge.authorization(None),
-            None,
-        ))
-        .await
-        .expect("stream opens")
-        .into_inner();
-    let first = stream.message().await.expect("header frame");
-    assert!(matches!(
-        first.and_then(|m| m.frame),
-        Some(pb::get_response::Frame::Header(_))
-    ));
+    let (mut stream, payment, hash) = open_paid_hold_download(&paid, &blob).await;
     paid.lightning
         .broker_node()
         .set_down(true)
@@ -241,16 +199,58 @@ async fn a_settlement_missed_while_the_node_is_down_is_retried_until_it_lands() 
 
     // The broker keeps trying: SETTLED, the payer's payment succeeds, the
     // ledger records it.
-    paid.lightning
-        .wait_for_state(&hash, InvoiceState::Settled, Duration::from_secs(30))
-        .await
-        .expect("settled once the node is back");
-    tokio::time::timeout(WAIT, payment)
-        .await
-        .expect("payment finishes")
-        .expect("task")
-        .expect("the payer's payment succeeded");
+    assert_settled(&paid, &hash, payment, "once the node is back").await;
     let entries = paid.wait_for_ledger_entries(1).await;
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].entry_id, hash.to_hex());
+}
+
+/// Buys a hold credential for `blob`, pays it until ACCEPTED and opens the
+/// download: the stream after its header frame, the payment task, the hash.
+async fn open_paid_hold_download(
+    paid: &PaidBroker,
+    blob: &str,
+) -> (
+    tonic::Streaming<pb::GetResponse>,
+    JoinHandle<Result<Preimage, PaymentError>>,
+    PaymentHash,
+) {
+    let challenge = paid.challenge(hold_request(blob), None).await;
+    let payment = paid.lightning.pay_until_accepted(&challenge).await;
+    let mut client = paid.storage().await;
+    let mut stream = client
+        .get(authorized(
+            get_request(blob, None),
+            &challenge.authorization(None),
+            None,
+        ))
+        .await
+        .expect("stream opens")
+        .into_inner();
+    let first = stream.message().await.expect("header frame");
+    assert!(matches!(
+        first.and_then(|m| m.frame),
+        Some(pb::get_response::Frame::Header(_))
+    ));
+    (stream, payment, challenge.payment_hash)
+}
+
+/// The node SETTLES the invoice (within 30 s: settlement may be retrying
+/// with backoff) and the payer's payment succeeds.
+async fn assert_settled(
+    paid: &PaidBroker,
+    hash: &PaymentHash,
+    payment: JoinHandle<Result<Preimage, PaymentError>>,
+    when: &str,
+) {
+    paid.lightning
+        .wait_for_state(hash, InvoiceState::Settled, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("not settled {when}: {e}"));
+    let preimage = tokio::time::timeout(WAIT, payment)
+        .await
+        .expect("payment finishes")
+        .expect("task")
+        .unwrap_or_else(|e| panic!("the payer's payment failed {when}: {e}"));
+    assert_eq!(preimage.payment_hash(), *hash);
 }
