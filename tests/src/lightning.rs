@@ -124,20 +124,31 @@ impl Lightning {
 
     /// The `[payments]` table for [`BrokerProcess::start`]'s `extra_toml`,
     /// pointing at the broker node's endpoint, certificate and macaroon
-    /// files. `settings` are further `key = value` lines (values as TOML,
-    /// e.g. `("credential_ttl_secs", "2")`); a setting named
-    /// `lnd_call_timeout_ms` replaces the harness's 2 s. The table must
-    /// come last in `extra_toml`: put top-level keys before it.
+    /// files, with a 2 s LND call timeout. `settings` are further
+    /// `key = value` lines (values as TOML, e.g. `("credential_ttl_secs",
+    /// "2")`); one with the key of a default replaces it (e.g. another
+    /// `lnd_macaroon`). The table must come last in `extra_toml`: put
+    /// top-level keys before it.
     pub fn payments_toml(&self, settings: &[(&str, &str)]) -> String {
         let node = &self.broker_node;
-        let mut toml = format!(
-            "\n[payments]\nlnd_endpoint = {:?}\nlnd_tls_cert = {:?}\nlnd_macaroon = {:?}\n",
-            node.grpc_socket(),
-            node.tls_cert_path().display().to_string(),
-            node.macaroon_path().display().to_string(),
-        );
-        if !settings.iter().any(|(k, _)| *k == "lnd_call_timeout_ms") {
-            toml.push_str(&format!("lnd_call_timeout_ms = {BROKER_CALL_TIMEOUT_MS}\n"));
+        let quoted = |text: String| format!("{text:?}");
+        let defaults = [
+            ("lnd_endpoint", quoted(node.grpc_socket())),
+            (
+                "lnd_tls_cert",
+                quoted(node.tls_cert_path().display().to_string()),
+            ),
+            (
+                "lnd_macaroon",
+                quoted(node.macaroon_path().display().to_string()),
+            ),
+            ("lnd_call_timeout_ms", BROKER_CALL_TIMEOUT_MS.to_owned()),
+        ];
+        let mut toml = String::from("\n[payments]\n");
+        for (key, value) in defaults {
+            if !settings.iter().any(|(k, _)| *k == key) {
+                toml.push_str(&format!("{key} = {value}\n"));
+            }
         }
         for (key, value) in settings {
             toml.push_str(&format!("{key} = {value}\n"));
@@ -382,6 +393,42 @@ pub fn get_request(blob: &str, range: Option<(u64, Option<u64>)>) -> pb::GetRequ
     }
 }
 
+/// Uploads `bytes` with `key` at `price` (msat flat, msat per MiB), 256 KiB
+/// chunks, public or private, in 1 MiB frames; returns the blob id.
+pub async fn upload_priced(
+    client: &mut StorageClient<Channel>,
+    key: &str,
+    name: &str,
+    bytes: &[u8],
+    price: (u64, u64),
+    public: bool,
+) -> Result<String, Status> {
+    let header = pb::PutHeader {
+        name: name.into(),
+        declared_size_bytes: Some(bytes.len() as u64),
+        chunk_size_bytes: Some(256 * 1024),
+        price: Some(pb::Price {
+            flat_msat: price.0,
+            per_mib_msat: price.1,
+        }),
+        visibility: if public {
+            pb::Visibility::Public as i32
+        } else {
+            pb::Visibility::Private as i32
+        },
+        ..Default::default()
+    };
+    let mut frames = vec![pb::PutRequest {
+        frame: Some(pb::put_request::Frame::Header(header)),
+    }];
+    frames.extend(bytes.chunks(1 << 20).map(|c| pb::PutRequest {
+        frame: Some(pb::put_request::Frame::Data(c.to_vec())),
+    }));
+    crate::broker_process::client::put_messages(client, Some(key), frames)
+        .await
+        .map(|put| put.blob_id)
+}
+
 /// A broker with `[payments]` on a [`Lightning`] network, three `fs`
 /// providers in a temp dir, and one tenant. Fields are public so a test can
 /// take nodes down or look at the providers.
@@ -484,31 +531,9 @@ impl PaidBroker {
         public: bool,
     ) -> String {
         let mut client = self.storage().await;
-        let header = pb::PutHeader {
-            name: name.into(),
-            declared_size_bytes: Some(bytes.len() as u64),
-            chunk_size_bytes: Some(256 * 1024),
-            price: Some(pb::Price {
-                flat_msat: price.0,
-                per_mib_msat: price.1,
-            }),
-            visibility: if public {
-                pb::Visibility::Public as i32
-            } else {
-                pb::Visibility::Private as i32
-            },
-            ..Default::default()
-        };
-        let mut frames = vec![pb::PutRequest {
-            frame: Some(pb::put_request::Frame::Header(header)),
-        }];
-        frames.extend(bytes.chunks(1 << 20).map(|c| pb::PutRequest {
-            frame: Some(pb::put_request::Frame::Data(c.to_vec())),
-        }));
-        crate::broker_process::client::put_messages(&mut client, Some(key), frames)
+        upload_priced(&mut client, key, name, bytes, price, public)
             .await
             .unwrap_or_else(|e| panic!("upload {name}: {e}\n{}", self.broker.log_tail()))
-            .blob_id
     }
 
     /// The ids of a public blob's chunks, in order (from its manifest).

@@ -7,36 +7,12 @@
 //! zero price still asks the minimum invoice (every download is paid).
 
 use shardgate_proto::v1 as pb;
-use shardgate_tests::broker_process::client::{list_all, put_messages, with_key};
-use shardgate_tests::lightning::{Challenge, PaidBroker, fetch, get_request};
+use shardgate_tests::broker_process::client::{list_all, with_key};
+use shardgate_tests::lightning::{Challenge, PaidBroker, fetch, get_request, upload_priced};
 use tonic::Code;
 
 const MIN_INVOICE_MSAT: u64 = 5;
 const MAX_FLAT_MSAT: u64 = 1_000_000;
-
-fn priced_header(name: &str, len: usize, flat: u64, per_mib: u64) -> pb::PutHeader {
-    pb::PutHeader {
-        name: name.into(),
-        declared_size_bytes: Some(len as u64),
-        price: Some(pb::Price {
-            flat_msat: flat,
-            per_mib_msat: per_mib,
-        }),
-        visibility: pb::Visibility::Public as i32,
-        ..Default::default()
-    }
-}
-
-fn upload_frames(header: pb::PutHeader, data: &[u8]) -> Vec<pb::PutRequest> {
-    vec![
-        pb::PutRequest {
-            frame: Some(pb::put_request::Frame::Header(header)),
-        },
-        pb::PutRequest {
-            frame: Some(pb::put_request::Frame::Data(data.to_vec())),
-        },
-    ]
-}
 
 async fn start() -> PaidBroker {
     let limits = format!(
@@ -133,10 +109,13 @@ async fn prices_are_bounded_and_issued_invoices_keep_their_price() {
         (u64::MAX, 0, "flat -1 as uint64"),
         (0, u64::MAX, "per MiB -1 as uint64"),
     ] {
-        let err = put_messages(
+        let err = upload_priced(
             &mut client,
-            key,
-            upload_frames(priced_header(what, data.len(), flat, per_mib), &data),
+            paid.owner_key(),
+            what,
+            &data,
+            (flat, per_mib),
+            true,
         )
         .await
         .expect_err(what);

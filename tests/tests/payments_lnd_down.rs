@@ -3,13 +3,17 @@
 //! UNAVAILABLE and serve nothing, Storage stays SERVING, a paid credential
 //! is not used up by the failed attempts and works once the node is back;
 //! a broker started while its node is down starts anyway and begins
-//! selling once the node answers.
+//! selling once the node answers; one given another node's macaroon or
+//! certificate starts but sells nothing.
 
 use std::time::{Duration, Instant};
 
 use shardgate_lnd_sim::FaultConfig;
 use shardgate_proto::v1 as pb;
-use shardgate_tests::lightning::{Challenge, Lightning, PaidBroker, fetch, get_request};
+use shardgate_tests::broker_process::{BrokerProcess, ProviderSpec};
+use shardgate_tests::lightning::{
+    Challenge, Lightning, PaidBroker, fetch, get_request, upload_priced,
+};
 use tonic::Code;
 
 const FLAT: u64 = 1_500;
@@ -138,4 +142,34 @@ async fn a_broker_started_while_its_node_is_down_sells_once_the_node_answers() {
         )
         .await;
     assert!(got.bytes() == data.as_slice());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_with_another_nodes_macaroon_or_certificate_fails_closed() {
+    let lightning = Lightning::start().await.expect("lightning");
+    // The payer node's files: real, readable, for the wrong node.
+    let payer = lightning.payer_node();
+    let wrong_macaroon = format!("{:?}", payer.macaroon_path().display().to_string());
+    let wrong_cert = format!("{:?}", payer.tls_cert_path().display().to_string());
+    for (key, value) in [
+        ("lnd_macaroon", wrong_macaroon.as_str()),
+        ("lnd_tls_cert", wrong_cert.as_str()),
+    ] {
+        let toml = lightning.payments_toml(&[(key, value), ("lnd_call_timeout_ms", "1000")]);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let providers: Vec<_> = (0..3)
+            .map(|i| ProviderSpec::fs(&format!("fs{i}"), dir.path().join(format!("fs{i}"))))
+            .collect();
+        let broker = BrokerProcess::start(&providers, &toml)
+            .await
+            .unwrap_or_else(|e| panic!("{key}: the broker starts anyway: {e}"));
+        let (_, api_key) = broker.create_tenant("owner", None).await.expect("tenant");
+        let mut client = broker.storage().await.expect("client");
+        let blob = upload_priced(&mut client, &api_key, "priced", &[1; 100], (FLAT, 0), true)
+            .await
+            .expect("upload");
+        let got = fetch(&mut client, tonic::Request::new(get_request(&blob, None))).await;
+        assert_unavailable_without_data(&got, key);
+        assert!(broker.is_serving().await, "{key}: Storage stays SERVING");
+    }
 }

@@ -8,7 +8,7 @@
 use shardgate_proto::v1 as pb;
 use shardgate_tests::broker_process::client::with_key;
 use shardgate_tests::broker_process::{BrokerProcess, ProviderSpec, admin_request};
-use shardgate_tests::lightning::{PaidBroker, fetch, get_request};
+use shardgate_tests::lightning::{PaidBroker, fetch, get_request, upload_priced};
 use tonic::Code;
 
 fn invoice_request(
@@ -41,36 +41,11 @@ async fn without_payments_config_the_service_refuses_and_priced_blobs_stay_locke
     let broker = BrokerProcess::start(&providers, "").await.expect("broker");
     let (_, key) = broker.create_tenant("owner", None).await.expect("tenant");
     let mut storage = broker.storage().await.expect("client");
-    let header = pb::PutHeader {
-        name: "priced".into(),
-        declared_size_bytes: Some(1000),
-        price: Some(pb::Price {
-            flat_msat: 5_000,
-            per_mib_msat: 0,
-        }),
-        visibility: pb::Visibility::Public as i32,
-        ..Default::default()
-    };
-    let put = shardgate_tests::broker_process::client::put_messages(
-        &mut storage,
-        Some(&key),
-        vec![
-            pb::PutRequest {
-                frame: Some(pb::put_request::Frame::Header(header)),
-            },
-            pb::PutRequest {
-                frame: Some(pb::put_request::Frame::Data(vec![7; 1000])),
-            },
-        ],
-    )
-    .await
-    .expect("upload");
+    let blob = upload_priced(&mut storage, &key, "priced", &[7; 1000], (5_000, 0), true)
+        .await
+        .expect("upload");
 
-    let got = fetch(
-        &mut storage,
-        with_key(get_request(&put.blob_id, None), Some(&key)),
-    )
-    .await;
+    let got = fetch(&mut storage, with_key(get_request(&blob, None), Some(&key))).await;
     assert_eq!(got.data_frames, 0);
     assert_eq!(
         got.refused().code(),
@@ -86,10 +61,7 @@ async fn without_payments_config_the_service_refuses_and_priced_blobs_stay_locke
         .expect("connect");
     let mut payments = pb::payments_client::PaymentsClient::new(channel);
     let err = payments
-        .create_invoice(with_key(
-            invoice_request(&put.blob_id, None, false, 1),
-            Some(&key),
-        ))
+        .create_invoice(with_key(invoice_request(&blob, None, false, 1), Some(&key)))
         .await
         .expect_err("payments are off");
     assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
