@@ -254,3 +254,60 @@ async fn assert_settled(
         .unwrap_or_else(|e| panic!("the payer's payment failed {when}: {e}"));
     assert_eq!(preimage.payment_hash(), *hash);
 }
+
+/// storage.proto, Delete: "Credentials already sold for the blob stop
+/// working (Get returns NOT_FOUND) and are not refunded automatically;
+/// ACCEPTED hold invoices for it are canceled, so their payers keep their
+/// funds."
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_blob_stops_its_credentials_and_cancels_its_accepted_hold_invoices() {
+    let paid = PaidBroker::start(&[], "").await.expect("start");
+    let data = Pattern::new(7, 10_000).all();
+    let blob = paid.upload("deleted", &data, (FLAT, 0), true).await;
+    let (_, auth) = paid.buy(get_request(&blob, None), None).await;
+    let challenge = paid.challenge(hold_request(&blob), None).await;
+    let balance = paid.lightning.payer_balance_msat();
+    let payment = paid.lightning.pay_until_accepted(&challenge).await;
+
+    let mut client = paid.storage().await;
+    client
+        .delete(shardgate_tests::broker_process::client::with_key(
+            pb::DeleteBlobRequest {
+                blob_id: blob.clone(),
+            },
+            Some(paid.owner_key()),
+        ))
+        .await
+        .expect("delete");
+
+    for (auth, what) in [
+        (auth, "paid credential"),
+        (challenge.authorization(None), "hold credential"),
+    ] {
+        let got = paid.get_with(get_request(&blob, None), &auth, None).await;
+        assert_eq!(got.data_frames, 0, "{what}: data of a deleted blob");
+        assert_eq!(
+            got.refused().code(),
+            Code::NotFound,
+            "{what}: {:?}",
+            got.end
+        );
+    }
+    paid.lightning
+        .wait_for_state(&challenge.payment_hash, InvoiceState::Canceled, WAIT)
+        .await
+        .expect("the ACCEPTED hold invoice of a deleted blob is canceled");
+    let outcome = tokio::time::timeout(WAIT, payment)
+        .await
+        .expect("payment finishes")
+        .expect("task");
+    assert!(
+        outcome.is_err(),
+        "the payer's hold payment fails: {outcome:?}"
+    );
+    assert_eq!(
+        paid.lightning.payer_balance_msat(),
+        balance,
+        "funds released"
+    );
+}
