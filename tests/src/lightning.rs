@@ -189,6 +189,31 @@ impl Lightning {
         payment
     }
 
+    /// Asserts that a held payment was given back: the broker's node shows
+    /// the invoice CANCELED, the payer's payment failed and its balance is
+    /// `balance_before` again. Panics with `why` otherwise.
+    pub async fn assert_refunded(
+        &self,
+        hash: &PaymentHash,
+        payment: tokio::task::JoinHandle<Result<Preimage, PaymentError>>,
+        balance_before: u64,
+        why: &str,
+    ) {
+        self.wait_for_state(hash, InvoiceState::Canceled, HOLD_WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("{why}: {e}"));
+        let outcome = tokio::time::timeout(HOLD_WAIT, payment)
+            .await
+            .unwrap_or_else(|_| panic!("{why}: the payment never finished"))
+            .expect("the payment task does not panic");
+        assert!(outcome.is_err(), "{why}: the payment succeeded");
+        assert_eq!(
+            self.payer_balance_msat(),
+            balance_before,
+            "{why}: funds not released"
+        );
+    }
+
     /// The invoice as the broker's node sees it now.
     pub async fn invoice(&self, hash: &PaymentHash) -> Result<InvoiceStatus, PaymentError> {
         self.broker_view.lookup_invoice(hash).await

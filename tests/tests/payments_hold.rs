@@ -139,19 +139,8 @@ async fn a_hold_invoice_is_canceled_when_the_broker_cannot_deliver_and_settled_w
         "what came is a correct prefix"
     );
     paid.lightning
-        .wait_for_state(&hash, InvoiceState::Canceled, WAIT)
-        .await
-        .expect("canceled after a broker-side failure");
-    let outcome = tokio::time::timeout(WAIT, payment)
-        .await
-        .expect("payment finishes")
-        .expect("task");
-    assert!(outcome.is_err(), "the payer's payment fails: {outcome:?}");
-    assert_eq!(
-        paid.lightning.payer_balance_msat(),
-        balance,
-        "funds released"
-    );
+        .assert_refunded(&hash, payment, balance, "after a broker-side failure")
+        .await;
 
     // --- Caller hangs up after the first data frame: settled.
     let big = Pattern::new(5, CHUNK * 12).all();
@@ -294,20 +283,11 @@ async fn deleting_a_blob_stops_its_credentials_and_cancels_its_accepted_hold_inv
         );
     }
     paid.lightning
-        .wait_for_state(&challenge.payment_hash, InvoiceState::Canceled, WAIT)
-        .await
-        .expect("the ACCEPTED hold invoice of a deleted blob is canceled");
-    let outcome = tokio::time::timeout(WAIT, payment)
-        .await
-        .expect("payment finishes")
-        .expect("task");
-    assert!(
-        outcome.is_err(),
-        "the payer's hold payment fails: {outcome:?}"
-    );
-    assert_eq!(
-        paid.lightning.payer_balance_msat(),
-        balance,
-        "funds released"
-    );
+        .assert_refunded(
+            &challenge.payment_hash,
+            payment,
+            balance,
+            "the ACCEPTED hold invoice of a deleted blob is canceled",
+        )
+        .await;
 }
