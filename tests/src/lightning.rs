@@ -579,6 +579,16 @@ impl PaidBroker {
         manifest.chunks().iter().map(|c| c.id.to_hex()).collect()
     }
 
+    /// Storage.GetLimits.
+    pub async fn limits(&self) -> pb::Limits {
+        self.storage()
+            .await
+            .get_limits(pb::GetLimitsRequest {})
+            .await
+            .expect("GetLimits")
+            .into_inner()
+    }
+
     /// Payments.GetPaymentStatus (no key).
     pub async fn payment_status(&self, hash: &PaymentHash) -> Result<pb::PaymentStatus, Status> {
         self.payments()

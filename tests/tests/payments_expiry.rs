@@ -31,13 +31,7 @@ async fn credentials_invoices_and_unused_hold_payments_expire() {
     .await
     .expect("start");
     // GetLimits reports the configured lifetimes.
-    let limits = paid
-        .storage()
-        .await
-        .get_limits(pb::GetLimitsRequest {})
-        .await
-        .expect("limits")
-        .into_inner();
+    let limits = paid.limits().await;
     let secs = |d: Option<prost_types::Duration>| d.map(|d| d.seconds);
     assert_eq!(secs(limits.invoice_expiry), Some(LIFETIME_SECS as i64));
     assert_eq!(secs(limits.credential_ttl), Some(LIFETIME_SECS as i64));

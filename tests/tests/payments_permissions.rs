@@ -88,13 +88,7 @@ async fn create_invoice_follows_visibility_and_checks_uses_hold_and_range() {
         .expect("tenant");
     let public = paid.upload("public", &[1; 5000], (2_000, 0), true).await;
     let private = paid.upload("private", &[2; 5000], (2_000, 0), false).await;
-    let limits = paid
-        .storage()
-        .await
-        .get_limits(pb::GetLimitsRequest {})
-        .await
-        .expect("limits")
-        .into_inner();
+    let limits = paid.limits().await;
     assert_eq!(limits.max_invoice_uses, 5, "GetLimits reports the config");
     let mut payments = paid.payments().await;
 
