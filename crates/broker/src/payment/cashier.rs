@@ -22,6 +22,10 @@ pub struct Cashier {
     pub keys: L402Keys,
     pub lnd: Arc<LndLink>,
     pub index: Arc<dyn Index>,
+    /// Wakes the hold watcher before its next pass is due (a blob was
+    /// deleted: its ACCEPTED hold invoices are canceled now, not after
+    /// `hold_accept_timeout`).
+    pub holds_changed: tokio::sync::Notify,
 }
 
 /// An invoice as issued: its index record and the minted L402 token.

@@ -27,7 +27,7 @@ use crate::get::range::ServedRange;
 use crate::payment::cashier::Cashier;
 use crate::payment::refusal::refusal_reason;
 use crate::payment::settlement::Settlement;
-use crate::payment::{DownloadGrant, DownloadRequest, PaymentGate, is_free};
+use crate::payment::{DownloadGrant, DownloadRequest, PaymentGate};
 use crate::state::now_unix_ms;
 
 /// Metadata key of the credential.
@@ -246,11 +246,9 @@ impl PaymentGate for L402Gate {
         request: DownloadRequest,
         metadata: &'a MetadataMap,
     ) -> BoxFuture<'a, Result<DownloadGrant, BrokerError>> {
-        Box::pin(async move {
-            if is_free(blob) {
-                return Ok(DownloadGrant::free());
-            }
-            self.authorize_paid(blob, range, request, metadata).await
-        })
+        // No shortcut for a zero price: with payments on, every download is
+        // paid (storage.proto), at least `min_invoice_msat` (common.proto
+        // Price), so providers are paid for every shard they serve.
+        Box::pin(async move { self.authorize_paid(blob, range, request, metadata).await })
     }
 }

@@ -135,6 +135,7 @@ pub async fn gate_from_config(
         lnd: LndLink::start(settings.lnd()).await,
         config: settings.clone(),
         index,
+        holds_changed: tokio::sync::Notify::new(),
     });
     (
         Arc::new(gate::L402Gate::new(cashier.clone())),

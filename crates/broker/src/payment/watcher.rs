@@ -3,7 +3,8 @@
 //!
 //! * notes when each was first seen ACCEPTED, and cancels it — the payer
 //!   keeps the funds — when it has not been used within
-//!   `hold_accept_timeout`; the use is taken first (`reserve_use`), so a
+//!   `hold_accept_timeout`, or at once when its blob was deleted
+//!   (storage.proto, Delete); the use is taken first (`reserve_use`), so a
 //!   download cannot start on an invoice being canceled;
 //! * marks invoices the node canceled (expired unpaid) as Canceled;
 //! * finishes invoices found SETTLED whose settlement task never completed
@@ -33,7 +34,10 @@ const ORPHAN_AFTER_MS: u64 = 15 * 60 * 1000;
 pub async fn watch_holds(cashier: Arc<Cashier>) {
     let every = pass_interval(cashier.config.hold_accept_timeout());
     loop {
-        tokio::time::sleep(every).await;
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = cashier.holds_changed.notified() => {}
+        }
         match hold_watch_pass(&cashier).await {
             Ok(0) => {}
             Ok(canceled) => tracing::info!(canceled, "hold watcher canceled unused invoices"),
@@ -112,8 +116,15 @@ async fn check_one(
             };
             let deadline =
                 accepted_at.saturating_add(cashier.config.hold_accept_timeout_secs * 1000);
-            if invoice.used > 0 || now < deadline {
+            if invoice.used > 0 {
                 return Ok(false);
+            }
+            if now < deadline {
+                let blob = cashier.index.blob(&invoice.owner, &invoice.blob_id).await?;
+                if blob.is_some() {
+                    return Ok(false);
+                }
+                tracing::info!(payment_hash = %hash, "blob of an ACCEPTED hold invoice was deleted: canceling");
             }
             // Take the use so no download can start on it, then cancel.
             match cashier.index.reserve_use(&hash.0).await {

@@ -182,6 +182,11 @@ impl Storage for StorageService {
                 return Err(not_found(&blob.blob_id, true));
             }
             tracing::info!(blob = %blob.blob_id.short(), "blob deleted");
+            if let Some(cashier) = &self.broker.cashier {
+                // Its ACCEPTED hold invoices are canceled (the payers keep
+                // their funds) by the watcher's next pass, started now.
+                cashier.holds_changed.notify_one();
+            }
             Ok(pb::DeleteBlobResponse {
                 released_quota_bytes: blob.size,
             })

@@ -1,0 +1,137 @@
+//! The Kubernetes manifests in `deploy/k8s` agree with the broker they run:
+//! the mounted config is a valid `BrokerConfig` on the shared PostgreSQL
+//! index, the ports the config listens on are the ports the Deployment,
+//! probes and Service use, and every file kustomize names exists. No cluster
+//! runs here, so this is what keeps the manifests from rotting silently.
+
+use std::path::{Path, PathBuf};
+
+use shardgate_broker::BrokerConfig;
+
+fn k8s_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/k8s")
+}
+
+fn read(name: &str) -> String {
+    let path = k8s_dir().join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Stand-ins for the values the pods get from Secrets (`{ env = "…" }`),
+/// so the file parses here exactly as in a pod.
+fn placeholder_for(var: &str) -> &'static str {
+    match var {
+        "SHARDGATE_MASTER_KEY" => {
+            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+        }
+        "SHARDGATE_INDEX_URL" => "postgres://shardgate@postgres.shardgate.svc:5432/shardgate",
+        other => panic!("broker.toml reads an env var the Deployment does not set: {other}"),
+    }
+}
+
+/// Replaces every `{ env = "VAR" }` table with the placeholder value.
+fn resolve_env_secrets(value: &mut toml::Value, seen: &mut Vec<String>) {
+    match value {
+        toml::Value::Table(table) => {
+            let env_var = match (table.len(), table.get("env")) {
+                (1, Some(toml::Value::String(var))) => Some(var.clone()),
+                _ => None,
+            };
+            if let Some(var) = env_var {
+                *value = toml::Value::String(placeholder_for(&var).to_owned());
+                seen.push(var);
+                return;
+            }
+            for (_, v) in table.iter_mut() {
+                resolve_env_secrets(v, seen);
+            }
+        }
+        toml::Value::Array(items) => items.iter_mut().for_each(|v| resolve_env_secrets(v, seen)),
+        _ => {}
+    }
+}
+
+fn broker_config() -> (BrokerConfig, Vec<String>) {
+    let mut value: toml::Value = toml::from_str(&read("broker.toml")).expect("broker.toml is TOML");
+    let mut env_vars = Vec::new();
+    resolve_env_secrets(&mut value, &mut env_vars);
+    let config: BrokerConfig = value
+        .try_into()
+        .unwrap_or_else(|e| panic!("broker.toml is not a BrokerConfig: {e}"));
+    config.validate().expect("broker.toml validates");
+    (config, env_vars)
+}
+
+#[test]
+fn mounted_config_is_a_valid_broker_config_on_postgres() {
+    let (config, env_vars) = broker_config();
+    let index = format!("{:?}", config.index);
+    assert!(
+        index.to_lowercase().contains("postgres"),
+        "replicas must share PostgreSQL: {index}"
+    );
+    assert!(
+        config.payments.is_some(),
+        "every download is paid: [payments] must be set"
+    );
+    let deployment = read("deployment.yaml");
+    for var in env_vars {
+        assert!(
+            deployment.contains(&format!("name: {var}")),
+            "broker.toml reads {var}, the Deployment does not set it"
+        );
+    }
+}
+
+#[test]
+fn ports_and_probes_match_the_config() {
+    let (config, _) = broker_config();
+    let grpc = config.listen.port();
+    let metrics = config.metrics_listen.expect("metrics on").port();
+    assert!(
+        config.listen.ip().is_unspecified(),
+        "pods must listen on all interfaces"
+    );
+    let deployment = read("deployment.yaml");
+    assert!(deployment.contains(&format!("containerPort: {grpc}")));
+    assert!(deployment.contains(&format!("containerPort: {metrics}")));
+    let probes = deployment.matches(&format!("grpc: {{port: {grpc}")).count();
+    assert_eq!(
+        probes, 3,
+        "startup, liveness and readiness probe the gRPC port"
+    );
+    assert!(
+        deployment.contains("service: shardgate.v1.Storage"),
+        "readiness follows the Storage service, which turns NOT_SERVING on SIGTERM"
+    );
+    let service = read("service.yaml");
+    assert!(service.contains(&format!("port: {grpc}")));
+    assert!(service.contains(&format!("port: {metrics}")));
+    let dockerfile =
+        std::fs::read_to_string(k8s_dir().join("../Dockerfile")).expect("deploy/Dockerfile");
+    assert!(dockerfile.contains(&format!("EXPOSE {grpc} {metrics}")));
+}
+
+#[test]
+fn kustomization_names_only_existing_files() {
+    let kustomization = read("kustomization.yaml");
+    let listed: Vec<&str> = kustomization
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- "))
+        .filter(|item| item.ends_with(".yaml") || item.ends_with(".toml"))
+        .collect();
+    assert!(
+        listed.len() >= 7,
+        "resources and the config file: {listed:?}"
+    );
+    assert!(
+        !listed.contains(&"secrets.example.yaml"),
+        "placeholder secrets must never be applied"
+    );
+    for name in listed {
+        assert!(
+            k8s_dir().join(name).is_file(),
+            "kustomization names missing file {name}"
+        );
+    }
+}
