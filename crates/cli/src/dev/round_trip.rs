@@ -84,7 +84,7 @@ pub async fn round_trip(
     );
     if let Some(bought) = &down.purchase {
         println!(
-            "  paid        {} from the wallet node (every download is paid)",
+            "  paid        {} from the wallet node (every download is paid; price 0 costs the minimum invoice)",
             human::msat(bought.amount_msat)
         );
     }
@@ -135,14 +135,18 @@ pub async fn check_range(
         offset,
         length: Some(length),
     };
-    fetch(tenant, blob_id, Some(range), payment, &mut got).await?;
+    let done = fetch(tenant, blob_id, Some(range), payment, &mut got).await?;
     let start = usize::try_from(offset)?;
     let want = &original[start..start + got.len()];
     if got.len() as u64 != length || got != want {
         bail!("range {offset}+{length} differs from the original bytes");
     }
+    let paid = done
+        .purchase
+        .map(|p| format!(", paid {}", human::msat(p.amount_msat)))
+        .unwrap_or_default();
     println!(
-        "  range       bytes {offset}..{} (across the chunk 0/1 boundary): identical",
+        "  range       bytes {offset}..{} (across the chunk 0/1 boundary): identical{paid}",
         offset + length
     );
     Ok(())
