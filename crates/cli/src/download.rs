@@ -80,7 +80,7 @@ fn paid_line(bought: &Purchase, uses_remaining: u32) -> String {
         "invoice settled"
     };
     let mut line = format!(
-        "paid {} ({kind}, payment hash {})",
+        "paid {}: {kind}, payment hash {}",
         human::msat(bought.amount_msat),
         bought.payment_hash
     );

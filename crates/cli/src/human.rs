@@ -29,6 +29,11 @@ pub fn seconds(elapsed: Duration) -> String {
     format!("{:.2} s", elapsed.as_secs_f64())
 }
 
+/// `0.3 ms`, `1532.0 ms`: short waits (an LND call) for people.
+pub fn millis(elapsed: Duration) -> String {
+    format!("{:.1} ms", elapsed.as_secs_f64() * 1000.0)
+}
+
 /// Parses `1048576`, `512KiB`, `4MiB`, `1GiB`, `10GB`, `1.5MB`, `4M`
 /// (single letters are binary units). Case-insensitive.
 pub fn parse_size(text: &str) -> Result<u64, String> {

@@ -37,13 +37,14 @@ pub fn print_balances(balances: &[pb::AccountBalance], indent: &str) {
         println!("{indent}no ledger postings yet");
         return;
     }
+    let width = account_width(balances.iter().map(|b| b.account.as_ref()));
     println!(
-        "{indent}  {:<28} {:>26}  {:>14} {:>14}",
+        "{indent}  {:<width$} {:>26}  {:>14} {:>14}",
         "account", "balance", "credited msat", "debited msat"
     );
     for b in balances {
         println!(
-            "{indent}  {:<28} {:>26}  {:>14} {:>14}",
+            "{indent}  {:<width$} {:>26}  {:>14} {:>14}",
             account_name(b.account.as_ref()),
             human::msat(b.balance_msat),
             b.credited_msat,
@@ -95,20 +96,35 @@ pub fn print_entry(entry: &pb::LedgerEntry) {
         human::timestamp(entry.settled_at.as_ref()),
         entry.blob_id
     );
+    let width = account_width(entry.postings.iter().map(|p| p.account.as_ref()));
     for p in &entry.postings {
-        println!("  {}", posting_line(p));
+        println!("  {}", posting_line(p, width));
     }
 }
 
-/// `credit  owner 3f2a…   17,500 msat (17.5 sat)`.
-pub fn posting_line(p: &pb::Posting) -> String {
+/// Width of the account column for these accounts (full ids, so they can
+/// be pasted into `--account`).
+pub fn account_width<'a>(accounts: impl Iterator<Item = Option<&'a pb::Account>>) -> usize {
+    accounts
+        .map(|a| account_name(a).chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(MIN_ACCOUNT_WIDTH)
+}
+
+/// Narrowest account column: `provider cloud-a` and the header fit.
+const MIN_ACCOUNT_WIDTH: usize = 20;
+
+/// `credit  owner <tenant id>   17,500 msat (17.5 sat)`, the account
+/// padded to `width`.
+pub fn posting_line(p: &pb::Posting, width: usize) -> String {
     let side = match pb::PostingDirection::try_from(p.direction) {
         Ok(pb::PostingDirection::Debit) => "debit ",
         Ok(pb::PostingDirection::Credit) => "credit",
         _ => "?     ",
     };
     format!(
-        "{side}  {:<28} {:>26}",
+        "{side}  {:<width$} {:>26}",
         account_name(p.account.as_ref()),
         human::msat(p.amount_msat)
     )
@@ -129,8 +145,7 @@ pub fn account_name(account: Option<&pb::Account>) -> String {
     if a.id.is_empty() {
         kind.to_owned()
     } else {
-        // Tenant ids are long; the first 12 characters identify them.
-        format!("{kind} {}", crate::bolt11::shorten(&a.id, 12))
+        format!("{kind} {}", a.id)
     }
 }
 
@@ -223,7 +238,7 @@ mod tests {
             direction: pb::PostingDirection::Credit as i32,
             amount_msat: 2_500,
         };
-        let line = posting_line(&p);
+        let line = posting_line(&p, 20);
         assert!(line.starts_with("credit  provider cloud-a"), "{line}");
         assert!(line.ends_with("2,500 msat (2.5 sat)"), "{line}");
     }

@@ -143,7 +143,7 @@ pub async fn open(
     if payment.announce {
         eprintln!(
             "paid in {}, {}, preimage {}",
-            human::seconds(paid.elapsed),
+            human::millis(paid.elapsed),
             fee_text(paid.fee_msat),
             paid.preimage.to_hex()
         );

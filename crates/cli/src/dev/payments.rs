@@ -27,7 +27,7 @@ use crate::download::fetch;
 use crate::failure;
 use crate::human;
 use crate::invoice::state_name;
-use crate::ledger::{posting_line, print_balances};
+use crate::ledger::{account_width, posting_line, print_balances};
 use crate::payer::fee_text;
 use crate::purchase::Payment;
 use crate::upload::upload;
@@ -86,8 +86,8 @@ pub async fn paid_round_trip(
     let paid = lightning.wallet.pay(&challenge.invoice).await?;
     let after = lightning.wallet.balance_msat().await?;
     println!(
-        "  pay         the wallet node paid through its LND gRPC (Router.SendPaymentV2) in {:.1} ms, {}",
-        paid.elapsed.as_secs_f64() * 1000.0,
+        "  pay         the wallet node paid through its LND gRPC (Router.SendPaymentV2) in {}, {}",
+        human::millis(paid.elapsed),
         fee_text(paid.fee_msat)
     );
     println!("              preimage {}", paid.preimage.to_hex());
@@ -267,8 +267,9 @@ async fn split(
                 human::timestamp(entry.settled_at.as_ref()),
                 human::msat(challenge.invoice.amount_msat)
             );
+            let width = account_width(entry.postings.iter().map(|p| p.account.as_ref()));
             for posting in &entry.postings {
-                println!("                {}", posting_line(posting));
+                println!("                {}", posting_line(posting, width));
             }
             return Ok(entry);
         }
