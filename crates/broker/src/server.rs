@@ -14,7 +14,7 @@ use shardgate_proto::v1::providers_server::ProvidersServer;
 use shardgate_proto::v1::storage_server::StorageServer;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
 use crate::auth::Authenticator;
@@ -170,6 +170,9 @@ pub async fn serve(
     }
 
     tracing::info!(addr = ?listener.local_addr().ok(), "broker serving");
+    // TCP_NODELAY: without it a response's small writes (header frame,
+    // trailers) wait ~40 ms for the client's delayed ACK.
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let result = tonic::transport::Server::builder()
         // HTTP/2 receive windows: hyper's 1 MiB default held an upload to
         // one 1 MiB frame per round trip (see the broker README, "Upload
@@ -182,7 +185,7 @@ pub async fn serve(
         .add_service(ProvidersServer::new(ProvidersService::new(broker.clone())))
         .add_service(AdminServer::new(AdminService::new(broker.clone())))
         .add_service(PaymentsServer::new(PaymentsService::new(broker.clone())))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+        .serve_with_incoming_shutdown(incoming, async move {
             shutdown.await;
             // Tell load balancers first; in-flight calls then finish (an
             // upload commits or leaves only orphans).
