@@ -25,27 +25,31 @@ pub async fn earnings(args: EarningsArgs) -> anyhow::Result<()> {
         .await
         .map_err(failure::status)?
         .into_inner();
-    print_balances(&r.balances, "");
+    print_balances(&r.balances, "", Ids::Full);
     println!("as of {}", human::timestamp(r.as_of.as_ref()));
     Ok(())
 }
 
 /// One row per account, each line starting with `indent`: account,
 /// balance, credited and debited msat.
-pub fn print_balances(balances: &[pb::AccountBalance], indent: &str) {
+pub fn print_balances(balances: &[pb::AccountBalance], indent: &str, ids: Ids) {
     if balances.is_empty() {
         println!("{indent}no ledger postings yet");
         return;
     }
-    let width = account_width(balances.iter().map(|b| b.account.as_ref()));
+    let column = AccountColumn::fit(balances.iter().map(|b| b.account.as_ref()), ids);
     println!(
         "{indent}  {:<width$} {:>26}  {:>14} {:>14}",
-        "account", "balance", "credited msat", "debited msat"
+        "account",
+        "balance",
+        "credited msat",
+        "debited msat",
+        width = column.width
     );
     for b in balances {
         println!(
-            "{indent}  {:<width$} {:>26}  {:>14} {:>14}",
-            account_name(b.account.as_ref()),
+            "{indent}  {} {:>26}  {:>14} {:>14}",
+            column.label(b.account.as_ref()),
             human::msat(b.balance_msat),
             b.credited_msat,
             b.debited_msat
@@ -96,42 +100,66 @@ pub fn print_entry(entry: &pb::LedgerEntry) {
         human::timestamp(entry.settled_at.as_ref()),
         entry.blob_id
     );
-    let width = account_width(entry.postings.iter().map(|p| p.account.as_ref()));
+    let column = AccountColumn::fit(entry.postings.iter().map(|p| p.account.as_ref()), Ids::Full);
     for p in &entry.postings {
-        println!("  {}", posting_line(p, width));
+        println!("  {}", posting_line(p, &column));
     }
 }
 
-/// Width of the account column for these accounts (full ids, so they can
-/// be pasted into `--account`).
-pub fn account_width<'a>(accounts: impl Iterator<Item = Option<&'a pb::Account>>) -> usize {
-    accounts
-        .map(|a| account_name(a).chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(MIN_ACCOUNT_WIDTH)
+/// How account ids are shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ids {
+    /// Whole, so they can be pasted into `--account` (the commands).
+    Full,
+    /// First 12 and last 4 characters (dev mode's narrative).
+    Short,
+}
+
+/// The account column of a table: wide enough for every row.
+pub struct AccountColumn {
+    pub width: usize,
+    ids: Ids,
 }
 
 /// Narrowest account column: `provider cloud-a` and the header fit.
 const MIN_ACCOUNT_WIDTH: usize = 20;
 
-/// `credit  owner <tenant id>   17,500 msat (17.5 sat)`, the account
-/// padded to `width`.
-pub fn posting_line(p: &pb::Posting, width: usize) -> String {
+impl AccountColumn {
+    pub fn fit<'a>(accounts: impl Iterator<Item = Option<&'a pb::Account>>, ids: Ids) -> Self {
+        let width = accounts
+            .map(|a| account_name(a, ids).chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(MIN_ACCOUNT_WIDTH);
+        AccountColumn { width, ids }
+    }
+
+    /// The account's name padded to the column.
+    pub fn label(&self, account: Option<&pb::Account>) -> String {
+        format!(
+            "{:<width$}",
+            account_name(account, self.ids),
+            width = self.width
+        )
+    }
+}
+
+/// `credit  owner <tenant id>   17,500 msat (17.5 sat)`.
+pub fn posting_line(p: &pb::Posting, column: &AccountColumn) -> String {
     let side = match pb::PostingDirection::try_from(p.direction) {
         Ok(pb::PostingDirection::Debit) => "debit ",
         Ok(pb::PostingDirection::Credit) => "credit",
         _ => "?     ",
     };
     format!(
-        "{side}  {:<width$} {:>26}",
-        account_name(p.account.as_ref()),
+        "{side}  {} {:>26}",
+        column.label(p.account.as_ref()),
         human::msat(p.amount_msat)
     )
 }
 
 /// `owner <tenant id>`, `provider cloud-a`, `broker`, `lightning`.
-pub fn account_name(account: Option<&pb::Account>) -> String {
+pub fn account_name(account: Option<&pb::Account>, ids: Ids) -> String {
     let Some(a) = account else {
         return "-".to_owned();
     };
@@ -142,10 +170,10 @@ pub fn account_name(account: Option<&pb::Account>) -> String {
         Ok(pb::AccountKind::Lightning) => "lightning",
         _ => "unknown",
     };
-    if a.id.is_empty() {
-        kind.to_owned()
-    } else {
-        format!("{kind} {}", a.id)
+    match (a.id.is_empty(), ids) {
+        (true, _) => kind.to_owned(),
+        (false, Ids::Full) => format!("{kind} {}", a.id),
+        (false, Ids::Short) => format!("{kind} {}", crate::bolt11::shorten(&a.id, 12)),
     }
 }
 
@@ -238,7 +266,8 @@ mod tests {
             direction: pb::PostingDirection::Credit as i32,
             amount_msat: 2_500,
         };
-        let line = posting_line(&p, 20);
+        let column = AccountColumn::fit(std::iter::once(p.account.as_ref()), Ids::Full);
+        let line = posting_line(&p, &column);
         assert!(line.starts_with("credit  provider cloud-a"), "{line}");
         assert!(line.ends_with("2,500 msat (2.5 sat)"), "{line}");
     }

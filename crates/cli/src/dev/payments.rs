@@ -27,7 +27,7 @@ use crate::download::fetch;
 use crate::failure;
 use crate::human;
 use crate::invoice::state_name;
-use crate::ledger::{account_width, posting_line, print_balances};
+use crate::ledger::{AccountColumn, Ids, posting_line, print_balances};
 use crate::payer::fee_text;
 use crate::purchase::Payment;
 use crate::upload::upload;
@@ -110,7 +110,7 @@ pub async fn paid_round_trip(
         .await
         .map_err(failure::status)?
         .into_inner();
-    print_balances(&earnings.balances, "  ");
+    print_balances(&earnings.balances, "  ", Ids::Short);
 
     println!("  shards      of {PRICED_NAME}, read from the provider directories:");
     let (manifest, placements) = shards::placements(tenant, dir, &blob_id).await?;
@@ -267,9 +267,12 @@ async fn split(
                 human::timestamp(entry.settled_at.as_ref()),
                 human::msat(challenge.invoice.amount_msat)
             );
-            let width = account_width(entry.postings.iter().map(|p| p.account.as_ref()));
+            let column = AccountColumn::fit(
+                entry.postings.iter().map(|p| p.account.as_ref()),
+                Ids::Short,
+            );
             for posting in &entry.postings {
-                println!("                {}", posting_line(posting, width));
+                println!("                {}", posting_line(posting, &column));
             }
             return Ok(entry);
         }
