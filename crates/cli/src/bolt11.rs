@@ -10,6 +10,8 @@ use anyhow::{Context, bail};
 use shardgate_lnd_sim::PaymentRequest;
 use shardgate_payments::PaymentHash;
 
+use crate::human;
+
 /// The fields of an invoice the CLI shows and checks.
 #[derive(Clone, Debug)]
 pub struct Bolt11 {
@@ -41,16 +43,8 @@ impl Bolt11 {
 
     /// Short form for messages: `lnbcrt250u1pj…x7k2` (first 16, last 4).
     pub fn short(&self) -> String {
-        shorten(&self.text, 16)
+        human::shorten(&self.text, 16)
     }
-}
-
-/// `text` cut to `head` characters, an ellipsis and the last 4 (ASCII).
-pub fn shorten(text: &str, head: usize) -> String {
-    if text.len() <= head + 8 || !text.is_ascii() {
-        return text.to_owned();
-    }
-    format!("{}…{}", &text[..head], &text[text.len() - 4..])
 }
 
 /// Lowercase 64-hex payment hash from user input.
@@ -73,12 +67,5 @@ mod tests {
         );
         assert!(parse_hash("abc").is_err());
         assert!(parse_hash(&"ab".repeat(32)).is_ok());
-    }
-
-    #[test]
-    fn long_text_is_shortened_for_messages() {
-        assert_eq!(shorten("short", 16), "short");
-        let long = "lnbcrt250u1".to_owned() + &"q".repeat(100) + "wxyz";
-        assert_eq!(shorten(&long, 11), "lnbcrt250u1…wxyz");
     }
 }

@@ -34,6 +34,15 @@ pub fn millis(elapsed: Duration) -> String {
     format!("{:.1} ms", elapsed.as_secs_f64() * 1000.0)
 }
 
+/// `text` cut to `head` characters, an ellipsis and the last 4 (ASCII
+/// only; anything else is returned whole).
+pub fn shorten(text: &str, head: usize) -> String {
+    if text.len() <= head + 8 || !text.is_ascii() {
+        return text.to_owned();
+    }
+    format!("{}…{}", &text[..head], &text[text.len() - 4..])
+}
+
 /// Parses `1048576`, `512KiB`, `4MiB`, `1GiB`, `10GB`, `1.5MB`, `4M`
 /// (single letters are binary units). Case-insensitive.
 pub fn parse_size(text: &str) -> Result<u64, String> {
@@ -136,6 +145,13 @@ mod tests {
         assert!(parse_size("4 parsecs").is_err());
         assert!(parse_size("abc").is_err());
         assert!(parse_size("99999999999TiB").is_err());
+    }
+
+    #[test]
+    fn long_text_is_shortened_for_messages() {
+        assert_eq!(shorten("short", 16), "short");
+        let long = "lnbcrt250u1".to_owned() + &"q".repeat(100) + "wxyz";
+        assert_eq!(shorten(&long, 11), "lnbcrt250u1…wxyz");
     }
 
     #[test]

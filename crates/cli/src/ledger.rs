@@ -173,7 +173,7 @@ pub fn account_name(account: Option<&pb::Account>, ids: Ids) -> String {
     match (a.id.is_empty(), ids) {
         (true, _) => kind.to_owned(),
         (false, Ids::Full) => format!("{kind} {}", a.id),
-        (false, Ids::Short) => format!("{kind} {}", crate::bolt11::shorten(&a.id, 12)),
+        (false, Ids::Short) => format!("{kind} {}", human::shorten(&a.id, 12)),
     }
 }
 

@@ -20,7 +20,6 @@ use tonic::Status;
 use super::lightning::DevLightning;
 use super::round_trip::{generate, header};
 use super::shards;
-use crate::bolt11::shorten;
 use crate::challenge::{Challenge, RawChallenge};
 use crate::connect::{Accountant, Tenant};
 use crate::download::fetch;
@@ -73,7 +72,7 @@ pub async fn paid_round_trip(
     let hash = challenge.invoice.payment_hash.to_hex();
     println!(
         "  challenge   www-authenticate: L402 macaroon=\"{}\", invoice=\"{}\"",
-        shorten(&challenge.token, 12),
+        human::shorten(&challenge.token, 12),
         challenge.invoice.short()
     );
     println!(
