@@ -2,7 +2,7 @@
 //! of "PaymentGate (design for the broker)" in the payments crate README).
 //!
 //! ```text
-//! free blob                      → serve, nothing to settle
+//! (every blob, also at price 0: the invoice is at least min_invoice_msat)
 //! no / malformed / refused token → UNAUTHENTICATED + fresh challenge
 //! index: our invoice? reserve a use (used up → challenge)
 //! LND lookup_invoice             → down/slow: release, UNAVAILABLE
