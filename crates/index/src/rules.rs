@@ -3,6 +3,7 @@
 //! safety rule. Storage code calls these; it never re-derives them.
 
 use std::collections::BTreeSet;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use shardgate_core::{ContentId, Manifest};
 
@@ -12,6 +13,15 @@ use crate::records::{
     MAX_METADATA_ITEM_LEN, MAX_PAGE_LIMIT, MAX_PROVIDER_NAME_LEN, NewBlob, ProviderRecord,
     ShardLocation,
 };
+
+/// Wall-clock milliseconds, for tombstone ages (retention only; safety
+/// never depends on the clock).
+pub(crate) fn now_unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
 
 /// The distinct chunk ids a stored manifest references, sorted.
 pub fn manifest_chunk_ids(manifest: &[u8]) -> Result<BTreeSet<ContentId>, IndexError> {

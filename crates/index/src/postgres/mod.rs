@@ -23,7 +23,7 @@ mod tenants;
 mod txn;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::tokio_postgres::{self, NoTls, Transaction};
@@ -201,15 +201,6 @@ impl PostgresIndex {
     }
 }
 
-/// Wall-clock milliseconds, for tombstone ages (retention only; safety
-/// never depends on the clock).
-fn now_unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 #[async_trait]
 impl Index for PostgresIndex {
     async fn create_tenant(&self, tenant: TenantRecord) -> Result<(), IndexError> {
@@ -329,7 +320,7 @@ impl Index for PostgresIndex {
             .await
     }
     async fn gc_finish(&self, ids: &[ContentId]) -> Result<(), IndexError> {
-        let (ids, schema, now) = (ids.to_vec(), self.schema_arc(), now_unix_ms());
+        let (ids, schema, now) = (ids.to_vec(), self.schema_arc(), crate::rules::now_unix_ms());
         self.inner
             .lease
             .step(

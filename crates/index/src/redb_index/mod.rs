@@ -18,7 +18,6 @@ mod tenants;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use redb::{Database, ReadTransaction, WriteTransaction};
@@ -110,15 +109,6 @@ impl RedbIndex {
 
 fn join_error(e: tokio::task::JoinError) -> IndexError {
     IndexError::storage(format!("index task did not complete: {e}"))
-}
-
-/// Wall-clock milliseconds, for tombstone ages (retention only; safety
-/// never depends on the clock).
-fn now_unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 #[async_trait]
@@ -233,7 +223,7 @@ impl Index for RedbIndex {
     }
     async fn gc_finish(&self, ids: &[ContentId]) -> Result<(), IndexError> {
         let ids = ids.to_vec();
-        let now = now_unix_ms();
+        let now = crate::rules::now_unix_ms();
         self.write(move |txn| chunks::finish(txn, &ids, now)).await
     }
     async fn gc_prune_tombstones(&self, finished_before_unix_ms: u64) -> Result<u64, IndexError> {
