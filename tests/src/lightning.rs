@@ -518,6 +518,14 @@ impl PaidBroker {
         &self.owner.1
     }
 
+    /// A second tenant (id, API key), e.g. to check what it may not see.
+    pub async fn tenant(&self, name: &str) -> (String, String) {
+        self.broker
+            .create_tenant(name, None)
+            .await
+            .expect("create tenant")
+    }
+
     /// A Storage client on a fresh connection.
     pub async fn storage(&self) -> StorageClient<Channel> {
         self.broker.storage().await.expect("connect to the broker")

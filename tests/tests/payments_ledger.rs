@@ -80,11 +80,7 @@ async fn data_shard_holders(paid: &PaidBroker) -> BTreeMap<String, Vec<String>> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn balances_equal_the_payments_and_each_share_follows_the_shards_served() {
     let paid = PaidBroker::start(&[], "").await.expect("start");
-    let (other_id, other_key) = paid
-        .broker
-        .create_tenant("other", None)
-        .await
-        .expect("tenant");
+    let (other_id, other_key) = paid.tenant("other").await;
     let owner_id = paid.owner.0.clone();
     let x_data = Pattern::new(1, 3 * CHUNK).all();
     let x = paid.upload("x", &x_data, (FLAT, PER_MIB), true).await;

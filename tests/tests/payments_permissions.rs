@@ -81,11 +81,7 @@ async fn create_invoice_follows_visibility_and_checks_uses_hold_and_range() {
     let paid = PaidBroker::start(&[("max_invoice_uses", "5")], "")
         .await
         .expect("start");
-    let (_, other_key) = paid
-        .broker
-        .create_tenant("other", None)
-        .await
-        .expect("tenant");
+    let (_, other_key) = paid.tenant("other").await;
     let public = paid.upload("public", &[1; 5000], (2_000, 0), true).await;
     let private = paid.upload("private", &[2; 5000], (2_000, 0), false).await;
     let limits = paid.limits().await;
@@ -243,11 +239,7 @@ async fn create_invoice_follows_visibility_and_checks_uses_hold_and_range() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn earnings_and_ledger_show_a_tenant_only_its_own_account() {
     let paid = PaidBroker::start(&[], "").await.expect("start");
-    let (other_id, other_key) = paid
-        .broker
-        .create_tenant("other", None)
-        .await
-        .expect("tenant");
+    let (other_id, other_key) = paid.tenant("other").await;
     let owner_id = paid.owner.0.clone();
     let mine = paid.upload("mine", &[3; 4000], (10_000, 0), true).await;
     // The other tenant's blob, uploaded with its key.
