@@ -22,7 +22,7 @@ use s3::creds::Credentials;
 use s3::{Bucket, Region};
 use shardgate_tests::broker_process::client::{get_checked, header, put_pattern};
 use shardgate_tests::broker_process::pattern::Pattern;
-use shardgate_tests::broker_process::{BrokerProcess, ProviderSpec};
+use shardgate_tests::broker_process::{BrokerProcess, CpuUsage, ProviderSpec};
 use shardgate_tests::peers::{
     MOTO_ACCESS_KEY, MOTO_SECRET_KEY, S3_REGION, create_s3_bucket, start_moto,
 };
@@ -84,6 +84,8 @@ struct Figures {
     upload_rss_mib: Option<u64>,
     /// Broker VmHWM at the end of the run.
     peak_rss_mib: Option<u64>,
+    /// Broker CPU seconds per GiB moved, upload and download.
+    cpu_s_per_gib: (Option<f64>, Option<f64>),
 }
 
 fn mb_s(bytes: u64, since: Instant) -> f64 {
@@ -101,15 +103,26 @@ async fn through_broker(
     let (_, key) = broker.create_tenant("load", None).await?;
     let mut client = broker.storage().await?;
     let pattern = Pattern::new(42, size);
+    let gib = size as f64 / (1u64 << 30) as f64;
+    // CPU seconds the broker spent since `before`, per GiB.
+    let cpu_since = |before: Option<CpuUsage>| -> Option<f64> {
+        let (before, now) = (before?, broker.cpu_usage()?);
+        Some((now.cpu_seconds - before.cpu_seconds) / gib)
+    };
+    let before = broker.cpu_usage();
     let started = Instant::now();
     let put = put_pattern(&mut client, Some(&key), header("load", size, None), pattern).await?;
     let up_mb_s = mb_s(size, started);
     let upload_rss_mib = broker.peak_rss_kib().map(|k| k / 1024);
+    let up_cpu = cpu_since(before);
     let mut down_mb_s = None;
+    let mut down_cpu = None;
     if !upload_only {
+        let before = broker.cpu_usage();
         let started = Instant::now();
         let got = get_checked(&mut client, Some(&key), &put.blob_id, None, pattern).await?;
         down_mb_s = Some(mb_s(size, started));
+        down_cpu = cpu_since(before);
         if got.len != size || got.first_mismatch.is_some() {
             return Err(format!(
                 "download differs: {} bytes, first mismatch {:?}",
@@ -123,6 +136,7 @@ async fn through_broker(
         down_mb_s,
         upload_rss_mib,
         peak_rss_mib: broker.peak_rss_kib().map(|k| k / 1024),
+        cpu_s_per_gib: (up_cpu, down_cpu),
     })
 }
 
@@ -192,6 +206,7 @@ async fn direct(size: u64) -> Result<Figures, Failure> {
         down_mb_s: Some(mb_s(size, started)),
         upload_rss_mib: None,
         peak_rss_mib: None,
+        cpu_s_per_gib: (None, None),
     })
 }
 
@@ -205,8 +220,10 @@ fn print_row(what: &str, f: &Figures) {
     let down = f.down_mb_s.map_or("-".to_owned(), |d| format!("{d:.1}"));
     let mib = |r: Option<u64>| r.map_or("-".to_owned(), |r| r.to_string());
     let (up_rss, rss) = (mib(f.upload_rss_mib), mib(f.peak_rss_mib));
+    let cpu = |c: Option<f64>| c.map_or("-".to_owned(), |c| format!("{c:.2}"));
+    let (up_cpu, down_cpu) = (cpu(f.cpu_s_per_gib.0), cpu(f.cpu_s_per_gib.1));
     println!(
-        "{what:<28} {:>10.1} {down:>10} {up_rss:>14} {rss:>14}",
+        "{what:<28} {:>10.1} {down:>10} {up_rss:>14} {rss:>14} {up_cpu:>10} {down_cpu:>10}",
         f.up_mb_s
     );
 }
@@ -218,8 +235,11 @@ async fn run(args: Args) -> Result<bool, Failure> {
         args.size as f64 / (1u64 << 30) as f64
     );
     println!(
-        "{:<28} {:>10} {:>10} {:>14} {:>14}",
-        "run", "up MB/s", "down MB/s", "RSS@up MiB", "RSS peak MiB"
+        "{:<28} {:>10} {:>10} {:>14} {:>14} {:>10} {:>10}",
+        "run", "up MB/s", "down MB/s", "RSS@up MiB", "RSS peak MiB", "CPU s/GiB", "(down)"
+    );
+    println!(
+        "(CPU s/GiB: the broker process's user + system CPU time per GiB moved, upload and download)"
     );
     let dir = tempfile::tempdir()?;
     if args.rss_check {

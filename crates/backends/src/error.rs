@@ -167,6 +167,28 @@ impl BackendError {
         out
     }
 
+    /// Convert an I/O error from a local (`fs`) provider's direct data path.
+    /// A full or failing disk may pass (or another provider can take the
+    /// shard), so anything but a missing file, a permission or a bad key
+    /// is `Unavailable`.
+    pub fn from_io(
+        err: &std::io::Error,
+        provider: &str,
+        operation: &'static str,
+        key: &str,
+    ) -> Self {
+        use std::io::ErrorKind as K;
+        let kind = match err.kind() {
+            K::NotFound => BackendErrorKind::NotFound,
+            K::PermissionDenied | K::ReadOnlyFilesystem => BackendErrorKind::PermissionDenied,
+            K::InvalidInput => BackendErrorKind::InvalidConfig {
+                field: "prefix".to_owned(),
+            },
+            _ => BackendErrorKind::Unavailable,
+        };
+        Self::new(kind, provider, operation, format!("local disk: {err}")).with_key(key)
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> &BackendErrorKind {
         &self.kind

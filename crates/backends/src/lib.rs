@@ -1,11 +1,13 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+mod aligned;
 pub mod config;
 pub mod error;
 pub mod health;
 pub mod http_metrics;
 mod listing;
+mod local_disk;
 pub mod metrics;
 pub mod operator;
 pub mod placement;

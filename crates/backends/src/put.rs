@@ -15,13 +15,16 @@
 //!
 //! Where the provider supports conditional writes (`Capability::
 //! write_with_if_not_exists`) the first attempt is `If-None-Match: *`, so the
-//! common case is one request. Otherwise we read first, then write.
+//! common case is one request. Otherwise we read first, then write. `fs`
+//! providers create the file with a hard link, which fails if the key is
+//! taken (`local_disk.rs`).
 
 use bytes::Bytes;
 use opendal::ErrorKind;
 use shardgate_core::{ShardHeader, decode_shard_object};
 
 use crate::error::{BackendError, BackendErrorKind};
+use crate::local_disk::Placed;
 use crate::operator::SHARD_CONTENT_TYPE;
 use crate::store::{PutOutcome, ShardStore};
 
@@ -48,7 +51,6 @@ impl ShardStore {
             .await?;
         if outcome != PutOutcome::AlreadyPresent {
             self.metrics.bytes("write", len);
-            self.drop_cached_pages(&key);
         }
         Ok(outcome)
     }
@@ -59,7 +61,13 @@ impl ShardStore {
         header: &ShardHeader,
         object: Bytes,
     ) -> Result<PutOutcome, BackendError> {
-        if self.capability().write_with_if_not_exists {
+        if let Some(disk) = &self.local {
+            match disk.create(key, object.clone()).await {
+                Ok(Placed::Created) => return Ok(PutOutcome::Created),
+                Ok(Placed::Taken) => {}
+                Err(e) => return Err(BackendError::from_io(&e, &self.name, "put", key)),
+            }
+        } else if self.capability().write_with_if_not_exists {
             match self.write(key, object.clone(), true).await {
                 Ok(()) => return Ok(PutOutcome::Created),
                 Err(e)
@@ -71,9 +79,7 @@ impl ShardStore {
         let existing = match self.read_bounded(key, "put").await {
             Ok(bytes) => bytes,
             Err(e) if e.is_not_found() => {
-                self.write(key, object, false)
-                    .await
-                    .map_err(|e| self.err(&e, "put", key))?;
+                self.overwrite(key, object).await?;
                 return Ok(PutOutcome::Created);
             }
             // Larger than any shard: certainly not ours, so replace it.
@@ -98,7 +104,7 @@ impl ShardStore {
             // content this key stands for.
             _ => {
                 tracing::warn!(provider = %self.name, key, "replacing corrupt shard object");
-                self.write(key, object, false).await.map_err(|e| self.err(&e, "put", key))?;
+                self.overwrite(key, object).await?;
                 self.metrics.repaired();
                 Ok(PutOutcome::Repaired)
             }
@@ -124,54 +130,17 @@ impl ShardStore {
         w.await.map(|_| ())
     }
 
-    /// On `fs`, drop the written (and by now fsynced, so clean) shard's pages
-    /// from the page cache, so the next put reuses freed pages instead of
-    /// taking fresh ones, which cost this VM far more (see the broker README,
-    /// "Upload throughput"). The page cache is per inode, so a read-only fd on the
-    /// renamed file reaches the pages the writer filled. Only a hint: a
-    /// failure is logged and never fails the put.
-    fn drop_cached_pages(&self, key: &str) {
-        let info = self.op.info();
-        if info.scheme() != "fs" {
-            return;
+    /// Unconditional write: replaces whatever is at `key`.
+    async fn overwrite(&self, key: &str, object: Bytes) -> Result<(), BackendError> {
+        match &self.local {
+            Some(disk) => disk
+                .replace(key, object)
+                .await
+                .map_err(|e| BackendError::from_io(&e, &self.name, "put", key)),
+            None => self
+                .write(key, object, false)
+                .await
+                .map_err(|e| self.err(&e, "put", key)),
         }
-        let path = std::path::Path::new(&info.root()).join(key.trim_start_matches('/'));
-        if let Err(e) = page_cache::drop_clean_pages(&path) {
-            tracing::debug!(provider = %self.name, key, error = %e, "could not drop a shard's cached pages");
-        }
-    }
-}
-
-#[cfg(target_os = "linux")]
-mod page_cache {
-    use std::fs::File;
-    use std::io;
-    use std::os::fd::AsRawFd;
-    use std::path::Path;
-
-    /// `posix_fadvise(POSIX_FADV_DONTNEED)` over the whole file: the kernel
-    /// frees its clean pages; dirty ones stay (there are none after fsync).
-    pub(super) fn drop_clean_pages(path: &Path) -> io::Result<()> {
-        let file = File::open(path)?;
-        // SAFETY: `file` owns a valid open fd for the whole call; the
-        // call reads no memory of ours.
-        let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-        // posix_fadvise returns the error number instead of setting errno.
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::from_raw_os_error(rc))
-        }
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-mod page_cache {
-    use std::io;
-    use std::path::Path;
-
-    /// Not on this OS: the page cache keeps the pages, which is only slower.
-    pub(super) fn drop_clean_pages(_path: &Path) -> io::Result<()> {
-        Ok(())
     }
 }

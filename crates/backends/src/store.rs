@@ -12,8 +12,9 @@ use shardgate_core::{
     ContentId, SHARD_HEADER_LEN, ShardHeader, decode_shard_object, shard_object_key,
 };
 
-use crate::config::ProviderConfig;
+use crate::config::{ProviderConfig, ProviderKind};
 use crate::error::{BackendError, BackendErrorKind};
+use crate::local_disk::{LocalDisk, ReadOutcome};
 use crate::metrics::StoreMetrics;
 use crate::operator::build_operator;
 
@@ -78,13 +79,22 @@ pub struct ShardStore {
     pub(crate) prefix: String,
     pub(crate) op: Operator,
     pub(crate) metrics: StoreMetrics,
+    /// `fs` providers built from config: the direct-I/O data path for
+    /// puts and whole-shard reads (see `local_disk.rs`). `None` for every
+    /// other kind, and for stores wrapped around a given operator, so that
+    /// tests' fault layers see every request.
+    pub(crate) local: Option<LocalDisk>,
 }
 
 impl ShardStore {
     /// Build the operator from config and wrap it.
     pub fn from_config(cfg: &ProviderConfig) -> Result<Self, BackendError> {
         let op = build_operator(cfg)?;
-        Ok(Self::new(&cfg.name, &cfg.prefix, op))
+        let mut store = Self::new(&cfg.name, &cfg.prefix, op);
+        if let ProviderKind::Fs { root } = &cfg.kind {
+            store.local = Some(LocalDisk::new(root));
+        }
+        Ok(store)
     }
 
     /// Wrap an existing operator (tests can pass extra layers this way).
@@ -94,6 +104,7 @@ impl ShardStore {
             prefix: prefix.trim_end_matches('/').to_owned(),
             op,
             metrics: StoreMetrics::new(name),
+            local: None,
         }
     }
 
@@ -180,6 +191,16 @@ impl ShardStore {
         operation: &'static str,
     ) -> Result<Bytes, BackendError> {
         let limit = max_shard_object_len();
+        if let Some(disk) = &self.local {
+            return match disk.read(key, limit).await {
+                Ok(ReadOutcome::Whole(object)) => {
+                    self.metrics.bytes("read", object.len());
+                    Ok(object)
+                }
+                Ok(ReadOutcome::TooLarge(size)) => Err(self.too_large(operation, key, size, limit)),
+                Err(e) => Err(BackendError::from_io(&e, &self.name, operation, key)),
+            };
+        }
         // Stream and stop at the limit. A ranged read `0..limit+1` is not
         // portable: opendal's memory service returned nothing for it, and
         // S3 answers 416 to any range on an empty object.
@@ -199,11 +220,7 @@ impl ShardStore {
             if total > limit {
                 self.metrics
                     .bytes("read", usize::try_from(total).unwrap_or(usize::MAX));
-                return Err(self.corrupt(
-                    operation,
-                    key,
-                    format!("object is larger than any valid shard ({limit} bytes)"),
-                ));
+                return Err(self.too_large(operation, key, total, limit));
             }
             parts.push(buf);
         }
@@ -214,6 +231,15 @@ impl ShardStore {
             .to_bytes();
         self.metrics.bytes("read", object.len());
         Ok(object)
+    }
+
+    /// `Corrupt`: `seen` bytes (at least) where no shard exceeds `limit`.
+    fn too_large(&self, operation: &'static str, key: &str, seen: u64, limit: u64) -> BackendError {
+        self.corrupt(
+            operation,
+            key,
+            format!("object is larger than any valid shard ({seen} bytes, at most {limit})"),
+        )
     }
 
     /// Raw bytes `range` of an object (no verification: a part of a shard

@@ -20,8 +20,8 @@
 //! Every task lives in a `JoinSet`: dropping the pipeline (client hung up,
 //! an error returned early) aborts them all. A seal already running on a
 //! sealing thread, and an `fs` shard write already started on the blocking
-//! pool (see `write.rs`), finish and are discarded; shards already written
-//! are orphans for GC, and nothing reaches the index.
+//! pool (shardgate-backends `local_disk.rs`), finish and are discarded;
+//! shards already written are orphans for GC, and nothing reaches the index.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

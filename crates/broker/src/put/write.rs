@@ -8,9 +8,7 @@ use std::collections::{BTreeSet, VecDeque};
 use bytes::Bytes;
 use futures::future::join_all;
 use shardgate_backends::placement::rank;
-use shardgate_backends::{
-    BackendError, BackendErrorKind, ProviderRegistry, PutOutcome, ShardStore,
-};
+use shardgate_backends::{BackendError, BackendErrorKind, ProviderRegistry};
 use shardgate_core::ContentId;
 use shardgate_index::ShardLocation;
 
@@ -74,46 +72,11 @@ async fn put_one(
     object: Bytes,
 ) -> Result<(), BackendError> {
     let store = registry.store(provider)?;
-    let result = if blocks_its_caller(&store) {
-        put_on_blocking_pool(store, object).await
-    } else {
-        store.put_shard(object).await
-    };
+    // `fs` providers do their blocking file I/O on the blocking pool
+    // themselves (shardgate-backends `local_disk.rs`).
+    let result = store.put_shard(object).await;
     registry.observe(provider, &result);
     result.map(|_| ())
-}
-
-/// opendal's `fs` writer makes its closing `fsync` (and `flush`,
-/// `metadata`) as plain blocking calls inside the async `close`, so an
-/// `fs` shard put holds the thread that polls it for the whole fsync
-/// (4–20 ms per 2 MiB shard). Polled on a runtime worker, it froze that
-/// worker — with two workers, two fsyncs stopped the gRPC stream, sealing
-/// hand-offs and every other shard write.
-fn blocks_its_caller(store: &ShardStore) -> bool {
-    store.operator().info().scheme() == "fs"
-}
-
-/// Runs the put to completion on the blocking pool, where a blocking fsync
-/// holds only its own thread. (`Handle::block_on` there still drives the
-/// put's own async parts: its timers and the `spawn_blocking` writes.) If
-/// the upload is dropped meanwhile, the put still finishes: an orphan shard
-/// for GC, as with any write in flight when a client hangs up.
-async fn put_on_blocking_pool(
-    store: ShardStore,
-    object: Bytes,
-) -> Result<PutOutcome, BackendError> {
-    let runtime = tokio::runtime::Handle::current();
-    let name = store.name().to_owned();
-    tokio::task::spawn_blocking(move || runtime.block_on(store.put_shard(object)))
-        .await
-        .unwrap_or_else(|e| {
-            Err(BackendError::new(
-                BackendErrorKind::Unavailable,
-                name,
-                "put",
-                format!("shard write task failed: {e}"),
-            ))
-        })
 }
 
 fn location(index: usize, provider: &str) -> ShardLocation {

@@ -1,0 +1,197 @@
+//! Page-aligned byte buffers for direct I/O, and a small pool of them.
+//!
+//! `O_DIRECT` reads and writes need the user buffer, the length and the file
+//! offset aligned to the device's logical block size; [`ALIGN`] (4 KiB) is
+//! enough for every common device. The kernel pins such a buffer and moves
+//! data by DMA, so a *fresh* buffer costs a page fault and a page clear per
+//! 4 KiB on every request. Buffers are therefore pooled: a shard read or a
+//! write's bounce buffer reuses pages an earlier one already faulted in.
+
+use std::alloc::{Layout, alloc_zeroed, dealloc, handle_alloc_error};
+use std::ptr::NonNull;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+
+/// Alignment of buffers, lengths and offsets for direct I/O.
+pub(crate) const ALIGN: usize = 4096;
+
+/// Most bytes the pool keeps for reuse. Above it, freed buffers go back to
+/// the allocator: the pool bounds memory, it never grows with load.
+const POOL_MAX_BYTES: usize = 64 << 20;
+
+/// `n` rounded up to a multiple of [`ALIGN`].
+pub(crate) fn align_up(n: usize) -> usize {
+    n.div_ceil(ALIGN) * ALIGN
+}
+
+/// A zero-initialised, [`ALIGN`]-aligned heap buffer whose length is a
+/// multiple of [`ALIGN`].
+pub(crate) struct AlignedBuf {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the buffer is uniquely owned heap memory, like a `Box<[u8]>`.
+unsafe impl Send for AlignedBuf {}
+// SAFETY: shared access only reads it, like `&[u8]`.
+unsafe impl Sync for AlignedBuf {}
+
+impl AlignedBuf {
+    fn layout(len: usize) -> Layout {
+        // `len` is a non-zero multiple of ALIGN (a power of two) far below
+        // isize::MAX for any shard: the layout is always valid.
+        Layout::from_size_align(len, ALIGN).expect("aligned buffer layout")
+    }
+
+    /// A new buffer of at least `min_len` bytes (at least one block).
+    fn new(min_len: usize) -> Self {
+        let len = align_up(min_len.max(1));
+        let layout = Self::layout(len);
+        // SAFETY: the layout has a non-zero size. Zeroed, so every byte is
+        // initialised and safe slices can cover the whole buffer.
+        let raw = unsafe { alloc_zeroed(layout) };
+        let ptr = NonNull::new(raw).unwrap_or_else(|| handle_alloc_error(layout));
+        Self { ptr, len }
+    }
+
+    /// Capacity in bytes (a multiple of [`ALIGN`]).
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        // SAFETY: `ptr` owns `len` initialised bytes for our lifetime.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: as above, and `&mut self` makes the access unique.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for AlignedBuf {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with exactly this layout.
+        unsafe { dealloc(self.ptr.as_ptr(), Self::layout(self.len)) }
+    }
+}
+
+/// Freed buffers kept for reuse, with their total size.
+struct Pool {
+    free: Vec<AlignedBuf>,
+    bytes: usize,
+}
+
+static POOL: Mutex<Pool> = Mutex::new(Pool {
+    free: Vec::new(),
+    bytes: 0,
+});
+
+/// An [`AlignedBuf`] that goes back to the pool when dropped.
+pub(crate) struct PooledBuf {
+    buf: Option<AlignedBuf>,
+}
+
+impl PooledBuf {
+    /// A buffer of at least `min_len` bytes: a pooled one when one fits
+    /// without wasting more than half of it, else a new one.
+    pub(crate) fn take(min_len: usize) -> Self {
+        let want = align_up(min_len.max(1));
+        let reused = {
+            let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+            let hit = pool
+                .free
+                .iter()
+                .position(|b| b.len() >= want && b.len() / 2 <= want);
+            hit.map(|i| {
+                let buf = pool.free.swap_remove(i);
+                pool.bytes -= buf.len();
+                buf
+            })
+        };
+        Self {
+            buf: Some(reused.unwrap_or_else(|| AlignedBuf::new(want))),
+        }
+    }
+
+    fn inner(&self) -> &AlignedBuf {
+        self.buf.as_ref().expect("buffer present until drop")
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.inner().len()
+    }
+
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
+        self.buf
+            .as_mut()
+            .expect("buffer present until drop")
+            .as_mut_slice()
+    }
+
+    /// The first `len` bytes as [`Bytes`], without copying; the buffer
+    /// returns to the pool when the last clone is dropped.
+    pub(crate) fn into_bytes(self, len: usize) -> Bytes {
+        assert!(
+            len <= self.len(),
+            "{len} bytes from a {}-byte buffer",
+            self.len()
+        );
+        Bytes::from_owner(self).slice(..len)
+    }
+}
+
+impl AsRef<[u8]> for PooledBuf {
+    fn as_ref(&self) -> &[u8] {
+        self.inner().as_slice()
+    }
+}
+
+impl Drop for PooledBuf {
+    fn drop(&mut self) {
+        let Some(buf) = self.buf.take() else { return };
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.bytes + buf.len() <= POOL_MAX_BYTES {
+            pool.bytes += buf.len();
+            pool.free.push(buf);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffers_are_aligned_and_rounded_up() {
+        for want in [1, 4095, 4096, 4097, (2 << 20) + 88] {
+            let buf = PooledBuf::take(want);
+            assert_eq!(buf.as_ref().as_ptr() as usize % ALIGN, 0);
+            assert!(buf.len() >= want && buf.len() % ALIGN == 0);
+        }
+    }
+
+    #[test]
+    fn into_bytes_exposes_only_the_filled_prefix() {
+        let mut buf = PooledBuf::take(8192);
+        buf.as_mut_slice()[..5].copy_from_slice(b"shard");
+        let bytes = buf.into_bytes(5);
+        assert_eq!(&bytes[..], b"shard");
+        let copy = bytes.clone();
+        drop(bytes);
+        assert_eq!(&copy[..], b"shard", "clones keep the buffer alive");
+    }
+
+    #[test]
+    fn a_pooled_buffer_is_not_handed_out_for_a_much_smaller_request() {
+        drop(PooledBuf::take(1 << 20));
+        let small = PooledBuf::take(ALIGN);
+        assert!(
+            small.len() < 1 << 20,
+            "got {} bytes for a 4 KiB request",
+            small.len()
+        );
+    }
+}
