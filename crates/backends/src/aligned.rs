@@ -12,6 +12,7 @@ use std::ptr::NonNull;
 use std::sync::Mutex;
 
 use bytes::Bytes;
+use shardgate_core::ShardBuf;
 
 /// Alignment of buffers, lengths and offsets for direct I/O.
 pub(crate) const ALIGN: usize = 4096;
@@ -55,17 +56,17 @@ impl AlignedBuf {
         Self { ptr, len }
     }
 
-    /// Capacity in bytes (a multiple of [`ALIGN`]).
-    pub(crate) fn len(&self) -> usize {
+    /// Size in bytes (a multiple of [`ALIGN`]).
+    fn len(&self) -> usize {
         self.len
     }
 
-    pub(crate) fn as_slice(&self) -> &[u8] {
+    fn as_slice(&self) -> &[u8] {
         // SAFETY: `ptr` owns `len` initialised bytes for our lifetime.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 
-    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
+    fn as_mut_slice(&mut self) -> &mut [u8] {
         // SAFETY: as above, and `&mut self` makes the access unique.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
@@ -89,16 +90,21 @@ static POOL: Mutex<Pool> = Mutex::new(Pool {
     bytes: 0,
 });
 
-/// An [`AlignedBuf`] that goes back to the pool when dropped.
-pub(crate) struct PooledBuf {
+/// A pooled, [`ALIGN`]-aligned buffer with a length: what shard objects
+/// are sealed into (it implements [`ShardBuf`]), what `fs` providers read
+/// into, and the bounce buffer of direct writes. Its memory goes back to
+/// the pool when dropped.
+pub struct PooledBuf {
     buf: Option<AlignedBuf>,
+    len: usize,
 }
 
 impl PooledBuf {
-    /// A buffer of at least `min_len` bytes: a pooled one when one fits
-    /// without wasting more than half of it, else a new one.
-    pub(crate) fn take(min_len: usize) -> Self {
-        let want = align_up(min_len.max(1));
+    /// A buffer of `len` bytes: a pooled one when one fits without wasting
+    /// more than half of it, else a new one. Its bytes are initialised but
+    /// unspecified (zeros, or what an earlier user left).
+    pub fn take(len: usize) -> Self {
+        let want = align_up(len.max(1));
         let reused = {
             let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
             let hit = pool
@@ -113,6 +119,7 @@ impl PooledBuf {
         };
         Self {
             buf: Some(reused.unwrap_or_else(|| AlignedBuf::new(want))),
+            len,
         }
     }
 
@@ -120,32 +127,45 @@ impl PooledBuf {
         self.buf.as_ref().expect("buffer present until drop")
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.inner().len()
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
     }
 
-    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
-        self.buf
-            .as_mut()
-            .expect("buffer present until drop")
-            .as_mut_slice()
+    /// Whether the length is zero.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
-    /// The first `len` bytes as [`Bytes`], without copying; the buffer
-    /// returns to the pool when the last clone is dropped.
-    pub(crate) fn into_bytes(self, len: usize) -> Bytes {
-        assert!(
-            len <= self.len(),
-            "{len} bytes from a {}-byte buffer",
-            self.len()
-        );
-        Bytes::from_owner(self).slice(..len)
+    /// Shortens the buffer to `len` bytes (no effect if it is not longer).
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    /// As [`Bytes`], without copying; the memory returns to the pool when
+    /// the last clone is dropped.
+    pub fn into_bytes(self) -> Bytes {
+        Bytes::from_owner(self)
     }
 }
 
 impl AsRef<[u8]> for PooledBuf {
     fn as_ref(&self) -> &[u8] {
-        self.inner().as_slice()
+        &self.inner().as_slice()[..self.len]
+    }
+}
+
+impl AsMut<[u8]> for PooledBuf {
+    fn as_mut(&mut self) -> &mut [u8] {
+        let len = self.len;
+        let buf = self.buf.as_mut().expect("buffer present until drop");
+        &mut buf.as_mut_slice()[..len]
+    }
+}
+
+impl ShardBuf for PooledBuf {
+    fn with_len(len: usize) -> Self {
+        Self::take(len)
     }
 }
 
@@ -165,20 +185,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buffers_are_aligned_and_rounded_up() {
+    fn buffers_are_aligned_and_exactly_as_long_as_asked() {
         for want in [1, 4095, 4096, 4097, (2 << 20) + 88] {
             let buf = PooledBuf::take(want);
-            assert_eq!(buf.as_ref().as_ptr() as usize % ALIGN, 0);
-            assert!(buf.len() >= want && buf.len() % ALIGN == 0);
+            assert!((buf.as_ref().as_ptr() as usize).is_multiple_of(ALIGN));
+            assert_eq!(buf.len(), want);
+            assert!(buf.inner().len() >= want && buf.inner().len().is_multiple_of(ALIGN));
         }
     }
 
     #[test]
-    fn into_bytes_exposes_only_the_filled_prefix() {
+    fn into_bytes_exposes_the_length_not_the_capacity() {
         let mut buf = PooledBuf::take(8192);
-        buf.as_mut_slice()[..5].copy_from_slice(b"shard");
-        let bytes = buf.into_bytes(5);
+        buf.as_mut()[..5].copy_from_slice(b"shard");
+        buf.truncate(5);
+        let bytes = buf.into_bytes();
         assert_eq!(&bytes[..], b"shard");
+        assert_eq!(bytes.as_ptr() as usize % ALIGN, 0, "no copy: still aligned");
         let copy = bytes.clone();
         drop(bytes);
         assert_eq!(&copy[..], b"shard", "clones keep the buffer alive");
@@ -189,9 +212,9 @@ mod tests {
         drop(PooledBuf::take(1 << 20));
         let small = PooledBuf::take(ALIGN);
         assert!(
-            small.len() < 1 << 20,
+            small.inner().len() < 1 << 20,
             "got {} bytes for a 4 KiB request",
-            small.len()
+            small.inner().len()
         );
     }
 }

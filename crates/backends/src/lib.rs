@@ -1,7 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
-mod aligned;
+pub mod aligned;
 pub mod config;
 pub mod error;
 pub mod health;
@@ -35,6 +35,7 @@ mod store_tests;
 #[cfg(test)]
 mod timeout_tests;
 
+pub use aligned::PooledBuf;
 pub use config::{BackendsConfig, ProviderConfig, ProviderKind, ProviderLimits};
 pub use error::{BackendError, BackendErrorKind};
 pub use health::{HealthPolicy, HealthState};

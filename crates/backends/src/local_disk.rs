@@ -238,22 +238,34 @@ fn sync_parent(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Writes through an aligned bounce buffer with `O_DIRECT`, padding the
-/// last block with zeros, then cuts the file back to the object's length.
+/// Writes `object` with `O_DIRECT`, then cuts the file back to the
+/// object's length. An object in an aligned buffer (the broker seals into
+/// [`crate::PooledBuf`]s) is written in place up to its last whole block;
+/// the rest, or all of an unaligned object, goes through an aligned bounce
+/// buffer, its last block padded with zeros.
 fn write_direct(path: &Path, object: &[u8]) -> io::Result<()> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .custom_flags(libc::O_DIRECT)
         .open(path)?;
-    let mut bounce = PooledBuf::take(BOUNCE_LEN.min(align_up(object.len())));
-    let step = bounce.len();
-    for piece in object.chunks(step) {
-        let padded = align_up(piece.len());
-        let buf = bounce.as_mut_slice();
-        buf[..piece.len()].copy_from_slice(piece);
-        buf[piece.len()..padded].fill(0);
-        file.write_all(&buf[..padded])?;
+    let in_place = if (object.as_ptr() as usize).is_multiple_of(ALIGN) {
+        object.len() / ALIGN * ALIGN
+    } else {
+        0
+    };
+    file.write_all(&object[..in_place])?;
+    let rest = &object[in_place..];
+    if !rest.is_empty() {
+        let mut bounce = PooledBuf::take(BOUNCE_LEN.min(align_up(rest.len())));
+        let step = bounce.len();
+        for piece in rest.chunks(step) {
+            let padded = align_up(piece.len());
+            let buf = bounce.as_mut();
+            buf[..piece.len()].copy_from_slice(piece);
+            buf[piece.len()..padded].fill(0);
+            file.write_all(&buf[..padded])?;
+        }
     }
     file.set_len(object.len() as u64)?;
     file.sync_data()
@@ -283,7 +295,7 @@ fn read_whole(mut file: File, limit: u64) -> io::Result<ReadOutcome> {
     let mut filled = 0;
     let capacity = buf.len();
     loop {
-        match file.read(&mut buf.as_mut_slice()[filled..capacity]) {
+        match file.read(&mut buf.as_mut()[filled..capacity]) {
             Ok(0) => break,
             Ok(n) => {
                 filled += n;
@@ -302,7 +314,8 @@ fn read_whole(mut file: File, limit: u64) -> io::Result<ReadOutcome> {
             "file changed while read: {size} bytes at open, {filled} read"
         )));
     }
-    Ok(ReadOutcome::Whole(buf.into_bytes(size)))
+    buf.truncate(size);
+    Ok(ReadOutcome::Whole(buf.into_bytes()))
 }
 
 #[cfg(test)]
@@ -350,6 +363,24 @@ mod tests {
             .expect("temp dir")
             .count();
         assert_eq!(temp_left, 0, "temp files are removed");
+    }
+
+    #[tokio::test]
+    async fn aligned_objects_are_written_in_place_and_round_trip() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let disk = LocalDisk::new(dir.path());
+        for (i, len) in [4096, 3 * 4096 + 88, (2 << 20) + 88]
+            .into_iter()
+            .enumerate()
+        {
+            let mut buf = PooledBuf::take(len);
+            buf.as_mut().copy_from_slice(&object(len));
+            let bytes = buf.into_bytes();
+            assert_eq!(bytes.as_ptr() as usize % ALIGN, 0);
+            let key = format!("aligned/{i}");
+            disk.create(&key, bytes.clone()).await.expect("create");
+            assert_eq!(std::fs::read(dir.path().join(&key)).expect("read"), bytes);
+        }
     }
 
     #[tokio::test]

@@ -11,9 +11,10 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use shardgate_backends::PooledBuf;
 use shardgate_core::{
-    ContentId, ConvergenceSecret, ErasureParams, KeyEncryptionKey, ManifestChunk, SealKey,
-    encode_shard_object, seal_chunk,
+    ConvergenceSecret, ErasureParams, KeyEncryptionKey, ManifestChunk, SealKey,
+    encode_sealed_chunk_in, seal_chunk_in,
 };
 
 use crate::error::BrokerError;
@@ -53,13 +54,13 @@ pub fn seal_piece(
 ) -> Result<SealedPiece, BrokerError> {
     match mode {
         SealMode::Managed { secret, kek } => {
-            let sealed = seal_chunk(piece, SealKey::Managed(secret), params)?;
+            let sealed = seal_chunk_in::<PooledBuf>(piece, SealKey::Managed(secret), params)?;
             let wrapped = kek.wrap_chunk_key(&sealed.chunk_id, &sealed.key);
             Ok(SealedPiece {
                 entry: sealed.manifest_entry(),
                 sealed_len: sealed.sealed_len,
                 wrapped_key: Some(wrapped.as_bytes().to_vec()),
-                shards: sealed.shards.into_iter().map(Bytes::from).collect(),
+                shards: into_bytes(sealed.shards),
             })
         }
         SealMode::EndToEnd => seal_ciphertext(piece, params),
@@ -78,41 +79,26 @@ fn seal_ciphertext(piece: &[u8], params: ErasureParams) -> Result<SealedPiece, B
             ),
         ));
     }
-    let sealed_len = u32::try_from(piece.len())
-        .map_err(|_| BrokerError::invalid("data", "ciphertext chunk too large"))?;
-    let chunk_id = ContentId::of(piece);
-    let shards = params
-        .encode(piece)?
-        .iter()
-        .enumerate()
-        .map(|(index, body)| {
-            // index < k + m <= 48 and k, m are validated: all fit a byte.
-            Bytes::from(encode_shard_object(
-                chunk_id,
-                index as u8,
-                params.k() as u8,
-                params.m() as u8,
-                sealed_len,
-                body,
-            ))
-        })
-        .collect();
+    let encoded = encode_sealed_chunk_in::<PooledBuf>(piece, params)?;
     Ok(SealedPiece {
-        entry: ManifestChunk {
-            id: chunk_id,
-            len: sealed_len - E2E_TAG_LEN as u32,
-        },
-        sealed_len,
+        entry: encoded.manifest_entry(),
+        sealed_len: encoded.sealed_len,
         wrapped_key: None,
-        shards,
+        shards: into_bytes(encoded.shards),
     })
+}
+
+/// The objects as `Bytes` over their pooled buffers (no copy; providers
+/// that write with direct I/O use the aligned memory as it is).
+fn into_bytes(objects: Vec<PooledBuf>) -> Vec<Bytes> {
+    objects.into_iter().map(PooledBuf::into_bytes).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use shardgate_core::{
-        FileKey, MasterKey, OpenKey, WrappedChunkKey, decode_shard_object, open_chunk,
+        ContentId, FileKey, MasterKey, OpenKey, WrappedChunkKey, decode_shard_object, open_chunk,
     };
 
     fn params() -> ErasureParams {

@@ -1,7 +1,13 @@
 //! Upload side: [`seal_chunk`] (hash → encrypt → id → erasure-code → shard
 //! objects) and [`encode_sealed_chunk`] for chunks sealed by the client.
+//!
+//! Both come in a `_in` form that builds the objects in buffers of the
+//! caller's type ([`ShardBuf`]): the broker passes pooled, page-aligned
+//! buffers, so sealing reuses memory an earlier chunk already touched and
+//! providers can write the objects with direct I/O without another copy.
 
 use crate::aead::{E2E_AAD_LEN, MANAGED_AAD, TAG_LEN, e2e_aad, seal_into};
+use crate::buffer::ShardBuf;
 use crate::chunker::MAX_CHUNK_SIZE;
 use crate::erasure::{ErasureParams, data_piece};
 use crate::error::CoreError;
@@ -28,7 +34,7 @@ pub enum SealKey<'a> {
 
 /// A chunk ready to store. `Debug` shows ids and sizes only (no key, no
 /// bytes), so it is safe to log.
-pub struct SealedChunk {
+pub struct SealedChunk<B = Vec<u8>> {
     /// BLAKE3 of the ciphertext; names the chunk in shards and manifest.
     pub chunk_id: ContentId,
     /// Plaintext length (what the manifest records).
@@ -40,10 +46,10 @@ pub struct SealedChunk {
     /// End-to-end mode: re-derivable from the file key; drop it.
     pub key: ChunkKey,
     /// `k + m` complete shard objects (header ‖ body), index order.
-    pub shards: Vec<Vec<u8>>,
+    pub shards: Vec<B>,
 }
 
-impl std::fmt::Debug for SealedChunk {
+impl<B> std::fmt::Debug for SealedChunk<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SealedChunk")
             .field("chunk_id", &self.chunk_id)
@@ -55,7 +61,7 @@ impl std::fmt::Debug for SealedChunk {
     }
 }
 
-impl SealedChunk {
+impl<B> SealedChunk<B> {
     /// The manifest entry for this chunk.
     pub fn manifest_entry(&self) -> ManifestChunk {
         ManifestChunk {
@@ -71,6 +77,15 @@ pub fn seal_chunk(
     key: SealKey<'_>,
     params: ErasureParams,
 ) -> Result<SealedChunk, CoreError> {
+    seal_chunk_in(plaintext, key, params)
+}
+
+/// [`seal_chunk`], building the sealed chunk and the objects in `B`s.
+pub fn seal_chunk_in<B: ShardBuf>(
+    plaintext: &[u8],
+    key: SealKey<'_>,
+    params: ErasureParams,
+) -> Result<SealedChunk<B>, CoreError> {
     if plaintext.is_empty() || plaintext.len() > MAX_CHUNK_SIZE {
         return Err(CoreError::invalid(
             "chunk",
@@ -92,48 +107,43 @@ pub fn seal_chunk(
             (file_key.chunk_key(index, last), &e2e_aad_bytes[..])
         }
     };
-    let sealed_len = plaintext.len() + TAG_LEN;
-    let shard_len = params.shard_len(sealed_len);
-    // Encrypt straight into what becomes shard object 0: header space, then
-    // the whole sealed chunk (and zero padding if shard 0 is longer than the
-    // chunk). The other data bodies are copied out of its tail, then it is
-    // cut to one object, so the first body is never copied.
-    let mut first = vec![0u8; SHARD_HEADER_LEN + sealed_len.max(shard_len)];
-    let sealed_area = &mut first[SHARD_HEADER_LEN..SHARD_HEADER_LEN + sealed_len];
-    seal_into(&chunk_key, aad, plaintext, sealed_area)?;
-    let sealed = &first[SHARD_HEADER_LEN..SHARD_HEADER_LEN + sealed_len];
-    let (chunk_id, first_body_hash) = name_chunk(sealed, shard_len);
-    let mut objects = Vec::with_capacity(params.total());
-    objects.push(Vec::new());
-    objects.extend((1..params.k()).map(|index| data_object(sealed, index, shard_len)));
-    first.truncate(SHARD_HEADER_LEN + shard_len);
-    // Give back the tail's memory now that it lives in the other objects
-    // (an in-place shrink for allocations this large, not a copy).
-    first.shrink_to_fit();
-    objects[0] = first;
-    let shards = finish_objects(objects, chunk_id, first_body_hash, sealed_len, params)?;
+    // Sealed into a scratch buffer of its own, then cut into the data
+    // objects: one more copy of the chunk than encrypting into the first
+    // object, but every object is a whole buffer the caller can pool.
+    let mut sealed = B::with_len(plaintext.len() + TAG_LEN);
+    seal_into(&chunk_key, aad, plaintext, sealed.as_mut())?;
+    let encoded = encode(sealed.as_ref(), params)?;
     Ok(SealedChunk {
-        chunk_id,
+        chunk_id: encoded.chunk_id,
         // Both lengths are bounded by MAX_CHUNK_SIZE + TAG_LEN < 2^32.
         plaintext_len: plaintext.len() as u32,
-        sealed_len: sealed_len as u32,
+        sealed_len: encoded.sealed_len,
         key: chunk_key,
-        shards,
+        shards: encoded.shards,
     })
 }
 
 /// A chunk that arrived already sealed, named and coded.
-#[derive(Debug)]
-pub struct EncodedChunk {
+pub struct EncodedChunk<B = Vec<u8>> {
     /// BLAKE3 of the sealed bytes.
     pub chunk_id: ContentId,
     /// Sealed length (the headers' chunk length).
     pub sealed_len: u32,
     /// `k + m` complete shard objects (header ‖ body), index order.
-    pub shards: Vec<Vec<u8>>,
+    pub shards: Vec<B>,
 }
 
-impl EncodedChunk {
+impl<B> std::fmt::Debug for EncodedChunk<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncodedChunk")
+            .field("chunk_id", &self.chunk_id)
+            .field("sealed_len", &self.sealed_len)
+            .field("shards", &self.shards.len())
+            .finish()
+    }
+}
+
+impl<B> EncodedChunk<B> {
     /// The manifest entry (plaintext length = sealed length − 16).
     pub fn manifest_entry(&self) -> ManifestChunk {
         ManifestChunk {
@@ -150,6 +160,14 @@ pub fn encode_sealed_chunk(
     sealed: &[u8],
     params: ErasureParams,
 ) -> Result<EncodedChunk, CoreError> {
+    encode_sealed_chunk_in(sealed, params)
+}
+
+/// [`encode_sealed_chunk`], building the objects in `B`s.
+pub fn encode_sealed_chunk_in<B: ShardBuf>(
+    sealed: &[u8],
+    params: ErasureParams,
+) -> Result<EncodedChunk<B>, CoreError> {
     if sealed.len() <= TAG_LEN || sealed.len() > MAX_CHUNK_SIZE + TAG_LEN {
         return Err(CoreError::invalid(
             "sealed chunk",
@@ -161,16 +179,53 @@ pub fn encode_sealed_chunk(
             ),
         ));
     }
+    encode(sealed, params)
+}
+
+/// Names and codes a sealed chunk whose length is already checked.
+fn encode<B: ShardBuf>(sealed: &[u8], params: ErasureParams) -> Result<EncodedChunk<B>, CoreError> {
     let shard_len = params.shard_len(sealed.len());
     let (chunk_id, first_body_hash) = name_chunk(sealed, shard_len);
-    let objects = (0..params.k())
-        .map(|index| data_object(sealed, index, shard_len))
+    let mut objects: Vec<B> = (0..params.total())
+        .map(|_| B::with_len(SHARD_HEADER_LEN + shard_len))
         .collect();
+    let (data, parity) = objects.split_at_mut(params.k());
+    for (index, object) in data.iter_mut().enumerate() {
+        // Its piece of the sealed chunk, then zero padding: every body byte
+        // is written (pooled buffers arrive holding old bytes).
+        let piece = data_piece(sealed, index, shard_len);
+        let body = &mut object.as_mut()[SHARD_HEADER_LEN..];
+        body[..piece.len()].copy_from_slice(piece);
+        body[piece.len()..].fill(0);
+    }
+    let data: Vec<&[u8]> = data
+        .iter()
+        .map(|o| &o.as_ref()[SHARD_HEADER_LEN..])
+        .collect();
+    // The coder overwrites each parity body (its first input is a plain
+    // multiply, the rest accumulate), so they need no zeroing.
+    let mut parity: Vec<&mut [u8]> = parity
+        .iter_mut()
+        .map(|o| &mut o.as_mut()[SHARD_HEADER_LEN..])
+        .collect();
+    params.encode_parity(&data, &mut parity)?;
+    for (index, object) in objects.iter_mut().enumerate() {
+        // index < k + m <= 48 fits a byte; k, m validated; the sealed length
+        // is bounded by MAX_SEALED_CHUNK_LEN < 2^32.
+        write_shard_header(
+            object.as_mut(),
+            chunk_id,
+            index as u8,
+            params.k() as u8,
+            params.m() as u8,
+            sealed.len() as u32,
+            if index == 0 { first_body_hash } else { None },
+        );
+    }
     Ok(EncodedChunk {
         chunk_id,
-        // Bounded by MAX_CHUNK_SIZE + TAG_LEN < 2^32 (checked above).
         sealed_len: sealed.len() as u32,
-        shards: finish_objects(objects, chunk_id, first_body_hash, sealed.len(), params)?,
+        shards: objects,
     })
 }
 
@@ -184,52 +239,4 @@ fn name_chunk(sealed: &[u8], shard_len: usize) -> (ContentId, Option<ContentId>)
     } else {
         (ContentId::of(sealed), None)
     }
-}
-
-/// Data shard object `index`: header space, its piece of the sealed chunk,
-/// zero padding; written once (no zero-fill under the piece).
-fn data_object(sealed: &[u8], index: usize, shard_len: usize) -> Vec<u8> {
-    let piece = data_piece(sealed, index, shard_len);
-    let mut object = Vec::with_capacity(SHARD_HEADER_LEN + shard_len);
-    object.resize(SHARD_HEADER_LEN, 0);
-    object.extend_from_slice(piece);
-    object.resize(SHARD_HEADER_LEN + shard_len, 0);
-    object
-}
-
-/// Completes the `k` data objects (header space ‖ body) into all `k + m`
-/// shard objects: parity is coded in place into zeroed objects, then each
-/// header is written over the reserved first bytes. `first_body_hash`, when
-/// known, is BLAKE3 of data body 0 (saves hashing it again).
-fn finish_objects(
-    mut objects: Vec<Vec<u8>>,
-    chunk_id: ContentId,
-    first_body_hash: Option<ContentId>,
-    sealed_len: usize,
-    params: ErasureParams,
-) -> Result<Vec<Vec<u8>>, CoreError> {
-    let object_len = SHARD_HEADER_LEN + params.shard_len(sealed_len);
-    // Not `vec![v; n]`, which would memcpy the template.
-    objects.extend((0..params.m()).map(|_| vec![0u8; object_len]));
-    let (data, parity) = objects.split_at_mut(params.k());
-    let data: Vec<&[u8]> = data.iter().map(|o| &o[SHARD_HEADER_LEN..]).collect();
-    let mut parity: Vec<&mut [u8]> = parity
-        .iter_mut()
-        .map(|o| &mut o[SHARD_HEADER_LEN..])
-        .collect();
-    params.encode_parity(&data, &mut parity)?;
-    for (index, object) in objects.iter_mut().enumerate() {
-        // index < k + m <= 48 fits a byte; k, m validated; the sealed length
-        // is bounded by MAX_SEALED_CHUNK_LEN < 2^32.
-        write_shard_header(
-            object,
-            chunk_id,
-            index as u8,
-            params.k() as u8,
-            params.m() as u8,
-            sealed_len as u32,
-            if index == 0 { first_body_hash } else { None },
-        );
-    }
-    Ok(objects)
 }
