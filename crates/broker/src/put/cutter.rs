@@ -1,61 +1,74 @@
-//! Cuts the upload byte stream into pieces: plaintext chunks (MANAGED, via
-//! `FrameChunker`) or ciphertext chunks of `chunk_size + 16` bytes
-//! (END_TO_END). `FrameChunker` bounds its size to the plaintext chunk
-//! range, which a ciphertext piece of the largest chunk size exceeds by the
-//! tag, hence the small fixed-length cutter here.
+//! Cuts the upload byte stream into pieces: plaintext chunks of
+//! `chunk_size` bytes (MANAGED) or ciphertext chunks of `chunk_size + 16`
+//! bytes (END_TO_END); the last piece may be shorter.
+//!
+//! Pieces are pooled, page-aligned buffers (shardgate-backends
+//! `PooledBuf`): a fresh 4 MiB allocation per chunk costs a page fault per
+//! 4 KiB, which on the 2-core VM the broker is measured on was a large part
+//! of an upload's CPU. A piece goes back to the pool once it is sealed.
 
-use shardgate_core::FrameChunker;
+use shardgate_backends::PooledBuf;
+use shardgate_core::chunker::check_chunk_size;
 
 use crate::error::BrokerError;
 
 /// See the module docs.
-pub enum PieceCutter {
-    Plain(FrameChunker),
-    Ciphertext { piece_len: usize, pending: Vec<u8> },
+pub struct PieceCutter {
+    piece_len: usize,
+    /// The piece being filled, and how many of its bytes are filled.
+    pending: Option<PooledBuf>,
+    filled: usize,
 }
 
 impl PieceCutter {
-    /// MANAGED: pieces of `chunk_size` plaintext bytes.
+    /// Plaintext pieces of a validated chunk size.
     pub fn plaintext(chunk_size: usize) -> Result<Self, BrokerError> {
-        Ok(PieceCutter::Plain(FrameChunker::new(chunk_size)?))
+        check_chunk_size(chunk_size)?;
+        Ok(Self::new(chunk_size))
     }
 
-    /// END_TO_END: pieces of `piece_len` (= chunk size + tag) bytes.
+    /// Ciphertext pieces of `piece_len` bytes (chunk size plus tag; may
+    /// exceed the plaintext chunk bound by the tag, so not checked here).
     pub fn ciphertext(piece_len: usize) -> Self {
-        PieceCutter::Ciphertext {
-            piece_len,
-            pending: Vec::new(),
+        Self::new(piece_len)
+    }
+
+    fn new(piece_len: usize) -> Self {
+        Self {
+            piece_len: piece_len.max(1),
+            pending: None,
+            filled: 0,
         }
     }
 
-    /// Feeds one frame; returns the pieces it completed.
-    pub fn push(&mut self, mut frame: &[u8]) -> Vec<Vec<u8>> {
-        match self {
-            PieceCutter::Plain(chunker) => chunker.push(frame),
-            PieceCutter::Ciphertext { piece_len, pending } => {
-                let mut ready = Vec::new();
-                while !frame.is_empty() {
-                    if pending.capacity() == 0 {
-                        pending.reserve_exact(*piece_len);
-                    }
-                    let take = (*piece_len - pending.len()).min(frame.len());
-                    pending.extend_from_slice(&frame[..take]);
-                    frame = &frame[take..];
-                    if pending.len() == *piece_len {
-                        ready.push(std::mem::take(pending));
-                    }
-                }
-                ready
+    /// Appends `frame`; returns every piece it completed (often none,
+    /// several when a frame is longer than a piece).
+    pub fn push(&mut self, mut frame: &[u8]) -> Vec<PooledBuf> {
+        let piece_len = self.piece_len;
+        let mut ready = Vec::new();
+        while !frame.is_empty() {
+            let piece = self
+                .pending
+                .get_or_insert_with(|| PooledBuf::take(piece_len));
+            let take = (piece_len - self.filled).min(frame.len());
+            piece.as_mut()[self.filled..self.filled + take].copy_from_slice(&frame[..take]);
+            self.filled += take;
+            frame = &frame[take..];
+            if self.filled == piece_len {
+                ready.extend(self.pending.take());
+                self.filled = 0;
             }
         }
+        ready
     }
 
-    /// The short last piece, if any bytes are pending.
-    pub fn finish(self) -> Option<Vec<u8>> {
-        match self {
-            PieceCutter::Plain(chunker) => chunker.finish(),
-            PieceCutter::Ciphertext { pending, .. } => (!pending.is_empty()).then_some(pending),
-        }
+    /// Ends the stream: the short last piece, if any bytes are pending.
+    pub fn finish(self) -> Option<PooledBuf> {
+        let filled = self.filled;
+        self.pending.filter(|_| filled > 0).map(|mut piece| {
+            piece.truncate(filled);
+            piece
+        })
     }
 }
 
@@ -64,14 +77,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ciphertext_pieces_are_cut_at_exact_lengths_across_frames() {
+    fn pieces_are_cut_at_exact_lengths_across_frames() {
         let mut cutter = PieceCutter::ciphertext(10);
         let mut pieces = cutter.push(&[1; 7]);
         pieces.extend(cutter.push(&[2; 25]));
         assert_eq!(pieces.len(), 3);
         assert!(pieces.iter().all(|p| p.len() == 10));
-        assert_eq!(&pieces[0][..8], &[1, 1, 1, 1, 1, 1, 1, 2]);
-        assert_eq!(cutter.finish().map(|p| p.len()), Some(2));
-        assert_eq!(PieceCutter::ciphertext(10).finish(), None);
+        assert_eq!(&pieces[0].as_ref()[..8], &[1, 1, 1, 1, 1, 1, 1, 2]);
+        assert_eq!(
+            cutter.finish().map(|p| p.as_ref().to_vec()),
+            Some(vec![2, 2])
+        );
+        assert!(PieceCutter::ciphertext(10).finish().is_none());
+    }
+
+    #[test]
+    fn plaintext_pieces_are_whole_chunks_and_the_bytes_are_kept_in_order() {
+        let chunk = shardgate_core::MIN_CHUNK_SIZE;
+        let mut cutter = PieceCutter::plaintext(chunk).expect("valid chunk size");
+        let stream: Vec<u8> = (0..3 * chunk + 5).map(|i| (i % 251) as u8).collect();
+        let mut pieces = Vec::new();
+        for frame in stream.chunks(100_003) {
+            pieces.extend(cutter.push(frame));
+        }
+        pieces.extend(cutter.finish());
+        let lens: Vec<usize> = pieces.iter().map(PooledBuf::len).collect();
+        assert_eq!(lens, [chunk, chunk, chunk, 5]);
+        let joined: Vec<u8> = pieces.iter().flat_map(|p| p.as_ref().to_vec()).collect();
+        assert_eq!(joined, stream);
+    }
+
+    #[test]
+    fn an_invalid_chunk_size_is_refused() {
+        assert!(PieceCutter::plaintext(0).is_err());
     }
 }

@@ -26,7 +26,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use shardgate_backends::PlacementPolicy;
+use shardgate_backends::{PlacementPolicy, PooledBuf};
 use shardgate_core::{ErasureParams, ManifestChunk};
 use shardgate_index::ChunkRecord;
 use tokio::sync::Semaphore;
@@ -99,7 +99,7 @@ impl UploadPipeline {
 
     /// Queues piece `index`; waits while `window` pieces are in flight.
     /// Returns the first error of any earlier piece.
-    pub async fn submit(&mut self, index: u64, piece: Vec<u8>) -> Result<(), BrokerError> {
+    pub async fn submit(&mut self, index: u64, piece: PooledBuf) -> Result<(), BrokerError> {
         let permit = loop {
             self.reap()?;
             tokio::select! {
@@ -156,7 +156,7 @@ async fn store_piece(
     allow_reduced: bool,
     retry_budget: Arc<AtomicI64>,
     index: u64,
-    piece: Vec<u8>,
+    piece: PooledBuf,
 ) -> Result<StoredChunk, BrokerError> {
     let started = std::time::Instant::now();
     let seal_mode = mode.clone();
@@ -171,7 +171,7 @@ async fn store_piece(
         .map_err(|_| BrokerError::Internal("CPU semaphore closed".to_owned()))?;
     let sealed = on_sealing_thread(move || {
         let _cpu = cpu;
-        seal_piece(&seal_mode, &piece, params)
+        seal_piece(&seal_mode, piece.as_ref(), params)
     })
     .await??;
     metrics::chunk_sealed(started.elapsed());
