@@ -32,8 +32,19 @@ use bytes::Bytes;
 
 use crate::aligned::{ALIGN, PooledBuf, align_up};
 
+/// `open(2)` flag for direct I/O. Other systems have no `O_DIRECT` (macOS
+/// has `F_NOCACHE` instead): there the same steps run through the cache.
+#[cfg(target_os = "linux")]
+const O_DIRECT: libc::c_int = libc::O_DIRECT;
+#[cfg(not(target_os = "linux"))]
+const O_DIRECT: libc::c_int = 0;
+
 /// Bytes copied into the aligned bounce buffer per direct write.
 const BOUNCE_LEN: usize = 1 << 20;
+
+/// Temp names tried before a put gives up (each taken name is another
+/// process's file).
+const TEMP_NAME_ATTEMPTS: usize = 8;
 
 /// Name of the temp directory under the provider root.
 pub(crate) const TEMP_DIR: &str = ".shardgate-tmp";
@@ -68,6 +79,9 @@ struct Inner {
     temp: PathBuf,
     /// Cleared after the file system refused `O_DIRECT` once.
     direct: AtomicBool,
+    /// Temp file names are `<tag>-<n>.put`: the tag (pid and start time)
+    /// keeps processes sharing a root apart, `n` the puts of this one.
+    temp_tag: String,
     next_temp: AtomicU64,
 }
 
@@ -78,6 +92,7 @@ impl LocalDisk {
                 root: root.to_owned(),
                 temp: root.join(TEMP_DIR),
                 direct: AtomicBool::new(true),
+                temp_tag: format!("{}-{}", std::process::id(), started_nanos()),
                 next_temp: AtomicU64::new(0),
             }),
         }
@@ -168,13 +183,25 @@ impl Inner {
 
     /// A new durable temp file holding `object`.
     fn write_temp(&self, object: &[u8]) -> io::Result<PathBuf> {
-        let n = self.next_temp.fetch_add(1, Ordering::Relaxed);
-        let temp = self.temp.join(format!("{}-{n}.put", std::process::id()));
-        let written = with_parent(&temp, || self.write_file(&temp, object));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&temp);
+        for _ in 0..TEMP_NAME_ATTEMPTS {
+            let n = self.next_temp.fetch_add(1, Ordering::Relaxed);
+            let temp = self.temp.join(format!("{}-{n}.put", self.temp_tag));
+            match with_parent(&temp, || self.write_file(&temp, object)) {
+                Ok(()) => return Ok(temp),
+                // Another process's temp file of that name (two brokers on
+                // one shared root, started in the same nanosecond with the
+                // same pid): not ours to remove; take the next name.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => {
+                    let _ = std::fs::remove_file(&temp);
+                    return Err(e);
+                }
+            }
         }
-        written.map(|()| temp)
+        Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("no free temp file name in {}", self.temp.display()),
+        ))
     }
 
     fn write_file(&self, path: &Path, object: &[u8]) -> io::Result<()> {
@@ -208,6 +235,13 @@ impl Inner {
         }
         read_whole(open_read(&path, false)?, limit)
     }
+}
+
+/// Nanoseconds since the Unix epoch (0 if the clock is before it).
+fn started_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
 }
 
 /// `EINVAL` from open or I/O with `O_DIRECT`: the file system (or an
@@ -247,7 +281,7 @@ fn write_direct(path: &Path, object: &[u8]) -> io::Result<()> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .custom_flags(libc::O_DIRECT)
+        .custom_flags(O_DIRECT)
         .open(path)?;
     let in_place = if (object.as_ptr() as usize).is_multiple_of(ALIGN) {
         object.len() / ALIGN * ALIGN
@@ -275,7 +309,7 @@ fn open_read(path: &Path, direct: bool) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.read(true);
     if direct {
-        options.custom_flags(libc::O_DIRECT);
+        options.custom_flags(O_DIRECT);
     }
     options.open(path)
 }
@@ -400,6 +434,25 @@ mod tests {
         disk.replace(key, object(10)).await.expect("replace");
         assert_eq!(
             std::fs::read(dir.path().join(key)).expect("read"),
+            object(10)
+        );
+    }
+
+    #[tokio::test]
+    async fn another_processs_temp_file_is_skipped_not_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let disk = LocalDisk::new(dir.path());
+        let temp_dir = dir.path().join(TEMP_DIR);
+        std::fs::create_dir_all(&temp_dir).expect("temp dir");
+        let foreign = temp_dir.join(format!("{}-0.put", disk.inner.temp_tag));
+        std::fs::write(&foreign, b"someone else's").expect("foreign temp");
+        disk.create("k", object(10)).await.expect("create");
+        assert_eq!(
+            std::fs::read(&foreign).expect("still there"),
+            b"someone else's"
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("k")).expect("read"),
             object(10)
         );
     }
