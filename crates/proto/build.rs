@@ -35,6 +35,15 @@ fn main() -> Result<(), Box<dyn Error>> {
     // changing the environment of a running process is `unsafe` in edition
     // 2024 and would leak into anything else this script spawns.
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    // The blob bytes themselves as `bytes::Bytes`: a received Put frame is
+    // then a slice of tonic's receive buffer, and a Get frame a slice of
+    // the decrypted chunk, instead of a copy into a fresh `Vec` each
+    // (1 GiB of copies per GiB moved, each way). Every other `bytes` field
+    // is small and stays `Vec<u8>`.
+    config.bytes([
+        ".shardgate.v1.PutRequest.data",
+        ".shardgate.v1.GetResponse.data",
+    ]);
 
     let protos: Vec<PathBuf> = PROTO_FILES.iter().map(|f| proto_root.join(f)).collect();
     let includes = vec![proto_root, protoc_bin_vendored::include_path()?];

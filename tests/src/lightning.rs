@@ -447,7 +447,7 @@ pub async fn upload_priced(
         frame: Some(pb::put_request::Frame::Header(header)),
     }];
     frames.extend(bytes.chunks(1 << 20).map(|c| pb::PutRequest {
-        frame: Some(pb::put_request::Frame::Data(c.to_vec())),
+        frame: Some(pb::put_request::Frame::Data(c.to_vec().into())),
     }));
     crate::broker_process::client::put_messages(client, Some(key), frames)
         .await

@@ -22,7 +22,7 @@ fn head(h: pb::PutHeader) -> pb::PutRequest {
 
 fn data(bytes: Vec<u8>) -> pb::PutRequest {
     pb::PutRequest {
-        frame: Some(pb::put_request::Frame::Data(bytes)),
+        frame: Some(pb::put_request::Frame::Data(bytes.into())),
     }
 }
 

@@ -217,7 +217,7 @@ async fn malformed_requests_are_invalid_argument() {
 
     // First message is data, not a header.
     let msgs = vec![pb::PutRequest {
-        frame: Some(pb::put_request::Frame::Data(vec![1, 2, 3])),
+        frame: Some(pb::put_request::Frame::Data(vec![1, 2, 3].into())),
     }];
     let err = client
         .put(with_key(tokio_stream::iter(msgs), &key))
@@ -239,7 +239,9 @@ async fn malformed_requests_are_invalid_argument() {
     // A frame over the 1 MiB limit.
     let mut msgs = common::put_messages(header("a", None), &[]);
     msgs.push(pb::PutRequest {
-        frame: Some(pb::put_request::Frame::Data(vec![0u8; (1 << 20) + 1])),
+        frame: Some(pb::put_request::Frame::Data(
+            vec![0u8; (1 << 20) + 1].into(),
+        )),
     });
     let err = client
         .put(with_key(tokio_stream::iter(msgs), &key))

@@ -188,7 +188,7 @@ async fn send_frames(
         buf.truncate(filled);
         hasher.update(&buf);
         let frame_request = pb::PutRequest {
-            frame: Some(pb::put_request::Frame::Data(buf)),
+            frame: Some(pb::put_request::Frame::Data(buf.into())),
         };
         if tx.send(frame_request).await.is_err() {
             // The call ended first; its status says why.

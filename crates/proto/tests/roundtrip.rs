@@ -58,10 +58,13 @@ fn put_header_round_trips() {
 fn data_frame_keeps_its_bytes() {
     let payload: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
     let sent = PutRequest {
-        frame: Some(put_request::Frame::Data(payload.clone())),
+        frame: Some(put_request::Frame::Data(payload.clone().into())),
     };
     let received = PutRequest::decode(sent.encode_to_vec().as_slice()).expect("decodes");
-    assert_eq!(received.frame, Some(put_request::Frame::Data(payload)));
+    assert_eq!(
+        received.frame,
+        Some(put_request::Frame::Data(payload.into()))
+    );
 }
 
 #[test]

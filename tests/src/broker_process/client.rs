@@ -35,7 +35,7 @@ pub fn header(name: &str, size: u64, chunk_size: Option<u32>) -> pb::PutHeader {
 
 fn data(bytes: Vec<u8>) -> pb::PutRequest {
     pb::PutRequest {
-        frame: Some(pb::put_request::Frame::Data(bytes)),
+        frame: Some(pb::put_request::Frame::Data(bytes.into())),
     }
 }
 

@@ -11,6 +11,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use shardgate_core::{KeyMode, Manifest, ManifestChunk};
 use shardgate_index::{BlobRecord, ChunkRecord, TenantRecord};
@@ -226,21 +227,23 @@ async fn stream_range(
             }
         };
         settlement.count_shards(read.providers.iter().map(String::as_str));
-        let bytes = read.bytes;
+        // Frames are slices of the opened chunk, not copies.
+        let bytes = Bytes::from(read.bytes);
         let (from, to) = slice_in_chunk(range, stride, index, bytes.len() as u64);
         // In bounds by construction of the span (the rebuilt chunk has its
         // manifest length); checked anyway, failing the stream, never
         // panicking or ending it OK with bytes missing.
-        let Some(served) = bytes.get(from..to) else {
+        if from > to || to > bytes.len() {
             let e = BrokerError::Internal(format!("chunk {index} is shorter than its range"));
             settlement.finish(DownloadEnd::BrokerFailure);
             let _ = tx.send(Err(e.into())).await;
             return;
-        };
-        for frame in served.chunks(frame_len) {
+        }
+        for start in (from..to).step_by(frame_len.max(1)) {
+            let frame = bytes.slice(start..(start + frame_len).min(to));
             metrics::bytes_served(frame.len());
             let message = GetResponse {
-                frame: Some(Frame::Data(frame.to_vec())),
+                frame: Some(Frame::Data(frame)),
             };
             if tx.send(Ok(message)).await.is_err() {
                 settlement.finish(DownloadEnd::ClientGone);

@@ -261,7 +261,7 @@ pub fn put_messages(header: pb::PutHeader, data: &[u8]) -> Vec<pb::PutRequest> {
         frame: Some(pb::put_request::Frame::Header(header)),
     }];
     msgs.extend(data.chunks(1 << 20).map(|c| pb::PutRequest {
-        frame: Some(pb::put_request::Frame::Data(c.to_vec())),
+        frame: Some(pb::put_request::Frame::Data(c.to_vec().into())),
     }));
     msgs
 }
