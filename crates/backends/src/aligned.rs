@@ -4,8 +4,10 @@
 //! offset aligned to the device's logical block size; [`ALIGN`] (4 KiB) is
 //! enough for every common device. The kernel pins such a buffer and moves
 //! data by DMA, so a *fresh* buffer costs a page fault and a page clear per
-//! 4 KiB on every request. Buffers are therefore pooled: a shard read or a
-//! write's bounce buffer reuses pages an earlier one already faulted in.
+//! 4 KiB on every request. Buffers are therefore pooled, and the broker's
+//! upload path uses them too (stream pieces, sealed chunks, shard objects):
+//! each reuses pages an earlier one already faulted in, and a shard object
+//! sealed into one goes to an `fs` provider's `O_DIRECT` write as it is.
 
 use std::alloc::{Layout, alloc_zeroed, dealloc, handle_alloc_error};
 use std::ptr::NonNull;
