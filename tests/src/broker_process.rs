@@ -55,15 +55,6 @@ const TERM_TIMEOUT: Duration = Duration::from_secs(30);
 /// Download frames are at most 1 MiB; leave room for framing.
 const MAX_MESSAGE: usize = 8 << 20;
 
-/// What a broker process has used so far (see [`BrokerProcess::cpu_usage`]).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct CpuUsage {
-    /// User plus system CPU time, seconds.
-    pub cpu_seconds: f64,
-    /// Minor page faults (fresh pages the kernel had to map).
-    pub minor_faults: u64,
-}
-
 /// A running `shardgate serve` child process.
 pub struct BrokerProcess {
     dir: tempfile::TempDir,
@@ -151,21 +142,18 @@ impl BrokerProcess {
         line.split_whitespace().nth(1)?.parse().ok()
     }
 
-    /// CPU time (user + system, all threads) and minor page faults of the
-    /// live process so far, from `/proc/<pid>/stat`.
-    pub fn cpu_usage(&self) -> Option<CpuUsage> {
+    /// CPU seconds (user + system, all threads) the live process has used
+    /// so far, from `/proc/<pid>/stat`.
+    pub fn cpu_seconds(&self) -> Option<f64> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
         // Fields after the parenthesised command name, which may hold spaces;
-        // minflt is field 10 of stat(5), utime 14, stime 15.
+        // utime is field 14 of stat(5), stime 15.
         let rest = &stat[stat.rfind(')')? + 2..];
         let field = |n: usize| -> Option<u64> { rest.split(' ').nth(n - 3)?.parse().ok() };
         // SAFETY: sysconf only reads a constant.
         let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
         let ticks = u64::try_from(ticks).ok().filter(|t| *t > 0)?;
-        Some(CpuUsage {
-            cpu_seconds: (field(14)? + field(15)?) as f64 / ticks as f64,
-            minor_faults: field(10)?,
-        })
+        Some((field(14)? + field(15)?) as f64 / ticks as f64)
     }
 
     /// SIGKILL by PID and reap: no shutdown code runs. Idempotent.

@@ -22,7 +22,7 @@ use s3::creds::Credentials;
 use s3::{Bucket, Region};
 use shardgate_tests::broker_process::client::{get_checked, header, put_pattern};
 use shardgate_tests::broker_process::pattern::Pattern;
-use shardgate_tests::broker_process::{BrokerProcess, CpuUsage, ProviderSpec};
+use shardgate_tests::broker_process::{BrokerProcess, ProviderSpec};
 use shardgate_tests::peers::{
     MOTO_ACCESS_KEY, MOTO_SECRET_KEY, S3_REGION, create_s3_bucket, start_moto,
 };
@@ -105,11 +105,9 @@ async fn through_broker(
     let pattern = Pattern::new(42, size);
     let gib = size as f64 / (1u64 << 30) as f64;
     // CPU seconds the broker spent since `before`, per GiB.
-    let cpu_since = |before: Option<CpuUsage>| -> Option<f64> {
-        let (before, now) = (before?, broker.cpu_usage()?);
-        Some((now.cpu_seconds - before.cpu_seconds) / gib)
-    };
-    let before = broker.cpu_usage();
+    let cpu_since =
+        |before: Option<f64>| -> Option<f64> { Some((broker.cpu_seconds()? - before?) / gib) };
+    let before = broker.cpu_seconds();
     let started = Instant::now();
     let put = put_pattern(&mut client, Some(&key), header("load", size, None), pattern).await?;
     let up_mb_s = mb_s(size, started);
@@ -118,7 +116,7 @@ async fn through_broker(
     let mut down_mb_s = None;
     let mut down_cpu = None;
     if !upload_only {
-        let before = broker.cpu_usage();
+        let before = broker.cpu_seconds();
         let started = Instant::now();
         let got = get_checked(&mut client, Some(&key), &put.blob_id, None, pattern).await?;
         down_mb_s = Some(mb_s(size, started));
