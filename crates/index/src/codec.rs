@@ -19,13 +19,13 @@ use crate::records::{
 
 mod payments;
 
-pub use payments::{
+pub(crate) use payments::{
     account_kind_from_tag, account_kind_tag, decode_invoice, decode_ledger_entry, encode_invoice,
     encode_ledger_entry,
 };
 
 /// The only record layout this build writes.
-pub const RECORD_VERSION_1: u8 = 1;
+pub(crate) const RECORD_VERSION_1: u8 = 1;
 
 struct Writer(Vec<u8>);
 
@@ -129,7 +129,7 @@ fn tenant_id(r: &mut Reader<'_>) -> Result<TenantId, IndexError> {
     TenantId::new(raw).map_err(|e| IndexError::corrupt(format!("{} record: {e}", r.what)))
 }
 
-pub fn encode_tenant(t: &TenantRecord) -> Vec<u8> {
+pub(crate) fn encode_tenant(t: &TenantRecord) -> Vec<u8> {
     let mut w = Writer::new();
     w.str(t.id.as_str());
     w.str(&t.name);
@@ -140,7 +140,7 @@ pub fn encode_tenant(t: &TenantRecord) -> Vec<u8> {
     w.0
 }
 
-pub fn decode_tenant(bytes: &[u8]) -> Result<TenantRecord, IndexError> {
+pub(crate) fn decode_tenant(bytes: &[u8]) -> Result<TenantRecord, IndexError> {
     let mut r = Reader::new(bytes, "tenant")?;
     let t = TenantRecord {
         id: tenant_id(&mut r)?,
@@ -154,7 +154,7 @@ pub fn decode_tenant(bytes: &[u8]) -> Result<TenantRecord, IndexError> {
     Ok(t)
 }
 
-pub fn encode_blob(b: &BlobRecord) -> Vec<u8> {
+pub(crate) fn encode_blob(b: &BlobRecord) -> Vec<u8> {
     let mut w = Writer::new();
     w.id(&b.blob_id);
     w.str(b.owner.as_str());
@@ -182,7 +182,7 @@ pub fn encode_blob(b: &BlobRecord) -> Vec<u8> {
     w.0
 }
 
-pub fn decode_blob(bytes: &[u8]) -> Result<BlobRecord, IndexError> {
+pub(crate) fn decode_blob(bytes: &[u8]) -> Result<BlobRecord, IndexError> {
     let mut r = Reader::new(bytes, "blob")?;
     let blob_id = r.id()?;
     let owner = tenant_id(&mut r)?;
@@ -232,7 +232,7 @@ pub fn decode_blob(bytes: &[u8]) -> Result<BlobRecord, IndexError> {
     })
 }
 
-pub fn encode_chunk(c: &ChunkRecord) -> Vec<u8> {
+pub(crate) fn encode_chunk(c: &ChunkRecord) -> Vec<u8> {
     let mut w = Writer::new();
     w.id(&c.chunk_id);
     w.u8(c.k);
@@ -254,7 +254,7 @@ pub fn encode_chunk(c: &ChunkRecord) -> Vec<u8> {
     w.0
 }
 
-pub fn decode_chunk(bytes: &[u8]) -> Result<ChunkRecord, IndexError> {
+pub(crate) fn decode_chunk(bytes: &[u8]) -> Result<ChunkRecord, IndexError> {
     let mut r = Reader::new(bytes, "chunk")?;
     let chunk_id = r.id()?;
     let k = r.u8()?;
@@ -285,7 +285,7 @@ pub fn decode_chunk(bytes: &[u8]) -> Result<ChunkRecord, IndexError> {
     })
 }
 
-pub fn encode_provider(p: &ProviderRecord) -> Vec<u8> {
+pub(crate) fn encode_provider(p: &ProviderRecord) -> Vec<u8> {
     let mut w = Writer::new();
     w.str(&p.name);
     w.bytes(&p.config_sealed);
@@ -297,7 +297,7 @@ pub fn encode_provider(p: &ProviderRecord) -> Vec<u8> {
     w.0
 }
 
-pub fn decode_provider(bytes: &[u8]) -> Result<ProviderRecord, IndexError> {
+pub(crate) fn decode_provider(bytes: &[u8]) -> Result<ProviderRecord, IndexError> {
     let mut r = Reader::new(bytes, "provider")?;
     let name = r.string()?;
     let config_sealed = r.bytes()?;

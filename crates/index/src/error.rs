@@ -13,16 +13,25 @@
 pub enum IndexError {
     /// The tenant, blob, chunk or provider does not exist.
     #[error("not found: {what}")]
-    NotFound { what: String },
+    NotFound {
+        /// What was looked up (e.g. `tenant acme`).
+        what: String,
+    },
     /// A record with this id (or API key hash) already exists.
     #[error("already exists: {what}")]
-    AlreadyExists { what: String },
+    AlreadyExists {
+        /// The record that exists already.
+        what: String,
+    },
     /// Storing `requested` more bytes would take the tenant over its quota.
     /// Nothing was written.
     #[error("quota exceeded: {used} of {quota} bytes used, {requested} more requested")]
     QuotaExceeded {
+        /// Bytes the tenant stores now.
         used: u64,
+        /// The tenant's quota, bytes.
         quota: u64,
+        /// Bytes the refused operation would add.
         requested: u64,
     },
     /// A concurrent change (garbage collection, another writer) invalidated
@@ -30,22 +39,39 @@ pub enum IndexError {
     /// operation from the start (for an upload: re-read the GC epoch and the
     /// live chunks, re-write the missing ones, commit again).
     #[error("conflict (retry): {what}")]
-    Conflict { what: String },
+    Conflict {
+        /// What changed under the caller.
+        what: String,
+    },
     /// A paid credential's invoice has no download left: all `uses` are
     /// spent. Not retryable; the payer needs a new invoice.
     #[error("credential used up: {used} of {uses} uses spent")]
-    UsesExhausted { used: u32, uses: u32 },
+    UsesExhausted {
+        /// Downloads consumed.
+        used: u32,
+        /// Downloads bought.
+        uses: u32,
+    },
     /// The request itself is malformed or inconsistent; retrying cannot help.
     #[error("invalid request: {what}")]
-    Invalid { what: String },
+    Invalid {
+        /// What is wrong with the request, for the caller.
+        what: String,
+    },
     /// The store is unavailable or failed (I/O, connection, full disk).
     /// Retry later; nothing was committed.
     #[error("index storage unavailable: {what}")]
-    Storage { what: String },
+    Storage {
+        /// The store's own message.
+        what: String,
+    },
     /// Stored bytes do not decode (unknown record version, truncation) or
     /// break an invariant. Needs an operator; never retried automatically.
     #[error("index corrupt: {what}")]
-    Corrupt { what: String },
+    Corrupt {
+        /// Which record and what does not decode.
+        what: String,
+    },
 }
 
 impl IndexError {
@@ -58,21 +84,27 @@ impl IndexError {
         )
     }
 
+    /// Shorthand for [`IndexError::NotFound`] with this description.
     pub fn not_found(what: impl Into<String>) -> Self {
         IndexError::NotFound { what: what.into() }
     }
+    /// Shorthand for [`IndexError::AlreadyExists`] with this description.
     pub fn already_exists(what: impl Into<String>) -> Self {
         IndexError::AlreadyExists { what: what.into() }
     }
+    /// Shorthand for [`IndexError::Conflict`] with this description.
     pub fn conflict(what: impl Into<String>) -> Self {
         IndexError::Conflict { what: what.into() }
     }
+    /// Shorthand for [`IndexError::Invalid`] with this description.
     pub fn invalid(what: impl Into<String>) -> Self {
         IndexError::Invalid { what: what.into() }
     }
+    /// Shorthand for [`IndexError::Corrupt`] with this description.
     pub fn corrupt(what: impl Into<String>) -> Self {
         IndexError::Corrupt { what: what.into() }
     }
+    /// Shorthand for [`IndexError::Storage`] with this description.
     pub fn storage(what: impl Into<String>) -> Self {
         IndexError::Storage { what: what.into() }
     }

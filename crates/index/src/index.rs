@@ -24,6 +24,7 @@ pub trait Index: Send + Sync + 'static {
     /// `AlreadyExists` if the id or the API key hash is taken; `Invalid` if
     /// `used_bytes` is not 0.
     async fn create_tenant(&self, tenant: TenantRecord) -> Result<(), IndexError>;
+    /// The tenant with this id, or `None`.
     async fn tenant(&self, id: &TenantId) -> Result<Option<TenantRecord>, IndexError>;
     /// Authentication: the tenant whose API key hashes to `hash`.
     async fn tenant_by_key_hash(&self, hash: &[u8; 32])
@@ -138,6 +139,7 @@ pub trait Index: Send + Sync + 'static {
     /// `AlreadyExists` for a known hash; `Invalid` if uses == 0, used != 0,
     /// hold && uses != 1, progress != Issued or hold_accepted_at is Some.
     async fn insert_invoice(&self, invoice: InvoiceRecord) -> Result<(), IndexError>;
+    /// The invoice with this payment hash, or `None`.
     async fn invoice(&self, hash: &PaymentHash) -> Result<Option<InvoiceRecord>, IndexError>;
     /// Consumes one use: `NotFound`; `UsesExhausted { used, uses }` when
     /// used == uses. Returns the record AFTER the increment.

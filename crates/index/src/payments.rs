@@ -15,11 +15,15 @@ pub type PaymentHash = [u8; 32];
 /// One invoice the broker issued (CreateInvoice or a Get challenge).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvoiceRecord {
+    /// The invoice's key: SHA-256 of its preimage.
     pub payment_hash: PaymentHash,
+    /// The blob the invoice pays downloads of.
     pub blob_id: ContentId,
     /// The blob's owner when the invoice was issued: the OWNER account credited.
     pub owner: TenantId,
+    /// First byte of the paid range (plaintext offset).
     pub range_offset: u64,
+    /// Length of the paid range, bytes (the amount was computed on it).
     pub range_length: u64,
     /// What the invoice asks, msat (the price stands even if the blob's price changes).
     pub amount_msat: u64,
@@ -27,14 +31,18 @@ pub struct InvoiceRecord {
     pub uses: u32,
     /// Downloads consumed. Maintained by the index: must be 0 on insert.
     pub used: u32,
+    /// A hold invoice: the broker settles it only after serving the download.
     pub hold: bool,
     /// The L402 token id (hold preimages are derived from it).
     pub token_id: [u8; 32],
+    /// The BOLT 11 string given to the payer (at most
+    /// `MAX_PAYMENT_REQUEST_LEN` bytes).
     pub payment_request: String,
+    /// When the broker issued it, unix milliseconds.
     pub created_at_unix_ms: u64,
-    /// Invoice payable until.
+    /// Invoice payable until, unix milliseconds.
     pub expires_at_unix_ms: u64,
-    /// Credential usable until.
+    /// Credential usable until, unix milliseconds.
     pub credential_expires_at_unix_ms: u64,
     /// Hold invoices: when the broker first saw it ACCEPTED (for
     /// hold_accept_timeout). Maintained by `mark_hold_accepted`; None on insert.
@@ -46,8 +54,11 @@ pub struct InvoiceRecord {
 /// Where an invoice is in its life. Only `Issued` may change, once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum InvoiceProgress {
+    /// Created; not yet settled or canceled on the node (may be paid).
     Issued,
+    /// Paid and settled: its ledger entry is recorded.
     Settled,
+    /// Canceled (by the broker, or expired unpaid); final.
     Canceled,
 }
 
@@ -68,30 +79,35 @@ pub enum LedgerAccountKind {
 /// One account of the ledger, ordered by (kind, id).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LedgerAccount {
+    /// Whose account it is.
     pub kind: LedgerAccountKind,
     /// Tenant id / provider name / "".
     pub id: String,
 }
 
 impl LedgerAccount {
+    /// The earnings account of the blob owner `tenant`.
     pub fn owner(tenant: &TenantId) -> Self {
         LedgerAccount {
             kind: LedgerAccountKind::Owner,
             id: tenant.as_str().to_owned(),
         }
     }
+    /// The share account of the storage provider `name`.
     pub fn provider(name: impl Into<String>) -> Self {
         LedgerAccount {
             kind: LedgerAccountKind::Provider,
             id: name.into(),
         }
     }
+    /// The broker's own account (its cut and rounding remainders).
     pub fn broker() -> Self {
         LedgerAccount {
             kind: LedgerAccountKind::Broker,
             id: String::new(),
         }
     }
+    /// The account debited with every amount received over Lightning.
     pub fn lightning() -> Self {
         LedgerAccount {
             kind: LedgerAccountKind::Lightning,
@@ -103,24 +119,31 @@ impl LedgerAccount {
 /// Which column of the account a posting adds to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PostingSide {
+    /// Money leaves the account (the Lightning account, for a payment).
     Debit,
+    /// Money is added to the account.
     Credit,
 }
 
 /// One line of a ledger entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LedgerPosting {
+    /// The account the line books to.
     pub account: LedgerAccount,
+    /// Which column it adds to.
     pub side: PostingSide,
-    /// At least 1.
+    /// Amount in msat, at least 1.
     pub amount_msat: u64,
 }
 
 /// One settled payment. Entry id = payment hash.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LedgerEntry {
+    /// The settled invoice's payment hash; recording an id twice is refused.
     pub entry_id: PaymentHash,
+    /// The blob whose download was paid.
     pub blob_id: ContentId,
+    /// When the broker saw the invoice settled, unix milliseconds.
     pub settled_at_unix_ms: u64,
     /// Debits and credits sum to the same amount.
     pub postings: Vec<LedgerPosting>,
@@ -129,8 +152,11 @@ pub struct LedgerEntry {
 /// The running totals of one account over every recorded entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountBalance {
+    /// The account totalled.
     pub account: LedgerAccount,
+    /// Sum of its credit postings, msat.
     pub credited_msat: u64,
+    /// Sum of its debit postings, msat.
     pub debited_msat: u64,
 }
 

@@ -46,6 +46,7 @@ impl TenantId {
         }
     }
 
+    /// The id as validated (1..=`MAX_TENANT_ID_LEN` chars of `[a-z0-9-]`).
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -66,15 +67,18 @@ impl fmt::Debug for TenantId {
 /// A tenant and its storage account.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TenantRecord {
+    /// The tenant's unique id.
     pub id: TenantId,
     /// Display name, free text.
     pub name: String,
     /// BLAKE3 of the tenant's API key; the raw key is never stored.
     pub api_key_hash: [u8; 32],
+    /// Most bytes (plaintext `size` summed over its blobs) it may store.
     pub quota_bytes: u64,
     /// Sum of `size` over the tenant's blobs. Maintained by the index: the
     /// value passed to `create_tenant` must be 0.
     pub used_bytes: u64,
+    /// When the tenant was created, unix milliseconds.
     pub created_at_unix_ms: u64,
 }
 
@@ -90,7 +94,9 @@ pub enum Visibility {
 /// A download price set by the owner (within the broker's bounds).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Price {
+    /// Charged per download whatever its length, msat.
     pub flat_msat: u64,
+    /// Charged per MiB (2^20 bytes) downloaded, msat.
     pub per_mib_msat: u64,
 }
 
@@ -99,8 +105,12 @@ pub struct Price {
 pub struct BlobRecord {
     /// BLAKE3 of `manifest` (checked on commit).
     pub blob_id: ContentId,
+    /// The tenant that uploaded it (and is charged for its size).
     pub owner: TenantId,
+    /// The owner's name for it (free text, not unique); listings are
+    /// ordered by (name, blob id).
     pub name: String,
+    /// MIME type given at upload, served back on download.
     pub content_type: String,
     /// Plaintext length; equals the manifest's total length.
     pub size: u64,
@@ -108,17 +118,23 @@ pub struct BlobRecord {
     pub content_hash: ContentId,
     /// Equals the manifest's key mode.
     pub key_mode: KeyMode,
+    /// Who may download it.
     pub visibility: Visibility,
+    /// What a paid download costs, set by the owner.
     pub price: Price,
+    /// Free key/value pairs given at upload (bounded by
+    /// `MAX_METADATA_ENTRIES` and `MAX_METADATA_ITEM_LEN`).
     pub metadata: BTreeMap<String, String>,
     /// Canonical `shardgate_core::Manifest` bytes.
     pub manifest: Vec<u8>,
+    /// When the blob was committed, unix milliseconds.
     pub created_at_unix_ms: u64,
 }
 
 /// Where shard `index` of a chunk lives.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ShardLocation {
+    /// The shard's position in the erasure code, `< k + m` (data shards first).
     pub index: u8,
     /// A provider name (see [`ProviderRecord::name`]).
     pub provider: String,
@@ -129,7 +145,9 @@ pub struct ShardLocation {
 pub struct ChunkRecord {
     /// BLAKE3 of the sealed (encrypted) chunk.
     pub chunk_id: ContentId,
+    /// Data shards: any `k` shards rebuild the chunk.
     pub k: u8,
+    /// Parity shards: up to `m` shards may be lost.
     pub m: u8,
     /// Length of the sealed chunk (ciphertext + tag).
     pub sealed_len: u32,
@@ -147,6 +165,7 @@ pub struct ChunkRecord {
 /// Everything `commit_blob` writes, in one transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewBlob {
+    /// The blob record as stored (its `owner` is charged `size`).
     pub blob: BlobRecord,
     /// One record per distinct chunk of the manifest: for a chunk that was
     /// deduplicated, the record `live_chunks` returned; for one the upload
@@ -170,6 +189,7 @@ pub enum CommitOutcome {
 /// Whether the placement may put new shards on a provider.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ProviderState {
+    /// Takes new shards.
     Active,
     /// Leaving: no new shards; the repair worker moves its shards away.
     Draining,
@@ -178,10 +198,13 @@ pub enum ProviderState {
 /// A storage provider the registry must remember across restarts.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProviderRecord {
+    /// The provider's unique name (1..=`MAX_PROVIDER_NAME_LEN` bytes), as
+    /// written in [`ShardLocation::provider`].
     pub name: String,
     /// Provider config with credentials, encrypted by the broker.
     pub config_sealed: Vec<u8>,
     /// Placement weight (finite, >= 0).
     pub weight: f64,
+    /// Whether placement may still choose it.
     pub state: ProviderState,
 }

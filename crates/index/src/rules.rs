@@ -137,6 +137,7 @@ pub fn check_shards(
     Ok(())
 }
 
+/// `Invalid` unless the name is 1..=`MAX_PROVIDER_NAME_LEN` bytes.
 pub fn check_provider_name(name: &str) -> Result<(), IndexError> {
     if name.is_empty() || name.len() > MAX_PROVIDER_NAME_LEN {
         return Err(IndexError::invalid(format!(
@@ -146,6 +147,7 @@ pub fn check_provider_name(name: &str) -> Result<(), IndexError> {
     Ok(())
 }
 
+/// `Invalid` for a bad name or a weight that is negative or not finite.
 pub fn check_provider(p: &ProviderRecord) -> Result<(), IndexError> {
     check_provider_name(&p.name)?;
     if !p.weight.is_finite() || p.weight < 0.0 {

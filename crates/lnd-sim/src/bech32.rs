@@ -52,7 +52,7 @@ fn hrp_expand(hrp: &str) -> Vec<u8> {
 }
 
 /// Encodes `hrp` and 5-bit `data` words (each < 32) with a checksum.
-pub fn encode(hrp: &str, data: &[u8]) -> String {
+pub(crate) fn encode(hrp: &str, data: &[u8]) -> String {
     let checked = hrp_expand(hrp)
         .into_iter()
         .chain(data.iter().copied())
@@ -73,7 +73,7 @@ pub fn encode(hrp: &str, data: &[u8]) -> String {
 
 /// Decodes a bech32 string into its (lowercase) human-readable part and the
 /// 5-bit data words without the checksum.
-pub fn decode(s: &str) -> Result<(String, Vec<u8>), Bech32Error> {
+pub(crate) fn decode(s: &str) -> Result<(String, Vec<u8>), Bech32Error> {
     let has_lower = s.chars().any(|c| c.is_ascii_lowercase());
     let has_upper = s.chars().any(|c| c.is_ascii_uppercase());
     if has_lower && has_upper {
@@ -105,7 +105,7 @@ pub fn decode(s: &str) -> Result<(String, Vec<u8>), Bech32Error> {
 }
 
 /// Regroups bytes into 5-bit words, zero-padding the last word.
-pub fn to_words(bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn to_words(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity((bytes.len() * 8).div_ceil(5));
     let mut acc: u32 = 0;
     let mut bits = 0;
@@ -124,7 +124,7 @@ pub fn to_words(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// Regroups 5-bit words into bytes, dropping the padding bits of the tail.
-pub fn from_words(words: &[u8]) -> Vec<u8> {
+pub(crate) fn from_words(words: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(words.len() * 5 / 8);
     let mut acc: u32 = 0;
     let mut bits = 0;

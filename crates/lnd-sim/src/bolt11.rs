@@ -12,7 +12,7 @@ use crate::node_key::{self, NodeKey, RecoverableSignature};
 /// Every invoice's human-readable part starts with this.
 const LN_PREFIX: &str = "ln";
 /// BIP-173 prefix of regtest, the only network sim nodes run on.
-pub const REGTEST: &str = "bcrt";
+pub(crate) const REGTEST: &str = "bcrt";
 /// BOLT 11 default when the `x` field is absent.
 const DEFAULT_EXPIRY_SECS: u64 = 3600;
 /// BOLT 11 default when the `c` field is absent.
@@ -36,25 +36,35 @@ const TAG_MIN_FINAL_CLTV: u8 = 24; // c
 
 /// Feature bits LND sets on its invoices: var_onion_optin (8, required),
 /// payment_addr (14, required), basic_mpp (17, optional).
-pub const INVOICE_FEATURE_BITS: [u32; 3] = [8, 14, 17];
+pub(crate) const INVOICE_FEATURE_BITS: [u32; 3] = [8, 14, 17];
 
 /// Why a payment request could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Bolt11Error {
+    /// The string is not valid bech32 (bad character, mixed case, checksum).
     #[error("invalid bech32 string: {0}")]
     Bech32(#[from] bech32::Bech32Error),
+    /// The invoice is for another network than the simulator's regtest
+    /// (`lnbcrt`); raised when paying it, with LND's own message.
     #[error("invoice not for current active network 'regtest'")]
     WrongNetwork,
+    /// The human-readable part does not start with `ln`.
     #[error("not a lightning invoice (no 'ln' prefix)")]
     NotLightning,
+    /// The recoverable signature is malformed or does not verify.
     #[error("invalid invoice signature")]
     BadSignature,
+    /// The amount after the network prefix has a bad multiplier or is not a
+    /// whole number of millisatoshis, or overflows `u64`.
     #[error("invalid amount in human-readable part")]
     BadAmount,
+    /// Fewer 5-bit words than a timestamp and a signature need.
     #[error("invoice too short")]
     TooShort,
+    /// A tagged field (named) has the wrong length or content.
     #[error("invalid field {0}")]
     BadField(&'static str),
+    /// A required tagged field (named) is absent, e.g. the payment hash.
     #[error("invoice missing {0}")]
     Missing(&'static str),
 }
@@ -64,17 +74,26 @@ pub enum Bolt11Error {
 pub struct PaymentRequest {
     /// BIP-173 network prefix: `bc`, `tb`, `bcrt`, ...
     pub network: String,
+    /// Amount asked, millisatoshis; `None` for an any-amount invoice.
     pub amount_msat: Option<u64>,
     /// Creation time, unix seconds.
     pub timestamp: u64,
+    /// SHA-256 of the preimage the payee reveals on settlement (tag `p`).
     pub payment_hash: [u8; 32],
+    /// The payment secret (tag `s`) the payer must echo, if present.
     pub payment_secret: Option<[u8; 32]>,
+    /// Free-text description (tag `d`); empty when absent.
     pub description: String,
+    /// SHA-256 of a longer description (tag `h`), if present.
     pub description_hash: Option<[u8; 32]>,
     /// Compressed public key of the node that issued (and signed) it.
     pub payee: [u8; 33],
+    /// Seconds after `timestamp` until the invoice expires (tag `x`;
+    /// BOLT 11 default 3600 when absent).
     pub expiry_secs: u64,
+    /// CLTV delta, in blocks, the last hop needs (tag `c`; default 18).
     pub min_final_cltv_expiry: u64,
+    /// Numbers of the feature bits set (tag `9`), ascending.
     pub feature_bits: Vec<u32>,
 }
 

@@ -9,14 +9,18 @@ pub enum SimError {
     /// Writing `tls.cert` / `admin.macaroon` failed: check the directory.
     #[error("cannot write {path}: {source}")]
     Files {
+        /// The file that could not be written.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
     /// The listening socket could not be bound (or re-bound after `set_down`).
     #[error("cannot listen on {addr}: {source}")]
     Bind {
+        /// The `host:port` the node tried to listen on.
         addr: String,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },

@@ -6,7 +6,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 /// `2006-01-02 15:04:05 +0000 UTC` for the given unix second (clamped to
 /// year 9999, past which neither Go nor humantime print four-digit years).
-pub fn format_utc(unix_secs: u64) -> String {
+pub(crate) fn format_utc(unix_secs: u64) -> String {
     let secs = unix_secs.min(253_402_300_799);
     let rfc3339 = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs));
     // "2006-01-02T15:04:05Z" -> "2006-01-02 15:04:05 +0000 UTC"

@@ -9,18 +9,18 @@ use crate::node_state::NodeState;
 use crate::records::{InvoiceRecord, InvoiceState};
 
 /// LND's default invoice expiry: one day.
-pub const DEFAULT_EXPIRY_SECS: u64 = 86_400;
+pub(crate) const DEFAULT_EXPIRY_SECS: u64 = 86_400;
 /// LND's default min final CLTV delta for new invoices.
-pub const DEFAULT_CLTV_EXPIRY: u64 = 80;
+pub(crate) const DEFAULT_CLTV_EXPIRY: u64 = 80;
 /// LND refuses memos longer than this (they must fit in the invoice).
-pub const MAX_MEMO_BYTES: usize = 1024;
+pub(crate) const MAX_MEMO_BYTES: usize = 1024;
 /// 21 million BTC in millisatoshis: anything larger is nonsense input, and
 /// keeping amounts below it keeps every conversion to `i64` exact.
-pub const MAX_AMOUNT_MSAT: u64 = 21_000_000 * 100_000_000 * 1000;
+pub(crate) const MAX_AMOUNT_MSAT: u64 = 21_000_000 * 100_000_000 * 1000;
 
 /// A validated request for a new invoice.
 #[derive(Debug, Clone)]
-pub struct NewInvoice {
+pub(crate) struct NewInvoice {
     pub memo: String,
     /// The preimage (normal invoice) — or None with `hold_hash` set.
     pub preimage: Option<[u8; 32]>,
@@ -35,7 +35,7 @@ pub struct NewInvoice {
 impl NewInvoice {
     /// Checks the fields shared by AddInvoice and AddHoldInvoice and fills
     /// in LND's defaults (expiry 0 → one day, CLTV 0 → 80).
-    pub fn validate(
+    pub(crate) fn validate(
         memo: String,
         value_sat: i64,
         value_msat: i64,
@@ -86,7 +86,7 @@ impl NewInvoice {
 }
 
 /// Stores the invoice on `node` and returns it with its payment request.
-pub fn issue(node: &NodeState, new: NewInvoice) -> Result<InvoiceRecord, LndStatus> {
+pub(crate) fn issue(node: &NodeState, new: NewInvoice) -> Result<InvoiceRecord, LndStatus> {
     let (preimage, hash, hold) = match (new.preimage, new.hold_hash) {
         (_, Some(hash)) => (None, hash, true),
         (Some(preimage), None) => (Some(preimage), Sha256::digest(preimage).into(), false),

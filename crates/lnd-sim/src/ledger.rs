@@ -12,7 +12,7 @@ use crate::records::{HeldHtlc, InvoiceRecord, InvoiceState, PaymentRecord, Payme
 
 /// What an incoming HTLC did to an invoice.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HtlcOutcome {
+pub(crate) enum HtlcOutcome {
     /// Normal invoice: settled at once; the payer learns the preimage.
     Settled([u8; 32]),
     /// Hold invoice: accepted; the payer waits for settle or cancel.
@@ -25,7 +25,7 @@ pub enum HtlcOutcome {
 
 /// An HTLC arriving at the payee.
 #[derive(Debug, Clone)]
-pub struct IncomingHtlc {
+pub(crate) struct IncomingHtlc {
     pub hash: [u8; 32],
     pub payment_addr: Option<[u8; 32]>,
     pub amount_msat: u64,
@@ -34,14 +34,14 @@ pub struct IncomingHtlc {
 
 /// A hold invoice's state change by SettleInvoice or CancelInvoice.
 #[derive(Debug, Clone)]
-pub struct Resolution {
+pub(crate) struct Resolution {
     pub invoice: InvoiceRecord,
     /// The HTLC that was held, whose payer must now be told.
     pub held: Option<HeldHtlc>,
 }
 
 #[derive(Debug, Default)]
-pub struct Ledger {
+pub(crate) struct Ledger {
     balance_msat: u64,
     invoices: BTreeMap<u64, InvoiceRecord>,
     add_index_by_hash: HashMap<[u8; 32], u64>,
@@ -51,19 +51,19 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    pub fn new(balance_msat: u64) -> Self {
+    pub(crate) fn new(balance_msat: u64) -> Self {
         Ledger {
             balance_msat,
             ..Ledger::default()
         }
     }
 
-    pub fn balance_msat(&self) -> u64 {
+    pub(crate) fn balance_msat(&self) -> u64 {
         self.balance_msat
     }
 
     /// Sum of outgoing payments still in flight (LND's unsettled local balance).
-    pub fn in_flight_msat(&self) -> u64 {
+    pub(crate) fn in_flight_msat(&self) -> u64 {
         self.payments
             .values()
             .filter(|p| p.status == PaymentStatus::InFlight)
@@ -72,7 +72,10 @@ impl Ledger {
     }
 
     /// Stores a new invoice, assigning its add index.
-    pub fn add_invoice(&mut self, mut invoice: InvoiceRecord) -> Result<InvoiceRecord, LndStatus> {
+    pub(crate) fn add_invoice(
+        &mut self,
+        mut invoice: InvoiceRecord,
+    ) -> Result<InvoiceRecord, LndStatus> {
         if self.add_index_by_hash.contains_key(&invoice.hash) {
             return Err(LndStatus::DuplicateInvoice);
         }
@@ -83,7 +86,7 @@ impl Ledger {
         Ok(invoice)
     }
 
-    pub fn invoice(&self, hash: &[u8; 32]) -> Result<&InvoiceRecord, LndStatus> {
+    pub(crate) fn invoice(&self, hash: &[u8; 32]) -> Result<&InvoiceRecord, LndStatus> {
         if self.invoices.is_empty() {
             return Err(LndStatus::NoInvoicesCreated);
         }
@@ -106,7 +109,7 @@ impl Ledger {
             .ok_or(LndStatus::InvoiceNotFound)
     }
 
-    pub fn invoice_by_addr(&self, addr: &[u8; 32]) -> Result<&InvoiceRecord, LndStatus> {
+    pub(crate) fn invoice_by_addr(&self, addr: &[u8; 32]) -> Result<&InvoiceRecord, LndStatus> {
         self.invoices
             .values()
             .find(|inv| &inv.payment_addr == addr)
@@ -114,13 +117,13 @@ impl Ledger {
     }
 
     /// Invoices in add-index order.
-    pub fn invoices(&self) -> impl DoubleEndedIterator<Item = &InvoiceRecord> {
+    pub(crate) fn invoices(&self) -> impl DoubleEndedIterator<Item = &InvoiceRecord> {
         self.invoices.values()
     }
 
     /// Cancels OPEN invoices whose expiry has passed (LND's expiry watcher)
     /// and returns them so subscribers can be told.
-    pub fn expire_due(&mut self, now: u64) -> Vec<InvoiceRecord> {
+    pub(crate) fn expire_due(&mut self, now: u64) -> Vec<InvoiceRecord> {
         let mut expired = Vec::new();
         for invoice in self.invoices.values_mut() {
             let deadline = invoice.creation_date.saturating_add(invoice.expiry);
@@ -134,7 +137,7 @@ impl Ledger {
 
     /// The payee side of a payment. Returns the outcome and, unless rejected,
     /// the updated invoice.
-    pub fn receive_htlc(
+    pub(crate) fn receive_htlc(
         &mut self,
         htlc: &IncomingHtlc,
         now: u64,
@@ -177,7 +180,7 @@ impl Ledger {
 
     /// SettleInvoice: releases an ACCEPTED hold invoice with its preimage.
     /// Settling twice is a no-op (`Ok(None)`), as in LND.
-    pub fn settle_hold(
+    pub(crate) fn settle_hold(
         &mut self,
         preimage: [u8; 32],
         hash: [u8; 32],
@@ -209,7 +212,7 @@ impl Ledger {
 
     /// CancelInvoice: cancels an OPEN or ACCEPTED invoice; canceling twice
     /// is a no-op (`Ok(None)`), as in LND.
-    pub fn cancel(&mut self, hash: &[u8; 32]) -> Result<Option<Resolution>, LndStatus> {
+    pub(crate) fn cancel(&mut self, hash: &[u8; 32]) -> Result<Option<Resolution>, LndStatus> {
         let invoice = self.invoice_mut(hash)?;
         match invoice.state {
             InvoiceState::Settled => return Err(LndStatus::InvoiceAlreadySettled),
@@ -225,14 +228,14 @@ impl Ledger {
         }))
     }
 
-    pub fn payment(&self, hash: &[u8; 32]) -> Option<&PaymentRecord> {
+    pub(crate) fn payment(&self, hash: &[u8; 32]) -> Option<&PaymentRecord> {
         self.payments.get(hash)
     }
 
     /// The payer side: registers a payment and locks its amount. A payment
     /// that cannot start (no funds, injected failure) is recorded as FAILED,
     /// as LND records it, and returned rather than raised.
-    pub fn start_payment(
+    pub(crate) fn start_payment(
         &mut self,
         mut payment: PaymentRecord,
         injected_failure: Option<PaymentFailureReason>,
@@ -258,7 +261,7 @@ impl Ledger {
 
     /// Resolves an in-flight payment: success keeps the locked amount spent,
     /// failure gives it back. Returns None if it was not in flight.
-    pub fn finish_payment(
+    pub(crate) fn finish_payment(
         &mut self,
         hash: &[u8; 32],
         outcome: Result<[u8; 32], PaymentFailureReason>,

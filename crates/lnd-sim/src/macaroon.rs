@@ -52,7 +52,7 @@ struct MacaroonId {
 
 /// A node's admin macaroon and the check run on every incoming call.
 #[derive(Clone)]
-pub struct AdminMacaroon {
+pub(crate) struct AdminMacaroon {
     bytes: Vec<u8>,
 }
 
@@ -65,7 +65,7 @@ impl std::fmt::Debug for AdminMacaroon {
 
 impl AdminMacaroon {
     /// Mints a fresh admin macaroon under a random root key.
-    pub fn mint() -> Self {
+    pub(crate) fn mint() -> Self {
         let root_key: [u8; 32] = rand::random();
         let nonce: [u8; 16] = rand::random();
         let id = MacaroonId {
@@ -95,17 +95,17 @@ impl AdminMacaroon {
     }
 
     /// The macaroon file content (`admin.macaroon`).
-    pub fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         &self.bytes
     }
 
     /// Lowercase hex, the form clients send in metadata.
-    pub fn hex(&self) -> String {
+    pub(crate) fn hex(&self) -> String {
         hex::encode(&self.bytes)
     }
 
     /// LND's rule: exactly one `macaroon` value, hex, that verifies.
-    pub fn check(&self, metadata: &MetadataMap) -> Result<(), LndStatus> {
+    pub(crate) fn check(&self, metadata: &MetadataMap) -> Result<(), LndStatus> {
         let values: Vec<_> = metadata.get_all(MACAROON_METADATA_KEY).iter().collect();
         if values.len() != 1 {
             return Err(LndStatus::MacaroonCount(values.len()));

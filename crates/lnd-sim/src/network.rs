@@ -39,6 +39,7 @@ impl std::fmt::Debug for SimNetwork {
 }
 
 impl SimNetwork {
+    /// An empty network with its clock at real time (offset 0).
     pub fn new() -> Self {
         SimNetwork::default()
     }

@@ -110,10 +110,13 @@ impl SimNode {
         self.addr.to_string()
     }
 
+    /// The node's self-signed `tls.cert` (PEM), written at start: what a
+    /// client pins.
     pub fn tls_cert_path(&self) -> &Path {
         &self.tls_cert_path
     }
 
+    /// The PEM text of the node's TLS certificate.
     pub fn tls_cert_pem(&self) -> &str {
         &self.tls.cert_pem
     }
@@ -123,6 +126,7 @@ impl SimNode {
         hex::encode(self.tls.cert_pem.as_bytes())
     }
 
+    /// The node's `admin.macaroon` file (binary), written at start.
     pub fn macaroon_path(&self) -> &Path {
         &self.macaroon_path
     }
@@ -137,6 +141,7 @@ impl SimNode {
         &self.state.pubkey_hex
     }
 
+    /// The node's alias (GetInfo `alias`).
     pub fn alias(&self) -> &str {
         &self.state.alias
     }

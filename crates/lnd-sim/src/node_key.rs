@@ -5,9 +5,9 @@
 use k256::ecdsa::{RecoveryId, Signature, SigningKey, VerifyingKey};
 
 /// Compact signature (r ‖ s) plus recovery id, as BOLT 11 stores it.
-pub type RecoverableSignature = [u8; 65];
+pub(crate) type RecoverableSignature = [u8; 65];
 
-pub struct NodeKey {
+pub(crate) struct NodeKey {
     signing: SigningKey,
     pubkey: [u8; 33],
 }
@@ -20,7 +20,7 @@ impl std::fmt::Debug for NodeKey {
 
 impl NodeKey {
     /// A fresh random key.
-    pub fn generate() -> Self {
+    pub(crate) fn generate() -> Self {
         loop {
             // A random 32-byte string is a valid scalar except with
             // probability ~2^-128 (zero or ≥ the group order): retry then.
@@ -33,12 +33,12 @@ impl NodeKey {
     }
 
     /// 33-byte compressed SEC1 public key.
-    pub fn pubkey(&self) -> [u8; 33] {
+    pub(crate) fn pubkey(&self) -> [u8; 33] {
         self.pubkey
     }
 
     /// Signs a 32-byte digest (low-S, RFC 6979 nonce).
-    pub fn sign_recoverable(&self, digest: &[u8; 32]) -> RecoverableSignature {
+    pub(crate) fn sign_recoverable(&self, digest: &[u8; 32]) -> RecoverableSignature {
         let (signature, recovery_id) = self.signing.sign_prehash_recoverable(digest);
         let mut out = [0u8; 65];
         out[..64].copy_from_slice(&signature.to_bytes());
@@ -49,7 +49,7 @@ impl NodeKey {
 
 /// Recovers the compressed public key that produced `signature` over
 /// `digest`, or None if the signature is malformed.
-pub fn recover(digest: &[u8; 32], signature: &RecoverableSignature) -> Option<[u8; 33]> {
+pub(crate) fn recover(digest: &[u8; 32], signature: &RecoverableSignature) -> Option<[u8; 33]> {
     let sig = Signature::from_slice(&signature[..64]).ok()?;
     let recovery_id = RecoveryId::from_byte(signature[64])?;
     let key = VerifyingKey::recover_from_prehash(digest, &sig, recovery_id).ok()?;

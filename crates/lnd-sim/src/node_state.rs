@@ -16,7 +16,7 @@ use crate::records::{InvoiceRecord, PaymentRecord};
 /// subscriber re-reads the current state, so nothing is lost but history).
 const UPDATE_FEED_CAPACITY: usize = 256;
 
-pub struct NodeState {
+pub(crate) struct NodeState {
     pub key: NodeKey,
     pub pubkey_hex: String,
     pub alias: String,
@@ -29,7 +29,12 @@ pub struct NodeState {
 }
 
 impl NodeState {
-    pub fn new(alias: String, network: SimNetwork, balance_msat: u64, faults: FaultConfig) -> Self {
+    pub(crate) fn new(
+        alias: String,
+        network: SimNetwork,
+        balance_msat: u64,
+        faults: FaultConfig,
+    ) -> Self {
         let key = NodeKey::generate();
         NodeState {
             pubkey_hex: hex::encode(key.pubkey()),
@@ -46,55 +51,55 @@ impl NodeState {
 
     /// The books. Never hold the guard across an `.await` or while locking
     /// another node's ledger.
-    pub fn ledger(&self) -> MutexGuard<'_, Ledger> {
+    pub(crate) fn ledger(&self) -> MutexGuard<'_, Ledger> {
         // Ledger methods leave it consistent at every return, so a panic in
         // another holder does not make the data unusable.
         self.ledger.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub fn faults(&self) -> FaultConfig {
+    pub(crate) fn faults(&self) -> FaultConfig {
         *self.faults.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub fn set_faults(&self, faults: FaultConfig) {
+    pub(crate) fn set_faults(&self, faults: FaultConfig) {
         *self.faults.lock().unwrap_or_else(PoisonError::into_inner) = faults;
     }
 
-    pub fn is_online(&self) -> bool {
+    pub(crate) fn is_online(&self) -> bool {
         self.online.load(Ordering::SeqCst)
     }
 
-    pub fn set_online(&self, online: bool) {
+    pub(crate) fn set_online(&self, online: bool) {
         self.online.store(online, Ordering::SeqCst);
     }
 
     /// Injected latency, applied at the top of every RPC.
-    pub async fn gate(&self) {
+    pub(crate) async fn gate(&self) {
         let latency = self.faults().latency;
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
     }
 
-    pub fn publish_invoice(&self, invoice: InvoiceRecord) {
+    pub(crate) fn publish_invoice(&self, invoice: InvoiceRecord) {
         // No subscribers is fine: nobody is watching.
         let _ = self.invoice_updates.send(invoice);
     }
 
-    pub fn publish_payment(&self, payment: PaymentRecord) {
+    pub(crate) fn publish_payment(&self, payment: PaymentRecord) {
         let _ = self.payment_updates.send(payment);
     }
 
-    pub fn invoice_feed(&self) -> broadcast::Receiver<InvoiceRecord> {
+    pub(crate) fn invoice_feed(&self) -> broadcast::Receiver<InvoiceRecord> {
         self.invoice_updates.subscribe()
     }
 
-    pub fn payment_feed(&self) -> broadcast::Receiver<PaymentRecord> {
+    pub(crate) fn payment_feed(&self) -> broadcast::Receiver<PaymentRecord> {
         self.payment_updates.subscribe()
     }
 
     /// Cancels OPEN invoices past expiry and tells subscribers.
-    pub fn sweep_expired(&self) {
+    pub(crate) fn sweep_expired(&self) {
         let now = self.network.now_unix();
         let expired = self.ledger().expire_due(now);
         for invoice in expired {

@@ -9,7 +9,7 @@ use crate::proto::lnrpc;
 /// go OPEN → ACCEPTED → SETTLED or CANCELED; an OPEN invoice past its expiry
 /// becomes CANCELED.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InvoiceState {
+pub(crate) enum InvoiceState {
     Open,
     Accepted,
     Settled,
@@ -18,7 +18,7 @@ pub enum InvoiceState {
 
 impl InvoiceState {
     /// SETTLED and CANCELED never change again.
-    pub fn is_final(self) -> bool {
+    pub(crate) fn is_final(self) -> bool {
         matches!(self, InvoiceState::Settled | InvoiceState::Canceled)
     }
 
@@ -34,14 +34,14 @@ impl InvoiceState {
 
 /// An HTLC held against a hold invoice: who pays, and how much is locked.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeldHtlc {
+pub(crate) struct HeldHtlc {
     pub payer_pubkey: String,
     pub amount_msat: u64,
 }
 
 /// An invoice issued by this node.
 #[derive(Debug, Clone)]
-pub struct InvoiceRecord {
+pub(crate) struct InvoiceRecord {
     pub hash: [u8; 32],
     /// Unknown for a hold invoice until it is settled.
     pub preimage: Option<[u8; 32]>,
@@ -65,7 +65,7 @@ pub struct InvoiceRecord {
 
 impl InvoiceRecord {
     /// The `lnrpc.Invoice` LND would return for this invoice.
-    pub fn to_proto(&self) -> lnrpc::Invoice {
+    pub(crate) fn to_proto(&self) -> lnrpc::Invoice {
         #[allow(deprecated)]
         lnrpc::Invoice {
             memo: self.memo.clone(),
@@ -98,7 +98,7 @@ impl InvoiceRecord {
 }
 
 /// The feature map LND attaches to invoices (bits as in `bolt11`).
-pub fn invoice_features() -> HashMap<u32, lnrpc::Feature> {
+pub(crate) fn invoice_features() -> HashMap<u32, lnrpc::Feature> {
     let named = [
         (8, "tlv-onion"),
         (14, "payment-addr"),
@@ -119,7 +119,7 @@ pub fn invoice_features() -> HashMap<u32, lnrpc::Feature> {
 
 /// Outcome of an outgoing payment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PaymentStatus {
+pub(crate) enum PaymentStatus {
     InFlight,
     Succeeded,
     Failed(lnrpc::PaymentFailureReason),
@@ -127,7 +127,7 @@ pub enum PaymentStatus {
 
 /// A payment this node sent (or tried to).
 #[derive(Debug, Clone)]
-pub struct PaymentRecord {
+pub(crate) struct PaymentRecord {
     pub hash: [u8; 32],
     pub preimage: Option<[u8; 32]>,
     pub value_msat: u64,
@@ -138,12 +138,12 @@ pub struct PaymentRecord {
 }
 
 impl PaymentRecord {
-    pub fn is_final(&self) -> bool {
+    pub(crate) fn is_final(&self) -> bool {
         self.status != PaymentStatus::InFlight
     }
 
     /// The `lnrpc.Payment` update LND streams for this payment.
-    pub fn to_proto(&self) -> lnrpc::Payment {
+    pub(crate) fn to_proto(&self) -> lnrpc::Payment {
         let (status, reason) = match self.status {
             PaymentStatus::InFlight => (
                 lnrpc::payment::PaymentStatus::InFlight,
@@ -177,12 +177,12 @@ impl PaymentRecord {
 }
 
 /// Millisatoshis to whole satoshis, rounding down as LND does.
-pub fn msat_to_sat(msat: u64) -> i64 {
+pub(crate) fn msat_to_sat(msat: u64) -> i64 {
     to_i64(msat / 1000)
 }
 
 /// Amounts are bounded by `MAX_AMOUNT_MSAT` on input, so this never clamps
 /// in practice; clamping beats a panic if it ever did.
-pub fn to_i64(value: u64) -> i64 {
+pub(crate) fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }

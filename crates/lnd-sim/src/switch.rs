@@ -20,7 +20,7 @@ use crate::records::{PaymentRecord, PaymentStatus};
 
 /// What to pay, extracted from a SendPaymentV2 request.
 #[derive(Debug, Clone)]
-pub struct PaymentIntent {
+pub(crate) struct PaymentIntent {
     pub hash: [u8; 32],
     pub payment_addr: Option<[u8; 32]>,
     pub amount_msat: u64,
@@ -30,7 +30,10 @@ pub struct PaymentIntent {
 
 /// Validates a send request the way LND's router RPC does before it starts
 /// a payment (errors here are RPC errors, not FAILED payments).
-pub fn intent_from_request(req: &SendPaymentRequest, now: u64) -> Result<PaymentIntent, LndStatus> {
+pub(crate) fn intent_from_request(
+    req: &SendPaymentRequest,
+    now: u64,
+) -> Result<PaymentIntent, LndStatus> {
     if req.amt != 0 && req.amt_msat != 0 {
         return Err(LndStatus::AmtMutuallyExclusive);
     }
@@ -86,7 +89,10 @@ pub fn intent_from_request(req: &SendPaymentRequest, now: u64) -> Result<Payment
 
 /// Starts a payment and carries it as far as it goes without waiting: to
 /// SUCCEEDED/FAILED, or IN_FLIGHT for an accepted hold invoice.
-pub fn send(payer: &Arc<NodeState>, intent: PaymentIntent) -> Result<PaymentRecord, LndStatus> {
+pub(crate) fn send(
+    payer: &Arc<NodeState>,
+    intent: PaymentIntent,
+) -> Result<PaymentRecord, LndStatus> {
     if intent.payee_pubkey_hex == payer.pubkey_hex {
         return Err(LndStatus::SelfPayment(hex::encode(intent.hash)));
     }
@@ -135,7 +141,7 @@ pub fn send(payer: &Arc<NodeState>, intent: PaymentIntent) -> Result<PaymentReco
 
 /// SettleInvoice on the payee: settles the hold invoice and completes the
 /// payer's payment with the preimage.
-pub fn settle_hold_invoice(payee: &NodeState, preimage: &[u8]) -> Result<(), LndStatus> {
+pub(crate) fn settle_hold_invoice(payee: &NodeState, preimage: &[u8]) -> Result<(), LndStatus> {
     let preimage =
         <[u8; 32]>::try_from(preimage).map_err(|_| LndStatus::PreimageLength(preimage.len()))?;
     let hash: [u8; 32] = Sha256::digest(preimage).into();
@@ -154,7 +160,7 @@ pub fn settle_hold_invoice(payee: &NodeState, preimage: &[u8]) -> Result<(), Lnd
 
 /// CancelInvoice on the payee: cancels the invoice and fails the payer's
 /// payment with INCORRECT_PAYMENT_DETAILS, refunding the locked amount.
-pub fn cancel_invoice(payee: &NodeState, hash: &[u8]) -> Result<(), LndStatus> {
+pub(crate) fn cancel_invoice(payee: &NodeState, hash: &[u8]) -> Result<(), LndStatus> {
     let hash = <[u8; 32]>::try_from(hash).map_err(|_| LndStatus::HashLength(hash.len()))?;
     let resolution = payee.ledger().cancel(&hash)?;
     if let Some(resolution) = resolution {

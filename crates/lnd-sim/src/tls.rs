@@ -10,7 +10,7 @@ use rcgen::{
 
 /// PEM certificate and private key.
 #[derive(Clone)]
-pub struct TlsMaterial {
+pub(crate) struct TlsMaterial {
     pub cert_pem: String,
     pub key_pem: String,
 }
@@ -25,7 +25,7 @@ impl std::fmt::Debug for TlsMaterial {
 }
 
 /// Generates a fresh key and certificate (every node start, like a fresh LND).
-pub fn generate(common_name: &str) -> Result<TlsMaterial, rcgen::Error> {
+pub(crate) fn generate(common_name: &str) -> Result<TlsMaterial, rcgen::Error> {
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::new(vec![
         "localhost".to_string(),

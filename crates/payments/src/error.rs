@@ -42,60 +42,112 @@ pub enum PaymentError {
     /// A price component is outside the broker's bounds.
     #[error("price {field} = {value} msat is out of bounds (allowed {min}..={max})")]
     PriceOutOfBounds {
+        /// Which component: `flat_msat` or `per_mib_msat`.
         field: &'static str,
+        /// The value given, msat.
         value: u64,
+        /// Lowest allowed value, msat.
         min: u64,
+        /// Highest allowed value, msat.
         max: u64,
     },
     /// A price component arrived negative (signed config or column).
     #[error("price {field} = {value} msat is negative")]
-    NegativePrice { field: &'static str, value: i64 },
+    NegativePrice {
+        /// Which component: `flat_msat` or `per_mib_msat`.
+        field: &'static str,
+        /// The value given, msat.
+        value: i64,
+    },
     /// `uses` is outside `1..=max`.
     #[error("uses = {uses} is out of bounds (allowed 1..={max})")]
-    UsesOutOfBounds { uses: u32, max: u32 },
+    UsesOutOfBounds {
+        /// The number of downloads asked for.
+        uses: u32,
+        /// The configured maximum per invoice.
+        max: u32,
+    },
     /// An amount would not fit in a u64 msat.
     #[error("amount overflows u64 msat while computing {what}")]
-    AmountOverflow { what: &'static str },
+    AmountOverflow {
+        /// The quantity being computed (e.g. the price of a range).
+        what: &'static str,
+    },
     /// The pricing or split configuration itself is invalid.
     #[error("invalid payments configuration: {reason}")]
-    InvalidConfig { reason: String },
+    InvalidConfig {
+        /// What is wrong, for the operator.
+        reason: String,
+    },
     /// Other malformed input (ranges, ids, memo lengths).
     #[error("invalid argument: {reason}")]
-    InvalidArgument { reason: String },
+    InvalidArgument {
+        /// What is wrong, for the caller.
+        reason: String,
+    },
 
     // ---- L402 credentials (all Unauthenticated) ------------------------
     /// The `authorization` value is not `L402 <token>:<preimage>`.
     #[error("malformed L402 authorization: {reason}")]
-    MalformedAuthorization { reason: &'static str },
+    MalformedAuthorization {
+        /// Which part of the header is wrong.
+        reason: &'static str,
+    },
     /// The `authorization` value is longer than any credential we mint.
     #[error("L402 authorization is {len} bytes, longer than the {max}-byte limit")]
-    AuthorizationTooLong { len: usize, max: usize },
+    AuthorizationTooLong {
+        /// Length of the value received, bytes.
+        len: usize,
+        /// The limit, bytes.
+        max: usize,
+    },
     /// The preimage is not 64 hex characters.
     #[error("malformed L402 preimage: {reason}")]
-    MalformedPreimage { reason: &'static str },
+    MalformedPreimage {
+        /// What is wrong with it (length, non-hex character).
+        reason: &'static str,
+    },
     /// The token does not decode as one of our macaroons.
     #[error("malformed L402 token: {reason}")]
-    MalformedToken { reason: &'static str },
+    MalformedToken {
+        /// Which part does not decode.
+        reason: &'static str,
+    },
     /// The HMAC chain does not verify: the token was not minted by this
     /// broker's key, or its identifier or a caveat was altered.
     #[error("L402 token signature does not verify")]
     InvalidSignature,
     /// A caveat this broker does not understand (fail closed).
     #[error("L402 token carries an unknown caveat {key:?}")]
-    UnknownCaveat { key: String },
+    UnknownCaveat {
+        /// The caveat's key as found in the token.
+        key: String,
+    },
     /// A caveat whose value does not parse.
     #[error("L402 token caveat {key:?} has a malformed value")]
-    MalformedCaveat { key: String },
+    MalformedCaveat {
+        /// The caveat's key.
+        key: String,
+    },
     /// A caveat appended after an earlier one of the same kind tries to
     /// grant more than the earlier one did.
     #[error("L402 token caveat {key:?} tries to widen an earlier caveat")]
-    WideningCaveat { key: &'static str },
+    WideningCaveat {
+        /// The caveat's key.
+        key: &'static str,
+    },
     /// A caveat the broker always mints is missing.
     #[error("L402 token lacks the required {key:?} caveat")]
-    MissingCaveat { key: &'static str },
+    MissingCaveat {
+        /// The missing caveat's key.
+        key: &'static str,
+    },
     /// The credential's validity ended.
     #[error("L402 credential expired at unix time {expired_at_unix}")]
-    CredentialExpired { expired_at_unix: u64 },
+    CredentialExpired {
+        /// When it expired, unix seconds.
+        expired_at_unix: u64,
+    },
     /// The credential is for another blob.
     #[error("L402 credential is for another blob")]
     WrongBlob,
@@ -104,9 +156,13 @@ pub enum PaymentError {
         "requested bytes {requested_offset}+{requested_length} are outside the paid range {paid_offset}+{paid_length}"
     )]
     RangeNotCovered {
+        /// First byte requested (plaintext offset).
         requested_offset: u64,
+        /// Number of bytes requested.
         requested_length: u64,
+        /// First byte the credential paid for.
         paid_offset: u64,
+        /// Number of bytes the credential paid for.
         paid_length: u64,
     },
     /// `sha256(preimage)` is not the token's payment hash.
@@ -116,14 +172,25 @@ pub enum PaymentError {
     // ---- payment state (check.rs) ------------------------------------
     /// The invoice is still OPEN.
     #[error("invoice {payment_hash} is not paid yet; pay it and retry")]
-    InvoiceNotPaid { payment_hash: String },
+    InvoiceNotPaid {
+        /// The invoice's payment hash, hex.
+        payment_hash: String,
+    },
     /// The invoice was paid less than the price.
     #[error("invoice paid {paid_msat} msat, less than the price of {price_msat} msat")]
-    Underpaid { paid_msat: u64, price_msat: u64 },
+    Underpaid {
+        /// What the invoice received, msat.
+        paid_msat: u64,
+        /// What the credential costs, msat.
+        price_msat: u64,
+    },
     /// The invoice was canceled (by the broker, or by the node because it
     /// expired unpaid): create a new one.
     #[error("invoice was {}; create a new invoice", if *.expired { "not paid before it expired" } else { "canceled" })]
-    InvoiceCanceled { expired: bool },
+    InvoiceCanceled {
+        /// True when the node canceled it because it expired unpaid.
+        expired: bool,
+    },
     /// A settled invoice needs the preimage (the empty-preimage form is for
     /// ACCEPTED hold invoices only).
     #[error("this invoice is settled: send the preimage with the token")]
@@ -132,29 +199,63 @@ pub enum PaymentError {
     // ---- Lightning node ------------------------------------------------
     /// The node could not be reached or the connection broke.
     #[error("Lightning node unavailable during {op}: {detail}")]
-    LndUnavailable { op: &'static str, detail: String },
+    LndUnavailable {
+        /// The node call that failed (e.g. `lookup_invoice`).
+        op: &'static str,
+        /// The transport's or node's message.
+        detail: String,
+    },
     /// The node did not answer within the per-call timeout.
     #[error("Lightning node did not answer {op} within {after:?}")]
-    LndTimeout { op: &'static str, after: Duration },
+    LndTimeout {
+        /// The node call that timed out.
+        op: &'static str,
+        /// The per-call timeout that elapsed.
+        after: Duration,
+    },
     /// The node refused our macaroon (or TLS identity).
     #[error("Lightning node refused our credentials during {op}: {detail}")]
-    LndAuth { op: &'static str, detail: String },
+    LndAuth {
+        /// The node call that was refused.
+        op: &'static str,
+        /// The node's message.
+        detail: String,
+    },
     /// The node refused the operation in the invoice's current state.
     #[error("Lightning node rejected {op}: {detail}")]
-    LndRejected { op: &'static str, detail: String },
+    LndRejected {
+        /// The node call that was rejected.
+        op: &'static str,
+        /// The node's message.
+        detail: String,
+    },
     /// The node does not know this invoice.
     #[error("Lightning node has no invoice {payment_hash}")]
-    InvoiceNotFound { payment_hash: String },
+    InvoiceNotFound {
+        /// The payment hash asked for, hex.
+        payment_hash: String,
+    },
     /// The node answered something we cannot use (wrong hash length,
     /// unknown state): treated as unavailable, never as paid.
     #[error("Lightning node answered {op} with an unusable response: {detail}")]
-    LndProtocol { op: &'static str, detail: String },
+    LndProtocol {
+        /// The node call whose answer was unusable.
+        op: &'static str,
+        /// What was wrong with the answer.
+        detail: String,
+    },
     /// Connection settings (endpoint, certificate, macaroon) are unusable.
     #[error("Lightning node connection settings are invalid: {reason}")]
-    LndConfig { reason: String },
+    LndConfig {
+        /// What is wrong, for the operator.
+        reason: String,
+    },
     /// An outgoing payment failed (payer wallet).
     #[error("payment failed: {reason}")]
-    PaymentFailed { reason: String },
+    PaymentFailed {
+        /// The node's failure reason (e.g. no route, insufficient balance).
+        reason: String,
+    },
 }
 
 impl PaymentError {

@@ -110,10 +110,13 @@ impl Price {
         Price::new(flat, per_mib, limits)
     }
 
+    /// The part charged per download whatever its length, msat.
     pub fn flat_msat(&self) -> u64 {
         self.flat_msat
     }
 
+    /// The part charged per MiB (2^20 bytes) of the range, msat; a partial
+    /// MiB is charged pro rata, rounded up (see [`Price::per_download_msat`]).
     pub fn per_mib_msat(&self) -> u64 {
         self.per_mib_msat
     }

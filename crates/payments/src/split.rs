@@ -134,9 +134,11 @@ fn narrow(value: u128) -> Result<u64, PaymentError> {
 /// The parts of one settled payment; they sum to `amount_msat` exactly.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Split {
+    /// What the payment received, msat: the sum of every part.
     pub amount_msat: u64,
     /// Owner account id (the tenant id).
     pub owner: String,
+    /// The owner's part, msat.
     pub owner_msat: u64,
     /// `(provider name, part)`, sorted by name, one per provider that
     /// served at least one shard.
@@ -148,9 +150,13 @@ pub struct Split {
 /// Kinds of ledger account (payments.proto `AccountKind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum AccountKind {
+    /// A blob owner's earnings.
     Owner,
+    /// A storage provider's share for the shards it served.
     Provider,
+    /// The broker's fee and rounding remainders.
     Broker,
+    /// Money received over Lightning: the debit side of every payment.
     Lightning,
 }
 
@@ -158,22 +164,29 @@ pub enum AccountKind {
 /// empty for the broker and the Lightning node.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Account {
+    /// Whose account it is.
     pub kind: AccountKind,
+    /// Tenant id, provider name, or empty (see the type's doc).
     pub id: String,
 }
 
 /// Side of a posting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {
+    /// Money leaves the account (the Lightning account, for a payment).
     Debit,
+    /// Money is added to the account (owner, providers, broker).
     Credit,
 }
 
 /// One line of a ledger entry; `amount_msat` is always > 0.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Posting {
+    /// The account the line books to.
     pub account: Account,
+    /// Which column it adds to.
     pub direction: Direction,
+    /// The amount, msat.
     pub amount_msat: u64,
 }
 

@@ -11,7 +11,7 @@ use crate::payments::{
     InvoiceProgress, InvoiceRecord, LedgerAccountKind, LedgerEntry, LedgerPosting, PostingSide,
 };
 
-pub fn encode_invoice(inv: &InvoiceRecord) -> Vec<u8> {
+pub(crate) fn encode_invoice(inv: &InvoiceRecord) -> Vec<u8> {
     let mut w = Writer::new();
     w.0.extend_from_slice(&inv.payment_hash);
     w.id(&inv.blob_id);
@@ -42,7 +42,7 @@ pub fn encode_invoice(inv: &InvoiceRecord) -> Vec<u8> {
     w.0
 }
 
-pub fn decode_invoice(bytes: &[u8]) -> Result<InvoiceRecord, IndexError> {
+pub(crate) fn decode_invoice(bytes: &[u8]) -> Result<InvoiceRecord, IndexError> {
     let mut r = Reader::new(bytes, "invoice")?;
     let payment_hash = r.array()?;
     let blob_id = r.id()?;
@@ -95,7 +95,7 @@ pub fn decode_invoice(bytes: &[u8]) -> Result<InvoiceRecord, IndexError> {
 }
 
 /// The tag of an account kind; its order is the kind's sort order.
-pub fn account_kind_tag(kind: LedgerAccountKind) -> u8 {
+pub(crate) fn account_kind_tag(kind: LedgerAccountKind) -> u8 {
     match kind {
         LedgerAccountKind::Owner => 0,
         LedgerAccountKind::Provider => 1,
@@ -105,7 +105,7 @@ pub fn account_kind_tag(kind: LedgerAccountKind) -> u8 {
 }
 
 /// Inverse of [`account_kind_tag`]; `Corrupt` for an unknown tag.
-pub fn account_kind_from_tag(tag: u8, what: &str) -> Result<LedgerAccountKind, IndexError> {
+pub(crate) fn account_kind_from_tag(tag: u8, what: &str) -> Result<LedgerAccountKind, IndexError> {
     match tag {
         0 => Ok(LedgerAccountKind::Owner),
         1 => Ok(LedgerAccountKind::Provider),
@@ -117,7 +117,7 @@ pub fn account_kind_from_tag(tag: u8, what: &str) -> Result<LedgerAccountKind, I
     }
 }
 
-pub fn encode_ledger_entry(e: &LedgerEntry) -> Vec<u8> {
+pub(crate) fn encode_ledger_entry(e: &LedgerEntry) -> Vec<u8> {
     let mut w = Writer::new();
     w.0.extend_from_slice(&e.entry_id);
     w.id(&e.blob_id);
@@ -135,7 +135,7 @@ pub fn encode_ledger_entry(e: &LedgerEntry) -> Vec<u8> {
     w.0
 }
 
-pub fn decode_ledger_entry(bytes: &[u8]) -> Result<LedgerEntry, IndexError> {
+pub(crate) fn decode_ledger_entry(bytes: &[u8]) -> Result<LedgerEntry, IndexError> {
     let mut r = Reader::new(bytes, "ledger entry")?;
     let entry_id = r.array()?;
     let blob_id = r.id()?;

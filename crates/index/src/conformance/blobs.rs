@@ -8,6 +8,8 @@ use shardgate_core::ContentId;
 use super::fixtures::{CHUNK, chunk, cid, commit, is_live, new_blob, refcount, tenant, tid, used};
 use crate::{CommitOutcome, Index, IndexError, Price, ShardLocation, Visibility};
 
+/// A committed blob reads back unchanged by id, charges its size to the
+/// owner once, and counts a chunk listed twice in its manifest once.
 pub async fn commit_get_and_stat(index: Arc<dyn Index>) {
     index.create_tenant(tenant("t", 1 << 40)).await.unwrap();
     let t = tid("t");
@@ -43,6 +45,9 @@ pub async fn commit_get_and_stat(index: Arc<dyn Index>) {
     assert!(index.delete_blob(&t, &empty.blob.blob_id).await.unwrap());
 }
 
+/// Every inconsistent `NewBlob` (id not the manifest hash, wrong size,
+/// bad chunk or shard records, ...) is `Invalid` and leaves no trace; the
+/// corrected commit then succeeds.
 pub async fn invalid_commits_write_nothing(index: Arc<dyn Index>) {
     index.create_tenant(tenant("t", 1 << 40)).await.unwrap();
     let t = tid("t");
@@ -99,6 +104,8 @@ pub async fn invalid_commits_write_nothing(index: Arc<dyn Index>) {
     assert_eq!(index.commit_blob(good).await, Ok(CommitOutcome::Created));
 }
 
+/// Committing a blob id the owner already has replaces name, metadata,
+/// price and visibility, and charges quota and refcounts only once.
 pub async fn recommit_is_idempotent(index: Arc<dyn Index>) {
     index.create_tenant(tenant("t", 1 << 40)).await.unwrap();
     let t = tid("t");
@@ -134,6 +141,8 @@ pub async fn recommit_is_idempotent(index: Arc<dyn Index>) {
     );
 }
 
+/// A commit over the tenant's quota is `QuotaExceeded` and writes no blob,
+/// chunk or usage.
 pub async fn quota_exceeded_writes_nothing(index: Arc<dyn Index>) {
     index.create_tenant(tenant("t", 3 * CHUNK)).await.unwrap();
     let t = tid("t");
@@ -187,6 +196,8 @@ pub async fn quota_exceeded_writes_nothing(index: Arc<dyn Index>) {
     assert!(matches!(r, Err(IndexError::QuotaExceeded { .. })));
 }
 
+/// Deleting a blob gives its size back to the owner's quota and lowers the
+/// refcount of each of its chunks.
 pub async fn delete_returns_quota_and_decrements_refcounts(index: Arc<dyn Index>) {
     index.create_tenant(tenant("t", 2 * CHUNK)).await.unwrap();
     let t = tid("t");
@@ -225,6 +236,8 @@ pub async fn delete_returns_quota_and_decrements_refcounts(index: Arc<dyn Index>
         .expect("quota returned");
 }
 
+/// A chunk two blobs share stays live (refcount 1) when one of them is
+/// deleted, and becomes collectable only after the other goes too.
 pub async fn shared_chunks_survive_deleting_one_blob(index: Arc<dyn Index>) {
     index.create_tenant(tenant("t", 1 << 40)).await.unwrap();
     index.create_tenant(tenant("u", 1 << 40)).await.unwrap();
@@ -258,6 +271,8 @@ pub async fn shared_chunks_survive_deleting_one_blob(index: Arc<dyn Index>) {
     );
 }
 
+/// A private blob is found only by its owner; made public, anyone finds it
+/// by id alone.
 pub async fn public_and_private_lookups(index: Arc<dyn Index>) {
     index.create_tenant(tenant("owner", 1 << 40)).await.unwrap();
     index.create_tenant(tenant("other", 1 << 40)).await.unwrap();

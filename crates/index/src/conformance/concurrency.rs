@@ -11,6 +11,8 @@ use crate::{CommitOutcome, Index, ProviderRecord, ProviderState, Visibility};
 const TASKS: usize = 16;
 const BLOBS_PER_TASK: usize = 6;
 
+/// Many tasks committing blobs at once: every blob lands, and usage and
+/// refcounts equal what serial commits would give.
 pub async fn concurrent_commits_add_up(index: Arc<dyn Index>) {
     index.create_tenant(tenant("t", 1 << 40)).await.unwrap();
     index.create_tenant(tenant("u", 1 << 40)).await.unwrap();

@@ -20,6 +20,7 @@ pub fn cid(seed: &str) -> ContentId {
     ContentId::of(format!("chunk:{seed}").as_bytes())
 }
 
+/// A `TenantId` from a literal known to be valid (panics otherwise).
 pub fn tid(id: &str) -> TenantId {
     TenantId::new(id).expect("fixture tenant id")
 }
@@ -29,6 +30,8 @@ pub fn key_hash(label: &str) -> [u8; 32] {
     *ContentId::of(format!("key:{label}").as_bytes()).as_bytes()
 }
 
+/// A fresh tenant record with this quota, nothing used, and a key hash
+/// derived from the id.
 pub fn tenant(id: &str, quota_bytes: u64) -> TenantRecord {
     TenantRecord {
         id: tid(id),
@@ -60,6 +63,7 @@ pub fn chunk_on(seed: &str, providers: [&str; 3]) -> ChunkRecord {
     }
 }
 
+/// The record of `seed`'s chunk with one shard on each of `p0`, `p1`, `p2`.
 pub fn chunk(seed: &str) -> ChunkRecord {
     chunk_on(seed, ["p0", "p1", "p2"])
 }
@@ -118,6 +122,7 @@ pub async fn commit(
     new
 }
 
+/// The tenant's `used_bytes` now (panics if it does not exist).
 pub async fn used(index: &Arc<dyn Index>, owner: &TenantId) -> u64 {
     index
         .tenant(owner)
@@ -136,6 +141,8 @@ pub async fn refcount(index: &Arc<dyn Index>, seed: &str) -> Option<u64> {
     }
 }
 
+/// True when `live_chunks` returns a record for `seed`'s chunk (it can be
+/// deduplicated against).
 pub async fn is_live(index: &Arc<dyn Index>, seed: &str) -> bool {
     index.live_chunks(&[cid(seed)]).await.expect("live_chunks")[0].is_some()
 }
@@ -149,6 +156,7 @@ pub async fn gc_pass(index: &Arc<dyn Index>) -> Vec<ContentId> {
     ids
 }
 
+/// True when `r` is a `Conflict` error.
 pub fn is_conflict<T: std::fmt::Debug>(r: &Result<T, IndexError>) -> bool {
     matches!(r, Err(IndexError::Conflict { .. }))
 }

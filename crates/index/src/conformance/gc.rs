@@ -30,6 +30,8 @@ async fn nothing_written(index: &Arc<dyn Index>, t: &TenantId, name: &str) {
     assert!(listed.is_empty(), "{name}: no blob listed");
 }
 
+/// GC condemns exactly the chunks no blob references, never one still
+/// listed by a blob.
 pub async fn gc_condemns_only_zero_ref_chunks(index: Arc<dyn Index>) {
     index.create_tenant(tenant("t", 1 << 40)).await.unwrap();
     let t = tid("t");

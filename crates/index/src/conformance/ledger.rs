@@ -19,6 +19,8 @@ async fn everything(index: &Arc<dyn Index>) -> (Vec<AccountBalance>, Vec<LedgerE
     (balances, entries)
 }
 
+/// A ledger entry is recorded once per entry id: a replay (even with other
+/// postings) returns false and changes no balance.
 pub async fn record_payment_once_per_entry_id(index: Arc<dyn Index>) {
     let entry = payment("a", 1_000, "alice", "p0", 10_000);
     assert!(index.record_payment(entry.clone()).await.unwrap());
@@ -43,6 +45,8 @@ pub async fn record_payment_once_per_entry_id(index: Arc<dyn Index>) {
     );
 }
 
+/// Unbalanced, empty, zero-amount and otherwise malformed entries are
+/// `Invalid` and leave the ledger unchanged.
 pub async fn invalid_ledger_entries_write_nothing(index: Arc<dyn Index>) {
     let base = payment("x", 1_000, "alice", "p0", 10_000);
     let mut unbalanced = base.clone();
@@ -168,6 +172,9 @@ async fn page_through(
     panic!("listing did not end");
 }
 
+/// `list_ledger` pages in (settled time, entry id) order, applies the
+/// account and time filters, and neither skips nor repeats an entry when
+/// others are recorded between pages.
 pub async fn list_ledger_pages_filters_and_inserts_between_pages(index: Arc<dyn Index>) {
     // Entries at times 10, 20, ..., 100; two at 50 (order by entry id).
     let mut all = Vec::new();
@@ -253,6 +260,7 @@ pub async fn list_ledger_pages_filters_and_inserts_between_pages(index: Arc<dyn 
     assert_eq!(seen, expected_after);
 }
 
+/// A page token that was not returned by `list_ledger` is `Invalid`.
 pub async fn malformed_ledger_token_is_invalid(index: Arc<dyn Index>) {
     for i in 0..3u64 {
         index

@@ -22,6 +22,8 @@ async fn names(index: &Arc<dyn Index>, owner: &str, prefix: &str, limit: usize) 
     }
 }
 
+/// Blob listings page by name within one owner, honour the name prefix,
+/// and neither skip nor repeat a blob committed between pages.
 pub async fn list_pagination_prefix_and_inserts_between_pages(index: Arc<dyn Index>) {
     index.create_tenant(tenant("t", 1 << 40)).await.unwrap();
     index.create_tenant(tenant("u", 1 << 40)).await.unwrap();

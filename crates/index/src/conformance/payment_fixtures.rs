@@ -36,6 +36,7 @@ pub fn invoice(seed: &str, uses: u32, hold: bool) -> InvoiceRecord {
     }
 }
 
+/// A ledger posting (a shorthand for the struct literal).
 pub fn posting(account: LedgerAccount, side: PostingSide, amount_msat: u64) -> LedgerPosting {
     LedgerPosting {
         account,

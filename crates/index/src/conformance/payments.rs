@@ -13,6 +13,8 @@ fn assert_invalid<T: std::fmt::Debug>(result: Result<T, IndexError>, why: &str) 
     );
 }
 
+/// An inserted invoice reads back unchanged; a second insert of its hash is
+/// `AlreadyExists` and invalid records are `Invalid`, both writing nothing.
 pub async fn invoice_insert_get_duplicate_and_invalid(index: Arc<dyn Index>) {
     let inv = invoice("a", 3, false);
     index.insert_invoice(inv.clone()).await.unwrap();
@@ -73,6 +75,8 @@ pub async fn invoice_insert_get_duplicate_and_invalid(index: Arc<dyn Index>) {
     );
 }
 
+/// `reserve_use` counts up to `uses`, then is `UsesExhausted` (not
+/// retryable); `release_use` gives uses back but never below 0.
 pub async fn reserve_use_until_exhausted_and_release_floor(index: Arc<dyn Index>) {
     index.insert_invoice(invoice("a", 2, false)).await.unwrap();
     assert_eq!(index.reserve_use(&hash("a")).await.unwrap().used, 1);
@@ -127,6 +131,8 @@ pub async fn concurrent_reserve_use_grants_exactly_uses(index: Arc<dyn Index>) {
     assert_eq!(index.invoice(&hash("a")).await.unwrap().unwrap().used, 3);
 }
 
+/// The first `mark_hold_accepted` time is kept; later calls return the
+/// record unchanged.
 pub async fn mark_hold_accepted_first_time_wins(index: Arc<dyn Index>) {
     index.insert_invoice(invoice("h", 1, true)).await.unwrap();
     let first = index.mark_hold_accepted(&hash("h"), 1_000).await.unwrap();
@@ -149,6 +155,9 @@ pub async fn mark_hold_accepted_first_time_wins(index: Arc<dyn Index>) {
     );
 }
 
+/// `finish_invoice` moves an invoice from Issued to Settled or Canceled once;
+/// repeating the same target is a no-op, the other final state is a
+/// `Conflict`, and `Issued` as a target is `Invalid`.
 pub async fn finish_invoice_is_idempotent_and_final(index: Arc<dyn Index>) {
     index.insert_invoice(invoice("s", 1, true)).await.unwrap();
     index.insert_invoice(invoice("c", 1, true)).await.unwrap();

@@ -16,6 +16,7 @@ fn provider(name: &str, weight: f64) -> ProviderRecord {
     }
 }
 
+/// Providers are stored, listed by name, updated in place and removed.
 pub async fn providers_crud(index: Arc<dyn Index>) {
     for name in ["s3-b", "gcs-a", "b2-c"] {
         index.put_provider(provider(name, 1.0)).await.unwrap();
@@ -81,6 +82,8 @@ async fn listed(index: &Arc<dyn Index>, provider: &str, limit: usize) -> Vec<Con
     }
 }
 
+/// `shards_on_provider` pages through every chunk with a shard on a
+/// provider, by chunk id, each exactly once.
 pub async fn shards_on_provider_pages(index: Arc<dyn Index>) {
     index.create_tenant(tenant("t", 1 << 40)).await.unwrap();
     let t = tid("t");

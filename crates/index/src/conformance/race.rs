@@ -116,6 +116,8 @@ async fn gc(index: Arc<dyn Index>, model: Shared, done: Arc<AtomicBool>) {
     }
 }
 
+/// GC passes running while many uploads commit: every committed blob
+/// still has all its chunks live (checked against a model).
 pub async fn gc_racing_uploads_loses_no_data(index: Arc<dyn Index>) {
     index.create_tenant(tenant("t", u64::MAX)).await.unwrap();
     let model: Shared = Arc::default();

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use super::fixtures::{commit, key_hash, tenant, tid};
 use crate::{Index, IndexError, TenantId};
 
+/// Tenant ids are validated; tenants are created once, read by id and by
+/// API key hash, and a taken id or key hash is `AlreadyExists`.
 pub async fn tenants_crud_and_key_lookup(index: Arc<dyn Index>) {
     assert!(TenantId::new("").is_err() && TenantId::new("Upper").is_err());
     assert!(TenantId::new("a".repeat(65)).is_err() && TenantId::new("ok-1").is_ok());

@@ -55,7 +55,7 @@ async fn write(txn: &Transaction<'_>, blob: &BlobRecord, replace: bool) -> Resul
 }
 
 /// The commit transaction (validation already done by `rules::check_new_blob`).
-pub async fn commit(
+pub(super) async fn commit(
     txn: &Transaction<'_>,
     schema: &str,
     new: NewBlob,
@@ -86,7 +86,7 @@ pub async fn commit(
     Ok(CommitOutcome::Created)
 }
 
-pub async fn get(
+pub(super) async fn get(
     client: &Client,
     owner: &TenantId,
     id: &ContentId,
@@ -100,7 +100,10 @@ pub async fn get(
 }
 
 /// If several tenants published this id, the smallest tenant id answers.
-pub async fn public(client: &Client, id: &ContentId) -> Result<Option<BlobRecord>, IndexError> {
+pub(super) async fn public(
+    client: &Client,
+    id: &ContentId,
+) -> Result<Option<BlobRecord>, IndexError> {
     let sql = format!(
         "SELECT {BLOB_COLUMNS} FROM blobs WHERE blob_id = $1 AND visibility = 'public' \
          ORDER BY owner LIMIT 1"
@@ -112,7 +115,7 @@ pub async fn public(client: &Client, id: &ContentId) -> Result<Option<BlobRecord
     row.as_ref().map(rows::blob).transpose()
 }
 
-pub async fn list(
+pub(super) async fn list(
     client: &Client,
     owner: &TenantId,
     prefix: &str,
@@ -155,7 +158,7 @@ pub async fn list(
     Ok((page, next))
 }
 
-pub async fn update(
+pub(super) async fn update(
     txn: &Transaction<'_>,
     owner: TenantId,
     id: ContentId,
@@ -188,7 +191,7 @@ pub async fn update(
 
 /// Removes the blob, gives its bytes back to the quota and drops one
 /// reference from each distinct chunk (zero-ref chunks become GC candidates).
-pub async fn delete(
+pub(super) async fn delete(
     txn: &Transaction<'_>,
     schema: &str,
     owner: TenantId,

@@ -56,11 +56,11 @@ fn in_order(
     ids.iter().map(|id| by_id.get(id).cloned()).collect()
 }
 
-pub async fn epoch(client: &Client) -> Result<u64, IndexError> {
+pub(super) async fn epoch(client: &Client) -> Result<u64, IndexError> {
     Ok(gc_meta(client).await?.0)
 }
 
-pub async fn live(
+pub(super) async fn live(
     client: &Client,
     ids: &[ContentId],
 ) -> Result<Vec<Option<ChunkRecord>>, IndexError> {
@@ -71,7 +71,10 @@ pub async fn live(
         .collect())
 }
 
-pub async fn all_of(client: &Client, ids: &[ContentId]) -> Result<Vec<ChunkRecord>, IndexError> {
+pub(super) async fn all_of(
+    client: &Client,
+    ids: &[ContentId],
+) -> Result<Vec<ChunkRecord>, IndexError> {
     let found = load_many(client, ids).await?;
     ids.iter()
         .zip(in_order(ids, found))
@@ -145,7 +148,7 @@ async fn set_refcount(
     Ok(())
 }
 
-pub async fn update_shards(
+pub(super) async fn update_shards(
     txn: &Transaction<'_>,
     schema: &str,
     id: ContentId,
@@ -174,7 +177,7 @@ pub async fn update_shards(
 /// The chunk half of a commit: GC safety check and one reference per
 /// distinct chunk. The caller holds the shared GC state lock and the
 /// tenant lock; this takes the chunk locks.
-pub async fn reference_for_commit(
+pub(super) async fn reference_for_commit(
     txn: &Transaction<'_>,
     schema: &str,
     given: &[ChunkRecord],
@@ -249,7 +252,7 @@ async fn tombstones_of(
 
 /// Drops one reference from each chunk (the caller holds the tenant
 /// lock); zero-ref chunks become GC candidates.
-pub async fn unreference(
+pub(super) async fn unreference(
     txn: &Transaction<'_>,
     schema: &str,
     ids: &[ContentId],
@@ -271,7 +274,7 @@ pub async fn unreference(
 /// Bumps the epoch; returns chunks still condemned from an earlier pass,
 /// then condemns zero-ref chunks up to `limit` in total. The caller holds
 /// the GC lease.
-pub async fn condemn(
+pub(super) async fn condemn(
     txn: &Transaction<'_>,
     schema: &str,
     limit: usize,
@@ -319,7 +322,7 @@ pub async fn condemn(
 /// Removes finished chunks, leaving tombstones at a fresh epoch. Returns
 /// whether condemned chunks remain (the pass is not over). The caller
 /// holds the GC lease.
-pub async fn finish(
+pub(super) async fn finish(
     txn: &Transaction<'_>,
     schema: &str,
     ids: &[ContentId],
@@ -358,7 +361,7 @@ pub async fn finish(
 /// stopping at the first young one (so the pruned set is a prefix of
 /// epochs even if the clock stepped back), and records the newest
 /// forgotten epoch (rule 5 in `crate::gc`).
-pub async fn prune_tombstones(
+pub(super) async fn prune_tombstones(
     txn: &Transaction<'_>,
     schema: &str,
     cutoff_ms: u64,

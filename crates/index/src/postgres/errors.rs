@@ -19,11 +19,11 @@ use crate::error::IndexError;
 ///   `Corrupt`: the database does not hold the schema this build expects;
 /// - everything else (connection refused or lost, server shutting down,
 ///   too many connections, timeouts) → `Storage`: retry later.
-pub fn pg(what: &str) -> impl FnOnce(PgError) -> IndexError + '_ {
+pub(super) fn pg(what: &str) -> impl FnOnce(PgError) -> IndexError + '_ {
     move |e| from_pg(what, &e)
 }
 
-pub fn from_pg(what: &str, e: &PgError) -> IndexError {
+pub(super) fn from_pg(what: &str, e: &PgError) -> IndexError {
     let Some(db) = e.as_db_error() else {
         return IndexError::storage(format!("postgres {what}: {e}"));
     };
@@ -45,7 +45,7 @@ pub fn from_pg(what: &str, e: &PgError) -> IndexError {
     }
 }
 
-pub fn pool(e: PoolError) -> IndexError {
+pub(super) fn pool(e: PoolError) -> IndexError {
     match e {
         PoolError::Backend(e) => from_pg("connect", &e),
         other => IndexError::storage(format!("postgres connection pool: {other}")),
@@ -53,13 +53,13 @@ pub fn pool(e: PoolError) -> IndexError {
 }
 
 /// A column of `row`; a value that does not decode is `Corrupt`.
-pub fn col<'a, T: FromSql<'a>>(row: &'a Row, name: &str) -> Result<T, IndexError> {
+pub(super) fn col<'a, T: FromSql<'a>>(row: &'a Row, name: &str) -> Result<T, IndexError> {
     row.try_get(name)
         .map_err(|e: tokio_postgres::Error| IndexError::corrupt(format!("column {name}: {e}")))
 }
 
 /// An integer column that must fit a narrower Rust type.
-pub fn col_int<T: TryFrom<i64>>(row: &Row, name: &str) -> Result<T, IndexError> {
+pub(super) fn col_int<T: TryFrom<i64>>(row: &Row, name: &str) -> Result<T, IndexError> {
     let wide: i64 = match row.columns().iter().find(|c| c.name() == name) {
         Some(c) if *c.type_() == tokio_postgres::types::Type::INT2 => col::<i16>(row, name)?.into(),
         Some(c) if *c.type_() == tokio_postgres::types::Type::INT4 => col::<i32>(row, name)?.into(),
@@ -70,12 +70,12 @@ pub fn col_int<T: TryFrom<i64>>(row: &Row, name: &str) -> Result<T, IndexError> 
 }
 
 /// A `u64` column (`numeric(20,0)`).
-pub fn col_u64(row: &Row, name: &str) -> Result<u64, IndexError> {
+pub(super) fn col_u64(row: &Row, name: &str) -> Result<u64, IndexError> {
     Ok(col::<super::numeric::U64>(row, name)?.0)
 }
 
 /// A 32-byte id column.
-pub fn col_id(row: &Row, name: &str) -> Result<[u8; 32], IndexError> {
+pub(super) fn col_id(row: &Row, name: &str) -> Result<[u8; 32], IndexError> {
     let bytes: &[u8] = col(row, name)?;
     bytes
         .try_into()

@@ -38,7 +38,7 @@ struct Session {
     held: bool,
 }
 
-pub struct GcLease {
+pub(super) struct GcLease {
     config: tokio_postgres::Config,
     key: i64,
     wait: Duration,
@@ -47,7 +47,7 @@ pub struct GcLease {
 }
 
 impl GcLease {
-    pub fn new(config: tokio_postgres::Config, key: i64, wait: Duration) -> Self {
+    pub(super) fn new(config: tokio_postgres::Config, key: i64, wait: Duration) -> Self {
         GcLease {
             config,
             key,
@@ -81,7 +81,11 @@ impl GcLease {
     /// Runs `body` as one transaction on the lease session while holding
     /// the lease; releases the lease afterwards if `done` says the pass is
     /// over.
-    pub async fn step<T, F>(&self, body: F, done: impl FnOnce(&T) -> bool) -> Result<T, IndexError>
+    pub(super) async fn step<T, F>(
+        &self,
+        body: F,
+        done: impl FnOnce(&T) -> bool,
+    ) -> Result<T, IndexError>
     where
         F: for<'t> FnOnce(&'t tokio_postgres::Transaction<'t>) -> TxFuture<'t, T>,
     {

@@ -42,7 +42,7 @@ fn too_large(account: &LedgerAccount) -> IndexError {
 /// Writes the entry once per id (validation already done by
 /// `payment_rules::check_ledger_entry`). `Ok(false)`: already recorded,
 /// nothing written.
-pub async fn record(txn: &Transaction<'_>, entry: LedgerEntry) -> Result<bool, IndexError> {
+pub(super) async fn record(txn: &Transaction<'_>, entry: LedgerEntry) -> Result<bool, IndexError> {
     let at = U64(entry.settled_at_unix_ms);
     let inserted = txn
         .execute(
@@ -116,7 +116,7 @@ fn balance(row: &Row) -> Result<AccountBalance, IndexError> {
     })
 }
 
-pub async fn balances(client: &Client) -> Result<Vec<AccountBalance>, IndexError> {
+pub(super) async fn balances(client: &Client) -> Result<Vec<AccountBalance>, IndexError> {
     let found = client
         .query(
             "SELECT account_kind, account_id, credited_msat, debited_msat FROM ledger_balances \
@@ -128,7 +128,10 @@ pub async fn balances(client: &Client) -> Result<Vec<AccountBalance>, IndexError
     found.iter().map(balance).collect()
 }
 
-pub async fn balance_of(client: &Client, of: &LedgerAccount) -> Result<AccountBalance, IndexError> {
+pub(super) async fn balance_of(
+    client: &Client,
+    of: &LedgerAccount,
+) -> Result<AccountBalance, IndexError> {
     let row = client
         .query_opt(
             "SELECT account_kind, account_id, credited_msat, debited_msat FROM ledger_balances \
@@ -143,7 +146,7 @@ pub async fn balance_of(client: &Client, of: &LedgerAccount) -> Result<AccountBa
     }
 }
 
-pub async fn list(
+pub(super) async fn list(
     client: &Client,
     filter: &LedgerFilter,
     token: Option<&str>,

@@ -19,13 +19,13 @@ const MIGRATIONS: &[(i32, &str)] = &[
 ];
 
 /// The version this build writes.
-pub fn latest() -> i32 {
+pub(super) fn latest() -> i32 {
     MIGRATIONS.last().map(|(v, _)| *v).unwrap_or(0)
 }
 
 /// Creates `schema` if needed and brings it to [`latest`]. `schema` is
 /// already validated as a plain identifier (see `PostgresOptions`).
-pub async fn migrate(client: &mut Client, schema: &str) -> Result<i32, IndexError> {
+pub(super) async fn migrate(client: &mut Client, schema: &str) -> Result<i32, IndexError> {
     let txn = client.transaction().await.map_err(pg("begin migration"))?;
     txn.execute(
         "SELECT pg_advisory_xact_lock($1)",

@@ -14,7 +14,7 @@ use deadpool_postgres::tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_
 
 /// A `u64` that binds to and reads from `numeric`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct U64(pub u64);
+pub(super) struct U64(pub u64);
 
 const NBASE: u64 = 10_000;
 /// numeric's sign field for a positive value (0x4000 negative, 0xC000 NaN, ...).

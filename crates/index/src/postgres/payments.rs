@@ -63,7 +63,7 @@ fn not_found(hash: &PaymentHash) -> IndexError {
 }
 
 /// Validation already done by `payment_rules::check_new_invoice`.
-pub async fn insert(txn: &Transaction<'_>, inv: InvoiceRecord) -> Result<(), IndexError> {
+pub(super) async fn insert(txn: &Transaction<'_>, inv: InvoiceRecord) -> Result<(), IndexError> {
     let sql = format!(
         "INSERT INTO invoices ({COLUMNS}) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, NULL, 'issued')"
@@ -97,7 +97,10 @@ pub async fn insert(txn: &Transaction<'_>, inv: InvoiceRecord) -> Result<(), Ind
     Ok(())
 }
 
-pub async fn get(client: &Client, hash: &PaymentHash) -> Result<Option<InvoiceRecord>, IndexError> {
+pub(super) async fn get(
+    client: &Client,
+    hash: &PaymentHash,
+) -> Result<Option<InvoiceRecord>, IndexError> {
     let sql = format!("SELECT {COLUMNS} FROM invoices WHERE payment_hash = $1");
     let row = client
         .query_opt(&sql, &[&hash.as_slice()])
@@ -108,7 +111,7 @@ pub async fn get(client: &Client, hash: &PaymentHash) -> Result<Option<InvoiceRe
 
 /// Locks the invoice (`NotFound`), applies `change` and writes the record
 /// back if `change` says it changed. Returns the record after the change.
-pub async fn update(
+pub(super) async fn update(
     txn: &Transaction<'_>,
     hash: PaymentHash,
     change: impl FnOnce(&mut InvoiceRecord) -> Result<bool, IndexError> + Send,
@@ -137,7 +140,7 @@ pub async fn update(
     Ok(inv)
 }
 
-pub async fn reserve_use(
+pub(super) async fn reserve_use(
     txn: &Transaction<'_>,
     hash: PaymentHash,
 ) -> Result<InvoiceRecord, IndexError> {
@@ -147,14 +150,14 @@ pub async fn reserve_use(
     .await
 }
 
-pub async fn release_use(
+pub(super) async fn release_use(
     txn: &Transaction<'_>,
     hash: PaymentHash,
 ) -> Result<InvoiceRecord, IndexError> {
     update(txn, hash, |inv| Ok(payment_rules::release_use(inv))).await
 }
 
-pub async fn mark_hold_accepted(
+pub(super) async fn mark_hold_accepted(
     txn: &Transaction<'_>,
     hash: PaymentHash,
     at_unix_ms: u64,
@@ -165,7 +168,7 @@ pub async fn mark_hold_accepted(
     .await
 }
 
-pub async fn finish(
+pub(super) async fn finish(
     txn: &Transaction<'_>,
     hash: PaymentHash,
     to: InvoiceProgress,
@@ -173,7 +176,7 @@ pub async fn finish(
     update(txn, hash, move |inv| payment_rules::finish(inv, to)).await
 }
 
-pub async fn pending_holds(
+pub(super) async fn pending_holds(
     client: &Client,
     after: Option<PaymentHash>,
     limit: usize,

@@ -9,7 +9,7 @@ use crate::error::IndexError;
 use crate::records::{ChunkRecord, ProviderRecord};
 use crate::rules;
 
-pub async fn put(txn: &Transaction<'_>, p: ProviderRecord) -> Result<(), IndexError> {
+pub(super) async fn put(txn: &Transaction<'_>, p: ProviderRecord) -> Result<(), IndexError> {
     txn.execute(
         "INSERT INTO providers (name, config_sealed, weight, state) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (name) DO UPDATE SET config_sealed = excluded.config_sealed, \
@@ -26,7 +26,7 @@ pub async fn put(txn: &Transaction<'_>, p: ProviderRecord) -> Result<(), IndexEr
     Ok(())
 }
 
-pub async fn list(client: &Client) -> Result<Vec<ProviderRecord>, IndexError> {
+pub(super) async fn list(client: &Client) -> Result<Vec<ProviderRecord>, IndexError> {
     let sql = format!("SELECT {PROVIDER_COLUMNS} FROM providers ORDER BY name");
     let all = client
         .query(&sql, &[])
@@ -35,7 +35,7 @@ pub async fn list(client: &Client) -> Result<Vec<ProviderRecord>, IndexError> {
     all.iter().map(rows::provider).collect()
 }
 
-pub async fn remove(txn: &Transaction<'_>, name: String) -> Result<(), IndexError> {
+pub(super) async fn remove(txn: &Transaction<'_>, name: String) -> Result<(), IndexError> {
     let n = txn
         .execute("DELETE FROM providers WHERE name = $1", &[&name])
         .await
@@ -46,7 +46,7 @@ pub async fn remove(txn: &Transaction<'_>, name: String) -> Result<(), IndexErro
     Ok(())
 }
 
-pub async fn shards_on(
+pub(super) async fn shards_on(
     client: &Client,
     name: &str,
     after: Option<ContentId>,

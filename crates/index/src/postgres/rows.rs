@@ -13,10 +13,10 @@ use crate::records::{
     TenantRecord, Visibility,
 };
 
-pub const TENANT_COLUMNS: &str =
+pub(super) const TENANT_COLUMNS: &str =
     "id, name, api_key_hash, quota_bytes, used_bytes, created_at_unix_ms";
 
-pub fn tenant(row: &Row) -> Result<TenantRecord, IndexError> {
+pub(super) fn tenant(row: &Row) -> Result<TenantRecord, IndexError> {
     Ok(TenantRecord {
         id: tenant_id(col(row, "id")?)?,
         name: col(row, "name")?,
@@ -27,15 +27,15 @@ pub fn tenant(row: &Row) -> Result<TenantRecord, IndexError> {
     })
 }
 
-pub fn tenant_id(id: String) -> Result<TenantId, IndexError> {
+pub(super) fn tenant_id(id: String) -> Result<TenantId, IndexError> {
     TenantId::new(id).map_err(|e| IndexError::corrupt(format!("stored tenant id: {e}")))
 }
 
-pub const BLOB_COLUMNS: &str = "owner, blob_id, name, content_type, size, content_hash, \
+pub(super) const BLOB_COLUMNS: &str = "owner, blob_id, name, content_type, size, content_hash, \
      key_mode, visibility, flat_msat, per_mib_msat, metadata_keys, metadata_values, manifest, \
      created_at_unix_ms";
 
-pub fn blob(row: &Row) -> Result<BlobRecord, IndexError> {
+pub(super) fn blob(row: &Row) -> Result<BlobRecord, IndexError> {
     let keys: Vec<String> = col(row, "metadata_keys")?;
     let values: Vec<String> = col(row, "metadata_values")?;
     if keys.len() != values.len() {
@@ -62,7 +62,7 @@ pub fn blob(row: &Row) -> Result<BlobRecord, IndexError> {
     })
 }
 
-pub fn key_mode_name(mode: KeyMode) -> &'static str {
+pub(super) fn key_mode_name(mode: KeyMode) -> &'static str {
     match mode {
         KeyMode::Managed => "managed",
         KeyMode::EndToEnd => "end_to_end",
@@ -77,7 +77,7 @@ fn key_mode_from(name: &str) -> Result<KeyMode, IndexError> {
     }
 }
 
-pub fn visibility_name(v: Visibility) -> &'static str {
+pub(super) fn visibility_name(v: Visibility) -> &'static str {
     match v {
         Visibility::Private => "private",
         Visibility::Public => "public",
@@ -92,10 +92,10 @@ fn visibility_from(name: &str) -> Result<Visibility, IndexError> {
     }
 }
 
-pub const CHUNK_COLUMNS: &str = "chunk_id, k, m, sealed_len, shard_indexes, shard_providers, wrapped_key, refcount, condemned_epoch";
+pub(super) const CHUNK_COLUMNS: &str = "chunk_id, k, m, sealed_len, shard_indexes, shard_providers, wrapped_key, refcount, condemned_epoch";
 
 /// A chunk row and its condemnation epoch (`None` = not condemned).
-pub fn chunk(row: &Row) -> Result<(ChunkRecord, Option<u64>), IndexError> {
+pub(super) fn chunk(row: &Row) -> Result<(ChunkRecord, Option<u64>), IndexError> {
     let indexes: Vec<i16> = col(row, "shard_indexes")?;
     let providers: Vec<String> = col(row, "shard_providers")?;
     if indexes.len() != providers.len() {
@@ -126,16 +126,16 @@ pub fn chunk(row: &Row) -> Result<(ChunkRecord, Option<u64>), IndexError> {
 }
 
 /// The shard list as the two parallel array columns.
-pub fn shard_arrays(shards: &[ShardLocation]) -> (Vec<i16>, Vec<&str>) {
+pub(super) fn shard_arrays(shards: &[ShardLocation]) -> (Vec<i16>, Vec<&str>) {
     shards
         .iter()
         .map(|s| (i16::from(s.index), s.provider.as_str()))
         .unzip()
 }
 
-pub const PROVIDER_COLUMNS: &str = "name, config_sealed, weight, state";
+pub(super) const PROVIDER_COLUMNS: &str = "name, config_sealed, weight, state";
 
-pub fn provider(row: &Row) -> Result<ProviderRecord, IndexError> {
+pub(super) fn provider(row: &Row) -> Result<ProviderRecord, IndexError> {
     let state = match col::<&str>(row, "state")? {
         "active" => ProviderState::Active,
         "draining" => ProviderState::Draining,
@@ -153,7 +153,7 @@ pub fn provider(row: &Row) -> Result<ProviderRecord, IndexError> {
     })
 }
 
-pub fn provider_state_name(state: ProviderState) -> &'static str {
+pub(super) fn provider_state_name(state: ProviderState) -> &'static str {
     match state {
         ProviderState::Active => "active",
         ProviderState::Draining => "draining",

@@ -10,7 +10,7 @@ use crate::error::IndexError;
 use crate::records::{TenantId, TenantRecord};
 use crate::rules;
 
-pub async fn create(txn: &Transaction<'_>, tenant: TenantRecord) -> Result<(), IndexError> {
+pub(super) async fn create(txn: &Transaction<'_>, tenant: TenantRecord) -> Result<(), IndexError> {
     if tenant.used_bytes != 0 {
         return Err(IndexError::invalid(
             "a new tenant's used_bytes must be 0 (the index maintains it)",
@@ -50,7 +50,10 @@ pub async fn create(txn: &Transaction<'_>, tenant: TenantRecord) -> Result<(), I
     Ok(())
 }
 
-pub async fn get(client: &Client, id: &TenantId) -> Result<Option<TenantRecord>, IndexError> {
+pub(super) async fn get(
+    client: &Client,
+    id: &TenantId,
+) -> Result<Option<TenantRecord>, IndexError> {
     let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1");
     let row = client
         .query_opt(&sql, &[&id.as_str()])
@@ -59,7 +62,7 @@ pub async fn get(client: &Client, id: &TenantId) -> Result<Option<TenantRecord>,
     row.as_ref().map(rows::tenant).transpose()
 }
 
-pub async fn by_key_hash(
+pub(super) async fn by_key_hash(
     client: &Client,
     hash: &[u8; 32],
 ) -> Result<Option<TenantRecord>, IndexError> {
@@ -71,14 +74,14 @@ pub async fn by_key_hash(
     row.as_ref().map(rows::tenant).transpose()
 }
 
-pub async fn list(client: &Client) -> Result<Vec<TenantRecord>, IndexError> {
+pub(super) async fn list(client: &Client) -> Result<Vec<TenantRecord>, IndexError> {
     let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY id");
     let all = client.query(&sql, &[]).await.map_err(pg("list tenants"))?;
     all.iter().map(rows::tenant).collect()
 }
 
 /// Locks the tenant row for this transaction (quota, usage, its blobs).
-pub async fn lock(txn: &Transaction<'_>, id: &TenantId) -> Result<TenantRecord, IndexError> {
+pub(super) async fn lock(txn: &Transaction<'_>, id: &TenantId) -> Result<TenantRecord, IndexError> {
     let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1 FOR NO KEY UPDATE");
     let row = txn
         .query_opt(&sql, &[&id.as_str()])
@@ -88,7 +91,11 @@ pub async fn lock(txn: &Transaction<'_>, id: &TenantId) -> Result<TenantRecord, 
     rows::tenant(&row)
 }
 
-pub async fn set_used(txn: &Transaction<'_>, id: &TenantId, used: u64) -> Result<(), IndexError> {
+pub(super) async fn set_used(
+    txn: &Transaction<'_>,
+    id: &TenantId,
+    used: u64,
+) -> Result<(), IndexError> {
     txn.execute(
         "UPDATE tenants SET used_bytes = $2 WHERE id = $1",
         &[&id.as_str(), &U64(used)],
@@ -98,7 +105,11 @@ pub async fn set_used(txn: &Transaction<'_>, id: &TenantId, used: u64) -> Result
     Ok(())
 }
 
-pub async fn set_quota(txn: &Transaction<'_>, id: TenantId, quota: u64) -> Result<(), IndexError> {
+pub(super) async fn set_quota(
+    txn: &Transaction<'_>,
+    id: TenantId,
+    quota: u64,
+) -> Result<(), IndexError> {
     let n = txn
         .execute(
             "UPDATE tenants SET quota_bytes = $2 WHERE id = $1",
@@ -113,7 +124,7 @@ pub async fn set_quota(txn: &Transaction<'_>, id: TenantId, quota: u64) -> Resul
 }
 
 /// One statement: the old hash stops working when the new one starts.
-pub async fn set_key_hash(
+pub(super) async fn set_key_hash(
     txn: &Transaction<'_>,
     id: TenantId,
     hash: [u8; 32],
@@ -136,7 +147,7 @@ pub async fn set_key_hash(
     Ok(())
 }
 
-pub async fn delete(txn: &Transaction<'_>, id: TenantId) -> Result<(), IndexError> {
+pub(super) async fn delete(txn: &Transaction<'_>, id: TenantId) -> Result<(), IndexError> {
     // The row lock keeps commits of this tenant out until we are done.
     lock(txn, &id).await?;
     let owns = txn
@@ -158,7 +169,11 @@ pub async fn delete(txn: &Transaction<'_>, id: TenantId) -> Result<(), IndexErro
     Ok(())
 }
 
-pub async fn check_quota(client: &Client, id: &TenantId, size: u64) -> Result<(), IndexError> {
+pub(super) async fn check_quota(
+    client: &Client,
+    id: &TenantId,
+    size: u64,
+) -> Result<(), IndexError> {
     let tenant = get(client, id)
         .await?
         .ok_or_else(|| IndexError::not_found(format!("tenant {id}")))?;

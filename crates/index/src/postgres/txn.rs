@@ -30,12 +30,12 @@ use super::errors::pg;
 use crate::error::IndexError;
 
 /// The future a transaction body returns (boxed: it borrows the transaction).
-pub type TxFuture<'t, T> = Pin<Box<dyn Future<Output = Result<T, IndexError>> + Send + 't>>;
+pub(super) type TxFuture<'t, T> = Pin<Box<dyn Future<Output = Result<T, IndexError>> + Send + 't>>;
 
 /// Runs `body` in one transaction on `client`; commits only if it returns
 /// `Ok`. On `Err` (or if the future is dropped) the transaction is rolled
 /// back: nothing written.
-pub async fn run<T, F>(client: &mut Client, body: F) -> Result<T, IndexError>
+pub(super) async fn run<T, F>(client: &mut Client, body: F) -> Result<T, IndexError>
 where
     F: for<'t> FnOnce(&'t Transaction<'t>) -> TxFuture<'t, T>,
 {
@@ -48,7 +48,7 @@ where
 /// What an advisory lock protects. The key mixes in the schema, so indexes
 /// in different schemas of one database never share a lock.
 #[derive(Clone, Copy, Debug)]
-pub enum LockFor<'a> {
+pub(super) enum LockFor<'a> {
     /// Applying migrations (transaction lock).
     Migrations,
     /// The GC state: epoch, condemnations, tombstones (transaction lock).
@@ -60,7 +60,7 @@ pub enum LockFor<'a> {
 }
 
 /// The 64-bit advisory lock key of `what` in `schema`.
-pub fn lock_key(schema: &str, what: LockFor<'_>) -> i64 {
+pub(super) fn lock_key(schema: &str, what: LockFor<'_>) -> i64 {
     let mut input = format!("shardgate-index/{schema}/").into_bytes();
     match what {
         LockFor::Migrations => input.extend_from_slice(b"migrations"),
@@ -79,7 +79,7 @@ pub fn lock_key(schema: &str, what: LockFor<'_>) -> i64 {
 
 /// Takes the GC state lock, shared (commits, repair) or exclusive (GC).
 /// Always the first lock of its transaction (see the module docs).
-pub async fn lock_gc_state(
+pub(super) async fn lock_gc_state(
     txn: &Transaction<'_>,
     schema: &str,
     exclusive: bool,
@@ -97,7 +97,7 @@ pub async fn lock_gc_state(
 
 /// Takes the chunk locks of `ids` in ascending key order (duplicates
 /// collapse), in one round trip.
-pub async fn lock_chunks<'a>(
+pub(super) async fn lock_chunks<'a>(
     txn: &Transaction<'_>,
     schema: &str,
     ids: impl IntoIterator<Item = &'a ContentId>,

@@ -55,7 +55,7 @@ fn unindex(
 }
 
 /// The commit transaction (validation already done by `rules::check_new_blob`).
-pub fn commit(txn: &WriteTransaction, new: &NewBlob) -> Result<CommitOutcome, IndexError> {
+pub(super) fn commit(txn: &WriteTransaction, new: &NewBlob) -> Result<CommitOutcome, IndexError> {
     let blob = &new.blob;
     let mut tenants_t = txn.open_table(TENANTS)?;
     let mut tenant = tenants::load_existing(&tenants_t, &blob.owner)?;
@@ -88,7 +88,7 @@ pub fn commit(txn: &WriteTransaction, new: &NewBlob) -> Result<CommitOutcome, In
     Ok(CommitOutcome::Created)
 }
 
-pub fn get(
+pub(super) fn get(
     txn: &ReadTransaction,
     owner: &TenantId,
     id: &ContentId,
@@ -96,7 +96,10 @@ pub fn get(
     load(&txn.open_table(BLOBS)?, owner, id)
 }
 
-pub fn public(txn: &ReadTransaction, id: &ContentId) -> Result<Option<BlobRecord>, IndexError> {
+pub(super) fn public(
+    txn: &ReadTransaction,
+    id: &ContentId,
+) -> Result<Option<BlobRecord>, IndexError> {
     let public = txn.open_table(PUBLIC_BLOBS)?;
     let id_bytes = *id.as_bytes();
     // Entries are ordered by (blob id, owner): the first one at or after
@@ -116,7 +119,7 @@ pub fn public(txn: &ReadTransaction, id: &ContentId) -> Result<Option<BlobRecord
     Ok(Some(blob))
 }
 
-pub fn list(
+pub(super) fn list(
     txn: &ReadTransaction,
     owner: &TenantId,
     prefix: &str,
@@ -163,7 +166,7 @@ pub fn list(
     Ok((page, next))
 }
 
-pub fn update(
+pub(super) fn update(
     txn: &WriteTransaction,
     owner: &TenantId,
     id: &ContentId,
@@ -192,7 +195,7 @@ pub fn update(
 
 /// Removes the blob, gives its bytes back to the quota and drops one
 /// reference from each distinct chunk (zero-ref chunks become GC candidates).
-pub fn delete(
+pub(super) fn delete(
     txn: &WriteTransaction,
     owner: &TenantId,
     id: &ContentId,

@@ -61,11 +61,11 @@ fn store(
     Ok(())
 }
 
-pub fn epoch(txn: &ReadTransaction) -> Result<u64, IndexError> {
+pub(super) fn epoch(txn: &ReadTransaction) -> Result<u64, IndexError> {
     meta(&txn.open_table(GC_META)?, GC_EPOCH)
 }
 
-pub fn live(
+pub(super) fn live(
     txn: &ReadTransaction,
     ids: &[ContentId],
 ) -> Result<Vec<Option<ChunkRecord>>, IndexError> {
@@ -75,14 +75,17 @@ pub fn live(
         .collect()
 }
 
-pub fn all_of(txn: &ReadTransaction, ids: &[ContentId]) -> Result<Vec<ChunkRecord>, IndexError> {
+pub(super) fn all_of(
+    txn: &ReadTransaction,
+    ids: &[ContentId],
+) -> Result<Vec<ChunkRecord>, IndexError> {
     let chunks = txn.open_table(CHUNKS)?;
     ids.iter()
         .map(|id| load(&chunks, id)?.ok_or_else(|| IndexError::not_found(format!("chunk {id}"))))
         .collect()
 }
 
-pub fn update_shards(
+pub(super) fn update_shards(
     txn: &WriteTransaction,
     id: &ContentId,
     shards: Vec<ShardLocation>,
@@ -105,7 +108,7 @@ pub fn update_shards(
 
 /// The chunk half of a commit: GC safety check and one reference per
 /// distinct chunk (see `crate::gc` for the rule and why it is safe).
-pub fn reference_for_commit(
+pub(super) fn reference_for_commit(
     txn: &WriteTransaction,
     given: &[ChunkRecord],
     observed_gc_epoch: u64,
@@ -162,7 +165,7 @@ pub fn reference_for_commit(
 
 /// Drops one reference from each chunk; zero-ref chunks become GC
 /// candidates.
-pub fn unreference<'a>(
+pub(super) fn unreference<'a>(
     txn: &WriteTransaction,
     ids: impl Iterator<Item = &'a ContentId>,
 ) -> Result<(), IndexError> {
@@ -185,7 +188,10 @@ pub fn unreference<'a>(
 
 /// Bumps the epoch; returns chunks still condemned from an earlier pass,
 /// then condemns zero-ref chunks up to `limit` in total.
-pub fn condemn(txn: &WriteTransaction, limit: usize) -> Result<Vec<ChunkRecord>, IndexError> {
+pub(super) fn condemn(
+    txn: &WriteTransaction,
+    limit: usize,
+) -> Result<Vec<ChunkRecord>, IndexError> {
     let limit = rules::clamp_limit(limit);
     let epoch = bump_epoch(txn)?;
     let chunks = txn.open_table(CHUNKS)?;
@@ -224,7 +230,11 @@ fn load_condemned(
 }
 
 /// Removes finished chunks, leaving tombstones at a fresh epoch.
-pub fn finish(txn: &WriteTransaction, ids: &[ContentId], now_ms: u64) -> Result<(), IndexError> {
+pub(super) fn finish(
+    txn: &WriteTransaction,
+    ids: &[ContentId],
+    now_ms: u64,
+) -> Result<(), IndexError> {
     let epoch = bump_epoch(txn)?;
     let mut chunks = txn.open_table(CHUNKS)?;
     let mut condemned = txn.open_table(CONDEMNED)?;
@@ -254,7 +264,7 @@ pub fn finish(txn: &WriteTransaction, ids: &[ContentId], now_ms: u64) -> Result<
 
 /// Forgets tombstones finished before `cutoff_ms`, oldest epoch first, and
 /// records the newest forgotten epoch (rule 5 in `crate::gc`).
-pub fn prune_tombstones(txn: &WriteTransaction, cutoff_ms: u64) -> Result<u64, IndexError> {
+pub(super) fn prune_tombstones(txn: &WriteTransaction, cutoff_ms: u64) -> Result<u64, IndexError> {
     let mut tombstones = txn.open_table(TOMBSTONES)?;
     let mut by_epoch = txn.open_table(TOMBSTONES_BY_EPOCH)?;
     let mut gc_meta = txn.open_table(GC_META)?;

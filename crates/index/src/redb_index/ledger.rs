@@ -22,7 +22,7 @@ type Position = (u64, PaymentHash);
 /// Writes the entry once per id (validation already done by
 /// `payment_rules::check_ledger_entry`). `Ok(false)`: already recorded,
 /// nothing written.
-pub fn record(txn: &WriteTransaction, entry: &LedgerEntry) -> Result<bool, IndexError> {
+pub(super) fn record(txn: &WriteTransaction, entry: &LedgerEntry) -> Result<bool, IndexError> {
     let mut ledger = txn.open_table(LEDGER)?;
     if ledger.get(entry.entry_id)?.is_some() {
         return Ok(false);
@@ -50,7 +50,7 @@ pub fn record(txn: &WriteTransaction, entry: &LedgerEntry) -> Result<bool, Index
     Ok(true)
 }
 
-pub fn balances(txn: &ReadTransaction) -> Result<Vec<AccountBalance>, IndexError> {
+pub(super) fn balances(txn: &ReadTransaction) -> Result<Vec<AccountBalance>, IndexError> {
     let table = txn.open_table(LEDGER_BALANCES)?;
     let mut out = Vec::new();
     for entry in table.iter()? {
@@ -69,7 +69,7 @@ pub fn balances(txn: &ReadTransaction) -> Result<Vec<AccountBalance>, IndexError
     Ok(out)
 }
 
-pub fn balance(
+pub(super) fn balance(
     txn: &ReadTransaction,
     account: &LedgerAccount,
 ) -> Result<AccountBalance, IndexError> {
@@ -157,7 +157,7 @@ fn positions(
     Ok(out)
 }
 
-pub fn list(
+pub(super) fn list(
     txn: &ReadTransaction,
     filter: &LedgerFilter,
     token: Option<&str>,

@@ -36,7 +36,7 @@ use crate::records::{
 };
 
 /// File name inside the data directory.
-pub const INDEX_FILE_NAME: &str = "index.redb";
+pub(crate) const INDEX_FILE_NAME: &str = "index.redb";
 
 /// The embedded index. Cheap to clone (shares one database handle).
 #[derive(Clone)]

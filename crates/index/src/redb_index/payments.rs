@@ -30,7 +30,7 @@ fn not_found(hash: &PaymentHash) -> IndexError {
 }
 
 /// Validation already done by `payment_rules::check_new_invoice`.
-pub fn insert(txn: &WriteTransaction, inv: &InvoiceRecord) -> Result<(), IndexError> {
+pub(super) fn insert(txn: &WriteTransaction, inv: &InvoiceRecord) -> Result<(), IndexError> {
     let mut invoices = txn.open_table(INVOICES)?;
     if invoices.get(inv.payment_hash)?.is_some() {
         return Err(IndexError::already_exists(format!(
@@ -46,13 +46,16 @@ pub fn insert(txn: &WriteTransaction, inv: &InvoiceRecord) -> Result<(), IndexEr
     Ok(())
 }
 
-pub fn get(txn: &ReadTransaction, hash: &PaymentHash) -> Result<Option<InvoiceRecord>, IndexError> {
+pub(super) fn get(
+    txn: &ReadTransaction,
+    hash: &PaymentHash,
+) -> Result<Option<InvoiceRecord>, IndexError> {
     load(&txn.open_table(INVOICES)?, hash)
 }
 
 /// Loads the invoice (`NotFound`), applies `change` and stores the record
 /// if `change` says it changed. Returns the record after the change.
-pub fn update(
+pub(super) fn update(
     txn: &WriteTransaction,
     hash: &PaymentHash,
     change: impl FnOnce(&mut InvoiceRecord) -> Result<bool, IndexError>,
@@ -65,7 +68,7 @@ pub fn update(
     Ok(inv)
 }
 
-pub fn reserve_use(
+pub(super) fn reserve_use(
     txn: &WriteTransaction,
     hash: &PaymentHash,
 ) -> Result<InvoiceRecord, IndexError> {
@@ -74,14 +77,14 @@ pub fn reserve_use(
     })
 }
 
-pub fn release_use(
+pub(super) fn release_use(
     txn: &WriteTransaction,
     hash: &PaymentHash,
 ) -> Result<InvoiceRecord, IndexError> {
     update(txn, hash, |inv| Ok(payment_rules::release_use(inv)))
 }
 
-pub fn mark_hold_accepted(
+pub(super) fn mark_hold_accepted(
     txn: &WriteTransaction,
     hash: &PaymentHash,
     at_unix_ms: u64,
@@ -92,7 +95,7 @@ pub fn mark_hold_accepted(
 }
 
 /// Issued → `to`; the invoice leaves `pending_holds` in the same transaction.
-pub fn finish(
+pub(super) fn finish(
     txn: &WriteTransaction,
     hash: &PaymentHash,
     to: InvoiceProgress,
@@ -104,7 +107,7 @@ pub fn finish(
     Ok(inv)
 }
 
-pub fn pending_holds(
+pub(super) fn pending_holds(
     txn: &ReadTransaction,
     after: Option<PaymentHash>,
     limit: usize,

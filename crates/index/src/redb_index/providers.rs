@@ -11,13 +11,13 @@ use crate::error::IndexError;
 use crate::records::{ChunkRecord, ProviderRecord};
 use crate::rules;
 
-pub fn put(txn: &WriteTransaction, provider: &ProviderRecord) -> Result<(), IndexError> {
+pub(super) fn put(txn: &WriteTransaction, provider: &ProviderRecord) -> Result<(), IndexError> {
     txn.open_table(PROVIDERS)?
         .insert(provider.name.as_str(), encode_provider(provider).as_slice())?;
     Ok(())
 }
 
-pub fn list(txn: &ReadTransaction) -> Result<Vec<ProviderRecord>, IndexError> {
+pub(super) fn list(txn: &ReadTransaction) -> Result<Vec<ProviderRecord>, IndexError> {
     let providers = txn.open_table(PROVIDERS)?;
     let mut out = Vec::new();
     for entry in providers.iter()? {
@@ -27,14 +27,14 @@ pub fn list(txn: &ReadTransaction) -> Result<Vec<ProviderRecord>, IndexError> {
     Ok(out)
 }
 
-pub fn remove(txn: &WriteTransaction, name: &str) -> Result<(), IndexError> {
+pub(super) fn remove(txn: &WriteTransaction, name: &str) -> Result<(), IndexError> {
     match txn.open_table(PROVIDERS)?.remove(name)? {
         Some(_) => Ok(()),
         None => Err(IndexError::not_found(format!("provider {name}"))),
     }
 }
 
-pub fn shards_on(
+pub(super) fn shards_on(
     txn: &ReadTransaction,
     name: &str,
     after: Option<ContentId>,

@@ -30,46 +30,48 @@ use redb::{
 
 use crate::error::IndexError;
 
-pub type Id = [u8; 32];
+pub(super) type Id = [u8; 32];
 
-pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-pub const TENANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("tenants");
-pub const TENANT_KEYS: TableDefinition<Id, &str> = TableDefinition::new("tenant_keys");
-pub const BLOBS: TableDefinition<(&str, Id), &[u8]> = TableDefinition::new("blobs");
-pub const BLOBS_BY_NAME: TableDefinition<(&str, &str, Id), ()> =
+pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+pub(super) const TENANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("tenants");
+pub(super) const TENANT_KEYS: TableDefinition<Id, &str> = TableDefinition::new("tenant_keys");
+pub(super) const BLOBS: TableDefinition<(&str, Id), &[u8]> = TableDefinition::new("blobs");
+pub(super) const BLOBS_BY_NAME: TableDefinition<(&str, &str, Id), ()> =
     TableDefinition::new("blobs_by_name");
-pub const PUBLIC_BLOBS: TableDefinition<(Id, &str), ()> = TableDefinition::new("public_blobs");
-pub const CHUNKS: TableDefinition<Id, &[u8]> = TableDefinition::new("chunks");
-pub const ZERO_REF: TableDefinition<Id, ()> = TableDefinition::new("zero_ref");
-pub const CONDEMNED: TableDefinition<Id, u64> = TableDefinition::new("condemned");
-pub const TOMBSTONES: TableDefinition<Id, (u64, u64)> = TableDefinition::new("tombstones");
-pub const TOMBSTONES_BY_EPOCH: TableDefinition<(u64, Id), u64> =
+pub(super) const PUBLIC_BLOBS: TableDefinition<(Id, &str), ()> =
+    TableDefinition::new("public_blobs");
+pub(super) const CHUNKS: TableDefinition<Id, &[u8]> = TableDefinition::new("chunks");
+pub(super) const ZERO_REF: TableDefinition<Id, ()> = TableDefinition::new("zero_ref");
+pub(super) const CONDEMNED: TableDefinition<Id, u64> = TableDefinition::new("condemned");
+pub(super) const TOMBSTONES: TableDefinition<Id, (u64, u64)> = TableDefinition::new("tombstones");
+pub(super) const TOMBSTONES_BY_EPOCH: TableDefinition<(u64, Id), u64> =
     TableDefinition::new("tombstones_by_epoch");
-pub const GC_META: TableDefinition<&str, u64> = TableDefinition::new("gc_meta");
-pub const PROVIDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("providers");
-pub const PROVIDER_SHARDS: TableDefinition<(&str, Id), ()> =
+pub(super) const GC_META: TableDefinition<&str, u64> = TableDefinition::new("gc_meta");
+pub(super) const PROVIDERS: TableDefinition<&str, &[u8]> = TableDefinition::new("providers");
+pub(super) const PROVIDER_SHARDS: TableDefinition<(&str, Id), ()> =
     TableDefinition::new("provider_shards");
-pub const INVOICES: TableDefinition<Id, &[u8]> = TableDefinition::new("invoices");
-pub const PENDING_HOLDS: TableDefinition<Id, ()> = TableDefinition::new("pending_holds");
-pub const LEDGER: TableDefinition<Id, &[u8]> = TableDefinition::new("ledger");
-pub const LEDGER_BY_TIME: TableDefinition<(u64, Id), ()> = TableDefinition::new("ledger_by_time");
-pub const LEDGER_BY_ACCOUNT: TableDefinition<(u8, &str, u64, Id), ()> =
+pub(super) const INVOICES: TableDefinition<Id, &[u8]> = TableDefinition::new("invoices");
+pub(super) const PENDING_HOLDS: TableDefinition<Id, ()> = TableDefinition::new("pending_holds");
+pub(super) const LEDGER: TableDefinition<Id, &[u8]> = TableDefinition::new("ledger");
+pub(super) const LEDGER_BY_TIME: TableDefinition<(u64, Id), ()> =
+    TableDefinition::new("ledger_by_time");
+pub(super) const LEDGER_BY_ACCOUNT: TableDefinition<(u8, &str, u64, Id), ()> =
     TableDefinition::new("ledger_by_account");
-pub const LEDGER_BALANCES: TableDefinition<(u8, &str), (u64, u64)> =
+pub(super) const LEDGER_BALANCES: TableDefinition<(u8, &str), (u64, u64)> =
     TableDefinition::new("ledger_balances");
 
 /// `gc_meta` keys.
-pub const GC_EPOCH: &str = "epoch";
-pub const GC_PRUNED_THROUGH: &str = "pruned_through";
+pub(super) const GC_EPOCH: &str = "epoch";
+pub(super) const GC_PRUNED_THROUGH: &str = "pruned_through";
 
 /// Layout of the tables above; bump on an incompatible change. Adding a
 /// table is compatible: `init` creates it in an existing file.
-pub const SCHEMA_VERSION: u64 = 1;
+pub(super) const SCHEMA_VERSION: u64 = 1;
 const SCHEMA_KEY: &str = "schema_version";
 
 /// Creates every table (so read transactions can open them) and checks the
 /// schema version, in one write transaction.
-pub fn init(db: &Database) -> Result<(), IndexError> {
+pub(super) fn init(db: &Database) -> Result<(), IndexError> {
     write(db, |txn| {
         let mut meta = txn.open_table(META)?;
         let found = meta.get(SCHEMA_KEY)?.map(|g| g.value());
@@ -111,7 +113,7 @@ pub fn init(db: &Database) -> Result<(), IndexError> {
 /// on `Err` the transaction is dropped, which aborts it: nothing written.
 /// Commits use `Durability::Immediate`: when `commit` returns, the data is
 /// fsynced and survives a process kill or power loss.
-pub fn write<T>(
+pub(super) fn write<T>(
     db: &Database,
     f: impl FnOnce(&WriteTransaction) -> Result<T, IndexError>,
 ) -> Result<T, IndexError> {
@@ -123,7 +125,7 @@ pub fn write<T>(
 }
 
 /// Runs `f` on a consistent snapshot.
-pub fn read<T>(
+pub(super) fn read<T>(
     db: &Database,
     f: impl FnOnce(&ReadTransaction) -> Result<T, IndexError>,
 ) -> Result<T, IndexError> {

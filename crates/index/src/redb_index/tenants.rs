@@ -10,7 +10,7 @@ use crate::records::{TenantId, TenantRecord};
 use crate::rules;
 
 /// Reads one tenant from any view of the `tenants` table.
-pub fn load(
+pub(super) fn load(
     table: &impl ReadableTable<&'static str, &'static [u8]>,
     id: &TenantId,
 ) -> Result<Option<TenantRecord>, IndexError> {
@@ -21,14 +21,14 @@ pub fn load(
 }
 
 /// Like [`load`], `NotFound` when absent.
-pub fn load_existing(
+pub(super) fn load_existing(
     table: &impl ReadableTable<&'static str, &'static [u8]>,
     id: &TenantId,
 ) -> Result<TenantRecord, IndexError> {
     load(table, id)?.ok_or_else(|| IndexError::not_found(format!("tenant {id}")))
 }
 
-pub fn create(txn: &WriteTransaction, tenant: &TenantRecord) -> Result<(), IndexError> {
+pub(super) fn create(txn: &WriteTransaction, tenant: &TenantRecord) -> Result<(), IndexError> {
     if tenant.used_bytes != 0 {
         return Err(IndexError::invalid(
             "a new tenant's used_bytes must be 0 (the index maintains it)",
@@ -49,11 +49,14 @@ pub fn create(txn: &WriteTransaction, tenant: &TenantRecord) -> Result<(), Index
     Ok(())
 }
 
-pub fn get(txn: &ReadTransaction, id: &TenantId) -> Result<Option<TenantRecord>, IndexError> {
+pub(super) fn get(
+    txn: &ReadTransaction,
+    id: &TenantId,
+) -> Result<Option<TenantRecord>, IndexError> {
     load(&txn.open_table(TENANTS)?, id)
 }
 
-pub fn by_key_hash(
+pub(super) fn by_key_hash(
     txn: &ReadTransaction,
     hash: &[u8; 32],
 ) -> Result<Option<TenantRecord>, IndexError> {
@@ -69,7 +72,7 @@ pub fn by_key_hash(
         .ok_or_else(|| IndexError::corrupt(format!("key index names missing tenant {id}")))
 }
 
-pub fn list(txn: &ReadTransaction) -> Result<Vec<TenantRecord>, IndexError> {
+pub(super) fn list(txn: &ReadTransaction) -> Result<Vec<TenantRecord>, IndexError> {
     let tenants = txn.open_table(TENANTS)?;
     let mut out = Vec::new();
     for entry in tenants.iter()? {
@@ -80,7 +83,7 @@ pub fn list(txn: &ReadTransaction) -> Result<Vec<TenantRecord>, IndexError> {
 }
 
 /// Writes a changed tenant record back.
-pub fn store(
+pub(super) fn store(
     table: &mut redb::Table<'_, &'static str, &'static [u8]>,
     tenant: &TenantRecord,
 ) -> Result<(), IndexError> {
@@ -88,14 +91,18 @@ pub fn store(
     Ok(())
 }
 
-pub fn set_quota(txn: &WriteTransaction, id: &TenantId, quota: u64) -> Result<(), IndexError> {
+pub(super) fn set_quota(
+    txn: &WriteTransaction,
+    id: &TenantId,
+    quota: u64,
+) -> Result<(), IndexError> {
     let mut tenants = txn.open_table(TENANTS)?;
     let mut tenant = load_existing(&tenants, id)?;
     tenant.quota_bytes = quota;
     store(&mut tenants, &tenant)
 }
 
-pub fn set_key_hash(
+pub(super) fn set_key_hash(
     txn: &WriteTransaction,
     id: &TenantId,
     hash: [u8; 32],
@@ -117,7 +124,7 @@ pub fn set_key_hash(
     store(&mut tenants, &tenant)
 }
 
-pub fn delete(txn: &WriteTransaction, id: &TenantId) -> Result<(), IndexError> {
+pub(super) fn delete(txn: &WriteTransaction, id: &TenantId) -> Result<(), IndexError> {
     let mut tenants = txn.open_table(TENANTS)?;
     let tenant = load_existing(&tenants, id)?;
     let blobs = txn.open_table(BLOBS)?;
@@ -135,7 +142,11 @@ pub fn delete(txn: &WriteTransaction, id: &TenantId) -> Result<(), IndexError> {
     Ok(())
 }
 
-pub fn check_quota(txn: &ReadTransaction, id: &TenantId, size: u64) -> Result<(), IndexError> {
+pub(super) fn check_quota(
+    txn: &ReadTransaction,
+    id: &TenantId,
+    size: u64,
+) -> Result<(), IndexError> {
     let tenant = load_existing(&txn.open_table(TENANTS)?, id)?;
     rules::check_quota(tenant.used_bytes, tenant.quota_bytes, size)
 }

@@ -17,10 +17,10 @@ use crate::lnd_status::LndStatus;
 use crate::records::{InvoiceRecord, PaymentRecord};
 
 /// A boxed response stream, the shape tonic's generated traits expect.
-pub type RpcStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+pub(super) type RpcStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 /// Something a stream can follow by payment hash.
-pub trait Followed: Clone + Send + 'static {
+pub(super) trait Followed: Clone + Send + 'static {
     type Proto: Send + 'static;
     fn hash(&self) -> [u8; 32];
     fn is_final(&self) -> bool;
@@ -63,7 +63,7 @@ impl Followed for PaymentRecord {
 }
 
 /// What to follow and how.
-pub struct Follow<T: Followed> {
+pub(super) struct Follow<T: Followed> {
     pub hash: [u8; 32],
     /// Subscribed BEFORE `initial` was read, so no change can slip between.
     pub feed: broadcast::Receiver<T>,
@@ -133,7 +133,7 @@ impl<T: Followed> Cursor<T> {
 }
 
 /// Turns a `Follow` into a response stream.
-pub fn stream<T: Followed>(follow: Follow<T>) -> RpcStream<T::Proto> {
+pub(super) fn stream<T: Followed>(follow: Follow<T>) -> RpcStream<T::Proto> {
     let cursor = Cursor {
         follow,
         last_sent: None,

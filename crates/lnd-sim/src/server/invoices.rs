@@ -13,7 +13,7 @@ use crate::proto::lnrpc;
 use crate::server::follow::{self, Follow, RpcStream};
 use crate::switch;
 
-pub struct InvoicesService {
+pub(super) struct InvoicesService {
     pub node: Arc<NodeState>,
     pub stop: watch::Receiver<bool>,
 }

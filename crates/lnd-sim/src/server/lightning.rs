@@ -17,7 +17,7 @@ pub const LND_VERSION: &str = "0.20.0-beta commit=v0.20.0-beta";
 /// LND returns at most this many invoices when the request sets no limit.
 const DEFAULT_MAX_INVOICES: usize = 100;
 
-pub struct LightningService {
+pub(super) struct LightningService {
     pub node: Arc<NodeState>,
 }
 

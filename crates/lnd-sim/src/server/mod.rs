@@ -26,7 +26,7 @@ pub use lightning::LND_VERSION;
 
 /// Serves until `stop` flips to true, then shuts down gracefully: no new
 /// connections, open streams end (see `follow`), in-flight calls finish.
-pub async fn serve(
+pub(crate) async fn serve(
     node: Arc<NodeState>,
     macaroon: Arc<AdminMacaroon>,
     tls: &TlsMaterial,

@@ -14,7 +14,7 @@ use crate::proto::routerrpc::{self, router_server::Router};
 use crate::server::follow::{self, Follow, RpcStream};
 use crate::switch;
 
-pub struct RouterService {
+pub(super) struct RouterService {
     pub node: Arc<NodeState>,
     pub stop: watch::Receiver<bool>,
 }

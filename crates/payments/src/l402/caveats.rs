@@ -19,15 +19,21 @@ use shardgate_core::ContentId;
 
 use crate::error::PaymentError;
 
+/// Caveat key of the blob id (hex): `blob_id=<hex>`.
 pub const KEY_BLOB: &str = "blob_id";
+/// Caveat key of the paid byte range: `range=<offset>+<length>`.
 pub const KEY_RANGE: &str = "range";
+/// Caveat key of the expiry, unix seconds: `expires_at=<secs>`.
 pub const KEY_EXPIRES: &str = "expires_at";
+/// Caveat key of the number of downloads bought: `uses=<n>`.
 pub const KEY_USES: &str = "uses";
 
 /// A byte range of a blob with both ends exact (`ServedRange` in the API).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PaidRange {
+    /// First byte, plaintext offset.
     pub offset: u64,
+    /// Number of bytes (may be 0).
     pub length: u64,
 }
 
@@ -50,9 +56,13 @@ impl PaidRange {
 /// The effective conditions after reading every caveat.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conditions {
+    /// The only blob the token may download.
     pub blob: ContentId,
+    /// The narrowest range caveat: requests must lie inside it.
     pub range: PaidRange,
+    /// The earliest expiry caveat, unix seconds.
     pub expires_at_unix: u64,
+    /// The smallest `uses` caveat (downloads allowed, >= 1).
     pub uses: u32,
 }
 

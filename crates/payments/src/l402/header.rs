@@ -30,6 +30,7 @@ pub const LEGACY_SCHEME: &str = "LSAT";
 /// A parsed (not yet verified) credential.
 #[derive(Clone, Debug)]
 pub struct L402Credential {
+    /// The decoded token; not verified yet (see `L402Keys::verify`).
     pub macaroon: Macaroon,
     /// `None` when the preimage part was empty (hold invoices).
     pub preimage: Option<Preimage>,

@@ -27,10 +27,12 @@ pub const IDENTIFIER_LEN: usize = 66;
 pub struct TokenId(pub [u8; 32]);
 
 impl TokenId {
+    /// A fresh id from the thread-local CSPRNG, one per minted token.
     pub fn random() -> TokenId {
         TokenId(rand::random())
     }
 
+    /// Lowercase hex of the 32 bytes (64 characters).
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }
@@ -45,11 +47,15 @@ impl fmt::Debug for TokenId {
 /// A decoded identifier.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Identifier {
+    /// The invoice this token is the credential for.
     pub payment_hash: PaymentHash,
+    /// The token's own random id.
     pub token_id: TokenId,
 }
 
 impl Identifier {
+    /// The [`IDENTIFIER_LEN`]-byte form: version (big-endian u16), payment
+    /// hash, token id.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(IDENTIFIER_LEN);
         out.extend_from_slice(&IDENTIFIER_VERSION.to_be_bytes());
@@ -58,6 +64,8 @@ impl Identifier {
         out
     }
 
+    /// Parses [`Identifier::encode`]'s output. `MalformedToken` for a wrong
+    /// length or an unknown version.
     pub fn decode(bytes: &[u8]) -> Result<Identifier, PaymentError> {
         if bytes.len() != IDENTIFIER_LEN {
             return Err(PaymentError::MalformedToken {

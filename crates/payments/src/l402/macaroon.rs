@@ -47,9 +47,15 @@ type HmacSha256 = Hmac<Sha256>;
 /// [`Macaroon::verify`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct Macaroon {
+    /// Hint where the macaroon is used; not covered by the signature.
     pub location: Vec<u8>,
+    /// The encoded [`super::identifier::Identifier`]: the first link of the
+    /// HMAC chain.
     pub identifier: Vec<u8>,
+    /// First-party caveats (`key=value`), in the order they were chained.
     pub caveats: Vec<Vec<u8>>,
+    /// HMAC-SHA256 chain over the identifier and every caveat, keyed from
+    /// the root key.
     pub signature: [u8; SIGNATURE_LEN],
 }
 

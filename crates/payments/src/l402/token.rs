@@ -48,7 +48,9 @@ impl std::fmt::Debug for L402Keys {
 /// What a token grants, as minted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TokenClaims {
+    /// The invoice that pays for the token.
     pub payment_hash: PaymentHash,
+    /// The blob the token unlocks.
     pub blob: ContentId,
     /// The exact range the amount was computed on.
     pub range: PaidRange,
@@ -61,6 +63,7 @@ pub struct TokenClaims {
 /// The request a credential is presented for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AccessRequest {
+    /// The blob being downloaded.
     pub blob: ContentId,
     /// The served range (already shortened to the blob's end).
     pub range: PaidRange,
@@ -81,15 +84,20 @@ pub enum PaymentProof {
 /// A credential whose signature, caveats and preimage checked out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VerifiedCredential {
+    /// The invoice whose state the caller must check.
     pub payment_hash: PaymentHash,
+    /// The token's id (hold preimages are derived from it).
     pub token_id: TokenId,
+    /// The blob the token unlocks.
     pub blob: ContentId,
     /// The narrowest range the caveats allow.
     pub paid_range: PaidRange,
+    /// The earliest `expires_at` caveat, unix seconds; refused at or after.
     pub expires_at_unix: u64,
     /// Uses the token allows (the narrowest `uses` caveat); the index
     /// counts how many are spent.
     pub max_uses: u32,
+    /// Whether payment was proven by a preimage or awaits hold settlement.
     pub proof: PaymentProof,
 }
 

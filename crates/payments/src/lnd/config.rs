@@ -47,13 +47,18 @@ impl std::fmt::Debug for MacaroonSource {
 pub struct LndConfig {
     /// `host:port` of the gRPC listener (an `https://` prefix is allowed).
     pub endpoint: String,
+    /// The node's `tls.cert`, pinned: no other certificate is accepted.
     pub tls_cert: TlsCertSource,
+    /// The macaroon sent with every call (invoice and, for payers, offchain
+    /// permissions).
     pub macaroon: MacaroonSource,
     /// Upper bound on every unary call (and on opening a stream).
     pub call_timeout: Duration,
 }
 
 impl LndConfig {
+    /// Settings with the default per-call timeout ([`DEFAULT_CALL_TIMEOUT`]).
+    /// Nothing is read or checked until the client connects.
     pub fn new(
         endpoint: impl Into<String>,
         tls_cert: TlsCertSource,
@@ -67,6 +72,7 @@ impl LndConfig {
         }
     }
 
+    /// Replaces the per-call timeout (see [`LndConfig::call_timeout`]).
     pub fn with_call_timeout(mut self, timeout: Duration) -> Self {
         self.call_timeout = timeout;
         self

@@ -25,6 +25,8 @@ pub enum InvoiceState {
 /// A created invoice.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewInvoice {
+    /// The hash the invoice is locked to (ours for hold invoices, the
+    /// node's otherwise).
     pub payment_hash: PaymentHash,
     /// BOLT 11 string for the payer's wallet.
     pub payment_request: String,
@@ -35,7 +37,9 @@ pub struct NewInvoice {
 /// What the node says about one invoice now.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvoiceStatus {
+    /// The invoice's payment hash.
     pub payment_hash: PaymentHash,
+    /// Its state on the node (OPEN, ACCEPTED, SETTLED, CANCELED).
     pub state: InvoiceState,
     /// Amount asked.
     pub value_msat: u64,
@@ -43,13 +47,19 @@ pub struct InvoiceStatus {
     pub amt_paid_msat: u64,
     /// Known once settled (and always for non-hold invoices we created).
     pub preimage: Option<Preimage>,
+    /// BOLT 11 string the payer's wallet pays.
     pub payment_request: String,
+    /// The description given at creation.
     pub memo: String,
+    /// Creation time, unix seconds.
     pub creation_unix: u64,
+    /// Seconds after creation until an unpaid invoice is canceled.
     pub expiry_secs: u64,
     /// Set when settled.
     pub settle_unix: Option<u64>,
+    /// LND's sequence number of the invoice's creation.
     pub add_index: u64,
+    /// LND's sequence number of its settlement; 0 until settled.
     pub settle_index: u64,
 }
 

@@ -41,9 +41,14 @@ use status_map::map_status;
 /// Identity and sync state of the node (a health check).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeInfo {
+    /// Hex of the node's 33-byte compressed identity key.
     pub identity_pubkey: String,
+    /// The node's chosen name.
     pub alias: String,
+    /// False while the node catches up with the chain: it should not be
+    /// trusted with payments yet.
     pub synced_to_chain: bool,
+    /// Height of the best block the node knows.
     pub block_height: u32,
 }
 
