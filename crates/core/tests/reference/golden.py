@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent reference for the golden vectors in tests/golden.rs.
+"""Independent reference for the golden vectors in tests/it/golden.rs.
 
 Recomputes key schedule, AES-256-GCM ciphertexts, wrapped keys, shard data
 and manifests with Python's `cryptography` and `blake3` packages, so the Rust

@@ -323,4 +323,5 @@ impl Index for RedbIndex {
 }
 
 #[cfg(test)]
-mod corrupt_tests;
+#[path = "corrupt_tests.rs"]
+mod tests;

@@ -1,0 +1,152 @@
+//! Upload and download throughput of a broker running in this process
+//! (`shardgate_broker::run_with` on 127.0.0.1:0) over three `fs`
+//! providers in a tempdir: 64 MiB, 4 MiB chunks, 2+1. No process boundary
+//! and no TLS, so it isolates the broker's own pipeline from what
+//! `broker_load` adds (the real binary, a separate client process).
+//!
+//! ```text
+//! cargo run --release -p shardgate-benches --bin broker_inprocess
+//! ```
+//!
+//! Formerly the `#[ignore]` test `crates/broker/tests/throughput.rs`; a
+//! figure to read, not a pass/fail check (it fails only on wrong bytes).
+
+use std::time::Instant;
+
+use shardgate_backends::{ProviderConfig, ProviderKind, ProviderLimits, Secret};
+use shardgate_broker::BrokerConfig;
+use shardgate_proto::v1 as pb;
+use shardgate_proto::v1::admin_client::AdminClient;
+use shardgate_proto::v1::storage_client::StorageClient;
+use tonic::Request;
+use tonic::transport::Channel;
+
+/// Bytes uploaded then downloaded.
+const SIZE: usize = 64 << 20;
+/// The broker's default chunk size.
+const CHUNK: u32 = 4 << 20;
+const ADMIN_KEY: &str = "bench-admin-key";
+/// A fixed master key: the run's data is thrown away with the tempdir.
+const MASTER_KEY: &str = "5f0e8d4c2b1a39485766a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = BrokerConfig {
+        data_dir: dir.path().join("data"),
+        metrics_listen: None,
+        master_key: Some(Secret::new(MASTER_KEY.to_owned())),
+        admin_key_hash: Some(blake3::hash(ADMIN_KEY.as_bytes()).to_hex().to_string()),
+        default_chunk_size: CHUNK,
+        gc_interval_secs: 0,
+        providers: (0..3)
+            .map(|i| ProviderConfig {
+                name: format!("p{i}"),
+                weight: 1.0,
+                prefix: String::new(),
+                kind: ProviderKind::Fs {
+                    root: dir.path().join(format!("p{i}")),
+                },
+                limits: ProviderLimits::default(),
+            })
+            .collect(),
+        ..BrokerConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let broker = tokio::spawn(shardgate_broker::run_with(
+        config,
+        listener,
+        None,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    // The listener is bound before the broker task runs, so the connection
+    // is accepted as soon as the server starts; no readiness poll needed.
+    let channel = Channel::from_shared(url)
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect");
+
+    let mut admin = AdminClient::new(channel.clone());
+    let tenant = admin
+        .create_tenant(with_metadata(
+            pb::CreateTenantRequest {
+                name: "bench".into(),
+                quota_bytes: None,
+            },
+            "x-admin-key",
+            ADMIN_KEY,
+        ))
+        .await
+        .expect("create tenant")
+        .into_inner();
+    let key = tenant.api_key;
+    let mut storage = StorageClient::new(channel);
+    let data = shardgate_benches::test_data(SIZE);
+    let mib = SIZE as f64 / f64::from(1 << 20);
+
+    let started = Instant::now();
+    let header = pb::PutHeader {
+        name: "bench".into(),
+        declared_size_bytes: Some(SIZE as u64),
+        ..Default::default()
+    };
+    let mut messages = vec![pb::PutRequest {
+        frame: Some(pb::put_request::Frame::Header(header)),
+    }];
+    messages.extend(data.chunks(1 << 20).map(|c| pb::PutRequest {
+        frame: Some(pb::put_request::Frame::Data(c.to_vec().into())),
+    }));
+    let put = storage
+        .put(with_metadata(
+            tokio_stream::iter(messages),
+            "x-api-key",
+            &key,
+        ))
+        .await
+        .expect("put")
+        .into_inner();
+    let up = started.elapsed();
+
+    let started = Instant::now();
+    let mut stream = storage
+        .get(with_metadata(
+            pb::GetRequest {
+                blob_id: put.blob_id,
+                ..Default::default()
+            },
+            "x-api-key",
+            &key,
+        ))
+        .await
+        .expect("get")
+        .into_inner();
+    let mut got = Vec::with_capacity(SIZE);
+    while let Some(msg) = stream.message().await.expect("get frame") {
+        if let Some(pb::get_response::Frame::Data(d)) = msg.frame {
+            got.extend_from_slice(&d);
+        }
+    }
+    let down = started.elapsed();
+    assert!(got == data, "downloaded bytes differ from the upload");
+    println!(
+        "64 MiB, 4 MiB chunks, 2+1 over 3 fs providers: upload {:.1} MiB/s ({up:?}), download {:.1} MiB/s ({down:?})",
+        mib / up.as_secs_f64(),
+        mib / down.as_secs_f64()
+    );
+    let _ = stop.send(());
+    broker.await.expect("broker task").expect("broker");
+}
+
+fn with_metadata<T>(msg: T, name: &'static str, value: &str) -> Request<T> {
+    let mut req = Request::new(msg);
+    req.metadata_mut()
+        .insert(name, value.parse().expect("ascii"));
+    req
+}

@@ -1,0 +1,387 @@
+//! Delete and garbage collection, a lost provider, and a client that hangs
+//! up mid-upload.
+
+use crate::common;
+
+use std::time::Duration;
+
+use common::{CHUNK, TestBroker, admin_req, bytes, get, header, put, put_messages, with_key};
+use shardgate_proto::v1 as pb;
+use shardgate_proto::v1::storage_client::StorageClient;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Code;
+
+#[tokio::test]
+async fn delete_then_gc_removes_only_unreferenced_shards() {
+    let broker = TestBroker::start().await;
+    let (_, key) = broker.tenant("acme", None).await;
+    let mut client = broker.storage().await;
+    let mut admin = broker.admin().await;
+
+    // `longer` shares its first two chunks with `short` (fixed-size chunks,
+    // convergent keys), and adds a third.
+    let short = bytes(2 * CHUNK, 1);
+    let mut longer = short.clone();
+    longer.extend(bytes(CHUNK / 2, 2));
+    let a = put(&mut client, Some(&key), header("short", None), &short)
+        .await
+        .expect("put a");
+    let b = put(&mut client, Some(&key), header("longer", None), &longer)
+        .await
+        .expect("put b");
+    assert_eq!(b.chunks_deduplicated, 2);
+    assert_eq!(broker.shard_files(), 3 * 3);
+
+    let released = client
+        .delete(with_key(
+            pb::DeleteBlobRequest {
+                blob_id: a.blob_id.clone(),
+            },
+            &key,
+        ))
+        .await
+        .expect("delete")
+        .into_inner();
+    assert_eq!(released.released_quota_bytes, short.len() as u64);
+    let err = get(&mut client, Some(&key), &a.blob_id, None)
+        .await
+        .expect_err("deleted");
+    assert_eq!(err.code(), Code::NotFound);
+    let err = client
+        .delete(with_key(
+            pb::DeleteBlobRequest {
+                blob_id: a.blob_id.clone(),
+            },
+            &key,
+        ))
+        .await
+        .expect_err("twice");
+    assert_eq!(err.code(), Code::NotFound);
+
+    // Every chunk of `short` is still used by `longer`: GC frees nothing.
+    let report = admin
+        .run_gc(admin_req(pb::RunGcRequest { dry_run: false }))
+        .await
+        .expect("gc")
+        .into_inner();
+    assert_eq!(report.chunks_released, 0);
+    assert_eq!(broker.shard_files(), 9);
+
+    client
+        .delete(with_key(
+            pb::DeleteBlobRequest {
+                blob_id: b.blob_id.clone(),
+            },
+            &key,
+        ))
+        .await
+        .expect("delete b");
+    let dry = admin
+        .run_gc(admin_req(pb::RunGcRequest { dry_run: true }))
+        .await
+        .expect("dry run")
+        .into_inner();
+    assert!(dry.dry_run);
+    assert_eq!(
+        (
+            dry.chunks_released,
+            dry.orphan_shards_found,
+            dry.orphan_shards_deleted
+        ),
+        (3, 9, 0)
+    );
+    assert_eq!(broker.shard_files(), 9, "a dry run deletes nothing");
+    let report = admin
+        .run_gc(admin_req(pb::RunGcRequest { dry_run: false }))
+        .await
+        .expect("gc")
+        .into_inner();
+    assert_eq!(report.chunks_released, 3);
+    assert_eq!(report.orphan_shards_deleted, 9);
+    assert!(
+        report.bytes_freed > (longer.len() as u64) * 3 / 2,
+        "{report:?}"
+    );
+    assert_eq!(broker.shard_files(), 0, "every shard deleted");
+
+    // Quota usage is back to zero.
+    let tenants = admin
+        .list_tenants(admin_req(pb::ListTenantsRequest::default()))
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(tenants.tenants[0].used_bytes, 0);
+    assert_eq!(tenants.tenants[0].blob_count, 0);
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn a_lost_provider_costs_no_data_with_two_plus_one() {
+    let broker = TestBroker::start().await;
+    let (_, key) = broker.tenant("acme", None).await;
+    let mut client = broker.storage().await;
+    let data = bytes(3 * CHUNK + 11, 5);
+    let id = put(&mut client, Some(&key), header("f", None), &data)
+        .await
+        .expect("put")
+        .blob_id;
+
+    // Provider p0 loses everything (its directory is gone).
+    let root = &broker.provider_roots[0];
+    let gone = root.with_extension("gone");
+    std::fs::rename(root, &gone).expect("rename");
+    let (_, got) = get(&mut client, Some(&key), &id, None)
+        .await
+        .expect("still readable");
+    assert!(got == data);
+    let (_, part) = get(
+        &mut client,
+        Some(&key),
+        &id,
+        Some(pb::ByteRange {
+            offset: CHUNK as u64 - 3,
+            length: Some(10),
+        }),
+    )
+    .await
+    .expect("range still readable");
+    assert!(part == data[CHUNK - 3..CHUNK + 7]);
+
+    // A second provider lost too: fewer than k shards → DATA_LOSS.
+    let root1 = &broker.provider_roots[1];
+    std::fs::rename(root1, root1.with_extension("gone")).expect("rename");
+    let err = get(&mut client, Some(&key), &id, None)
+        .await
+        .expect_err("two lost");
+    assert_eq!(err.code(), Code::DataLoss, "{err:?}");
+    assert!(
+        err.message().contains("fewer than k=2"),
+        "{}",
+        err.message()
+    );
+    broker.stop().await;
+}
+
+/// Forwards one TCP connection to `target` until the returned task is
+/// aborted, which closes both sockets: a client vanishing from the network.
+async fn cut_proxy(
+    target: std::net::SocketAddr,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        let Ok((mut inbound, _)) = listener.accept().await else {
+            return;
+        };
+        let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+            return;
+        };
+        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn a_client_hanging_up_mid_upload_commits_nothing() {
+    let broker = TestBroker::start().await;
+    let (_, key) = broker.tenant("acme", None).await;
+    let (proxy, cut) = cut_proxy(broker.addr).await;
+    let mut uploading = StorageClient::connect(format!("http://{proxy}"))
+        .await
+        .expect("connect");
+
+    // Header and 1 MiB of data (4 chunks) go out; the stream stays open.
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    for msg in put_messages(header("partial", None), &bytes(4 * CHUNK, 7)) {
+        tx.send(msg).await.expect("queue");
+    }
+    let call =
+        tokio::spawn(async move { uploading.put(with_key(ReceiverStream::new(rx), &key)).await });
+    // Wait (bounded) until the broker has written shards: the upload is
+    // well under way.
+    let mut written = false;
+    for _ in 0..400 {
+        if broker.shard_files() >= 3 {
+            written = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(written, "the upload never started writing shards");
+    // The client vanishes: its connection is cut, the stream never ends.
+    cut.abort();
+    let result = call.await.expect("join");
+    assert!(result.is_err(), "the client saw its call fail");
+
+    let mut admin = broker.admin().await;
+    // The broker sees the reset at once; poll a while: the blob must never
+    // appear and no quota may be used.
+    for _ in 0..20 {
+        let tenants = admin
+            .list_tenants(admin_req(pb::ListTenantsRequest::default()))
+            .await
+            .expect("list")
+            .into_inner();
+        let acme = tenants
+            .tenants
+            .iter()
+            .find(|t| t.name == "acme")
+            .expect("acme");
+        assert_eq!(acme.used_bytes, 0, "no quota used");
+        assert_eq!(acme.blob_count, 0, "nothing committed");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    drop(tx);
+    // The broker still works, and shuts down cleanly (no upload left hanging).
+    let (_, key2) = broker.tenant("other", None).await;
+    let mut client = broker.storage().await;
+    put(&mut client, Some(&key2), header("ok", None), &bytes(10, 1))
+        .await
+        .expect("later upload");
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_provider_s_shards_go_to_a_spare() {
+    use shardgate_backends::{ProviderConfig, ProviderKind, ProviderLimits};
+    let broker = TestBroker::start_with(|c| {
+        let root = c.data_dir.parent().expect("parent").join("p3");
+        c.providers.push(ProviderConfig {
+            name: "p3".into(),
+            weight: 1.0,
+            prefix: String::new(),
+            kind: ProviderKind::Fs { root },
+            limits: ProviderLimits::default(),
+        });
+    })
+    .await;
+    let (_, key) = broker.tenant("acme", None).await;
+    let mut client = broker.storage().await;
+    // p0 breaks after joining: its root becomes a plain file, so every
+    // write to it fails.
+    let p0 = &broker.provider_roots[0];
+    std::fs::rename(p0, p0.with_extension("old")).expect("rename");
+    std::fs::write(p0, b"not a directory").expect("file");
+
+    let mut ids = Vec::new();
+    for i in 0..6u8 {
+        let data = bytes(1000 + usize::from(i), i);
+        let r = put(&mut client, Some(&key), header("f", None), &data)
+            .await
+            .unwrap_or_else(|e| panic!("upload {i} despite a failing provider: {e:?}"));
+        let red = r.redundancy.expect("report");
+        assert!(!red.reduced, "a spare kept full redundancy: {red:?}");
+        ids.push((r.blob_id, data));
+    }
+    for (id, data) in ids {
+        let (_, got) = get(&mut client, Some(&key), &id, None).await.expect("get");
+        assert!(got == data);
+    }
+    // p0 was tried (and failed), so the spare path really ran.
+    let mut providers =
+        shardgate_proto::v1::providers_client::ProvidersClient::connect(broker.url())
+            .await
+            .expect("connect");
+    let health = providers
+        .health(admin_req(pb::ProviderHealthRequest {
+            names: vec!["p0".into()],
+        }))
+        .await
+        .expect("health")
+        .into_inner();
+    let p0 = &health.providers[0];
+    assert!(
+        p0.consecutive_failures > 0 || p0.state == pb::ProviderState::Down as i32,
+        "{p0:?}"
+    );
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn an_upload_in_flight_at_shutdown_still_commits() {
+    let mut broker = TestBroker::start().await;
+    let (_, key) = broker.tenant("acme", None).await;
+    let mut client = broker.storage().await;
+    let data = bytes(3 * CHUNK + 5, 11);
+    let mut msgs = put_messages(header("late", Some(data.len() as u64)), &data).into_iter();
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tx.send(msgs.next().expect("header")).await.expect("queue");
+    let call =
+        tokio::spawn(async move { client.put(with_key(ReceiverStream::new(rx), &key)).await });
+    for _ in 0..400 {
+        if broker.shard_files() > 0 {
+            break;
+        }
+        // Feed data until the broker is writing shards.
+        if let Some(msg) = msgs.next() {
+            tx.send(msg).await.expect("queue");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    broker.signal_shutdown();
+    for msg in msgs {
+        tx.send(msg).await.expect("queue");
+    }
+    drop(tx);
+    let r = call
+        .await
+        .expect("join")
+        .expect("the in-flight upload commits")
+        .into_inner();
+    assert_eq!(r.size_bytes, data.len() as u64);
+
+    let broker = broker.restart().await;
+    let mut admin = broker.admin().await;
+    let tenants = admin
+        .list_tenants(admin_req(pb::ListTenantsRequest::default()))
+        .await
+        .expect("list")
+        .into_inner();
+    let acme = tenants
+        .tenants
+        .iter()
+        .find(|t| t.name == "acme")
+        .expect("acme");
+    assert_eq!(acme.blob_count, 1);
+    assert_eq!(acme.used_bytes, data.len() as u64);
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn a_provider_unreachable_at_start_joins_when_it_answers() {
+    // p2's root is a plain file when the broker starts: its probe fails.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p2 = dir.path().join("p2");
+    std::fs::write(&p2, b"not yet a directory").expect("file");
+    let broker = TestBroker::start_in(dir, |c| c.provider_rejoin_interval_ms = 20, None).await;
+    let mut client = broker.storage().await;
+    let limits = client
+        .get_limits(pb::GetLimitsRequest {})
+        .await
+        .expect("limits")
+        .into_inner();
+    assert_eq!(limits.healthy_providers, 2);
+
+    std::fs::remove_file(&p2).expect("fix p2");
+    let mut joined = false;
+    for _ in 0..250 {
+        let limits = client
+            .get_limits(pb::GetLimitsRequest {})
+            .await
+            .expect("limits")
+            .into_inner();
+        if limits.healthy_providers == 3 {
+            joined = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(joined, "p2 never joined");
+    let (_, key) = broker.tenant("acme", None).await;
+    put(&mut client, Some(&key), header("f", None), &bytes(100, 1))
+        .await
+        .expect("2+1 upload");
+    broker.stop().await;
+}

@@ -1,0 +1,11 @@
+//! Integration tests of the `shardgate` binary: serve and client commands,
+//! dev mode, paid downloads.
+//!
+//! One test binary per crate (see TESTING.md): each former `tests/*.rs`
+//! file is a module here, so tonic, opendal and the crate link once.
+
+mod common;
+
+mod dev_mode;
+mod paid_get;
+mod serve_client;

@@ -1,0 +1,29 @@
+//! End-to-end tests: the real `shardgate` binary on real peers (moto, the GCS
+//! emulator, s3s-fs, PostgreSQL, lnd-sim), seen from the client's side.
+//!
+//! One test binary per crate (see TESTING.md): each former `tests/*.rs`
+//! file is a module here, so tonic, opendal and the crate link once.
+
+mod broker_access;
+mod broker_bad_input;
+mod broker_dedup_gc;
+mod broker_faults;
+mod broker_postgres;
+mod broker_repair;
+mod broker_round_trip;
+mod deploy_manifests;
+mod fault_proxy;
+mod payments_bad_input;
+mod payments_concurrency;
+mod payments_expiry;
+mod payments_get_flow;
+mod payments_hold;
+mod payments_ledger;
+mod payments_lnd_down;
+mod payments_permissions;
+mod payments_refusals;
+mod peers_smoke;
+mod provider_behaviour;
+mod provider_faults;
+mod provider_independent_check;
+mod provider_placement_outage;
