@@ -7,6 +7,7 @@
 //! challenged without its key.
 
 use shardgate_payments::InvoiceState;
+use shardgate_proto::auth_metadata::WWW_AUTHENTICATE;
 use shardgate_proto::v1 as pb;
 use shardgate_tests::broker_process::pattern::Pattern;
 use shardgate_tests::lightning::{Challenge, PaidBroker, authorized, fetch, get_request};
@@ -130,7 +131,7 @@ async fn a_ranged_credential_serves_ranges_inside_the_paid_one_across_a_restart(
         "{status:?}"
     );
     assert!(
-        status.metadata().get("www-authenticate").is_none(),
+        status.metadata().get(WWW_AUTHENTICATE).is_none(),
         "{status:?}"
     );
 

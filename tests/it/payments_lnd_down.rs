@@ -9,6 +9,7 @@
 use std::time::{Duration, Instant};
 
 use shardgate_lnd_sim::FaultConfig;
+use shardgate_proto::auth_metadata::WWW_AUTHENTICATE;
 use shardgate_proto::v1 as pb;
 use shardgate_tests::broker_process::{BrokerProcess, ProviderSpec};
 use shardgate_tests::lightning::{
@@ -47,7 +48,7 @@ async fn a_down_or_slow_node_fails_closed_and_a_paid_credential_survives_it() {
     let got = fetch(&mut client, tonic::Request::new(get_request(&blob, None))).await;
     assert_unavailable_without_data(&got, "challenge while down");
     assert!(
-        got.refused().metadata().get("www-authenticate").is_none(),
+        got.refused().metadata().get(WWW_AUTHENTICATE).is_none(),
         "no challenge can be made without the node"
     );
     let got = paid.get_with(get_request(&blob, None), &auth, None).await;

@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use shardgate_proto::auth_metadata;
 use shardgate_proto::v1 as pb;
 use shardgate_proto::v1::admin_client::AdminClient;
 use shardgate_proto::v1::storage_client::StorageClient;
@@ -294,7 +295,7 @@ impl Drop for BrokerProcess {
 pub fn admin_request<T>(message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request.metadata_mut().insert(
-        "x-admin-key",
+        auth_metadata::ADMIN_KEY,
         tonic::metadata::MetadataValue::from_static(ADMIN_KEY),
     );
     request

@@ -26,6 +26,7 @@ use shardgate_payments::{
     InvoiceState, InvoiceStatus, LightningNode, PaymentError, PaymentHash, Preimage,
     parse_authorization,
 };
+use shardgate_proto::auth_metadata::{AUTHORIZATION, WWW_AUTHENTICATE};
 use shardgate_proto::v1 as pb;
 use shardgate_proto::v1::payments_client::PaymentsClient;
 use shardgate_proto::v1::storage_client::StorageClient;
@@ -48,9 +49,6 @@ const POLL: Duration = Duration::from_millis(20);
 const HOLD_WAIT: Duration = Duration::from_secs(15);
 /// Longest a test waits for the ledger to catch up with finished downloads.
 const LEDGER_WAIT: Duration = Duration::from_secs(10);
-/// Metadata names of the L402 flow.
-pub const AUTHORIZATION: &str = "authorization";
-pub const WWW_AUTHENTICATE: &str = "www-authenticate";
 
 fn sim_error(err: impl std::fmt::Display) -> PeerError {
     PeerError::Protocol {

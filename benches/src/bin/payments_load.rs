@@ -24,10 +24,11 @@ use shardgate_payments::lnd::{LndConfig, MacaroonSource, TlsCertSource};
 use shardgate_payments::{
     AccessRequest, L402Keys, LightningNode, PaidRange, Preimage, TokenClaims, parse_authorization,
 };
+use shardgate_proto::auth_metadata::AUTHORIZATION;
 use shardgate_proto::v1 as pb;
 use shardgate_proto::v1::storage_client::StorageClient;
 use shardgate_tests::broker_process::{BrokerProcess, ProviderSpec};
-use shardgate_tests::lightning::{AUTHORIZATION, Lightning, PaidBroker, upload_priced};
+use shardgate_tests::lightning::{Lightning, PaidBroker, upload_priced};
 use tonic::transport::Channel;
 
 type Failure = Box<dyn std::error::Error>;

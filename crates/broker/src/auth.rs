@@ -8,14 +8,11 @@
 use std::sync::Arc;
 
 use shardgate_index::{Index, TenantRecord};
+use shardgate_proto::auth_metadata::{ADMIN_KEY, API_KEY};
 use tonic::metadata::MetadataMap;
 
 use crate::error::BrokerError;
 
-/// Metadata key of a tenant's API key.
-pub const API_KEY_HEADER: &str = "x-api-key";
-/// Metadata key of the operator's admin key.
-pub const ADMIN_KEY_HEADER: &str = "x-admin-key";
 /// Prefix of issued API keys, so a leaked key is recognisable in scanners.
 const API_KEY_PREFIX: &str = "sgk_";
 /// Longest key accepted before hashing (the proto promises at most 128).
@@ -45,7 +42,7 @@ impl Authenticator {
         &self,
         metadata: &MetadataMap,
     ) -> Result<Option<TenantRecord>, BrokerError> {
-        let Some(key) = header(metadata, API_KEY_HEADER)? else {
+        let Some(key) = header(metadata, API_KEY)? else {
             return Ok(None);
         };
         let hash = hash_key(key);
@@ -70,7 +67,7 @@ impl Authenticator {
     /// Admin calls: `x-admin-key` must match. A tenant key alone is
     /// PERMISSION_DENIED (we know who it is, and it may not do this).
     pub async fn admin(&self, metadata: &MetadataMap) -> Result<(), BrokerError> {
-        match header(metadata, ADMIN_KEY_HEADER)? {
+        match header(metadata, ADMIN_KEY)? {
             Some(key) => match &self.admin_key_hash {
                 // `blake3::Hash` equality is constant-time.
                 Some(expected) if hash_key(key) == *expected => Ok(()),

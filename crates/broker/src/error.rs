@@ -1,6 +1,6 @@
 //! The one error type of the broker.
 //!
-//! Kinds say what the *caller* can do; `status.rs` turns each into a gRPC
+//! Kinds say what the *caller* can do; `grpc_status.rs` turns each into a gRPC
 //! status. Errors of the crates below (index, backends, core) are wrapped as
 //! they are, so the mapping can look at their own kinds.
 

@@ -7,6 +7,7 @@ pub mod convert;
 pub mod error;
 pub mod gc;
 pub mod get;
+pub mod grpc_status;
 pub mod keys;
 pub mod lookup;
 pub mod metrics;
@@ -18,7 +19,6 @@ pub mod repair;
 pub mod server;
 pub mod service;
 pub mod state;
-pub mod status;
 pub mod validate;
 
 pub use config::BrokerConfig;

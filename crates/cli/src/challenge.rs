@@ -4,12 +4,10 @@
 
 use anyhow::bail;
 use shardgate_payments::{Preimage, parse_authorization};
+use shardgate_proto::auth_metadata::WWW_AUTHENTICATE;
 use tonic::{Code, Status};
 
 use crate::bolt11::Bolt11;
-
-/// Metadata key of the challenge.
-const WWW_AUTHENTICATE: &str = "www-authenticate";
 
 /// A decoded challenge: what to pay and the token the payment unlocks.
 #[derive(Clone, Debug)]

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use shardgate_proto::auth_metadata;
 use shardgate_proto::v1::admin_client::AdminClient;
 use shardgate_proto::v1::payments_client::PaymentsClient;
 use shardgate_proto::v1::providers_client::ProvidersClient;
@@ -65,7 +66,9 @@ impl Tenant {
     pub fn request<T>(&self, message: T) -> Request<T> {
         let mut request = Request::new(message);
         if let Some(key) = &self.api_key {
-            request.metadata_mut().insert("x-api-key", key.clone());
+            request
+                .metadata_mut()
+                .insert(auth_metadata::API_KEY, key.clone());
         }
         request
     }
@@ -110,7 +113,7 @@ impl Operator {
         let mut request = Request::new(message);
         request
             .metadata_mut()
-            .insert("x-admin-key", self.admin_key.clone());
+            .insert(auth_metadata::ADMIN_KEY, self.admin_key.clone());
         request
     }
 }
@@ -125,8 +128,8 @@ pub struct Accountant {
 impl Accountant {
     pub async fn connect(conn: &AccountConnArgs) -> anyhow::Result<Self> {
         let key = match (&conn.admin_key, &conn.api_key) {
-            (Some(admin), _) => ("x-admin-key", admin.as_str()),
-            (None, Some(tenant)) => ("x-api-key", tenant.as_str()),
+            (Some(admin), _) => (auth_metadata::ADMIN_KEY, admin.as_str()),
+            (None, Some(tenant)) => (auth_metadata::API_KEY, tenant.as_str()),
             (None, None) => bail!(
                 "this command needs a key: --admin-key (every account) or --api-key (your own), or SHARDGATE_ADMIN_KEY / SHARDGATE_API_KEY"
             ),
@@ -156,6 +159,10 @@ impl Accountant {
 }
 
 /// One health check: Ok when the Storage service is SERVING.
+#[cfg_attr(
+    not(feature = "dev"),
+    expect(dead_code, reason = "only dev mode waits for its broker")
+)]
 pub async fn check_serving(url: &str) -> anyhow::Result<()> {
     let mut health = HealthClient::new(channel(url).await?);
     let status = health

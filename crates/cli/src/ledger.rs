@@ -112,6 +112,10 @@ pub enum Ids {
     /// Whole, so they can be pasted into `--account` (the commands).
     Full,
     /// First 12 and last 4 characters (dev mode's narrative).
+    #[cfg_attr(
+        not(feature = "dev"),
+        expect(dead_code, reason = "only dev mode shortens ids")
+    )]
     Short,
 }
 

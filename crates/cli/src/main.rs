@@ -7,6 +7,9 @@ mod blobs;
 mod bolt11;
 mod challenge;
 mod connect;
+// Dev mode runs simulated Lightning nodes: only built with the `dev`
+// feature (default), so a release binary can ship without the simulator.
+#[cfg(feature = "dev")]
 mod dev;
 mod download;
 mod failure;
@@ -52,7 +55,12 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(a) => serve::run(a).await,
+        #[cfg(feature = "dev")]
         Command::Dev(a) => dev::run(a).await,
+        #[cfg(not(feature = "dev"))]
+        Command::Dev(_) => anyhow::bail!(
+            "this shardgate was built without dev mode (cargo feature `dev`); run `cargo run -p shardgate-cli -- dev` from the repository"
+        ),
         Command::Keygen => {
             serve::keygen();
             Ok(())

@@ -128,6 +128,10 @@ impl Payer {
     }
 
     /// The wallet's spendable balance, msat.
+    #[cfg_attr(
+        not(feature = "dev"),
+        expect(dead_code, reason = "only dev mode shows the wallet balance")
+    )]
     pub async fn balance_msat(&self) -> anyhow::Result<u64> {
         Ok(self
             .node

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use shardgate_payments::{PaymentHash, Preimage};
+use shardgate_proto::auth_metadata::AUTHORIZATION;
 use shardgate_proto::v1 as pb;
 use tokio::task::JoinHandle;
 use tonic::Status;
@@ -254,7 +255,7 @@ async fn start(
         let value = value
             .parse()
             .map_err(|_| Status::invalid_argument("the L402 credential must be printable ASCII"))?;
-        call.metadata_mut().insert("authorization", value);
+        call.metadata_mut().insert(AUTHORIZATION, value);
     }
     let mut stream = tenant.storage.get(call).await?.into_inner();
     match stream.message().await? {
@@ -303,13 +304,15 @@ fn paid_but_refused(status: Status, c: &Challenge, preimage: Option<&Preimage>) 
 
 #[cfg(test)]
 mod tests {
+    use shardgate_proto::auth_metadata::WWW_AUTHENTICATE;
+
     use super::*;
 
     #[test]
     fn an_unpaid_challenge_says_how_to_pay() {
         let mut status = Status::unauthenticated("blob costs 1 sat");
         status.metadata_mut().insert(
-            "www-authenticate",
+            WWW_AUTHENTICATE,
             "L402 macaroon=\"AgEDbG5k\", invoice=\"lnbcrt10n1xyz\""
                 .parse()
                 .expect("ascii"),

@@ -77,7 +77,7 @@ pub enum IndexError {
 impl IndexError {
     /// True when the same call may succeed if simply made again
     /// (`Conflict` after re-reading, `Storage` after a pause).
-    pub fn is_retryable(&self) -> bool {
+    pub fn is_temporary(&self) -> bool {
         matches!(
             self,
             IndexError::Conflict { .. } | IndexError::Storage { .. }

@@ -69,7 +69,7 @@ pub fn check_payment(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorKind;
+    use crate::error::PaymentErrorKind;
     use crate::l402::PaymentHash;
 
     fn status(state: InvoiceState, paid: u64) -> InvoiceStatus {
@@ -106,12 +106,27 @@ mod tests {
         assert_eq!(kind(Pre, Accepted, 1_000), serve(true));
         assert_eq!(kind(Hold, Accepted, 1_000), serve(true));
         for proof in [Pre, Hold] {
-            assert_eq!(kind(proof, Open, 0), Err(ErrorKind::FailedPrecondition));
-            assert_eq!(kind(proof, Canceled, 0), Err(ErrorKind::Unauthenticated));
+            assert_eq!(
+                kind(proof, Open, 0),
+                Err(PaymentErrorKind::FailedPrecondition)
+            );
+            assert_eq!(
+                kind(proof, Canceled, 0),
+                Err(PaymentErrorKind::Unauthenticated)
+            );
         }
-        assert_eq!(kind(Hold, Settled, 1_000), Err(ErrorKind::Unauthenticated));
-        assert_eq!(kind(Pre, Settled, 999), Err(ErrorKind::Unauthenticated));
-        assert_eq!(kind(Hold, Accepted, 999), Err(ErrorKind::Unauthenticated));
+        assert_eq!(
+            kind(Hold, Settled, 1_000),
+            Err(PaymentErrorKind::Unauthenticated)
+        );
+        assert_eq!(
+            kind(Pre, Settled, 999),
+            Err(PaymentErrorKind::Unauthenticated)
+        );
+        assert_eq!(
+            kind(Hold, Accepted, 999),
+            Err(PaymentErrorKind::Unauthenticated)
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
-//! [`PaymentError`]: the one error type of this crate, and [`ErrorKind`],
+//! [`PaymentError`]: the one error type of this crate, and [`PaymentErrorKind`],
 //! what the caller should do about it.
 //!
-//! The broker maps [`ErrorKind`] to a gRPC status in its one mapping place;
+//! The broker maps [`PaymentErrorKind`] to a gRPC status in its one mapping place;
 //! the variants carry enough context for a message a partner developer can
 //! act on. No variant ever carries a key, a preimage or a whole credential.
 
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// What the caller can do about a [`PaymentError`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorKind {
+pub enum PaymentErrorKind {
     /// A request value is malformed or out of its bounds: fix the request,
     /// never retry unchanged (INVALID_ARGUMENT).
     InvalidArgument,
@@ -260,16 +260,16 @@ pub enum PaymentError {
 
 impl PaymentError {
     /// What the caller should do.
-    pub fn kind(&self) -> ErrorKind {
+    pub fn kind(&self) -> PaymentErrorKind {
         use PaymentError as E;
         match self {
             E::PriceOutOfBounds { .. }
             | E::NegativePrice { .. }
             | E::UsesOutOfBounds { .. }
             | E::AmountOverflow { .. }
-            | E::InvalidArgument { .. } => ErrorKind::InvalidArgument,
+            | E::InvalidArgument { .. } => PaymentErrorKind::InvalidArgument,
             E::InvalidConfig { .. } | E::LndConfig { .. } | E::LndAuth { .. } => {
-                ErrorKind::Misconfigured
+                PaymentErrorKind::Misconfigured
             }
             E::MalformedAuthorization { .. }
             | E::AuthorizationTooLong { .. }
@@ -286,18 +286,21 @@ impl PaymentError {
             | E::PreimageMismatch
             | E::Underpaid { .. }
             | E::InvoiceCanceled { .. }
-            | E::PreimageRequired => ErrorKind::Unauthenticated,
-            E::InvoiceNotPaid { .. } => ErrorKind::FailedPrecondition,
-            E::LndUnavailable { .. } | E::LndProtocol { .. } => ErrorKind::Unavailable,
-            E::LndTimeout { .. } => ErrorKind::Timeout,
-            E::LndRejected { .. } | E::PaymentFailed { .. } => ErrorKind::Rejected,
-            E::InvoiceNotFound { .. } => ErrorKind::NotFound,
+            | E::PreimageRequired => PaymentErrorKind::Unauthenticated,
+            E::InvoiceNotPaid { .. } => PaymentErrorKind::FailedPrecondition,
+            E::LndUnavailable { .. } | E::LndProtocol { .. } => PaymentErrorKind::Unavailable,
+            E::LndTimeout { .. } => PaymentErrorKind::Timeout,
+            E::LndRejected { .. } | E::PaymentFailed { .. } => PaymentErrorKind::Rejected,
+            E::InvoiceNotFound { .. } => PaymentErrorKind::NotFound,
         }
     }
 
     /// True when retrying the same call later may succeed.
     pub fn is_temporary(&self) -> bool {
-        matches!(self.kind(), ErrorKind::Unavailable | ErrorKind::Timeout)
+        matches!(
+            self.kind(),
+            PaymentErrorKind::Unavailable | PaymentErrorKind::Timeout
+        )
     }
 
     pub(crate) fn invalid(reason: impl Into<String>) -> Self {

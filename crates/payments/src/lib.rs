@@ -9,7 +9,7 @@ pub mod pricing;
 pub mod split;
 
 pub use check::{PaymentGrant, check_payment};
-pub use error::{ErrorKind, PaymentError};
+pub use error::{PaymentError, PaymentErrorKind};
 pub use l402::{
     AccessRequest, L402Credential, L402Keys, PaidRange, PaymentHash, PaymentProof, Preimage,
     TokenClaims, TokenId, VerifiedCredential, parse_authorization, www_authenticate,

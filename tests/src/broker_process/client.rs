@@ -2,6 +2,7 @@
 //! produced frame by frame from a [`Pattern`] and downloads are compared
 //! against it frame by frame, so a 200 MiB blob never sits in test memory.
 
+use shardgate_proto::auth_metadata;
 use shardgate_proto::v1 as pb;
 use shardgate_proto::v1::storage_client::StorageClient;
 use tonic::transport::Channel;
@@ -18,7 +19,7 @@ pub fn with_key<T>(message: T, key: Option<&str>) -> Request<T> {
     if let Some(key) = key
         && let Ok(value) = key.parse()
     {
-        request.metadata_mut().insert("x-api-key", value);
+        request.metadata_mut().insert(auth_metadata::API_KEY, value);
     }
     request
 }

@@ -17,9 +17,10 @@ use futures::future::BoxFuture;
 use shardgate_index::{BlobRecord, IndexError, InvoiceProgress, InvoiceRecord};
 use shardgate_payments::l402::PaidRange;
 use shardgate_payments::{
-    AccessRequest, ErrorKind, InvoiceState, PaymentError, PaymentHash, VerifiedCredential,
+    AccessRequest, InvoiceState, PaymentError, PaymentErrorKind, PaymentHash, VerifiedCredential,
     check_payment, parse_authorization,
 };
+use shardgate_proto::auth_metadata::AUTHORIZATION;
 use tonic::metadata::MetadataMap;
 
 use crate::error::BrokerError;
@@ -29,9 +30,6 @@ use crate::payment::refusal::refusal_reason;
 use crate::payment::settlement::Settlement;
 use crate::payment::{DownloadGrant, DownloadRequest, PaymentGate};
 use crate::state::now_unix_ms;
-
-/// Metadata key of the credential.
-pub const AUTHORIZATION: &str = "authorization";
 
 /// Sells downloads over Lightning (L402).
 #[derive(Clone)]
@@ -198,7 +196,7 @@ impl L402Gate {
                     settlement: Settlement::paid(self.cashier.clone(), reserved, settled_at),
                 })
             }
-            Err(e) if e.kind() == ErrorKind::Unauthenticated => {
+            Err(e) if e.kind() == PaymentErrorKind::Unauthenticated => {
                 Err(Refusal::Challenge(e.to_string()))
             }
             Err(e) => Err(Refusal::Error(e.into())),

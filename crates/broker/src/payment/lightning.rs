@@ -64,7 +64,7 @@ impl LndLink {
                 true
             }
             Err(e) => {
-                if e.kind() == shardgate_payments::ErrorKind::Misconfigured {
+                if e.kind() == shardgate_payments::PaymentErrorKind::Misconfigured {
                     tracing::error!(endpoint = %self.config.endpoint, error = %e, "Lightning node refuses the configured credentials; paid downloads are refused until fixed");
                 } else {
                     tracing::warn!(endpoint = %self.config.endpoint, error = %e, "Lightning node unreachable; paid downloads answer UNAVAILABLE until it is");

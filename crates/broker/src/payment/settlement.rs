@@ -280,7 +280,7 @@ async fn settle_hold(cashier: &Cashier, invoice: &InvoiceRecord) -> bool {
 
 /// Index errors: `Storage` is worth retrying, anything else is final.
 fn index_step<T>(result: Result<T, IndexError>) -> Result<T, (bool, String)> {
-    result.map_err(|e| (e.is_retryable(), e.to_string()))
+    result.map_err(|e| (e.is_temporary(), e.to_string()))
 }
 
 /// Runs `step` until it succeeds, fails for good (`(false, _)`), or the

@@ -10,8 +10,8 @@ use crate::repair::commit::{Committed, commit};
 use crate::repair::inspect::{ShardState, inspect};
 use crate::repair::metrics;
 use crate::repair::plan::{Plan, Verdict, plan};
+use crate::repair::progress::PassReport;
 use crate::repair::rebuild::rebuild_shards;
-use crate::repair::status::PassReport;
 use crate::repair::view::ProviderView;
 
 /// Checks and, if needed, repairs one chunk. Never fails: problems are

@@ -23,9 +23,9 @@ mod commit;
 mod inspect;
 mod metrics;
 mod plan;
+mod progress;
 mod rebuild;
 mod settings;
-mod status;
 mod view;
 
 #[cfg(test)]
@@ -42,14 +42,14 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 pub use plan::{Plan, Reason, Rebuild, Verdict};
+pub use progress::{PassReport, RepairSnapshot};
 pub use settings::{REPAIR_CONCURRENCY, RepairSettings, WATCH_INTERVAL};
-pub use status::{PassReport, RepairSnapshot};
 pub use view::{ProviderView, Standing};
 
 use crate::error::BrokerError;
 use crate::state::now_unix_ms;
 use chunk::check_chunk;
-use status::StatusCell;
+use progress::StatusCell;
 use view::DownTracker;
 
 /// Which chunks a pass visits.

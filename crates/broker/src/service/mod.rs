@@ -1,6 +1,6 @@
 //! The gRPC services. Each handler authenticates, does its work through the
 //! broker's pipelines and index, and returns errors through [`reply`] (and
-//! so through `status.rs`).
+//! so through `grpc_status.rs`).
 
 pub mod admin;
 pub mod listing;

@@ -9,12 +9,12 @@ use shardgate_index::{
     PostingSide, TenantRecord,
 };
 use shardgate_payments::{InvoiceState, PaymentError, PaymentHash};
+use shardgate_proto::auth_metadata::ADMIN_KEY;
 use shardgate_proto::v1 as pb;
 use shardgate_proto::v1::payments_server::Payments;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
-use crate::auth::ADMIN_KEY_HEADER;
 use crate::convert::{manifest_of, stored_size, timestamp};
 use crate::error::BrokerError;
 use crate::get::range::served_range;
@@ -53,7 +53,7 @@ impl PaymentsService {
 
     /// `x-admin-key` if sent (and right), else the tenant of `x-api-key`.
     async fn viewer(&self, metadata: &MetadataMap) -> Result<Viewer, BrokerError> {
-        if metadata.get(ADMIN_KEY_HEADER).is_some() {
+        if metadata.get(ADMIN_KEY).is_some() {
             self.broker.auth.admin(metadata).await?;
             return Ok(Viewer::Admin);
         }

@@ -1,5 +1,5 @@
 //! The `shardgate.v1.Storage` service: thin handlers that authenticate,
-//! call the pipelines and map errors (once, through `status.rs`).
+//! call the pipelines and map errors (once, through `grpc_status.rs`).
 
 use std::sync::Arc;
 

@@ -3,6 +3,7 @@
 use crate::common;
 
 use common::{TestBroker, admin_req, bytes, get, header, put, with_key};
+use shardgate_proto::auth_metadata;
 use shardgate_proto::v1 as pb;
 use tonic::{Code, Request};
 
@@ -107,7 +108,7 @@ async fn tenants_cannot_see_each_others_private_blobs() {
         });
         if let Some(k) = key {
             req.metadata_mut()
-                .insert("x-api-key", k.parse().expect("ascii"));
+                .insert(auth_metadata::API_KEY, k.parse().expect("ascii"));
         }
         assert_eq!(
             client.stat(req).await.expect_err("stat").code(),

@@ -12,6 +12,7 @@ use shardgate_broker::PaymentsConfig;
 use shardgate_lnd_sim::{FaultConfig, SimNetwork, SimNode, SimNodeConfig};
 use shardgate_payments::lnd::{LndConfig, MacaroonSource, TlsCertSource};
 use shardgate_payments::{InvoiceState, LightningNode, PaymentHash, Preimage};
+use shardgate_proto::auth_metadata::{AUTHORIZATION, WWW_AUTHENTICATE};
 use shardgate_proto::v1 as pb;
 use shardgate_proto::v1::payments_client::PaymentsClient;
 use shardgate_proto::v1::storage_client::StorageClient;
@@ -125,7 +126,7 @@ async fn client_of(node: &SimNode) -> LightningNode {
 fn challenge(status: &Status) -> (String, String) {
     let value = status
         .metadata()
-        .get("www-authenticate")
+        .get(WWW_AUTHENTICATE)
         .unwrap_or_else(|| panic!("no challenge on {status:?}"))
         .to_str()
         .expect("ascii");
@@ -166,7 +167,7 @@ async fn get_request(
     let mut req = Request::new(request);
     if let Some(auth) = auth {
         req.metadata_mut()
-            .insert("authorization", auth.parse().expect("ascii"));
+            .insert(AUTHORIZATION, auth.parse().expect("ascii"));
     }
     let mut data = Vec::new();
     let mut stream = match client.get(req).await {
@@ -472,7 +473,7 @@ async fn lnd_down_or_slow_is_unavailable_and_uses_nothing() {
         let (got, result) = get_paid(&mut client, &blob, auth, false, 1).await;
         let status = result.expect_err("lnd down");
         assert_eq!(status.code(), Code::Unavailable, "{status:?}");
-        assert!(status.metadata().get("www-authenticate").is_none());
+        assert!(status.metadata().get(WWW_AUTHENTICATE).is_none());
         assert!(got.is_empty());
     }
     setup.lnd.set_down(false).await.expect("up");
@@ -560,7 +561,7 @@ async fn a_broker_whose_lnd_is_unreachable_at_start_serves_nothing_until_it_conn
             },
             &key,
         );
-        req.metadata_mut().remove("authorization");
+        req.metadata_mut().remove(AUTHORIZATION);
         match client.get(req).await {
             Err(s) if s.code() == Code::Unauthenticated => {
                 challenge(&s);
@@ -741,7 +742,7 @@ async fn a_client_that_hangs_up_mid_download_still_pays_a_hold_invoice() {
         ..Default::default()
     });
     req.metadata_mut()
-        .insert("authorization", auth.parse().expect("ascii"));
+        .insert(AUTHORIZATION, auth.parse().expect("ascii"));
     let mut stream = client.get(req).await.expect("served").into_inner();
     let first = stream.message().await.expect("frame").expect("header");
     assert!(matches!(

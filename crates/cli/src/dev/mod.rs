@@ -11,6 +11,7 @@ mod shards;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use shardgate_proto::auth_metadata::ADMIN_KEY;
 
 use self::lightning::DevLightning;
 use self::round_trip::{check_range, download_path, generate, header, round_trip};
@@ -109,7 +110,7 @@ async fn script(
 ) -> anyhow::Result<String> {
     let channel = channel(&broker.url).await?;
     let mut operator = Operator::over(channel.clone(), &keys.admin_key)?;
-    let mut accountant = Accountant::over(channel.clone(), "x-admin-key", &keys.admin_key)?;
+    let mut accountant = Accountant::over(channel.clone(), ADMIN_KEY, &keys.admin_key)?;
     let api_key = dev_tenant_key(&mut operator).await?;
     let mut tenant = Tenant::over(channel, Some(&api_key))?;
     // Downloads pay from the wallet node whenever the broker asks.

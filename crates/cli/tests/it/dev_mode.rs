@@ -1,4 +1,5 @@
 //! `shardgate dev`: the complete round trip a newcomer runs first.
+#![cfg(feature = "dev")]
 
 use crate::common;
 

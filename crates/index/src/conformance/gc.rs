@@ -104,7 +104,7 @@ pub async fn commit_conflicts_while_condemned(index: Arc<dyn Index>) {
     assert!(!is_live(&index, "c").await, "upload must write c itself");
     let r = index.commit_blob(new_blob(&t, "new", &["c"], epoch)).await;
     assert!(is_conflict(&r), "{r:?}");
-    assert!(r.unwrap_err().is_retryable());
+    assert!(r.unwrap_err().is_temporary());
     nothing_written(&index, &t, "condemned").await;
 
     index.gc_finish(&[cid("c")]).await.unwrap();

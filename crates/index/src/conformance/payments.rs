@@ -84,7 +84,7 @@ pub async fn reserve_use_until_exhausted_and_release_floor(index: Arc<dyn Index>
     let spent = index.reserve_use(&hash("a")).await;
     assert_eq!(spent, Err(IndexError::UsesExhausted { used: 2, uses: 2 }));
     let err = spent.unwrap_err();
-    assert!(!err.is_retryable());
+    assert!(!err.is_temporary());
     assert_eq!(err.to_string(), "credential used up: 2 of 2 uses spent");
     assert_eq!(index.invoice(&hash("a")).await.unwrap().unwrap().used, 2);
 

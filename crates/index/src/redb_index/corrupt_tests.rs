@@ -40,7 +40,7 @@ async fn unknown_record_version_is_corrupt() {
         matches!(&err, IndexError::Corrupt { what } if what.contains("version 9")),
         "{err}"
     );
-    assert!(!err.is_retryable());
+    assert!(!err.is_temporary());
     assert!(matches!(
         index.list_tenants().await,
         Err(IndexError::Corrupt { .. })

@@ -238,6 +238,6 @@ async fn bad_options_and_unreachable_servers_are_told_apart() {
         .await
         .expect_err("unreachable");
     assert!(matches!(&err, IndexError::Storage { .. }), "{err:?}");
-    assert!(err.is_retryable());
+    assert!(err.is_temporary());
     assert!(!err.to_string().contains("hunter2"), "{err}");
 }

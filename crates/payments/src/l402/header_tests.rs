@@ -66,7 +66,7 @@ fn malformed_values_get_typed_errors() {
         PaymentError::AuthorizationTooLong { max: 4096, .. }
     ));
     for e in [auth(""), auth(&giant)] {
-        assert_eq!(e.kind(), crate::ErrorKind::Unauthenticated);
+        assert_eq!(e.kind(), crate::PaymentErrorKind::Unauthenticated);
     }
 }
 

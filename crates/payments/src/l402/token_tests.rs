@@ -224,7 +224,7 @@ fn every_rejection_is_unauthenticated() {
     let token = keys().mint(&claims()).expect("mints");
     let err = verify_value(&authorization(&token, Some(&Preimage([0; 32]))), &request())
         .expect_err("mismatch");
-    assert_eq!(err.kind(), crate::ErrorKind::Unauthenticated);
+    assert_eq!(err.kind(), crate::PaymentErrorKind::Unauthenticated);
 }
 
 /// Golden vector: root key 0x11…, preimage 0x22… (so the payment hash is

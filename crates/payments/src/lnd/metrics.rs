@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use crate::error::{ErrorKind, PaymentError};
+use crate::error::{PaymentError, PaymentErrorKind};
 
 /// Counter: finished calls to the node.
 pub const CALLS_TOTAL: &str = "shardgate_lnd_calls_total";
@@ -25,14 +25,14 @@ pub fn outcome_label<T>(result: &Result<T, PaymentError>) -> &'static str {
     match result {
         Ok(_) => "ok",
         Err(e) => match e.kind() {
-            ErrorKind::InvalidArgument => "invalid_argument",
-            ErrorKind::Unauthenticated => "unauthenticated",
-            ErrorKind::FailedPrecondition => "failed_precondition",
-            ErrorKind::Unavailable => "unavailable",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::Rejected => "rejected",
-            ErrorKind::NotFound => "not_found",
-            ErrorKind::Misconfigured => "misconfigured",
+            PaymentErrorKind::InvalidArgument => "invalid_argument",
+            PaymentErrorKind::Unauthenticated => "unauthenticated",
+            PaymentErrorKind::FailedPrecondition => "failed_precondition",
+            PaymentErrorKind::Unavailable => "unavailable",
+            PaymentErrorKind::Timeout => "timeout",
+            PaymentErrorKind::Rejected => "rejected",
+            PaymentErrorKind::NotFound => "not_found",
+            PaymentErrorKind::Misconfigured => "misconfigured",
         },
     }
 }

@@ -122,7 +122,7 @@ pub(crate) fn map_status(op: &'static str, status: tonic::Status) -> PaymentErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorKind;
+    use crate::error::PaymentErrorKind;
 
     #[test]
     fn lnd_texts_classify_as_the_caller_needs() {
@@ -131,28 +131,31 @@ mod tests {
                 tonic::Status::unknown(
                     "verification failed: signature mismatch after caveat verification",
                 ),
-                ErrorKind::Misconfigured,
+                PaymentErrorKind::Misconfigured,
             ),
             (
                 tonic::Status::unknown("client error (Connect)"),
-                ErrorKind::Unavailable,
+                PaymentErrorKind::Unavailable,
             ),
             (
                 tonic::Status::unknown("invoice expired. Valid until 2026-01-01"),
-                ErrorKind::Rejected,
+                PaymentErrorKind::Rejected,
             ),
             (
                 tonic::Status::already_exists("invoice is already paid"),
-                ErrorKind::Rejected,
+                PaymentErrorKind::Rejected,
             ),
             (
                 tonic::Status::unavailable("shutting down"),
-                ErrorKind::Unavailable,
+                PaymentErrorKind::Unavailable,
             ),
-            (tonic::Status::unimplemented("no"), ErrorKind::Unavailable),
+            (
+                tonic::Status::unimplemented("no"),
+                PaymentErrorKind::Unavailable,
+            ),
             (
                 tonic::Status::permission_denied("nope"),
-                ErrorKind::Misconfigured,
+                PaymentErrorKind::Misconfigured,
             ),
         ];
         for (status, kind) in cases {

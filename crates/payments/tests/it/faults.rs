@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use common::{CALL_TIMEOUT, EXPIRY, TestNet, file_config, inline_config};
 use shardgate_lnd_sim::FaultConfig;
 use shardgate_payments::lnd::{LndConfig, MacaroonSource, TlsCertSource};
-use shardgate_payments::{ErrorKind, LightningNode, PaymentError};
+use shardgate_payments::{LightningNode, PaymentError, PaymentErrorKind};
 
 #[tokio::test]
 async fn node_down_is_unavailable_within_the_timeout() {
@@ -28,7 +28,10 @@ async fn node_down_is_unavailable_within_the_timeout() {
         .expect_err("node is down");
     assert!(started.elapsed() <= CALL_TIMEOUT + Duration::from_millis(500));
     assert!(
-        matches!(err.kind(), ErrorKind::Unavailable | ErrorKind::Timeout),
+        matches!(
+            err.kind(),
+            PaymentErrorKind::Unavailable | PaymentErrorKind::Timeout
+        ),
         "{err}"
     );
     assert!(err.is_temporary());
@@ -75,7 +78,7 @@ async fn slow_node_times_out_per_call() {
         ),
         "{err}"
     );
-    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert_eq!(err.kind(), PaymentErrorKind::Timeout);
     assert!(
         took >= CALL_TIMEOUT && took < CALL_TIMEOUT * 2,
         "took {took:?}"
@@ -95,7 +98,7 @@ async fn wrong_macaroon_is_a_clear_auth_error() {
         .expect("settings parse");
     let err = node.get_info().await.expect_err("refused");
     assert!(matches!(err, PaymentError::LndAuth { .. }), "{err}");
-    assert_eq!(err.kind(), ErrorKind::Misconfigured);
+    assert_eq!(err.kind(), PaymentErrorKind::Misconfigured);
     assert!(!err.is_temporary());
     assert!(err.to_string().contains("refused our credentials"), "{err}");
     let err = node
@@ -118,7 +121,7 @@ async fn wrong_certificate_fails_closed() {
     // OpenSSL's verify failure is recognised in the error chain and
     // reported as a settings problem, not as a transient outage.
     assert!(matches!(err, PaymentError::LndAuth { .. }), "{err}");
-    assert_eq!(err.kind(), ErrorKind::Misconfigured);
+    assert_eq!(err.kind(), PaymentErrorKind::Misconfigured);
     assert!(
         err.to_string().contains("certificate verify failed"),
         "{err}"

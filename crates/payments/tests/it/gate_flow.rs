@@ -8,9 +8,9 @@ use common::{EXPIRY, TestNet, WAIT};
 use shardgate_core::{ContentId, MasterKey};
 use shardgate_payments::l402::header::authorization;
 use shardgate_payments::{
-    AccessRequest, AccountKind, ErrorKind, InvoiceState, L402Keys, MIB, PaidRange, PaymentProof,
-    Price, PricingLimits, SplitConfig, TokenClaims, TokenId, check_payment, parse_authorization,
-    www_authenticate,
+    AccessRequest, AccountKind, InvoiceState, L402Keys, MIB, PaidRange, PaymentErrorKind,
+    PaymentProof, Price, PricingLimits, SplitConfig, TokenClaims, TokenId, check_payment,
+    parse_authorization, www_authenticate,
 };
 
 const NOW: u64 = 1_900_000_000;
@@ -69,7 +69,7 @@ async fn paid_range_download_is_checked_then_split() {
         .await
         .expect("lookup");
     let err = check_payment(verified.proof, &status, amount, NOW).expect_err("unpaid");
-    assert_eq!(err.kind(), ErrorKind::FailedPrecondition);
+    assert_eq!(err.kind(), PaymentErrorKind::FailedPrecondition);
 
     let preimage = net
         .payer

@@ -148,6 +148,10 @@ async fn canceled_hold_invoice_releases_the_payers_funds() {
         .settle_invoice(&preimage)
         .await
         .expect_err("canceled");
-    assert_eq!(err.kind(), shardgate_payments::ErrorKind::Rejected, "{err}");
+    assert_eq!(
+        err.kind(),
+        shardgate_payments::PaymentErrorKind::Rejected,
+        "{err}"
+    );
     net.shutdown().await;
 }

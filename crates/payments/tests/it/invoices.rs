@@ -4,7 +4,7 @@
 use crate::common;
 
 use common::{EXPIRY, PAYER_BALANCE_MSAT, TestNet, WAIT};
-use shardgate_payments::{ErrorKind, InvoiceState, PaymentError, PaymentHash};
+use shardgate_payments::{InvoiceState, PaymentError, PaymentErrorKind, PaymentHash};
 
 #[tokio::test]
 async fn paid_invoice_is_settled_with_its_amount() {
@@ -58,7 +58,7 @@ async fn paid_invoice_is_settled_with_its_amount() {
         .pay_invoice(&invoice.payment_request, 1_000, WAIT)
         .await
         .expect_err("already paid");
-    assert_eq!(again.kind(), ErrorKind::Rejected, "{again}");
+    assert_eq!(again.kind(), PaymentErrorKind::Rejected, "{again}");
     net.shutdown().await;
 }
 
@@ -124,7 +124,7 @@ async fn unknown_invoice_is_not_found() {
             .await
             .expect_err("unknown"),
     ] {
-        assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+        assert_eq!(err.kind(), PaymentErrorKind::NotFound, "{err}");
     }
     // Once the node has invoices, the answer is the same.
     net.broker
@@ -157,7 +157,7 @@ async fn invalid_invoice_arguments_are_refused_before_any_call() {
             .await,
     ] {
         let err = result.expect_err("invalid");
-        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+        assert_eq!(err.kind(), PaymentErrorKind::InvalidArgument, "{err}");
     }
     net.shutdown().await;
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use shardgate_backends::{ProviderConfig, ProviderKind, ProviderLimits, Secret};
 use shardgate_broker::BrokerConfig;
+use shardgate_proto::auth_metadata;
 use shardgate_proto::v1 as pb;
 use shardgate_proto::v1::admin_client::AdminClient;
 use shardgate_proto::v1::storage_client::StorageClient;
@@ -236,14 +237,14 @@ fn count_files(dir: &Path) -> usize {
 pub fn admin_req<T>(msg: T) -> Request<T> {
     let mut r = Request::new(msg);
     r.metadata_mut()
-        .insert("x-admin-key", ADMIN_KEY.parse().expect("ascii"));
+        .insert(auth_metadata::ADMIN_KEY, ADMIN_KEY.parse().expect("ascii"));
     r
 }
 
 pub fn with_key<T>(msg: T, key: &str) -> Request<T> {
     let mut r = Request::new(msg);
     r.metadata_mut()
-        .insert("x-api-key", key.parse().expect("ascii"));
+        .insert(auth_metadata::API_KEY, key.parse().expect("ascii"));
     r
 }
 
@@ -276,7 +277,7 @@ pub async fn put(
     let mut req = Request::new(stream);
     if let Some(key) = key {
         req.metadata_mut()
-            .insert("x-api-key", key.parse().expect("ascii"));
+            .insert(auth_metadata::API_KEY, key.parse().expect("ascii"));
     }
     client.put(req).await.map(|r| r.into_inner())
 }
@@ -294,7 +295,7 @@ pub async fn get(
     });
     if let Some(key) = key {
         req.metadata_mut()
-            .insert("x-api-key", key.parse().expect("ascii"));
+            .insert(auth_metadata::API_KEY, key.parse().expect("ascii"));
     }
     let mut stream = client.get(req).await?.into_inner();
     let mut header = None;

@@ -7,14 +7,12 @@
 use shardgate_backends::{BackendError, BackendErrorKind};
 use shardgate_core::{CoreError, CoreErrorKind};
 use shardgate_index::IndexError;
-use shardgate_payments::{ErrorKind, PaymentError};
+use shardgate_payments::{PaymentError, PaymentErrorKind};
+use shardgate_proto::auth_metadata::WWW_AUTHENTICATE;
 use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
 
 use crate::error::BrokerError;
-
-/// Metadata key of an L402 challenge (storage.proto, "Paying for a download").
-pub const WWW_AUTHENTICATE: &str = "www-authenticate";
 
 impl From<BrokerError> for Status {
     fn from(err: BrokerError) -> Status {
@@ -24,7 +22,7 @@ impl From<BrokerError> for Status {
             tracing::error!(error = %err, "internal error");
         }
         if let BrokerError::Payment(e) = &err
-            && e.kind() == ErrorKind::Misconfigured
+            && e.kind() == PaymentErrorKind::Misconfigured
         {
             // Nothing a client can fix: the operator must see it.
             tracing::error!(error = %e, "payments are misconfigured");
@@ -110,11 +108,11 @@ fn message_of(err: &BrokerError) -> String {
         BrokerError::Payment(e) if e.is_temporary() => format!(
             "the broker's Lightning node is unavailable ({e}); nothing was served or charged, retry with backoff"
         ),
-        BrokerError::Payment(e) if e.kind() == ErrorKind::Misconfigured => {
+        BrokerError::Payment(e) if e.kind() == PaymentErrorKind::Misconfigured => {
             "the broker cannot use its Lightning node (operator configuration); nothing was served or charged, retry later"
                 .to_owned()
         }
-        BrokerError::Payment(e) if e.kind() == ErrorKind::Rejected => format!(
+        BrokerError::Payment(e) if e.kind() == PaymentErrorKind::Rejected => format!(
             "the broker's Lightning node refused an operation ({e}); nothing was served, retry later"
         ),
         BrokerError::Backend(e) if backend_code(e) == Code::Internal => {
@@ -140,18 +138,18 @@ fn index_code(err: &IndexError) -> Code {
     }
 }
 
-/// The one mapping of `shardgate_payments::ErrorKind` (crates/payments README).
+/// The one mapping of `shardgate_payments::PaymentErrorKind` (crates/payments README).
 fn payment_code(err: &PaymentError) -> Code {
     match err.kind() {
-        ErrorKind::InvalidArgument => Code::InvalidArgument,
-        ErrorKind::Unauthenticated => Code::Unauthenticated,
-        ErrorKind::FailedPrecondition => Code::FailedPrecondition,
+        PaymentErrorKind::InvalidArgument => Code::InvalidArgument,
+        PaymentErrorKind::Unauthenticated => Code::Unauthenticated,
+        PaymentErrorKind::FailedPrecondition => Code::FailedPrecondition,
         // Fail closed: nothing served, the client retries with backoff.
-        ErrorKind::Unavailable
-        | ErrorKind::Timeout
-        | ErrorKind::Rejected
-        | ErrorKind::Misconfigured => Code::Unavailable,
-        ErrorKind::NotFound => Code::NotFound,
+        PaymentErrorKind::Unavailable
+        | PaymentErrorKind::Timeout
+        | PaymentErrorKind::Rejected
+        | PaymentErrorKind::Misconfigured => Code::Unavailable,
+        PaymentErrorKind::NotFound => Code::NotFound,
     }
 }
 
