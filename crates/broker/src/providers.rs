@@ -11,11 +11,12 @@ use shardgate_backends::ProviderConfig;
 use shardgate_index::{ProviderRecord, ProviderState};
 use shardgate_proto::v1 as pb;
 
+use crate::clock::now_unix_ms;
 use crate::error::BrokerError;
 use crate::service::provider_config::{
     api_weight, from_backend, redacted, registry_weight, to_backend,
 };
-use crate::state::{Broker, now_unix_ms};
+use crate::state::Broker;
 
 /// What the API shows about a provider beyond the registry's status.
 #[derive(Debug, Clone)]

@@ -46,8 +46,8 @@ pub use settings::{REPAIR_CONCURRENCY, RepairSettings, WATCH_INTERVAL};
 pub use status::{PassReport, RepairSnapshot};
 pub use view::{ProviderView, Standing};
 
+use crate::clock::now_unix_ms;
 use crate::error::BrokerError;
-use crate::state::now_unix_ms;
 use chunk::check_chunk;
 use status::StatusCell;
 use view::DownTracker;

@@ -10,6 +10,7 @@ use shardgate_proto::v1 as pb;
 use shardgate_proto::v1::providers_server::Providers;
 use tonic::{Request, Response, Status};
 
+use crate::clock::now_unix_ms;
 use crate::convert::timestamp;
 use crate::error::BrokerError;
 use crate::providers::{ProviderMeta, seal_record, stored_record};
@@ -17,7 +18,7 @@ use crate::service::provider_config::{
     DEFAULT_WEIGHT, MAX_WEIGHT, api_weight, check_provider_name, redacted, to_backend,
 };
 use crate::service::reply;
-use crate::state::{Broker, now_unix_ms};
+use crate::state::Broker;
 
 #[derive(Clone)]
 pub struct ProvidersService {
