@@ -8,10 +8,10 @@ use shardgate_index::Index;
 
 use crate::auth::Authenticator;
 use crate::config::BrokerConfig;
+use crate::directory::ProviderDirectory;
 use crate::gc::GcWorker;
 use crate::keys::BrokerKeys;
 use crate::payment::{Cashier, PaymentGate};
-use crate::providers::ProviderDirectory;
 use crate::repair::RepairWorker;
 
 /// Everything a request needs.

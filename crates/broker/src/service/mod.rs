@@ -5,7 +5,6 @@
 pub mod admin;
 pub mod listing;
 pub mod payments;
-pub mod provider_config;
 pub mod providers;
 pub mod storage;
 
