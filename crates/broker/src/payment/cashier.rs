@@ -10,8 +10,8 @@ use shardgate_payments::l402::PaidRange;
 use shardgate_payments::{L402Keys, Price, PricingLimits, TokenClaims, TokenId, www_authenticate};
 
 use crate::clock::now_unix_ms;
+use crate::config::PaymentsConfig;
 use crate::error::BrokerError;
-use crate::payment::config::PaymentsConfig;
 use crate::payment::lightning::LndLink;
 
 /// Shared by the L402 gate, the settlement tasks, the hold watcher and the

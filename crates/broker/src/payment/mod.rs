@@ -7,7 +7,6 @@
 //!
 //! | file | role |
 //! |---|---|
-//! | `config.rs` | [`PaymentsConfig`] (`[payments]`) |
 //! | `lightning.rs` | [`LndLink`]: connect + `GetInfo`, background reconnect |
 //! | `cashier.rs` | [`Cashier`]: shared state, invoice issuer (quote → invoice → index → token) |
 //! | `gate.rs` | the L402 gate (verify → reserve use → LND → check → grant) |
@@ -17,7 +16,6 @@
 //! | `watcher.rs` | cancels unused ACCEPTED hold invoices |
 
 pub mod cashier;
-pub mod config;
 pub mod gate;
 pub mod ledger;
 pub mod lightning;
@@ -29,8 +27,8 @@ use futures::future::BoxFuture;
 use shardgate_core::StreamRange;
 use shardgate_index::BlobRecord;
 
+pub use crate::config::PaymentsConfig;
 pub use cashier::{Cashier, IssuedInvoice};
-pub use config::PaymentsConfig;
 pub use lightning::LndLink;
 pub use settlement::{DownloadEnd, Settlement};
 
