@@ -16,7 +16,9 @@ use shardgate_core::{DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE};
 use crate::error::BrokerError;
 
 mod index;
+mod payments;
 pub use index::{IndexConfig, PostgresIndexConfig};
+pub use payments::PaymentsConfig;
 
 /// Broker settings. `Debug` never shows secrets.
 #[derive(Debug, Clone, Deserialize)]
@@ -81,7 +83,7 @@ pub struct BrokerConfig {
     /// and are re-created elsewhere, seconds. Default 3600.
     pub repair_down_grace_secs: u64,
     /// Lightning payments (`[payments]`); `None` serves only free blobs.
-    pub payments: Option<crate::payment::PaymentsConfig>,
+    pub payments: Option<PaymentsConfig>,
 }
 
 impl Default for BrokerConfig {

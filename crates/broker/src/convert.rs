@@ -3,12 +3,11 @@
 use std::collections::BTreeSet;
 
 use shardgate_backends::placement::fault_tolerance;
-use shardgate_core::{KeyMode, Manifest};
+use shardgate_core::{KeyMode, Manifest, StreamLayout};
 use shardgate_index::{BlobRecord, ChunkRecord, Price, TenantRecord, Visibility};
 use shardgate_proto::v1 as pb;
 
 use crate::error::BrokerError;
-use crate::validate::E2E_TAG_LEN;
 
 /// Redundancy actually achieved by a set of chunks of a blob coded `k + m`.
 pub fn redundancy_report(k: usize, m: usize, chunks: &[ChunkRecord]) -> pb::RedundancyReport {
@@ -38,15 +37,6 @@ pub fn redundancy_report(k: usize, m: usize, chunks: &[ChunkRecord]) -> pb::Redu
     }
 }
 
-/// Size of the stored byte stream (what ranges refer to): the plaintext
-/// in MANAGED mode, plaintext + 16 per chunk in END_TO_END mode.
-pub fn stored_size(manifest: &Manifest) -> u64 {
-    match manifest.key_mode() {
-        KeyMode::Managed => manifest.total_len(),
-        KeyMode::EndToEnd => manifest.total_len() + E2E_TAG_LEN * manifest.chunks().len() as u64,
-    }
-}
-
 /// The decoded manifest of a stored blob.
 pub fn manifest_of(blob: &BlobRecord) -> Result<Manifest, BrokerError> {
     Manifest::decode(&blob.manifest).map_err(|e| {
@@ -70,7 +60,7 @@ pub fn blob_info(
         blob_id: blob.blob_id.to_hex(),
         name: blob.name.clone(),
         content_type: blob.content_type.clone(),
-        size_bytes: stored_size(&manifest),
+        size_bytes: StreamLayout::blob_len(&manifest),
         content_hash: blob.content_hash.to_hex(),
         key_mode: if e2e {
             pb::KeyMode::EndToEnd

@@ -15,9 +15,9 @@ use shardgate_core::erasure::shard_len_for;
 use shardgate_index::{Index, MAX_PAGE_LIMIT};
 use tokio::sync::Mutex;
 
+use crate::clock::now_unix_ms;
 use crate::error::BrokerError;
 use crate::metrics;
-use crate::state::now_unix_ms;
 
 /// A background job the server runs periodically and on demand.
 pub trait Worker: Send + Sync + 'static {

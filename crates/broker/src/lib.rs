@@ -2,8 +2,10 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod convert;
+pub mod directory;
 pub mod error;
 pub mod gc;
 pub mod get;
@@ -13,6 +15,7 @@ pub mod lookup;
 pub mod metrics;
 mod metrics_http;
 pub mod payment;
+pub mod provider_config;
 pub mod providers;
 pub mod put;
 pub mod repair;

@@ -3,54 +3,16 @@
 //! Providers service are stored in the index with their config sealed under
 //! a key derived from the master key, and re-join at start.
 
-use std::collections::BTreeMap;
-use std::sync::{Mutex, PoisonError};
-
 use prost::Message;
 use shardgate_backends::ProviderConfig;
 use shardgate_index::{ProviderRecord, ProviderState};
 use shardgate_proto::v1 as pb;
 
+use crate::clock::now_unix_ms;
+use crate::directory::ProviderMeta;
 use crate::error::BrokerError;
-use crate::service::provider_config::{
-    api_weight, from_backend, redacted, registry_weight, to_backend,
-};
-use crate::state::{Broker, now_unix_ms};
-
-/// What the API shows about a provider beyond the registry's status.
-#[derive(Debug, Clone)]
-pub struct ProviderMeta {
-    /// The config with secrets emptied.
-    pub config: pb::ProviderConfig,
-    pub weight: u32,
-    pub joined_at_unix_ms: u64,
-    /// Stored in the index (joined through the API), as opposed to the
-    /// broker's config file.
-    pub persisted: bool,
-}
-
-/// Name → [`ProviderMeta`].
-#[derive(Debug, Default)]
-pub struct ProviderDirectory(Mutex<BTreeMap<String, ProviderMeta>>);
-
-impl ProviderDirectory {
-    pub fn get(&self, name: &str) -> Option<ProviderMeta> {
-        self.lock().get(name).cloned()
-    }
-
-    pub fn insert(&self, name: &str, meta: ProviderMeta) {
-        self.lock().insert(name.to_owned(), meta);
-    }
-
-    pub fn remove(&self, name: &str) {
-        self.lock().remove(name);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ProviderMeta>> {
-        // Every change is a single insert/remove: a panic cannot leave it torn.
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
+use crate::provider_config::{api_weight, from_backend, redacted, registry_weight, to_backend};
+use crate::state::Broker;
 
 /// A provider that should be joined but failed its probe at start.
 pub struct PendingJoin {

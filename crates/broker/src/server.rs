@@ -19,12 +19,13 @@ use tonic_health::ServingStatus;
 
 use crate::auth::Authenticator;
 use crate::config::BrokerConfig;
+use crate::directory::ProviderDirectory;
 use crate::error::BrokerError;
 use crate::gc::GcWorker;
 use crate::keys::BrokerKeys;
 use crate::metrics_http::{handle, serve_metrics};
 use crate::payment::{FreeOnly, PaymentGate, gate_from_config};
-use crate::providers::{ProviderDirectory, load_providers, rejoin_pending};
+use crate::providers::{load_providers, rejoin_pending};
 use crate::repair::{RepairSettings, RepairWorker};
 use crate::service::admin::AdminService;
 use crate::service::payments::PaymentsService;

@@ -2,17 +2,16 @@
 //! (behind one `Arc`), built once in `server.rs`.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use shardgate_backends::ProviderRegistry;
 use shardgate_index::Index;
 
 use crate::auth::Authenticator;
 use crate::config::BrokerConfig;
+use crate::directory::ProviderDirectory;
 use crate::gc::GcWorker;
 use crate::keys::BrokerKeys;
 use crate::payment::{Cashier, PaymentGate};
-use crate::providers::ProviderDirectory;
 use crate::repair::RepairWorker;
 
 /// Everything a request needs.
@@ -35,14 +34,6 @@ pub struct Broker {
     pub cpu: Arc<tokio::sync::Semaphore>,
     /// What the API shows about each joined provider.
     pub directory: ProviderDirectory,
-}
-
-/// Milliseconds since the Unix epoch (0 if the clock is before 1970).
-pub fn now_unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 impl Broker {

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use shardgate_core::manifest::MAX_MANIFEST_CHUNKS;
-use shardgate_core::{ContentId, ErasureParams, KeyMode, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE};
+use shardgate_core::{
+    ContentId, ErasureParams, KeyMode, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, StreamLayout,
+};
 use shardgate_index::{Price, Visibility};
 use shardgate_proto::v1 as pb;
 
@@ -25,8 +27,6 @@ pub const MAX_METADATA_VALUE_BYTES: usize = 1024;
 pub const MAX_METADATA_TOTAL_BYTES: usize = 8192;
 /// Content type stored when an upload gives none.
 pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
-/// AES-GCM tag added to every END_TO_END chunk.
-pub const E2E_TAG_LEN: u64 = 16;
 
 /// A validated upload header.
 #[derive(Debug, Clone)]
@@ -45,19 +45,17 @@ pub struct UploadPlan {
 }
 
 impl UploadPlan {
-    /// Bytes of one full piece of the upload stream: the chunk size, plus
-    /// the tag in END_TO_END mode.
-    pub fn stream_chunk_len(&self) -> u64 {
-        match self.key_mode {
-            KeyMode::Managed => self.chunk_size as u64,
-            KeyMode::EndToEnd => self.chunk_size as u64 + E2E_TAG_LEN,
-        }
+    /// How the upload stream is cut into chunks (a full piece is
+    /// `layout().stride()` bytes: the chunk size, plus the tag in
+    /// END_TO_END mode).
+    pub fn layout(&self) -> StreamLayout {
+        StreamLayout::new(self.key_mode, self.chunk_size)
     }
 
     /// Largest stream this upload may send: the broker's blob bound and
     /// the manifest's chunk-count bound, whichever is lower.
     pub fn max_stream_bytes(&self, config: &BrokerConfig) -> u64 {
-        let by_chunks = self.stream_chunk_len() * u64::from(MAX_MANIFEST_CHUNKS);
+        let by_chunks = self.layout().stride() * u64::from(MAX_MANIFEST_CHUNKS);
         config.limits.max_blob_bytes.min(by_chunks)
     }
 }

@@ -4,9 +4,15 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::human::parse_size;
+
+/// Default `--max-price-msat`: 1,000 sat. Shardgate prices are a few sat
+/// per MiB; anything above this is worth a second look before paying.
+pub const DEFAULT_MAX_PRICE_MSAT: u64 = 1_000_000;
+/// Default `--max-fee-msat`: 10 sat of routing fees on top.
+pub const DEFAULT_MAX_FEE_MSAT: u64 = 10_000;
 
 /// Shardgate: a storage broker that splits, encrypts and erasure-codes blobs
 /// across independent storage providers.
@@ -141,7 +147,7 @@ pub struct PayerArgs {
         long,
         env = "SHARDGATE_MAX_PRICE_MSAT",
         value_name = "MSAT",
-        default_value_t = crate::payer::DEFAULT_MAX_PRICE_MSAT
+        default_value_t = DEFAULT_MAX_PRICE_MSAT
     )]
     pub max_price_msat: u64,
     /// Most routing fee to pay on top, msat.
@@ -149,7 +155,7 @@ pub struct PayerArgs {
         long,
         env = "SHARDGATE_MAX_FEE_MSAT",
         value_name = "MSAT",
-        default_value_t = crate::payer::DEFAULT_MAX_FEE_MSAT
+        default_value_t = DEFAULT_MAX_FEE_MSAT
     )]
     pub max_fee_msat: u64,
 }
@@ -323,7 +329,7 @@ pub struct EarningsArgs {
     #[command(flatten)]
     pub conn: AccountConnArgs,
     /// Only this kind of account: owner, provider, broker, lightning.
-    #[arg(long, value_parser = crate::ledger::parse_kind)]
+    #[arg(long, value_parser = crate::arg_values::parse_kind)]
     pub kind: Option<i32>,
 }
 
@@ -333,14 +339,14 @@ pub struct LedgerArgs {
     pub conn: AccountConnArgs,
     /// Only entries posting to this account: `owner:TENANT_ID`,
     /// `provider:NAME`, `broker` or `lightning`.
-    #[arg(long, value_name = "KIND[:ID]", value_parser = crate::ledger::parse_account)]
+    #[arg(long, value_name = "KIND[:ID]", value_parser = crate::arg_values::parse_account)]
     pub account: Option<shardgate_proto::v1::Account>,
     /// Only entries settled at or after this time (RFC 3339, e.g.
     /// 2026-11-21T00:00:00Z, or a date 2026-11-21).
-    #[arg(long, value_name = "TIME", value_parser = crate::ledger::parse_time)]
+    #[arg(long, value_name = "TIME", value_parser = crate::arg_values::parse_time)]
     pub since: Option<prost_types::Timestamp>,
     /// Only entries settled before this time.
-    #[arg(long, value_name = "TIME", value_parser = crate::ledger::parse_time)]
+    #[arg(long, value_name = "TIME", value_parser = crate::arg_values::parse_time)]
     pub until: Option<prost_types::Timestamp>,
     /// Print at most this many entries.
     #[arg(long)]
@@ -370,7 +376,7 @@ pub struct BlobArgs {
 #[derive(Debug, Subcommand)]
 pub enum ProvidersCommand {
     /// Join a provider (the broker probes it first).
-    Join(Box<crate::provider_spec::JoinArgs>),
+    Join(Box<JoinArgs>),
     /// List joined providers.
     Ls(AdminOnly),
     /// Stop placing new shards on a provider.
@@ -430,4 +436,74 @@ pub struct GcArgs {
     /// Count what would be deleted, delete nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    S3,
+    Gcs,
+    B2,
+    Azblob,
+    Fs,
+    Memory,
+}
+
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    #[command(flatten)]
+    pub conn: AdminConnArgs,
+    /// Provider name ([a-z0-9-], starting with a letter).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Provider kind (or give everything in --config).
+    #[arg(long, conflicts_with = "config", required_unless_present = "config")]
+    pub kind: Option<KindArg>,
+    /// Provider TOML file (name, kind, weight and the kind's fields).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Relative share of new shards (1..=10000, default 100).
+    #[arg(long)]
+    pub weight: Option<u32>,
+    /// s3, gcs, b2: bucket name.
+    #[arg(long)]
+    pub bucket: Option<String>,
+    /// s3: region.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// s3, gcs, azblob: endpoint URL.
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// s3: access key id.
+    #[arg(long)]
+    pub access_key_id: Option<String>,
+    /// s3: secret access key.
+    #[arg(long, env = "SHARDGATE_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub secret_access_key: Option<String>,
+    /// s3: bucket.endpoint URLs instead of endpoint/bucket.
+    #[arg(long)]
+    pub virtual_host_style: bool,
+    /// gcs: service-account JSON key file.
+    #[arg(long, value_name = "FILE")]
+    pub service_account_json: Option<PathBuf>,
+    /// b2: bucket id.
+    #[arg(long)]
+    pub bucket_id: Option<String>,
+    /// b2: application key id.
+    #[arg(long)]
+    pub application_key_id: Option<String>,
+    /// b2: application key.
+    #[arg(long, env = "SHARDGATE_B2_APPLICATION_KEY", hide_env_values = true)]
+    pub application_key: Option<String>,
+    /// azblob: container.
+    #[arg(long)]
+    pub container: Option<String>,
+    /// azblob: storage account name.
+    #[arg(long)]
+    pub account_name: Option<String>,
+    /// azblob: storage account key.
+    #[arg(long, env = "SHARDGATE_AZBLOB_ACCOUNT_KEY", hide_env_values = true)]
+    pub account_key: Option<String>,
+    /// Key prefix in the bucket (s3, gcs, b2, azblob) or directory (fs).
+    #[arg(long)]
+    pub root: Option<String>,
 }

@@ -9,10 +9,11 @@ use anyhow::{Context, bail};
 use shardgate_proto::v1 as pb;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
+use crate::arg_values::parse_range;
 use crate::args::GetArgs;
 use crate::connect::Tenant;
 use crate::failure;
-use crate::human::{self, parse_size};
+use crate::human;
 use crate::payer::Payer;
 use crate::progress::Transfer;
 use crate::purchase::{self, Payment, Purchase};
@@ -215,56 +216,4 @@ pub async fn fetch(
         hash_verified: whole,
         purchase: opened.purchase,
     })
-}
-
-/// `START-END` (inclusive), `START-` (to the end) or `START+LEN`; numbers
-/// may carry size units (`4MiB+1MiB`).
-pub fn parse_range(text: &str) -> anyhow::Result<pb::ByteRange> {
-    let size = |s: &str| parse_size(s).map_err(|e| anyhow::anyhow!("bad --range {text:?}: {e}"));
-    if let Some((start, len)) = text.split_once('+') {
-        let (offset, length) = (size(start)?, size(len)?);
-        if length == 0 {
-            bail!("bad --range {text:?}: the length must be at least 1");
-        }
-        return Ok(pb::ByteRange {
-            offset,
-            length: Some(length),
-        });
-    }
-    let Some((start, end)) = text.split_once('-') else {
-        bail!("bad --range {text:?}: use START-END, START- or START+LEN");
-    };
-    let offset = size(start)?;
-    if end.trim().is_empty() {
-        return Ok(pb::ByteRange {
-            offset,
-            length: None,
-        });
-    }
-    let end = size(end)?;
-    if end < offset {
-        bail!("bad --range {text:?}: the end is before the start");
-    }
-    Ok(pb::ByteRange {
-        offset,
-        length: Some(end - offset + 1),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_parse_in_three_forms() {
-        let r = parse_range("10-19").expect("inclusive");
-        assert_eq!((r.offset, r.length), (10, Some(10)));
-        let r = parse_range("1MiB+4KiB").expect("plus");
-        assert_eq!((r.offset, r.length), (1 << 20, Some(4096)));
-        let r = parse_range("7-").expect("open");
-        assert_eq!((r.offset, r.length), (7, None));
-        for bad in ["9-3", "5+0", "abc", "1-x", ""] {
-            assert!(parse_range(bad).is_err(), "{bad}");
-        }
-    }
 }

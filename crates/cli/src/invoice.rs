@@ -4,10 +4,10 @@
 use anyhow::bail;
 use shardgate_proto::v1 as pb;
 
+use crate::arg_values::parse_range;
 use crate::args::{InvoiceArgs, PayArgs, PaymentStatusArgs};
 use crate::bolt11::{Bolt11, parse_hash};
 use crate::connect::{Tenant, channel};
-use crate::download::parse_range;
 use crate::failure;
 use crate::human;
 use crate::payer::{Payer, fee_text};

@@ -1,8 +1,6 @@
 //! `shardgate earnings` and `shardgate ledger`: where the money went
 //! (Payments.GetEarnings, Payments.ListLedgerEntries).
 
-use std::time::{Duration, UNIX_EPOCH};
-
 use shardgate_proto::v1 as pb;
 
 use crate::args::{EarningsArgs, LedgerArgs};
@@ -181,84 +179,9 @@ pub fn account_name(account: Option<&pb::Account>, ids: Ids) -> String {
     }
 }
 
-/// `--kind`: owner, provider, broker, lightning.
-pub fn parse_kind(text: &str) -> Result<i32, String> {
-    let kind = match text.to_ascii_lowercase().as_str() {
-        "owner" => pb::AccountKind::Owner,
-        "provider" => pb::AccountKind::Provider,
-        "broker" => pb::AccountKind::Broker,
-        "lightning" => pb::AccountKind::Lightning,
-        other => {
-            return Err(format!(
-                "unknown account kind {other:?} (owner, provider, broker, lightning)"
-            ));
-        }
-    };
-    Ok(kind as i32)
-}
-
-/// `--account KIND[:ID]`: `owner:<tenant id>`, `provider:<name>`,
-/// `broker`, `lightning`.
-pub fn parse_account(text: &str) -> Result<pb::Account, String> {
-    let (kind, id) = text.split_once(':').unwrap_or((text, ""));
-    let kind = parse_kind(kind)?;
-    let needs_id =
-        kind == pb::AccountKind::Owner as i32 || kind == pb::AccountKind::Provider as i32;
-    if needs_id == id.is_empty() {
-        return Err(if needs_id {
-            "owner and provider accounts need an id: owner:<tenant id>, provider:<name>".into()
-        } else {
-            "broker and lightning accounts have no id".into()
-        });
-    }
-    Ok(pb::Account {
-        kind,
-        id: id.to_owned(),
-    })
-}
-
-/// `--since`/`--until`: RFC 3339 (`2026-11-21T10:00:00Z`) or a date
-/// (`2026-11-21`, midnight UTC).
-pub fn parse_time(text: &str) -> Result<prost_types::Timestamp, String> {
-    let full = if text.len() == 10 {
-        format!("{text}T00:00:00Z")
-    } else {
-        text.to_owned()
-    };
-    let at = humantime::parse_rfc3339_weak(&full)
-        .map_err(|e| format!("{text:?} is not a time like 2026-11-21T10:00:00Z: {e}"))?;
-    let since_epoch = at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
-    Ok(prost_types::Timestamp {
-        seconds: i64::try_from(since_epoch.as_secs()).map_err(|_| "time out of range")?,
-        nanos: 0,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn accounts_and_times_parse() {
-        let a = parse_account("provider:cloud-a").expect("provider");
-        assert_eq!(
-            (a.kind, a.id.as_str()),
-            (pb::AccountKind::Provider as i32, "cloud-a")
-        );
-        assert_eq!(
-            parse_account("broker").expect("broker").kind,
-            pb::AccountKind::Broker as i32
-        );
-        assert!(parse_account("owner").is_err());
-        assert!(parse_account("broker:x").is_err());
-        assert!(parse_account("bank:1").is_err());
-        assert_eq!(parse_time("1970-01-02").expect("date").seconds, 86_400);
-        assert_eq!(
-            parse_time("2026-11-20T23:36:07Z").expect("time").seconds,
-            1_795_217_767
-        );
-        assert!(parse_time("yesterday").is_err());
-    }
 
     #[test]
     fn postings_read_as_lines() {

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod arg_values;
 mod args;
 mod blobs;
 mod bolt11;

@@ -12,11 +12,6 @@ use crate::args::PayerArgs;
 use crate::bolt11::Bolt11;
 use crate::human;
 
-/// Default `--max-price-msat`: 1,000 sat. Shardgate prices are a few sat
-/// per MiB; anything above this is worth a second look before paying.
-pub const DEFAULT_MAX_PRICE_MSAT: u64 = 1_000_000;
-/// Default `--max-fee-msat`: 10 sat of routing fees on top.
-pub const DEFAULT_MAX_FEE_MSAT: u64 = 10_000;
 /// How long one payment may stay in flight. A hold invoice stays in flight
 /// until the broker settles it after the download, so this bounds the
 /// whole paid download of a hold invoice.

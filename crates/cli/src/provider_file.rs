@@ -15,13 +15,11 @@
 
 use std::path::Path;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use serde::Deserialize;
 use shardgate_backends::Secret;
 use shardgate_proto::v1 as pb;
 use shardgate_proto::v1::provider_config::Kind;
-
-use crate::provider_spec::absolute;
 
 /// The file form: `name` and `weight` beside a kind-tagged table.
 struct ProviderFile {
@@ -161,6 +159,15 @@ pub fn read(path: &Path) -> anyhow::Result<(Option<String>, Option<u32>, Kind)> 
         KindFile::Memory {} => Kind::Memory(pb::MemoryConfig {}),
     };
     Ok((head.name, head.weight, kind))
+}
+
+/// The broker wants an absolute fs root; a relative one means "here".
+pub(crate) fn absolute(root: &str) -> anyhow::Result<String> {
+    if root.is_empty() {
+        bail!("an fs provider needs --root DIR");
+    }
+    let path = std::path::absolute(root).with_context(|| format!("bad --root {root:?}"))?;
+    Ok(path.display().to_string())
 }
 
 #[cfg(test)]

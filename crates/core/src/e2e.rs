@@ -17,6 +17,7 @@ use crate::erasure::ErasureParams;
 use crate::error::CoreError;
 use crate::keys::FileKey;
 use crate::manifest::ManifestChunk;
+use crate::pipeline::open::open_sealed;
 use crate::pipeline::{OpenKey, OpenedChunk, open_chunk};
 
 /// Sequential opener for the chunks of one end-to-end blob.
@@ -66,18 +67,7 @@ impl<'a> E2eReader<'a> {
     /// Opens the next chunk from its sealed bytes (ciphertext ‖ tag), for
     /// callers that rebuilt the chunk themselves.
     pub fn open_next_sealed(&mut self, sealed: &[u8]) -> Result<Vec<u8>, CoreError> {
-        match self.next_key()? {
-            OpenKey::EndToEnd {
-                file_key,
-                index,
-                last,
-            } => crate::aead::open(
-                &file_key.chunk_key(index, last),
-                &crate::aead::e2e_aad(index, last),
-                sealed,
-            ),
-            OpenKey::Managed(_) => Err(CoreError::DecryptFailed),
-        }
+        open_sealed(sealed, self.next_key()?)
     }
 
     /// Succeeds only if every expected chunk was opened.

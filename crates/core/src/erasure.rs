@@ -37,6 +37,9 @@ pub const DEFAULT_M: usize = 1;
 /// Largest chunk an erasure coder accepts: the largest plaintext chunk plus
 /// its AEAD tag. Headers claiming more are rejected before any allocation.
 pub const MAX_SEALED_CHUNK_LEN: usize = MAX_CHUNK_SIZE + TAG_LEN;
+/// Shortest sealed chunk: one plaintext byte and its AEAD tag (a chunk is
+/// never empty; a 0-byte blob has no chunks).
+pub const MIN_SEALED_CHUNK_LEN: usize = 1 + TAG_LEN;
 
 /// Shard body length for a chunk of `chunk_len` bytes split into `k` data
 /// shards: `ceil(chunk_len / k)` rounded up to even. The codec we use works
@@ -68,7 +71,12 @@ impl ErasureParams {
     /// `k` in `MIN_K..=MAX_K`, `m` in `MIN_M..=MAX_M`.
     pub fn new(k: usize, m: usize) -> Result<Self, CoreError> {
         if !(MIN_K..=MAX_K).contains(&k) || !(MIN_M..=MAX_M).contains(&m) {
-            return Err(CoreError::ErasureParamsOutOfBounds { k, m });
+            return Err(CoreError::ErasureParamsOutOfBounds {
+                k,
+                m,
+                max_k: MAX_K,
+                max_m: MAX_M,
+            });
         }
         // In bounds, so both fit in a u8.
         Ok(ErasureParams {

@@ -36,13 +36,15 @@ pub enum CoreError {
     /// A parameter outside the documented bounds.
     #[error("invalid argument: {what}: {reason}")]
     InvalidArgument { what: &'static str, reason: String },
-    /// `k` or `m` outside `1..=MAX_K` / `1..=MAX_M`.
-    #[error(
-        "erasure parameters k={k}, m={m} out of bounds (k 1..={}, m 1..={})",
-        crate::erasure::MAX_K,
-        crate::erasure::MAX_M
-    )]
-    ErasureParamsOutOfBounds { k: usize, m: usize },
+    /// `k` or `m` outside `1..=max_k` / `1..=max_m` (the bounds of
+    /// `erasure.rs`, carried here so this module needs nothing from it).
+    #[error("erasure parameters k={k}, m={m} out of bounds (k 1..={max_k}, m 1..={max_m})")]
+    ErasureParamsOutOfBounds {
+        k: usize,
+        m: usize,
+        max_k: usize,
+        max_m: usize,
+    },
     /// Fewer bytes than the format needs.
     #[error("truncated {what}: need {needed} bytes, got {got}")]
     Truncated {

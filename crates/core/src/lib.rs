@@ -12,12 +12,13 @@ pub mod keys;
 pub mod manifest;
 pub mod pipeline;
 pub mod shard;
+pub mod stream;
 pub mod wrap;
 
 pub use buffer::ShardBuf;
 pub use chunker::{DEFAULT_CHUNK_SIZE, FrameChunker, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, ReadChunker};
 pub use e2e::E2eReader;
-pub use erasure::ErasureParams;
+pub use erasure::{ErasureParams, MIN_SEALED_CHUNK_LEN};
 pub use error::{CoreError, CoreErrorKind};
 pub use id::ContentId;
 pub use keys::{
@@ -25,10 +26,12 @@ pub use keys::{
 };
 pub use manifest::{KeyMode, Manifest, ManifestChunk};
 pub use pipeline::{
-    EncodedChunk, OpenKey, OpenedChunk, SealKey, SealedChunk, encode_sealed_chunk,
-    encode_sealed_chunk_in, open_chunk, open_chunk_from_bodies, seal_chunk, seal_chunk_in,
+    EncodedChunk, OpenKey, OpenedChunk, RebuiltChunk, SealKey, SealedChunk, encode_sealed_chunk,
+    encode_sealed_chunk_in, open_chunk, open_chunk_from_bodies, rebuild_sealed_chunk,
+    rebuild_sealed_from_bodies, recreate_shards, seal_chunk, seal_chunk_in,
 };
 pub use shard::{
     SHARD_HEADER_LEN, ShardHeader, decode_shard_object, encode_shard_object, shard_object_key,
 };
+pub use stream::{StreamLayout, StreamRange};
 pub use wrap::WrappedChunkKey;

@@ -19,6 +19,7 @@
 //! blob id. Every field is determined by the content, so there is exactly one
 //! encoding per manifest: the decoder rejects anything else.
 
+use crate::aead::TAG_LEN;
 use crate::chunker::{MAX_CHUNK_SIZE, check_chunk_size, chunk_count};
 use crate::erasure::ErasureParams;
 use crate::error::CoreError;
@@ -75,6 +76,14 @@ pub struct ManifestChunk {
     pub id: ContentId,
     /// Plaintext length (the sealed chunk is 16 bytes longer).
     pub len: u32,
+}
+
+impl ManifestChunk {
+    /// Length of the sealed chunk (ciphertext ‖ tag): what its shard
+    /// headers record and what rebuilding it yields.
+    pub fn sealed_len(&self) -> usize {
+        self.len as usize + TAG_LEN
+    }
 }
 
 /// A validated manifest. Construct with [`Manifest::new`] or

@@ -1,12 +1,18 @@
 //! One call per stage and direction: [`seal_chunk`] /
 //! [`encode_sealed_chunk`] on upload, [`open_chunk`] /
-//! [`open_chunk_from_bodies`] on download.
+//! [`open_chunk_from_bodies`] on download, [`rebuild_sealed_chunk`] /
+//! [`recreate_shards`] where the ciphertext is enough (END_TO_END reads,
+//! repair).
 
-mod open;
+pub(crate) mod open;
+mod rebuild;
 mod seal;
 mod shared_hash;
 
 pub use open::{OpenKey, OpenedChunk, open_chunk, open_chunk_from_bodies};
+pub use rebuild::{
+    RebuiltChunk, rebuild_sealed_chunk, rebuild_sealed_from_bodies, recreate_shards,
+};
 pub use seal::{
     EncodedChunk, SealKey, SealedChunk, encode_sealed_chunk, encode_sealed_chunk_in, seal_chunk,
     seal_chunk_in,

@@ -9,19 +9,19 @@ use std::time::Duration;
 use shardgate_core::aead::MANAGED_AAD;
 use shardgate_core::erasure::shard_len_for;
 use shardgate_core::keys::KEY_LEN;
-use shardgate_core::{KeyMode, SHARD_HEADER_LEN, WrappedChunkKey};
+use shardgate_core::{KeyMode, SHARD_HEADER_LEN, StreamLayout, WrappedChunkKey};
 use shardgate_index::{ChunkRecord, TenantRecord};
 use shardgate_proto::v1 as pb;
-use tonic::metadata::MetadataMap;
 
-use crate::convert::{manifest_of, stored_size, timestamp};
+use crate::clock::now_unix_ms;
+use crate::convert::{manifest_of, timestamp};
 use crate::error::BrokerError;
 use crate::get::range::served_range;
 use crate::get::{RangeChunks, range_chunks};
 use crate::lookup::find_blob;
 use crate::payment::{DownloadEnd, DownloadRequest};
-use crate::state::{Broker, now_unix_ms};
-use crate::validate::{E2E_TAG_LEN, parse_id};
+use crate::state::Broker;
+use crate::validate::parse_id;
 
 /// Shortest URL validity a request may ask for.
 pub const MIN_URL_TTL: Duration = Duration::from_secs(60);
@@ -35,16 +35,16 @@ const SHARD_FORMAT_VERSION: u32 = 1;
 pub async fn shard_locations(
     broker: Arc<Broker>,
     caller: Option<TenantRecord>,
-    metadata: &MetadataMap,
+    credential: Option<&str>,
     request: pb::GetShardLocationsRequest,
 ) -> Result<pb::GetShardLocationsResponse, BrokerError> {
     let blob_id = parse_id(&request.blob_id, "blob_id")?;
     let ttl = url_ttl(request.url_ttl.as_ref())?;
     let blob = find_blob(&broker, caller.as_ref(), &blob_id).await?;
     let manifest = manifest_of(&blob)?;
-    let range = served_range(stored_size(&manifest), request.range.as_ref())?;
+    let range = served_range(StreamLayout::blob_len(&manifest), request.range.as_ref())?;
     let RangeChunks {
-        stride,
+        layout,
         first,
         entries,
         records,
@@ -67,10 +67,10 @@ pub async fn shard_locations(
     };
     let grant = broker
         .payments
-        .authorize(&blob, range, payment, metadata)
+        .authorize(&blob, range, payment, credential)
         .await?;
     let mut settlement = grant.settlement;
-    let located = locate(&broker, &manifest, first, stride, &entries, &records, ttl).await;
+    let located = locate(&broker, layout, first, &entries, &records, ttl).await;
     match located {
         Ok((chunks, served_by)) => {
             settlement.count_shards(served_by.iter().map(String::as_str));
@@ -101,9 +101,8 @@ pub async fn shard_locations(
 /// first) — the providers this download pays.
 async fn locate(
     broker: &Broker,
-    manifest: &shardgate_core::Manifest,
+    layout: StreamLayout,
     first: u64,
-    stride: u64,
     entries: &[shardgate_core::ManifestChunk],
     records: &[ChunkRecord],
     ttl: Duration,
@@ -134,19 +133,15 @@ async fn locate(
                 object_size_bytes: object_size,
             });
         }
-        let managed_key = match manifest.key_mode() {
+        let managed_key = match layout.key_mode() {
             KeyMode::Managed => Some(managed_key(broker, record)?),
             KeyMode::EndToEnd => None,
-        };
-        let length = match manifest.key_mode() {
-            KeyMode::Managed => u64::from(entry.len),
-            KeyMode::EndToEnd => u64::from(entry.len) + E2E_TAG_LEN,
         };
         chunks.push(pb::ChunkLocation {
             chunk_index: index,
             chunk_id: record.chunk_id.to_hex(),
-            offset: index * stride,
-            length,
+            offset: layout.chunk_start(index),
+            length: layout.chunk_len(u64::from(entry.len)),
             ciphertext_length: u64::from(record.sealed_len),
             k: u32::from(record.k),
             m: u32::from(record.m),

@@ -13,25 +13,24 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use shardgate_core::{KeyMode, Manifest, ManifestChunk};
+use shardgate_core::{Manifest, ManifestChunk, StreamLayout, StreamRange};
 use shardgate_index::{BlobRecord, ChunkRecord, TenantRecord};
 use shardgate_proto::v1::{GetHeader, GetRequest, GetResponse, get_response::Frame};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
-use tonic::metadata::MetadataMap;
 use tracing::Instrument;
 
-use crate::convert::{blob_info, manifest_of, stored_size};
+use crate::convert::{blob_info, manifest_of};
 use crate::error::BrokerError;
-use crate::get::range::{ServedRange, chunk_span, served_range, slice_in_chunk};
+use crate::get::range::served_range;
 use crate::get::reader::read_chunk;
 use crate::lookup::{chunk_records, find_blob};
 use crate::metrics;
 use crate::payment::{DownloadEnd, DownloadRequest, Settlement};
 use crate::state::Broker;
-use crate::validate::{E2E_TAG_LEN, parse_id};
+use crate::validate::parse_id;
 
 /// The response stream of Get. Dropping it (the client went away, or the
 /// server shuts down) aborts the task reading chunks, so no read outlives
@@ -64,14 +63,13 @@ const SEND_BUFFER: usize = 4;
 pub async fn get(
     broker: Arc<Broker>,
     caller: Option<TenantRecord>,
-    metadata: &MetadataMap,
+    credential: Option<&str>,
     request: GetRequest,
 ) -> Result<GetStream, BrokerError> {
     let blob_id = parse_id(&request.blob_id, "blob_id")?;
     let blob = find_blob(&broker, caller.as_ref(), &blob_id).await?;
     let manifest = manifest_of(&blob)?;
-    let size = stored_size(&manifest);
-    let range = served_range(size, request.range.as_ref())?;
+    let range = served_range(StreamLayout::blob_len(&manifest), request.range.as_ref())?;
     let payment = DownloadRequest {
         hold_invoice: request.hold_invoice,
         uses: request.uses,
@@ -79,7 +77,7 @@ pub async fn get(
     };
     let grant = broker
         .payments
-        .authorize(&blob, range, payment, metadata)
+        .authorize(&blob, range, payment, credential)
         .await?;
     let settlement = grant.settlement;
 
@@ -92,7 +90,7 @@ pub async fn get(
     .await;
     let (
         RangeChunks {
-            stride,
+            layout,
             first,
             entries,
             records,
@@ -124,16 +122,7 @@ pub async fn get(
     .map_err(|_| BrokerError::Cancelled)?;
     let reader = tokio::spawn(
         stream_range(
-            broker,
-            blob,
-            manifest.key_mode(),
-            first,
-            stride,
-            range,
-            entries,
-            records,
-            tx,
-            settlement,
+            broker, blob, layout, first, range, entries, records, tx, settlement,
         )
         .in_current_span(),
     );
@@ -145,8 +134,8 @@ pub async fn get(
 
 /// The chunks a range touches, with their index records.
 pub struct RangeChunks {
-    /// Stored bytes per full chunk (chunk size, + 16 in END_TO_END mode).
-    pub stride: u64,
+    /// How the blob's stream maps onto its chunks.
+    pub layout: StreamLayout,
     /// Index of the first chunk.
     pub first: u64,
     pub entries: Vec<ManifestChunk>,
@@ -157,13 +146,10 @@ pub struct RangeChunks {
 pub async fn range_chunks(
     broker: &Broker,
     manifest: &Manifest,
-    range: ServedRange,
+    range: StreamRange,
 ) -> Result<RangeChunks, BrokerError> {
-    let stride = match manifest.key_mode() {
-        KeyMode::Managed => manifest.chunk_size() as u64,
-        KeyMode::EndToEnd => manifest.chunk_size() as u64 + E2E_TAG_LEN,
-    };
-    let span = chunk_span(range, stride);
+    let layout = StreamLayout::of(manifest);
+    let span = layout.chunks_in(range);
     let entries = manifest.chunks()[span.start as usize..span.end as usize].to_vec();
     let ids: Vec<_> = entries.iter().map(|e| e.id).collect();
     let found = chunk_records(broker, &ids).await?;
@@ -179,7 +165,7 @@ pub async fn range_chunks(
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(RangeChunks {
-        stride,
+        layout,
         first: span.start,
         entries,
         records,
@@ -194,10 +180,9 @@ pub async fn range_chunks(
 async fn stream_range(
     broker: Arc<Broker>,
     blob: BlobRecord,
-    key_mode: KeyMode,
+    layout: StreamLayout,
     first: u64,
-    stride: u64,
-    range: ServedRange,
+    range: StreamRange,
     entries: Vec<ManifestChunk>,
     records: Vec<ChunkRecord>,
     tx: mpsc::Sender<Result<GetResponse, Status>>,
@@ -205,6 +190,7 @@ async fn stream_range(
 ) {
     let frame_len = broker.config.limits.max_data_frame_bytes as usize;
     let read_ahead = broker.config.pipeline.read_ahead;
+    let key_mode = layout.key_mode();
     let reads = futures::stream::iter(entries.into_iter().zip(records).enumerate())
         .map(|(i, (entry, record))| {
             let broker = broker.clone();
@@ -229,7 +215,7 @@ async fn stream_range(
         settlement.count_shards(read.providers.iter().map(String::as_str));
         // Frames are slices of the opened chunk, not copies.
         let bytes = Bytes::from(read.bytes);
-        let (from, to) = slice_in_chunk(range, stride, index, bytes.len() as u64);
+        let (from, to) = layout.slice_in_chunk(range, index, bytes.len() as u64);
         // In bounds by construction of the span (the rebuilt chunk has its
         // manifest length); checked anyway, failing the stream, never
         // panicking or ending it OK with bytes missing.

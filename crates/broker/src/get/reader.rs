@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use shardgate_core::{
-    ErasureParams, KeyMode, ManifestChunk, OpenKey, WrappedChunkKey, decode_shard_object,
-    open_chunk,
+    ErasureParams, KeyMode, ManifestChunk, OpenKey, WrappedChunkKey, open_chunk,
+    rebuild_sealed_chunk,
 };
 use shardgate_index::ChunkRecord;
 
@@ -101,39 +101,12 @@ async fn open(
                         })?;
                     Ok(open_chunk(&views, &entry, params, OpenKey::Managed(&key))?.plaintext)
                 }
-                KeyMode::EndToEnd => rebuild_sealed(&views, &entry, params),
+                // The broker has no key: rebuild the ciphertext and check
+                // it against the chunk id, without decrypting.
+                KeyMode::EndToEnd => {
+                    Ok(rebuild_sealed_chunk(&views, &entry.id, entry.sealed_len(), params)?.sealed)
+                }
             }
         })
         .await?
-}
-
-/// END_TO_END: rebuild the ciphertext and check it against the chunk id,
-/// without decrypting (the broker has no key).
-fn rebuild_sealed(
-    objects: &[Option<&[u8]>],
-    entry: &ManifestChunk,
-    params: ErasureParams,
-) -> Result<Vec<u8>, BrokerError> {
-    let sealed_len = entry.len as usize + crate::validate::E2E_TAG_LEN as usize;
-    let bodies: Vec<Option<&[u8]>> = objects
-        .iter()
-        .enumerate()
-        .map(|(i, object)| {
-            let (h, body) = decode_shard_object((*object)?).ok()?;
-            let fits = h.chunk_id == entry.id
-                && usize::from(h.index) == i
-                && usize::from(h.k) == params.k()
-                && usize::from(h.m) == params.m()
-                && h.chunk_len as usize == sealed_len;
-            fits.then_some(body)
-        })
-        .collect();
-    let sealed = params.rebuild(&bodies, sealed_len)?;
-    if shardgate_core::ContentId::of(&sealed) != entry.id {
-        return Err(BrokerError::DataLoss(format!(
-            "chunk {} rebuilt to different bytes",
-            entry.id.short()
-        )));
-    }
-    Ok(sealed)
 }

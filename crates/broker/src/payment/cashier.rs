@@ -4,15 +4,15 @@
 
 use std::sync::Arc;
 
+use shardgate_core::StreamRange;
 use shardgate_index::{BlobRecord, Index, InvoiceProgress, InvoiceRecord};
 use shardgate_payments::l402::PaidRange;
 use shardgate_payments::{L402Keys, Price, PricingLimits, TokenClaims, TokenId, www_authenticate};
 
+use crate::clock::now_unix_ms;
+use crate::config::PaymentsConfig;
 use crate::error::BrokerError;
-use crate::get::range::ServedRange;
-use crate::payment::config::PaymentsConfig;
 use crate::payment::lightning::LndLink;
-use crate::state::now_unix_ms;
 
 /// Shared by the L402 gate, the settlement tasks, the hold watcher and the
 /// Payments service.
@@ -65,7 +65,7 @@ impl Cashier {
     pub async fn issue(
         &self,
         blob: &BlobRecord,
-        range: ServedRange,
+        range: StreamRange,
         hold: bool,
         requested_uses: u32,
     ) -> Result<IssuedInvoice, BrokerError> {

@@ -14,22 +14,20 @@
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use shardgate_core::StreamRange;
 use shardgate_index::{BlobRecord, IndexError, InvoiceProgress, InvoiceRecord};
 use shardgate_payments::l402::PaidRange;
 use shardgate_payments::{
     AccessRequest, InvoiceState, PaymentError, PaymentErrorKind, PaymentHash, VerifiedCredential,
     check_payment, parse_authorization,
 };
-use shardgate_proto::auth_metadata::AUTHORIZATION;
-use tonic::metadata::MetadataMap;
 
+use crate::clock::now_unix_ms;
 use crate::error::BrokerError;
-use crate::get::range::ServedRange;
 use crate::payment::cashier::Cashier;
 use crate::payment::refusal::refusal_reason;
 use crate::payment::settlement::Settlement;
 use crate::payment::{DownloadGrant, DownloadRequest, PaymentGate};
-use crate::state::now_unix_ms;
 
 /// Sells downloads over Lightning (L402).
 #[derive(Clone)]
@@ -45,15 +43,15 @@ impl L402Gate {
     async fn authorize_paid(
         &self,
         blob: &BlobRecord,
-        range: ServedRange,
+        range: StreamRange,
         request: DownloadRequest,
-        metadata: &MetadataMap,
+        credential: Option<&str>,
     ) -> Result<DownloadGrant, BrokerError> {
         // Malformed challenge parameters are the caller's to fix, whatever
         // the credential.
         self.cashier
             .resolve_uses(request.uses, request.hold_invoice)?;
-        let Some(value) = metadata.get(AUTHORIZATION) else {
+        let Some(value) = credential else {
             return Err(self
                 .challenge(
                     blob,
@@ -66,7 +64,7 @@ impl L402Gate {
                 )
                 .await);
         };
-        let verified = match self.verify(value.to_str().ok(), blob, range) {
+        let verified = match self.verify(value, blob, range) {
             Ok(verified) => verified,
             Err(reason) => return Err(self.challenge(blob, range, request, reason).await),
         };
@@ -115,11 +113,13 @@ impl L402Gate {
     /// Steps 2–3: parse and verify; the reason of a refusal otherwise.
     fn verify(
         &self,
-        value: Option<&str>,
+        value: &str,
         blob: &BlobRecord,
-        range: ServedRange,
+        range: StreamRange,
     ) -> Result<VerifiedCredential, String> {
-        let value = value.ok_or_else(|| "authorization metadata is not ASCII".to_owned())?;
+        if !value.is_ascii() {
+            return Err("authorization metadata is not ASCII".to_owned());
+        }
         let credential = parse_authorization(value).map_err(|e| e.to_string())?;
         let access = AccessRequest {
             blob: blob.blob_id,
@@ -209,7 +209,7 @@ impl L402Gate {
     async fn challenge(
         &self,
         blob: &BlobRecord,
-        range: ServedRange,
+        range: StreamRange,
         request: DownloadRequest,
         reason: String,
     ) -> BrokerError {
@@ -240,13 +240,13 @@ impl PaymentGate for L402Gate {
     fn authorize<'a>(
         &'a self,
         blob: &'a BlobRecord,
-        range: ServedRange,
+        range: StreamRange,
         request: DownloadRequest,
-        metadata: &'a MetadataMap,
+        credential: Option<&'a str>,
     ) -> BoxFuture<'a, Result<DownloadGrant, BrokerError>> {
         // No shortcut for a zero price: with payments on, every download is
         // paid (storage.proto), at least `min_invoice_msat` (common.proto
         // Price), so providers are paid for every shard they serve.
-        Box::pin(async move { self.authorize_paid(blob, range, request, metadata).await })
+        Box::pin(async move { self.authorize_paid(blob, range, request, credential).await })
     }
 }

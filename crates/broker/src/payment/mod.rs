@@ -7,7 +7,6 @@
 //!
 //! | file | role |
 //! |---|---|
-//! | `config.rs` | [`PaymentsConfig`] (`[payments]`) |
 //! | `lightning.rs` | [`LndLink`]: connect + `GetInfo`, background reconnect |
 //! | `cashier.rs` | [`Cashier`]: shared state, invoice issuer (quote → invoice → index → token) |
 //! | `gate.rs` | the L402 gate (verify → reserve use → LND → check → grant) |
@@ -17,7 +16,6 @@
 //! | `watcher.rs` | cancels unused ACCEPTED hold invoices |
 
 pub mod cashier;
-pub mod config;
 pub mod gate;
 pub mod ledger;
 pub mod lightning;
@@ -26,16 +24,15 @@ pub mod settlement;
 pub mod watcher;
 
 use futures::future::BoxFuture;
+use shardgate_core::StreamRange;
 use shardgate_index::BlobRecord;
-use tonic::metadata::MetadataMap;
 
+pub use crate::config::PaymentsConfig;
 pub use cashier::{Cashier, IssuedInvoice};
-pub use config::PaymentsConfig;
 pub use lightning::LndLink;
 pub use settlement::{DownloadEnd, Settlement};
 
 use crate::error::BrokerError;
-use crate::get::range::ServedRange;
 
 /// What the request says about paying, besides the credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -79,12 +76,15 @@ pub fn is_free(blob: &BlobRecord) -> bool {
 /// Decides whether `range` of `blob` may be served to this request.
 pub trait PaymentGate: Send + Sync + 'static {
     /// `Ok` to serve; an error to refuse (its status goes to the client).
+    /// `credential` is the request's `authorization` value, if it sent one
+    /// (the service reads it off the transport; bytes that are not UTF-8
+    /// arrive replaced, so a gate sees them as non-ASCII).
     fn authorize<'a>(
         &'a self,
         blob: &'a BlobRecord,
-        range: ServedRange,
+        range: StreamRange,
         request: DownloadRequest,
-        metadata: &'a MetadataMap,
+        credential: Option<&'a str>,
     ) -> BoxFuture<'a, Result<DownloadGrant, BrokerError>>;
 }
 
@@ -96,9 +96,9 @@ impl PaymentGate for FreeOnly {
     fn authorize<'a>(
         &'a self,
         blob: &'a BlobRecord,
-        _range: ServedRange,
+        _range: StreamRange,
         _request: DownloadRequest,
-        _metadata: &'a MetadataMap,
+        _credential: Option<&'a str>,
     ) -> BoxFuture<'a, Result<DownloadGrant, BrokerError>> {
         Box::pin(async move {
             if is_free(blob) {

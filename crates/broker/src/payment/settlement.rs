@@ -21,9 +21,9 @@ use shardgate_payments::{InvoiceState, TokenId};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::clock::now_unix_ms;
 use crate::payment::cashier::Cashier;
 use crate::payment::ledger::{ServedShards, ledger_entry};
-use crate::state::now_unix_ms;
 
 /// How long a hold settlement is retried while LND is unreachable. The
 /// data went out; the HTLC stays locked until its CLTV deadline (hours).

@@ -18,11 +18,11 @@ use std::time::Duration;
 use shardgate_index::{IndexError, InvoiceProgress, InvoiceRecord};
 use shardgate_payments::{InvoiceState, LightningNode, PaymentError, PaymentHash};
 
+use crate::clock::now_unix_ms;
 use crate::error::BrokerError;
 use crate::payment::cashier::Cashier;
 use crate::payment::ledger::ServedShards;
 use crate::payment::settlement::{cancel_on_node, finish_in_index, record};
-use crate::state::now_unix_ms;
 
 /// Invoices read per index page.
 const PAGE: usize = 200;

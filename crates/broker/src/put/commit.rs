@@ -4,16 +4,17 @@
 use std::collections::BTreeSet;
 
 use shardgate_backends::PlacementPolicy;
-use shardgate_core::{ContentId, KeyMode, Manifest};
+use shardgate_core::{ContentId, Manifest};
 use shardgate_index::{BlobRecord, ChunkRecord, CommitOutcome, IndexError, NewBlob, TenantRecord};
 use shardgate_proto::v1::PutResponse;
 
+use crate::clock::now_unix_ms;
 use crate::convert::redundancy_report;
 use crate::error::BrokerError;
 use crate::put::pipeline::{OwnChunk, StoredChunk};
 use crate::put::write::write_shards;
-use crate::state::{Broker, now_unix_ms};
-use crate::validate::{E2E_TAG_LEN, UploadPlan};
+use crate::state::Broker;
+use crate::validate::UploadPlan;
 
 /// Builds the manifest and blob record and commits them.
 pub async fn commit(
@@ -26,10 +27,16 @@ pub async fn commit(
     observed_gc_epoch: u64,
 ) -> Result<PutResponse, BrokerError> {
     let entries: Vec<_> = chunks.iter().map(|c| c.entry).collect();
-    let plaintext_len = match plan.key_mode {
-        KeyMode::Managed => received,
-        KeyMode::EndToEnd => received - E2E_TAG_LEN * chunks.len() as u64,
-    };
+    // Every END_TO_END piece was checked to be longer than its tag.
+    let plaintext_len = plan
+        .layout()
+        .plaintext_len(received, chunks.len() as u64)
+        .ok_or_else(|| {
+            BrokerError::Internal(format!(
+                "{received} bytes received cannot hold {} sealed chunks",
+                chunks.len()
+            ))
+        })?;
     let manifest = Manifest::new(
         plan.key_mode,
         plan.chunk_size,

@@ -67,7 +67,7 @@ pub async fn put(
     };
     let mut cutter = match plan.key_mode {
         KeyMode::Managed => PieceCutter::plaintext(plan.chunk_size)?,
-        KeyMode::EndToEnd => PieceCutter::ciphertext(plan.stream_chunk_len() as usize),
+        KeyMode::EndToEnd => PieceCutter::ciphertext(plan.layout().stride() as usize),
     };
     let mut pipeline = UploadPipeline::new(broker.clone(), mode, plan.params, plan.allow_reduced);
     let max_frame = broker.config.limits.max_data_frame_bytes as usize;

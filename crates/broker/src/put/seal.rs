@@ -13,12 +13,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use shardgate_backends::PooledBuf;
 use shardgate_core::{
-    ConvergenceSecret, ErasureParams, KeyEncryptionKey, ManifestChunk, SealKey,
-    encode_sealed_chunk_in, seal_chunk_in,
+    ConvergenceSecret, ErasureParams, KeyEncryptionKey, MIN_SEALED_CHUNK_LEN, ManifestChunk,
+    SealKey, encode_sealed_chunk_in, seal_chunk_in,
 };
 
 use crate::error::BrokerError;
-use crate::validate::E2E_TAG_LEN;
 
 /// How pieces of this upload are sealed.
 #[derive(Clone)]
@@ -70,7 +69,7 @@ pub fn seal_piece(
 fn seal_ciphertext(piece: &[u8], params: ErasureParams) -> Result<SealedPiece, BrokerError> {
     // A chunk holds at least one plaintext byte, so its ciphertext is at
     // least tag + 1 bytes (see EndToEndScheme in storage.proto).
-    if (piece.len() as u64) <= E2E_TAG_LEN {
+    if piece.len() < MIN_SEALED_CHUNK_LEN {
         return Err(BrokerError::invalid(
             "data",
             format!(

@@ -46,8 +46,8 @@ pub use progress::{PassReport, RepairSnapshot};
 pub use settings::{REPAIR_CONCURRENCY, RepairSettings, WATCH_INTERVAL};
 pub use view::{ProviderView, Standing};
 
+use crate::clock::now_unix_ms;
 use crate::error::BrokerError;
-use crate::state::now_unix_ms;
 use chunk::check_chunk;
 use progress::StatusCell;
 use view::DownTracker;

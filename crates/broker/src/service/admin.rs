@@ -9,13 +9,14 @@ use shardgate_proto::v1::admin_server::Admin;
 use tonic::{Request, Response, Status};
 
 use crate::auth::new_api_key;
+use crate::clock::now_unix_ms;
 use crate::convert::{tenant as tenant_info, timestamp};
 use crate::error::BrokerError;
 use crate::gc::Worker;
 use crate::repair::RepairSnapshot;
 use crate::service::listing::page_size;
 use crate::service::reply;
-use crate::state::{Broker, now_unix_ms};
+use crate::state::Broker;
 
 /// Longest tenant name, bytes.
 const MAX_TENANT_NAME_BYTES: usize = 128;

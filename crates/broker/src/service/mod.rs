@@ -5,14 +5,26 @@
 pub mod admin;
 pub mod listing;
 pub mod payments;
-pub mod provider_config;
 pub mod providers;
 pub mod storage;
 
+use std::borrow::Cow;
+
+use shardgate_proto::auth_metadata::AUTHORIZATION;
+use tonic::metadata::MetadataMap;
 use tonic::{Response, Status};
 
 use crate::error::BrokerError;
 use crate::metrics;
+
+/// The payment credential a request carries, as the payment gate takes it:
+/// the transport stops here. Bytes that are not UTF-8 are replaced, so the
+/// gate still sees (and refuses) a value that is not ASCII.
+pub fn payment_credential(metadata: &MetadataMap) -> Option<Cow<'_, str>> {
+    metadata
+        .get(AUTHORIZATION)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()))
+}
 
 /// Maps a handler's result, counting errors by code.
 pub fn reply<T>(result: Result<T, BrokerError>) -> Result<Response<T>, Status> {

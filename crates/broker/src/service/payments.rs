@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use shardgate_core::StreamLayout;
 use shardgate_index::{
     AccountBalance, InvoiceRecord, LedgerAccount, LedgerAccountKind, LedgerEntry, LedgerFilter,
     PostingSide, TenantRecord,
@@ -15,14 +16,15 @@ use shardgate_proto::v1::payments_server::Payments;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
-use crate::convert::{manifest_of, stored_size, timestamp};
+use crate::clock::now_unix_ms;
+use crate::convert::{manifest_of, timestamp};
 use crate::error::BrokerError;
 use crate::get::range::served_range;
 use crate::lookup::find_blob;
 use crate::payment::{Cashier, IssuedInvoice};
 use crate::service::listing::{decode_token, encode_token, page_error, page_size};
 use crate::service::reply;
-use crate::state::{Broker, now_unix_ms};
+use crate::state::Broker;
 use crate::validate::parse_id;
 
 /// Payments service handlers.
@@ -71,7 +73,7 @@ impl PaymentsService {
         cashier.resolve_uses(req.uses, req.hold)?;
         let blob = find_blob(&self.broker, caller.as_ref(), &id).await?;
         let manifest = manifest_of(&blob)?;
-        let range = served_range(stored_size(&manifest), req.range.as_ref())?;
+        let range = served_range(StreamLayout::blob_len(&manifest), req.range.as_ref())?;
         let issued = cashier.issue(&blob, range, req.hold, req.uses).await?;
         Ok(invoice_message(&issued))
     }

@@ -10,14 +10,16 @@ use shardgate_proto::v1 as pb;
 use shardgate_proto::v1::providers_server::Providers;
 use tonic::{Request, Response, Status};
 
+use crate::clock::now_unix_ms;
 use crate::convert::timestamp;
+use crate::directory::ProviderMeta;
 use crate::error::BrokerError;
-use crate::providers::{ProviderMeta, seal_record, stored_record};
-use crate::service::provider_config::{
+use crate::provider_config::{
     DEFAULT_WEIGHT, MAX_WEIGHT, api_weight, check_provider_name, redacted, to_backend,
 };
+use crate::providers::{seal_record, stored_record};
 use crate::service::reply;
-use crate::state::{Broker, now_unix_ms};
+use crate::state::Broker;
 
 #[derive(Clone)]
 pub struct ProvidersService {

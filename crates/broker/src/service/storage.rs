@@ -16,7 +16,7 @@ use crate::get::{GetStream, get};
 use crate::lookup::{chunk_records, find_blob, not_found};
 use crate::put::put;
 use crate::service::listing::{decode_token, encode_token, page_error, page_size};
-use crate::service::reply;
+use crate::service::{payment_credential, reply};
 use crate::state::Broker;
 use crate::validate::{
     MAX_CONTENT_TYPE_BYTES, MAX_METADATA_ENTRIES, MAX_METADATA_KEY_BYTES, MAX_METADATA_TOTAL_BYTES,
@@ -100,10 +100,11 @@ impl Storage for StorageService {
     ) -> Result<Response<Self::GetStream>, Status> {
         let result = async {
             let caller = self.broker.auth.optional_tenant(request.metadata()).await?;
+            let credential = payment_credential(request.metadata());
             get(
                 self.broker.clone(),
                 caller,
-                request.metadata(),
+                credential.as_deref(),
                 request.get_ref().clone(),
             )
             .await
@@ -226,10 +227,11 @@ impl Storage for StorageService {
     ) -> Result<Response<pb::GetShardLocationsResponse>, Status> {
         let result = async {
             let caller = self.broker.auth.optional_tenant(request.metadata()).await?;
+            let credential = payment_credential(request.metadata());
             shard_locations(
                 self.broker.clone(),
                 caller,
-                request.metadata(),
+                credential.as_deref(),
                 request.get_ref().clone(),
             )
             .await

@@ -12,7 +12,8 @@ use shardgate_lnd_sim::{SimNetwork, SimNode, SimNodeConfig};
 use shardgate_payments::LightningNode;
 use shardgate_payments::lnd::{LndConfig, MacaroonSource, TlsCertSource};
 
-use crate::payer::{DEFAULT_MAX_FEE_MSAT, Payer};
+use crate::args::DEFAULT_MAX_FEE_MSAT;
+use crate::payer::Payer;
 
 /// The wallet's starting balance: 1,000,000 sat.
 pub const WALLET_MSAT: u64 = 1_000_000_000;

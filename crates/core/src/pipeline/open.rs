@@ -1,13 +1,12 @@
 //! Download side: [`open_chunk`] (verify shards → rebuild → check id →
-//! decrypt) and [`open_chunk_from_bodies`].
+//! decrypt) and [`open_chunk_from_bodies`]; the rebuild is `rebuild.rs`.
 
-use crate::aead::{MANAGED_AAD, TAG_LEN, e2e_aad, open};
+use crate::aead::{MANAGED_AAD, e2e_aad, open};
 use crate::erasure::ErasureParams;
 use crate::error::CoreError;
-use crate::id::ContentId;
 use crate::keys::{ChunkKey, FileKey};
 use crate::manifest::ManifestChunk;
-use crate::shard::{ShardHeader, decode_shard_object};
+use crate::pipeline::rebuild::{rebuild_sealed_chunk, rebuild_sealed_from_bodies};
 
 /// The key for opening a chunk.
 #[derive(Clone, Copy, Debug)]
@@ -44,46 +43,20 @@ impl std::fmt::Debug for OpenedChunk {
 }
 
 /// Opens one chunk from its `k + m` shard slots (index order, `None` =
-/// missing). Each present object is verified on its own (header, body hash)
-/// and against the request (chunk id, slot index, `k`/`m`, length from the
-/// manifest); failures count as missing. Verification stops at `k` good
-/// shards. With at least `k` good shards the chunk is rebuilt, checked
-/// against `chunk.id`, and decrypted.
+/// missing): [`rebuild_sealed_chunk`] (each present object verified on its
+/// own and against the request — chunk id, slot index, `k`/`m`, length
+/// from the manifest —, failures count as missing, verification stops at
+/// `k` good shards; rebuilt and checked against `chunk.id`), then decrypted.
 pub fn open_chunk(
     shards: &[Option<&[u8]>],
     chunk: &ManifestChunk,
     params: ErasureParams,
     key: OpenKey<'_>,
 ) -> Result<OpenedChunk, CoreError> {
-    if shards.len() != params.total() {
-        return Err(CoreError::invalid(
-            "shard list",
-            format!("need {} slots (k+m), got {}", params.total(), shards.len()),
-        ));
-    }
-    let sealed_len = chunk.len as usize + TAG_LEN;
-    let mut bodies: Vec<Option<&[u8]>> = vec![None; shards.len()];
-    let mut rejected = Vec::new();
-    let mut good = 0;
-    // Index order puts data shards first: when they all verify, parity is
-    // neither hashed nor decoded. We stop at k good shards.
-    for (index, object) in shards.iter().enumerate() {
-        if good == params.k() {
-            break;
-        }
-        let Some(object) = object else { continue };
-        match decode_shard_object(object) {
-            Ok((header, body)) if header_matches(&header, chunk, index, params, sealed_len) => {
-                bodies[index] = Some(body);
-                good += 1;
-            }
-            _ => rejected.push(index),
-        }
-    }
-    let plaintext = open_chunk_from_bodies(&bodies, chunk, params, key)?;
+    let rebuilt = rebuild_sealed_chunk(shards, &chunk.id, chunk.sealed_len(), params)?;
     Ok(OpenedChunk {
-        plaintext,
-        rejected,
+        plaintext: open_sealed(&rebuilt.sealed, key)?,
+        rejected: rebuilt.rejected,
     })
 }
 
@@ -98,16 +71,14 @@ pub fn open_chunk_from_bodies(
     params: ErasureParams,
     key: OpenKey<'_>,
 ) -> Result<Vec<u8>, CoreError> {
-    let sealed = params.rebuild(bodies, chunk.len as usize + TAG_LEN)?;
-    let actual = ContentId::of(&sealed);
-    if actual != chunk.id {
-        return Err(CoreError::ChunkIdMismatch {
-            expected: chunk.id,
-            actual,
-        });
-    }
+    let sealed = rebuild_sealed_from_bodies(bodies, &chunk.id, chunk.sealed_len(), params)?;
+    open_sealed(&sealed, key)
+}
+
+/// Verifies and decrypts a sealed chunk (ciphertext ‖ tag) under `key`.
+pub(crate) fn open_sealed(sealed: &[u8], key: OpenKey<'_>) -> Result<Vec<u8>, CoreError> {
     match key {
-        OpenKey::Managed(key) => open(key, MANAGED_AAD, &sealed),
+        OpenKey::Managed(key) => open(key, MANAGED_AAD, sealed),
         OpenKey::EndToEnd {
             file_key,
             index,
@@ -115,21 +86,7 @@ pub fn open_chunk_from_bodies(
         } => open(
             &file_key.chunk_key(index, last),
             &e2e_aad(index, last),
-            &sealed,
+            sealed,
         ),
     }
-}
-
-fn header_matches(
-    header: &ShardHeader,
-    chunk: &ManifestChunk,
-    index: usize,
-    params: ErasureParams,
-    sealed_len: usize,
-) -> bool {
-    header.chunk_id == chunk.id
-        && usize::from(header.index) == index
-        && usize::from(header.k) == params.k()
-        && usize::from(header.m) == params.m()
-        && header.chunk_len as usize == sealed_len
 }

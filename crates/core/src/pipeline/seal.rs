@@ -9,7 +9,7 @@
 use crate::aead::{E2E_AAD_LEN, MANAGED_AAD, TAG_LEN, e2e_aad, seal_into};
 use crate::buffer::ShardBuf;
 use crate::chunker::MAX_CHUNK_SIZE;
-use crate::erasure::{ErasureParams, data_piece};
+use crate::erasure::{ErasureParams, MAX_SEALED_CHUNK_LEN, MIN_SEALED_CHUNK_LEN, data_piece};
 use crate::error::CoreError;
 use crate::id::ContentId;
 use crate::keys::{ChunkKey, ConvergenceSecret, FileKey};
@@ -168,14 +168,12 @@ pub fn encode_sealed_chunk_in<B: ShardBuf>(
     sealed: &[u8],
     params: ErasureParams,
 ) -> Result<EncodedChunk<B>, CoreError> {
-    if sealed.len() <= TAG_LEN || sealed.len() > MAX_CHUNK_SIZE + TAG_LEN {
+    if !(MIN_SEALED_CHUNK_LEN..=MAX_SEALED_CHUNK_LEN).contains(&sealed.len()) {
         return Err(CoreError::invalid(
             "sealed chunk",
             format!(
-                "{} bytes outside {}..={} (plaintext 1..={MAX_CHUNK_SIZE} plus the {TAG_LEN}-byte tag)",
+                "{} bytes outside {MIN_SEALED_CHUNK_LEN}..={MAX_SEALED_CHUNK_LEN} (plaintext 1..={MAX_CHUNK_SIZE} plus the {TAG_LEN}-byte tag)",
                 sealed.len(),
-                TAG_LEN + 1,
-                MAX_CHUNK_SIZE + TAG_LEN
             ),
         ));
     }
