@@ -2,6 +2,8 @@
 #![warn(missing_docs)]
 
 pub mod aligned;
+mod chunk_read;
+mod chunk_write;
 pub mod config;
 pub mod error;
 pub mod health;
@@ -12,6 +14,7 @@ pub mod metrics;
 pub mod operator;
 pub mod placement;
 mod probe;
+mod provider_io;
 mod put;
 pub mod registry;
 pub mod secret;
@@ -36,12 +39,13 @@ mod store_tests;
 mod timeout_tests;
 
 pub use aligned::PooledBuf;
+pub use chunk_read::{ShardFetcher, ShardSource};
 pub use config::{BackendsConfig, ProviderConfig, ProviderKind, ProviderLimits};
 pub use error::{BackendError, BackendErrorKind};
 pub use health::{HealthPolicy, HealthState};
 pub use http_metrics::HttpMetricsLayer;
 pub use operator::build_operator;
-pub use placement::{Placement, PlacementCandidate, PlacementPolicy, place};
+pub use placement::{PlacedShard, Placement, PlacementCandidate, PlacementPolicy, place};
 pub use registry::{ProviderRegistry, ProviderStatus};
 pub use secret::Secret;
 pub use store::{

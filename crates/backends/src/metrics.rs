@@ -12,6 +12,7 @@
 //! | `shardgate_backend_http_request_duration_seconds` | histogram | provider, method, status |
 //! | `shardgate_backend_repairs_total` | counter | provider |
 //! | `shardgate_backend_provider_up` | gauge (1 up, 0 down) | provider |
+//! | `shardgate_reads_hedged_total` | counter | |
 
 use std::future::Future;
 use std::time::Instant;
@@ -32,6 +33,10 @@ pub const RETRIES_TOTAL: &str = "shardgate_backend_retries_total";
 pub const REPAIRS_TOTAL: &str = "shardgate_backend_repairs_total";
 /// Gauge: provider health as seen by the registry.
 pub const PROVIDER_UP: &str = "shardgate_backend_provider_up";
+/// Counter: chunk reads that hit the hedge delay with shards left to ask
+/// (`chunk_read.rs`). Named before the fetch moved here from the broker;
+/// dashboards keep the name.
+pub const READS_HEDGED_TOTAL: &str = "shardgate_reads_hedged_total";
 
 /// The `outcome` label of an error (a small fixed set).
 pub fn outcome_label(err: &BackendError) -> &'static str {

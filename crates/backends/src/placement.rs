@@ -33,6 +33,16 @@ pub struct PlacementCandidate {
     pub weight: f64,
 }
 
+/// One shard of a chunk and the provider that holds it (or was chosen
+/// for it): what a chunk write returns and a chunk read starts from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PlacedShard {
+    /// Shard index, `0..k + m`.
+    pub index: u8,
+    /// Provider name.
+    pub provider: String,
+}
+
 /// Redundancy wanted for one chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlacementPolicy {
@@ -97,6 +107,16 @@ pub fn rank<'a>(
             .then_with(|| a.1.provider.cmp(&b.1.provider))
     });
     scored.into_iter().map(|(_, c)| c).collect()
+}
+
+/// Candidate names in the chunk's rendezvous order, best first: a
+/// placement takes the first `k + m`; spares for a failed write and
+/// targets for a repaired shard come from the rest, in this order.
+pub fn preference<'a>(chunk: &ContentId, candidates: &'a [PlacementCandidate]) -> Vec<&'a str> {
+    rank(chunk, candidates)
+        .into_iter()
+        .map(|c| c.provider.as_str())
+        .collect()
 }
 
 /// Place the shards of `chunk`.

@@ -196,8 +196,10 @@ impl ProviderRegistry {
 
     /// Feed the result of an operation on `name` into its health. Errors
     /// about one object (not found, conflict) do not count; see
-    /// [`BackendError::counts_against_health`].
-    pub fn observe<T>(&self, name: &str, result: &Result<T, BackendError>) {
+    /// [`BackendError::counts_against_health`]. Only this crate calls it:
+    /// every shard operation goes through [`ProviderRegistry::call`]
+    /// (`provider_io.rs`), so callers cannot forget to report.
+    pub(crate) fn observe<T>(&self, name: &str, result: &Result<T, BackendError>) {
         let Ok(entry) = self.entry(name) else { return };
         let mut h = entry.health.lock().unwrap_or_else(PoisonError::into_inner);
         match result {
@@ -215,19 +217,6 @@ impl ProviderRegistry {
             }
             Err(_) => {}
         }
-    }
-
-    /// Run an operation on a provider's store and feed its result into the
-    /// provider's health: the usual way the broker talks to a provider.
-    pub async fn call<T, F, Fut>(&self, name: &str, op: F) -> Result<T, BackendError>
-    where
-        F: FnOnce(ShardStore) -> Fut,
-        Fut: std::future::Future<Output = Result<T, BackendError>>,
-    {
-        let store = self.store(name)?;
-        let result = op(store).await;
-        self.observe(name, &result);
-        result
     }
 
     /// Half-open probes: every DOWN provider whose back-off has passed gets

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::{BoxFuture, join_all};
-use shardgate_backends::ProviderRegistry;
+use shardgate_backends::{BackendErrorKind, ProviderRegistry};
 use shardgate_core::SHARD_HEADER_LEN;
 use shardgate_core::erasure::shard_len_for;
 use shardgate_index::{Index, MAX_PAGE_LIMIT};
@@ -87,20 +87,18 @@ impl GcWorker {
                 let shard_bytes = (SHARD_HEADER_LEN
                     + shard_len_for(chunk.sealed_len as usize, usize::from(chunk.k)))
                     as u64;
-                let deletes = chunk.shards.iter().map(|loc| {
-                    let registry = self.registry.clone();
-                    let key_chunk = chunk.chunk_id;
-                    async move {
+                let deletes = chunk.shards.iter().map(|loc| async move {
+                    match self
+                        .registry
+                        .delete_shard(&loc.provider, &chunk.chunk_id, loc.index)
+                        .await
+                    {
+                        Ok(()) => Ok(true),
                         // A provider that left is no longer ours to clean:
                         // its copy counts as gone, or the chunk would stay
                         // condemned forever.
-                        let Ok(store) = registry.store(&loc.provider) else {
-                            return Ok(false);
-                        };
-                        let key = store.shard_key(&key_chunk, loc.index);
-                        let result = store.delete(&key).await;
-                        registry.observe(&loc.provider, &result);
-                        result.map(|()| true)
+                        Err(e) if *e.kind() == BackendErrorKind::UnknownProvider => Ok(false),
+                        Err(e) => Err(e),
                     }
                 });
                 let results = join_all(deletes).await;

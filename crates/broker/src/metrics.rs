@@ -1,7 +1,8 @@
 //! Broker metrics through the `metrics` facade, exported by `server.rs` as
 //! Prometheus text on its own port. No label names a blob, tenant, user,
 //! chunk or path. (Per-provider shard metrics come from
-//! `shardgate_backends::metrics`.)
+//! `shardgate_backends::metrics`, as does `shardgate_reads_hedged_total`,
+//! counted by the backends' shard fetcher.)
 //!
 //! | name | type | labels |
 //! |---|---|---|
@@ -11,7 +12,6 @@
 //! | `shardgate_chunk_seal_seconds` | histogram | |
 //! | `shardgate_chunk_read_seconds` | histogram | |
 //! | `shardgate_chunks_deduplicated_total` | counter | |
-//! | `shardgate_reads_hedged_total` | counter | |
 //! | `shardgate_rpc_errors_total` | counter | code |
 //! | `shardgate_gc_chunks_released_total` | counter | |
 //! | `shardgate_gc_shards_deleted_total` | counter | |
@@ -37,10 +37,6 @@ pub fn chunk_read(took: Duration) {
 
 pub fn chunk_deduplicated() {
     metrics::counter!("shardgate_chunks_deduplicated_total").increment(1);
-}
-
-pub fn read_hedged() {
-    metrics::counter!("shardgate_reads_hedged_total").increment(1);
 }
 
 pub fn rpc_error(code: tonic::Code) {

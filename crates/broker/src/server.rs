@@ -150,14 +150,8 @@ pub async fn serve(
     if broker.config.repair_interval_secs > 0 {
         workers.spawn(repair.run_periodic());
     }
-    workers.spawn(async move {
-        loop {
-            tokio::time::sleep(PROBE_INTERVAL).await;
-            for name in registry.probe_down_providers().await {
-                tracing::info!(provider = %name, "provider answered its probe: UP");
-            }
-        }
-    });
+    // Half-open probes of DOWN providers (each revival is logged there).
+    workers.spawn(async move { registry.probe_loop(PROBE_INTERVAL).await });
     if !pending.is_empty() {
         let every = Duration::from_millis(broker.config.provider_rejoin_interval_ms.max(1));
         workers.spawn(rejoin_pending(broker.clone(), pending, every));

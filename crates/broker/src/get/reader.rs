@@ -14,7 +14,7 @@ use shardgate_core::{
 use shardgate_index::ChunkRecord;
 
 use crate::error::BrokerError;
-use crate::get::fetch::{ShardFetcher, ShardSource};
+use crate::get::fetch::{explain, shard_fetcher};
 use crate::metrics;
 use crate::state::Broker;
 
@@ -37,8 +37,7 @@ pub async fn read_chunk(
     let started = Instant::now();
     let params = ErasureParams::new(usize::from(record.k), usize::from(record.m))?;
     let hedge = Duration::from_millis(broker.config.pipeline.hedge_delay_ms);
-    let source: Arc<dyn ShardSource> = Arc::new(broker.registry.clone());
-    let mut fetcher = ShardFetcher::new(source, &record);
+    let mut fetcher = shard_fetcher(&broker.registry, &record);
     let mut slots: Vec<Option<Bytes>> = vec![None; params.total()];
     fetcher.fetch(&mut slots, params.k(), hedge).await;
     let mut result = open(&broker, key_mode, &entry, &record, params, &slots).await;
@@ -49,7 +48,7 @@ pub async fn read_chunk(
         fetcher.fetch(&mut slots, want, Duration::ZERO).await;
         result = open(&broker, key_mode, &entry, &record, params, &slots).await;
     }
-    let bytes = result.map_err(|e| fetcher.explain(index, params.k(), e))?;
+    let bytes = result.map_err(|e| explain(&fetcher, index, params.k(), e))?;
     metrics::chunk_read(started.elapsed());
     Ok(ChunkRead {
         bytes,

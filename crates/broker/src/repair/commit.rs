@@ -17,7 +17,7 @@
 
 use bytes::Bytes;
 use futures::future::join_all;
-use shardgate_backends::ProviderRegistry;
+use shardgate_backends::{BackendError, BackendErrorKind, ProviderRegistry};
 use shardgate_index::{ChunkRecord, Index, IndexError, ShardLocation};
 
 use crate::error::BrokerError;
@@ -52,20 +52,15 @@ pub async fn commit(
     rebuilds: &[Rebuild],
     objects: &[(u8, Bytes)],
 ) -> Result<Committed, BrokerError> {
-    let writes = rebuilds.iter().zip(objects).map(|(r, (_, object))| {
-        let object = object.clone();
-        async move {
-            let store = registry.store(&r.target)?;
-            let result = store.put_shard(object).await;
-            registry.observe(&r.target, &result);
-            result.map(|_| ())
-        }
-    });
+    let writes = rebuilds
+        .iter()
+        .zip(objects)
+        .map(|(r, (_, object))| registry.put_shard(&r.target, object.clone()));
     let mut written = Vec::new();
     let mut failed = 0u64;
     for (r, result) in rebuilds.iter().zip(join_all(writes).await) {
         match result {
-            Ok(()) => written.push(r),
+            Ok(_) => written.push(r),
             Err(e) => {
                 failed += 1;
                 tracing::warn!(chunk = %record.chunk_id.short(), shard = r.index, target = %r.target, error = %e, "repair write failed");
@@ -148,14 +143,8 @@ fn same_locations(a: &[ShardLocation], b: &[ShardLocation]) -> bool {
 /// The replaced copy, after the commit. A provider that left is not ours to
 /// clean; a failed delete leaves an unreferenced object (logged).
 async fn delete_old(registry: &ProviderRegistry, record: &ChunkRecord, index: u8, old: &str) {
-    let Ok(store) = registry.store(old) else {
-        return;
-    };
-    let result = store
-        .delete(&store.shard_key(&record.chunk_id, index))
-        .await;
-    registry.observe(old, &result);
-    if let Err(e) = result {
+    let result = registry.delete_shard(old, &record.chunk_id, index).await;
+    if let Err(e) = result.or_else(left_is_fine) {
         tracing::warn!(chunk = %record.chunk_id.short(), shard = index, provider = old, error = %e, "could not delete the replaced shard copy");
     }
 }
@@ -197,12 +186,18 @@ async fn undo(
         let Some((_, object)) = objects.iter().find(|(i, _)| *i == r.index) else {
             continue;
         };
-        if let Ok(store) = registry.store(&r.target) {
-            let result = store.put_shard(object.clone()).await;
-            registry.observe(&r.target, &result);
-            if let Err(e) = result {
-                tracing::error!(chunk = %record.chunk_id.short(), shard = r.index, provider = %r.target, error = %e, "could not restore a re-uploaded shard");
-            }
+        let result = registry.put_shard(&r.target, object.clone()).await;
+        if let Err(e) = result.map(|_| ()).or_else(left_is_fine) {
+            tracing::error!(chunk = %record.chunk_id.short(), shard = r.index, provider = %r.target, error = %e, "could not restore a re-uploaded shard");
         }
+    }
+}
+
+/// A provider that left meanwhile: its objects are no longer ours to
+/// clean or restore, so there is nothing to report.
+fn left_is_fine(e: BackendError) -> Result<(), BackendError> {
+    match e.kind() {
+        BackendErrorKind::UnknownProvider => Ok(()),
+        _ => Err(e),
     }
 }

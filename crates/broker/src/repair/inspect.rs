@@ -72,12 +72,7 @@ async fn read_one(
     provider: &str,
     index: u8,
 ) -> ShardState {
-    let result = match registry.store(provider) {
-        Ok(store) => store.get_shard(&record.chunk_id, index).await,
-        Err(e) => Err(e),
-    };
-    registry.observe(provider, &result);
-    match result {
+    match registry.get_shard(provider, &record.chunk_id, index).await {
         Ok(shard) => {
             let h = &shard.header;
             // A valid shard of the same chunk coded with other parameters

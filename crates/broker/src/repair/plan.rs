@@ -19,7 +19,7 @@
 
 use std::collections::BTreeMap;
 
-use shardgate_backends::placement::rank;
+use shardgate_backends::placement::preference;
 use shardgate_index::ChunkRecord;
 
 use crate::repair::inspect::{InspectedShard, ShardState};
@@ -117,10 +117,7 @@ pub fn plan(record: &ChunkRecord, shards: &[InspectedShard], view: &ProviderView
     if needs.is_empty() && unknown == 0 {
         return Verdict::Healthy;
     }
-    let ranked: Vec<&str> = rank(&record.chunk_id, view.candidates())
-        .into_iter()
-        .map(|c| c.provider.as_str())
-        .collect();
+    let ranked = preference(&record.chunk_id, view.candidates());
     let mut out = Plan {
         unknown,
         ..Plan::default()

@@ -203,17 +203,23 @@ impl Fixture {
     }
 }
 
-/// Marks `name` DOWN the way real traffic does: failures in a row.
-fn mark_down(f: &Fixture, name: &str) {
+/// Marks `name` DOWN the way real traffic does: failures in a row,
+/// reported through the registry's health layer.
+async fn mark_down(f: &Fixture, name: &str) {
     use shardgate_backends::{BackendError, BackendErrorKind};
     for _ in 0..10 {
-        let failed: Result<(), _> = Err(BackendError::new(
-            BackendErrorKind::Unavailable,
-            name,
-            "get",
-            "test: provider unreachable",
-        ));
-        f.registry.observe(name, &failed);
+        let failed = f
+            .registry
+            .call(name, |_| async {
+                Err::<(), _>(BackendError::new(
+                    BackendErrorKind::Unavailable,
+                    name,
+                    "get",
+                    "test: provider unreachable",
+                ))
+            })
+            .await;
+        assert!(failed.is_err());
     }
     assert!(
         f.registry.list().iter().any(|s| s.name == name && !s.up),
@@ -226,7 +232,7 @@ async fn a_provider_down_within_its_grace_period_is_left_alone() {
     let mut f = Fixture::new(&["p0", "p1", "p2", "p3"]).await;
     f.put_blob("a", 9, 4, 2, 1).await;
     let before = f.objects_on("p2").await;
-    mark_down(&f, "p2");
+    mark_down(&f, "p2").await;
     let worker = f.worker(GRACE);
     let report = worker.run_pass(Scope::Full).await.expect("pass");
     assert_eq!(
@@ -249,7 +255,7 @@ async fn a_provider_down_past_its_grace_period_has_its_shards_recreated() {
     f.put_blob("a", 10, 4, 2, 1).await;
     let lost = f.objects_on("p2").await as u64;
     assert!(lost > 0);
-    mark_down(&f, "p2");
+    mark_down(&f, "p2").await;
     let report = f
         .worker(Duration::ZERO)
         .run_pass(Scope::Evacuate)
