@@ -13,10 +13,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use deadpool_postgres::tokio_postgres::{self, NoTls};
 use shardgate_index::{PostgresIndex, PostgresOptions};
 
-pub const URL_VAR: &str = "SHARDGATE_TEST_POSTGRES_URL";
+pub(crate) const URL_VAR: &str = "SHARDGATE_TEST_POSTGRES_URL";
 
 /// The test server's URL; panics with instructions when unset.
-pub fn url() -> String {
+pub(crate) fn url() -> String {
     std::env::var(URL_VAR).unwrap_or_else(|_| {
         panic!(
             "{URL_VAR} is not set: the PostgreSQL index tests need a server. Run them through \
@@ -27,13 +27,13 @@ pub fn url() -> String {
 }
 
 /// One scratch schema; dropped with everything in it when this is dropped.
-pub struct Schema {
+pub(crate) struct Schema {
     pub url: String,
     pub name: String,
 }
 
 impl Schema {
-    pub fn fresh() -> Self {
+    pub(crate) fn fresh() -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -48,7 +48,7 @@ impl Schema {
         Schema { url: url(), name }
     }
 
-    pub fn options(&self) -> PostgresOptions {
+    pub(crate) fn options(&self) -> PostgresOptions {
         PostgresOptions {
             schema: self.name.clone(),
             max_connections: 8,
@@ -57,7 +57,7 @@ impl Schema {
         }
     }
 
-    pub async fn connect(&self) -> PostgresIndex {
+    pub(crate) async fn connect(&self) -> PostgresIndex {
         PostgresIndex::connect(&self.url, self.options())
             .await
             .expect("connect PostgresIndex to the test server")
@@ -65,7 +65,7 @@ impl Schema {
 
     /// A plain client whose search_path is this schema, for inspecting or
     /// tampering with the tables directly.
-    pub async fn sql(&self) -> tokio_postgres::Client {
+    pub(crate) async fn sql(&self) -> tokio_postgres::Client {
         let mut config: tokio_postgres::Config = self.url.parse().expect("test url");
         config.options(format!("-c search_path={}", self.name));
         let (client, connection) = config.connect(NoTls).await.expect("connect psql client");

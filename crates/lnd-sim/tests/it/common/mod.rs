@@ -11,11 +11,11 @@ use shardgate_lnd_sim::{SimNetwork, SimNode, SimNodeConfig};
 use tempfile::TempDir;
 
 /// Payer funding used by most tests: 1,000,000 sat.
-pub const PAYER_BALANCE_MSAT: u64 = 1_000_000_000;
+pub(crate) const PAYER_BALANCE_MSAT: u64 = 1_000_000_000;
 /// Upper bound on any single wait in these tests.
-pub const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
-pub struct TestNet {
+pub(crate) struct TestNet {
     pub network: SimNetwork,
     pub broker: SimNode,
     pub payer: SimNode,
@@ -23,11 +23,11 @@ pub struct TestNet {
 }
 
 impl TestNet {
-    pub async fn start() -> TestNet {
+    pub(crate) async fn start() -> TestNet {
         Self::with_payer_balance(PAYER_BALANCE_MSAT).await
     }
 
-    pub async fn with_payer_balance(balance_msat: u64) -> TestNet {
+    pub(crate) async fn with_payer_balance(balance_msat: u64) -> TestNet {
         let dir = tempfile::tempdir().expect("tempdir");
         let network = SimNetwork::new();
         let broker = SimNode::start(
@@ -50,7 +50,7 @@ impl TestNet {
         }
     }
 
-    pub async fn shutdown(self) {
+    pub(crate) async fn shutdown(self) {
         self.payer.shutdown().await.expect("payer stops");
         self.broker.shutdown().await.expect("broker stops");
     }
@@ -58,13 +58,13 @@ impl TestNet {
 
 /// Connects like an operator would: read `tls.cert` and `admin.macaroon`
 /// from the node's directory and hand their hex to `lnd_grpc_rust::connect`.
-pub async fn connect(node: &SimNode) -> LndClient {
+pub(crate) async fn connect(node: &SimNode) -> LndClient {
     let cert = hex::encode(std::fs::read(node.tls_cert_path()).expect("tls.cert readable"));
     let macaroon = hex::encode(std::fs::read(node.macaroon_path()).expect("macaroon readable"));
     connect_with(cert, macaroon, node.grpc_socket()).await
 }
 
-pub async fn connect_with(cert: String, macaroon: String, socket: String) -> LndClient {
+pub(crate) async fn connect_with(cert: String, macaroon: String, socket: String) -> LndClient {
     // The error type is Box<dyn Error> (not Send): turn it into a String
     // before anything else is awaited.
     let connected = lnd_grpc_rust::connect(cert, macaroon, socket)
@@ -73,7 +73,7 @@ pub async fn connect_with(cert: String, macaroon: String, socket: String) -> Lnd
     connected.expect("lnd_grpc_rust::connect")
 }
 
-pub async fn add_invoice(
+pub(crate) async fn add_invoice(
     client: &mut LndClient,
     value_msat: i64,
     memo: &str,
@@ -90,7 +90,7 @@ pub async fn add_invoice(
         .into_inner()
 }
 
-pub async fn lookup(client: &mut LndClient, r_hash: &[u8]) -> lnrpc::Invoice {
+pub(crate) async fn lookup(client: &mut LndClient, r_hash: &[u8]) -> lnrpc::Invoice {
     client
         .lightning()
         .lookup_invoice(lnrpc::PaymentHash {
@@ -102,7 +102,7 @@ pub async fn lookup(client: &mut LndClient, r_hash: &[u8]) -> lnrpc::Invoice {
         .into_inner()
 }
 
-pub async fn local_balance_msat(client: &mut LndClient) -> u64 {
+pub(crate) async fn local_balance_msat(client: &mut LndClient) -> u64 {
     let balance = client
         .lightning()
         .channel_balance(lnrpc::ChannelBalanceRequest {})
@@ -113,7 +113,7 @@ pub async fn local_balance_msat(client: &mut LndClient) -> u64 {
 }
 
 /// Sends with SendPaymentV2 and collects every update until the stream ends.
-pub async fn pay(
+pub(crate) async fn pay(
     client: &mut LndClient,
     payment_request: &str,
 ) -> Result<Vec<lnrpc::Payment>, tonic::Status> {
@@ -134,10 +134,10 @@ pub async fn pay(
     Ok(updates)
 }
 
-pub fn status_of(payment: &lnrpc::Payment) -> lnrpc::payment::PaymentStatus {
+pub(crate) fn status_of(payment: &lnrpc::Payment) -> lnrpc::payment::PaymentStatus {
     lnrpc::payment::PaymentStatus::try_from(payment.status).expect("known status")
 }
 
-pub fn state_of(invoice: &lnrpc::Invoice) -> lnrpc::invoice::InvoiceState {
+pub(crate) fn state_of(invoice: &lnrpc::Invoice) -> lnrpc::invoice::InvoiceState {
     lnrpc::invoice::InvoiceState::try_from(invoice.state).expect("known state")
 }

@@ -12,15 +12,15 @@ use shardgate_payments::lnd::{LndConfig, MacaroonSource, TlsCertSource};
 use tempfile::TempDir;
 
 /// Payer funding: 1,000,000 sat.
-pub const PAYER_BALANCE_MSAT: u64 = 1_000_000_000;
+pub(crate) const PAYER_BALANCE_MSAT: u64 = 1_000_000_000;
 /// Per-call timeout of the clients under test.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 /// Bound on any wait for a payment or an update.
-pub const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 /// Invoice expiry used by the tests.
-pub const EXPIRY: Duration = Duration::from_secs(3600);
+pub(crate) const EXPIRY: Duration = Duration::from_secs(3600);
 
-pub struct TestNet {
+pub(crate) struct TestNet {
     pub network: SimNetwork,
     pub broker_node: SimNode,
     pub payer_node: SimNode,
@@ -30,7 +30,7 @@ pub struct TestNet {
 }
 
 impl TestNet {
-    pub async fn start() -> TestNet {
+    pub(crate) async fn start() -> TestNet {
         let dir = tempfile::tempdir().expect("tempdir");
         let network = SimNetwork::new();
         let broker_node = SimNode::start(
@@ -62,14 +62,14 @@ impl TestNet {
         }
     }
 
-    pub async fn shutdown(self) {
+    pub(crate) async fn shutdown(self) {
         self.payer_node.shutdown().await.expect("payer stops");
         self.broker_node.shutdown().await.expect("broker stops");
     }
 }
 
 /// Certificate and macaroon from the node's files.
-pub fn file_config(node: &SimNode) -> LndConfig {
+pub(crate) fn file_config(node: &SimNode) -> LndConfig {
     LndConfig::new(
         node.grpc_socket(),
         TlsCertSource::File(node.tls_cert_path().to_path_buf()),
@@ -79,7 +79,7 @@ pub fn file_config(node: &SimNode) -> LndConfig {
 }
 
 /// Certificate as PEM text, macaroon as hex.
-pub fn inline_config(node: &SimNode) -> LndConfig {
+pub(crate) fn inline_config(node: &SimNode) -> LndConfig {
     LndConfig::new(
         node.grpc_endpoint(),
         TlsCertSource::Pem(node.tls_cert_pem().to_string()),
