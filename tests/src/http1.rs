@@ -12,7 +12,7 @@ use tokio::io::{
 };
 
 /// Longest request or response head accepted (start line plus headers).
-pub const MAX_HEAD_BYTES: u64 = 64 * 1024;
+pub(crate) const MAX_HEAD_BYTES: u64 = 64 * 1024;
 /// Longest chunk-size line in a chunked body (hex size plus extensions).
 const MAX_CHUNK_LINE_BYTES: u64 = 1024;
 /// Copy buffer for bodies.
@@ -20,7 +20,7 @@ const COPY_BUFFER_BYTES: usize = 16 * 1024;
 
 /// A request or response head, kept as text lines so it can be re-sent verbatim.
 #[derive(Clone, Debug)]
-pub struct Head {
+pub(crate) struct Head {
     /// `GET /path HTTP/1.1` or `HTTP/1.1 200 OK`.
     pub start_line: String,
     pub headers: Vec<(String, String)>,
@@ -28,7 +28,7 @@ pub struct Head {
 
 /// How the body after a head is delimited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Framing {
+pub(crate) enum Framing {
     Empty,
     Length(u64),
     Chunked,
@@ -38,7 +38,7 @@ pub enum Framing {
 
 impl Head {
     /// First header with this name (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(key, _)| key.eq_ignore_ascii_case(name))
@@ -46,18 +46,18 @@ impl Head {
     }
 
     /// Drops every header with this name.
-    pub fn remove_header(&mut self, name: &str) {
+    pub(crate) fn remove_header(&mut self, name: &str) {
         self.headers
             .retain(|(key, _)| !key.eq_ignore_ascii_case(name));
     }
 
     /// Request method (first word of a request line).
-    pub fn method(&self) -> &str {
+    pub(crate) fn method(&self) -> &str {
         self.start_line.split(' ').next().unwrap_or("")
     }
 
     /// Response status code, when this is a response head.
-    pub fn status(&self) -> Option<u16> {
+    pub(crate) fn status(&self) -> Option<u16> {
         let mut words = self.start_line.split(' ');
         match words.next() {
             Some(version) if version.starts_with("HTTP/") => words.next()?.parse().ok(),
@@ -82,7 +82,7 @@ impl Head {
     }
 
     /// Whether the connection must be closed after this message.
-    pub fn wants_close(&self) -> bool {
+    pub(crate) fn wants_close(&self) -> bool {
         if self.version() == "HTTP/1.0" {
             !self.has_token("connection", "keep-alive")
         } else {
@@ -91,7 +91,7 @@ impl Head {
     }
 
     /// `Expect: 100-continue` is present.
-    pub fn expects_continue(&self) -> bool {
+    pub(crate) fn expects_continue(&self) -> bool {
         self.has_token("expect", "100-continue")
     }
 
@@ -107,7 +107,7 @@ impl Head {
     }
 
     /// Framing of a request body.
-    pub fn request_framing(&self) -> io::Result<Framing> {
+    pub(crate) fn request_framing(&self) -> io::Result<Framing> {
         if self.has_token("transfer-encoding", "chunked") {
             return Ok(Framing::Chunked);
         }
@@ -118,7 +118,7 @@ impl Head {
     }
 
     /// Framing of a response body to a request with `request_method`.
-    pub fn response_framing(&self, request_method: &str) -> io::Result<Framing> {
+    pub(crate) fn response_framing(&self, request_method: &str) -> io::Result<Framing> {
         let status = self.status().unwrap_or(0);
         // RFC 9112 section 6.3: these never carry a body, whatever the headers say.
         if request_method.eq_ignore_ascii_case("HEAD")
@@ -139,7 +139,7 @@ impl Head {
     }
 
     /// The head as it goes on the wire, ending with the blank line.
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         let mut out = String::with_capacity(256);
         out.push_str(&self.start_line);
         out.push_str("\r\n");
@@ -176,7 +176,7 @@ async fn read_line_bounded<R: AsyncBufRead + Unpin>(
 
 /// Reads a head. `Ok(None)` when the peer closed the connection cleanly
 /// before sending a single byte (the normal end of a keep-alive connection).
-pub async fn read_head<R: AsyncBufRead + Unpin>(reader: &mut R) -> io::Result<Option<Head>> {
+pub(crate) async fn read_head<R: AsyncBufRead + Unpin>(reader: &mut R) -> io::Result<Option<Head>> {
     let mut budget = MAX_HEAD_BYTES;
     let mut start_line = None;
     let mut headers = Vec::new();
@@ -251,7 +251,7 @@ where
 
 /// Copies a body from `reader` to `writer` keeping its framing byte for byte,
 /// passing only the payload bytes (never chunk-size lines) through `on_data`.
-pub async fn relay_body<R, W, F>(
+pub(crate) async fn relay_body<R, W, F>(
     reader: &mut R,
     writer: &mut W,
     framing: Framing,
@@ -306,7 +306,7 @@ where
 }
 
 /// Reads a whole body into memory, refusing bodies larger than `max_bytes`.
-pub async fn read_body<R: AsyncBufRead + Unpin>(
+pub(crate) async fn read_body<R: AsyncBufRead + Unpin>(
     reader: &mut R,
     framing: Framing,
     max_bytes: u64,

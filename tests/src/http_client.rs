@@ -16,20 +16,20 @@ const MAX_RESPONSE_BYTES: u64 = 1024 * 1024;
 
 /// A response read in full.
 #[derive(Debug)]
-pub struct Response {
+pub(crate) struct Response {
     pub status: u16,
     pub body: Vec<u8>,
 }
 
 impl Response {
-    pub fn body_text(&self) -> String {
+    pub(crate) fn body_text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 }
 
 /// Sends one request with `Connection: close` and reads the whole answer.
 /// `headers` must not contain Host, Content-Length or Connection.
-pub async fn send(
+pub(crate) async fn send(
     addr: SocketAddr,
     method: &str,
     path_and_query: &str,
@@ -90,6 +90,6 @@ pub async fn send(
 }
 
 /// True when something at `addr` answers a `GET /` with any HTTP status.
-pub async fn answers_http(addr: SocketAddr, timeout: Duration) -> bool {
+pub(crate) async fn answers_http(addr: SocketAddr, timeout: Duration) -> bool {
     send(addr, "GET", "/", &[], &[], timeout).await.is_ok()
 }

@@ -11,7 +11,7 @@ const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const SERVICE: &str = "s3";
 
 /// What a request is signed with.
-pub struct SigningKey<'a> {
+pub(crate) struct SigningKey<'a> {
     pub access_key: &'a str,
     pub secret_key: &'a str,
     pub region: &'a str,
@@ -20,7 +20,7 @@ pub struct SigningKey<'a> {
 /// Headers to add to a request (`x-amz-date`, `x-amz-content-sha256`,
 /// `authorization`). `path` must already be URI-encoded and `query` empty or
 /// already canonical (sorted `k=v` pairs joined by `&`).
-pub fn sign(
+pub(crate) fn sign(
     key: &SigningKey<'_>,
     method: &str,
     host: &str,

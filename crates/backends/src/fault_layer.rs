@@ -13,10 +13,10 @@ use opendal::{Capability, Error, ErrorKind, OperationContext, Result};
 
 /// Shared on/off switch for the outage.
 #[derive(Debug, Clone, Default)]
-pub struct FaultSwitch(Arc<AtomicBool>);
+pub(crate) struct FaultSwitch(Arc<AtomicBool>);
 
 impl FaultSwitch {
-    pub fn set(&self, failing: bool) {
+    pub(crate) fn set(&self, failing: bool) {
         self.0.store(failing, Ordering::SeqCst);
     }
 
@@ -30,7 +30,7 @@ impl FaultSwitch {
 }
 
 #[derive(Debug, Clone)]
-pub struct FaultLayer(pub FaultSwitch);
+pub(crate) struct FaultLayer(pub FaultSwitch);
 
 impl Layer for FaultLayer {
     fn apply_service(&self, inner: Servicer) -> Servicer {

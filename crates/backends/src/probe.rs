@@ -17,7 +17,7 @@ use crate::store::ShardStore;
 const PROBE_LEN: usize = 64;
 
 /// Run one probe round trip against `store` (`kind` picks field names).
-pub async fn probe(store: &ShardStore, kind: &str) -> Result<(), BackendError> {
+pub(crate) async fn probe(store: &ShardStore, kind: &str) -> Result<(), BackendError> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)

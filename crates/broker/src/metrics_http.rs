@@ -22,7 +22,7 @@ static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// The global Prometheus handle; `None` if another recorder was installed
 /// first (by the embedding program).
-pub fn handle() -> Option<PrometheusHandle> {
+pub(crate) fn handle() -> Option<PrometheusHandle> {
     HANDLE
         .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
             Ok(handle) => Some(handle),
@@ -35,7 +35,7 @@ pub fn handle() -> Option<PrometheusHandle> {
 }
 
 /// Serves `/metrics` until the task is aborted.
-pub async fn serve_metrics(listener: TcpListener, handle: PrometheusHandle) {
+pub(crate) async fn serve_metrics(listener: TcpListener, handle: PrometheusHandle) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;

@@ -9,7 +9,7 @@ use crate::failure;
 use crate::human;
 
 /// `shardgate tenant create|ls`.
-pub async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
+pub(crate) async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
     match command {
         TenantCommand::Create(args) => {
             let mut op = Operator::connect(&args.conn).await?;
@@ -64,7 +64,7 @@ pub async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
 }
 
 /// `shardgate gc`.
-pub async fn gc(args: GcArgs) -> anyhow::Result<()> {
+pub(crate) async fn gc(args: GcArgs) -> anyhow::Result<()> {
     let mut op = Operator::connect(&args.conn).await?;
     let request = op.request(pb::RunGcRequest {
         dry_run: args.dry_run,

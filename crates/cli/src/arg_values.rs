@@ -11,7 +11,7 @@ use crate::human::parse_size;
 
 /// `START-END` (inclusive), `START-` (to the end) or `START+LEN`; numbers
 /// may carry size units (`4MiB+1MiB`).
-pub fn parse_range(text: &str) -> anyhow::Result<pb::ByteRange> {
+pub(crate) fn parse_range(text: &str) -> anyhow::Result<pb::ByteRange> {
     let size = |s: &str| parse_size(s).map_err(|e| anyhow::anyhow!("bad --range {text:?}: {e}"));
     if let Some((start, len)) = text.split_once('+') {
         let (offset, length) = (size(start)?, size(len)?);
@@ -44,7 +44,7 @@ pub fn parse_range(text: &str) -> anyhow::Result<pb::ByteRange> {
 }
 
 /// `--kind`: owner, provider, broker, lightning.
-pub fn parse_kind(text: &str) -> Result<i32, String> {
+pub(crate) fn parse_kind(text: &str) -> Result<i32, String> {
     let kind = match text.to_ascii_lowercase().as_str() {
         "owner" => pb::AccountKind::Owner,
         "provider" => pb::AccountKind::Provider,
@@ -61,7 +61,7 @@ pub fn parse_kind(text: &str) -> Result<i32, String> {
 
 /// `--account KIND[:ID]`: `owner:<tenant id>`, `provider:<name>`,
 /// `broker`, `lightning`.
-pub fn parse_account(text: &str) -> Result<pb::Account, String> {
+pub(crate) fn parse_account(text: &str) -> Result<pb::Account, String> {
     let (kind, id) = text.split_once(':').unwrap_or((text, ""));
     let kind = parse_kind(kind)?;
     let needs_id =
@@ -81,7 +81,7 @@ pub fn parse_account(text: &str) -> Result<pb::Account, String> {
 
 /// `--since`/`--until`: RFC 3339 (`2026-11-21T10:00:00Z`) or a date
 /// (`2026-11-21`, midnight UTC).
-pub fn parse_time(text: &str) -> Result<prost_types::Timestamp, String> {
+pub(crate) fn parse_time(text: &str) -> Result<prost_types::Timestamp, String> {
     let full = if text.len() == 10 {
         format!("{text}T00:00:00Z")
     } else {

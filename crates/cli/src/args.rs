@@ -10,21 +10,21 @@ use crate::human::parse_size;
 
 /// Default `--max-price-msat`: 1,000 sat. Shardgate prices are a few sat
 /// per MiB; anything above this is worth a second look before paying.
-pub const DEFAULT_MAX_PRICE_MSAT: u64 = 1_000_000;
+pub(crate) const DEFAULT_MAX_PRICE_MSAT: u64 = 1_000_000;
 /// Default `--max-fee-msat`: 10 sat of routing fees on top.
-pub const DEFAULT_MAX_FEE_MSAT: u64 = 10_000;
+pub(crate) const DEFAULT_MAX_FEE_MSAT: u64 = 10_000;
 
 /// Shardgate: a storage broker that splits, encrypts and erasure-codes blobs
 /// across independent storage providers.
 #[derive(Debug, Parser)]
 #[command(name = "shardgate", version, propagate_version = true)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run the broker (gRPC API, health, reflection, /metrics).
     Serve(ServeArgs),
     /// A complete broker on local defaults: three local providers, a
@@ -63,7 +63,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Broker config (TOML). Without it: defaults, then env, then flags.
     #[arg(long, env = "SHARDGATE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -93,7 +93,7 @@ pub struct ServeArgs {
 /// from the env (SHARDGATE_LND_MACAROON_HEX): a flag would show in `ps`.
 #[derive(Debug, Default, Args)]
 #[command(next_help_heading = "Payments (the [payments] config table)")]
-pub struct ServePaymentsArgs {
+pub(crate) struct ServePaymentsArgs {
     /// host:port of the broker's LND gRPC.
     #[arg(long, env = "SHARDGATE_LND_ENDPOINT", value_name = "HOST:PORT")]
     pub lnd_endpoint: Option<String>,
@@ -132,7 +132,7 @@ pub struct ServePaymentsArgs {
 /// The downloader's own LND node, which pays the broker's invoices.
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Paying (your LND node)")]
-pub struct PayerArgs {
+pub(crate) struct PayerArgs {
     /// host:port of your LND node's gRPC.
     #[arg(long, env = "SHARDGATE_PAYER_LND_ENDPOINT", value_name = "HOST:PORT")]
     pub lnd_endpoint: Option<String>,
@@ -161,7 +161,7 @@ pub struct PayerArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct DevArgs {
+pub(crate) struct DevArgs {
     /// Keep index, keys and provider directories here (reused on the next
     /// run). Default: a temporary directory removed on exit.
     #[arg(long, value_name = "DIR")]
@@ -179,7 +179,7 @@ pub struct DevArgs {
 
 /// Where the broker is.
 #[derive(Debug, Clone, Args)]
-pub struct BrokerUrl {
+pub(crate) struct BrokerUrl {
     /// Broker URL.
     #[arg(
         long = "broker",
@@ -191,7 +191,7 @@ pub struct BrokerUrl {
 
 /// Where the broker is and who is calling.
 #[derive(Debug, Clone, Args)]
-pub struct ConnArgs {
+pub(crate) struct ConnArgs {
     #[command(flatten)]
     pub broker: BrokerUrl,
     /// Tenant API key (`x-api-key`).
@@ -201,7 +201,7 @@ pub struct ConnArgs {
 
 /// Where the broker is, with the operator's key.
 #[derive(Debug, Clone, Args)]
-pub struct AdminConnArgs {
+pub(crate) struct AdminConnArgs {
     #[command(flatten)]
     pub broker: BrokerUrl,
     /// Admin key (`x-admin-key`).
@@ -210,7 +210,7 @@ pub struct AdminConnArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct PutArgs {
+pub(crate) struct PutArgs {
     #[command(flatten)]
     pub conn: ConnArgs,
     /// File to upload; `-` reads stdin.
@@ -251,7 +251,7 @@ pub struct PutArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct GetArgs {
+pub(crate) struct GetArgs {
     #[command(flatten)]
     pub conn: ConnArgs,
     /// Blob id (64 hex characters).
@@ -278,7 +278,7 @@ pub struct GetArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct InvoiceArgs {
+pub(crate) struct InvoiceArgs {
     #[command(flatten)]
     pub conn: ConnArgs,
     /// Blob id (64 hex characters).
@@ -295,7 +295,7 @@ pub struct InvoiceArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct PayArgs {
+pub(crate) struct PayArgs {
     /// BOLT 11 payment request.
     pub payment_request: String,
     #[command(flatten)]
@@ -303,7 +303,7 @@ pub struct PayArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct PaymentStatusArgs {
+pub(crate) struct PaymentStatusArgs {
     #[command(flatten)]
     pub broker: BrokerUrl,
     /// Payment hash (64 hex characters).
@@ -313,7 +313,7 @@ pub struct PaymentStatusArgs {
 /// Broker plus whichever key the caller has: the admin key sees every
 /// account, a tenant key its own OWNER account.
 #[derive(Debug, Clone, Args)]
-pub struct AccountConnArgs {
+pub(crate) struct AccountConnArgs {
     #[command(flatten)]
     pub broker: BrokerUrl,
     /// Tenant API key (`x-api-key`); used when no admin key is given.
@@ -325,7 +325,7 @@ pub struct AccountConnArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct EarningsArgs {
+pub(crate) struct EarningsArgs {
     #[command(flatten)]
     pub conn: AccountConnArgs,
     /// Only this kind of account: owner, provider, broker, lightning.
@@ -334,7 +334,7 @@ pub struct EarningsArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct LedgerArgs {
+pub(crate) struct LedgerArgs {
     #[command(flatten)]
     pub conn: AccountConnArgs,
     /// Only entries posting to this account: `owner:TENANT_ID`,
@@ -354,7 +354,7 @@ pub struct LedgerArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct LsArgs {
+pub(crate) struct LsArgs {
     #[command(flatten)]
     pub conn: ConnArgs,
     /// Only names starting with this.
@@ -366,7 +366,7 @@ pub struct LsArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct BlobArgs {
+pub(crate) struct BlobArgs {
     #[command(flatten)]
     pub conn: ConnArgs,
     /// Blob id (64 hex characters).
@@ -374,7 +374,7 @@ pub struct BlobArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum ProvidersCommand {
+pub(crate) enum ProvidersCommand {
     /// Join a provider (the broker probes it first).
     Join(Box<JoinArgs>),
     /// List joined providers.
@@ -386,13 +386,13 @@ pub enum ProvidersCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct AdminOnly {
+pub(crate) struct AdminOnly {
     #[command(flatten)]
     pub conn: AdminConnArgs,
 }
 
 #[derive(Debug, Args)]
-pub struct ProviderName {
+pub(crate) struct ProviderName {
     #[command(flatten)]
     pub conn: AdminConnArgs,
     /// Provider name.
@@ -400,7 +400,7 @@ pub struct ProviderName {
 }
 
 #[derive(Debug, Args)]
-pub struct LeaveArgs {
+pub(crate) struct LeaveArgs {
     #[command(flatten)]
     pub conn: AdminConnArgs,
     /// Provider name.
@@ -411,7 +411,7 @@ pub struct LeaveArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum TenantCommand {
+pub(crate) enum TenantCommand {
     /// Create a tenant; prints its API key once.
     Create(TenantCreateArgs),
     /// List tenants.
@@ -419,7 +419,7 @@ pub enum TenantCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct TenantCreateArgs {
+pub(crate) struct TenantCreateArgs {
     #[command(flatten)]
     pub conn: AdminConnArgs,
     /// Unique tenant name.
@@ -430,7 +430,7 @@ pub struct TenantCreateArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct GcArgs {
+pub(crate) struct GcArgs {
     #[command(flatten)]
     pub conn: AdminConnArgs,
     /// Count what would be deleted, delete nothing.
@@ -439,7 +439,7 @@ pub struct GcArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum KindArg {
+pub(crate) enum KindArg {
     S3,
     Gcs,
     B2,
@@ -449,7 +449,7 @@ pub enum KindArg {
 }
 
 #[derive(Debug, Args)]
-pub struct JoinArgs {
+pub(crate) struct JoinArgs {
     #[command(flatten)]
     pub conn: AdminConnArgs,
     /// Provider name ([a-z0-9-], starting with a letter).

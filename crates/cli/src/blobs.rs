@@ -12,7 +12,7 @@ use crate::upload::redundancy_line;
 const MAX_PAGE: u64 = 1000;
 
 /// `shardgate ls`: every page, or until `--limit` blobs were printed.
-pub async fn list(args: LsArgs) -> anyhow::Result<()> {
+pub(crate) async fn list(args: LsArgs) -> anyhow::Result<()> {
     let mut tenant = Tenant::connect(&args.conn).await?;
     let limit = args.limit.unwrap_or(u64::MAX);
     let mut printed = 0u64;
@@ -52,7 +52,7 @@ pub async fn list(args: LsArgs) -> anyhow::Result<()> {
 }
 
 /// `shardgate stat`.
-pub async fn stat(args: BlobArgs) -> anyhow::Result<()> {
+pub(crate) async fn stat(args: BlobArgs) -> anyhow::Result<()> {
     let mut tenant = Tenant::connect(&args.conn).await?;
     let request = tenant.request(pb::StatRequest {
         blob_id: args.blob_id,
@@ -104,7 +104,7 @@ pub async fn stat(args: BlobArgs) -> anyhow::Result<()> {
 }
 
 /// `shardgate rm`.
-pub async fn remove(args: BlobArgs) -> anyhow::Result<()> {
+pub(crate) async fn remove(args: BlobArgs) -> anyhow::Result<()> {
     let mut tenant = Tenant::connect(&args.conn).await?;
     let request = tenant.keyed(pb::DeleteBlobRequest {
         blob_id: args.blob_id.clone(),

@@ -15,7 +15,7 @@ use crate::human;
 
 /// The fields of an invoice the CLI shows and checks.
 #[derive(Clone, Debug)]
-pub struct Bolt11 {
+pub(crate) struct Bolt11 {
     /// The payment request as given (what is paid).
     pub text: String,
     pub amount_msat: u64,
@@ -27,7 +27,7 @@ pub struct Bolt11 {
 impl Bolt11 {
     /// Decodes `text`; an invoice without an amount is refused (the CLI
     /// never chooses an amount for the payee).
-    pub fn decode(text: &str) -> anyhow::Result<Bolt11> {
+    pub(crate) fn decode(text: &str) -> anyhow::Result<Bolt11> {
         let text = text.trim();
         let invoice: Bolt11Invoice = text
             .parse()
@@ -49,13 +49,13 @@ impl Bolt11 {
     }
 
     /// Short form for messages: `lnbcrt250u1pj…x7k2` (first 16, last 4).
-    pub fn short(&self) -> String {
+    pub(crate) fn short(&self) -> String {
         human::shorten(&self.text, 16)
     }
 }
 
 /// Lowercase 64-hex payment hash from user input.
-pub fn parse_hash(text: &str) -> anyhow::Result<PaymentHash> {
+pub(crate) fn parse_hash(text: &str) -> anyhow::Result<PaymentHash> {
     PaymentHash::from_hex(&text.trim().to_ascii_lowercase())
         .ok()
         .context("a payment hash is 64 hex characters")

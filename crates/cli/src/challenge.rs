@@ -11,21 +11,21 @@ use crate::bolt11::Bolt11;
 
 /// A decoded challenge: what to pay and the token the payment unlocks.
 #[derive(Clone, Debug)]
-pub struct Challenge {
+pub(crate) struct Challenge {
     /// Base64 macaroon, sent back with the preimage.
     pub token: String,
     pub invoice: Bolt11,
 }
 
 /// The raw parts of a challenge, before the invoice is decoded.
-pub struct RawChallenge {
+pub(crate) struct RawChallenge {
     pub token: String,
     pub invoice: String,
 }
 
 impl RawChallenge {
     /// The challenge of an UNAUTHENTICATED status, if it carries one.
-    pub fn of(status: &Status) -> Option<RawChallenge> {
+    pub(crate) fn of(status: &Status) -> Option<RawChallenge> {
         if status.code() != Code::Unauthenticated {
             return None;
         }
@@ -42,7 +42,7 @@ impl RawChallenge {
     /// Decodes the invoice and checks that paying it unlocks the token:
     /// the token's payment hash must be the invoice's, or the preimage the
     /// wallet returns would be worthless.
-    pub fn decode(&self) -> anyhow::Result<Challenge> {
+    pub(crate) fn decode(&self) -> anyhow::Result<Challenge> {
         let invoice = Bolt11::decode(&self.invoice)?;
         let credential = parse_authorization(&authorization(&self.token, None))
             .map_err(|e| anyhow::anyhow!("the broker's L402 token is unreadable: {e}"))?;
@@ -65,7 +65,7 @@ impl RawChallenge {
 
 /// The `authorization` value for `token`; `None` is the empty preimage of
 /// an ACCEPTED hold invoice.
-pub fn authorization(token: &str, preimage: Option<&Preimage>) -> String {
+pub(crate) fn authorization(token: &str, preimage: Option<&Preimage>) -> String {
     shardgate_payments::l402::authorization(token, preimage)
 }
 

@@ -26,7 +26,7 @@ const MAX_DECODE_BYTES: usize = 8 << 20;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A connected channel to `url`.
-pub async fn channel(url: &str) -> anyhow::Result<Channel> {
+pub(crate) async fn channel(url: &str) -> anyhow::Result<Channel> {
     let endpoint = Endpoint::from_shared(url.to_owned())
         .with_context(|| format!("broker URL {url:?} is not a valid URL"))?
         .connect_timeout(CONNECT_TIMEOUT)
@@ -38,20 +38,20 @@ pub async fn channel(url: &str) -> anyhow::Result<Channel> {
 }
 
 /// Storage and Payments clients plus the tenant key to send.
-pub struct Tenant {
+pub(crate) struct Tenant {
     pub storage: StorageClient<Channel>,
     pub payments: PaymentsClient<Channel>,
     api_key: Option<MetadataValue<tonic::metadata::Ascii>>,
 }
 
 impl Tenant {
-    pub async fn connect(conn: &ConnArgs) -> anyhow::Result<Self> {
+    pub(crate) async fn connect(conn: &ConnArgs) -> anyhow::Result<Self> {
         let channel = channel(&conn.broker.url).await?;
         Self::over(channel, conn.api_key.as_deref())
     }
 
     /// On an existing channel (dev mode reuses one).
-    pub fn over(channel: Channel, api_key: Option<&str>) -> anyhow::Result<Self> {
+    pub(crate) fn over(channel: Channel, api_key: Option<&str>) -> anyhow::Result<Self> {
         let api_key = api_key
             .map(|k| k.parse().context("the API key must be printable ASCII"))
             .transpose()?;
@@ -63,7 +63,7 @@ impl Tenant {
     }
 
     /// `message` with `x-api-key` attached, if one was given.
-    pub fn request<T>(&self, message: T) -> Request<T> {
+    pub(crate) fn request<T>(&self, message: T) -> Request<T> {
         let mut request = Request::new(message);
         if let Some(key) = &self.api_key {
             request
@@ -75,7 +75,7 @@ impl Tenant {
 
     /// As [`Tenant::request`], failing early when no key was given (the
     /// RPC needs one).
-    pub fn keyed<T>(&self, message: T) -> anyhow::Result<Request<T>> {
+    pub(crate) fn keyed<T>(&self, message: T) -> anyhow::Result<Request<T>> {
         if self.api_key.is_none() {
             bail!("this command needs a tenant API key: pass --api-key or set SHARDGATE_API_KEY");
         }
@@ -84,21 +84,21 @@ impl Tenant {
 }
 
 /// Admin and Providers clients plus the admin key.
-pub struct Operator {
+pub(crate) struct Operator {
     pub admin: AdminClient<Channel>,
     pub providers: ProvidersClient<Channel>,
     admin_key: MetadataValue<tonic::metadata::Ascii>,
 }
 
 impl Operator {
-    pub async fn connect(conn: &AdminConnArgs) -> anyhow::Result<Self> {
+    pub(crate) async fn connect(conn: &AdminConnArgs) -> anyhow::Result<Self> {
         let Some(key) = conn.admin_key.as_deref() else {
             bail!("this command needs the admin key: pass --admin-key or set SHARDGATE_ADMIN_KEY");
         };
         Self::over(channel(&conn.broker.url).await?, key)
     }
 
-    pub fn over(channel: Channel, admin_key: &str) -> anyhow::Result<Self> {
+    pub(crate) fn over(channel: Channel, admin_key: &str) -> anyhow::Result<Self> {
         Ok(Self {
             admin: AdminClient::new(channel.clone()),
             providers: ProvidersClient::new(channel),
@@ -109,7 +109,7 @@ impl Operator {
     }
 
     /// `message` with `x-admin-key` attached.
-    pub fn request<T>(&self, message: T) -> Request<T> {
+    pub(crate) fn request<T>(&self, message: T) -> Request<T> {
         let mut request = Request::new(message);
         request
             .metadata_mut()
@@ -120,13 +120,13 @@ impl Operator {
 
 /// Payments client for earnings and the ledger, with the admin key when
 /// one is given (every account), else the tenant key (its own account).
-pub struct Accountant {
+pub(crate) struct Accountant {
     pub payments: PaymentsClient<Channel>,
     key: (&'static str, MetadataValue<tonic::metadata::Ascii>),
 }
 
 impl Accountant {
-    pub async fn connect(conn: &AccountConnArgs) -> anyhow::Result<Self> {
+    pub(crate) async fn connect(conn: &AccountConnArgs) -> anyhow::Result<Self> {
         let key = match (&conn.admin_key, &conn.api_key) {
             (Some(admin), _) => (auth_metadata::ADMIN_KEY, admin.as_str()),
             (None, Some(tenant)) => (auth_metadata::API_KEY, tenant.as_str()),
@@ -138,7 +138,7 @@ impl Accountant {
     }
 
     /// On an existing channel with `header` (`x-admin-key` or `x-api-key`).
-    pub fn over(channel: Channel, header: &'static str, key: &str) -> anyhow::Result<Self> {
+    pub(crate) fn over(channel: Channel, header: &'static str, key: &str) -> anyhow::Result<Self> {
         Ok(Self {
             payments: PaymentsClient::new(channel),
             key: (
@@ -149,7 +149,7 @@ impl Accountant {
     }
 
     /// `message` with the key attached.
-    pub fn request<T>(&self, message: T) -> Request<T> {
+    pub(crate) fn request<T>(&self, message: T) -> Request<T> {
         let mut request = Request::new(message);
         request
             .metadata_mut()
@@ -163,7 +163,7 @@ impl Accountant {
     not(feature = "dev"),
     expect(dead_code, reason = "only dev mode waits for its broker")
 )]
-pub async fn check_serving(url: &str) -> anyhow::Result<()> {
+pub(crate) async fn check_serving(url: &str) -> anyhow::Result<()> {
     let mut health = HealthClient::new(channel(url).await?);
     let status = health
         .check(HealthCheckRequest {

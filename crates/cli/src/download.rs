@@ -19,7 +19,7 @@ use crate::progress::Transfer;
 use crate::purchase::{self, Payment, Purchase};
 
 /// What a download delivered.
-pub struct Downloaded {
+pub(crate) struct Downloaded {
     pub header: pb::GetHeader,
     pub bytes: u64,
     pub elapsed: Duration,
@@ -30,7 +30,7 @@ pub struct Downloaded {
 }
 
 /// `shardgate get`.
-pub async fn command(args: GetArgs) -> anyhow::Result<()> {
+pub(crate) async fn command(args: GetArgs) -> anyhow::Result<()> {
     let range = args.range.as_deref().map(parse_range).transpose()?;
     // The payer's flags are checked (and its files read) before any call.
     let payer = Payer::from_args(&args.payer).await?;
@@ -114,7 +114,7 @@ fn summary(done: &Downloaded, to: Option<&Path>) -> String {
 }
 
 /// Downloads into `output` (a `.part` file renamed on success) or stdout.
-pub async fn download(
+pub(crate) async fn download(
     tenant: &mut Tenant,
     blob_id: &str,
     range: Option<pb::ByteRange>,
@@ -160,7 +160,7 @@ pub async fn download(
 
 /// Streams a Get into `out`, paying first if `payment` allows; checks the
 /// length, and the BLAKE3 of a whole blob.
-pub async fn fetch(
+pub(crate) async fn fetch(
     tenant: &mut Tenant,
     blob_id: &str,
     range: Option<pb::ByteRange>,

@@ -15,13 +15,13 @@ const EXIT_FAILURE: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
 /// Prints the error chain on one line.
-pub fn report(error: &anyhow::Error) -> ExitCode {
+pub(crate) fn report(error: &anyhow::Error) -> ExitCode {
     eprintln!("error: {}", one_line(&format!("{error:#}")));
     ExitCode::from(EXIT_FAILURE)
 }
 
 /// `--help` and `--version` print as usual; a parse error becomes one line.
-pub fn usage(error: clap::Error) -> ExitCode {
+pub(crate) fn usage(error: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
     match error.kind() {
         ErrorKind::DisplayHelp
@@ -44,7 +44,7 @@ pub fn usage(error: clap::Error) -> ExitCode {
 }
 
 /// A gRPC status as an error: the broker's message, then the code name.
-pub fn status(status: Status) -> anyhow::Error {
+pub(crate) fn status(status: Status) -> anyhow::Error {
     let message = status.message().trim();
     let message = if message.is_empty() {
         status.code().description()
@@ -55,7 +55,7 @@ pub fn status(status: Status) -> anyhow::Error {
 }
 
 /// The canonical name of a code, as the proto comments spell it.
-pub fn code_name(code: Code) -> &'static str {
+pub(crate) fn code_name(code: Code) -> &'static str {
     match code {
         Code::Ok => "OK",
         Code::Cancelled => "CANCELLED",
@@ -84,7 +84,7 @@ fn one_line(text: &str) -> String {
 
 /// Logs go to stderr. `serve` logs at info by default; everything else
 /// only warns, so command output stays readable. `RUST_LOG` overrides.
-pub fn init_logging(command: &Command) {
+pub(crate) fn init_logging(command: &Command) {
     let default = match command {
         Command::Serve(_) => "info",
         _ => "warn",

@@ -5,17 +5,17 @@ use std::time::{Duration, UNIX_EPOCH};
 use indicatif::BinaryBytes;
 
 /// `20.00 MiB`.
-pub fn size(bytes: u64) -> String {
+pub(crate) fn size(bytes: u64) -> String {
     BinaryBytes(bytes).to_string()
 }
 
 /// `20.00 MiB (20971520 bytes)`: human and exact, for reports.
-pub fn size_exact(bytes: u64) -> String {
+pub(crate) fn size_exact(bytes: u64) -> String {
     format!("{} ({bytes} bytes)", size(bytes))
 }
 
 /// Bytes per second over `elapsed`, e.g. `143.20 MiB/s`.
-pub fn rate(bytes: u64, elapsed: Duration) -> String {
+pub(crate) fn rate(bytes: u64, elapsed: Duration) -> String {
     let secs = elapsed.as_secs_f64();
     if secs <= 0.0 {
         return "n/a".to_owned();
@@ -25,18 +25,18 @@ pub fn rate(bytes: u64, elapsed: Duration) -> String {
 }
 
 /// `0.42 s`.
-pub fn seconds(elapsed: Duration) -> String {
+pub(crate) fn seconds(elapsed: Duration) -> String {
     format!("{:.2} s", elapsed.as_secs_f64())
 }
 
 /// `0.3 ms`, `1532.0 ms`: short waits (an LND call) for people.
-pub fn millis(elapsed: Duration) -> String {
+pub(crate) fn millis(elapsed: Duration) -> String {
     format!("{:.1} ms", elapsed.as_secs_f64() * 1000.0)
 }
 
 /// `text` cut to `head` characters, an ellipsis and the last 4 (ASCII
 /// only; anything else is returned whole).
-pub fn shorten(text: &str, head: usize) -> String {
+pub(crate) fn shorten(text: &str, head: usize) -> String {
     if text.len() <= head + 8 || !text.is_ascii() {
         return text.to_owned();
     }
@@ -45,7 +45,7 @@ pub fn shorten(text: &str, head: usize) -> String {
 
 /// Parses `1048576`, `512KiB`, `4MiB`, `1GiB`, `10GB`, `1.5MB`, `4M`
 /// (single letters are binary units). Case-insensitive.
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -84,12 +84,12 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 /// An amount for people: `25,000 msat (25 sat)`, `1,500 msat (1.5 sat)`.
-pub fn msat(msat: u64) -> String {
+pub(crate) fn msat(msat: u64) -> String {
     format!("{} msat ({} sat)", grouped(msat), sat(msat))
 }
 
 /// Satoshis of `msat`, exact: `25`, `1.5`, `0.001`.
-pub fn sat(msat: u64) -> String {
+pub(crate) fn sat(msat: u64) -> String {
     let (whole, frac) = (msat / 1000, msat % 1000);
     if frac == 0 {
         grouped(whole)
@@ -113,7 +113,7 @@ fn grouped(n: u64) -> String {
 }
 
 /// A protobuf timestamp as `2026-11-20T23:41:07Z` (UTC).
-pub fn timestamp(ts: Option<&prost_types::Timestamp>) -> String {
+pub(crate) fn timestamp(ts: Option<&prost_types::Timestamp>) -> String {
     let Some(ts) = ts else {
         return "-".to_owned();
     };

@@ -13,7 +13,7 @@ use crate::human;
 use crate::payer::{Payer, fee_text};
 
 /// `shardgate invoice`: Payments.CreateInvoice.
-pub async fn create(args: InvoiceArgs) -> anyhow::Result<()> {
+pub(crate) async fn create(args: InvoiceArgs) -> anyhow::Result<()> {
     let range = args.range.as_deref().map(parse_range).transpose()?;
     let mut tenant = Tenant::connect(&args.conn).await?;
     let request = tenant.request(pb::CreateInvoiceRequest {
@@ -57,7 +57,7 @@ pub async fn create(args: InvoiceArgs) -> anyhow::Result<()> {
 }
 
 /// `shardgate pay`: pays from the caller's LND node.
-pub async fn pay(args: PayArgs) -> anyhow::Result<()> {
+pub(crate) async fn pay(args: PayArgs) -> anyhow::Result<()> {
     let invoice = Bolt11::decode(&args.payment_request)?;
     let Some(payer) = Payer::from_args(&args.payer).await? else {
         bail!(
@@ -83,7 +83,7 @@ pub async fn pay(args: PayArgs) -> anyhow::Result<()> {
 }
 
 /// `shardgate payment-status`: Payments.GetPaymentStatus.
-pub async fn status(args: PaymentStatusArgs) -> anyhow::Result<()> {
+pub(crate) async fn status(args: PaymentStatusArgs) -> anyhow::Result<()> {
     let hash = parse_hash(&args.payment_hash)?;
     let mut payments = pb::payments_client::PaymentsClient::new(channel(&args.broker.url).await?);
     let s = payments
@@ -117,7 +117,7 @@ pub async fn status(args: PaymentStatusArgs) -> anyhow::Result<()> {
 }
 
 /// `OPEN`, `ACCEPTED`, … as the proto spells them.
-pub fn state_name(state: i32) -> &'static str {
+pub(crate) fn state_name(state: i32) -> &'static str {
     match pb::InvoiceState::try_from(state) {
         Ok(pb::InvoiceState::Open) => "OPEN",
         Ok(pb::InvoiceState::Accepted) => "ACCEPTED",

@@ -12,7 +12,7 @@ use crate::human;
 const MAX_PAGE: u64 = 1000;
 
 /// `shardgate earnings`.
-pub async fn earnings(args: EarningsArgs) -> anyhow::Result<()> {
+pub(crate) async fn earnings(args: EarningsArgs) -> anyhow::Result<()> {
     let mut acc = Accountant::connect(&args.conn).await?;
     let request = acc.request(pb::GetEarningsRequest {
         kind: args.kind.unwrap_or(0),
@@ -30,7 +30,7 @@ pub async fn earnings(args: EarningsArgs) -> anyhow::Result<()> {
 
 /// One row per account, each line starting with `indent`: account,
 /// balance, credited and debited msat.
-pub fn print_balances(balances: &[pb::AccountBalance], indent: &str, ids: Ids) {
+pub(crate) fn print_balances(balances: &[pb::AccountBalance], indent: &str, ids: Ids) {
     if balances.is_empty() {
         println!("{indent}no ledger postings yet");
         return;
@@ -56,7 +56,7 @@ pub fn print_balances(balances: &[pb::AccountBalance], indent: &str, ids: Ids) {
 }
 
 /// `shardgate ledger`: every page, or until `--limit` entries.
-pub async fn ledger(args: LedgerArgs) -> anyhow::Result<()> {
+pub(crate) async fn ledger(args: LedgerArgs) -> anyhow::Result<()> {
     let mut acc = Accountant::connect(&args.conn).await?;
     let limit = args.limit.unwrap_or(u64::MAX);
     let mut printed = 0u64;
@@ -91,7 +91,7 @@ pub async fn ledger(args: LedgerArgs) -> anyhow::Result<()> {
 }
 
 /// An entry: its id, time and blob, then one line per posting.
-pub fn print_entry(entry: &pb::LedgerEntry) {
+pub(crate) fn print_entry(entry: &pb::LedgerEntry) {
     println!(
         "{}  {}  blob {}",
         entry.entry_id,
@@ -106,7 +106,7 @@ pub fn print_entry(entry: &pb::LedgerEntry) {
 
 /// How account ids are shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ids {
+pub(crate) enum Ids {
     /// Whole, so they can be pasted into `--account` (the commands).
     Full,
     /// First 12 and last 4 characters (dev mode's narrative).
@@ -118,7 +118,7 @@ pub enum Ids {
 }
 
 /// The account column of a table: wide enough for every row.
-pub struct AccountColumn {
+pub(crate) struct AccountColumn {
     pub width: usize,
     ids: Ids,
 }
@@ -127,7 +127,7 @@ pub struct AccountColumn {
 const MIN_ACCOUNT_WIDTH: usize = 20;
 
 impl AccountColumn {
-    pub fn fit<'a>(accounts: impl Iterator<Item = Option<&'a pb::Account>>, ids: Ids) -> Self {
+    pub(crate) fn fit<'a>(accounts: impl Iterator<Item = Option<&'a pb::Account>>, ids: Ids) -> Self {
         let width = accounts
             .map(|a| account_name(a, ids).chars().count())
             .max()
@@ -137,7 +137,7 @@ impl AccountColumn {
     }
 
     /// The account's name padded to the column.
-    pub fn label(&self, account: Option<&pb::Account>) -> String {
+    pub(crate) fn label(&self, account: Option<&pb::Account>) -> String {
         format!(
             "{:<width$}",
             account_name(account, self.ids),
@@ -147,7 +147,7 @@ impl AccountColumn {
 }
 
 /// `credit  owner <tenant id>   17,500 msat (17.5 sat)`.
-pub fn posting_line(p: &pb::Posting, column: &AccountColumn) -> String {
+pub(crate) fn posting_line(p: &pb::Posting, column: &AccountColumn) -> String {
     let side = match pb::PostingDirection::try_from(p.direction) {
         Ok(pb::PostingDirection::Debit) => "debit ",
         Ok(pb::PostingDirection::Credit) => "credit",
@@ -161,7 +161,7 @@ pub fn posting_line(p: &pb::Posting, column: &AccountColumn) -> String {
 }
 
 /// `owner <tenant id>`, `provider cloud-a`, `broker`, `lightning`.
-pub fn account_name(account: Option<&pb::Account>, ids: Ids) -> String {
+pub(crate) fn account_name(account: Option<&pb::Account>, ids: Ids) -> String {
     let Some(a) = account else {
         return "-".to_owned();
     };

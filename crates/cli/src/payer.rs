@@ -19,7 +19,7 @@ const PAY_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// A connected payer node with its limits. Cheap to clone.
 #[derive(Clone, Debug)]
-pub struct Payer {
+pub(crate) struct Payer {
     node: LightningNode,
     max_price_msat: u64,
     max_fee_msat: u64,
@@ -27,7 +27,7 @@ pub struct Payer {
 
 /// A completed payment.
 #[derive(Clone, Debug)]
-pub struct Paid {
+pub(crate) struct Paid {
     pub preimage: Preimage,
     /// Routing fee, from the wallet balance before and after; `None` when
     /// the balance moved by something else meanwhile.
@@ -38,7 +38,7 @@ pub struct Paid {
 impl Payer {
     /// The payer of the `--lnd-*` flags; `None` when none is given, an
     /// error when only some are.
-    pub async fn from_args(args: &PayerArgs) -> anyhow::Result<Option<Payer>> {
+    pub(crate) async fn from_args(args: &PayerArgs) -> anyhow::Result<Option<Payer>> {
         let (endpoint, cert, macaroon) = match (
             &args.lnd_endpoint,
             &args.lnd_tls_cert,
@@ -66,7 +66,7 @@ impl Payer {
     }
 
     /// A payer on an already connected node (dev mode's wallet).
-    pub fn over(node: LightningNode, max_price_msat: u64, max_fee_msat: u64) -> Payer {
+    pub(crate) fn over(node: LightningNode, max_price_msat: u64, max_fee_msat: u64) -> Payer {
         Payer {
             node,
             max_price_msat,
@@ -75,7 +75,7 @@ impl Payer {
     }
 
     /// Refuses an invoice above the cap, or one that has expired.
-    pub fn check(&self, invoice: &Bolt11) -> anyhow::Result<()> {
+    pub(crate) fn check(&self, invoice: &Bolt11) -> anyhow::Result<()> {
         if invoice.amount_msat > self.max_price_msat {
             bail!(
                 "the invoice asks {}, more than --max-price-msat {}; raise it with --max-price-msat {} (or SHARDGATE_MAX_PRICE_MSAT) to pay",
@@ -94,7 +94,7 @@ impl Payer {
     }
 
     /// Checks, then pays `invoice` and waits until the payment is final.
-    pub async fn pay(&self, invoice: &Bolt11) -> anyhow::Result<Paid> {
+    pub(crate) async fn pay(&self, invoice: &Bolt11) -> anyhow::Result<Paid> {
         self.check(invoice)?;
         let before = self.node.channel_balance().await.ok();
         let started = Instant::now();
@@ -127,7 +127,7 @@ impl Payer {
         not(feature = "dev"),
         expect(dead_code, reason = "only dev mode shows the wallet balance")
     )]
-    pub async fn balance_msat(&self) -> anyhow::Result<u64> {
+    pub(crate) async fn balance_msat(&self) -> anyhow::Result<u64> {
         Ok(self
             .node
             .channel_balance()
@@ -138,7 +138,7 @@ impl Payer {
 }
 
 /// `fee 0 msat (0 sat)` or `fee unknown`.
-pub fn fee_text(fee: Option<u64>) -> String {
+pub(crate) fn fee_text(fee: Option<u64>) -> String {
     fee.map_or_else(
         || "fee unknown (the balance moved meanwhile)".to_owned(),
         |f| format!("fee {}", human::msat(f)),

@@ -6,14 +6,14 @@ use std::io::IsTerminal;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// A progress bar that may be invisible.
-pub struct Transfer {
+pub(crate) struct Transfer {
     bar: ProgressBar,
 }
 
 impl Transfer {
     /// `verb` is shown in front ("upload", "download"); `total` in bytes if
     /// known.
-    pub fn start(verb: &str, total: Option<u64>) -> Self {
+    pub(crate) fn start(verb: &str, total: Option<u64>) -> Self {
         let target = if std::io::stderr().is_terminal() {
             ProgressDrawTarget::stderr()
         } else {
@@ -46,12 +46,12 @@ impl Transfer {
         Self { bar }
     }
 
-    pub fn advance(&self, bytes: u64) {
+    pub(crate) fn advance(&self, bytes: u64) {
         self.bar.inc(bytes);
     }
 
     /// Removes the bar; the command prints its own summary.
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.bar.finish_and_clear();
     }
 }

@@ -75,7 +75,7 @@ enum KindFile {
 }
 
 /// Name, weight and kind from the file at `path`.
-pub fn read(path: &Path) -> anyhow::Result<(Option<String>, Option<u32>, Kind)> {
+pub(crate) fn read(path: &Path) -> anyhow::Result<(Option<String>, Option<u32>, Kind)> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let bad = |e: toml::de::Error| {

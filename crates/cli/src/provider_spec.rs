@@ -10,7 +10,7 @@ use crate::provider_file::absolute;
 
 impl JoinArgs {
     /// The request, from `--config` (flags `--name`/`--weight` win) or flags.
-    pub fn request(&self) -> anyhow::Result<pb::JoinProviderRequest> {
+    pub(crate) fn request(&self) -> anyhow::Result<pb::JoinProviderRequest> {
         let (file_name, file_weight, kind) = match &self.config {
             Some(path) => crate::provider_file::read(path)?,
             None => (None, None, self.kind_from_flags()?),

@@ -9,7 +9,7 @@ use crate::failure;
 use crate::human;
 
 /// `shardgate providers join|ls|drain|leave`.
-pub async fn command(command: ProvidersCommand) -> anyhow::Result<()> {
+pub(crate) async fn command(command: ProvidersCommand) -> anyhow::Result<()> {
     match command {
         ProvidersCommand::Join(args) => {
             let join = args.request()?;

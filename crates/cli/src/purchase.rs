@@ -35,7 +35,7 @@ const SETTLE_WAIT: Duration = Duration::from_secs(30);
 
 /// How a download is paid for.
 #[derive(Clone, Debug, Default)]
-pub struct Payment {
+pub(crate) struct Payment {
     /// An existing credential, `TOKEN:PREIMAGE` (`--l402`).
     pub credential: Option<String>,
     /// Pays challenges from this node.
@@ -50,7 +50,7 @@ pub struct Payment {
 
 /// What a download bought.
 #[derive(Clone, Debug)]
-pub struct Purchase {
+pub(crate) struct Purchase {
     pub amount_msat: u64,
     pub payment_hash: PaymentHash,
     /// The L402 token; with the preimage it is the credential.
@@ -63,7 +63,7 @@ pub struct Purchase {
 
 impl Purchase {
     /// `TOKEN:PREIMAGE` for `--l402`, once the preimage is known.
-    pub fn credential(&self) -> Option<String> {
+    pub(crate) fn credential(&self) -> Option<String> {
         self.preimage
             .as_ref()
             .map(|p| format!("{}:{}", self.token, p.to_hex()))
@@ -71,7 +71,7 @@ impl Purchase {
 }
 
 /// A Get whose header arrived.
-pub struct Opened {
+pub(crate) struct Opened {
     pub stream: Streaming<pb::GetResponse>,
     pub header: pb::GetHeader,
     pub purchase: Option<Purchase>,
@@ -82,7 +82,7 @@ pub struct Opened {
 impl Opened {
     /// After the last byte: waits for a hold payment to settle and records
     /// its preimage. A no-op for other downloads.
-    pub async fn finish(&mut self) -> anyhow::Result<()> {
+    pub(crate) async fn finish(&mut self) -> anyhow::Result<()> {
         let Some(task) = self.settling.take() else {
             return Ok(());
         };
@@ -99,7 +99,7 @@ impl Opened {
 }
 
 /// Opens `request`, paying the broker's challenge if `payment` allows.
-pub async fn open(
+pub(crate) async fn open(
     tenant: &mut Tenant,
     mut request: pb::GetRequest,
     payment: &Payment,

@@ -21,7 +21,7 @@ const MASTER_KEY_ENV: &str = "SHARDGATE_MASTER_KEY";
 
 /// `shardgate serve`: runs until SIGTERM or ctrl-c, then shuts down
 /// gracefully (in-flight uploads commit or leave only orphan shards).
-pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = load_config(&args)?;
     let listener = TcpListener::bind(config.listen)
         .await
@@ -48,7 +48,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Defaults, then the TOML file, then env, then flags; validated.
-pub fn load_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
+pub(crate) fn load_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
     let payments = args.payments.overrides()?;
     let mut config = match (&args.config, payments.is_empty()) {
         (Some(path), true) => read_toml(path)?,
@@ -110,7 +110,7 @@ fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
 }
 
 /// Completes on ctrl-c or SIGTERM (what Kubernetes sends).
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let terminate = async {
         #[cfg(unix)]
         {
@@ -133,19 +133,19 @@ pub async fn shutdown_signal() {
 }
 
 /// A fresh 32-byte master key as 64 hex characters.
-pub fn new_master_key() -> String {
+pub(crate) fn new_master_key() -> String {
     hex::encode(rand::random::<[u8; 32]>())
 }
 
 /// A fresh admin key and its BLAKE3 hash (what the broker config holds).
-pub fn new_admin_key() -> (String, String) {
+pub(crate) fn new_admin_key() -> (String, String) {
     let key = format!("sga_{}", hex::encode(rand::random::<[u8; 32]>()));
     let hash = blake3::hash(key.as_bytes()).to_hex().to_string();
     (key, hash)
 }
 
 /// `shardgate keygen`: the one command that prints secrets, on purpose.
-pub fn keygen() {
+pub(crate) fn keygen() {
     let (admin_key, admin_hash) = new_admin_key();
     println!("master_key      {}", new_master_key());
     println!("admin_key       {admin_key}");

@@ -16,7 +16,7 @@ const MACAROON_HEX_ENV: &str = "SHARDGATE_LND_MACAROON_HEX";
 
 impl ServePaymentsArgs {
     /// The `[payments]` fields given as flags or env, by config name.
-    pub fn overrides(&self) -> anyhow::Result<Table> {
+    pub(crate) fn overrides(&self) -> anyhow::Result<Table> {
         let mut t = Table::new();
         let path = |p: &Path| Value::String(p.display().to_string());
         if let Some(v) = &self.lnd_endpoint {
@@ -53,7 +53,7 @@ impl ServePaymentsArgs {
 
 /// `table` (the parsed config file, or empty) with `overrides` written
 /// into its `[payments]` table.
-pub fn merge(mut table: Table, overrides: Table) -> anyhow::Result<Table> {
+pub(crate) fn merge(mut table: Table, overrides: Table) -> anyhow::Result<Table> {
     if overrides.is_empty() {
         return Ok(table);
     }
@@ -68,7 +68,7 @@ pub fn merge(mut table: Table, overrides: Table) -> anyhow::Result<Table> {
 }
 
 /// The merged table as the broker's config; names the flags on failure.
-pub fn into_config(table: Table) -> anyhow::Result<BrokerConfig> {
+pub(crate) fn into_config(table: Table) -> anyhow::Result<BrokerConfig> {
     table.try_into().map_err(|e: toml::de::Error| {
         anyhow::anyhow!(
             "config with the payment flags/env applied: {}",

@@ -23,13 +23,13 @@ use crate::progress::Transfer;
 const QUEUED_FRAMES: usize = 4;
 
 /// What an upload did, for the caller's report.
-pub struct Uploaded {
+pub(crate) struct Uploaded {
     pub response: pb::PutResponse,
     pub elapsed: Duration,
 }
 
 /// `shardgate put`.
-pub async fn command(args: PutArgs) -> anyhow::Result<()> {
+pub(crate) async fn command(args: PutArgs) -> anyhow::Result<()> {
     let mut tenant = Tenant::connect(&args.conn).await?;
     let header = header_from(&args)?;
     let done = upload(&mut tenant, header, &args.file).await?;
@@ -95,7 +95,7 @@ fn header_from(args: &PutArgs) -> anyhow::Result<pb::PutHeader> {
 
 /// Uploads `path` (`-` = stdin) with `header`; checks the broker's content
 /// hash against the bytes sent.
-pub async fn upload(
+pub(crate) async fn upload(
     tenant: &mut Tenant,
     mut header: pb::PutHeader,
     path: &Path,
@@ -225,7 +225,7 @@ fn print_report(done: &Uploaded) {
 }
 
 /// `k=2 m=1 over 3 providers, survives 1 provider failure`.
-pub fn redundancy_line(r: &pb::RedundancyReport) -> String {
+pub(crate) fn redundancy_line(r: &pb::RedundancyReport) -> String {
     let mut line = format!(
         "k={} m={} over {} distinct providers per chunk, survives {} provider failure(s)",
         r.k, r.m, r.min_distinct_providers, r.tolerated_provider_failures

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use crate::PeerError;
 
 /// Overrides where the harness takes the broker binary from.
-pub const SHARDGATE_BIN_ENV: &str = "SHARDGATE_BIN";
+pub(super) const SHARDGATE_BIN_ENV: &str = "SHARDGATE_BIN";
 
 /// Path of an up-to-date `shardgate` binary (built once per process).
 pub fn shardgate_binary() -> Result<PathBuf, PeerError> {

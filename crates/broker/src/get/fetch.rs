@@ -10,7 +10,7 @@ use shardgate_index::ChunkRecord;
 use crate::error::BrokerError;
 
 /// A fetcher over every shard `record` lists, reading through `registry`.
-pub fn shard_fetcher(registry: &ProviderRegistry, record: &ChunkRecord) -> ShardFetcher {
+pub(super) fn shard_fetcher(registry: &ProviderRegistry, record: &ChunkRecord) -> ShardFetcher {
     let shards: Vec<PlacedShard> = record
         .shards
         .iter()
@@ -24,7 +24,7 @@ pub fn shard_fetcher(registry: &ProviderRegistry, record: &ChunkRecord) -> Shard
 
 /// Turns a failed open into DATA_LOSS (shards missing or corrupt) or
 /// UNAVAILABLE (providers unreachable: may pass).
-pub fn explain(fetcher: &ShardFetcher, index: u64, k: usize, err: BrokerError) -> BrokerError {
+pub(super) fn explain(fetcher: &ShardFetcher, index: u64, k: usize, err: BrokerError) -> BrokerError {
     explain_errors(fetcher.chunk(), fetcher.errors(), index, k, err)
 }
 

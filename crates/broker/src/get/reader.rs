@@ -19,7 +19,7 @@ use crate::metrics;
 use crate::state::Broker;
 
 /// One chunk read back.
-pub struct ChunkRead {
+pub(super) struct ChunkRead {
     /// Plaintext (MANAGED) or the sealed ciphertext (END_TO_END, served as stored).
     pub bytes: Vec<u8>,
     /// The provider of each shard the rebuild used (for the payment split).
@@ -27,7 +27,7 @@ pub struct ChunkRead {
 }
 
 /// Reads chunk `index` of a blob: its stored bytes and who served them.
-pub async fn read_chunk(
+pub(super) async fn read_chunk(
     broker: Arc<Broker>,
     key_mode: KeyMode,
     index: u64,

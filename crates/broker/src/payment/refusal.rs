@@ -6,7 +6,7 @@ use shardgate_payments::l402::caveats;
 use shardgate_payments::{AccessRequest, L402Credential, PaymentError};
 
 /// Why `credential` does not open `access`, from the verification error.
-pub fn refusal_reason(
+pub(super) fn refusal_reason(
     err: &PaymentError,
     credential: &L402Credential,
     access: &AccessRequest,

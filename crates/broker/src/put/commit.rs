@@ -17,7 +17,7 @@ use crate::state::Broker;
 use crate::validate::UploadPlan;
 
 /// Builds the manifest and blob record and commits them.
-pub async fn commit(
+pub(super) async fn commit(
     broker: &Broker,
     tenant: &TenantRecord,
     plan: &UploadPlan,

@@ -13,7 +13,7 @@ use shardgate_core::chunker::check_chunk_size;
 use crate::error::BrokerError;
 
 /// See the module docs.
-pub struct PieceCutter {
+pub(super) struct PieceCutter {
     piece_len: usize,
     /// The piece being filled, and how many of its bytes are filled.
     pending: Option<PooledBuf>,
@@ -22,14 +22,14 @@ pub struct PieceCutter {
 
 impl PieceCutter {
     /// Plaintext pieces of a validated chunk size.
-    pub fn plaintext(chunk_size: usize) -> Result<Self, BrokerError> {
+    pub(super) fn plaintext(chunk_size: usize) -> Result<Self, BrokerError> {
         check_chunk_size(chunk_size)?;
         Ok(Self::new(chunk_size))
     }
 
     /// Ciphertext pieces of `piece_len` bytes (chunk size plus tag; may
     /// exceed the plaintext chunk bound by the tag, so not checked here).
-    pub fn ciphertext(piece_len: usize) -> Self {
+    pub(super) fn ciphertext(piece_len: usize) -> Self {
         Self::new(piece_len)
     }
 
@@ -43,7 +43,7 @@ impl PieceCutter {
 
     /// Appends `frame`; returns every piece it completed (often none,
     /// several when a frame is longer than a piece).
-    pub fn push(&mut self, mut frame: &[u8]) -> Vec<PooledBuf> {
+    pub(super) fn push(&mut self, mut frame: &[u8]) -> Vec<PooledBuf> {
         let piece_len = self.piece_len;
         let mut ready = Vec::new();
         while !frame.is_empty() {
@@ -63,7 +63,7 @@ impl PieceCutter {
     }
 
     /// Ends the stream: the short last piece, if any bytes are pending.
-    pub fn finish(self) -> Option<PooledBuf> {
+    pub(super) fn finish(self) -> Option<PooledBuf> {
         let filled = self.filled;
         self.pending.filter(|_| filled > 0).map(|mut piece| {
             piece.truncate(filled);

@@ -54,7 +54,7 @@ fn run(rx: &Mutex<Receiver<Job>>) {
 /// Runs `job` on a sealing thread. The caller bounds concurrency (it holds
 /// a CPU permit), so the queue never grows past the number of uploads'
 /// windows.
-pub async fn on_sealing_thread<T, F>(job: F) -> Result<T, BrokerError>
+pub(super) async fn on_sealing_thread<T, F>(job: F) -> Result<T, BrokerError>
 where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,

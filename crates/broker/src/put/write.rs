@@ -12,7 +12,7 @@ use crate::error::BrokerError;
 
 /// Writes `objects[i]` to `providers[i]` (falling back to spares) and
 /// returns where each shard ended up, in index order.
-pub async fn write_shards(
+pub(super) async fn write_shards(
     registry: &ProviderRegistry,
     chunk_id: &ContentId,
     providers: &[String],

@@ -16,7 +16,7 @@ use crate::repair::view::ProviderView;
 
 /// Checks and, if needed, repairs one chunk. Never fails: problems are
 /// logged and counted (the next pass tries again).
-pub async fn check_chunk(
+pub(super) async fn check_chunk(
     registry: &ProviderRegistry,
     index: &dyn Index,
     view: &ProviderView,

@@ -25,7 +25,7 @@ use crate::repair::plan::{Reason, Rebuild};
 
 /// What happened to one chunk's repair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Committed {
+pub(super) enum Committed {
     /// The index now lists the new shards.
     Done {
         /// Shards re-created (missing, corrupt, lost).
@@ -45,7 +45,7 @@ pub enum Committed {
 }
 
 /// Writes `objects` (index, object) to the plan's targets and commits.
-pub async fn commit(
+pub(super) async fn commit(
     registry: &ProviderRegistry,
     index: &dyn Index,
     record: &ChunkRecord,

@@ -10,7 +10,7 @@ use crate::repair::view::{ProviderView, Standing};
 
 /// What one listed shard turned out to be.
 #[derive(Debug, Clone)]
-pub enum ShardState {
+pub(super) enum ShardState {
     /// Read and verified: the whole object (header ‖ body).
     Intact(Bytes),
     /// The provider answered that the object does not exist.
@@ -25,26 +25,26 @@ pub enum ShardState {
 }
 
 impl ShardState {
-    pub fn is_intact(&self) -> bool {
+    pub(super) fn is_intact(&self) -> bool {
         matches!(self, Self::Intact(_))
     }
 
     /// Missing, corrupt or lost: must be re-created.
-    pub fn is_bad(&self) -> bool {
+    pub(super) fn is_bad(&self) -> bool {
         matches!(self, Self::Missing | Self::Corrupt | Self::Lost)
     }
 }
 
 /// One listed shard and its state.
 #[derive(Debug, Clone)]
-pub struct InspectedShard {
+pub(super) struct InspectedShard {
     pub index: u8,
     pub provider: String,
     pub state: ShardState,
 }
 
 /// Reads every shard of `record` that can be read now, in parallel.
-pub async fn inspect(
+pub(super) async fn inspect(
     registry: &ProviderRegistry,
     view: &ProviderView,
     record: &ChunkRecord,

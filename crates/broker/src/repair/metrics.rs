@@ -15,34 +15,34 @@
 
 use std::time::Duration;
 
-pub fn chunk_checked(bad_shards: u64) {
+pub(super) fn chunk_checked(bad_shards: u64) {
     metrics::counter!("shardgate_repair_chunks_checked_total").increment(1);
     metrics::counter!("shardgate_repair_shards_bad_total").increment(bad_shards);
 }
 
-pub fn chunk_repaired(rebuilt: u64, moved: u64) {
+pub(super) fn chunk_repaired(rebuilt: u64, moved: u64) {
     metrics::counter!("shardgate_repair_chunks_repaired_total").increment(1);
     metrics::counter!("shardgate_repair_shards_rebuilt_total").increment(rebuilt);
     metrics::counter!("shardgate_repair_shards_moved_total").increment(moved);
 }
 
-pub fn chunk_failed() {
+pub(super) fn chunk_failed() {
     metrics::counter!("shardgate_repair_chunks_failed_total").increment(1);
 }
 
-pub fn chunk_unreadable() {
+pub(super) fn chunk_unreadable() {
     metrics::counter!("shardgate_repair_chunks_unreadable_total").increment(1);
 }
 
-pub fn reduced_redundancy() {
+pub(super) fn reduced_redundancy() {
     metrics::counter!("shardgate_repair_reduced_redundancy_total").increment(1);
 }
 
-pub fn queue_length(chunks: u64) {
+pub(super) fn queue_length(chunks: u64) {
     metrics::gauge!("shardgate_repair_queue_length").set(chunks as f64);
 }
 
-pub fn pass_done(scope: &'static str, took: Duration) {
+pub(super) fn pass_done(scope: &'static str, took: Duration) {
     metrics::histogram!("shardgate_repair_pass_seconds", "scope" => scope)
         .record(took.as_secs_f64());
 }

@@ -73,7 +73,7 @@ pub struct Plan {
 }
 
 /// Decides what to do with `record` given its scrubbed shards.
-pub fn plan(record: &ChunkRecord, shards: &[InspectedShard], view: &ProviderView) -> Verdict {
+pub(super) fn plan(record: &ChunkRecord, shards: &[InspectedShard], view: &ProviderView) -> Verdict {
     let total = usize::from(record.k) + usize::from(record.m);
     let intact = shards.iter().filter(|s| s.state.is_intact()).count();
     if intact < usize::from(record.k) {

@@ -80,14 +80,14 @@ impl RepairSnapshot {
 
 /// Shared, updated as chunks are checked.
 #[derive(Debug, Default)]
-pub struct StatusCell(Mutex<RepairSnapshot>);
+pub(super) struct StatusCell(Mutex<RepairSnapshot>);
 
 impl StatusCell {
-    pub fn snapshot(&self) -> RepairSnapshot {
+    pub(super) fn snapshot(&self) -> RepairSnapshot {
         self.lock().clone()
     }
 
-    pub fn pass_started(&self, full: bool, now_unix_ms: u64) {
+    pub(super) fn pass_started(&self, full: bool, now_unix_ms: u64) {
         let mut s = self.lock();
         s.running = true;
         s.current = PassReport::default();
@@ -97,13 +97,13 @@ impl StatusCell {
     }
 
     /// Adds one chunk's counts to the running pass and the totals.
-    pub fn record(&self, chunk: &PassReport) {
+    pub(super) fn record(&self, chunk: &PassReport) {
         let mut s = self.lock();
         s.current.add(chunk);
         s.totals.add(chunk);
     }
 
-    pub fn pass_finished(&self, full: bool, now_unix_ms: u64) -> PassReport {
+    pub(super) fn pass_finished(&self, full: bool, now_unix_ms: u64) -> PassReport {
         let mut s = self.lock();
         s.running = false;
         let done = std::mem::take(&mut s.current);
@@ -114,7 +114,7 @@ impl StatusCell {
         done
     }
 
-    pub fn set_drained(&self, drained: Vec<String>) {
+    pub(super) fn set_drained(&self, drained: Vec<String>) {
         self.lock().drained = drained;
     }
 

@@ -10,7 +10,7 @@ use crate::error::BrokerError;
 
 /// Shard objects `wanted` (by index) of `record`, made again from `intact`
 /// (index, verified object) pairs. CPU-bound: run it on the blocking pool.
-pub fn rebuild_shards(
+pub(super) fn rebuild_shards(
     record: &ChunkRecord,
     intact: &[(u8, Bytes)],
     wanted: &[u8],

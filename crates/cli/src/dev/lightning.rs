@@ -16,12 +16,12 @@ use crate::args::DEFAULT_MAX_FEE_MSAT;
 use crate::payer::Payer;
 
 /// The wallet's starting balance: 1,000,000 sat.
-pub const WALLET_MSAT: u64 = 1_000_000_000;
+pub(super) const WALLET_MSAT: u64 = 1_000_000_000;
 /// Dev mode pays whatever its own broker asks, up to the whole wallet.
 const MAX_PRICE_MSAT: u64 = WALLET_MSAT;
 
 /// The two nodes and a payer connected to the wallet one.
-pub struct DevLightning {
+pub(super) struct DevLightning {
     /// Kept so the nodes' shared network lives as long as they do.
     _network: SimNetwork,
     broker_node: SimNode,
@@ -31,7 +31,7 @@ pub struct DevLightning {
 
 impl DevLightning {
     /// Starts both nodes with their files under `dir/lightning/`.
-    pub async fn start(dir: &Path) -> anyhow::Result<DevLightning> {
+    pub(super) async fn start(dir: &Path) -> anyhow::Result<DevLightning> {
         let network = SimNetwork::new();
         let root = dir.join("lightning");
         let broker_node =
@@ -65,7 +65,7 @@ impl DevLightning {
 
     /// The broker's `[payments]`: its node over TLS, by endpoint,
     /// certificate file and macaroon file; defaults for the rest.
-    pub fn broker_payments(&self) -> PaymentsConfig {
+    pub(super) fn broker_payments(&self) -> PaymentsConfig {
         PaymentsConfig {
             lnd_endpoint: self.broker_node.grpc_socket(),
             lnd_tls_cert: Some(self.broker_node.tls_cert_path().to_path_buf()),
@@ -75,7 +75,7 @@ impl DevLightning {
     }
 
     /// `host:port` of the broker's and the wallet's node.
-    pub fn sockets(&self) -> (String, String) {
+    pub(super) fn sockets(&self) -> (String, String) {
         (
             self.broker_node.grpc_socket(),
             self.wallet_node.grpc_socket(),
@@ -83,7 +83,7 @@ impl DevLightning {
     }
 
     /// `export` lines that let `shardgate get` pay from the wallet node.
-    pub fn wallet_exports(&self) -> [String; 3] {
+    pub(super) fn wallet_exports(&self) -> [String; 3] {
         [
             format!(
                 "export SHARDGATE_PAYER_LND_ENDPOINT={}",
@@ -101,7 +101,7 @@ impl DevLightning {
     }
 
     /// Stops both nodes.
-    pub async fn stop(self) -> anyhow::Result<()> {
+    pub(super) async fn stop(self) -> anyhow::Result<()> {
         self.wallet_node.shutdown().await?;
         self.broker_node.shutdown().await?;
         Ok(())

@@ -29,7 +29,7 @@ const SAMPLE_NAME: &str = "sample.bin";
 const MAX_SAMPLE: u64 = 1 << 30;
 
 /// `shardgate dev`.
-pub async fn run(args: DevArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: DevArgs) -> anyhow::Result<()> {
     // The sample is kept in memory for the byte comparisons.
     if args.sample_size == 0 || args.sample_size > MAX_SAMPLE {
         bail!("--sample-size must be 1 byte ..= 1 GiB (use --file for bigger files)");

@@ -39,7 +39,7 @@ const FLAT_MSAT: u64 = 2_000;
 const PER_MIB_MSAT: u64 = 10_000;
 
 /// The whole step; prints as it goes.
-pub async fn paid_round_trip(
+pub(super) async fn paid_round_trip(
     tenant: &mut Tenant,
     accountant: &mut Accountant,
     lightning: &DevLightning,

@@ -18,7 +18,7 @@ const BLOCK: usize = 1 << 20;
 
 /// Writes `size` bytes of pseudo-random data (BLAKE3 in XOF mode from a
 /// fresh seed, so every run uploads new content) and keeps a copy.
-pub fn generate(path: &Path, size: u64) -> anyhow::Result<Vec<u8>> {
+pub(super) fn generate(path: &Path, size: u64) -> anyhow::Result<Vec<u8>> {
     let len = usize::try_from(size).context("--sample-size does not fit in memory")?;
     let seed: [u8; 32] = rand::random();
     let mut bytes = vec![0u8; len];
@@ -31,7 +31,7 @@ pub fn generate(path: &Path, size: u64) -> anyhow::Result<Vec<u8>> {
 }
 
 /// An upload header for dev mode: private, managed keys, broker defaults.
-pub fn header(name: &str) -> pb::PutHeader {
+pub(super) fn header(name: &str) -> pb::PutHeader {
     pb::PutHeader {
         name: name.to_owned(),
         content_type: String::new(),
@@ -42,14 +42,14 @@ pub fn header(name: &str) -> pb::PutHeader {
 }
 
 /// What one file's round trip showed.
-pub struct RoundTrip {
+pub(super) struct RoundTrip {
     pub up: Uploaded,
     pub down: Downloaded,
     pub content_hash: String,
 }
 
 /// Uploads `path`, downloads it to `back`, and checks both ways.
-pub async fn round_trip(
+pub(super) async fn round_trip(
     tenant: &mut Tenant,
     payment: &Payment,
     path: &Path,
@@ -115,7 +115,7 @@ pub async fn round_trip(
 
 /// A range across the boundary of the first two chunks, compared with the
 /// original bytes.
-pub async fn check_range(
+pub(super) async fn check_range(
     tenant: &mut Tenant,
     payment: &Payment,
     blob_id: &str,
@@ -153,7 +153,7 @@ pub async fn check_range(
 }
 
 /// The blob's chunk size, from Stat.
-pub async fn tenant_chunk_size(tenant: &mut Tenant, blob_id: &str) -> anyhow::Result<u64> {
+pub(super) async fn tenant_chunk_size(tenant: &mut Tenant, blob_id: &str) -> anyhow::Result<u64> {
     let request = tenant.request(pb::StatRequest {
         blob_id: blob_id.to_owned(),
     });
@@ -214,6 +214,6 @@ fn hash_file(path: &Path) -> anyhow::Result<String> {
 }
 
 /// `<dir>/<name>.download`.
-pub fn download_path(work: &Path, name: &str) -> PathBuf {
+pub(super) fn download_path(work: &Path, name: &str) -> PathBuf {
     work.join(format!("{name}.download"))
 }

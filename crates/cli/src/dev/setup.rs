@@ -22,9 +22,9 @@ use crate::serve::{new_admin_key, new_master_key};
 
 /// Three local directories standing in for three clouds: with k=2, m=1
 /// every chunk has one shard on each.
-pub const PROVIDERS: [&str; 3] = ["cloud-a", "cloud-b", "cloud-c"];
+pub(super) const PROVIDERS: [&str; 3] = ["cloud-a", "cloud-b", "cloud-c"];
 /// Name of the tenant dev mode uploads as.
-pub const TENANT: &str = "dev";
+pub(super) const TENANT: &str = "dev";
 /// Keys file in a kept `--dir`, so a second run can read the first run's
 /// blobs (every key derives from the master key).
 const KEYS_FILE: &str = "dev-keys.toml";
@@ -34,14 +34,14 @@ const READY_INTERVAL: Duration = Duration::from_millis(25);
 
 /// Keys of a dev broker. Printed only with `--keep`, on purpose.
 #[derive(Deserialize)]
-pub struct DevKeys {
+pub(super) struct DevKeys {
     pub master_key: String,
     pub admin_key: String,
 }
 
 impl DevKeys {
     /// Reads `dir/dev-keys.toml`, or creates it (owner-only) with fresh keys.
-    pub fn load_or_create(dir: &Path) -> anyhow::Result<Self> {
+    pub(super) fn load_or_create(dir: &Path) -> anyhow::Result<Self> {
         let path = dir.join(KEYS_FILE);
         if path.exists() {
             let text = std::fs::read_to_string(&path)
@@ -86,14 +86,14 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 /// Root directory of provider `name`.
-pub fn provider_root(dir: &Path, name: &str) -> PathBuf {
+pub(super) fn provider_root(dir: &Path, name: &str) -> PathBuf {
     dir.join("providers").join(name)
 }
 
 /// The dev broker's config: redb in `dir/index`, fs providers under
 /// `dir/providers/`, `[payments]` through the dev broker node, defaults for
 /// everything else (4 MiB chunks, k=2 m=1, the default revenue split).
-pub fn broker_config(dir: &Path, keys: &DevKeys, lightning: &DevLightning) -> BrokerConfig {
+pub(super) fn broker_config(dir: &Path, keys: &DevKeys, lightning: &DevLightning) -> BrokerConfig {
     BrokerConfig {
         data_dir: dir.join("index"),
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -117,7 +117,7 @@ pub fn broker_config(dir: &Path, keys: &DevKeys, lightning: &DevLightning) -> Br
 }
 
 /// A broker task in this process.
-pub struct RunningBroker {
+pub(super) struct RunningBroker {
     pub url: String,
     pub metrics_url: String,
     shutdown: oneshot::Sender<()>,
@@ -127,7 +127,7 @@ pub struct RunningBroker {
 impl RunningBroker {
     /// Binds 127.0.0.1:0 for gRPC and /metrics, starts the broker, and
     /// waits (bounded) until the health service says SERVING.
-    pub async fn start(config: BrokerConfig) -> anyhow::Result<Self> {
+    pub(super) async fn start(config: BrokerConfig) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(config.listen).await?;
         let metrics = TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
@@ -161,7 +161,7 @@ impl RunningBroker {
     }
 
     /// Graceful shutdown; waits for in-flight calls.
-    pub async fn stop(self) -> anyhow::Result<()> {
+    pub(super) async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(());
         self.task
             .await
@@ -172,7 +172,7 @@ impl RunningBroker {
 
 /// The dev tenant's API key: created on a fresh index, rotated on a kept
 /// one (keys are shown only once, so the old one is not recoverable).
-pub async fn dev_tenant_key(op: &mut Operator) -> anyhow::Result<String> {
+pub(super) async fn dev_tenant_key(op: &mut Operator) -> anyhow::Result<String> {
     let created = op
         .admin
         .create_tenant(op.request(pb::CreateTenantRequest {

@@ -15,14 +15,14 @@ use crate::failure;
 use crate::human;
 
 /// Objects and bytes one provider holds.
-pub struct ProviderUsage {
+pub(super) struct ProviderUsage {
     pub name: &'static str,
     pub objects: u64,
     pub bytes: u64,
 }
 
 /// Every shard object under each provider's root.
-pub fn usage(dir: &Path) -> anyhow::Result<Vec<ProviderUsage>> {
+pub(super) fn usage(dir: &Path) -> anyhow::Result<Vec<ProviderUsage>> {
     PROVIDERS
         .iter()
         .map(|name| {
@@ -41,7 +41,7 @@ pub fn usage(dir: &Path) -> anyhow::Result<Vec<ProviderUsage>> {
 }
 
 /// Total shard objects on all providers.
-pub fn total_objects(dir: &Path) -> anyhow::Result<u64> {
+pub(super) fn total_objects(dir: &Path) -> anyhow::Result<u64> {
     Ok(usage(dir)?.iter().map(|u| u.objects).sum())
 }
 
@@ -65,7 +65,7 @@ fn walk(path: &Path, visit: &mut impl FnMut(&Path, u64)) -> anyhow::Result<()> {
 }
 
 /// One chunk and the provider of each of its shards.
-pub struct ChunkPlacement {
+pub(super) struct ChunkPlacement {
     pub chunk_id: String,
     /// `(shard index, provider, object path)`, by shard index.
     pub shards: Vec<(u8, &'static str, PathBuf)>,
@@ -73,7 +73,7 @@ pub struct ChunkPlacement {
 
 /// The blob's chunks (from its manifest, checked against the blob id) and,
 /// for each, which provider directory holds each shard object.
-pub async fn placements(
+pub(super) async fn placements(
     tenant: &mut Tenant,
     dir: &Path,
     blob_id: &str,
@@ -119,7 +119,7 @@ pub async fn placements(
 
 /// Prints the per-provider table and the per-chunk placement; fails if a
 /// chunk is missing shards or has two on one provider.
-pub fn print_report(
+pub(super) fn print_report(
     dir: &Path,
     manifest: &Manifest,
     chunks: &[ChunkPlacement],
@@ -142,7 +142,7 @@ pub fn print_report(
 
 /// One line per chunk: which provider holds each shard; fails if a chunk
 /// is missing shards or has two on one provider.
-pub fn print_chunks(manifest: &Manifest, chunks: &[ChunkPlacement]) -> anyhow::Result<()> {
+pub(super) fn print_chunks(manifest: &Manifest, chunks: &[ChunkPlacement]) -> anyhow::Result<()> {
     let k = manifest.params().k();
     let m = manifest.params().m();
     for (i, chunk) in chunks.iter().enumerate() {
@@ -180,7 +180,7 @@ pub fn print_chunks(manifest: &Manifest, chunks: &[ChunkPlacement]) -> anyhow::R
 
 /// True if no shard object of chunk `i` contains the first bytes of that
 /// chunk's plaintext: the providers hold ciphertext, not the file.
-pub fn no_plaintext_in_shards(
+pub(super) fn no_plaintext_in_shards(
     original: &[u8],
     chunk_size: usize,
     chunks: &[ChunkPlacement],

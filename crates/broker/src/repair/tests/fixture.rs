@@ -24,11 +24,11 @@ use shardgate_index::{
 use crate::repair::{RepairSettings, RepairWorker};
 
 /// Plaintext bytes per chunk (the smallest chunk size).
-pub const CHUNK: usize = MIN_CHUNK_SIZE;
+pub(super) const CHUNK: usize = MIN_CHUNK_SIZE;
 /// AEAD tag: sealed = plaintext + 16.
 const TAG: usize = 16;
 
-pub struct Fixture {
+pub(super) struct Fixture {
     _dir: tempfile::TempDir,
     pub index: Arc<dyn Index>,
     pub registry: ProviderRegistry,
@@ -39,7 +39,7 @@ pub struct Fixture {
 
 impl Fixture {
     /// Memory providers named `names`, weight 1.
-    pub async fn new(names: &[&str]) -> Self {
+    pub(super) async fn new(names: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let index: Arc<dyn Index> =
             Arc::new(RedbIndex::open(dir.path()).await.expect("open index"));
@@ -78,7 +78,7 @@ impl Fixture {
     }
 
     /// A worker that runs passes only when asked.
-    pub fn worker(&self, down_grace: Duration) -> RepairWorker {
+    pub(super) fn worker(&self, down_grace: Duration) -> RepairWorker {
         RepairWorker::new(
             self.index.clone(),
             self.registry.clone(),
@@ -94,7 +94,7 @@ impl Fixture {
 
     /// Writes `chunks` full chunks (k+m placed like an upload) and commits
     /// them as blob `name`. Returns the chunk ids.
-    pub async fn put_blob(
+    pub(super) async fn put_blob(
         &mut self,
         name: &str,
         seed: u64,
@@ -183,7 +183,7 @@ impl Fixture {
         ids
     }
 
-    pub async fn record(&self, id: &ContentId) -> ChunkRecord {
+    pub(super) async fn record(&self, id: &ContentId) -> ChunkRecord {
         self.index
             .chunks_of(&[*id])
             .await
@@ -194,7 +194,7 @@ impl Fixture {
     /// Reads every shard the index lists for `id`, asserts each verifies
     /// and that they sit on distinct providers unless `shared_ok`, rebuilds
     /// from data shards only and returns the sealed bytes.
-    pub async fn read_back(&self, id: &ContentId, shared_ok: bool) -> Vec<u8> {
+    pub(super) async fn read_back(&self, id: &ContentId, shared_ok: bool) -> Vec<u8> {
         let record = self.record(id).await;
         let total = usize::from(record.k) + usize::from(record.m);
         assert_eq!(record.shards.len(), total, "every shard listed: {record:?}");
@@ -245,7 +245,7 @@ impl Fixture {
     }
 
     /// Every stored chunk reads back exactly.
-    pub async fn assert_all_read_back(&self, shared_ok: bool) {
+    pub(super) async fn assert_all_read_back(&self, shared_ok: bool) {
         for (id, sealed) in &self.sealed {
             assert!(
                 self.read_back(id, shared_ok).await == *sealed,
@@ -256,7 +256,7 @@ impl Fixture {
     }
 
     /// Shard objects on a provider, counted on the provider itself.
-    pub async fn objects_on(&self, provider: &str) -> usize {
+    pub(super) async fn objects_on(&self, provider: &str) -> usize {
         let store = self.registry.store(provider).expect("store");
         let mut lister = store
             .operator()
@@ -274,7 +274,7 @@ impl Fixture {
     }
 
     /// The object key of shard `index` of `id` on `provider`.
-    pub fn key(&self, provider: &str, id: &ContentId, index: u8) -> String {
+    pub(super) fn key(&self, provider: &str, id: &ContentId, index: u8) -> String {
         self.registry
             .store(provider)
             .expect("store")
@@ -283,7 +283,7 @@ impl Fixture {
 
     /// Overwrites a stored object's body byte (the object stays the same
     /// length; its hash no longer matches).
-    pub async fn corrupt(&self, provider: &str, id: &ContentId, index: u8) {
+    pub(super) async fn corrupt(&self, provider: &str, id: &ContentId, index: u8) {
         let store = self.registry.store(provider).expect("store");
         let key = store.shard_key(id, index);
         let mut bytes = store.operator().read(&key).await.expect("read").to_vec();
@@ -291,7 +291,7 @@ impl Fixture {
         store.operator().write(&key, bytes).await.expect("write");
     }
 
-    pub async fn remove(&self, provider: &str, id: &ContentId, index: u8) {
+    pub(super) async fn remove(&self, provider: &str, id: &ContentId, index: u8) {
         let store = self.registry.store(provider).expect("store");
         store
             .operator()
@@ -302,7 +302,7 @@ impl Fixture {
 }
 
 /// Deterministic bytes (xorshift), different per seed.
-pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
+pub(super) fn pattern(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..len)
         .map(|_| {

@@ -21,11 +21,11 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 /// Smallest chunk size: keeps "several chunks" cheap.
-pub const CHUNK: usize = 256 * 1024;
-pub const ADMIN_KEY: &str = "test-admin-key";
+pub(crate) const CHUNK: usize = 256 * 1024;
+pub(crate) const ADMIN_KEY: &str = "test-admin-key";
 const MASTER_KEY: &str = "5f0e8d4c2b1a39485766a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
 
-pub struct TestBroker {
+pub(crate) struct TestBroker {
     pub addr: std::net::SocketAddr,
     pub dir: tempfile::TempDir,
     pub provider_roots: Vec<PathBuf>,
@@ -35,23 +35,23 @@ pub struct TestBroker {
 
 impl TestBroker {
     /// Three fs providers, 2+1 default, 256 KiB default chunks.
-    pub async fn start() -> TestBroker {
+    pub(crate) async fn start() -> TestBroker {
         Self::start_with(|_| {}).await
     }
 
-    pub async fn start_with(tweak: impl FnOnce(&mut BrokerConfig)) -> TestBroker {
+    pub(crate) async fn start_with(tweak: impl FnOnce(&mut BrokerConfig)) -> TestBroker {
         Self::start_in(tempfile::tempdir().expect("tempdir"), tweak, None).await
     }
 
     /// Stops, then starts a new broker on the same index and providers.
-    pub async fn restart(mut self) -> TestBroker {
+    pub(crate) async fn restart(mut self) -> TestBroker {
         self.shutdown_and_wait().await;
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
         Self::start_in(dir, |_| {}, None).await
     }
 
     /// With `/metrics` on `metrics` (bound by the caller).
-    pub async fn start_in(
+    pub(crate) async fn start_in(
         dir: tempfile::TempDir,
         tweak: impl FnOnce(&mut BrokerConfig),
         metrics: Option<tokio::net::TcpListener>,
@@ -60,7 +60,7 @@ impl TestBroker {
     }
 
     /// On an index the test built (e.g. a wrapper injecting failures).
-    pub async fn start_on_index(
+    pub(crate) async fn start_on_index(
         dir: tempfile::TempDir,
         index: std::sync::Arc<dyn shardgate_index::Index>,
     ) -> TestBroker {
@@ -68,7 +68,7 @@ impl TestBroker {
     }
 
     /// As [`TestBroker::start_on_index`], with a config change.
-    pub async fn start_on_index_with(
+    pub(crate) async fn start_on_index_with(
         dir: tempfile::TempDir,
         index: std::sync::Arc<dyn shardgate_index::Index>,
         tweak: impl FnOnce(&mut BrokerConfig),
@@ -162,23 +162,23 @@ impl TestBroker {
         panic!("broker did not become SERVING within 5 s");
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    pub async fn storage(&self) -> StorageClient<Channel> {
+    pub(crate) async fn storage(&self) -> StorageClient<Channel> {
         StorageClient::connect(self.url())
             .await
             .expect("connect")
             .max_decoding_message_size(8 << 20)
     }
 
-    pub async fn admin(&self) -> AdminClient<Channel> {
+    pub(crate) async fn admin(&self) -> AdminClient<Channel> {
         AdminClient::connect(self.url()).await.expect("connect")
     }
 
     /// Creates a tenant; returns (tenant id, API key).
-    pub async fn tenant(&self, name: &str, quota: Option<u64>) -> (String, String) {
+    pub(crate) async fn tenant(&self, name: &str, quota: Option<u64>) -> (String, String) {
         let r = self
             .admin()
             .await
@@ -193,7 +193,7 @@ impl TestBroker {
     }
 
     /// Shard objects on every provider.
-    pub fn shard_files(&self) -> usize {
+    pub(crate) fn shard_files(&self) -> usize {
         self.provider_roots
             .iter()
             .map(|r| count_files(&r.join("shards")))
@@ -201,13 +201,13 @@ impl TestBroker {
     }
 
     /// Asks the broker to shut down (graceful: in-flight calls finish).
-    pub fn signal_shutdown(&mut self) {
+    pub(crate) fn signal_shutdown(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
     }
 
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         self.shutdown_and_wait().await;
     }
 
@@ -234,21 +234,21 @@ fn count_files(dir: &Path) -> usize {
         .sum()
 }
 
-pub fn admin_req<T>(msg: T) -> Request<T> {
+pub(crate) fn admin_req<T>(msg: T) -> Request<T> {
     let mut r = Request::new(msg);
     r.metadata_mut()
         .insert(auth_metadata::ADMIN_KEY, ADMIN_KEY.parse().expect("ascii"));
     r
 }
 
-pub fn with_key<T>(msg: T, key: &str) -> Request<T> {
+pub(crate) fn with_key<T>(msg: T, key: &str) -> Request<T> {
     let mut r = Request::new(msg);
     r.metadata_mut()
         .insert(auth_metadata::API_KEY, key.parse().expect("ascii"));
     r
 }
 
-pub fn header(name: &str, size: Option<u64>) -> pb::PutHeader {
+pub(crate) fn header(name: &str, size: Option<u64>) -> pb::PutHeader {
     pb::PutHeader {
         name: name.into(),
         declared_size_bytes: size,
@@ -257,7 +257,7 @@ pub fn header(name: &str, size: Option<u64>) -> pb::PutHeader {
 }
 
 /// Header first, then `data` in frames of at most 1 MiB.
-pub fn put_messages(header: pb::PutHeader, data: &[u8]) -> Vec<pb::PutRequest> {
+pub(crate) fn put_messages(header: pb::PutHeader, data: &[u8]) -> Vec<pb::PutRequest> {
     let mut msgs = vec![pb::PutRequest {
         frame: Some(pb::put_request::Frame::Header(header)),
     }];
@@ -267,7 +267,7 @@ pub fn put_messages(header: pb::PutHeader, data: &[u8]) -> Vec<pb::PutRequest> {
     msgs
 }
 
-pub async fn put(
+pub(crate) async fn put(
     client: &mut StorageClient<Channel>,
     key: Option<&str>,
     header: pb::PutHeader,
@@ -282,7 +282,7 @@ pub async fn put(
     client.put(req).await.map(|r| r.into_inner())
 }
 
-pub async fn get(
+pub(crate) async fn get(
     client: &mut StorageClient<Channel>,
     key: Option<&str>,
     blob_id: &str,
@@ -318,7 +318,7 @@ pub async fn get(
 }
 
 /// Deterministic, incompressible-looking test bytes.
-pub fn bytes(len: usize, seed: u8) -> Vec<u8> {
+pub(crate) fn bytes(len: usize, seed: u8) -> Vec<u8> {
     let mut out = Vec::with_capacity(len);
     let mut x = u32::from(seed).wrapping_mul(2_654_435_761).wrapping_add(1);
     while out.len() < len {

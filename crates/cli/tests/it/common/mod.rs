@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_shardgate");
-pub const ADMIN_KEY: &str = "sga_cli-test-admin-key";
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_shardgate");
+pub(crate) const ADMIN_KEY: &str = "sga_cli-test-admin-key";
 const MASTER_KEY: &str = "8e1f0c2b3a49586776a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0aa";
 
 /// A `shardgate serve` child process with three fs providers.
-pub struct Served {
+pub(crate) struct Served {
     pub url: String,
     pub dir: tempfile::TempDir,
     child: Child,
@@ -24,18 +24,18 @@ impl Served {
     /// bound address from its `listening on` line, then polls the health
     /// check (via `shardgate ls`-free gRPC: the `providers ls` command)
     /// until the broker answers.
-    pub fn start() -> Served {
+    pub(crate) fn start() -> Served {
         Served::start_with("")
     }
 
     /// As [`Served::start`], with `extra` appended to the config file
     /// (e.g. a `[payments]` table).
-    pub fn start_with(extra: &str) -> Served {
+    pub(crate) fn start_with(extra: &str) -> Served {
         Served::start_with_flags(extra, &[])
     }
 
     /// As [`Served::start_with`], with `flags` added to `serve`'s command line.
-    pub fn start_with_flags(extra: &str, flags: &[String]) -> Served {
+    pub(crate) fn start_with_flags(extra: &str, flags: &[String]) -> Served {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = format!(
             "data_dir = {:?}\nadmin_key_hash = \"{}\"\ndefault_chunk_size = 262144\ngc_interval_secs = 0\n",
@@ -93,7 +93,7 @@ impl Served {
 
     /// Polls (bounded) until the health check stops answering SERVING
     /// (status changed, or new connections refused): shutdown has begun.
-    pub fn wait_not_serving(&self) {
+    pub(crate) fn wait_not_serving(&self) {
         assert!(
             self.poll_health(false),
             "serve still SERVING 10 s after SIGTERM"
@@ -119,17 +119,17 @@ impl Served {
     }
 
     /// `shardgate ARGS` against this broker (admin key in the env).
-    pub fn cli(&self, args: &[&str]) -> Output {
+    pub(crate) fn cli(&self, args: &[&str]) -> Output {
         self.cli_with(args, None)
     }
 
     /// As [`Served::cli`], with `SHARDGATE_API_KEY` set.
-    pub fn cli_as(&self, api_key: &str, args: &[&str]) -> Output {
+    pub(crate) fn cli_as(&self, api_key: &str, args: &[&str]) -> Output {
         self.cli_with(args, Some(api_key))
     }
 
     /// `shardgate ARGS` with piped stdin, not waited for.
-    pub fn spawn_stdin(&self, api_key: &str, args: &[&str]) -> Child {
+    pub(crate) fn spawn_stdin(&self, api_key: &str, args: &[&str]) -> Child {
         Command::new(BIN)
             .args(args)
             .env("SHARDGATE_BROKER", &self.url)
@@ -142,7 +142,7 @@ impl Served {
     }
 
     /// As [`Served::cli_as`], with `input` on stdin.
-    pub fn cli_stdin(&self, api_key: &str, args: &[&str], input: &[u8]) -> Output {
+    pub(crate) fn cli_stdin(&self, api_key: &str, args: &[&str], input: &[u8]) -> Output {
         use std::io::Write;
         let mut child = Command::new(BIN)
             .args(args)
@@ -172,32 +172,32 @@ impl Served {
     }
 
     /// Shard objects in the three provider directories.
-    pub fn shard_files(&self) -> usize {
+    pub(crate) fn shard_files(&self) -> usize {
         ["p0", "p1", "p2"]
             .iter()
             .map(|p| count_files(&self.dir.path().join(p).join("shards")))
             .sum()
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
     /// Sends SIGTERM and waits: serve must shut down cleanly (exit 0).
-    pub fn terminate(mut self) -> std::process::ExitStatus {
+    pub(crate) fn terminate(mut self) -> std::process::ExitStatus {
         self.send_sigterm();
         self.child.wait().expect("wait for serve")
     }
 
     /// SIGTERM to this serve process (by PID), without waiting.
-    pub fn send_sigterm(&self) {
+    pub(crate) fn send_sigterm(&self) {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill").args(["-TERM", &pid]).status();
         assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
     }
 
     /// Waits for serve to exit.
-    pub fn wait(mut self) -> std::process::ExitStatus {
+    pub(crate) fn wait(mut self) -> std::process::ExitStatus {
         self.child.wait().expect("wait for serve")
     }
 }
@@ -210,16 +210,16 @@ impl Drop for Served {
     }
 }
 
-pub fn stdout(o: &Output) -> String {
+pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-pub fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Asserts success and returns stdout.
-pub fn ok(o: Output) -> String {
+pub(crate) fn ok(o: Output) -> String {
     assert!(
         o.status.success(),
         "exit {:?}\nstdout: {}\nstderr: {}",
@@ -231,7 +231,7 @@ pub fn ok(o: Output) -> String {
 }
 
 /// Asserts a failure with exactly one `error:` line naming `code`; returns it.
-pub fn fails_with(o: Output, code: &str) -> String {
+pub(crate) fn fails_with(o: Output, code: &str) -> String {
     assert!(
         !o.status.success(),
         "expected failure, stdout: {}",
@@ -246,14 +246,14 @@ pub fn fails_with(o: Output, code: &str) -> String {
 }
 
 /// The value after `label` on a `label   value` line.
-pub fn field(text: &str, label: &str) -> String {
+pub(crate) fn field(text: &str, label: &str) -> String {
     text.lines()
         .find_map(|l| l.strip_prefix(label).map(|v| v.trim().to_owned()))
         .unwrap_or_else(|| panic!("no {label:?} line in {text}"))
 }
 
 /// Deterministic test data of `len` bytes that does not repeat per chunk.
-pub fn data(len: usize) -> Vec<u8> {
+pub(crate) fn data(len: usize) -> Vec<u8> {
     let mut out = vec![0u8; len];
     blake3::Hasher::new()
         .update(b"shardgate-cli test data")
@@ -262,7 +262,7 @@ pub fn data(len: usize) -> Vec<u8> {
     out
 }
 
-pub fn write(path: &Path, bytes: &[u8]) {
+pub(crate) fn write(path: &Path, bytes: &[u8]) {
     std::fs::write(path, bytes).expect("write");
 }
 
