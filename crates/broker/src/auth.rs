@@ -20,7 +20,7 @@ const MAX_KEY_LEN: usize = 128;
 
 /// Resolves callers from request metadata.
 #[derive(Clone)]
-pub struct Authenticator {
+pub(crate) struct Authenticator {
     index: Arc<dyn Index>,
     admin_key_hash: Option<blake3::Hash>,
 }
@@ -28,7 +28,7 @@ pub struct Authenticator {
 impl Authenticator {
     /// `admin_key_hash`: BLAKE3 of the admin key, or `None` to refuse every
     /// admin call.
-    pub fn new(index: Arc<dyn Index>, admin_key_hash: Option<[u8; 32]>) -> Self {
+    pub(crate) fn new(index: Arc<dyn Index>, admin_key_hash: Option<[u8; 32]>) -> Self {
         Self {
             index,
             admin_key_hash: admin_key_hash.map(blake3::Hash::from_bytes),
@@ -38,7 +38,7 @@ impl Authenticator {
     /// The tenant named by `x-api-key`, if one is sent. A key that is sent
     /// but unknown is refused even where no key is needed, so a
     /// misconfigured client finds out on its first call.
-    pub async fn optional_tenant(
+    pub(crate) async fn optional_tenant(
         &self,
         metadata: &MetadataMap,
     ) -> Result<Option<TenantRecord>, BrokerError> {
@@ -56,7 +56,7 @@ impl Authenticator {
     }
 
     /// The calling tenant; `x-api-key` is required.
-    pub async fn tenant(&self, metadata: &MetadataMap) -> Result<TenantRecord, BrokerError> {
+    pub(crate) async fn tenant(&self, metadata: &MetadataMap) -> Result<TenantRecord, BrokerError> {
         self.optional_tenant(metadata).await?.ok_or_else(|| {
             BrokerError::Unauthenticated(
                 "missing x-api-key metadata: this RPC needs a tenant API key".to_owned(),
@@ -66,7 +66,7 @@ impl Authenticator {
 
     /// Admin calls: `x-admin-key` must match. A tenant key alone is
     /// PERMISSION_DENIED (we know who it is, and it may not do this).
-    pub async fn admin(&self, metadata: &MetadataMap) -> Result<(), BrokerError> {
+    pub(crate) async fn admin(&self, metadata: &MetadataMap) -> Result<(), BrokerError> {
         match header(metadata, ADMIN_KEY)? {
             Some(key) => match &self.admin_key_hash {
                 // `blake3::Hash` equality is constant-time.
@@ -95,7 +95,7 @@ impl Authenticator {
 }
 
 /// A fresh API key and the hash to store. The key is shown once.
-pub fn new_api_key() -> (String, [u8; 32]) {
+pub(crate) fn new_api_key() -> (String, [u8; 32]) {
     let secret: [u8; 32] = rand::random();
     let key = format!("{API_KEY_PREFIX}{}", hex::encode(secret));
     let hash = *hash_key(&key).as_bytes();
@@ -103,7 +103,7 @@ pub fn new_api_key() -> (String, [u8; 32]) {
 }
 
 /// BLAKE3 of a key as sent.
-pub fn hash_key(key: &str) -> blake3::Hash {
+pub(crate) fn hash_key(key: &str) -> blake3::Hash {
     blake3::hash(key.as_bytes())
 }
 

@@ -17,7 +17,7 @@ use crate::error::BrokerError;
 
 mod index;
 mod payments;
-pub use index::{IndexConfig, PostgresIndexConfig};
+pub(crate) use index::IndexConfig;
 pub use payments::PaymentsConfig;
 
 /// Broker settings. `Debug` never shows secrets.

@@ -10,7 +10,11 @@ use shardgate_proto::v1 as pb;
 use crate::error::BrokerError;
 
 /// Redundancy actually achieved by a set of chunks of a blob coded `k + m`.
-pub fn redundancy_report(k: usize, m: usize, chunks: &[ChunkRecord]) -> pb::RedundancyReport {
+pub(crate) fn redundancy_report(
+    k: usize,
+    m: usize,
+    chunks: &[ChunkRecord],
+) -> pb::RedundancyReport {
     let mut min_distinct = k + m;
     let mut tolerated = m;
     for chunk in chunks {
@@ -38,7 +42,7 @@ pub fn redundancy_report(k: usize, m: usize, chunks: &[ChunkRecord]) -> pb::Redu
 }
 
 /// The decoded manifest of a stored blob.
-pub fn manifest_of(blob: &BlobRecord) -> Result<Manifest, BrokerError> {
+pub(crate) fn manifest_of(blob: &BlobRecord) -> Result<Manifest, BrokerError> {
     Manifest::decode(&blob.manifest).map_err(|e| {
         BrokerError::Internal(format!(
             "stored manifest of blob {} does not decode: {e}",
@@ -48,7 +52,7 @@ pub fn manifest_of(blob: &BlobRecord) -> Result<Manifest, BrokerError> {
 }
 
 /// A blob's description for Stat, List, Get and UpdateBlob.
-pub fn blob_info(
+pub(crate) fn blob_info(
     blob: &BlobRecord,
     chunks: &[ChunkRecord],
     owned_by_caller: bool,
@@ -86,21 +90,21 @@ pub fn blob_info(
     })
 }
 
-pub fn price(p: Price) -> pb::Price {
+pub(crate) fn price(p: Price) -> pb::Price {
     pb::Price {
         flat_msat: p.flat_msat,
         per_mib_msat: p.per_mib_msat,
     }
 }
 
-pub fn visibility(v: Visibility) -> pb::Visibility {
+pub(crate) fn visibility(v: Visibility) -> pb::Visibility {
     match v {
         Visibility::Private => pb::Visibility::Private,
         Visibility::Public => pb::Visibility::Public,
     }
 }
 
-pub fn timestamp(unix_ms: u64) -> prost_types::Timestamp {
+pub(crate) fn timestamp(unix_ms: u64) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: (unix_ms / 1000) as i64,
         nanos: ((unix_ms % 1000) * 1_000_000) as i32,
@@ -108,7 +112,7 @@ pub fn timestamp(unix_ms: u64) -> prost_types::Timestamp {
 }
 
 /// A tenant as Admin RPCs show it.
-pub fn tenant(t: &TenantRecord, blob_count: u64) -> pb::Tenant {
+pub(crate) fn tenant(t: &TenantRecord, blob_count: u64) -> pb::Tenant {
     pb::Tenant {
         tenant_id: t.id.to_string(),
         name: t.name.clone(),

@@ -9,7 +9,7 @@ use shardgate_proto::v1 as pb;
 
 /// What the API shows about a provider beyond the registry's status.
 #[derive(Debug, Clone)]
-pub struct ProviderMeta {
+pub(crate) struct ProviderMeta {
     /// The config with secrets emptied.
     pub config: pb::ProviderConfig,
     pub weight: u32,
@@ -21,18 +21,18 @@ pub struct ProviderMeta {
 
 /// Name → [`ProviderMeta`].
 #[derive(Debug, Default)]
-pub struct ProviderDirectory(Mutex<BTreeMap<String, ProviderMeta>>);
+pub(crate) struct ProviderDirectory(Mutex<BTreeMap<String, ProviderMeta>>);
 
 impl ProviderDirectory {
-    pub fn get(&self, name: &str) -> Option<ProviderMeta> {
+    pub(crate) fn get(&self, name: &str) -> Option<ProviderMeta> {
         self.lock().get(name).cloned()
     }
 
-    pub fn insert(&self, name: &str, meta: ProviderMeta) {
+    pub(crate) fn insert(&self, name: &str, meta: ProviderMeta) {
         self.lock().insert(name.to_owned(), meta);
     }
 
-    pub fn remove(&self, name: &str) {
+    pub(crate) fn remove(&self, name: &str) {
         self.lock().remove(name);
     }
 

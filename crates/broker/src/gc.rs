@@ -20,7 +20,7 @@ use crate::error::BrokerError;
 use crate::metrics;
 
 /// A background job the server runs periodically and on demand.
-pub trait Worker: Send + Sync + 'static {
+pub(crate) trait Worker: Send + Sync + 'static {
     /// For logs.
     fn name(&self) -> &'static str;
     /// One full pass.
@@ -29,7 +29,7 @@ pub trait Worker: Send + Sync + 'static {
 
 /// What one GC pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct GcReport {
+pub(crate) struct GcReport {
     /// Shard objects of released chunks.
     pub shards_found: u64,
     /// Of those, deleted (or already absent).
@@ -42,7 +42,7 @@ pub struct GcReport {
 
 /// The GC worker.
 #[derive(Clone)]
-pub struct GcWorker {
+pub(crate) struct GcWorker {
     index: Arc<dyn Index>,
     registry: ProviderRegistry,
     batch: usize,
@@ -54,7 +54,7 @@ impl GcWorker {
     /// `tombstone_retention`: how long the index remembers finished chunks
     /// (an upload that takes longer than this is refused at commit and
     /// must be retried; see the index's GC rule 5).
-    pub fn new(
+    pub(crate) fn new(
         index: Arc<dyn Index>,
         registry: ProviderRegistry,
         batch: usize,
@@ -133,7 +133,7 @@ impl GcWorker {
     /// Counts what a pass would release, changing nothing: every chunk
     /// record with no reference left, found through each joined provider's
     /// shard list (a full scan of the index's provider table).
-    pub async fn dry_run(&self) -> Result<GcReport, BrokerError> {
+    pub(crate) async fn dry_run(&self) -> Result<GcReport, BrokerError> {
         let mut unreferenced = std::collections::BTreeMap::new();
         for provider in self.registry.list() {
             let mut after = None;
@@ -167,14 +167,14 @@ impl GcWorker {
 
     /// Runs a pass every `every`, forever: the server spawns this in its
     /// worker set and aborts it at shutdown.
-    pub async fn run_periodic(self, every: Duration) {
+    pub(crate) async fn run_periodic(self, every: Duration) {
         let mut tick = tokio::time::interval(every);
         tick.tick().await; // the first tick is immediate: skip it
         loop {
             tick.tick().await;
             match self.run_once().await {
-                Ok(r) => tracing::info!(?r, "GC pass done"),
-                Err(e) => tracing::warn!(error = %e, "GC pass failed"),
+                Ok(r) => tracing::info!(worker = self.name(), ?r, "pass done"),
+                Err(e) => tracing::warn!(worker = self.name(), error = %e, "pass failed"),
             }
         }
     }

@@ -42,7 +42,7 @@ impl From<BrokerError> for Status {
 }
 
 /// The gRPC code of an error.
-pub fn code_of(err: &BrokerError) -> Code {
+pub(crate) fn code_of(err: &BrokerError) -> Code {
     match err {
         BrokerError::InvalidArgument { .. } => Code::InvalidArgument,
         BrokerError::Unauthenticated(_) | BrokerError::PaymentRequired { .. } => {

@@ -19,7 +19,7 @@ const PROVIDER_SEAL_CONTEXT: &str = "shardgate/v1 provider config seal";
 const PROVIDER_SEAL_AAD: &[u8] = b"shardgate/v1/provider-config/";
 
 /// Keys derived once at start. `Debug` prints nothing secret.
-pub struct BrokerKeys {
+pub(crate) struct BrokerKeys {
     master: MasterKey,
     kek: KeyEncryptionKey,
     provider_seal: [u8; KEY_LEN],
@@ -40,7 +40,7 @@ impl Drop for BrokerKeys {
 
 impl BrokerKeys {
     /// Parses the master key: exactly 64 hex characters (32 bytes).
-    pub fn from_hex(master_hex: &str) -> Result<Self, BrokerError> {
+    pub(crate) fn from_hex(master_hex: &str) -> Result<Self, BrokerError> {
         let trimmed = master_hex.trim();
         let mut bytes = [0u8; KEY_LEN];
         if trimmed.len() != 2 * KEY_LEN || hex::decode_to_slice(trimmed, &mut bytes).is_err() {
@@ -61,13 +61,13 @@ impl BrokerKeys {
     }
 
     /// Share one convergence secret across tenants (see `BrokerConfig`).
-    pub fn with_global_dedup(mut self, on: bool) -> Self {
+    pub(crate) fn with_global_dedup(mut self, on: bool) -> Self {
         self.global_dedup = on;
         self
     }
 
     /// The convergence secret for a tenant's managed chunks.
-    pub fn convergence(&self, tenant: &str) -> Result<ConvergenceSecret, BrokerError> {
+    pub(crate) fn convergence(&self, tenant: &str) -> Result<ConvergenceSecret, BrokerError> {
         let scope = if self.global_dedup {
             ConvergenceScope::Global
         } else {
@@ -77,12 +77,12 @@ impl BrokerKeys {
     }
 
     /// The key-encryption key for wrapped chunk keys.
-    pub fn kek(&self) -> &KeyEncryptionKey {
+    pub(crate) fn kek(&self) -> &KeyEncryptionKey {
         &self.kek
     }
 
     /// The L402 root key (HKDF of the master key; see shardgate-payments).
-    pub fn l402(&self) -> shardgate_payments::L402Keys {
+    pub(crate) fn l402(&self) -> shardgate_payments::L402Keys {
         shardgate_payments::L402Keys::from_master(&self.master)
     }
 
@@ -91,7 +91,11 @@ impl BrokerKeys {
     /// bound as AAD. The nonce is random: the key is fixed, the plaintexts
     /// differ, and a few hundred seals stay far below the 2^32 bound for
     /// random 96-bit nonces.
-    pub fn seal_provider_config(&self, name: &str, config: &[u8]) -> Result<Vec<u8>, BrokerError> {
+    pub(crate) fn seal_provider_config(
+        &self,
+        name: &str,
+        config: &[u8],
+    ) -> Result<Vec<u8>, BrokerError> {
         let nonce: [u8; NONCE_LEN] = rand::random();
         let key = self.provider_key(&nonce);
         let sealed = seal(&key, &provider_aad(name), config)?;
@@ -104,7 +108,11 @@ impl BrokerKeys {
 
     /// Reverses [`BrokerKeys::seal_provider_config`]; fails for another
     /// master key, another provider name, or tampered bytes.
-    pub fn open_provider_config(&self, name: &str, sealed: &[u8]) -> Result<Vec<u8>, BrokerError> {
+    pub(crate) fn open_provider_config(
+        &self,
+        name: &str,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, BrokerError> {
         let bad = || {
             BrokerError::Config(format!(
                 "stored config of provider `{name}` cannot be decrypted (different master key, or damaged)"

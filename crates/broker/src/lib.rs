@@ -1,28 +1,28 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
-pub mod auth;
-pub mod clock;
-pub mod config;
-pub mod convert;
-pub mod directory;
-pub mod error;
-pub mod gc;
-pub mod get;
-pub mod grpc_status;
-pub mod keys;
-pub mod lookup;
-pub mod metrics;
+mod auth;
+mod clock;
+mod config;
+mod convert;
+mod directory;
+mod error;
+mod gc;
+mod get;
+mod grpc_status;
+mod keys;
+mod lookup;
+mod metrics;
 mod metrics_http;
-pub mod payment;
-pub mod provider_config;
-pub mod providers;
-pub mod put;
-pub mod repair;
-pub mod server;
-pub mod service;
-pub mod state;
-pub mod validate;
+mod payment;
+mod provider_config;
+mod providers;
+mod put;
+mod repair;
+mod server;
+mod service;
+mod state;
+mod validate;
 
 pub use config::BrokerConfig;
 pub use error::BrokerError;

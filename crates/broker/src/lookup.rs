@@ -8,7 +8,7 @@ use shardgate_index::{BlobRecord, ChunkRecord, IndexError, TenantRecord};
 use crate::error::BrokerError;
 use crate::state::Broker;
 
-pub async fn find_blob(
+pub(crate) async fn find_blob(
     broker: &Broker,
     caller: Option<&TenantRecord>,
     id: &ContentId,
@@ -25,7 +25,7 @@ pub async fn find_blob(
 }
 
 /// The NOT_FOUND of a blob id, with a hint when no key was sent.
-pub fn not_found(id: &ContentId, had_key: bool) -> BrokerError {
+pub(crate) fn not_found(id: &ContentId, had_key: bool) -> BrokerError {
     let hint = if had_key {
         ""
     } else {
@@ -38,7 +38,7 @@ pub fn not_found(id: &ContentId, had_key: bool) -> BrokerError {
 
 /// The chunk records of a committed blob. The blob exists, so a missing
 /// record is the index's fault (INTERNAL), not a NOT_FOUND for the caller.
-pub async fn chunk_records(
+pub(crate) async fn chunk_records(
     broker: &Broker,
     ids: &[ContentId],
 ) -> Result<Vec<ChunkRecord>, BrokerError> {

@@ -18,32 +18,32 @@
 
 use std::time::Duration;
 
-pub fn upload_committed(bytes: u64) {
+pub(crate) fn upload_committed(bytes: u64) {
     metrics::counter!("shardgate_upload_bytes_total").increment(bytes);
     metrics::counter!("shardgate_uploads_committed_total").increment(1);
 }
 
-pub fn bytes_served(bytes: usize) {
+pub(crate) fn bytes_served(bytes: usize) {
     metrics::counter!("shardgate_download_bytes_total").increment(bytes as u64);
 }
 
-pub fn chunk_sealed(took: Duration) {
+pub(crate) fn chunk_sealed(took: Duration) {
     metrics::histogram!("shardgate_chunk_seal_seconds").record(took.as_secs_f64());
 }
 
-pub fn chunk_read(took: Duration) {
+pub(crate) fn chunk_read(took: Duration) {
     metrics::histogram!("shardgate_chunk_read_seconds").record(took.as_secs_f64());
 }
 
-pub fn chunk_deduplicated() {
+pub(crate) fn chunk_deduplicated() {
     metrics::counter!("shardgate_chunks_deduplicated_total").increment(1);
 }
 
-pub fn rpc_error(code: tonic::Code) {
+pub(crate) fn rpc_error(code: tonic::Code) {
     metrics::counter!("shardgate_rpc_errors_total", "code" => format!("{code:?}")).increment(1);
 }
 
-pub fn gc_pass(chunks_released: u64, shards_deleted: u64) {
+pub(crate) fn gc_pass(chunks_released: u64, shards_deleted: u64) {
     metrics::counter!("shardgate_gc_chunks_released_total").increment(chunks_released);
     metrics::counter!("shardgate_gc_shards_deleted_total").increment(shards_deleted);
 }

@@ -11,23 +11,23 @@ use shardgate_proto::v1::provider_config::Kind;
 use crate::error::BrokerError;
 
 /// Default and bounds of `JoinProviderRequest.weight`.
-pub const DEFAULT_WEIGHT: u32 = 100;
-pub const MAX_WEIGHT: u32 = 10_000;
+pub(crate) const DEFAULT_WEIGHT: u32 = 100;
+pub(crate) const MAX_WEIGHT: u32 = 10_000;
 
 /// API weights are in hundredths of the registry's (and config file's)
 /// weight, whose default is 1.0: the API default of 100 equals a config
 /// provider's default, so both kinds get equal shares.
-pub fn registry_weight(api_weight: u32) -> f64 {
+pub(crate) fn registry_weight(api_weight: u32) -> f64 {
     f64::from(api_weight) / f64::from(DEFAULT_WEIGHT)
 }
 
 /// Inverse of [`registry_weight`], for display.
-pub fn api_weight(registry_weight: f64) -> u32 {
+pub(crate) fn api_weight(registry_weight: f64) -> u32 {
     (registry_weight * f64::from(DEFAULT_WEIGHT)).round() as u32
 }
 
 /// Names: 1..=64 bytes of `[a-z0-9-]`, starting with a letter.
-pub fn check_provider_name(name: &str) -> Result<(), BrokerError> {
+pub(crate) fn check_provider_name(name: &str) -> Result<(), BrokerError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.as_bytes()[0].is_ascii_lowercase()
@@ -45,7 +45,7 @@ pub fn check_provider_name(name: &str) -> Result<(), BrokerError> {
 }
 
 /// The backends config for a Join request.
-pub fn to_backend(
+pub(crate) fn to_backend(
     name: &str,
     weight: u32,
     config: &pb::ProviderConfig,
@@ -155,7 +155,7 @@ pub fn to_backend(
 }
 
 /// A copy with every write-only secret emptied.
-pub fn redacted(config: &pb::ProviderConfig) -> pb::ProviderConfig {
+pub(crate) fn redacted(config: &pb::ProviderConfig) -> pb::ProviderConfig {
     let mut out = config.clone();
     match &mut out.kind {
         Some(Kind::S3(c)) => c.secret_access_key.clear(),
@@ -169,7 +169,7 @@ pub fn redacted(config: &pb::ProviderConfig) -> pb::ProviderConfig {
 
 /// The API form of a provider from the broker's config file (secrets
 /// empty; kinds the API has no message for show only what maps).
-pub fn from_backend(config: &ProviderConfig) -> pb::ProviderConfig {
+pub(crate) fn from_backend(config: &ProviderConfig) -> pb::ProviderConfig {
     let root = config.prefix.clone();
     let kind = match &config.kind {
         ProviderKind::S3 {

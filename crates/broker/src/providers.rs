@@ -15,7 +15,7 @@ use crate::provider_config::{api_weight, from_backend, redacted, registry_weight
 use crate::state::Broker;
 
 /// A provider that should be joined but failed its probe at start.
-pub struct PendingJoin {
+pub(crate) struct PendingJoin {
     config: ProviderConfig,
     meta: ProviderMeta,
     draining: bool,
@@ -25,7 +25,7 @@ pub struct PendingJoin {
 /// provider that fails its probe is logged and returned, for
 /// [`rejoin_pending`] to retry: the broker still serves what the others
 /// hold, and the provider comes in once it answers.
-pub async fn load_providers(broker: &Broker) -> Result<Vec<PendingJoin>, BrokerError> {
+pub(crate) async fn load_providers(broker: &Broker) -> Result<Vec<PendingJoin>, BrokerError> {
     let mut wanted = Vec::new();
     for cfg in &broker.config.providers {
         wanted.push(PendingJoin {
@@ -74,7 +74,7 @@ pub async fn load_providers(broker: &Broker) -> Result<Vec<PendingJoin>, BrokerE
 
 /// Retries the providers that failed at start, every `every`, until all
 /// joined (spawned in the server's worker set).
-pub async fn rejoin_pending(
+pub(crate) async fn rejoin_pending(
     broker: std::sync::Arc<Broker>,
     mut pending: Vec<PendingJoin>,
     every: std::time::Duration,
@@ -113,7 +113,7 @@ async fn try_join(
 }
 
 /// The stored record of an API-joined provider.
-pub fn seal_record(
+pub(crate) fn seal_record(
     broker: &Broker,
     name: &str,
     weight: u32,
@@ -146,7 +146,7 @@ fn open_record(
 }
 
 /// The stored record re-read for a state change (Drain).
-pub async fn stored_record(
+pub(crate) async fn stored_record(
     broker: &Broker,
     name: &str,
 ) -> Result<Option<ProviderRecord>, BrokerError> {

@@ -15,7 +15,7 @@ use crate::payment::{Cashier, PaymentGate};
 use crate::repair::RepairWorker;
 
 /// Everything a request needs.
-pub struct Broker {
+pub(crate) struct Broker {
     pub config: BrokerConfig,
     pub index: Arc<dyn Index>,
     pub registry: ProviderRegistry,
@@ -38,7 +38,7 @@ pub struct Broker {
 
 impl Broker {
     /// Runs CPU-bound `job` on the blocking pool once a CPU permit is free.
-    pub async fn compute<T, F>(&self, job: F) -> Result<T, crate::error::BrokerError>
+    pub(crate) async fn compute<T, F>(&self, job: F) -> Result<T, crate::error::BrokerError>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,

@@ -14,23 +14,23 @@ use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 
 /// Longest name / name prefix, bytes.
-pub const MAX_NAME_BYTES: usize = 1024;
+pub(crate) const MAX_NAME_BYTES: usize = 1024;
 /// Longest content type, bytes.
-pub const MAX_CONTENT_TYPE_BYTES: usize = 255;
+pub(crate) const MAX_CONTENT_TYPE_BYTES: usize = 255;
 /// Most metadata entries.
-pub const MAX_METADATA_ENTRIES: usize = 32;
+pub(crate) const MAX_METADATA_ENTRIES: usize = 32;
 /// Longest metadata key, bytes.
-pub const MAX_METADATA_KEY_BYTES: usize = 64;
+pub(crate) const MAX_METADATA_KEY_BYTES: usize = 64;
 /// Longest metadata value, bytes.
-pub const MAX_METADATA_VALUE_BYTES: usize = 1024;
+pub(crate) const MAX_METADATA_VALUE_BYTES: usize = 1024;
 /// Most bytes of all keys plus values.
-pub const MAX_METADATA_TOTAL_BYTES: usize = 8192;
+pub(crate) const MAX_METADATA_TOTAL_BYTES: usize = 8192;
 /// Content type stored when an upload gives none.
-pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
+pub(crate) const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 
 /// A validated upload header.
 #[derive(Debug, Clone)]
-pub struct UploadPlan {
+pub(crate) struct UploadPlan {
     pub name: String,
     pub content_type: String,
     pub key_mode: KeyMode,
@@ -48,20 +48,20 @@ impl UploadPlan {
     /// How the upload stream is cut into chunks (a full piece is
     /// `layout().stride()` bytes: the chunk size, plus the tag in
     /// END_TO_END mode).
-    pub fn layout(&self) -> StreamLayout {
+    pub(crate) fn layout(&self) -> StreamLayout {
         StreamLayout::new(self.key_mode, self.chunk_size)
     }
 
     /// Largest stream this upload may send: the broker's blob bound and
     /// the manifest's chunk-count bound, whichever is lower.
-    pub fn max_stream_bytes(&self, config: &BrokerConfig) -> u64 {
+    pub(crate) fn max_stream_bytes(&self, config: &BrokerConfig) -> u64 {
         let by_chunks = self.layout().stride() * u64::from(MAX_MANIFEST_CHUNKS);
         config.limits.max_blob_bytes.min(by_chunks)
     }
 }
 
 /// Checks a Put header against the broker's bounds.
-pub fn upload_plan(
+pub(crate) fn upload_plan(
     header: pb::PutHeader,
     config: &BrokerConfig,
 ) -> Result<UploadPlan, BrokerError> {
@@ -152,7 +152,7 @@ pub fn upload_plan(
 }
 
 /// Refuses a stream longer than the blob bounds allow.
-pub fn check_stream_size(
+pub(crate) fn check_stream_size(
     plan: &UploadPlan,
     config: &BrokerConfig,
     size: u64,
@@ -171,7 +171,7 @@ pub fn check_stream_size(
 }
 
 /// Names: 1..=1024 bytes, no control characters.
-pub fn check_name(name: &str, field: &'static str) -> Result<(), BrokerError> {
+pub(crate) fn check_name(name: &str, field: &'static str) -> Result<(), BrokerError> {
     if name.is_empty() || name.len() > MAX_NAME_BYTES {
         return Err(BrokerError::invalid(
             field,
@@ -239,7 +239,7 @@ fn check_metadata(metadata: &BTreeMap<String, String>) -> Result<(), BrokerError
 }
 
 /// A price within the broker's bounds.
-pub fn check_price(
+pub(crate) fn check_price(
     p: &pb::Price,
     config: &BrokerConfig,
     field: &'static str,
@@ -270,7 +270,7 @@ pub fn check_price(
 }
 
 /// `None` for VISIBILITY_UNSPECIFIED.
-pub fn visibility(v: i32, field: &'static str) -> Result<Option<Visibility>, BrokerError> {
+pub(crate) fn visibility(v: i32, field: &'static str) -> Result<Option<Visibility>, BrokerError> {
     match pb::Visibility::try_from(v) {
         Ok(pb::Visibility::Unspecified) => Ok(None),
         Ok(pb::Visibility::Private) => Ok(Some(Visibility::Private)),
@@ -280,7 +280,7 @@ pub fn visibility(v: i32, field: &'static str) -> Result<Option<Visibility>, Bro
 }
 
 /// Ids on the wire: exactly 64 lowercase hex characters.
-pub fn parse_id(s: &str, field: &'static str) -> Result<ContentId, BrokerError> {
+pub(crate) fn parse_id(s: &str, field: &'static str) -> Result<ContentId, BrokerError> {
     let ok = s.len() == 64
         && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));

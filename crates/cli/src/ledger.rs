@@ -127,7 +127,10 @@ pub(crate) struct AccountColumn {
 const MIN_ACCOUNT_WIDTH: usize = 20;
 
 impl AccountColumn {
-    pub(crate) fn fit<'a>(accounts: impl Iterator<Item = Option<&'a pb::Account>>, ids: Ids) -> Self {
+    pub(crate) fn fit<'a>(
+        accounts: impl Iterator<Item = Option<&'a pb::Account>>,
+        ids: Ids,
+    ) -> Self {
         let width = accounts
             .map(|a| account_name(a, ids).chars().count())
             .max()

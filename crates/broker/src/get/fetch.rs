@@ -24,7 +24,12 @@ pub(super) fn shard_fetcher(registry: &ProviderRegistry, record: &ChunkRecord) -
 
 /// Turns a failed open into DATA_LOSS (shards missing or corrupt) or
 /// UNAVAILABLE (providers unreachable: may pass).
-pub(super) fn explain(fetcher: &ShardFetcher, index: u64, k: usize, err: BrokerError) -> BrokerError {
+pub(super) fn explain(
+    fetcher: &ShardFetcher,
+    index: u64,
+    k: usize,
+    err: BrokerError,
+) -> BrokerError {
     explain_errors(fetcher.chunk(), fetcher.errors(), index, k, err)
 }
 

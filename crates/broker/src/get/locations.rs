@@ -24,15 +24,15 @@ use crate::state::Broker;
 use crate::validate::parse_id;
 
 /// Shortest URL validity a request may ask for.
-pub const MIN_URL_TTL: Duration = Duration::from_secs(60);
+pub(crate) const MIN_URL_TTL: Duration = Duration::from_secs(60);
 /// Longest URL validity (Limits.max_url_ttl).
-pub const MAX_URL_TTL: Duration = Duration::from_secs(3600);
+pub(crate) const MAX_URL_TTL: Duration = Duration::from_secs(3600);
 /// Validity when the request leaves it unset (Limits.default_url_ttl).
-pub const DEFAULT_URL_TTL: Duration = Duration::from_secs(300);
+pub(crate) const DEFAULT_URL_TTL: Duration = Duration::from_secs(300);
 /// Shard object format the URLs point at.
 const SHARD_FORMAT_VERSION: u32 = 1;
 
-pub async fn shard_locations(
+pub(crate) async fn shard_locations(
     broker: Arc<Broker>,
     caller: Option<TenantRecord>,
     credential: Option<&str>,

@@ -2,8 +2,8 @@
 //! the range chunk by chunk with a read-ahead of a few chunks.
 
 mod fetch;
-pub mod locations;
-pub mod range;
+pub(crate) mod locations;
+pub(crate) mod range;
 mod reader;
 
 use std::collections::HashMap;
@@ -35,7 +35,7 @@ use crate::validate::parse_id;
 /// The response stream of Get. Dropping it (the client went away, or the
 /// server shuts down) aborts the task reading chunks, so no read outlives
 /// its download.
-pub struct GetStream {
+pub(crate) struct GetStream {
     frames: ReceiverStream<Result<GetResponse, Status>>,
     reader: AbortHandle,
 }
@@ -60,7 +60,7 @@ const SEND_BUFFER: usize = 4;
 
 /// Validates, authorizes, and starts streaming.
 #[tracing::instrument(name = "get", skip_all, fields(blob = %request.blob_id.get(..8).unwrap_or("")))]
-pub async fn get(
+pub(crate) async fn get(
     broker: Arc<Broker>,
     caller: Option<TenantRecord>,
     credential: Option<&str>,
@@ -133,7 +133,7 @@ pub async fn get(
 }
 
 /// The chunks a range touches, with their index records.
-pub struct RangeChunks {
+pub(crate) struct RangeChunks {
     /// How the blob's stream maps onto its chunks.
     pub layout: StreamLayout,
     /// Index of the first chunk.
@@ -143,7 +143,7 @@ pub struct RangeChunks {
     pub records: Vec<ChunkRecord>,
 }
 
-pub async fn range_chunks(
+pub(crate) async fn range_chunks(
     broker: &Broker,
     manifest: &Manifest,
     range: StreamRange,

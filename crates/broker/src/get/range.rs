@@ -9,7 +9,7 @@ use crate::error::BrokerError;
 
 /// The range to serve for `requested` over a stream of `size` bytes
 /// (rules of `ByteRange` in common.proto).
-pub fn served_range(
+pub(crate) fn served_range(
     size: u64,
     requested: Option<&pb::ByteRange>,
 ) -> Result<StreamRange, BrokerError> {

@@ -16,7 +16,7 @@ use crate::payment::lightning::LndLink;
 
 /// Shared by the L402 gate, the settlement tasks, the hold watcher and the
 /// Payments service.
-pub struct Cashier {
+pub(crate) struct Cashier {
     pub config: PaymentsConfig,
     pub pricing: PricingLimits,
     pub keys: L402Keys,
@@ -30,7 +30,7 @@ pub struct Cashier {
 
 /// An invoice as issued: its index record and the minted L402 token.
 #[derive(Debug, Clone)]
-pub struct IssuedInvoice {
+pub(crate) struct IssuedInvoice {
     pub record: InvoiceRecord,
     /// Base64 macaroon of the credential.
     pub token: String,
@@ -38,14 +38,14 @@ pub struct IssuedInvoice {
 
 impl IssuedInvoice {
     /// The `www-authenticate` value of this invoice.
-    pub fn challenge(&self) -> Result<String, BrokerError> {
+    pub(crate) fn challenge(&self) -> Result<String, BrokerError> {
         Ok(www_authenticate(&self.token, &self.record.payment_request)?)
     }
 }
 
 impl Cashier {
     /// The price of `blob` within this broker's bounds.
-    pub fn price_of(&self, blob: &BlobRecord) -> Result<Price, BrokerError> {
+    pub(crate) fn price_of(&self, blob: &BlobRecord) -> Result<Price, BrokerError> {
         Ok(Price::new(
             blob.price.flat_msat,
             blob.price.per_mib_msat,
@@ -54,7 +54,7 @@ impl Cashier {
     }
 
     /// `uses` of a request: 0 → 1, at most `max_invoice_uses`, 1 with hold.
-    pub fn resolve_uses(&self, requested: u32, hold: bool) -> Result<u32, BrokerError> {
+    pub(crate) fn resolve_uses(&self, requested: u32, hold: bool) -> Result<u32, BrokerError> {
         Ok(self.pricing.resolve_uses(requested, hold)?)
     }
 
@@ -62,7 +62,7 @@ impl Cashier {
     /// invoice whose preimage is derived from the token id when `hold`),
     /// records it in the index — the amount recorded is the one charged,
     /// whatever the blob's price becomes later — and mints the token.
-    pub async fn issue(
+    pub(crate) async fn issue(
         &self,
         blob: &BlobRecord,
         range: StreamRange,

@@ -31,12 +31,12 @@ use crate::payment::{DownloadGrant, DownloadRequest, PaymentGate};
 
 /// Sells downloads over Lightning (L402).
 #[derive(Clone)]
-pub struct L402Gate {
+pub(crate) struct L402Gate {
     cashier: Arc<Cashier>,
 }
 
 impl L402Gate {
-    pub fn new(cashier: Arc<Cashier>) -> L402Gate {
+    pub(crate) fn new(cashier: Arc<Cashier>) -> L402Gate {
         L402Gate { cashier }
     }
 

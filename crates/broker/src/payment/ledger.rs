@@ -13,10 +13,10 @@ use shardgate_payments::{AccountKind, Direction, SplitConfig};
 use crate::error::BrokerError;
 
 /// Shards served per provider name in one download.
-pub type ServedShards = BTreeMap<String, u64>;
+pub(crate) type ServedShards = BTreeMap<String, u64>;
 
 /// The balanced entry for `invoice`, settled at `settled_at_unix_ms`.
-pub fn ledger_entry(
+pub(crate) fn ledger_entry(
     split: &SplitConfig,
     invoice: &InvoiceRecord,
     served: &ServedShards,

@@ -21,7 +21,7 @@ const RECONNECT_FIRST: Duration = Duration::from_secs(2);
 const RECONNECT_MAX: Duration = Duration::from_secs(30);
 
 /// The node client, once `GetInfo` succeeded.
-pub struct LndLink {
+pub(crate) struct LndLink {
     config: LndConfig,
     state: RwLock<LinkState>,
 }
@@ -34,7 +34,7 @@ enum LinkState {
 
 impl LndLink {
     /// Tries once; never fails (see the module doc).
-    pub async fn start(config: LndConfig) -> Arc<LndLink> {
+    pub(crate) async fn start(config: LndConfig) -> Arc<LndLink> {
         let link = Arc::new(LndLink {
             config,
             state: RwLock::new(LinkState::Down("not connected yet".to_owned())),
@@ -44,7 +44,7 @@ impl LndLink {
     }
 
     /// One attempt: connect and `GetInfo`. True when connected.
-    pub async fn try_connect(&self) -> bool {
+    pub(crate) async fn try_connect(&self) -> bool {
         let result = async {
             let node = LightningNode::connect(&self.config).await?;
             let info = node.get_info().await?;
@@ -76,7 +76,7 @@ impl LndLink {
     }
 
     /// True once the node answered `GetInfo`.
-    pub fn is_connected(&self) -> bool {
+    pub(crate) fn is_connected(&self) -> bool {
         matches!(
             *self.state.read().unwrap_or_else(|p| p.into_inner()),
             LinkState::Connected(_)
@@ -84,7 +84,7 @@ impl LndLink {
     }
 
     /// The client, or UNAVAILABLE while the node has never answered.
-    pub fn node(&self) -> Result<LightningNode, BrokerError> {
+    pub(crate) fn node(&self) -> Result<LightningNode, BrokerError> {
         match &*self.state.read().unwrap_or_else(|p| p.into_inner()) {
             LinkState::Connected(node) => Ok((**node).clone()),
             LinkState::Down(why) => Err(BrokerError::Unavailable(format!(
@@ -94,7 +94,7 @@ impl LndLink {
     }
 
     /// Retries until connected, then returns (a background worker).
-    pub async fn keep_connected(self: Arc<Self>) {
+    pub(crate) async fn keep_connected(self: Arc<Self>) {
         let mut pause = RECONNECT_FIRST;
         while !self.is_connected() {
             tokio::time::sleep(pause).await;

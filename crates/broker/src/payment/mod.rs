@@ -15,22 +15,22 @@
 //! | `ledger.rs` | the split of one payment as a ledger entry |
 //! | `watcher.rs` | cancels unused ACCEPTED hold invoices |
 
-pub mod cashier;
-pub mod gate;
-pub mod ledger;
-pub mod lightning;
+pub(crate) mod cashier;
+pub(crate) mod gate;
+pub(crate) mod ledger;
+pub(crate) mod lightning;
 mod refusal;
-pub mod settlement;
-pub mod watcher;
+pub(crate) mod settlement;
+pub(crate) mod watcher;
 
 use futures::future::BoxFuture;
 use shardgate_core::StreamRange;
 use shardgate_index::BlobRecord;
 
 pub use crate::config::PaymentsConfig;
-pub use cashier::{Cashier, IssuedInvoice};
-pub use lightning::LndLink;
-pub use settlement::{DownloadEnd, Settlement};
+pub(crate) use cashier::{Cashier, IssuedInvoice};
+pub(crate) use lightning::LndLink;
+pub(crate) use settlement::{DownloadEnd, Settlement};
 
 use crate::error::BrokerError;
 
@@ -69,7 +69,7 @@ impl DownloadGrant {
 }
 
 /// A blob whose download price is zero: served without payment.
-pub fn is_free(blob: &BlobRecord) -> bool {
+pub(crate) fn is_free(blob: &BlobRecord) -> bool {
     blob.price.flat_msat == 0 && blob.price.per_mib_msat == 0
 }
 
@@ -116,7 +116,7 @@ impl PaymentGate for FreeOnly {
 
 /// The gate a broker serves with: the L402 gate when `[payments]` is
 /// configured (connecting to LND now; see [`LndLink`]), else `fallback`.
-pub async fn gate_from_config(
+pub(crate) async fn gate_from_config(
     config: &crate::config::BrokerConfig,
     index: std::sync::Arc<dyn shardgate_index::Index>,
     keys: &crate::keys::BrokerKeys,

@@ -31,7 +31,7 @@ const PAGE: usize = 200;
 const ORPHAN_AFTER_MS: u64 = 15 * 60 * 1000;
 
 /// Runs passes forever (a broker worker).
-pub async fn watch_holds(cashier: Arc<Cashier>) {
+pub(crate) async fn watch_holds(cashier: Arc<Cashier>) {
     let every = pass_interval(cashier.config.hold_accept_timeout());
     loop {
         tokio::select! {
@@ -52,7 +52,7 @@ fn pass_interval(timeout: Duration) -> Duration {
 }
 
 /// One pass; returns how many invoices it canceled.
-pub async fn hold_watch_pass(cashier: &Cashier) -> Result<usize, BrokerError> {
+pub(crate) async fn hold_watch_pass(cashier: &Cashier) -> Result<usize, BrokerError> {
     let node = cashier.lnd.node()?;
     let mut after = None;
     let mut canceled = 0;

@@ -3,8 +3,8 @@
 
 mod commit;
 mod cutter;
-pub mod pipeline;
-pub mod seal;
+pub(crate) mod pipeline;
+pub(crate) mod seal;
 mod sealer;
 mod write;
 
@@ -27,7 +27,7 @@ use crate::validate::{UploadPlan, check_stream_size, upload_plan};
 /// Runs one upload for `tenant`. Dropping the future (client gone) drops the
 /// pipeline, which aborts its tasks: nothing is committed.
 #[tracing::instrument(name = "put", skip_all, fields(tenant = %tenant.id))]
-pub async fn put(
+pub(crate) async fn put(
     broker: Arc<Broker>,
     tenant: TenantRecord,
     mut stream: Streaming<PutRequest>,

@@ -41,7 +41,7 @@ use crate::state::Broker;
 
 /// One piece after its shards are durable (or found already stored).
 #[derive(Debug, Clone)]
-pub struct StoredChunk {
+pub(crate) struct StoredChunk {
     /// Position in the blob.
     pub index: u64,
     pub entry: ManifestChunk,
@@ -57,14 +57,14 @@ pub struct StoredChunk {
 
 /// A chunk as this upload sealed it.
 #[derive(Debug, Clone)]
-pub struct OwnChunk {
+pub(crate) struct OwnChunk {
     pub shards: Vec<bytes::Bytes>,
     pub sealed_len: u32,
     pub wrapped_key: Option<Vec<u8>>,
 }
 
 /// See the module docs.
-pub struct UploadPipeline {
+pub(crate) struct UploadPipeline {
     broker: Arc<Broker>,
     mode: SealMode,
     params: ErasureParams,
@@ -77,7 +77,7 @@ pub struct UploadPipeline {
 }
 
 impl UploadPipeline {
-    pub fn new(
+    pub(crate) fn new(
         broker: Arc<Broker>,
         mode: SealMode,
         params: ErasureParams,
@@ -99,7 +99,7 @@ impl UploadPipeline {
 
     /// Queues piece `index`; waits while `window` pieces are in flight.
     /// Returns the first error of any earlier piece.
-    pub async fn submit(&mut self, index: u64, piece: PooledBuf) -> Result<(), BrokerError> {
+    pub(crate) async fn submit(&mut self, index: u64, piece: PooledBuf) -> Result<(), BrokerError> {
         let permit = loop {
             self.reap()?;
             tokio::select! {
@@ -125,7 +125,7 @@ impl UploadPipeline {
     }
 
     /// Waits for every piece; chunks in blob order.
-    pub async fn finish(mut self) -> Result<Vec<StoredChunk>, BrokerError> {
+    pub(crate) async fn finish(mut self) -> Result<Vec<StoredChunk>, BrokerError> {
         while let Some(result) = self.tasks.join_next().await {
             self.done.push(flatten(result)?);
         }

@@ -21,7 +21,7 @@ use crate::error::BrokerError;
 
 /// How pieces of this upload are sealed.
 #[derive(Clone)]
-pub enum SealMode {
+pub(crate) enum SealMode {
     /// Plaintext pieces, convergent keys from this secret.
     Managed {
         secret: Arc<ConvergenceSecret>,
@@ -33,7 +33,7 @@ pub enum SealMode {
 
 /// A sealed piece, ready to be written.
 #[derive(Debug)]
-pub struct SealedPiece {
+pub(crate) struct SealedPiece {
     /// What the manifest records (plaintext length).
     pub entry: ManifestChunk,
     /// Sealed (ciphertext ‖ tag) length: the erasure-coder's input.
@@ -46,7 +46,7 @@ pub struct SealedPiece {
 
 /// Seals one piece. Call on the blocking pool: it hashes, encrypts and
 /// erasure-codes a whole chunk.
-pub fn seal_piece(
+pub(crate) fn seal_piece(
     mode: &SealMode,
     piece: &[u8],
     params: ErasureParams,

@@ -41,10 +41,9 @@ use shardgate_index::{ChunkRecord, Index};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-pub use plan::{Plan, Reason, Rebuild, Verdict};
-pub use progress::{PassReport, RepairSnapshot};
-pub use settings::{REPAIR_CONCURRENCY, RepairSettings, WATCH_INTERVAL};
-pub use view::{ProviderView, Standing};
+pub(crate) use progress::{PassReport, RepairSnapshot};
+pub(crate) use settings::{RepairSettings, WATCH_INTERVAL};
+pub(crate) use view::{ProviderView, Standing};
 
 use crate::clock::now_unix_ms;
 use crate::error::BrokerError;
@@ -54,7 +53,7 @@ use view::DownTracker;
 
 /// Which chunks a pass visits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
+pub(crate) enum Scope {
     /// Every chunk.
     Full,
     /// Chunks with a shard on a draining or long-DOWN provider.
@@ -72,7 +71,7 @@ impl Scope {
 
 /// The worker; cheap to clone (shared state behind an `Arc`).
 #[derive(Clone)]
-pub struct RepairWorker {
+pub(crate) struct RepairWorker {
     inner: Arc<Inner>,
 }
 
@@ -86,7 +85,7 @@ struct Inner {
 }
 
 impl RepairWorker {
-    pub fn new(
+    pub(crate) fn new(
         index: Arc<dyn Index>,
         registry: ProviderRegistry,
         settings: RepairSettings,
@@ -104,12 +103,12 @@ impl RepairWorker {
     }
 
     /// What the worker has done and is doing.
-    pub fn status(&self) -> RepairSnapshot {
+    pub(crate) fn status(&self) -> RepairSnapshot {
         self.inner.status.snapshot()
     }
 
     /// Runs one pass now and waits for it. ABORTED if one is running.
-    pub async fn run_pass(&self, scope: Scope) -> Result<PassReport, BrokerError> {
+    pub(crate) async fn run_pass(&self, scope: Scope) -> Result<PassReport, BrokerError> {
         let inner = &self.inner;
         let _guard = inner.running.try_lock().map_err(|_| {
             BrokerError::Aborted("a repair pass is already running; retry when it ends".to_owned())
@@ -227,7 +226,7 @@ impl RepairWorker {
     /// Full passes every `interval` (and soon after a provider leaves),
     /// evacuations in between; forever (the
     /// server spawns this in its worker set and aborts it at shutdown).
-    pub async fn run_periodic(self) {
+    pub(crate) async fn run_periodic(self) {
         let Some(interval) = self.inner.settings.interval else {
             return;
         };

@@ -27,7 +27,7 @@ use crate::repair::view::{ProviderView, Standing};
 
 /// Why a shard is re-created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
+pub(crate) enum Reason {
     /// Missing, corrupt, or not in the record at all.
     Bad,
     /// Its provider left or stayed DOWN past the grace period.
@@ -40,7 +40,7 @@ pub enum Reason {
 
 /// One shard to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rebuild {
+pub(crate) struct Rebuild {
     pub index: u8,
     pub target: String,
     /// The provider the record lists for this index now, if any; its copy
@@ -51,7 +51,7 @@ pub struct Rebuild {
 
 /// What to do with one chunk.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// All `k + m` shards verified, on distinct healthy providers.
     Healthy,
     /// Readable (at least `k` verified shards); `rebuilds` may be empty when
@@ -62,7 +62,7 @@ pub enum Verdict {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub rebuilds: Vec<Rebuild>,
     /// Some target already holds another shard of the chunk.
     pub reduced: bool,
@@ -73,7 +73,11 @@ pub struct Plan {
 }
 
 /// Decides what to do with `record` given its scrubbed shards.
-pub(super) fn plan(record: &ChunkRecord, shards: &[InspectedShard], view: &ProviderView) -> Verdict {
+pub(super) fn plan(
+    record: &ChunkRecord,
+    shards: &[InspectedShard],
+    view: &ProviderView,
+) -> Verdict {
     let total = usize::from(record.k) + usize::from(record.m);
     let intact = shards.iter().filter(|s| s.state.is_intact()).count();
     if intact < usize::from(record.k) {

@@ -5,7 +5,7 @@ use std::sync::{Mutex, PoisonError};
 
 /// Counts of one pass.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PassReport {
+pub(crate) struct PassReport {
     /// Chunks scrubbed.
     pub chunks_checked: u64,
     /// All `k + m` shards verified on distinct healthy providers (after
@@ -54,7 +54,7 @@ impl PassReport {
 
 /// The state shown by Admin.GetRepairStatus.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RepairSnapshot {
+pub(crate) struct RepairSnapshot {
     pub running: bool,
     /// The pass in progress so far (zeros when none).
     pub current: PassReport,
@@ -72,7 +72,7 @@ pub struct RepairSnapshot {
 impl RepairSnapshot {
     /// Chunks known to need repair that are not repaired yet: those the
     /// last full pass left degraded, or more if the running pass found more.
-    pub fn queue_length(&self) -> u64 {
+    pub(crate) fn queue_length(&self) -> u64 {
         let last = self.last_full.map_or(0, |r| r.chunks_degraded);
         last.max(self.current.chunks_degraded)
     }

@@ -9,16 +9,16 @@ use crate::config::BrokerConfig;
 /// the rebuilt chunk in memory (about 2.5 × the chunk size at 2+1), so four
 /// keep a pass under ~100 MiB at the largest chunk size while the shard
 /// reads of different chunks overlap.
-pub const REPAIR_CONCURRENCY: usize = 4;
+pub(crate) const REPAIR_CONCURRENCY: usize = 4;
 
 /// How often draining and DOWN providers are looked at between full passes.
 /// Cheap (in-memory state plus one index page), so a drain starts within
 /// seconds instead of waiting for the next full pass.
-pub const WATCH_INTERVAL: Duration = Duration::from_secs(5);
+pub(crate) const WATCH_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How the repair worker paces itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RepairSettings {
+pub(crate) struct RepairSettings {
     /// Between full passes; `None` = no periodic passes.
     pub interval: Option<Duration>,
     /// Chunks per index page (at least 1).
@@ -30,7 +30,7 @@ pub struct RepairSettings {
 }
 
 impl RepairSettings {
-    pub fn from_config(config: &BrokerConfig) -> Self {
+    pub(crate) fn from_config(config: &BrokerConfig) -> Self {
         Self {
             interval: (config.repair_interval_secs > 0)
                 .then(|| Duration::from_secs(config.repair_interval_secs)),

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 /// One provider as the repair worker treats it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Standing {
+pub(crate) enum Standing {
     /// UP and not draining: its shards stay, new shards may go there.
     Healthy,
     /// Drain requested and still readable: its shards are copied away,
@@ -26,12 +26,12 @@ pub enum Standing {
 
 /// Since when each provider has been seen DOWN (by this worker).
 #[derive(Debug, Default)]
-pub struct DownTracker(Mutex<HashMap<String, Instant>>);
+pub(crate) struct DownTracker(Mutex<HashMap<String, Instant>>);
 
 impl DownTracker {
     /// Notes which providers are DOWN now; a provider seen UP is forgotten,
     /// so its grace period starts over the next time it goes DOWN.
-    pub fn observe(&self, statuses: &[ProviderStatus], now: Instant) {
+    pub(crate) fn observe(&self, statuses: &[ProviderStatus], now: Instant) {
         let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         map.retain(|name, _| statuses.iter().any(|s| &s.name == name && !s.up));
         for s in statuses.iter().filter(|s| !s.up) {
@@ -49,7 +49,7 @@ impl DownTracker {
 
 /// A snapshot of the providers for one pass.
 #[derive(Debug, Clone, Default)]
-pub struct ProviderView {
+pub(crate) struct ProviderView {
     standing: BTreeMap<String, Standing>,
     candidates: Vec<PlacementCandidate>,
 }
@@ -57,7 +57,7 @@ pub struct ProviderView {
 impl ProviderView {
     /// Reads the registry now; `down_grace` turns long-DOWN providers into
     /// [`Standing::Gone`].
-    pub fn capture(
+    pub(crate) fn capture(
         registry: &ProviderRegistry,
         tracker: &DownTracker,
         down_grace: Duration,
@@ -85,7 +85,8 @@ impl ProviderView {
     }
 
     /// A view from explicit standings (tests of the planner).
-    pub fn from_standings(list: &[(&str, Standing)]) -> Self {
+    #[cfg(test)]
+    pub(crate) fn from_standings(list: &[(&str, Standing)]) -> Self {
         let mut view = Self::default();
         for (name, standing) in list {
             if *standing == Standing::Healthy {
@@ -100,22 +101,22 @@ impl ProviderView {
     }
 
     /// A provider that is not joined is [`Standing::Gone`].
-    pub fn standing(&self, name: &str) -> Standing {
+    pub(crate) fn standing(&self, name: &str) -> Standing {
         self.standing.get(name).copied().unwrap_or(Standing::Gone)
     }
 
     /// Healthy providers: where re-created shards may go.
-    pub fn candidates(&self) -> &[PlacementCandidate] {
+    pub(crate) fn candidates(&self) -> &[PlacementCandidate] {
         &self.candidates
     }
 
     /// Joined providers, by name.
-    pub fn joined(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn joined(&self) -> impl Iterator<Item = &str> {
         self.standing.keys().map(String::as_str)
     }
 
     /// Providers being drained (and readable), by name.
-    pub fn draining(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn draining(&self) -> impl Iterator<Item = &str> {
         self.standing
             .iter()
             .filter(|(_, s)| **s == Standing::Draining)
@@ -123,7 +124,7 @@ impl ProviderView {
     }
 
     /// Whether this provider is joined (whatever its state).
-    pub fn is_joined(&self, name: &str) -> bool {
+    pub(crate) fn is_joined(&self, name: &str) -> bool {
         self.standing.contains_key(name)
     }
 }

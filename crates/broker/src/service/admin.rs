@@ -22,12 +22,12 @@ use crate::state::Broker;
 const MAX_TENANT_NAME_BYTES: usize = 128;
 
 #[derive(Clone)]
-pub struct AdminService {
+pub(crate) struct AdminService {
     broker: Arc<Broker>,
 }
 
 impl AdminService {
-    pub fn new(broker: Arc<Broker>) -> Self {
+    pub(crate) fn new(broker: Arc<Broker>) -> Self {
         Self { broker }
     }
 

@@ -5,11 +5,11 @@
 use crate::error::BrokerError;
 
 /// Page size when the request says 0.
-pub const DEFAULT_PAGE_SIZE: usize = 100;
+pub(crate) const DEFAULT_PAGE_SIZE: usize = 100;
 /// Largest page size honoured.
-pub const MAX_PAGE_SIZE: usize = 1000;
+pub(crate) const MAX_PAGE_SIZE: usize = 1000;
 
-pub fn page_size(requested: u32) -> usize {
+pub(crate) fn page_size(requested: u32) -> usize {
     match requested as usize {
         0 => DEFAULT_PAGE_SIZE,
         n => n.min(MAX_PAGE_SIZE),
@@ -18,12 +18,12 @@ pub fn page_size(requested: u32) -> usize {
 
 /// Wraps the index's token with a tag of the fields it belongs to, so a
 /// token reused with another filter is refused instead of misread.
-pub fn encode_token(inner: &str, filter: &str) -> String {
+pub(crate) fn encode_token(inner: &str, filter: &str) -> String {
     format!("{}.{}", tag(filter), hex::encode(inner))
 }
 
 /// `None` for the first page.
-pub fn decode_token(token: &str, filter: &str) -> Result<Option<String>, BrokerError> {
+pub(crate) fn decode_token(token: &str, filter: &str) -> Result<Option<String>, BrokerError> {
     if token.is_empty() {
         return Ok(None);
     }
@@ -40,7 +40,7 @@ pub fn decode_token(token: &str, filter: &str) -> Result<Option<String>, BrokerE
 }
 
 /// The index refuses a page token it did not issue as `Invalid`.
-pub fn page_error(err: shardgate_index::IndexError) -> BrokerError {
+pub(crate) fn page_error(err: shardgate_index::IndexError) -> BrokerError {
     match err {
         shardgate_index::IndexError::Invalid { .. } => {
             BrokerError::invalid("page_token", "not a token this listing returned")

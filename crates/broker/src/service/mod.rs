@@ -2,11 +2,11 @@
 //! broker's pipelines and index, and returns errors through [`reply`] (and
 //! so through `grpc_status.rs`).
 
-pub mod admin;
-pub mod listing;
-pub mod payments;
-pub mod providers;
-pub mod storage;
+pub(crate) mod admin;
+pub(crate) mod listing;
+pub(crate) mod payments;
+pub(crate) mod providers;
+pub(crate) mod storage;
 
 use std::borrow::Cow;
 
@@ -20,14 +20,14 @@ use crate::metrics;
 /// The payment credential a request carries, as the payment gate takes it:
 /// the transport stops here. Bytes that are not UTF-8 are replaced, so the
 /// gate still sees (and refuses) a value that is not ASCII.
-pub fn payment_credential(metadata: &MetadataMap) -> Option<Cow<'_, str>> {
+pub(crate) fn payment_credential(metadata: &MetadataMap) -> Option<Cow<'_, str>> {
     metadata
         .get(AUTHORIZATION)
         .map(|value| String::from_utf8_lossy(value.as_bytes()))
 }
 
 /// Maps a handler's result, counting errors by code.
-pub fn reply<T>(result: Result<T, BrokerError>) -> Result<Response<T>, Status> {
+pub(crate) fn reply<T>(result: Result<T, BrokerError>) -> Result<Response<T>, Status> {
     result.map(Response::new).map_err(|e| {
         let status = Status::from(e);
         metrics::rpc_error(status.code());

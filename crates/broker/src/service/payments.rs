@@ -29,7 +29,7 @@ use crate::validate::parse_id;
 
 /// Payments service handlers.
 #[derive(Clone)]
-pub struct PaymentsService {
+pub(crate) struct PaymentsService {
     broker: Arc<Broker>,
 }
 
@@ -40,7 +40,7 @@ enum Viewer {
 }
 
 impl PaymentsService {
-    pub fn new(broker: Arc<Broker>) -> Self {
+    pub(crate) fn new(broker: Arc<Broker>) -> Self {
         Self { broker }
     }
 

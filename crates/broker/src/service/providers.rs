@@ -22,12 +22,12 @@ use crate::service::reply;
 use crate::state::Broker;
 
 #[derive(Clone)]
-pub struct ProvidersService {
+pub(crate) struct ProvidersService {
     broker: Arc<Broker>,
 }
 
 impl ProvidersService {
-    pub fn new(broker: Arc<Broker>) -> Self {
+    pub(crate) fn new(broker: Arc<Broker>) -> Self {
         Self { broker }
     }
 

@@ -28,12 +28,12 @@ const MANIFEST_FRAME: usize = 1 << 20;
 
 /// Storage service handlers.
 #[derive(Clone)]
-pub struct StorageService {
+pub(crate) struct StorageService {
     broker: Arc<Broker>,
 }
 
 impl StorageService {
-    pub fn new(broker: Arc<Broker>) -> Self {
+    pub(crate) fn new(broker: Arc<Broker>) -> Self {
         Self { broker }
     }
 
