@@ -6,6 +6,7 @@ pub mod config;
 pub mod convert;
 pub mod error;
 pub mod gc;
+pub mod gc_orphans;
 pub mod get;
 pub mod keys;
 pub mod lookup;
@@ -20,6 +21,7 @@ pub mod service;
 pub mod state;
 pub mod status;
 pub mod validate;
+pub mod wire_status;
 
 pub use config::BrokerConfig;
 pub use error::BrokerError;

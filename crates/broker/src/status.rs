@@ -54,7 +54,9 @@ pub fn code_of(err: &BrokerError) -> Code {
         BrokerError::NotFound(_) => Code::NotFound,
         BrokerError::AlreadyExists(_) => Code::AlreadyExists,
         BrokerError::OutOfRange(_) => Code::OutOfRange,
-        BrokerError::QuotaExceeded { .. } => Code::ResourceExhausted,
+        BrokerError::QuotaExceeded { .. } | BrokerError::MessageTooLarge(_) => {
+            Code::ResourceExhausted
+        }
         BrokerError::FailedPrecondition(_) | BrokerError::PaymentsNotEnabled { .. } => {
             Code::FailedPrecondition
         }
