@@ -15,6 +15,7 @@ mod metrics_http;
 pub mod payment;
 pub mod providers;
 pub mod put;
+pub mod redundancy_now;
 pub mod repair;
 pub mod server;
 pub mod service;
