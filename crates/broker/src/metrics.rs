@@ -15,6 +15,8 @@
 //! | `shardgate_rpc_errors_total` | counter | code |
 //! | `shardgate_gc_chunks_released_total` | counter | |
 //! | `shardgate_gc_shards_deleted_total` | counter | |
+//! | `shardgate_gc_orphan_shards` | gauge | orphan shard objects the last GC pass found and left (dry run, failed deletes) |
+//! | `shardgate_gc_orphan_shards_deleted_total` | counter | |
 
 use std::time::Duration;
 
