@@ -7,10 +7,14 @@
 mod broker_access;
 mod broker_bad_input;
 mod broker_dedup_gc;
+mod broker_drain_dead_provider;
 mod broker_faults;
+mod broker_honest_redundancy;
+mod broker_orphan_gc;
 mod broker_postgres;
 mod broker_repair;
 mod broker_round_trip;
+mod broker_wire_status;
 mod deploy_manifests;
 mod fault_proxy;
 mod payments_bad_input;

@@ -18,6 +18,7 @@ mod provider_io;
 mod put;
 pub mod registry;
 pub mod secret;
+mod shard_listing;
 pub mod store;
 mod validate;
 
@@ -48,6 +49,7 @@ pub use operator::build_operator;
 pub use placement::{PlacedShard, Placement, PlacementCandidate, PlacementPolicy, place};
 pub use registry::{ProviderRegistry, ProviderStatus};
 pub use secret::Secret;
+pub use shard_listing::ListedShard;
 pub use store::{
     ObjectMeta, PresignedGet, PutOutcome, ShardStore, VerifiedShard, max_shard_object_len,
 };

@@ -15,6 +15,9 @@ use shardgate_core::{DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE};
 
 use crate::error::BrokerError;
 
+/// Default of `gc_orphan_grace_secs`: two hours, so uploads may run for one.
+pub const DEFAULT_ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(7200);
+
 mod index;
 mod payments;
 pub(crate) use index::IndexConfig;
@@ -72,6 +75,12 @@ pub struct BrokerConfig {
     /// How long GC remembers released chunks, seconds. An upload running
     /// longer than this is refused at commit (retry it). Default 86400.
     pub gc_tombstone_retention_secs: u64,
+    /// Shard objects that no index record names (left by failed,
+    /// cancelled or killed uploads) are deleted by GC once older than this,
+    /// seconds. An upload must commit within half of it after it starts
+    /// (else it is refused, retry it), so GC never touches one in flight.
+    /// Default 7200 (uploads up to one hour).
+    pub gc_orphan_grace_secs: u64,
     /// Seconds between full repair passes (scrub every shard, re-create
     /// missing or corrupt ones, move shards off draining providers); 0 =
     /// no repair worker. Draining providers are also watched every few
@@ -107,6 +116,7 @@ impl Default for BrokerConfig {
             gc_interval_secs: 3600,
             gc_batch: 1000,
             gc_tombstone_retention_secs: 86_400,
+            gc_orphan_grace_secs: DEFAULT_ORPHAN_GRACE.as_secs(),
             repair_interval_secs: 3600,
             repair_batch: 100,
             repair_down_grace_secs: 3600,
@@ -228,6 +238,9 @@ impl BrokerConfig {
         // Frames ride in gRPC messages limited to 4 MiB, with some framing.
         if frame == 0 || frame > 3 << 20 {
             return bad("limits.max_data_frame_bytes must be 1..=3145728");
+        }
+        if self.gc_orphan_grace_secs < 2 {
+            return bad("gc_orphan_grace_secs must be at least 2 (uploads get half of it)");
         }
         if self.limits.min_invoice_msat == 0 {
             return bad("limits.min_invoice_msat must be at least 1");

@@ -40,6 +40,10 @@ pub enum BrokerError {
         quota_bytes: u64,
         requested_bytes: u64,
     },
+    /// A gRPC message exceeded the receive limit (common.proto: keep data
+    /// frames at or below 1 MiB).
+    #[error("{0}")]
+    MessageTooLarge(String),
     /// The system is not in a state that allows this (too few providers,
     /// payments not enabled, ...). The message says what would change it.
     #[error("{0}")]

@@ -16,7 +16,9 @@ use shardgate_index::{Index, MAX_PAGE_LIMIT};
 use tokio::sync::Mutex;
 
 use crate::clock::now_unix_ms;
+use crate::config::DEFAULT_ORPHAN_GRACE;
 use crate::error::BrokerError;
+use crate::gc_orphans::{OrphanReport, sweep_orphans};
 use crate::metrics;
 
 /// A background job the server runs periodically and on demand.
@@ -38,6 +40,9 @@ pub(crate) struct GcReport {
     pub bytes_freed: u64,
     /// Chunks whose index records were removed.
     pub chunks_released: u64,
+    /// Shard objects no index record names, older than the grace period
+    /// (see `gc_orphans.rs`), and how many of them were deleted.
+    pub orphans: OrphanReport,
 }
 
 /// The GC worker.
@@ -47,6 +52,7 @@ pub(crate) struct GcWorker {
     registry: ProviderRegistry,
     batch: usize,
     tombstone_retention: Duration,
+    orphan_grace: Duration,
     running: Arc<Mutex<()>>,
 }
 
@@ -65,8 +71,21 @@ impl GcWorker {
             registry,
             batch: batch.max(1),
             tombstone_retention,
+            orphan_grace: DEFAULT_ORPHAN_GRACE,
             running: Arc::new(Mutex::new(())),
         }
+    }
+
+    /// Orphan shard objects younger than `grace` are left alone (uploads
+    /// in flight; see `gc_orphans.rs`).
+    pub fn with_orphan_grace(mut self, grace: Duration) -> Self {
+        self.orphan_grace = grace;
+        self
+    }
+
+    /// The grace period of the orphan sweep.
+    pub fn orphan_grace(&self) -> Duration {
+        self.orphan_grace
     }
 
     async fn pass(&self) -> Result<GcReport, BrokerError> {
@@ -124,9 +143,12 @@ impl GcWorker {
                 break;
             }
         }
+        report.orphans =
+            sweep_orphans(&*self.index, &self.registry, self.orphan_grace, false).await?;
         let horizon = now_unix_ms().saturating_sub(self.tombstone_retention.as_millis() as u64);
         self.index.gc_prune_tombstones(horizon).await?;
         metrics::gc_pass(report.chunks_released, report.shards_deleted);
+        metrics::gc_orphans(report.orphans.found, report.orphans.deleted);
         Ok(report)
     }
 
@@ -162,6 +184,8 @@ impl GcWorker {
             report.bytes_freed += chunk.shards.len() as u64 * shard_bytes;
             report.chunks_released += 1;
         }
+        report.orphans =
+            sweep_orphans(&*self.index, &self.registry, self.orphan_grace, true).await?;
         Ok(report)
     }
 

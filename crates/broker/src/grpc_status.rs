@@ -52,7 +52,9 @@ pub(crate) fn code_of(err: &BrokerError) -> Code {
         BrokerError::NotFound(_) => Code::NotFound,
         BrokerError::AlreadyExists(_) => Code::AlreadyExists,
         BrokerError::OutOfRange(_) => Code::OutOfRange,
-        BrokerError::QuotaExceeded { .. } => Code::ResourceExhausted,
+        BrokerError::QuotaExceeded { .. } | BrokerError::MessageTooLarge(_) => {
+            Code::ResourceExhausted
+        }
         BrokerError::FailedPrecondition(_) | BrokerError::PaymentsNotEnabled { .. } => {
             Code::FailedPrecondition
         }

@@ -15,6 +15,8 @@
 //! | `shardgate_rpc_errors_total` | counter | code |
 //! | `shardgate_gc_chunks_released_total` | counter | |
 //! | `shardgate_gc_shards_deleted_total` | counter | |
+//! | `shardgate_gc_orphan_shards` | gauge | orphan shard objects the last GC pass found and left (dry run, failed deletes) |
+//! | `shardgate_gc_orphan_shards_deleted_total` | counter | |
 
 use std::time::Duration;
 
@@ -41,6 +43,13 @@ pub(crate) fn chunk_deduplicated() {
 
 pub(crate) fn rpc_error(code: tonic::Code) {
     metrics::counter!("shardgate_rpc_errors_total", "code" => format!("{code:?}")).increment(1);
+}
+
+/// Orphan shard objects (no index record names them) the last GC pass
+/// found, and a running count of those it deleted.
+pub(crate) fn gc_orphans(found: u64, deleted: u64) {
+    metrics::gauge!("shardgate_gc_orphan_shards").set(found.saturating_sub(deleted) as f64);
+    metrics::counter!("shardgate_gc_orphan_shards_deleted_total").increment(deleted);
 }
 
 pub(crate) fn gc_pass(chunks_released: u64, shards_deleted: u64) {

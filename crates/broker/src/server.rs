@@ -32,6 +32,7 @@ use crate::service::payments::PaymentsService;
 use crate::service::providers::ProvidersService;
 use crate::service::storage::StorageService;
 use crate::state::Broker;
+use crate::wire_status::{MAX_HEADER_LIST_BYTES, WireStatusLayer};
 
 /// The services this broker serves (reported SERVING in the health service).
 const SERVED: &[&str] = &[
@@ -104,7 +105,8 @@ pub async fn serve(
         registry.clone(),
         config.gc_batch,
         Duration::from_secs(config.gc_tombstone_retention_secs),
-    );
+    )
+    .with_orphan_grace(Duration::from_secs(config.gc_orphan_grace_secs));
     let repair = RepairWorker::new(
         index.clone(),
         registry.clone(),
@@ -174,6 +176,9 @@ pub async fn serve(
         // throughput"). A stream may buffer one 4 MiB chunk, a connection two.
         .initial_stream_window_size(4 << 20)
         .initial_connection_window_size(8 << 20)
+        .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
+        // Decoder faults of unary calls get common.proto's codes.
+        .layer(WireStatusLayer)
         .add_service(health)
         .add_service(reflection)
         .add_service(StorageServer::new(StorageService::new(broker.clone())))

@@ -23,6 +23,7 @@ use crate::put::pipeline::UploadPipeline;
 use crate::put::seal::SealMode;
 use crate::state::Broker;
 use crate::validate::{UploadPlan, check_stream_size, upload_plan};
+use crate::wire_status::stream_error;
 
 /// Runs one upload for `tenant`. Dropping the future (client gone) drops the
 /// pipeline, which aborts its tasks: nothing is committed.
@@ -57,6 +58,7 @@ pub(crate) async fn put(
     // Read before any dedup look-up or shard write (GC safety, see the
     // index README): a GC pass that starts later makes the commit fail
     // instead of pointing at shards it deleted.
+    let started = std::time::Instant::now();
     let observed_gc_epoch = broker.index.gc_epoch().await?;
     let mode = match plan.key_mode {
         KeyMode::Managed => SealMode::Managed {
@@ -134,6 +136,7 @@ pub(crate) async fn put(
         pipeline.submit(next_index, last).await?;
     }
     let chunks = pipeline.finish().await?;
+    check_upload_age(&broker, started)?;
     let response = commit(
         &broker,
         &tenant,
@@ -146,6 +149,20 @@ pub(crate) async fn put(
     .await?;
     metrics::upload_committed(received);
     Ok(response)
+}
+
+/// GC deletes unreferenced shard objects older than its orphan grace
+/// period; an upload commits within half of it, so none of its shards can
+/// be taken for an orphan (see `gc_orphans.rs`).
+fn check_upload_age(broker: &Broker, started: std::time::Instant) -> Result<(), BrokerError> {
+    let limit = broker.gc.orphan_grace() / 2;
+    if started.elapsed() >= limit {
+        return Err(BrokerError::Aborted(format!(
+            "the upload took longer than {} s (half the broker's gc_orphan_grace_secs); nothing was committed: upload smaller blobs or ask the operator for a longer grace period",
+            limit.as_secs()
+        )));
+    }
+    Ok(())
 }
 
 /// Fewer than k+m writable providers: refuse before reading data.
@@ -165,7 +182,9 @@ fn check_providers(broker: &Broker, plan: &UploadPlan) -> Result<(), BrokerError
     Ok(())
 }
 
-/// The next message; a broken stream is the client going away.
+/// The next message. A frame tonic could not decode is the client's bad
+/// input (see `wire_status`); any other broken stream is the client going
+/// away.
 async fn next_frame(stream: &mut Streaming<PutRequest>) -> Result<Option<Frame>, BrokerError> {
     loop {
         match stream.message().await {
@@ -173,13 +192,7 @@ async fn next_frame(stream: &mut Streaming<PutRequest>) -> Result<Option<Frame>,
             // A message with no oneof set carries nothing: skip it.
             Ok(Some(PutRequest { frame: None })) => continue,
             Ok(None) => return Ok(None),
-            Err(status) if status.code() == tonic::Code::ResourceExhausted => {
-                return Err(BrokerError::invalid(
-                    "data",
-                    format!("a message exceeded the receive limit: {}", status.message()),
-                ));
-            }
-            Err(_) => return Err(BrokerError::Cancelled),
+            Err(status) => return Err(stream_error(&status)),
         }
     }
 }

@@ -19,8 +19,9 @@ pub(crate) enum Standing {
     /// DOWN for less than the grace period: its shards are neither read
     /// nor replaced yet (it may come back).
     Down,
-    /// Left the broker, or DOWN longer than the grace period: its shards
-    /// count as lost and are re-created elsewhere.
+    /// Left the broker, DOWN longer than the grace period, or DOWN and
+    /// being drained: its shards count as lost and are re-created
+    /// elsewhere.
     Gone,
 }
 
@@ -70,6 +71,11 @@ impl ProviderView {
             let standing = match (s.up, s.draining) {
                 (true, false) => Standing::Healthy,
                 (true, true) => Standing::Draining,
+                // An operator's drain of a provider that cannot be read:
+                // rebuild its shards from the survivors now, rather than
+                // wait out the DOWN grace period (meant for providers that
+                // may come back on their own) with no spare shard.
+                (false, true) => Standing::Gone,
                 (false, _) if tracker.down_for(&s.name, now) >= down_grace => Standing::Gone,
                 (false, _) => Standing::Down,
             };

@@ -241,14 +241,14 @@ impl Admin for AdminService {
             };
             Ok(pb::GcReport {
                 dry_run,
-                orphan_shards_found: report.shards_found,
-                orphan_shards_deleted: report.shards_deleted,
+                // Shards of released chunks and shard objects no record
+                // names (orphans older than the grace period), together.
+                orphan_shards_found: report.shards_found + report.orphans.found,
+                orphan_shards_deleted: report.shards_deleted + report.orphans.deleted,
                 bytes_freed: report.bytes_freed,
                 chunks_released: report.chunks_released,
-                // Only chunks the index released are collected, never
-                // objects of uploads in flight, so no grace period applies.
                 grace_period: Some(prost_types::Duration {
-                    seconds: 0,
+                    seconds: self.broker.gc.orphan_grace().as_secs() as i64,
                     nanos: 0,
                 }),
                 started_at: Some(timestamp(started)),

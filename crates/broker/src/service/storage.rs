@@ -15,6 +15,7 @@ use crate::get::locations::{DEFAULT_URL_TTL, MAX_URL_TTL, shard_locations};
 use crate::get::{GetStream, get};
 use crate::lookup::{chunk_records, find_blob, not_found};
 use crate::put::put;
+use crate::redundancy_now::{explain, readable_now};
 use crate::service::listing::{decode_token, encode_token, page_error, page_size};
 use crate::service::{payment_credential, reply};
 use crate::state::Broker;
@@ -54,8 +55,14 @@ impl StorageService {
         caller: Option<&TenantRecord>,
     ) -> Result<pb::BlobInfo, BrokerError> {
         let chunks = self.chunks_for_info(blob).await?;
+        // Redundancy counts only shards that can be read now.
+        let (chunks, unreadable) = readable_now(&self.broker.registry, &chunks);
         let owned = caller.is_some_and(|t| t.id == blob.owner);
-        blob_info(blob, &chunks, owned)
+        let mut info = blob_info(blob, &chunks, owned)?;
+        if let Some(report) = info.redundancy.as_mut() {
+            explain(report, &unreadable);
+        }
+        Ok(info)
     }
 
     /// The caller's own blob, or why not: NOT_FOUND, or PERMISSION_DENIED

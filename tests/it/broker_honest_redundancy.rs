@@ -1,0 +1,102 @@
+//! Redundancy a client is told while a provider is out: the real
+//! `shardgate serve` binary over three real peers (s3, gcs, b2; 2+1). With
+//! one peer killed and the broker holding it DOWN, a blob's shards are
+//! readable on two providers only, so losing one more would make it
+//! unreadable: Stat must say `tolerated_provider_failures: 0`, `reduced`,
+//! and name the provider — not the 1 it was placed with.
+
+use std::time::{Duration, Instant};
+
+use shardgate_proto::v1 as pb;
+use shardgate_proto::v1::providers_client::ProvidersClient;
+use shardgate_tests::broker_process::client::{get_checked, header, put_pattern, with_key};
+use shardgate_tests::broker_process::pattern::Pattern;
+use shardgate_tests::broker_process::{BrokerProcess, PeerProviders, admin_request};
+use shardgate_tests::tools_available;
+use tonic::transport::Channel;
+
+const CHUNK: u64 = 256 * 1024;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stat_counts_only_shards_readable_now() {
+    assert!(tools_available(), "run scripts/install-test-peers.sh");
+    let mut peers = PeerProviders::start("shardgate-e2e-honest")
+        .await
+        .expect("peers");
+    let broker = BrokerProcess::start(&peers.specs, "")
+        .await
+        .expect("broker");
+    let (_, key) = broker.create_tenant("alice", None).await.expect("tenant");
+    let mut client = broker.storage().await.expect("client");
+    let p = Pattern::new(5, 8 * CHUNK);
+    let put = put_pattern(
+        &mut client,
+        Some(&key),
+        header("b", p.len(), Some(CHUNK as u32)),
+        p,
+    )
+    .await
+    .expect("upload");
+    let stat = |client: &mut shardgate_proto::v1::storage_client::StorageClient<Channel>| {
+        let request = with_key(
+            pb::StatRequest {
+                blob_id: put.blob_id.clone(),
+            },
+            Some(&key),
+        );
+        let mut client = client.clone();
+        async move {
+            client
+                .stat(request)
+                .await
+                .expect("stat")
+                .into_inner()
+                .redundancy
+                .expect("redundancy")
+        }
+    };
+    let before = stat(&mut client).await;
+    assert_eq!(
+        (before.tolerated_provider_failures, before.reduced),
+        (1, false)
+    );
+
+    // Kill the s3 peer; downloads (exact, from the other two) make the
+    // broker hold it DOWN.
+    peers.peers[0].stop();
+    let mut providers = ProvidersClient::new(
+        Channel::from_shared(broker.url())
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = get_checked(&mut client, Some(&key), &put.blob_id, None, p)
+            .await
+            .expect("readable from the other two");
+        assert_eq!((got.len, got.first_mismatch), (p.len(), None));
+        let list = providers
+            .list(admin_request(pb::ListProvidersRequest {}))
+            .await
+            .expect("providers")
+            .into_inner();
+        let s3 = list.providers.iter().find(|i| i.name == "s3").expect("s3");
+        if s3.state == pb::ProviderState::Down as i32 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "s3 never went DOWN: {s3:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let during = stat(&mut client).await;
+    assert_eq!(
+        (during.tolerated_provider_failures, during.reduced),
+        (0, true),
+        "one more lost provider would make the blob unreadable: {during:?}"
+    );
+    assert_eq!(during.min_distinct_providers, 2, "{during:?}");
+    assert!(during.reduced_reason.contains("s3"), "{during:?}");
+    assert!(broker.is_serving().await);
+}
