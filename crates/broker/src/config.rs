@@ -15,8 +15,9 @@ use shardgate_core::{DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE};
 
 use crate::error::BrokerError;
 
-/// Default of `gc_orphan_grace_secs`: two hours, so uploads may run for one.
-pub const DEFAULT_ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(7200);
+/// Default of `gc_orphan_grace_secs`: a day, so one upload may run for 12 hours
+/// (100 GB at about 2.3 MB/s) before it must commit.
+pub const DEFAULT_ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(86_400);
 
 mod index;
 mod payments;
@@ -79,7 +80,7 @@ pub struct BrokerConfig {
     /// cancelled or killed uploads) are deleted by GC once older than this,
     /// seconds. An upload must commit within half of it after it starts
     /// (else it is refused, retry it), so GC never touches one in flight.
-    /// Default 7200 (uploads up to one hour).
+    /// Default 86400 (uploads up to 12 hours).
     pub gc_orphan_grace_secs: u64,
     /// Seconds between full repair passes (scrub every shard, re-create
     /// missing or corrupt ones, move shards off draining providers); 0 =
