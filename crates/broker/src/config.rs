@@ -17,7 +17,7 @@ use crate::error::BrokerError;
 
 /// Default of `gc_orphan_grace_secs`: a day, so one upload may run for 12 hours
 /// (100 GB at about 2.3 MB/s) before it must commit.
-pub const DEFAULT_ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(86_400);
+pub(crate) const DEFAULT_ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(86_400);
 
 mod index;
 mod payments;

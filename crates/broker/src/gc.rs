@@ -78,13 +78,13 @@ impl GcWorker {
 
     /// Orphan shard objects younger than `grace` are left alone (uploads
     /// in flight; see `gc_orphans.rs`).
-    pub fn with_orphan_grace(mut self, grace: Duration) -> Self {
+    pub(crate) fn with_orphan_grace(mut self, grace: Duration) -> Self {
         self.orphan_grace = grace;
         self
     }
 
     /// The grace period of the orphan sweep.
-    pub fn orphan_grace(&self) -> Duration {
+    pub(crate) fn orphan_grace(&self) -> Duration {
         self.orphan_grace
     }
 

@@ -35,7 +35,7 @@ const DELETE_CONCURRENCY: usize = 16;
 
 /// What the sweep found.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct OrphanReport {
+pub(crate) struct OrphanReport {
     /// Unreferenced shard objects older than the grace period.
     pub found: u64,
     /// Of those, deleted (0 for a dry run).
@@ -46,7 +46,7 @@ pub struct OrphanReport {
 
 /// Lists every joined provider and deletes (unless `dry_run`) its
 /// unreferenced shard objects older than `grace`.
-pub async fn sweep_orphans(
+pub(crate) async fn sweep_orphans(
     index: &dyn Index,
     registry: &ProviderRegistry,
     grace: Duration,

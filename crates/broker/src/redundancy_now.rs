@@ -12,7 +12,7 @@ use shardgate_proto::v1 as pb;
 
 /// The chunk records with only the shards that can be read now, and the
 /// providers whose shards were left out (for the report's reason).
-pub fn readable_now(
+pub(crate) fn readable_now(
     registry: &ProviderRegistry,
     chunks: &[ChunkRecord],
 ) -> (Vec<ChunkRecord>, BTreeSet<String>) {
@@ -41,7 +41,7 @@ pub fn readable_now(
 }
 
 /// Says in the report why redundancy is reduced when providers are out.
-pub fn explain(report: &mut pb::RedundancyReport, unreadable: &BTreeSet<String>) {
+pub(crate) fn explain(report: &mut pb::RedundancyReport, unreadable: &BTreeSet<String>) {
     if unreadable.is_empty() || !report.reduced {
         return;
     }

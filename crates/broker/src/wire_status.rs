@@ -20,16 +20,16 @@ use tower_service::Service;
 use crate::error::BrokerError;
 
 /// The broker's receive limit for one gRPC message (tonic's default).
-pub const MAX_MESSAGE_BYTES: usize = 4 << 20;
+pub(crate) const MAX_MESSAGE_BYTES: usize = 4 << 20;
 /// Largest request metadata accepted (HTTP/2 header list). hyper's 16 KiB
 /// default answered a longer header with a bare HTTP 431 that clients
 /// surface as UNKNOWN; above 16 KiB the auth layer refuses an over-long key
 /// with a real status instead.
-pub const MAX_HEADER_LIST_BYTES: u32 = 64 << 10;
+pub(crate) const MAX_HEADER_LIST_BYTES: u32 = 64 << 10;
 
 /// What was wrong with a message as it arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WireFault {
+pub(crate) enum WireFault {
     /// Over the receive limit: RESOURCE_EXHAUSTED.
     TooLarge,
     /// Not a decodable gRPC message: INVALID_ARGUMENT.
@@ -46,7 +46,7 @@ const MALFORMED_PREFIXES: &[&str] = &[
 
 /// Classifies a status produced by tonic's decoder; `None` for anything
 /// else (a client reset, a broken connection, a handler's own status).
-pub fn wire_fault(status: &Status) -> Option<WireFault> {
+pub(crate) fn wire_fault(status: &Status) -> Option<WireFault> {
     let message = status.message();
     match status.code() {
         Code::ResourceExhausted => Some(WireFault::TooLarge),
@@ -61,7 +61,7 @@ pub fn wire_fault(status: &Status) -> Option<WireFault> {
 /// The error for a failed read of a request stream: bad input gets the
 /// code that tells the client what to fix; anything else means the client
 /// or its connection went away.
-pub fn stream_error(status: &Status) -> BrokerError {
+pub(crate) fn stream_error(status: &Status) -> BrokerError {
     match wire_fault(status) {
         Some(WireFault::TooLarge) => BrokerError::MessageTooLarge(format!(
             "a gRPC message exceeded the broker's {} MiB receive limit ({}); keep data frames at or below Limits.max_data_frame_bytes",
@@ -88,7 +88,7 @@ fn corrected(status: &Status) -> Option<Status> {
 /// Wraps every service: a trailers-only answer carrying a decoder status
 /// (a unary request tonic could not decode) gets the documented code.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct WireStatusLayer;
+pub(crate) struct WireStatusLayer;
 
 impl<S> Layer<S> for WireStatusLayer {
     type Service = WireStatusService<S>;
@@ -100,7 +100,7 @@ impl<S> Layer<S> for WireStatusLayer {
 
 /// See [`WireStatusLayer`].
 #[derive(Debug, Clone)]
-pub struct WireStatusService<S> {
+pub(crate) struct WireStatusService<S> {
     inner: S,
 }
 
