@@ -203,7 +203,7 @@ fn bad_weight_is_a_config_error_naming_weight() {
     );
 }
 
-/// A fixed, larger sample for the figures quoted in the README: 5 → 6
+/// A fixed, larger sample for the figures quoted in docs/performance.md: 5 → 6
 /// providers with k=2, m=1 over 20000 chunks (60000 shard slots).
 #[test]
 fn measured_movement_on_join_and_leave() {

@@ -172,8 +172,8 @@ pub async fn serve(
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let result = tonic::transport::Server::builder()
         // HTTP/2 receive windows: hyper's 1 MiB default held an upload to
-        // one 1 MiB frame per round trip (see the broker README, "Upload
-        // throughput"). A stream may buffer one 4 MiB chunk, a connection two.
+        // one 1 MiB frame per round trip (docs/performance.md, "What the upload path
+        // depends on"). A stream may buffer one 4 MiB chunk, a connection two.
         .initial_stream_window_size(4 << 20)
         .initial_connection_window_size(8 << 20)
         .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)

@@ -10,7 +10,7 @@
 //! and uses `reed-solomon-erasure` (Vandermonde-derived matrix over GF(2^8),
 //! SIMD kernels in C), chosen over `reed-solomon-simd` by measurement on
 //! this machine: faster at both encode and rebuild for 2+1, 4+2 and 10+4
-//! (figures in the crate README). The parity bytes are part of shard format
+//! (figures in docs/performance.md). The parity bytes are part of shard format
 //! version 1: switching the library changes the parity and needs a new
 //! format version.
 
