@@ -23,9 +23,12 @@ use crate::error::BrokerError;
 pub(crate) const MAX_MESSAGE_BYTES: usize = 4 << 20;
 /// Largest request metadata accepted (HTTP/2 header list). hyper's 16 KiB
 /// default answered a longer header with a bare HTTP 431 that clients
-/// surface as UNKNOWN; above 16 KiB the auth layer refuses an over-long key
-/// with a real status instead.
-pub(crate) const MAX_HEADER_LIST_BYTES: u32 = 64 << 10;
+/// surface as UNKNOWN; up to this bound the auth layer and the payment gate
+/// refuse an over-long key or credential with a real status instead. Past
+/// it h2 still answers 431 before any layer runs (there is no hook to add a
+/// grpc-status there); grpc-go's own default is far larger (16 MiB), so
+/// 256 KiB per request is a bound on abuse, not a limit a client meets.
+pub(crate) const MAX_HEADER_LIST_BYTES: u32 = 256 << 10;
 
 /// What was wrong with a message as it arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
