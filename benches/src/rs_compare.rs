@@ -18,6 +18,7 @@ pub enum RsCrate {
 }
 
 impl RsCrate {
+    /// The crate's name, as used in benchmark ids and the summary table.
     pub fn name(self) -> &'static str {
         match self {
             RsCrate::Simd => "reed-solomon-simd",

@@ -39,9 +39,15 @@ pub fn ceiling(parts: &[(f64, f64)]) -> f64 {
 
 /// One summary row.
 pub struct Row {
+    /// Label in the first column (the stage or pipeline measured).
     pub name: String,
+    /// Measured throughput in GB/s (see the module docs for the unit).
     pub measured: f64,
+    /// Part-sum ceiling from [`ceiling`] in GB/s; `None` for single parts,
+    /// which print `-`.
     pub ceiling: Option<f64>,
+    /// Minimum GB/s the row should reach; printed as `ok` or `MISS` (the
+    /// run does not fail on a miss).
     pub target: Option<f64>,
 }
 

@@ -109,14 +109,18 @@ impl BrokerProcess {
         self.wait_serving().await
     }
 
+    /// PID of the current child process; changes after [`Self::restart`].
     pub fn pid(&self) -> u32 {
         self.pid
     }
 
+    /// The gRPC address the broker bound (an ephemeral port on
+    /// 127.0.0.1); changes after [`Self::restart`].
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
+    /// [`Self::addr`] as an `http://` URL, the form tonic and the CLI take.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }

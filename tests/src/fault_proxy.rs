@@ -60,11 +60,19 @@ pub enum FaultMode {
 /// Counters of what the proxy did, so a test can check its fault fired.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ProxyStats {
+    /// TCP connections the listener accepted, including ones then refused.
     pub connections_accepted: u64,
+    /// Requests passed on to the upstream peer (in any forwarding mode).
     pub requests_forwarded: u64,
+    /// Connections reset: at accept (in `Refuse` mode or over the connection
+    /// limit) or on their next request after a switch to `Refuse`.
     pub connections_refused: u64,
+    /// Requests read and then never answered (`Hang` mode).
     pub requests_hung: u64,
+    /// Requests answered with HTTP 500 by the proxy itself (`Http500` mode).
     pub requests_answered_500: u64,
+    /// Non-empty 2xx GET response bodies that had bytes flipped
+    /// (`CorruptGetBodies` mode).
     pub bodies_corrupted: u64,
 }
 
@@ -133,10 +141,12 @@ impl FaultProxy {
         format!("http://{}", self.addr)
     }
 
+    /// The proxy's own listening address on 127.0.0.1.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
+    /// The peer address requests are forwarded to.
     pub fn upstream(&self) -> SocketAddr {
         self.upstream
     }
@@ -146,10 +156,13 @@ impl FaultProxy {
         self.mode.send_replace(mode);
     }
 
+    /// The mode the next request will be handled in.
     pub fn mode(&self) -> FaultMode {
         *self.mode.borrow()
     }
 
+    /// A snapshot of the counters since the proxy started (they are never
+    /// reset), to check that a fault actually fired.
     pub fn stats(&self) -> ProxyStats {
         let c = &self.counters;
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);

@@ -102,6 +102,7 @@ impl Lightning {
         })
     }
 
+    /// The simulated network both nodes are on (to add nodes or channels).
     pub fn network(&self) -> &SimNetwork {
         &self.network
     }
@@ -111,6 +112,8 @@ impl Lightning {
         &self.broker_node
     }
 
+    /// The payer's simulated node itself (to take it down or inspect it);
+    /// pay through [`Lightning::payer`].
     pub fn payer_node(&self) -> &SimNode {
         &self.payer_node
     }
@@ -341,8 +344,12 @@ pub fn authorized<T>(message: T, value: &str, key: Option<&str>) -> Request<T> {
 /// What one Get delivered before it ended, frame by frame.
 #[derive(Debug)]
 pub struct Fetched {
+    /// The header frame, if the stream got that far.
     pub header: Option<pb::GetHeader>,
+    /// All data frames' bytes, concatenated in order.
     pub data: Vec<u8>,
+    /// Number of data frames received; 0 means no byte was served (e.g. the
+    /// download was refused for want of a credential).
     pub data_frames: usize,
     /// How the stream ended: `Ok` only when it ended with status OK.
     pub end: Result<(), Status>,
@@ -456,8 +463,11 @@ pub async fn upload_priced(
 /// providers in a temp dir, and one tenant. Fields are public so a test can
 /// take nodes down or look at the providers.
 pub struct PaidBroker {
+    /// The network the broker's node and the payer are on.
     pub lightning: Lightning,
+    /// The running broker, configured with `[payments]` on the broker node.
     pub broker: BrokerProcess,
+    /// Its three `fs` providers (`fs0`..`fs2`).
     pub providers: Vec<ProviderSpec>,
     /// Tenant id and API key of "owner".
     pub owner: (String, String),
@@ -512,6 +522,7 @@ impl PaidBroker {
         })
     }
 
+    /// API key of the "owner" tenant, which uploads and prices blobs.
     pub fn owner_key(&self) -> &str {
         &self.owner.1
     }

@@ -38,6 +38,8 @@ pub enum PeerKind {
 }
 
 impl PeerKind {
+    /// The peer's program name, used in logs, thread names and
+    /// [`PeerError`](crate::PeerError) messages.
     pub fn name(self) -> &'static str {
         match self {
             PeerKind::Moto => "moto",
@@ -154,14 +156,17 @@ impl Peer {
         std::net::SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
+    /// PID of the peer process; the harness stops it by this PID.
     pub fn pid(&self) -> u32 {
         self.pid
     }
 
+    /// The TCP port on 127.0.0.1 the peer listens on.
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// Which program this peer runs.
     pub fn kind(&self) -> PeerKind {
         self.kind
     }

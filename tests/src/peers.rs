@@ -26,6 +26,7 @@ pub use crate::tools::{tools_available, tools_dir};
 pub const S3_REGION: &str = "us-east-1";
 /// Credentials handed to moto (it accepts any, but clients need some).
 pub const MOTO_ACCESS_KEY: &str = "shardgate-test-key";
+/// Secret key paired with [`MOTO_ACCESS_KEY`].
 pub const MOTO_SECRET_KEY: &str = "shardgate-test-secret";
 /// Project id the GCS emulator's bucket API is called with.
 pub const GCS_PROJECT: &str = "shardgate-test";

@@ -24,6 +24,7 @@ pub enum ProviderKind {
 }
 
 impl ProviderKind {
+    /// Every kind, in the order the provider-parametrised tests run them.
     pub const ALL: [ProviderKind; 5] = [
         ProviderKind::Memory,
         ProviderKind::Fs,
@@ -32,6 +33,8 @@ impl ProviderKind {
         ProviderKind::B2,
     ];
 
+    /// The lower-case name used in `SHARDGATE_PROVIDER_KINDS` and test
+    /// output (parsing ignores case).
     pub fn name(self) -> &'static str {
         match self {
             ProviderKind::Memory => "memory",

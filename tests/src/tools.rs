@@ -22,12 +22,17 @@ pub fn tools_dir() -> PathBuf {
 /// One executable the harness starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tool {
+    /// moto's standalone S3 server (in the tools venv).
     MotoServer,
+    /// gcp-storage-emulator (in the tools venv).
     GcsEmulator,
+    /// s3s-fs, an S3 server that checks SigV4 signatures (a Rust binary).
     S3sFs,
 }
 
 impl Tool {
+    /// Every tool the install script provides; [`tools_available`] checks
+    /// them all.
     pub const ALL: [Tool; 3] = [Tool::MotoServer, Tool::GcsEmulator, Tool::S3sFs];
 
     /// The executable's name, as the install script lays it out.

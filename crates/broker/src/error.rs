@@ -15,7 +15,12 @@ use shardgate_payments::PaymentError;
 pub enum BrokerError {
     /// A request field is malformed or outside its bounds. Fix the request.
     #[error("invalid {field}: {reason}")]
-    InvalidArgument { field: &'static str, reason: String },
+    InvalidArgument {
+        /// The request field (or config key) that was rejected.
+        field: &'static str,
+        /// What is wrong with it; shown to the client as is.
+        reason: String,
+    },
     /// A required key is missing or unknown.
     #[error("{0}")]
     Unauthenticated(String),
@@ -36,8 +41,12 @@ pub enum BrokerError {
         "quota exceeded: {used_bytes} of {quota_bytes} bytes in use, this upload needs {requested_bytes} more; delete blobs or ask the operator for a larger quota"
     )]
     QuotaExceeded {
+        /// Bytes the tenant had stored when the upload was checked.
         used_bytes: u64,
+        /// The tenant's quota in bytes.
         quota_bytes: u64,
+        /// Bytes this upload adds (declared size, or bytes received so far
+        /// when no size was declared).
         requested_bytes: u64,
     },
     /// A gRPC message exceeded the receive limit (common.proto: keep data
@@ -54,8 +63,11 @@ pub enum BrokerError {
         "blob {blob} has a download price ({flat_msat} msat flat + {per_mib_msat} msat/MiB) and this broker does not accept payments yet; priced blobs cannot be downloaded"
     )]
     PaymentsNotEnabled {
+        /// Hex id of the priced blob.
         blob: String,
+        /// The blob's flat price per download, in millisatoshi.
         flat_msat: u64,
+        /// The blob's price per MiB of the requested range, in millisatoshi.
         per_mib_msat: u64,
     },
     /// A priced download without a usable credential: the status carries
@@ -63,6 +75,8 @@ pub enum BrokerError {
     /// message says why the credential, if any, was refused.
     #[error("{reason}")]
     PaymentRequired {
+        /// Why no credential was accepted (none sent, used up, invoice
+        /// canceled, ...); becomes the status message.
         reason: String,
         /// `L402 macaroon="…", invoice="…"`, sent as `www-authenticate`.
         challenge: String,

@@ -35,65 +35,115 @@ pub enum CoreErrorKind {
 pub enum CoreError {
     /// A parameter outside the documented bounds.
     #[error("invalid argument: {what}: {reason}")]
-    InvalidArgument { what: &'static str, reason: String },
+    InvalidArgument {
+        /// Which parameter was rejected (e.g. `"chunk size"`).
+        what: &'static str,
+        /// Human-readable explanation of the bound that was violated.
+        reason: String,
+    },
     /// `k` or `m` outside `1..=max_k` / `1..=max_m` (the bounds of
     /// `erasure.rs`, carried here so this module needs nothing from it).
     #[error("erasure parameters k={k}, m={m} out of bounds (k 1..={max_k}, m 1..={max_m})")]
     ErasureParamsOutOfBounds {
+        /// Requested number of data shards.
         k: usize,
+        /// Requested number of parity shards.
         m: usize,
+        /// Largest `k` this build supports.
         max_k: usize,
+        /// Largest `m` this build supports.
         max_m: usize,
     },
     /// Fewer bytes than the format needs.
     #[error("truncated {what}: need {needed} bytes, got {got}")]
     Truncated {
+        /// The format being decoded (e.g. `"manifest"`, `"shard"`).
         what: &'static str,
+        /// Minimum length in bytes the format needs at this point.
         needed: usize,
+        /// Length in bytes actually supplied.
         got: usize,
     },
     /// More bytes than the format allows.
     #[error("{what} has {extra} unexpected trailing bytes")]
-    TrailingBytes { what: &'static str, extra: usize },
+    TrailingBytes {
+        /// The format being decoded.
+        what: &'static str,
+        /// Number of bytes left over after the last expected field.
+        extra: usize,
+    },
     /// The first bytes are not this format's magic.
     #[error("{what}: bad magic")]
-    BadMagic { what: &'static str },
+    BadMagic {
+        /// The format whose magic was expected.
+        what: &'static str,
+    },
     /// A version byte this build does not know.
     #[error("{what}: unsupported format version {version}")]
-    UnsupportedVersion { what: &'static str, version: u8 },
+    UnsupportedVersion {
+        /// The format being decoded.
+        what: &'static str,
+        /// The version byte found in the input.
+        version: u8,
+    },
     /// Fields that are individually readable but inconsistent or
     /// non-canonical (e.g. shard length that disagrees with chunk length).
     #[error("malformed {what}: {reason}")]
-    Malformed { what: &'static str, reason: String },
+    Malformed {
+        /// The format being decoded.
+        what: &'static str,
+        /// Which fields disagree and how; safe to log (no key material).
+        reason: String,
+    },
     /// A count or length read from untrusted bytes exceeds its bound; we
     /// refuse before allocating.
     #[error("{what} too large: {got} exceeds limit {limit}")]
     LimitExceeded {
+        /// The count or length that was checked (e.g. `"manifest chunk count"`).
         what: &'static str,
+        /// The largest accepted value, in the same unit as `got`.
         limit: u64,
+        /// The value read from the input.
         got: u64,
     },
     /// A BLAKE3 hash recorded in a header does not match the bytes.
     #[error("{what}: hash mismatch")]
-    HashMismatch { what: &'static str },
+    HashMismatch {
+        /// The part whose hash did not match (e.g. `"shard body"`).
+        what: &'static str,
+    },
     /// A rebuilt chunk does not hash to the chunk id it was asked for.
     #[error("rebuilt chunk hashes to {actual}, expected {expected}")]
     ChunkIdMismatch {
+        /// The chunk id the caller asked to rebuild.
         expected: ContentId,
+        /// The BLAKE3 id of the bytes the shards actually decoded to.
         actual: ContentId,
     },
     /// Fewer than `k` usable shards.
     #[error("not enough shards to rebuild: have {have}, need {need}")]
-    NotEnoughShards { have: usize, need: usize },
+    NotEnoughShards {
+        /// Number of shards present (after dropping invalid ones).
+        have: usize,
+        /// Number of shards required, i.e. `k`.
+        need: usize,
+    },
     /// AEAD open failed. Deliberately says nothing about why.
     #[error("decryption failed: wrong key, tampered data, or chunk out of order")]
     DecryptFailed,
     /// End-to-end stream ended before a chunk flagged as last was opened.
     #[error("end-to-end stream truncated: {chunks_seen} chunks seen, no final chunk")]
-    StreamTruncated { chunks_seen: u64 },
+    StreamTruncated {
+        /// Number of chunks opened before the stream ended.
+        chunks_seen: u64,
+    },
     /// Reading the input failed.
     #[error("reading input failed")]
-    Read(#[source] std::io::Error),
+    Read(
+        /// The error returned by the input reader.
+        #[source]
+        std::io::Error,
+    ),
 }
 
 impl CoreError {

@@ -146,18 +146,29 @@ impl Manifest {
         })
     }
 
+    /// How the chunk keys of this blob are derived; decides whether the
+    /// broker can open the chunks itself ([`KeyMode::Managed`]) or only the
+    /// client can ([`KeyMode::EndToEnd`]).
     pub fn key_mode(&self) -> KeyMode {
         self.key_mode
     }
+    /// Plaintext bytes per full chunk; every chunk but the last has exactly
+    /// this length.
     pub fn chunk_size(&self) -> usize {
         self.chunk_size as usize
     }
+    /// Plaintext length of the whole blob in bytes (the sum of the chunk
+    /// lengths).
     pub fn total_len(&self) -> u64 {
         self.total_len
     }
+    /// The `(k, m)` erasure parameters every chunk of this blob was coded
+    /// with.
     pub fn params(&self) -> ErasureParams {
         self.params
     }
+    /// The chunks in blob order; position `i` is chunk index `i` (which
+    /// end-to-end keys depend on).
     pub fn chunks(&self) -> &[ManifestChunk] {
         &self.chunks
     }

@@ -34,12 +34,22 @@ const WHAT: &str = "shard header";
 /// consistent (`index < k + m`, `shard_len` follows from `chunk_len` and `k`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ShardHeader {
+    /// BLAKE3 of the sealed chunk (ciphertext ‖ tag) this shard belongs to.
     pub chunk_id: ContentId,
+    /// Position of this shard in the erasure code: `0..k` are data shards,
+    /// `k..k + m` parity shards.
     pub index: u8,
+    /// Number of data shards the chunk was split into (1..=32).
     pub k: u8,
+    /// Number of parity shards (1..=16); any `m` shards may be lost.
     pub m: u8,
+    /// Length in bytes of the sealed chunk (ciphertext ‖ tag), not the
+    /// plaintext.
     pub chunk_len: u32,
+    /// Length in bytes of the shard body following the header; determined by
+    /// `chunk_len` and `k`.
     pub shard_len: u32,
+    /// BLAKE3 of the shard body, checked before the body is used.
     pub body_hash: ContentId,
 }
 

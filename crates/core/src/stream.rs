@@ -19,7 +19,9 @@ use crate::manifest::{KeyMode, Manifest};
 /// A range of the stream with both ends exact (what a Get serves).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamRange {
+    /// First byte of the range, counted from the start of the stream.
     pub offset: u64,
+    /// Number of bytes in the range (may be 0).
     pub length: u64,
 }
 
@@ -60,6 +62,8 @@ impl StreamLayout {
         StreamLayout::of(manifest).stream_len(manifest.total_len(), manifest.chunks().len() as u64)
     }
 
+    /// The blob's key mode, which decides whether the stream carries a
+    /// tag per chunk.
     pub fn key_mode(&self) -> KeyMode {
         self.key_mode
     }

@@ -74,6 +74,8 @@ pub async fn put_messages(
 /// What a download delivered, checked against the expected bytes.
 #[derive(Debug)]
 pub struct Downloaded {
+    /// The first message of the Get stream (blob metadata and the range
+    /// actually served).
     pub header: pb::GetHeader,
     /// Bytes received.
     pub len: u64,

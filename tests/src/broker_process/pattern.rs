@@ -55,6 +55,8 @@ pub struct Pattern {
 }
 
 impl Pattern {
+    /// The blob of `len` bytes for `seed`: the same arguments always give
+    /// the same bytes, different seeds give unrelated bytes.
     pub fn new(seed: u32, len: u64) -> Pattern {
         Pattern {
             base: u64::from(seed) << 40,
@@ -62,10 +64,12 @@ impl Pattern {
         }
     }
 
+    /// Length of the blob in bytes.
     pub fn len(&self) -> u64 {
         self.len
     }
 
+    /// True for a zero-length blob.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

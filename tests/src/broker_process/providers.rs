@@ -14,17 +14,42 @@ const B2_REGION: &str = "us-west-004";
 /// Where a provider keeps its objects.
 #[derive(Clone, Debug)]
 pub enum ProviderTarget {
-    S3 { endpoint: String, bucket: String },
-    B2 { endpoint: String, bucket: String },
-    Gcs { endpoint: String, bucket: String },
-    Fs { root: PathBuf },
+    /// An S3 peer (moto) with the harness's fixed moto credentials.
+    S3 {
+        /// Base URL of the peer, e.g. `http://127.0.0.1:PORT`.
+        endpoint: String,
+        /// Bucket holding the shards; it must already exist.
+        bucket: String,
+    },
+    /// An S3 peer used through the B2 profile (B2 key names and region).
+    B2 {
+        /// Base URL of the peer.
+        endpoint: String,
+        /// Bucket holding the shards; it must already exist.
+        bucket: String,
+    },
+    /// The GCS emulator, accessed anonymously.
+    Gcs {
+        /// Base URL of the emulator.
+        endpoint: String,
+        /// Bucket holding the shards; it must already exist.
+        bucket: String,
+    },
+    /// A local directory.
+    Fs {
+        /// Directory the provider writes its objects under.
+        root: PathBuf,
+    },
 }
 
 /// One `[[providers]]` entry. Limits are short, so a dead peer costs a
 /// test seconds, not minutes.
 #[derive(Clone, Debug)]
 pub struct ProviderSpec {
+    /// The provider's `name` in the broker config (what the index and
+    /// shard locations refer to); unique within one broker.
     pub name: String,
+    /// Where its objects live.
     pub target: ProviderTarget,
 }
 
@@ -175,7 +200,11 @@ fn other(name: &str, err: impl std::fmt::Display) -> PeerError {
 /// `s3`, the GCS emulator as `gcs`, a second moto through the B2 profile as
 /// `b2`. Dropping it stops them (by PID).
 pub struct PeerProviders {
+    /// The running peers (s3, gcs, b2); kept here so they live as long as
+    /// this value.
     pub peers: Vec<Peer>,
+    /// One provider spec per peer, in the same order, named `s3`, `gcs`,
+    /// `b2`.
     pub specs: Vec<ProviderSpec>,
 }
 

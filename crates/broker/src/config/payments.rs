@@ -43,9 +43,14 @@ pub struct PaymentsConfig {
     pub hold_accept_timeout_secs: u64,
     /// Largest `uses` of one invoice. Default 100.
     pub max_invoice_uses: u32,
-    /// Revenue split in basis points; the three sum to 10000.
+    /// Revenue split in basis points; the three sum to 10000. This one is
+    /// the blob owner's (uploader's) share.
     pub owner_bps: u32,
+    /// Share of all providers together, in basis points, divided among them
+    /// by shards served.
     pub providers_bps: u32,
+    /// The broker's own fee in basis points; it also receives rounding
+    /// remainders.
     pub broker_bps: u32,
 }
 
@@ -141,22 +146,30 @@ impl PaymentsConfig {
         .with_call_timeout(self.call_timeout())
     }
 
+    /// `lnd_call_timeout_ms` as a duration: the bound on each LND call.
     pub fn call_timeout(&self) -> Duration {
         Duration::from_millis(self.lnd_call_timeout_ms)
     }
 
+    /// `invoice_expiry_secs` as a duration: how long an issued invoice can
+    /// be paid.
     pub fn invoice_expiry(&self) -> Duration {
         Duration::from_secs(self.invoice_expiry_secs)
     }
 
+    /// `credential_ttl_secs` as a duration, counted from invoice creation.
     pub fn credential_ttl(&self) -> Duration {
         Duration::from_secs(self.credential_ttl_secs)
     }
 
+    /// `hold_accept_timeout_secs` as a duration: after this a paid but
+    /// unused hold invoice is canceled (the payer is refunded).
     pub fn hold_accept_timeout(&self) -> Duration {
         Duration::from_secs(self.hold_accept_timeout_secs)
     }
 
+    /// The revenue split for the payments crate; call after
+    /// [`Self::validate`], which checks that it sums to 10000.
     pub fn split(&self) -> SplitConfig {
         SplitConfig {
             owner_bps: self.owner_bps,

@@ -16,8 +16,11 @@ pub enum OpenKey<'a> {
     /// As in [`crate::pipeline::SealKey::EndToEnd`]: opening at the wrong position, or with the
     /// wrong `last` flag, fails.
     EndToEnd {
+        /// The client's file key the chunk keys are derived from.
         file_key: &'a FileKey,
+        /// Zero-based position of the chunk in the blob.
         index: u64,
+        /// True only when opening the blob's final chunk.
         last: bool,
     },
 }
@@ -25,6 +28,7 @@ pub enum OpenKey<'a> {
 /// A rebuilt and decrypted chunk. `Debug` shows the length, never the
 /// plaintext.
 pub struct OpenedChunk {
+    /// The decrypted chunk, already checked against its chunk id and tag.
     pub plaintext: Vec<u8>,
     /// Slots whose object was examined and rejected (bad header, hash
     /// mismatch, or a header that disagrees with the request). The repair

@@ -26,8 +26,12 @@ pub enum SealKey<'a> {
     /// Key from the file key and the chunk's position; `last` is true only
     /// for the final chunk of the blob.
     EndToEnd {
+        /// The client's file key the chunk keys are derived from.
         file_key: &'a FileKey,
+        /// Zero-based position of the chunk in the blob; bound into the key
+        /// and AAD so chunks cannot be reordered.
         index: u64,
+        /// True only for the blob's final chunk; detects truncation.
         last: bool,
     },
 }
