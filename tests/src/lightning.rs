@@ -24,7 +24,7 @@ use shardgate_lnd_sim::{SimNetwork, SimNode, SimNodeConfig};
 use shardgate_payments::lnd::{LndConfig, MacaroonSource, TlsCertSource};
 use shardgate_payments::{
     InvoiceState, InvoiceStatus, LightningNode, PaymentError, PaymentHash, Preimage,
-    parse_authorization,
+    parse_www_authenticate,
 };
 use shardgate_proto::auth_metadata::{AUTHORIZATION, WWW_AUTHENTICATE};
 use shardgate_proto::v1 as pb;
@@ -290,34 +290,17 @@ impl Challenge {
         Challenge::parse(value)
     }
 
-    /// Parses `L402 macaroon="<base64>", invoice="<BOLT11>"`.
+    /// Parses `L402 macaroon="<base64>", invoice="<BOLT11>"` (with the
+    /// payments crate's client-side parser, as the CLI does).
     pub fn parse(value: &str) -> Result<Challenge, String> {
-        let bad = |why: &str| format!("challenge {value:?}: {why}");
-        let rest = value
-            .strip_prefix("L402 ")
-            .ok_or_else(|| bad("scheme is not L402"))?;
-        let mut token = None;
-        let mut invoice = None;
-        for part in rest.split(", ") {
-            let (key, quoted) = part.split_once('=').ok_or_else(|| bad("no `=`"))?;
-            let text = quoted
-                .strip_prefix('"')
-                .and_then(|q| q.strip_suffix('"'))
-                .ok_or_else(|| bad("value not quoted"))?;
-            match key {
-                "macaroon" => token = Some(text.to_owned()),
-                "invoice" => invoice = Some(text.to_owned()),
-                _ => return Err(bad("unknown parameter")),
-            }
-        }
-        let token = token.ok_or_else(|| bad("no macaroon"))?;
-        let invoice = invoice.ok_or_else(|| bad("no invoice"))?;
-        let payment_hash = parse_authorization(&format!("L402 {token}:"))
-            .and_then(|c| c.unverified_payment_hash())
-            .map_err(|e| bad(&format!("token does not parse: {e}")))?;
+        let bad = |why: String| format!("challenge {value:?}: {why}");
+        let challenge = parse_www_authenticate(value).map_err(|e| bad(e.to_string()))?;
+        let payment_hash = challenge
+            .unverified_payment_hash()
+            .map_err(|e| bad(format!("token does not parse: {e}")))?;
         Ok(Challenge {
-            token,
-            invoice,
+            token: challenge.token,
+            invoice: challenge.invoice,
             payment_hash,
         })
     }

@@ -3,7 +3,7 @@
 //! (storage.proto, "Paying for a download").
 
 use anyhow::bail;
-use shardgate_payments::{Preimage, parse_authorization};
+use shardgate_payments::{Preimage, parse_authorization, parse_www_authenticate};
 use shardgate_proto::auth_metadata::WWW_AUTHENTICATE;
 use tonic::{Code, Status};
 
@@ -30,12 +30,10 @@ impl RawChallenge {
             return None;
         }
         let value = status.metadata().get(WWW_AUTHENTICATE)?.to_str().ok()?;
-        let rest = value
-            .strip_prefix("L402 ")
-            .or(value.strip_prefix("LSAT "))?;
+        let challenge = parse_www_authenticate(value).ok()?;
         Some(RawChallenge {
-            token: quoted(rest, "macaroon")?,
-            invoice: quoted(rest, "invoice")?,
+            token: challenge.token,
+            invoice: challenge.invoice,
         })
     }
 
@@ -67,14 +65,6 @@ impl RawChallenge {
 /// an ACCEPTED hold invoice.
 pub(crate) fn authorization(token: &str, preimage: Option<&Preimage>) -> String {
     shardgate_payments::l402::authorization(token, preimage)
-}
-
-/// `name="value"` out of a comma-separated parameter list.
-fn quoted(params: &str, name: &str) -> Option<String> {
-    params.split(',').find_map(|part| {
-        let value = part.trim().strip_prefix(name)?.strip_prefix("=\"")?;
-        Some(value.strip_suffix('"')?.to_owned())
-    })
 }
 
 #[cfg(test)]

@@ -11,8 +11,9 @@ pub mod split;
 pub use check::{PaymentGrant, check_payment};
 pub use error::{PaymentError, PaymentErrorKind};
 pub use l402::{
-    AccessRequest, L402Credential, L402Keys, PaidRange, PaymentHash, PaymentProof, Preimage,
-    TokenClaims, TokenId, VerifiedCredential, parse_authorization, www_authenticate,
+    AccessRequest, L402Challenge, L402Credential, L402Keys, PaidRange, PaymentHash, PaymentProof,
+    Preimage, TokenClaims, TokenId, VerifiedCredential, parse_authorization,
+    parse_www_authenticate, www_authenticate,
 };
 pub use lnd::{InvoiceState, InvoiceStatus, LightningNode, LndConfig, NewInvoice};
 pub use pricing::{MIB, Price, PricingLimits};

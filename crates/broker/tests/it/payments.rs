@@ -130,9 +130,8 @@ fn challenge(status: &Status) -> (String, String) {
         .unwrap_or_else(|| panic!("no challenge on {status:?}"))
         .to_str()
         .expect("ascii");
-    let parts: Vec<&str> = value.split('"').collect();
-    assert!(value.starts_with("L402 macaroon=\""), "{value}");
-    (parts[1].to_owned(), parts[3].to_owned())
+    let challenge = shardgate_payments::parse_www_authenticate(value).expect("an L402 challenge");
+    (challenge.token, challenge.invoice)
 }
 
 fn payment_hash_of(macaroon: &str) -> PaymentHash {

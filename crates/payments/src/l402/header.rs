@@ -125,6 +125,67 @@ pub fn www_authenticate(token: &str, payment_request: &str) -> Result<String, Pa
     ))
 }
 
+/// Longest `www-authenticate` value a client reads: a token (~400 base64
+/// characters) plus a BOLT11 invoice (about 1 KiB with route hints), with
+/// room to spare.
+pub const MAX_CHALLENGE_LEN: usize = 8192;
+
+/// A challenge as a client reads it off a refused call: the token to send
+/// back and the invoice whose preimage unlocks it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct L402Challenge {
+    /// The macaroon, base64 as sent.
+    pub token: String,
+    /// The BOLT11 payment request to pay.
+    pub invoice: String,
+}
+
+impl L402Challenge {
+    /// The payment hash in the token's identifier. Not verified (only the
+    /// broker holds the key); a client compares it with the invoice's
+    /// before paying, or the preimage it buys would unlock nothing.
+    pub fn unverified_payment_hash(&self) -> Result<PaymentHash, PaymentError> {
+        parse_authorization(&authorization(&self.token, None))?.unverified_payment_hash()
+    }
+}
+
+/// Parses a `www-authenticate` challenge (client side):
+/// `L402 macaroon="<base64>", invoice="<BOLT11>"`, or the legacy `LSAT`
+/// scheme. Parameters may come in any order; unknown ones are skipped
+/// (auth-params may be extended, RFC 9110 §11.2), a repeated one is refused.
+pub fn parse_www_authenticate(value: &str) -> Result<L402Challenge, PaymentError> {
+    if value.len() > MAX_CHALLENGE_LEN {
+        return Err(malformed("challenge longer than MAX_CHALLENGE_LEN"));
+    }
+    let rest = [SCHEME, LEGACY_SCHEME]
+        .iter()
+        .find_map(|scheme| value.strip_prefix(scheme)?.strip_prefix(' '))
+        .ok_or_else(|| malformed("challenge scheme is not L402"))?;
+    let (mut token, mut invoice) = (None, None);
+    for part in rest.split(',') {
+        let (key, quoted) = part
+            .trim()
+            .split_once('=')
+            .ok_or_else(|| malformed("challenge parameter without `=`"))?;
+        let text = quoted
+            .strip_prefix('"')
+            .and_then(|q| q.strip_suffix('"'))
+            .ok_or_else(|| malformed("challenge parameter value not quoted"))?;
+        let slot = match key {
+            "macaroon" => &mut token,
+            "invoice" => &mut invoice,
+            _ => continue,
+        };
+        if slot.replace(text.to_owned()).is_some() {
+            return Err(malformed("challenge parameter repeated"));
+        }
+    }
+    Ok(L402Challenge {
+        token: token.ok_or_else(|| malformed("challenge has no macaroon"))?,
+        invoice: invoice.ok_or_else(|| malformed("challenge has no invoice"))?,
+    })
+}
+
 #[cfg(test)]
 #[path = "header_tests.rs"]
 mod tests;

@@ -77,3 +77,41 @@ fn challenge_has_the_l402_shape() {
     assert!(www_authenticate("a\"b", "lnbc1").is_err());
     assert!(www_authenticate("YWJj", "lnbc 1").is_err());
 }
+
+#[test]
+fn a_challenge_reads_back_as_it_was_written() {
+    let token = token();
+    let written = www_authenticate(&token, "lnbcrt10n1pxyz").expect("plain");
+    let read = parse_www_authenticate(&written).expect("our own challenge parses");
+    assert_eq!(read.token, token);
+    assert_eq!(read.invoice, "lnbcrt10n1pxyz");
+    // The token's identifier holds 66 bytes whose payment hash part is zero.
+    assert_eq!(read.unverified_payment_hash().expect("hash").0, [0; 32]);
+
+    // Any order, the legacy scheme, tighter commas and unknown parameters.
+    let read = parse_www_authenticate(r#"LSAT invoice="lnbc1",version="0", macaroon="QQ==""#)
+        .expect("tolerant");
+    assert_eq!(
+        (read.token.as_str(), read.invoice.as_str()),
+        ("QQ==", "lnbc1")
+    );
+}
+
+#[test]
+fn a_broken_challenge_is_refused() {
+    for bad in [
+        r#"Basic realm="x""#,
+        r#"L402 macaroon="QQ==""#,
+        r#"L402 invoice="lnbc1""#,
+        r#"L402 macaroon=QQ==, invoice="lnbc1""#,
+        r#"L402 macaroon="QQ==", invoice="lnbc1", invoice="lnbc2""#,
+        "L402macaroon=\"QQ==\", invoice=\"lnbc1\"",
+    ] {
+        assert!(parse_www_authenticate(bad).is_err(), "{bad}");
+    }
+    let long = format!(
+        r#"L402 macaroon="{}", invoice="lnbc1""#,
+        "Q".repeat(MAX_CHALLENGE_LEN)
+    );
+    assert!(parse_www_authenticate(&long).is_err());
+}

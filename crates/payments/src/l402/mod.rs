@@ -23,7 +23,10 @@ use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 pub use caveats::PaidRange;
-pub use header::{L402Credential, authorization, parse_authorization, www_authenticate};
+pub use header::{
+    L402Challenge, L402Credential, authorization, parse_authorization, parse_www_authenticate,
+    www_authenticate,
+};
 pub use identifier::TokenId;
 pub use token::{AccessRequest, L402Keys, PaymentProof, TokenClaims, VerifiedCredential};
 
