@@ -1,6 +1,8 @@
 //! Local checks of a [`ProviderConfig`]: everything that can be known
 //! wrong without the network. Each error names the field to fix.
 
+use shardgate_core::ProviderName;
+
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::error::BackendError;
 use crate::secret::Secret;
@@ -11,16 +13,8 @@ impl ProviderConfig {
     pub fn validate(&self) -> Result<(), BackendError> {
         let bad =
             |field: &str, msg: &str| Err(BackendError::invalid_config(&self.name, field, msg));
-        if self.name.is_empty()
-            || !self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
-            return bad(
-                "name",
-                "must be non-empty ASCII letters, digits, '-', '_' or '.'",
-            );
+        if ProviderName::check(&self.name).is_err() {
+            return bad("name", &format!("must be {}", ProviderName::RULE));
         }
         if !(self.weight.is_finite() && self.weight > 0.0) {
             return bad("weight", "must be a finite number > 0");

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use shardgate_backends::{ProviderConfig, ProviderKind, ProviderLimits, Secret};
+use shardgate_core::ProviderName;
 use shardgate_proto::v1 as pb;
 use shardgate_proto::v1::provider_config::Kind;
 
@@ -26,22 +27,10 @@ pub(crate) fn api_weight(registry_weight: f64) -> u32 {
     (registry_weight * f64::from(DEFAULT_WEIGHT)).round() as u32
 }
 
-/// Names: 1..=64 bytes of `[a-z0-9-]`, starting with a letter.
+/// A Join request's name, by core's one rule ([`ProviderName`]).
 pub(crate) fn check_provider_name(name: &str) -> Result<(), BrokerError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.as_bytes()[0].is_ascii_lowercase()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(BrokerError::invalid(
-            "name",
-            "must be 1..=64 bytes of [a-z0-9-] starting with a letter",
-        ))
-    }
+    ProviderName::check(name)
+        .map_err(|_| BrokerError::invalid("name", format!("must be {}", ProviderName::RULE)))
 }
 
 /// The backends config for a Join request.

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::human::parse_size;
+use shardgate_core::ProviderName;
 
 /// Default `--max-price-msat`: 1,000 sat. Shardgate prices are a few sat
 /// per MiB; anything above this is worth a second look before paying.
@@ -380,7 +381,7 @@ pub(crate) enum ProvidersCommand {
     /// List joined providers.
     Ls(AdminOnly),
     /// Stop placing new shards on a provider.
-    Drain(ProviderName),
+    Drain(ProviderArgs),
     /// Remove a provider.
     Leave(LeaveArgs),
 }
@@ -392,11 +393,11 @@ pub(crate) struct AdminOnly {
 }
 
 #[derive(Debug, Args)]
-pub(crate) struct ProviderName {
+pub(crate) struct ProviderArgs {
     #[command(flatten)]
     pub conn: AdminConnArgs,
     /// Provider name.
-    pub name: String,
+    pub name: ProviderName,
 }
 
 #[derive(Debug, Args)]
@@ -404,7 +405,7 @@ pub(crate) struct LeaveArgs {
     #[command(flatten)]
     pub conn: AdminConnArgs,
     /// Provider name.
-    pub name: String,
+    pub name: ProviderName,
     /// Leave even though it still holds shards (they are re-created elsewhere).
     #[arg(long)]
     pub force: bool,
@@ -452,9 +453,10 @@ pub(crate) enum KindArg {
 pub(crate) struct JoinArgs {
     #[command(flatten)]
     pub conn: AdminConnArgs,
-    /// Provider name ([a-z0-9-], starting with a letter).
+    /// Provider name ([a-z0-9-], starting with a letter; default: the
+    /// --config file's `name`).
     #[arg(long)]
-    pub name: Option<String>,
+    pub name: Option<ProviderName>,
     /// Provider kind (or give everything in --config).
     #[arg(long, conflicts_with = "config", required_unless_present = "config")]
     pub kind: Option<KindArg>,

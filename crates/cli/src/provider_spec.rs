@@ -7,6 +7,7 @@ use shardgate_proto::v1::provider_config::Kind;
 
 use crate::args::{JoinArgs, KindArg};
 use crate::provider_file::absolute;
+use shardgate_core::ProviderName;
 
 impl JoinArgs {
     /// The request, from `--config` (flags `--name`/`--weight` win) or flags.
@@ -15,11 +16,17 @@ impl JoinArgs {
             Some(path) => crate::provider_file::read(path)?,
             None => (None, None, self.kind_from_flags()?),
         };
+        // A file's name follows the same rule as --name: say so before
+        // anything is sent.
+        let file_name = file_name
+            .map(|n| n.parse::<ProviderName>())
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("the config file's name: {e}"))?;
         let Some(name) = self.name.clone().or(file_name) else {
             bail!("the provider needs a name: pass --name or set name in the config file");
         };
         Ok(pb::JoinProviderRequest {
-            name,
+            name: name.into_string(),
             config: Some(pb::ProviderConfig { kind: Some(kind) }),
             weight: self.weight.or(file_weight).unwrap_or(0),
         })

@@ -60,7 +60,9 @@ pub(crate) async fn command(command: ProvidersCommand) -> anyhow::Result<()> {
             let mut op = Operator::connect(&args.conn).await?;
             let p = op
                 .providers
-                .drain(op.request(pb::DrainProviderRequest { name: args.name }))
+                .drain(op.request(pb::DrainProviderRequest {
+                    name: args.name.into_string(),
+                }))
                 .await
                 .map_err(failure::status)?
                 .into_inner();
@@ -76,7 +78,7 @@ pub(crate) async fn command(command: ProvidersCommand) -> anyhow::Result<()> {
             let r = op
                 .providers
                 .leave(op.request(pb::LeaveProviderRequest {
-                    name: args.name.clone(),
+                    name: args.name.to_string(),
                     force: args.force,
                 }))
                 .await

@@ -11,6 +11,7 @@ pub mod id;
 pub mod keys;
 pub mod manifest;
 pub mod pipeline;
+pub mod provider_name;
 pub mod shard;
 pub mod stream;
 pub mod wrap;
@@ -30,6 +31,7 @@ pub use pipeline::{
     encode_sealed_chunk_in, open_chunk, open_chunk_from_bodies, rebuild_sealed_chunk,
     rebuild_sealed_from_bodies, recreate_shards, seal_chunk, seal_chunk_in,
 };
+pub use provider_name::ProviderName;
 pub use shard::{
     SHARD_HEADER_LEN, ShardHeader, decode_shard_object, encode_shard_object, shard_object_key,
 };

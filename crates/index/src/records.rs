@@ -20,8 +20,9 @@ pub const MAX_CONTENT_TYPE_LEN: usize = 255;
 pub const MAX_METADATA_ENTRIES: usize = 64;
 /// Longest metadata key or value, in bytes.
 pub const MAX_METADATA_ITEM_LEN: usize = 1024;
-/// Longest provider name, in bytes (shard locations repeat it per shard).
-pub const MAX_PROVIDER_NAME_LEN: usize = 128;
+/// Longest provider name, in bytes: core's [`ProviderName`](shardgate_core::ProviderName) rule
+/// (shard locations repeat it per shard).
+pub const MAX_PROVIDER_NAME_LEN: usize = shardgate_core::ProviderName::MAX_LEN;
 /// Most records one listing or GC call returns; larger limits are clamped.
 pub const MAX_PAGE_LIMIT: usize = 1000;
 

@@ -5,13 +5,12 @@
 use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use shardgate_core::{ContentId, Manifest};
+use shardgate_core::{ContentId, Manifest, ProviderName};
 
 use crate::error::IndexError;
 use crate::records::{
     BlobRecord, ChunkRecord, MAX_BLOB_NAME_LEN, MAX_CONTENT_TYPE_LEN, MAX_METADATA_ENTRIES,
-    MAX_METADATA_ITEM_LEN, MAX_PAGE_LIMIT, MAX_PROVIDER_NAME_LEN, NewBlob, ProviderRecord,
-    ShardLocation,
+    MAX_METADATA_ITEM_LEN, MAX_PAGE_LIMIT, NewBlob, ProviderRecord, ShardLocation,
 };
 
 /// Wall-clock milliseconds, for tombstone ages (retention only; safety
@@ -137,14 +136,9 @@ pub fn check_shards(
     Ok(())
 }
 
-/// `Invalid` unless the name is 1..=`MAX_PROVIDER_NAME_LEN` bytes.
+/// `Invalid` unless the name follows core's rule ([`ProviderName`]).
 pub fn check_provider_name(name: &str) -> Result<(), IndexError> {
-    if name.is_empty() || name.len() > MAX_PROVIDER_NAME_LEN {
-        return Err(IndexError::invalid(format!(
-            "provider name must be 1..={MAX_PROVIDER_NAME_LEN} bytes"
-        )));
-    }
-    Ok(())
+    ProviderName::check(name).map_err(|e| IndexError::invalid(e.to_string()))
 }
 
 /// `Invalid` for a bad name or a weight that is negative or not finite.
