@@ -99,6 +99,25 @@ async fn drain_of_a_dead_provider_rebuilds_at_once() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
+    // The operator's log says the move started and that the drain is done.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = broker.log_text();
+        let done = log
+            .lines()
+            .any(|l| l.contains("drain complete") && l.contains("s3"));
+        if done {
+            assert!(log.contains("evacuation started"), "{log}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no `drain complete` for the dead provider in the log\n{}",
+            broker.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
     // One more provider lost: every blob still reads back exact.
     peers.peers[1].stop();
     for (id, p) in &blobs {

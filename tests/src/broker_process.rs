@@ -130,6 +130,11 @@ impl BrokerProcess {
         self.dir.path().join("data")
     }
 
+    /// Everything the broker has logged so far (its stderr).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
     /// The last few KiB of the broker's stderr, for failure messages.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default();

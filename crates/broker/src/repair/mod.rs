@@ -117,6 +117,14 @@ impl RepairWorker {
         let started = Instant::now();
         inner.status.pass_started(full, now_unix_ms());
         let view = ProviderView::capture(&inner.registry, &inner.down, inner.settings.down_grace);
+        if scope == Scope::Evacuate {
+            // What an operator watching a drain wants to see start: which
+            // providers are emptied (a DOWN one by rebuilding from the rest).
+            tracing::info!(
+                providers = ?evacuated(&view),
+                "evacuation started: moving shards off draining or gone providers"
+            );
+        }
         let result = self.visit(scope, &view).await;
         let report = inner
             .status

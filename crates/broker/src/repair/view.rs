@@ -53,6 +53,9 @@ impl DownTracker {
 pub(crate) struct ProviderView {
     standing: BTreeMap<String, Standing>,
     candidates: Vec<PlacementCandidate>,
+    /// Providers an operator drains, readable or not (a DOWN one stands
+    /// as `Gone`, but its drain still completes when it holds nothing).
+    drained_by_operator: Vec<String>,
 }
 
 impl ProviderView {
@@ -84,6 +87,9 @@ impl ProviderView {
                     provider: s.name.clone(),
                     weight: s.weight,
                 });
+            }
+            if s.draining {
+                view.drained_by_operator.push(s.name.clone());
             }
             view.standing.insert(s.name, standing);
         }
@@ -121,12 +127,9 @@ impl ProviderView {
         self.standing.keys().map(String::as_str)
     }
 
-    /// Providers being drained (and readable), by name.
+    /// Providers an operator is draining (readable or DOWN), by name.
     pub(crate) fn draining(&self) -> impl Iterator<Item = &str> {
-        self.standing
-            .iter()
-            .filter(|(_, s)| **s == Standing::Draining)
-            .map(|(n, _)| n.as_str())
+        self.drained_by_operator.iter().map(String::as_str)
     }
 
     /// Whether this provider is joined (whatever its state).
