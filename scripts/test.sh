@@ -36,11 +36,16 @@ if [ "$#" -eq 0 ]; then
 else
     scope=("$@")
 fi
-# The end-to-end tests start the real `shardgate` binary. Build it once here,
-# with its own (production) feature set, so no test process has to run cargo
-# and wait on the target-dir lock.
+# The end-to-end tests start the real `shardgate` binary, found through
+# SHARDGATE_BIN so that no test process runs cargo. A whole-workspace run
+# builds it anyway (crates/cli's integration tests need it) before any test
+# starts: building it separately first, with the production feature set,
+# compiled the whole dependency graph a second time (about 5 minutes of CI).
+# A targeted run may not build it, so it builds the binary first.
 if [ -z "${SHARDGATE_BIN:-}" ]; then
-    run_timed "build the shardgate binary" cargo build -p shardgate-cli --bin shardgate
+    if [ "$#" -ne 0 ]; then
+        run_timed "build the shardgate binary" cargo build -p shardgate-cli --bin shardgate
+    fi
     export SHARDGATE_BIN="${CARGO_TARGET_DIR:-$REPO/target}/debug/shardgate"
 fi
 
