@@ -8,7 +8,8 @@
 //! cargo run --release -p shardgate-benches --bin broker_inprocess
 //! ```
 //!
-//! Formerly the `#[ignore]` test `crates/broker/tests/throughput.rs`; a
+//! Formerly the ignored test `crates/broker/tests/throughput.rs` (measurements
+//! live in benches/, never in tests); a
 //! figure to read, not a pass/fail check (it fails only on wrong bytes).
 
 use std::time::Instant;
