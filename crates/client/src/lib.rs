@@ -1,0 +1,29 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod admin;
+mod blobs;
+mod challenge;
+mod client;
+mod e2e;
+mod error;
+mod get;
+mod invoice;
+mod payer;
+mod payments;
+mod purchase;
+mod put;
+
+pub use challenge::Challenge;
+pub use client::{Client, ClientBuilder};
+pub use e2e::{file_key_hex, parse_file_key};
+pub use error::{ClientError, ErrorKind, Result, code_name};
+pub use get::{Download, Downloaded, GetOptions, progress};
+pub use invoice::{Invoice, parse_payment_hash};
+pub use payer::{FnPayer, LndPayer, Paid, Payer, PaymentEvent, PaymentPolicy};
+pub use purchase::Purchase;
+pub use put::{Progress, PutOptions, Uploaded};
+/// The file key of an end-to-end blob, and the manifest type.
+pub use shardgate_core::{FileKey, Manifest};
+/// The generated protocol messages the SDK takes and returns.
+pub use shardgate_proto::v1 as pb;
