@@ -120,16 +120,61 @@ impl Client {
             }
             bytes.extend_from_slice(&frame.data);
         }
-        let manifest = Manifest::decode(&bytes).map_err(|e| {
-            ClientError::integrity(format!(
-                "the broker's manifest for {blob_id} is malformed: {e}"
-            ))
-        })?;
-        if manifest.blob_id() != expected {
-            return Err(ClientError::integrity(format!(
-                "the broker's manifest does not hash to blob id {blob_id}: it belongs to another blob or was altered"
-            )));
-        }
-        Ok(manifest)
+        verified_manifest(&expected, &bytes)
+    }
+}
+
+/// Decodes `bytes` and checks that they are the manifest of `blob_id`:
+/// a manifest whose BLAKE3 is another id (another blob's, or altered) is
+/// refused, so the chunk count and ids it gives can be trusted.
+fn verified_manifest(blob_id: &ContentId, bytes: &[u8]) -> Result<Manifest> {
+    let manifest = Manifest::decode(bytes).map_err(|e| {
+        ClientError::integrity(format!(
+            "the broker's manifest for {blob_id} is malformed: {e}"
+        ))
+    })?;
+    if manifest.blob_id() != *blob_id {
+        return Err(ClientError::integrity(format!(
+            "the broker's manifest does not hash to blob id {blob_id}: it belongs to another blob or was altered"
+        )));
+    }
+    Ok(manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use shardgate_core::{ErasureParams, KeyMode, ManifestChunk};
+
+    use super::*;
+    use crate::ErrorKind;
+
+    fn manifest(seed: u8) -> Manifest {
+        let chunk = ManifestChunk {
+            id: ContentId::of(&[seed]),
+            len: 10,
+        };
+        Manifest::new(
+            KeyMode::EndToEnd,
+            shardgate_core::MIN_CHUNK_SIZE,
+            10,
+            ErasureParams::new(2, 1).expect("params"),
+            vec![chunk],
+        )
+        .expect("manifest")
+    }
+
+    #[test]
+    fn only_the_manifest_of_the_asked_blob_is_accepted() {
+        let (a, b) = (manifest(1), manifest(2));
+        let got = verified_manifest(&a.blob_id(), &a.encode()).expect("its own manifest");
+        assert_eq!(got, a);
+        let err = verified_manifest(&a.blob_id(), &b.encode()).expect_err("another blob's");
+        assert_eq!(err.kind(), ErrorKind::Integrity);
+        assert!(err.to_string().contains("another blob"), "{err}");
+        let mut altered = a.encode();
+        let last = altered.len() - 1;
+        altered[last] ^= 1;
+        assert!(verified_manifest(&a.blob_id(), &altered).is_err());
+        assert!(verified_manifest(&a.blob_id(), b"SGMF").is_err());
     }
 }

@@ -316,6 +316,13 @@ impl Client {
             None => None,
         };
         let range = match (&e2e, options.range) {
+            // An empty blob has no chunks: ask for all of it (0 bytes).
+            (Some((_, manifest, _)), _) if manifest.total_len() == 0 => None,
+            (Some((_, _, r)), _) if r.length == 0 => {
+                return Err(ClientError::invalid(
+                    "the range is empty: give a length of at least 1, or none to read to the end",
+                ));
+            }
             (Some((_, _, r)), _) => Some(pb::ByteRange {
                 offset: r.stored_offset,
                 length: Some(r.stored_length),
