@@ -235,8 +235,13 @@ impl PaymentPolicy {
         }
     }
 
-    /// Refuses an invoice above the cap, or one that has expired.
-    pub(crate) fn check(&self, invoice: &Invoice) -> Result<()> {
+    /// Refuses an invoice above the cap ([`ErrorKind::PriceAboveCap`]) or
+    /// one that has expired, as a download does before paying. Public so
+    /// an invoice bought separately (`Payments.CreateInvoice`) can be
+    /// checked by the same rules before a [`Payer`] pays it.
+    ///
+    /// [`ErrorKind::PriceAboveCap`]: crate::ErrorKind::PriceAboveCap
+    pub fn check(&self, invoice: &Invoice) -> Result<()> {
         if invoice.amount_msat > self.max_price_msat {
             return Err(ClientError::above_cap(
                 invoice.amount_msat,
