@@ -40,7 +40,18 @@ pub(crate) async fn command(args: PutArgs) -> anyhow::Result<()> {
         }
     };
     let key = match (&done.file_key, key_file) {
-        (Some(key), Some(file)) => Some(FileKeyOut::Written(file.write(key)?)),
+        (Some(key), Some(file)) => match file.write(key) {
+            Ok(path) => Some(FileKeyOut::Written(path)),
+            Err(e) => {
+                // The blob is committed: a key that reached no file must
+                // still reach the user, or the blob is lost.
+                println!("blob_id      {}", done.response.blob_id);
+                println!("file_key     {}", file_key_hex(key));
+                return Err(
+                    e.context("the blob was uploaded; its file key is printed above instead")
+                );
+            }
+        },
         (Some(key), None) => Some(FileKeyOut::Printed(file_key_hex(key))),
         (None, _) => None,
     };
