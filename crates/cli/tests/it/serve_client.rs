@@ -109,6 +109,9 @@ fn put_get_ls_stat_rm_round_trip_through_the_binary() {
         assert!(providers.contains(name), "{providers}");
     }
     assert!(ok(served.cli(&["tenant", "ls"])).contains("acme"));
+    let repair = ok(served.cli(&["repair"]));
+    assert!(field(&repair, "chunks").contains("unreadable"), "{repair}");
+    assert!(field(&repair, "queue").starts_with('0'), "{repair}");
 
     // Delete: the blob is gone, GC removes its shards.
     let shards_before = served.shard_files();
