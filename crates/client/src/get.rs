@@ -177,6 +177,13 @@ impl Download {
         self.opened.purchase.as_ref()
     }
 
+    /// Replaces the progress callback of [`GetOptions::progress`]: a caller
+    /// that sizes its display from [`Download::range`] (known only once
+    /// the download is open) attaches it here.
+    pub fn set_progress(&mut self, progress: Option<Progress>) {
+        self.progress = progress;
+    }
+
     /// The next piece of plaintext, or `None` at the end once every check
     /// passed.
     pub async fn next_chunk(&mut self) -> Result<Option<Bytes>> {
@@ -235,6 +242,29 @@ impl Download {
             purchase: self.opened.purchase,
             elapsed: self.started.elapsed(),
         })
+    }
+
+    /// Writes the download into `path` as [`Client::get_to_file`] does:
+    /// as `path.part`, renamed when every check passed, removed otherwise.
+    pub async fn save_to_file(self, path: impl AsRef<Path>) -> Result<Downloaded> {
+        let path = path.as_ref();
+        let mut part = path.as_os_str().to_owned();
+        part.push(".part");
+        let part = PathBuf::from(part);
+        let file = std::fs::File::create(&part)
+            .map_err(|e| ClientError::io(format!("cannot create {}", part.display()), e))?;
+        match self.write_file(file).await {
+            Ok(done) => {
+                std::fs::rename(&part, path)
+                    .map_err(|e| ClientError::io(format!("cannot write {}", path.display()), e))?;
+                Ok(done)
+            }
+            Err(e) => {
+                // An incomplete download must not look like a file.
+                let _ = std::fs::remove_file(&part);
+                Err(e)
+            }
+        }
     }
 
     /// Writes the download into `file` on a blocking thread (decrypting and
@@ -382,25 +412,7 @@ impl Client {
         path: impl AsRef<Path>,
         options: &GetOptions,
     ) -> Result<Downloaded> {
-        let path = path.as_ref();
-        let download = self.get(blob_id, options).await?;
-        let mut part = path.as_os_str().to_owned();
-        part.push(".part");
-        let part = PathBuf::from(part);
-        let file = std::fs::File::create(&part)
-            .map_err(|e| ClientError::io(format!("cannot create {}", part.display()), e))?;
-        match download.write_file(file).await {
-            Ok(done) => {
-                std::fs::rename(&part, path)
-                    .map_err(|e| ClientError::io(format!("cannot write {}", path.display()), e))?;
-                Ok(done)
-            }
-            Err(e) => {
-                // An incomplete download must not look like a file.
-                let _ = std::fs::remove_file(&part);
-                Err(e)
-            }
-        }
+        self.get(blob_id, options).await?.save_to_file(path).await
     }
 
     /// Downloads the whole blob (or range) into memory.
