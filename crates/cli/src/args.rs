@@ -190,6 +190,21 @@ pub(crate) struct BrokerUrl {
         default_value = "http://127.0.0.1:7700"
     )]
     pub url: String,
+    /// CA certificate (PEM) to trust for an https:// broker behind a
+    /// private CA; the system's roots otherwise.
+    #[arg(long = "ca-cert", env = "SHARDGATE_CA_CERT", value_name = "PEM")]
+    pub ca_cert: Option<std::path::PathBuf>,
+}
+
+impl BrokerUrl {
+    /// A client builder for this broker, trusting `--ca-cert` if given.
+    pub(crate) fn builder(&self) -> anyhow::Result<shardgate_client::ClientBuilder> {
+        let builder = shardgate_client::Client::builder(self.url.as_str());
+        Ok(match &self.ca_cert {
+            Some(path) => builder.ca_certificate_file(path)?,
+            None => builder,
+        })
+    }
 }
 
 /// Where the broker is and who is calling.

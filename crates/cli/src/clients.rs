@@ -9,13 +9,13 @@ use crate::args::{AccountConnArgs, AdminConnArgs, BrokerUrl, ConnArgs};
 
 /// No key: public calls (payment status, public blobs, health).
 pub(crate) async fn anonymous(broker: &BrokerUrl) -> anyhow::Result<Client> {
-    Ok(Client::connect(broker.url.as_str()).await?)
+    connect(broker.builder()?).await
 }
 
 /// The tenant key if one was given (stat and get of public blobs work
 /// without).
 pub(crate) async fn tenant(conn: &ConnArgs) -> anyhow::Result<Client> {
-    let mut builder = Client::builder(conn.broker.url.as_str());
+    let mut builder = conn.broker.builder()?;
     if let Some(key) = &conn.api_key {
         builder = builder.api_key(key.as_str());
     }
@@ -35,13 +35,13 @@ pub(crate) async fn operator(conn: &AdminConnArgs) -> anyhow::Result<Client> {
     let Some(key) = conn.admin_key.as_deref() else {
         bail!("this command needs the admin key: pass --admin-key or set SHARDGATE_ADMIN_KEY");
     };
-    connect(Client::builder(conn.broker.url.as_str()).admin_key(key)).await
+    connect(conn.broker.builder()?.admin_key(key)).await
 }
 
 /// The admin key when given (every account), else the tenant key (its own
 /// account): earnings and the ledger.
 pub(crate) async fn accountant(conn: &AccountConnArgs) -> anyhow::Result<Client> {
-    let builder = Client::builder(conn.broker.url.as_str());
+    let builder = conn.broker.builder()?;
     let builder = match (&conn.admin_key, &conn.api_key) {
         (Some(admin), _) => builder.admin_key(admin.as_str()),
         (None, Some(tenant)) => builder.api_key(tenant.as_str()),

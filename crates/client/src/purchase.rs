@@ -263,14 +263,12 @@ impl Client {
 
 /// The reason a download was not paid, carrying the challenge.
 fn unpaid(status: &Status, raw: RawChallenge, had_credential: bool) -> ClientError {
-    let amount = raw
-        .decode()
-        .map(|c| format!(" ({} msat)", c.invoice.amount_msat))
-        .unwrap_or_default();
+    // The amount is in the invoice (`ClientError::challenge`); the broker's
+    // message already names the price.
     let reason = if had_credential {
         format!("the credential was refused: {}", status.message().trim())
     } else {
-        format!("payment required{amount}: {}", status.message().trim())
+        format!("payment required: {}", status.message().trim())
     };
     ClientError::unpaid(status, raw, reason)
 }
