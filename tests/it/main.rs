@@ -31,3 +31,4 @@ mod provider_behaviour;
 mod provider_faults;
 mod provider_independent_check;
 mod provider_placement_outage;
+mod sdk_direct_download;
