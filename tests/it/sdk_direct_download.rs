@@ -3,20 +3,28 @@
 //! 1. a 200 MiB blob downloads byte-exact while one moto process is killed
 //!    (by PID) halfway through, and the broker spends under 10 % of the CPU
 //!    time on it that the same download through `Storage.Get` costs it;
-//! 2. ranges across chunk boundaries, an end-to-end blob read with its key,
+//! 2. ranges across chunk boundaries, a provider that hangs (its shards are
+//!    hedged around within seconds), an end-to-end blob read with its key,
 //!    a tampered shard object (replaced by another shard: exact bytes), and
 //!    too many tampered shards (an Integrity error, no output file);
-//! 3. blobs on `fs` providers are refused with FAILED_PRECONDITION.
+//! 3. blobs on `fs` providers are refused with FAILED_PRECONDITION;
+//! 4. a priced blob is paid through the SDK's payment loop (the same as for
+//!    Get), the credential is used once, hold invoices are refused.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use shardgate_backends::ShardStore;
-use shardgate_client::{Client, ErrorKind, GetOptions, PutOptions, progress};
+use shardgate_client::{
+    Client, ErrorKind, GetOptions, LndPayer, PaymentPolicy, PutOptions, progress,
+};
 use shardgate_core::SHARD_HEADER_LEN;
 use shardgate_tests::broker_process::client::{header, put_pattern};
 use shardgate_tests::broker_process::pattern::Pattern;
-use shardgate_tests::broker_process::{BrokerProcess, ProviderSpec};
+use shardgate_tests::broker_process::{BrokerProcess, ProviderSpec, ProviderTarget};
+use shardgate_tests::fault_proxy::{FaultMode, FaultProxy};
+use shardgate_tests::lightning::{Lightning, upload_priced};
 use shardgate_tests::peers::{create_s3_bucket, start_moto};
 use shardgate_tests::{Peer, tools_available};
 
@@ -35,6 +43,17 @@ async fn three_motos() -> (Vec<Peer>, Vec<ProviderSpec>) {
         specs.push(ProviderSpec::s3(&format!("moto-{i}"), peer, BUCKET));
     }
     (peers, specs)
+}
+
+/// Points provider `spec` (and so the URLs the broker presigns for it) at
+/// a fault proxy in front of its moto.
+async fn behind_proxy(spec: &mut ProviderSpec, peer: &Peer) -> FaultProxy {
+    let proxy = FaultProxy::in_front_of(peer).await.expect("proxy");
+    spec.target = ProviderTarget::S3 {
+        endpoint: proxy.endpoint(),
+        bucket: BUCKET.into(),
+    };
+    proxy
 }
 
 async fn sdk(broker: &BrokerProcess, key: &str) -> Client {
@@ -130,11 +149,13 @@ async fn direct_200_mib_survives_a_killed_provider_and_leaves_the_broker_idle() 
                     killed_at.store(total, Ordering::SeqCst);
                     // Peer::stop kills by PID and waits for the reaping:
                     // off the writer thread, so the download goes on.
-                    let victim = victim.clone();
+                    let (victim, delivered) = (victim.clone(), delivered.clone());
                     *killer.lock().expect("lock") = Some(std::thread::spawn(move || {
                         if let Some(mut peer) = victim.lock().expect("lock").take() {
                             peer.stop();
                         }
+                        // Delivered by the time moto-1 was gone.
+                        delivered.load(Ordering::SeqCst)
                     }));
                 }
             }
@@ -149,8 +170,12 @@ async fn direct_200_mib_survives_a_killed_provider_and_leaves_the_broker_idle() 
         .unwrap_or_else(|e| panic!("direct 200 MiB: {e}\n{}", broker.log_tail()));
     let direct_cpu = broker.cpu_seconds().expect("broker cpu") - before;
     let killer = killer.lock().expect("lock").take().expect("the kill fired");
-    killer.join().expect("kill thread");
+    let delivered_when_dead = killer.join().expect("kill thread");
     assert!(victim.lock().expect("lock").is_none(), "moto-1 was stopped");
+    assert!(
+        delivered_when_dead < BIG * 3 / 4,
+        "moto-1 died only after {delivered_when_dead} bytes: too late to matter"
+    );
     let killed_at = killed_at.load(Ordering::SeqCst);
     assert!(
         killed_at < BIG * 3 / 4,
@@ -194,12 +219,16 @@ async fn tamper(specs: &[ProviderSpec], chunk_id: &shardgate_core::ContentId, in
             .expect("write the tampered shard back");
         return;
     }
-    panic!("no provider holds shard {index} of chunk {}", chunk_id.short());
+    panic!(
+        "no provider holds shard {index} of chunk {}",
+        chunk_id.short()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn direct_ranges_end_to_end_and_tampered_shards() {
-    let (_peers, specs) = three_motos().await;
+async fn direct_ranges_hedging_end_to_end_and_tampered_shards() {
+    let (peers, mut specs) = three_motos().await;
+    let proxy = behind_proxy(&mut specs[0], &peers[0]).await;
     let broker = BrokerProcess::start(&specs, "").await.expect("broker");
     let (_, key) = broker.create_tenant("alice", None).await.expect("tenant");
     let mut raw = broker.storage().await.expect("client");
@@ -233,6 +262,24 @@ async fn direct_ranges_end_to_end_and_tampered_shards() {
         let want = pattern.bytes(offset, length.unwrap_or(size));
         assert!(got == want, "range {offset}+{length:?}");
     }
+
+    // moto-0 stops answering: its shards are hedged around after 2 s
+    // instead of waiting out the read timeout (20 s).
+    proxy.set_mode(FaultMode::Hang);
+    let started = Instant::now();
+    let got = direct_bytes(&client, &id, &options(None))
+        .await
+        .expect("direct with a hanging provider");
+    let hedged = started.elapsed();
+    proxy.set_mode(FaultMode::PassThrough);
+    assert!(got == pattern.all(), "exact bytes past a hanging provider");
+    let hung = proxy.stats().requests_hung;
+    assert!(hung > 0, "the hang fired");
+    assert!(
+        hedged < Duration::from_secs(10),
+        "hedging took {hedged:?} for {hung} hung requests"
+    );
+    eprintln!("4 chunks with moto-0 hanging: {hedged:?}, {hung} requests hung");
 
     // End-to-end: the broker never sees the key; the SDK opens the chunks.
     let plain = Pattern::new(12, 2 * c + 7).all();
@@ -326,4 +373,70 @@ async fn direct_download_from_fs_providers_is_refused_before_payment() {
         .await
         .expect("get");
     assert_eq!(got, vec![7u8; 1000]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_priced_blob_is_paid_once_then_read_directly() {
+    let (_peers, specs) = three_motos().await;
+    let lightning = Lightning::start().await.expect("lightning");
+    let broker = BrokerProcess::start(&specs, &lightning.payments_toml(&[]))
+        .await
+        .expect("broker");
+    let (_, owner) = broker.create_tenant("owner", None).await.expect("tenant");
+    let data = Pattern::new(21, 2 * CHUNK + 99).all();
+    let mut raw = broker.storage().await.expect("client");
+    let id = upload_priced(&mut raw, &owner, "priced", &data, (1_000, 3_000), true)
+        .await
+        .expect("put");
+    // A buyer without a key: the blob is public, the range is paid.
+    let buyer = Client::connect(broker.url()).await.expect("connect");
+    let payer = LndPayer::over(lightning.payer().clone(), 1_000);
+    let paying = GetOptions {
+        payment: PaymentPolicy::pay_with(payer, 100_000),
+        ..options(Some((CHUNK - 5, Some(CHUNK))))
+    };
+
+    // Hold invoices cannot pay for a direct download: refused before paying.
+    let hold = GetOptions {
+        payment: paying.payment.clone().hold(true),
+        ..paying.clone()
+    };
+    let balance = lightning.payer_balance_msat();
+    let err = buyer
+        .get_direct(&id, &hold)
+        .await
+        .expect_err("hold is for Get");
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    assert_eq!(lightning.payer_balance_msat(), balance, "nothing paid");
+
+    // Unpaid without a payer: the challenge, as for Get.
+    let err = buyer
+        .get_direct(&id, &options(None))
+        .await
+        .expect_err("priced");
+    assert_eq!(err.kind(), ErrorKind::Unpaid, "{err}");
+    assert!(err.challenge().is_some());
+
+    let mut download = buyer.get_direct(&id, &paying).await.expect("paid direct");
+    let mut got = Vec::new();
+    while let Some(piece) = download.next_chunk().await.expect("read") {
+        got.extend_from_slice(&piece);
+    }
+    let done = download.finish().await.expect("finish");
+    assert!(got == data[CHUNK as usize - 5..2 * CHUNK as usize - 5]);
+    let purchase = done.purchase.expect("paid");
+    assert!(purchase.amount_msat > 0 && !purchase.hold);
+    assert_eq!(done.uses_remaining, 0);
+    assert!(lightning.payer_balance_msat() < balance, "the payer paid");
+
+    // The credential was used once, by GetShardLocations.
+    let again = GetOptions {
+        payment: PaymentPolicy::none().credential(purchase.credential().expect("preimage")),
+        ..paying.clone()
+    };
+    let err = buyer.get_direct(&id, &again).await.expect_err("used up");
+    assert!(
+        matches!(err.kind(), ErrorKind::Unpaid | ErrorKind::Unauthenticated),
+        "{err}"
+    );
 }

@@ -40,9 +40,7 @@ use shardgate_proto::v1 as pb;
 
 use crate::client::Client;
 use crate::error::{ClientError, ErrorKind, Result};
-use crate::get::{
-    Decoder, Download, DownloadParts, Downloaded, GetOptions, Source, e2e_opener,
-};
+use crate::get::{Decoder, Download, DownloadParts, Downloaded, GetOptions, Source, e2e_opener};
 use locations::LocationsCall;
 
 /// Chunks fetched at once. Each holds k shard requests, so this bounds the

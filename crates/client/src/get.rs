@@ -14,11 +14,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use shardgate_core::{FileKey, KeyMode, Manifest};
 use shardgate_proto::v1 as pb;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use futures::StreamExt;
-use futures::stream::BoxStream;
 use tokio::sync::mpsc;
 use tonic::Streaming;
 
@@ -29,8 +29,13 @@ use crate::payer::PaymentPolicy;
 use crate::purchase::{GetStream, PaidFor, Purchase};
 use crate::put::Progress;
 
-/// Frames queued between the network and the file writer.
+/// Broker frames (at most 1 MiB) queued between the network and the file
+/// writer.
 const QUEUED_FRAMES: usize = 32;
+/// Direct chunks (up to a chunk size each, 4 MiB by default) queued
+/// between the providers and the file writer: with the chunks in flight
+/// this bounds a direct download's memory to a few chunks.
+const QUEUED_CHUNKS: usize = 2;
 
 /// What to download and how to pay for it.
 #[derive(Clone, Default)]
@@ -309,7 +314,11 @@ impl Download {
     /// Writes the download into `file` on a blocking thread (decrypting and
     /// checking there); the network side only queues stored bytes.
     async fn write_file(mut self, file: std::fs::File) -> Result<Downloaded> {
-        let (tx, mut rx) = mpsc::channel::<Bytes>(QUEUED_FRAMES);
+        let depth = match self.source {
+            Source::Broker(_) => QUEUED_FRAMES,
+            Source::Direct(_) => QUEUED_CHUNKS,
+        };
+        let (tx, mut rx) = mpsc::channel::<Bytes>(depth);
         let mut decoder = std::mem::replace(
             &mut self.decoder,
             Decoder {

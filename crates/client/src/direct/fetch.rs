@@ -161,11 +161,7 @@ async fn fetch_one<'a>(
 ) -> (&'a pb::ShardLocation, std::result::Result<Bytes, Failure>) {
     let result = async {
         let unreachable = |e: reqwest::Error| Failure::Unreachable(e.to_string());
-        let mut response = http
-            .get(&location.url)
-            .send()
-            .await
-            .map_err(unreachable)?;
+        let mut response = http.get(&location.url).send().await.map_err(unreachable)?;
         if !response.status().is_success() {
             return Err(Failure::Unreachable(format!("HTTP {}", response.status())));
         }
