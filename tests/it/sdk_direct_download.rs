@@ -9,7 +9,8 @@
 //!    too many tampered shards (an Integrity error, no output file);
 //! 3. blobs on `fs` providers are refused with FAILED_PRECONDITION;
 //! 4. a priced blob is paid through the SDK's payment loop (the same as for
-//!    Get), the credential is used once, hold invoices are refused.
+//!    Get), the credential is used once, hold invoices are refused (and
+//!    still pay for Get).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -439,4 +440,15 @@ async fn a_priced_blob_is_paid_once_then_read_directly() {
         matches!(err.kind(), ErrorKind::Unpaid | ErrorKind::Unauthenticated),
         "{err}"
     );
+
+    // The same payment loop still pays hold invoices for Get.
+    let mut download = buyer.get(&id, &hold).await.expect("hold get");
+    let mut got = Vec::new();
+    while let Some(piece) = download.next_chunk().await.expect("read") {
+        got.extend_from_slice(&piece);
+    }
+    let done = download.finish().await.expect("settled");
+    assert!(got == data[CHUNK as usize - 5..2 * CHUNK as usize - 5]);
+    let purchase = done.purchase.expect("paid");
+    assert!(purchase.hold && purchase.preimage.is_some());
 }

@@ -153,8 +153,9 @@ impl Decoder {
 
 /// Where the stored bytes of a download come from.
 pub(crate) enum Source {
-    /// The broker's `Storage.Get` stream.
-    Broker(Streaming<pb::GetResponse>),
+    /// The broker's `Storage.Get` stream (boxed: it is much larger than
+    /// the other variant).
+    Broker(Box<Streaming<pb::GetResponse>>),
     /// Chunks fetched straight from the providers, in order
     /// (`crate::direct`).
     Direct(BoxStream<'static, Result<Bytes>>),
@@ -417,7 +418,7 @@ impl Client {
         let served = header.range.unwrap_or_default();
         let (opener, offset, e2e_length) = e2e_opener(blob_id, e2e, &served, &blob)?;
         Ok(Download::new(DownloadParts {
-            source: Source::Broker(stream),
+            source: Source::Broker(Box::new(stream)),
             paid: opened.paid,
             decoder: Decoder::new(&blob, &served, opener),
             info: blob,
