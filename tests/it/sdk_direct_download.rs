@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use shardgate_backends::ShardStore;
 use shardgate_client::{
-    Client, ErrorKind, GetOptions, LndPayer, PaymentPolicy, PutOptions, progress,
+    Client, Download, Downloaded, ErrorKind, GetOptions, LndPayer, PaymentPolicy, PutOptions,
+    progress,
 };
 use shardgate_core::SHARD_HEADER_LEN;
 use shardgate_tests::broker_process::client::{header, put_pattern};
@@ -93,14 +94,19 @@ async fn direct_bytes(
     blob_id: &str,
     options: &GetOptions,
 ) -> shardgate_client::Result<Vec<u8>> {
-    let mut download = client.get_direct(blob_id, options).await?;
+    let (out, _) = read_all(client.get_direct(blob_id, options).await?).await?;
+    Ok(out)
+}
+
+/// Every byte of `download`, and its report.
+async fn read_all(mut download: Download) -> shardgate_client::Result<(Vec<u8>, Downloaded)> {
     let mut out = Vec::new();
     while let Some(piece) = download.next_chunk().await? {
         out.extend_from_slice(&piece);
     }
     let done = download.finish().await?;
     assert_eq!(done.bytes, out.len() as u64);
-    Ok(out)
+    Ok((out, done))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -418,12 +424,8 @@ async fn a_priced_blob_is_paid_once_then_read_directly() {
     assert_eq!(err.kind(), ErrorKind::Unpaid, "{err}");
     assert!(err.challenge().is_some());
 
-    let mut download = buyer.get_direct(&id, &paying).await.expect("paid direct");
-    let mut got = Vec::new();
-    while let Some(piece) = download.next_chunk().await.expect("read") {
-        got.extend_from_slice(&piece);
-    }
-    let done = download.finish().await.expect("finish");
+    let download = buyer.get_direct(&id, &paying).await.expect("paid direct");
+    let (got, done) = read_all(download).await.expect("read");
     assert!(got == data[CHUNK as usize - 5..2 * CHUNK as usize - 5]);
     let purchase = done.purchase.expect("paid");
     assert!(purchase.amount_msat > 0 && !purchase.hold);
@@ -442,12 +444,8 @@ async fn a_priced_blob_is_paid_once_then_read_directly() {
     );
 
     // The same payment loop still pays hold invoices for Get.
-    let mut download = buyer.get(&id, &hold).await.expect("hold get");
-    let mut got = Vec::new();
-    while let Some(piece) = download.next_chunk().await.expect("read") {
-        got.extend_from_slice(&piece);
-    }
-    let done = download.finish().await.expect("settled");
+    let download = buyer.get(&id, &hold).await.expect("hold get");
+    let (got, done) = read_all(download).await.expect("settled");
     assert!(got == data[CHUNK as usize - 5..2 * CHUNK as usize - 5]);
     let purchase = done.purchase.expect("paid");
     assert!(purchase.hold && purchase.preimage.is_some());
