@@ -146,7 +146,7 @@ async fn bad_frames_and_headers_get_documented_codes() {
     }
 
     // A 16 KiB x-api-key: a gRPC status, not a bare HTTP 431 (UNKNOWN).
-    let mut client = broker.storage().await.expect("client");
+    let client = broker.client().await.expect("client");
     let mut request = tonic::Request::new(pb::ListBlobsRequest::default());
     request.metadata_mut().insert(
         "x-api-key",
@@ -157,17 +157,17 @@ async fn bad_frames_and_headers_get_documented_codes() {
     assert!(status.message().contains("x-api-key"), "{status:?}");
 
     // Nothing committed; the broker still stores and serves.
-    assert!(list_all(&mut client, &key).await.expect("list").is_empty());
+    assert!(list_all(&client, &key).await.expect("list").is_empty());
     let pattern = Pattern::new(3, 300_000);
     let put = put_pattern(
-        &mut client,
+        &client,
         Some(&key),
         header("after", 300_000, None),
         pattern,
     )
     .await
     .expect("upload after the bad input");
-    get_checked(&mut client, Some(&key), &put.blob_id, None, pattern)
+    get_checked(&client, Some(&key), &put.blob_id, None, pattern)
         .await
         .expect("read back");
 }

@@ -89,12 +89,12 @@ async fn malformed_and_giant_authorization_values_are_refused_without_data() {
     assert!(got.bytes() == data.as_slice());
 
     // `uses` out of bounds in a challenge request: INVALID_ARGUMENT.
-    let mut client = paid.storage().await;
+    let client = paid.client().await;
     for (uses, hold) in [(101, false), (2, true)] {
         let mut request = get_request(&blob, None);
         request.uses = uses;
         request.hold_invoice = hold;
-        let got = fetch(&mut client, with_key(request, None)).await;
+        let got = fetch(&client, with_key(request, None)).await;
         assert_eq!(got.data_frames, 0);
         assert_eq!(
             got.refused().code(),
@@ -109,7 +109,7 @@ async fn malformed_and_giant_authorization_values_are_refused_without_data() {
 async fn prices_are_bounded_and_issued_invoices_keep_their_price() {
     let paid = start().await;
     let key = Some(paid.owner_key());
-    let mut client = paid.storage().await;
+    let client = paid.client().await;
     let data = vec![2u8; 4_000];
 
     // Out of bounds at upload (u64::MAX is what a client's -1 becomes).
@@ -119,7 +119,7 @@ async fn prices_are_bounded_and_issued_invoices_keep_their_price() {
         (0, u64::MAX, "per MiB -1 as uint64"),
     ] {
         let err = upload_priced(
-            &mut client,
+            &client,
             paid.owner_key(),
             what,
             &data,
@@ -131,7 +131,7 @@ async fn prices_are_bounded_and_issued_invoices_keep_their_price() {
         assert_eq!(err.code(), Code::InvalidArgument, "{what}: {err:?}");
     }
     assert!(
-        list_all(&mut client, paid.owner_key())
+        list_all(&client, paid.owner_key())
             .await
             .expect("list")
             .is_empty(),

@@ -37,15 +37,15 @@ async fn two_hundred_concurrent_paid_downloads_are_each_served_once() {
             .await;
         blobs.push((id, data));
     }
-    let client = paid.storage().await;
+    let client = paid.client().await;
 
     tokio::time::timeout(BOUND, async {
         // 200 challenges at once.
         let challenges: Vec<Challenge> = join_all((0..BUYERS).map(|i| {
-            let mut client = client.clone();
+            let client = client.clone();
             let blob = blobs[i % BLOBS].0.clone();
             async move {
-                let got = fetch(&mut client, with_key(get_request(&blob, None), None)).await;
+                let got = fetch(&client, with_key(get_request(&blob, None), None)).await;
                 assert_eq!(got.data_frames, 0, "served before payment");
                 let status = got.refused();
                 assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
@@ -126,10 +126,10 @@ async fn present_all(
 ) -> Vec<u32> {
     let gets = (0..auths.len() * times).map(|n| {
         let i = n % auths.len();
-        let mut client = client.clone();
+        let client = client.clone();
         let (blob, _) = &blobs[i % BLOBS];
         let request = authorized(get_request(blob, None), &auths[i], None);
-        async move { (i, fetch(&mut client, request).await) }
+        async move { (i, fetch(&client, request).await) }
     });
     let mut served = vec![0u32; auths.len()];
     for (i, got) in join_all(gets).await {

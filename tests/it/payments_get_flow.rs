@@ -30,8 +30,8 @@ async fn unpaid_gets_are_challenged_and_paid_ones_serve_the_exact_bytes_once_per
     let n = data.len() as u64;
 
     // Unpaid: UNAUTHENTICATED, a challenge, no header and no data.
-    let mut client = paid.storage().await;
-    let unpaid = fetch(&mut client, tonic::Request::new(get_request(&blob, None))).await;
+    let client = paid.client().await;
+    let unpaid = fetch(&client, tonic::Request::new(get_request(&blob, None))).await;
     assert!(unpaid.header.is_none(), "no header before payment");
     assert_eq!(unpaid.data_frames, 0, "no data before payment");
     let status = unpaid.refused();
@@ -120,8 +120,8 @@ async fn a_ranged_credential_serves_ranges_inside_the_paid_one_across_a_restart(
     let key = Some(owner_key.as_str());
 
     // A private blob: without the key the refusal is plain (no challenge).
-    let mut client = paid.storage().await;
-    let anonymous = fetch(&mut client, tonic::Request::new(get_request(&blob, None))).await;
+    let client = paid.client().await;
+    let anonymous = fetch(&client, tonic::Request::new(get_request(&blob, None))).await;
     assert_eq!(anonymous.data_frames, 0);
     let status = anonymous.refused();
     // storage.proto says UNAUTHENTICATED; the broker answers NOT_FOUND so

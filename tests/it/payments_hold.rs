@@ -206,7 +206,7 @@ async fn open_paid_hold_download(
 ) {
     let challenge = paid.challenge(hold_request(blob), None).await;
     let payment = paid.lightning.pay_until_accepted(&challenge).await;
-    let mut client = paid.storage().await;
+    let client = paid.client().await;
     let mut stream = client
         .get(authorized(
             get_request(blob, None),
@@ -258,7 +258,7 @@ async fn deleting_a_blob_stops_its_credentials_and_cancels_its_accepted_hold_inv
     let balance = paid.lightning.payer_balance_msat();
     let payment = paid.lightning.pay_until_accepted(&challenge).await;
 
-    let mut client = paid.storage().await;
+    let client = paid.client().await;
     client
         .delete(shardgate_tests::broker_process::client::with_key(
             pb::DeleteBlobRequest {

@@ -44,8 +44,8 @@ async fn a_down_or_slow_node_fails_closed_and_a_paid_credential_survives_it() {
         .set_down(true)
         .await
         .expect("down");
-    let mut client = paid.storage().await;
-    let got = fetch(&mut client, tonic::Request::new(get_request(&blob, None))).await;
+    let client = paid.client().await;
+    let got = fetch(&client, tonic::Request::new(get_request(&blob, None))).await;
     assert_unavailable_without_data(&got, "challenge while down");
     assert!(
         got.refused().metadata().get(WWW_AUTHENTICATE).is_none(),
@@ -86,7 +86,7 @@ async fn a_down_or_slow_node_fails_closed_and_a_paid_credential_survives_it() {
     let started = Instant::now();
     let got = paid.get_with(get_request(&blob, None), &auth, None).await;
     assert_unavailable_without_data(&got, "paid get while slow");
-    let got = fetch(&mut client, tonic::Request::new(get_request(&blob, None))).await;
+    let got = fetch(&client, tonic::Request::new(get_request(&blob, None))).await;
     assert_unavailable_without_data(&got, "challenge while slow");
     assert!(
         started.elapsed() < Duration::from_secs(10),
@@ -110,8 +110,8 @@ async fn a_broker_started_while_its_node_is_down_sells_once_the_node_answers() {
         .expect("the broker starts without its node");
     let data = vec![9u8; 3_000];
     let blob = paid.upload("late", &data, (FLAT, 0), true).await;
-    let mut client = paid.storage().await;
-    let got = fetch(&mut client, tonic::Request::new(get_request(&blob, None))).await;
+    let client = paid.client().await;
+    let got = fetch(&client, tonic::Request::new(get_request(&blob, None))).await;
     assert_unavailable_without_data(&got, "challenge before the node is up");
 
     paid.lightning
@@ -121,7 +121,7 @@ async fn a_broker_started_while_its_node_is_down_sells_once_the_node_answers() {
         .expect("up");
     let deadline = Instant::now() + Duration::from_secs(30);
     let challenge = loop {
-        let got = fetch(&mut client, tonic::Request::new(get_request(&blob, None))).await;
+        let got = fetch(&client, tonic::Request::new(get_request(&blob, None))).await;
         assert_eq!(got.data_frames, 0);
         let status = got.refused();
         if status.code() == Code::Unauthenticated {
@@ -165,11 +165,11 @@ async fn a_broker_with_another_nodes_macaroon_or_certificate_fails_closed() {
             .await
             .unwrap_or_else(|e| panic!("{key}: the broker starts anyway: {e}"));
         let (_, api_key) = broker.create_tenant("owner", None).await.expect("tenant");
-        let mut client = broker.storage().await.expect("client");
-        let blob = upload_priced(&mut client, &api_key, "priced", &[1; 100], (FLAT, 0), true)
+        let client = broker.client().await.expect("client");
+        let blob = upload_priced(&client, &api_key, "priced", &[1; 100], (FLAT, 0), true)
             .await
             .expect("upload");
-        let got = fetch(&mut client, tonic::Request::new(get_request(&blob, None))).await;
+        let got = fetch(&client, tonic::Request::new(get_request(&blob, None))).await;
         assert_unavailable_without_data(&got, key);
         assert!(broker.is_serving().await, "{key}: Storage stays SERVING");
     }

@@ -40,12 +40,12 @@ async fn without_payments_config_the_service_refuses_and_priced_blobs_stay_locke
         .collect();
     let broker = BrokerProcess::start(&providers, "").await.expect("broker");
     let (_, key) = broker.create_tenant("owner", None).await.expect("tenant");
-    let mut storage = broker.storage().await.expect("client");
-    let blob = upload_priced(&mut storage, &key, "priced", &[7; 1000], (5_000, 0), true)
+    let storage = broker.client().await.expect("client");
+    let blob = upload_priced(&storage, &key, "priced", &[7; 1000], (5_000, 0), true)
         .await
         .expect("upload");
 
-    let got = fetch(&mut storage, with_key(get_request(&blob, None), Some(&key))).await;
+    let got = fetch(&storage, with_key(get_request(&blob, None), Some(&key))).await;
     assert_eq!(got.data_frames, 0);
     assert_eq!(
         got.refused().code(),

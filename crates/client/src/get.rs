@@ -160,6 +160,13 @@ impl Download {
             .expect("checked when the download opened")
     }
 
+    /// The broker's header as received: the blob, the stored range it
+    /// serves and `uses_remaining` on the credential presented (for
+    /// callers that check what the broker announced, such as tests).
+    pub fn header(&self) -> &pb::GetHeader {
+        &self.opened.header
+    }
+
     /// The plaintext bytes this download delivers: `(offset, length)`.
     pub fn range(&self) -> (u64, u64) {
         (self.offset, self.plaintext_len())
