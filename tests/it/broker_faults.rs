@@ -156,7 +156,10 @@ async fn sigkill_mid_upload_then_a_dead_provider_lose_nothing_committed() {
         }
         Err(e) => {
             assert!(
-                matches!(e.code(), Code::FailedPrecondition | Code::Unavailable),
+                matches!(
+                    e.code(),
+                    Some(Code::FailedPrecondition | Code::Unavailable)
+                ),
                 "unclean failure: {e}"
             );
             let now = list_all(&client, &key).await.expect("list");

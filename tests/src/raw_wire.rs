@@ -7,16 +7,20 @@
 //! `x-api-key`, malformed `authorization` values, out-of-range fields, a
 //! stream cut off mid-upload. Those need the generated stubs and hand-made
 //! metadata; this module is the one place they come from, so the rest of
-//! the harness has a single client.
+//! the harness has a single client. (GetShardLocations, which the SDK does
+//! not wrap yet, is also called through [`storage`].)
 
+use bytes::{BufMut, Bytes, BytesMut};
+use http_body_util::{BodyExt, Full};
 use shardgate_client::ClientError;
 use shardgate_proto::auth_metadata;
 use shardgate_proto::auth_metadata::AUTHORIZATION;
 use shardgate_proto::v1 as pb;
 use shardgate_proto::v1::payments_client::PaymentsClient;
 use shardgate_proto::v1::storage_client::StorageClient;
-use tonic::Request;
+use tonic::codegen::Service;
 use tonic::transport::Channel;
+use tonic::{Request, Status};
 
 /// Download frames are at most 1 MiB; leave room for framing.
 const MAX_MESSAGE: usize = 8 << 20;
@@ -110,4 +114,46 @@ pub async fn fetch(
             }
         }
     }
+}
+
+/// One gRPC length-prefixed message: flag 0, big-endian length, bytes.
+pub fn frame(message: &[u8]) -> BytesMut {
+    framed_as(message.len(), message)
+}
+
+/// A frame whose prefix announces `len` bytes, followed by `bytes` (a lie
+/// when they differ: frames cut short, oversize announcements).
+pub fn framed_as(len: usize, bytes: &[u8]) -> BytesMut {
+    let mut out = BytesMut::with_capacity(5 + bytes.len());
+    out.put_u8(0);
+    out.put_u32(len as u32);
+    out.put_slice(bytes);
+    out
+}
+
+/// Sends `body` (gRPC frames made by hand) as the whole request of
+/// `shardgate.v1.Storage/<method>` with `x-api-key: key`, and returns the
+/// status the broker answered, from the headers (trailers-only) or the
+/// trailers.
+pub async fn raw_call(url: &str, method: &str, key: &str, body: BytesMut) -> Status {
+    let mut channel = channel(url).await;
+    let request = http::Request::builder()
+        .method("POST")
+        .uri(format!("{url}/shardgate.v1.Storage/{method}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("x-api-key", key)
+        .body(tonic::body::Body::new(Full::new(Bytes::from(body))))
+        .expect("request");
+    std::future::poll_fn(|cx| channel.poll_ready(cx))
+        .await
+        .expect("ready");
+    let response = channel.call(request).await.expect("an HTTP response");
+    assert_eq!(response.status(), http::StatusCode::OK, "gRPC answers 200");
+    if let Some(status) = Status::from_header_map(response.headers()) {
+        return status;
+    }
+    let collected = response.into_body().collect().await.expect("body");
+    let trailers = collected.trailers().cloned().expect("trailers");
+    Status::from_header_map(&trailers).expect("grpc-status in the trailers")
 }
