@@ -16,7 +16,9 @@ use shardgate_client::ClientError;
 use shardgate_proto::auth_metadata;
 use shardgate_proto::auth_metadata::AUTHORIZATION;
 use shardgate_proto::v1 as pb;
+use shardgate_proto::v1::admin_client::AdminClient;
 use shardgate_proto::v1::payments_client::PaymentsClient;
+use shardgate_proto::v1::providers_client::ProvidersClient;
 use shardgate_proto::v1::storage_client::StorageClient;
 use tonic::codegen::Service;
 use tonic::transport::Channel;
@@ -38,6 +40,16 @@ pub async fn storage(url: &str) -> StorageClient<Channel> {
     StorageClient::new(channel(url).await)
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE)
+}
+
+/// A raw Admin stub on a fresh connection to `url`.
+pub async fn admin(url: &str) -> AdminClient<Channel> {
+    AdminClient::new(channel(url).await)
+}
+
+/// A raw Providers stub on a fresh connection to `url`.
+pub async fn providers(url: &str) -> ProvidersClient<Channel> {
+    ProvidersClient::new(channel(url).await)
 }
 
 /// A raw Payments stub on a fresh connection to `url`.
