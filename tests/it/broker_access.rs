@@ -40,12 +40,7 @@ async fn quotas_keys_and_privacy_hold_over_the_wire() {
     .await
     .expect_err("over quota");
     assert_eq!(err.code(), Some(Code::ResourceExhausted), "{err}");
-    assert!(
-        list_all(&client, &small)
-            .await
-            .expect("list")
-            .is_empty()
-    );
+    assert!(list_all(&client, &small).await.expect("list").is_empty());
     assert_eq!(
         peers.total_shards().await.expect("list"),
         0,
@@ -116,20 +111,12 @@ async fn quotas_keys_and_privacy_hold_over_the_wire() {
         .await
         .expect_err("bob stats");
     assert_eq!(stat.code(), Some(Code::NotFound), "{stat}");
-    let stat = client
-        .stat(&id)
-        .await
-        .expect_err("anonymous stat");
+    let stat = client.stat(&id).await.expect_err("anonymous stat");
     assert!(
         matches!(stat.code(), Some(Code::NotFound | Code::Unauthenticated)),
         "{stat}"
     );
-    assert!(
-        list_all(&client, &bob)
-            .await
-            .expect("bob lists")
-            .is_empty()
-    );
+    assert!(list_all(&client, &bob).await.expect("bob lists").is_empty());
     let get = get_checked(&client, Some(&bob), &id, None, secret)
         .await
         .expect_err("bob reads");

@@ -68,7 +68,10 @@ async fn bad_input_gets_documented_statuses_and_commits_nothing() {
         ),
         (
             "two headers",
-            vec![head(raw_header("x", 20, None)), head(raw_header("y", 20, None))],
+            vec![
+                head(raw_header("x", 20, None)),
+                head(raw_header("y", 20, None)),
+            ],
         ),
         (
             "frames after the declared end",
@@ -122,9 +125,7 @@ async fn bad_input_gets_documented_statuses_and_commits_nothing() {
         ),
         ("length 0", range(0, Some(0)), Code::InvalidArgument),
     ] {
-        let err = get_checked(&client, k, &id, r, good)
-            .await
-            .expect_err(what);
+        let err = get_checked(&client, k, &id, r, good).await.expect_err(what);
         assert_eq!(err.code(), Some(code), "{what}: {err}");
     }
     // offset + length overflowing u64 is shortened to the end, exactly.
@@ -141,11 +142,7 @@ async fn bad_input_gets_documented_statuses_and_commits_nothing() {
         let err = get_checked(&client, k, bad, None, good)
             .await
             .expect_err("malformed id");
-        assert_eq!(
-            err.code(),
-            Some(Code::InvalidArgument),
-            "id {bad:?}: {err}"
-        );
+        assert_eq!(err.code(), Some(Code::InvalidArgument), "id {bad:?}: {err}");
         let err = as_tenant(&client, k)
             .stat(bad)
             .await

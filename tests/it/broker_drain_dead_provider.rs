@@ -68,10 +68,7 @@ async fn drain_of_a_dead_provider_rebuilds_at_once() {
     }
 
     // The operator drains it: within a minute no shard is placed on it.
-    providers
-        .drain_provider("s3")
-        .await
-        .expect("drain");
+    providers.drain_provider("s3").await.expect("drain");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let s3 = provider(&providers, "s3").await;

@@ -94,9 +94,7 @@ async fn sigkill_mid_upload_then_a_dead_provider_lose_nothing_committed() {
         .await
         .expect("restart on the same data dir");
     let client = broker.client().await.expect("client");
-    let listed = list_all(&client, &key)
-        .await
-        .expect("list after restart");
+    let listed = list_all(&client, &key).await.expect("list after restart");
     for (name, id) in &acknowledged {
         assert!(
             listed.iter().any(|b| &b.blob_id == id),
@@ -156,10 +154,7 @@ async fn sigkill_mid_upload_then_a_dead_provider_lose_nothing_committed() {
         }
         Err(e) => {
             assert!(
-                matches!(
-                    e.code(),
-                    Some(Code::FailedPrecondition | Code::Unavailable)
-                ),
+                matches!(e.code(), Some(Code::FailedPrecondition | Code::Unavailable)),
                 "unclean failure: {e}"
             );
             let now = list_all(&client, &key).await.expect("list");

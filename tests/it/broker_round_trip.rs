@@ -80,15 +80,9 @@ async fn sizes_ranges_and_a_200_mib_blob_round_trip_and_the_index_holds_no_file_
         (size - 1, None, 1),
         (c + 7, Some(10 * c), size - c - 7),
     ] {
-        let got = get_checked(
-            &client,
-            key,
-            &put.blob_id,
-            range(offset, length),
-            pattern,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("range {offset}+{length:?}: {e}"));
+        let got = get_checked(&client, key, &put.blob_id, range(offset, length), pattern)
+            .await
+            .unwrap_or_else(|e| panic!("range {offset}+{length:?}: {e}"));
         let r = got.header.range.expect("served range");
         assert_eq!(
             (r.offset, got.len),
@@ -110,15 +104,9 @@ async fn sizes_ranges_and_a_200_mib_blob_round_trip_and_the_index_holds_no_file_
         .expect("get 200 MiB");
     assert_eq!((got.len, got.first_mismatch), (BIG, None));
     for (offset, length) in [(BIG_CHUNK - 3, 6), (BIG - BIG_CHUNK - 1, 2), (BIG - 1, 1)] {
-        let got = get_checked(
-            &client,
-            key,
-            &put.blob_id,
-            range(offset, Some(length)),
-            big,
-        )
-        .await
-        .expect("ranged get");
+        let got = get_checked(&client, key, &put.blob_id, range(offset, Some(length)), big)
+            .await
+            .expect("ranged get");
         assert_eq!((got.len, got.first_mismatch), (length, None), "at {offset}");
     }
 

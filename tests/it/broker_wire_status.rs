@@ -116,14 +116,9 @@ async fn bad_frames_and_headers_get_documented_codes() {
     // Nothing committed; the broker still stores and serves.
     assert!(list_all(&client, &key).await.expect("list").is_empty());
     let pattern = Pattern::new(3, 300_000);
-    let put = put_pattern(
-        &client,
-        Some(&key),
-        header("after", 300_000, None),
-        pattern,
-    )
-    .await
-    .expect("upload after the bad input");
+    let put = put_pattern(&client, Some(&key), header("after", 300_000, None), pattern)
+        .await
+        .expect("upload after the bad input");
     get_checked(&client, Some(&key), &put.blob_id, None, pattern)
         .await
         .expect("read back");

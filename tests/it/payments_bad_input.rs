@@ -63,7 +63,11 @@ async fn malformed_and_giant_authorization_values_are_refused_without_data() {
         assert!(got.header.is_none(), "{what}: header sent");
         assert_eq!(got.data_frames, 0, "{what}: data served");
         let status = got.refused();
-        assert_eq!(status.code(), Some(Code::Unauthenticated), "{what}: {status:?}");
+        assert_eq!(
+            status.code(),
+            Some(Code::Unauthenticated),
+            "{what}: {status:?}"
+        );
         Challenge::from_error(status).unwrap_or_else(|e| panic!("{what}: {e}"));
     }
 

@@ -6,8 +6,8 @@
 //! the paid one, also after a broker restart; a private blob is never
 //! challenged without its key.
 
-use shardgate_payments::InvoiceState;
 use shardgate_client::pb;
+use shardgate_payments::InvoiceState;
 use shardgate_tests::broker_process::pattern::Pattern;
 use shardgate_tests::lightning::{Challenge, PaidBroker, fetch, get_request};
 use shardgate_tests::raw_wire;
@@ -130,10 +130,7 @@ async fn a_ranged_credential_serves_ranges_inside_the_paid_one_across_a_restart(
         matches!(status.code(), Some(Code::Unauthenticated | Code::NotFound)),
         "{status:?}"
     );
-    assert!(
-        status.challenge().is_none(),
-        "{status:?}"
-    );
+    assert!(status.challenge().is_none(), "{status:?}");
 
     // Buy 2 uses of 100_000 + 300_000 (crossing a chunk boundary).
     let mut request = get_request(&blob, Some((100_000, Some(300_000))));

@@ -10,8 +10,8 @@
 
 use std::time::Duration;
 
-use shardgate_payments::{InvoiceState, PaymentError, PaymentHash, Preimage};
 use shardgate_client::{Download, GetOptions, PaymentPolicy, pb};
+use shardgate_payments::{InvoiceState, PaymentError, PaymentHash, Preimage};
 use shardgate_tests::broker_process::client::as_tenant;
 use shardgate_tests::broker_process::pattern::Pattern;
 use shardgate_tests::lightning::{PaidBroker, get_request};

@@ -46,7 +46,12 @@ async fn without_payments_config_the_service_refuses_and_priced_blobs_stay_locke
         .await
         .expect("upload");
 
-    let got = fetch(&as_tenant(&storage, Some(&key)), get_request(&blob, None), None).await;
+    let got = fetch(
+        &as_tenant(&storage, Some(&key)),
+        get_request(&blob, None),
+        None,
+    )
+    .await;
     assert_eq!(got.data_frames, 0);
     assert_eq!(
         got.refused().code(),
@@ -249,7 +254,7 @@ async fn earnings_and_ledger_show_a_tenant_only_its_own_account() {
     // A tenant: its OWNER account only.
     for kind in [pb::AccountKind::Unspecified, pb::AccountKind::Owner] {
         let earnings = as_tenant(&payments, Some(paid.owner_key()))
-        .earnings(kind)
+            .earnings(kind)
             .await
             .expect("tenant earnings");
         assert_eq!(earnings.balances.len(), 1, "{kind:?}: {earnings:?}");
@@ -264,10 +269,14 @@ async fn earnings_and_ledger_show_a_tenant_only_its_own_account() {
         pb::AccountKind::Lightning,
     ] {
         let err = as_tenant(&payments, Some(paid.owner_key()))
-        .earnings(kind)
+            .earnings(kind)
             .await
             .expect_err("tenant asks another kind");
-        assert_eq!(err.code(), Some(Code::PermissionDenied), "{kind:?}: {err:?}");
+        assert_eq!(
+            err.code(),
+            Some(Code::PermissionDenied),
+            "{kind:?}: {err:?}"
+        );
     }
 
     // Admin: every account; filtered by kind.
@@ -325,9 +334,9 @@ async fn earnings_and_ledger_show_a_tenant_only_its_own_account() {
     assert!(entry.postings.len() >= 3, "all postings shown: {entry:?}");
     let err = as_tenant(&payments, Some(paid.owner_key()))
         .ledger(pb::ListLedgerEntriesRequest {
-                account: Some(owner_account(&other_id)),
-                ..Default::default()
-            })
+            account: Some(owner_account(&other_id)),
+            ..Default::default()
+        })
         .await
         .expect_err("another tenant's account");
     assert_eq!(err.code(), Some(Code::PermissionDenied), "{err:?}");

@@ -21,14 +21,12 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use shardgate_client::{Client, ClientError, ErrorKind, GetOptions, PaymentPolicy, PutOptions, pb};
 use shardgate_lnd_sim::{SimNetwork, SimNode, SimNodeConfig};
 use shardgate_payments::lnd::{LndConfig, MacaroonSource, TlsCertSource};
 use shardgate_payments::{
     InvoiceState, InvoiceStatus, LightningNode, PaymentError, PaymentHash, Preimage,
     parse_www_authenticate,
-};
-use shardgate_client::{
-    Client, ClientError, ErrorKind, GetOptions, PaymentPolicy, PutOptions, pb,
 };
 use tonic::Code;
 

@@ -18,13 +18,13 @@
 
 use std::time::{Duration, Instant};
 
+use shardgate_client::{Client, ClientError, GetOptions, PaymentPolicy, pb};
 use shardgate_core::ContentId;
 use shardgate_payments::l402::header::authorization;
 use shardgate_payments::lnd::{LndConfig, MacaroonSource, TlsCertSource};
 use shardgate_payments::{
     AccessRequest, L402Keys, LightningNode, PaidRange, Preimage, TokenClaims, parse_authorization,
 };
-use shardgate_client::{Client, ClientError, GetOptions, PaymentPolicy, pb};
 use shardgate_tests::broker_process::{BrokerProcess, ProviderSpec};
 use shardgate_tests::lightning::{Lightning, PaidBroker, upload_priced};
 

@@ -142,14 +142,9 @@ async fn quota_is_enforced_before_and_during_upload() {
     assert!(err.message().contains("quota"), "{}", err.message());
     assert_eq!(broker.shard_files(), 0, "nothing written");
 
-    let err = put(
-        &client,
-        Some(&key),
-        header("big", None),
-        &bytes(2000, 1),
-    )
-    .await
-    .expect_err("undeclared over quota");
+    let err = put(&client, Some(&key), header("big", None), &bytes(2000, 1))
+        .await
+        .expect_err("undeclared over quota");
     assert_eq!(err.code(), Some(Code::ResourceExhausted), "{err:?}");
 
     put(
@@ -291,20 +286,14 @@ async fn admin_pages_tenants_by_name_and_quota_changes_apply_at_once() {
 
     // Quota 0 blocks every upload at once; raising it lets them through.
     let (_, (bob_id, bob_key)) = ids.iter().find(|(n, _)| *n == "bob").expect("bob").clone();
-    let t = admin
-        .set_tenant_quota(&bob_id, 0)
-        .await
-        .expect("set quota");
+    let t = admin.set_tenant_quota(&bob_id, 0).await.expect("set quota");
     assert_eq!(t.quota_bytes, 0);
     let client = broker.client().await;
     let err = put(&client, Some(&bob_key), header("x", Some(1)), b"x")
         .await
         .expect_err("quota 0");
     assert_eq!(err.code(), Some(Code::ResourceExhausted));
-    admin
-        .set_tenant_quota(&bob_id, 10)
-        .await
-        .expect("raise");
+    admin.set_tenant_quota(&bob_id, 10).await.expect("raise");
     put(&client, Some(&bob_key), header("x", Some(1)), b"x")
         .await
         .expect("fits now");

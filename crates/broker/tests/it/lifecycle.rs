@@ -49,10 +49,7 @@ async fn delete_then_gc_removes_only_unreferenced_shards() {
     assert_eq!(err.code(), Some(Code::NotFound));
 
     // Every chunk of `short` is still used by `longer`: GC frees nothing.
-    let report = admin
-        .run_gc(false)
-        .await
-        .expect("gc");
+    let report = admin.run_gc(false).await.expect("gc");
     assert_eq!(report.chunks_released, 0);
     assert_eq!(broker.shard_files(), 9);
 
@@ -60,10 +57,7 @@ async fn delete_then_gc_removes_only_unreferenced_shards() {
         .delete(&b.blob_id)
         .await
         .expect("delete b");
-    let dry = admin
-        .run_gc(true)
-        .await
-        .expect("dry run");
+    let dry = admin.run_gc(true).await.expect("dry run");
     assert!(dry.dry_run);
     assert_eq!(
         (
@@ -74,10 +68,7 @@ async fn delete_then_gc_removes_only_unreferenced_shards() {
         (3, 9, 0)
     );
     assert_eq!(broker.shard_files(), 9, "a dry run deletes nothing");
-    let report = admin
-        .run_gc(false)
-        .await
-        .expect("gc");
+    let report = admin.run_gc(false).await.expect("gc");
     assert_eq!(report.chunks_released, 3);
     assert_eq!(report.orphan_shards_deleted, 9);
     assert!(
@@ -87,10 +78,7 @@ async fn delete_then_gc_removes_only_unreferenced_shards() {
     assert_eq!(broker.shard_files(), 0, "every shard deleted");
 
     // Quota usage is back to zero.
-    let tenants = admin
-        .list_tenants(0, "")
-        .await
-        .expect("list");
+    let tenants = admin.list_tenants(0, "").await.expect("list");
     assert_eq!(tenants.tenants[0].used_bytes, 0);
     assert_eq!(tenants.tenants[0].blob_count, 0);
     broker.stop().await;
@@ -207,10 +195,7 @@ async fn a_client_hanging_up_mid_upload_commits_nothing() {
     // The broker sees the reset at once; poll a while: the blob must never
     // appear and no quota may be used.
     for _ in 0..20 {
-        let tenants = admin
-            .list_tenants(0, "")
-            .await
-            .expect("list");
+        let tenants = admin.list_tenants(0, "").await.expect("list");
         let acme = tenants
             .tenants
             .iter()
@@ -318,10 +303,7 @@ async fn an_upload_in_flight_at_shutdown_still_commits() {
 
     let broker = broker.restart().await;
     let admin = broker.admin().await;
-    let tenants = admin
-        .list_tenants(0, "")
-        .await
-        .expect("list");
+    let tenants = admin.list_tenants(0, "").await.expect("list");
     let acme = tenants
         .tenants
         .iter()

@@ -43,15 +43,10 @@ async fn list_pages_in_name_order_and_manifest_hashes_to_the_blob_id() {
         .expect_err("token for another prefix");
     assert_eq!(err.code(), Some(Code::InvalidArgument));
 
-    let id = put(
-        &client,
-        Some(&key),
-        header("m", None),
-        &bytes(300_000, 9),
-    )
-    .await
-    .expect("put")
-    .blob_id;
+    let id = put(&client, Some(&key), header("m", None), &bytes(300_000, 9))
+        .await
+        .expect("put")
+        .blob_id;
     // The SDK decodes the manifest and checks that it hashes to the id.
     let manifest = owner.manifest(&id).await.expect("manifest");
     assert_eq!(manifest.chunks().len(), 2);
@@ -111,10 +106,7 @@ async fn providers_join_persist_across_restart_and_leave() {
     let names: Vec<_> = list.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["extra", "p0", "p1", "p2"]);
     // One weight scale for API and config-file providers: equal defaults.
-    assert!(
-        list.iter().all(|p| p.weight == 100),
-        "{list:?}"
-    );
+    assert!(list.iter().all(|p| p.weight == 100), "{list:?}");
 
     // Shards land on it; leaving needs a drain (or force).
     let (_, key) = broker.tenant("acme", None).await;
@@ -124,10 +116,7 @@ async fn providers_join_persist_across_restart_and_leave() {
             .await
             .expect("put");
     }
-    let info = providers
-        .drain_provider("extra")
-        .await
-        .expect("drain");
+    let info = providers.drain_provider("extra").await.expect("drain");
     assert_eq!(info.state, pb::ProviderState::Draining as i32);
     assert!(
         info.shards_stored > 0,
@@ -143,10 +132,7 @@ async fn providers_join_persist_across_restart_and_leave() {
         .await
         .expect("forced leave");
     assert_eq!(left.shards_queued_for_repair, info.shards_stored);
-    let health = providers
-        .provider_health(vec![])
-        .await
-        .expect("health");
+    let health = providers.provider_health(vec![]).await.expect("health");
     assert_eq!(health.providers.len(), 3);
     let err = providers
         .provider_health(vec!["extra".into()])

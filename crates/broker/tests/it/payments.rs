@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use common::{TestBroker, as_tenant, bytes, header, put};
 use shardgate_broker::PaymentsConfig;
+use shardgate_client::{Client, ClientError, GetOptions, PaymentPolicy};
 use shardgate_lnd_sim::{FaultConfig, SimNetwork, SimNode, SimNodeConfig};
 use shardgate_payments::lnd::{LndConfig, MacaroonSource, TlsCertSource};
 use shardgate_payments::{InvoiceState, LightningNode, PaymentHash, Preimage};
-use shardgate_client::{Client, ClientError, GetOptions, PaymentPolicy};
 use shardgate_proto::v1 as pb;
 use tonic::Code;
 
@@ -189,11 +189,7 @@ async fn get_request(
 }
 
 /// A Get challenge for `blob`, paid: the `authorization` value.
-async fn paid_credential(
-    setup: &PaidSetup,
-    client: &Client,
-    blob: &str,
-) -> String {
+async fn paid_credential(setup: &PaidSetup, client: &Client, blob: &str) -> String {
     let (_, result) = get_paid(client, blob, None, false, 1).await;
     let (macaroon, invoice) = challenge(&result.expect_err("challenge"));
     let preimage = pay(setup, &invoice).await;
@@ -449,7 +445,10 @@ async fn an_unused_accepted_hold_invoice_is_canceled_after_the_timeout() {
     wait_state(&setup, &hash, InvoiceState::Canceled).await;
     assert!(paying.await.expect("join").is_err());
     let (got, result) = get_paid(&client, &blob, Some(&auth), false, 1).await;
-    assert_eq!(result.expect_err("canceled").code(), Some(Code::Unauthenticated));
+    assert_eq!(
+        result.expect_err("canceled").code(),
+        Some(Code::Unauthenticated)
+    );
     assert!(got.is_empty());
     setup.stop().await;
 }

@@ -180,7 +180,9 @@ async fn end_to_end_ciphertext_is_stored_and_served_as_sent() {
         declared_size_bytes: Some(stream.len() as u64),
         ..Default::default()
     };
-    let r = raw_put(&mut raw, Some(&key), h, &stream).await.expect("put");
+    let r = raw_put(&mut raw, Some(&key), h, &stream)
+        .await
+        .expect("put");
     assert_eq!(r.size_bytes, stream.len() as u64);
     assert_eq!(r.chunk_count, 3);
     let (h, got) = raw_get(&mut raw, Some(&key), &r.blob_id, None)
