@@ -154,6 +154,9 @@ pub enum PaymentEvent {
     },
 }
 
+/// A callback told of each payment step.
+type Observer = Arc<dyn Fn(&PaymentEvent) + Send + Sync>;
+
 /// Whether and how the SDK pays for a download.
 #[derive(Clone, Default)]
 pub struct PaymentPolicy {
@@ -162,7 +165,7 @@ pub struct PaymentPolicy {
     pub(crate) max_price_msat: u64,
     pub(crate) hold: bool,
     pub(crate) uses: u32,
-    pub(crate) observer: Option<Arc<dyn Fn(&PaymentEvent) + Send + Sync>>,
+    pub(crate) observer: Option<Observer>,
 }
 
 impl std::fmt::Debug for PaymentPolicy {
