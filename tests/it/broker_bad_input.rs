@@ -5,11 +5,11 @@
 
 use shardgate_proto::v1 as pb;
 use shardgate_tests::broker_process::client::{
-    get_checked, header, list_all, put_messages, put_pattern, with_key,
+    as_tenant, get_checked, header, list_all, put_pattern,
 };
 use shardgate_tests::broker_process::pattern::Pattern;
 use shardgate_tests::broker_process::{BrokerProcess, PeerProviders};
-use shardgate_tests::tools_available;
+use shardgate_tests::{raw_wire, tools_available};
 use tonic::Code;
 
 const CHUNK: u32 = 256 * 1024;
@@ -17,6 +17,16 @@ const CHUNK: u32 = 256 * 1024;
 fn head(h: pb::PutHeader) -> pb::PutRequest {
     pb::PutRequest {
         frame: Some(pb::put_request::Frame::Header(h)),
+    }
+}
+
+/// A raw Put header (what `header` describes to the SDK, as sent).
+fn raw_header(name: &str, size: u64, chunk_size: Option<u32>) -> pb::PutHeader {
+    pb::PutHeader {
+        name: name.into(),
+        declared_size_bytes: Some(size),
+        chunk_size_bytes: chunk_size,
+        ..Default::default()
     }
 }
 
@@ -41,10 +51,10 @@ async fn bad_input_gets_documented_statuses_and_commits_nothing() {
         .expect("broker");
     let (_, key) = broker.create_tenant("alice", None).await.expect("tenant");
     let k = Some(key.as_str());
-    let mut client = broker.storage().await.expect("client");
+    let client = broker.client().await.expect("client");
 
     let good = Pattern::new(1, 1000);
-    let put = put_pattern(&mut client, k, header("good", 1000, Some(CHUNK)), good)
+    let put = put_pattern(&client, k, header("good", 1000, Some(CHUNK)), good)
         .await
         .expect("good upload");
     let id = put.blob_id;
@@ -54,46 +64,50 @@ async fn bad_input_gets_documented_statuses_and_commits_nothing() {
     let cases: Vec<(&str, Vec<pb::PutRequest>)> = vec![
         (
             "data before the header",
-            vec![data(bytes.clone()), head(header("x", 20, None))],
+            vec![data(bytes.clone()), head(raw_header("x", 20, None))],
         ),
         (
             "two headers",
-            vec![head(header("x", 20, None)), head(header("y", 20, None))],
+            vec![
+                head(raw_header("x", 20, None)),
+                head(raw_header("y", 20, None)),
+            ],
         ),
         (
             "frames after the declared end",
-            vec![head(header("x", 10, None)), data(bytes.clone())],
+            vec![head(raw_header("x", 10, None)), data(bytes.clone())],
         ),
         (
             "fewer bytes than declared",
-            vec![head(header("x", 30, None)), data(bytes.clone())],
+            vec![head(raw_header("x", 30, None)), data(bytes.clone())],
         ),
         (
             "name over 1024 bytes",
             vec![
-                head(header(&"n".repeat(1025), 20, None)),
+                head(raw_header(&"n".repeat(1025), 20, None)),
                 data(bytes.clone()),
             ],
         ),
         (
             "empty name",
-            vec![head(header("", 20, None)), data(bytes.clone())],
+            vec![head(raw_header("", 20, None)), data(bytes.clone())],
         ),
         (
             "chunk size under 256 KiB",
-            vec![head(header("x", 20, Some(4096))), data(bytes.clone())],
+            vec![head(raw_header("x", 20, Some(4096))), data(bytes.clone())],
         ),
         (
             "frame over 1 MiB",
-            vec![head(header("x", 2 << 20, None)), data(vec![7; 2 << 20])],
+            vec![head(raw_header("x", 2 << 20, None)), data(vec![7; 2 << 20])],
         ),
         ("no header at all", vec![]),
     ];
+    let mut raw = raw_wire::storage(&broker.url()).await;
     for (what, messages) in cases {
-        let err = put_messages(&mut client, k, messages)
+        let err = raw_wire::put_messages(&mut raw, k, messages)
             .await
             .expect_err(what);
-        assert_eq!(err.code(), Code::InvalidArgument, "{what}: {err}");
+        assert_eq!(err.code(), Some(Code::InvalidArgument), "{what}: {err}");
     }
 
     // Ranges and ids.
@@ -111,45 +125,42 @@ async fn bad_input_gets_documented_statuses_and_commits_nothing() {
         ),
         ("length 0", range(0, Some(0)), Code::InvalidArgument),
     ] {
-        let err = get_checked(&mut client, k, &id, r, good)
-            .await
-            .expect_err(what);
-        assert_eq!(err.code(), code, "{what}: {err}");
+        let err = get_checked(&client, k, &id, r, good).await.expect_err(what);
+        assert_eq!(err.code(), Some(code), "{what}: {err}");
     }
     // offset + length overflowing u64 is shortened to the end, exactly.
-    let got = get_checked(&mut client, k, &id, range(5, Some(u64::MAX)), good)
+    let got = get_checked(&client, k, &id, range(5, Some(u64::MAX)), good)
         .await
         .expect("overflowing length");
     assert_eq!((got.len, got.first_mismatch), (995, None));
     let unknown = "ab".repeat(32);
-    let err = get_checked(&mut client, k, &unknown, None, good)
+    let err = get_checked(&client, k, &unknown, None, good)
         .await
         .expect_err("unknown");
-    assert_eq!(err.code(), Code::NotFound, "{err}");
+    assert_eq!(err.code(), Some(Code::NotFound), "{err}");
     for bad in ["xyz", "", &"AB".repeat(32), &"a".repeat(65)] {
-        let err = get_checked(&mut client, k, bad, None, good)
+        let err = get_checked(&client, k, bad, None, good)
             .await
             .expect_err("malformed id");
-        assert_eq!(err.code(), Code::InvalidArgument, "id {bad:?}: {err}");
-        let err = client
-            .stat(with_key(
-                pb::StatRequest {
-                    blob_id: bad.into(),
-                },
-                k,
-            ))
+        assert_eq!(err.code(), Some(Code::InvalidArgument), "id {bad:?}: {err}");
+        let err = as_tenant(&client, k)
+            .stat(bad)
             .await
             .expect_err("malformed id");
-        assert_eq!(err.code(), Code::InvalidArgument, "stat {bad:?}: {err}");
+        assert_eq!(
+            err.code(),
+            Some(Code::InvalidArgument),
+            "stat {bad:?}: {err}"
+        );
     }
 
     // A client that hangs up in the middle of an upload.
     let (tx, rx) = tokio::sync::mpsc::channel::<pb::PutRequest>(4);
-    let mut hang_client = broker.storage().await.expect("client");
-    let request = with_key(tokio_stream::wrappers::ReceiverStream::new(rx), k);
+    let mut hang_client = raw_wire::storage(&broker.url()).await;
+    let request = raw_wire::with_key(tokio_stream::wrappers::ReceiverStream::new(rx), k);
     let call = tokio::spawn(async move { hang_client.put(request).await });
     let partial = Pattern::new(3, 4 * CHUNK as u64);
-    tx.send(head(header("hang-up", partial.len(), Some(CHUNK))))
+    tx.send(head(raw_header("hang-up", partial.len(), Some(CHUNK))))
         .await
         .expect("send");
     for i in 0..2u64 {
@@ -164,10 +175,10 @@ async fn bad_input_gets_documented_statuses_and_commits_nothing() {
     // Nothing new committed, and the broker still works.
     assert!(broker.is_serving().await, "{}", broker.log_tail());
     let after = Pattern::new(4, 3000);
-    put_pattern(&mut client, k, header("after", 3000, Some(CHUNK)), after)
+    put_pattern(&client, k, header("after", 3000, Some(CHUNK)), after)
         .await
         .expect("upload after the bad ones");
-    let names: Vec<String> = list_all(&mut client, &key)
+    let names: Vec<String> = list_all(&client, &key)
         .await
         .expect("list")
         .into_iter()

@@ -7,9 +7,9 @@
 //!   only the chunk nobody else uses, and the other blob still reads
 //!   exactly; deleting both and running GC leaves zero shard objects.
 
-use shardgate_proto::v1 as pb;
+use shardgate_client::Client;
 use shardgate_tests::broker_process::client::{
-    get_checked, header, list_all, put_pattern, with_key,
+    as_tenant, get_checked, header, list_all, put_pattern,
 };
 use shardgate_tests::broker_process::pattern::Pattern;
 use shardgate_tests::broker_process::{BrokerProcess, PeerProviders};
@@ -29,14 +29,14 @@ async fn dedup_writes_nothing_twice_and_gc_removes_exactly_the_unshared_chunks()
         .await
         .expect("broker");
     let (_, key) = broker.create_tenant("alice", None).await.expect("tenant");
-    let mut client = broker.storage().await.expect("client");
+    let client = broker.client().await.expect("client");
     let k = Some(key.as_str());
     assert_eq!(peers.total_shards().await.expect("list"), 0);
 
     // Four chunks; every chunk's three shards on three providers.
     let whole = Pattern::new(7, 4 * CHUNK);
     let a = put_pattern(
-        &mut client,
+        &client,
         k,
         header("a", whole.len(), Some(CHUNK as u32)),
         whole,
@@ -52,7 +52,7 @@ async fn dedup_writes_nothing_twice_and_gc_removes_exactly_the_unshared_chunks()
 
     // The same file again: same blob, every chunk deduplicated, no new shard.
     let again = put_pattern(
-        &mut client,
+        &client,
         k,
         header("a", whole.len(), Some(CHUNK as u32)),
         whole,
@@ -67,7 +67,7 @@ async fn dedup_writes_nothing_twice_and_gc_removes_exactly_the_unshared_chunks()
     // Its first three chunks as another blob: shares them, writes nothing.
     let prefix = Pattern::new(7, 3 * CHUNK);
     let b = put_pattern(
-        &mut client,
+        &client,
         k,
         header("b", prefix.len(), Some(CHUNK as u32)),
         prefix,
@@ -79,11 +79,11 @@ async fn dedup_writes_nothing_twice_and_gc_removes_exactly_the_unshared_chunks()
     assert_eq!(peers.total_shards().await.expect("list"), 4 * SHARDS);
 
     // Delete a, GC: only a's last chunk goes; b reads exactly.
-    delete(&mut client, &key, &a.blob_id).await;
+    delete(&client, &key, &a.blob_id).await;
     let report = broker.run_gc().await.expect("gc");
     assert_eq!(report.chunks_released, 1, "{report:?}");
     assert_eq!(peers.total_shards().await.expect("list"), 3 * SHARDS);
-    let got = get_checked(&mut client, k, &b.blob_id, None, prefix)
+    let got = get_checked(&client, k, &b.blob_id, None, prefix)
         .await
         .expect("b after gc");
     assert_eq!((got.len, got.first_mismatch), (prefix.len(), None));
@@ -93,7 +93,7 @@ async fn dedup_writes_nothing_twice_and_gc_removes_exactly_the_unshared_chunks()
     assert_eq!(peers.total_shards().await.expect("list"), 3 * SHARDS);
 
     // Delete b too, GC: nothing left on any provider.
-    delete(&mut client, &key, &b.blob_id).await;
+    delete(&client, &key, &b.blob_id).await;
     let report = broker.run_gc().await.expect("gc");
     assert_eq!(report.chunks_released, 3, "{report:?}");
     let counts = peers.shard_counts().await.expect("list");
@@ -101,22 +101,13 @@ async fn dedup_writes_nothing_twice_and_gc_removes_exactly_the_unshared_chunks()
         counts.iter().all(|(_, n)| *n == 0),
         "orphans left: {counts:?}"
     );
-    assert!(list_all(&mut client, &key).await.expect("list").is_empty());
+    assert!(list_all(&client, &key).await.expect("list").is_empty());
     assert!(broker.is_serving().await);
 }
 
-async fn delete(
-    client: &mut shardgate_proto::v1::storage_client::StorageClient<tonic::transport::Channel>,
-    key: &str,
-    blob_id: &str,
-) {
-    client
-        .delete(with_key(
-            pb::DeleteBlobRequest {
-                blob_id: blob_id.into(),
-            },
-            Some(key),
-        ))
+async fn delete(client: &Client, key: &str, blob_id: &str) {
+    as_tenant(client, Some(key))
+        .delete(blob_id)
         .await
         .unwrap_or_else(|e| panic!("delete {blob_id}: {e}"));
 }

@@ -8,24 +8,20 @@
 
 use std::time::{Duration, Instant};
 
-use shardgate_proto::v1 as pb;
-use shardgate_proto::v1::providers_client::ProvidersClient;
+use shardgate_client::{Client, pb};
 use shardgate_tests::broker_process::client::{get_checked, header, put_pattern};
 use shardgate_tests::broker_process::pattern::Pattern;
-use shardgate_tests::broker_process::{BrokerProcess, PeerProviders, ProviderSpec, admin_request};
+use shardgate_tests::broker_process::{BrokerProcess, PeerProviders, ProviderSpec};
 use shardgate_tests::{create_s3_bucket, start_moto, tools_available};
-use tonic::transport::Channel;
 
 const CHUNK: u64 = 256 * 1024;
 const BUCKET: &str = "shardgate-e2e-drain-dead";
 
-async fn provider(client: &mut ProvidersClient<Channel>, name: &str) -> pb::ProviderInfo {
-    let list = client
-        .list(admin_request(pb::ListProvidersRequest {}))
+async fn provider(admin: &Client, name: &str) -> pb::ProviderInfo {
+    admin
+        .list_providers()
         .await
         .expect("providers")
-        .into_inner();
-    list.providers
         .into_iter()
         .find(|p| p.name == name)
         .expect("joined")
@@ -41,12 +37,12 @@ async fn drain_of_a_dead_provider_rebuilds_at_once() {
     specs.push(ProviderSpec::s3("s3-d", &fourth, BUCKET));
     let broker = BrokerProcess::start(&specs, "").await.expect("broker");
     let (_, key) = broker.create_tenant("alice", None).await.expect("tenant");
-    let mut client = broker.storage().await.expect("client");
+    let client = broker.client().await.expect("client");
     let mut blobs = Vec::new();
     for i in 0..4u32 {
         let p = Pattern::new(300 + i, 6 * CHUNK + u64::from(i) * 1000);
         let put = put_pattern(
-            &mut client,
+            &client,
             Some(&key),
             header(&format!("b{i}"), p.len(), Some(CHUNK as u32)),
             p,
@@ -55,22 +51,16 @@ async fn drain_of_a_dead_provider_rebuilds_at_once() {
         .expect("upload");
         blobs.push((put.blob_id, p));
     }
-    let mut providers = ProvidersClient::new(
-        Channel::from_shared(broker.url())
-            .expect("url")
-            .connect()
-            .await
-            .expect("connect"),
-    );
-    assert!(provider(&mut providers, "s3").await.shards_stored > 0);
+    let providers = broker.admin_client().await.expect("connect");
+    assert!(provider(&providers, "s3").await.shards_stored > 0);
 
     // s3 dies; downloads (still exact) make the broker hold it DOWN.
     peers.peers[0].stop();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while provider(&mut providers, "s3").await.state != pb::ProviderState::Down as i32 {
+    while provider(&providers, "s3").await.state != pb::ProviderState::Down as i32 {
         assert!(Instant::now() < deadline, "s3 never went DOWN");
         for (id, p) in &blobs {
-            let got = get_checked(&mut client, Some(&key), id, None, *p)
+            let got = get_checked(&client, Some(&key), id, None, *p)
                 .await
                 .expect("readable from the others");
             assert_eq!((got.len, got.first_mismatch), (p.len(), None));
@@ -78,15 +68,10 @@ async fn drain_of_a_dead_provider_rebuilds_at_once() {
     }
 
     // The operator drains it: within a minute no shard is placed on it.
-    providers
-        .drain(admin_request(pb::DrainProviderRequest {
-            name: "s3".into(),
-        }))
-        .await
-        .expect("drain");
+    providers.drain_provider("s3").await.expect("drain");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let s3 = provider(&mut providers, "s3").await;
+        let s3 = provider(&providers, "s3").await;
         if s3.shards_stored == 0 {
             break;
         }
@@ -121,7 +106,7 @@ async fn drain_of_a_dead_provider_rebuilds_at_once() {
     // One more provider lost: every blob still reads back exact.
     peers.peers[1].stop();
     for (id, p) in &blobs {
-        let got = get_checked(&mut client, Some(&key), id, None, *p)
+        let got = get_checked(&client, Some(&key), id, None, *p)
             .await
             .unwrap_or_else(|e| panic!("blob {id} after losing gcs too: {e}"));
         assert_eq!((got.len, got.first_mismatch), (p.len(), None));

@@ -41,18 +41,18 @@ async fn sigkill_mid_upload_then_a_dead_provider_lose_nothing_committed() {
         .await
         .expect("broker");
     let (_, key) = broker.create_tenant("alice", None).await.expect("tenant");
-    let client = broker.storage().await.expect("client");
+    let client = broker.client().await.expect("client");
 
     // 50 concurrent uploads; SIGKILL once a few were acknowledged.
     let acked = Arc::new(AtomicUsize::new(0));
     let mut uploads = tokio::task::JoinSet::new();
     for i in 0..UPLOADS {
-        let (mut client, key, acked) = (client.clone(), key.clone(), acked.clone());
+        let (client, key, acked) = (client.clone(), key.clone(), acked.clone());
         uploads.spawn(async move {
             let name = format!("c-{i}");
             let p = pattern_of(&name).expect("pattern");
             let result = put_pattern(
-                &mut client,
+                &client,
                 Some(&key),
                 header(&name, p.len(), Some(CHUNK as u32)),
                 p,
@@ -93,10 +93,8 @@ async fn sigkill_mid_upload_then_a_dead_provider_lose_nothing_committed() {
         .restart()
         .await
         .expect("restart on the same data dir");
-    let mut client = broker.storage().await.expect("client");
-    let listed = list_all(&mut client, &key)
-        .await
-        .expect("list after restart");
+    let client = broker.client().await.expect("client");
+    let listed = list_all(&client, &key).await.expect("list after restart");
     for (name, id) in &acknowledged {
         assert!(
             listed.iter().any(|b| &b.blob_id == id),
@@ -105,7 +103,7 @@ async fn sigkill_mid_upload_then_a_dead_provider_lose_nothing_committed() {
     }
     for blob in &listed {
         let p = pattern_of(&blob.name).expect("a name this test uploaded");
-        let got = get_checked(&mut client, Some(&key), &blob.blob_id, None, p)
+        let got = get_checked(&client, Some(&key), &blob.blob_id, None, p)
             .await
             .unwrap_or_else(|e| panic!("{} listed but unreadable: {e}", blob.name));
         assert_eq!(
@@ -126,7 +124,7 @@ async fn sigkill_mid_upload_then_a_dead_provider_lose_nothing_committed() {
     peers.peers[1].stop();
     for blob in &listed {
         let p = pattern_of(&blob.name).expect("pattern");
-        let got = get_checked(&mut client, Some(&key), &blob.blob_id, None, p)
+        let got = get_checked(&client, Some(&key), &blob.blob_id, None, p)
             .await
             .unwrap_or_else(|e| panic!("{} with gcs down: {e}", blob.name));
         assert_eq!(
@@ -141,7 +139,7 @@ async fn sigkill_mid_upload_then_a_dead_provider_lose_nothing_committed() {
     let name = format!("c-{UPLOADS}");
     let p = pattern_of(&name).expect("pattern");
     match put_pattern(
-        &mut client,
+        &client,
         Some(&key),
         header(&name, p.len(), Some(CHUNK as u32)),
         p,
@@ -149,17 +147,17 @@ async fn sigkill_mid_upload_then_a_dead_provider_lose_nothing_committed() {
     .await
     {
         Ok(put) => {
-            let got = get_checked(&mut client, Some(&key), &put.blob_id, None, p)
+            let got = get_checked(&client, Some(&key), &put.blob_id, None, p)
                 .await
                 .expect("an upload accepted while a provider is down reads back");
             assert_eq!((got.len, got.first_mismatch), (p.len(), None));
         }
         Err(e) => {
             assert!(
-                matches!(e.code(), Code::FailedPrecondition | Code::Unavailable),
+                matches!(e.code(), Some(Code::FailedPrecondition | Code::Unavailable)),
                 "unclean failure: {e}"
             );
-            let now = list_all(&mut client, &key).await.expect("list");
+            let now = list_all(&client, &key).await.expect("list");
             assert!(
                 now.iter().all(|b| b.name != name),
                 "a failed upload was committed"

@@ -8,12 +8,10 @@
 use std::time::{Duration, Instant};
 
 use shardgate_proto::v1 as pb;
-use shardgate_proto::v1::providers_client::ProvidersClient;
-use shardgate_tests::broker_process::client::{get_checked, header, put_pattern, with_key};
+use shardgate_tests::broker_process::client::{as_tenant, get_checked, header, put_pattern};
 use shardgate_tests::broker_process::pattern::Pattern;
-use shardgate_tests::broker_process::{BrokerProcess, PeerProviders, admin_request};
+use shardgate_tests::broker_process::{BrokerProcess, PeerProviders};
 use shardgate_tests::tools_available;
-use tonic::transport::Channel;
 
 const CHUNK: u64 = 256 * 1024;
 
@@ -27,35 +25,29 @@ async fn stat_counts_only_shards_readable_now() {
         .await
         .expect("broker");
     let (_, key) = broker.create_tenant("alice", None).await.expect("tenant");
-    let mut client = broker.storage().await.expect("client");
+    let client = broker.client().await.expect("client");
     let p = Pattern::new(5, 8 * CHUNK);
     let put = put_pattern(
-        &mut client,
+        &client,
         Some(&key),
         header("b", p.len(), Some(CHUNK as u32)),
         p,
     )
     .await
     .expect("upload");
-    let stat = |client: &mut shardgate_proto::v1::storage_client::StorageClient<Channel>| {
-        let request = with_key(
-            pb::StatRequest {
-                blob_id: put.blob_id.clone(),
-            },
-            Some(&key),
-        );
-        let mut client = client.clone();
+    let stat = |client: &shardgate_client::Client| {
+        let client = as_tenant(client, Some(&key));
+        let blob_id = put.blob_id.clone();
         async move {
             client
-                .stat(request)
+                .stat(&blob_id)
                 .await
                 .expect("stat")
-                .into_inner()
                 .redundancy
                 .expect("redundancy")
         }
     };
-    let before = stat(&mut client).await;
+    let before = stat(&client).await;
     assert_eq!(
         (before.tolerated_provider_failures, before.reduced),
         (1, false)
@@ -64,25 +56,15 @@ async fn stat_counts_only_shards_readable_now() {
     // Kill the s3 peer; downloads (exact, from the other two) make the
     // broker hold it DOWN.
     peers.peers[0].stop();
-    let mut providers = ProvidersClient::new(
-        Channel::from_shared(broker.url())
-            .expect("url")
-            .connect()
-            .await
-            .expect("connect"),
-    );
+    let providers = broker.admin_client().await.expect("connect");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let got = get_checked(&mut client, Some(&key), &put.blob_id, None, p)
+        let got = get_checked(&client, Some(&key), &put.blob_id, None, p)
             .await
             .expect("readable from the other two");
         assert_eq!((got.len, got.first_mismatch), (p.len(), None));
-        let list = providers
-            .list(admin_request(pb::ListProvidersRequest {}))
-            .await
-            .expect("providers")
-            .into_inner();
-        let s3 = list.providers.iter().find(|i| i.name == "s3").expect("s3");
+        let list = providers.list_providers().await.expect("providers");
+        let s3 = list.iter().find(|i| i.name == "s3").expect("s3");
         if s3.state == pb::ProviderState::Down as i32 {
             break;
         }
@@ -90,7 +72,7 @@ async fn stat_counts_only_shards_readable_now() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let during = stat(&mut client).await;
+    let during = stat(&client).await;
     assert_eq!(
         (during.tolerated_provider_failures, during.reduced),
         (0, true),

@@ -13,13 +13,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use shardgate_proto::v1 as pb;
 use shardgate_tests::broker_process::client::{
-    get_checked, header, list_all, put_pattern, with_key,
+    as_tenant, get_checked, header, list_all, put_pattern,
 };
 use shardgate_tests::broker_process::pattern::Pattern;
-use shardgate_tests::broker_process::{BrokerProcess, PeerProviders, admin_request};
+use shardgate_tests::broker_process::{BrokerProcess, PeerProviders};
 use shardgate_tests::tools_available;
+use tokio::io::AsyncWriteExt;
 
 const CHUNK: u64 = 256 * 1024;
 const UPLOADS: u32 = 30;
@@ -46,38 +46,22 @@ async fn one_gc_pass_removes_every_orphan_and_nothing_committed() {
     .await
     .expect("broker");
     let (_, key) = broker.create_tenant("alice", None).await.expect("tenant");
-    let client = broker.storage().await.expect("client");
+    let client = broker.client().await.expect("client");
 
     // 1. A client cancels a 5 MiB upload once shards of it are stored.
     let before = peers.total_shards().await.expect("count");
-    let (frames, rx) = tokio::sync::mpsc::channel::<pb::PutRequest>(4);
-    let cancelled = {
-        let mut client = client.clone();
-        let key = key.clone();
-        tokio::spawn(async move {
-            let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
-            client.put(with_key(stream, Some(&key))).await
-        })
-    };
+    // Through the SDK, reading from a pipe this test feeds: 2 MiB go in,
+    // then the upload task is dropped (the SDK resets the stream).
     let big = Pattern::new(1, 5 << 20);
-    frames
-        .send(pb::PutRequest {
-            frame: Some(pb::put_request::Frame::Header(header(
-                "cancelled",
-                big.len(),
-                Some(CHUNK as u32),
-            ))),
-        })
-        .await
-        .expect("header");
+    let (mut writer, reader) = tokio::io::duplex(1 << 20);
+    let cancelled = {
+        let client = as_tenant(&client, Some(&key));
+        let spec = header("cancelled", big.len(), Some(CHUNK as u32));
+        tokio::spawn(async move { client.put(reader, spec.size, spec.options).await })
+    };
     for i in 0..8u64 {
         let bytes = big.bytes(i * 256 * 1024, 256 * 1024);
-        frames
-            .send(pb::PutRequest {
-                frame: Some(pb::put_request::Frame::Data(bytes.into())),
-            })
-            .await
-            .expect("frame");
+        writer.write_all(&bytes).await.expect("feed the upload");
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     while peers.total_shards().await.expect("count") < before + 9 {
@@ -85,18 +69,18 @@ async fn one_gc_pass_removes_every_orphan_and_nothing_committed() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     cancelled.abort(); // the client goes away: RST_STREAM(CANCEL)
-    drop(frames);
+    drop(writer);
 
     // 2. SIGKILL in the middle of 30 concurrent uploads, then restart.
     let acked = Arc::new(AtomicUsize::new(0));
     let mut uploads = tokio::task::JoinSet::new();
     for i in 0..UPLOADS {
-        let (mut client, key, acked) = (client.clone(), key.clone(), acked.clone());
+        let (client, key, acked) = (client.clone(), key.clone(), acked.clone());
         uploads.spawn(async move {
             let name = format!("c-{i}");
             let p = pattern_of(&name).expect("pattern");
             let header = header(&name, p.len(), Some(CHUNK as u32));
-            let result = put_pattern(&mut client, Some(&key), header, p).await;
+            let result = put_pattern(&client, Some(&key), header, p).await;
             if result.is_ok() {
                 acked.fetch_add(1, Ordering::SeqCst);
             }
@@ -115,8 +99,8 @@ async fn one_gc_pass_removes_every_orphan_and_nothing_committed() {
     }
     assert!(failed > 0, "the kill must land mid-way");
     broker.restart().await.expect("restart");
-    let mut client = broker.storage().await.expect("client");
-    let listed = list_all(&mut client, &key).await.expect("list");
+    let client = broker.client().await.expect("client");
+    let listed = list_all(&client, &key).await.expect("list");
     // One shard per provider per chunk (2+1 on three providers, no dedup
     // between these patterns).
     let expected: usize = listed
@@ -131,12 +115,8 @@ async fn one_gc_pass_removes_every_orphan_and_nothing_committed() {
 
     // 3. Orphans are deleted only once older than the grace period.
     tokio::time::sleep(Duration::from_secs(GRACE_SECS + 3)).await;
-    let mut admin = broker.admin().await.expect("admin");
-    let dry = admin
-        .run_gc(admin_request(pb::RunGcRequest { dry_run: true }))
-        .await
-        .expect("dry run")
-        .into_inner();
+    let admin = broker.admin_client().await.expect("admin");
+    let dry = admin.run_gc(true).await.expect("dry run");
     let orphans: usize = counts.iter().map(|(_, n)| n - expected).sum();
     assert_eq!(
         (
@@ -166,7 +146,7 @@ async fn one_gc_pass_removes_every_orphan_and_nothing_committed() {
     }
     for blob in &listed {
         let p = pattern_of(&blob.name).expect("a name this test uploaded");
-        let got = get_checked(&mut client, Some(&key), &blob.blob_id, None, p)
+        let got = get_checked(&client, Some(&key), &blob.blob_id, None, p)
             .await
             .unwrap_or_else(|e| panic!("{} listed but unreadable: {e}", blob.name));
         assert_eq!(

@@ -9,9 +9,8 @@
 //! never skips, without it.
 
 use deadpool_postgres::tokio_postgres::{self, NoTls};
-use shardgate_proto::v1 as pb;
 use shardgate_tests::broker_process::client::{
-    get_checked, header, list_all, put_pattern, with_key,
+    as_tenant, get_checked, header, list_all, put_pattern,
 };
 use shardgate_tests::broker_process::pattern::Pattern;
 use shardgate_tests::broker_process::{BrokerProcess, ProviderSpec};
@@ -109,12 +108,12 @@ async fn two_brokers_share_one_postgres_index() {
     // A tenant created through A authenticates on B.
     let (_, key) = a.create_tenant("alice", None).await.expect("tenant");
     let k = Some(key.as_str());
-    let mut on_a = a.storage().await.expect("client A");
-    let mut on_b = b.storage().await.expect("client B");
+    let on_a = a.client().await.expect("client A");
+    let on_b = b.client().await.expect("client B");
 
     let pattern = Pattern::new(42, 3 * CHUNK + 1000);
     let put = put_pattern(
-        &mut on_a,
+        &on_a,
         k,
         header("shared/report.bin", pattern.len(), Some(CHUNK as u32)),
         pattern,
@@ -123,21 +122,15 @@ async fn two_brokers_share_one_postgres_index() {
     .unwrap_or_else(|e| panic!("put through A: {e}\n{}", a.log_tail()));
     assert_eq!(schema.count("chunks").await, 4, "four chunks indexed");
 
-    let info = on_b
-        .stat(with_key(
-            pb::StatRequest {
-                blob_id: put.blob_id.clone(),
-            },
-            k,
-        ))
+    let info = as_tenant(&on_b, k)
+        .stat(&put.blob_id)
         .await
-        .unwrap_or_else(|e| panic!("stat through B: {e}\n{}", b.log_tail()))
-        .into_inner();
+        .unwrap_or_else(|e| panic!("stat through B: {e}\n{}", b.log_tail()));
     assert_eq!(
         (info.name.as_str(), info.size_bytes),
         ("shared/report.bin", pattern.len())
     );
-    let listed = list_all(&mut on_b, &key).await.expect("list through B");
+    let listed = list_all(&on_b, &key).await.expect("list through B");
     assert_eq!(
         listed
             .iter()
@@ -145,32 +138,21 @@ async fn two_brokers_share_one_postgres_index() {
             .collect::<Vec<_>>(),
         [put.blob_id.as_str()]
     );
-    let got = get_checked(&mut on_b, k, &put.blob_id, None, pattern)
+    let got = get_checked(&on_b, k, &put.blob_id, None, pattern)
         .await
         .unwrap_or_else(|e| panic!("get through B: {e}\n{}", b.log_tail()));
     assert_eq!((got.len, got.first_mismatch), (pattern.len(), None));
 
-    let deleted = on_b
-        .delete(with_key(
-            pb::DeleteBlobRequest {
-                blob_id: put.blob_id.clone(),
-            },
-            k,
-        ))
+    let deleted = as_tenant(&on_b, k)
+        .delete(&put.blob_id)
         .await
-        .expect("delete through B")
-        .into_inner();
-    assert_eq!(deleted.released_quota_bytes, pattern.len());
-    let gone = on_a
-        .stat(with_key(
-            pb::StatRequest {
-                blob_id: put.blob_id.clone(),
-            },
-            k,
-        ))
+        .expect("delete through B");
+    assert_eq!(deleted, pattern.len());
+    let gone = as_tenant(&on_a, k)
+        .stat(&put.blob_id)
         .await
         .expect_err("A sees the delete");
-    assert_eq!(gone.code(), tonic::Code::NotFound);
+    assert_eq!(gone.code(), Some(tonic::Code::NotFound));
 
     let report = b
         .run_gc()

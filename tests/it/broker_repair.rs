@@ -13,10 +13,9 @@
 use std::time::{Duration, Instant};
 
 use shardgate_proto::v1 as pb;
-use shardgate_proto::v1::providers_client::ProvidersClient;
 use shardgate_tests::broker_process::client::{get_checked, header, put_pattern};
 use shardgate_tests::broker_process::pattern::Pattern;
-use shardgate_tests::broker_process::{BrokerProcess, ProviderSpec, admin_request};
+use shardgate_tests::broker_process::{BrokerProcess, ProviderSpec};
 use shardgate_tests::{create_s3_bucket, start_moto, tools_available};
 
 const CHUNK: u64 = 256 * 1024;
@@ -36,16 +35,9 @@ async fn counts(specs: &[ProviderSpec]) -> Vec<(String, usize)> {
 }
 
 async fn shards_stored(broker: &BrokerProcess, name: &str) -> u64 {
-    let mut client = ProvidersClient::connect(broker.url())
-        .await
-        .expect("connect");
-    let list = client
-        .list(admin_request(pb::ListProvidersRequest {}))
-        .await
-        .expect("Providers.List")
-        .into_inner();
-    list.providers
-        .iter()
+    let admin = broker.admin_client().await.expect("connect");
+    let list = admin.list_providers().await.expect("Providers.List");
+    list.iter()
         .find(|p| p.name == name)
         .map(|p| p.shards_stored)
         .expect("provider listed")
@@ -71,7 +63,7 @@ async fn drained_provider_ends_empty_and_every_blob_reads_back_exactly() {
         .await
         .expect("broker");
     let (_, key) = broker.create_tenant("alice", None).await.expect("tenant");
-    let mut storage = broker.storage().await.expect("client");
+    let storage = broker.client().await.expect("client");
     let k = Some(key.as_str());
 
     // 1 + 5 + 9 chunks (the last ones short), 15 chunks × 3 shards.
@@ -79,7 +71,7 @@ async fn drained_provider_ends_empty_and_every_blob_reads_back_exactly() {
     for (seed, len) in [(1u32, 1000), (2, 5 * CHUNK - 17), (3, 9 * CHUNK - 1)] {
         let pattern = Pattern::new(seed, len);
         let put = put_pattern(
-            &mut storage,
+            &storage,
             k,
             header(&format!("blob-{seed}"), len, Some(CHUNK as u32)),
             pattern,
@@ -99,16 +91,8 @@ async fn drained_provider_ends_empty_and_every_blob_reads_back_exactly() {
     assert!(held > 0, "{before:?}");
     assert_eq!(shards_stored(&broker, &victim).await, held as u64);
 
-    let mut providers = ProvidersClient::connect(broker.url())
-        .await
-        .expect("connect");
-    let drained = providers
-        .drain(admin_request(pb::DrainProviderRequest {
-            name: victim.clone(),
-        }))
-        .await
-        .expect("Drain")
-        .into_inner();
+    let providers = broker.admin_client().await.expect("connect");
+    let drained = providers.drain_provider(&victim).await.expect("Drain");
     assert_eq!(drained.state, pb::ProviderState::Draining as i32);
 
     let started = Instant::now();
@@ -138,20 +122,13 @@ async fn drained_provider_ends_empty_and_every_blob_reads_back_exactly() {
         "moved, not lost or doubled: {before:?} → {after:?}"
     );
     for (blob_id, pattern) in &blobs {
-        let got = get_checked(&mut storage, k, blob_id, None, *pattern)
+        let got = get_checked(&storage, k, blob_id, None, *pattern)
             .await
             .unwrap_or_else(|e| panic!("get {blob_id}: {e}\n{}", broker.log_tail()));
         assert_eq!((got.len, got.first_mismatch), (pattern.len(), None));
     }
 
-    let status = broker
-        .admin()
-        .await
-        .expect("admin")
-        .get_repair_status(admin_request(pb::GetRepairStatusRequest {}))
-        .await
-        .expect("GetRepairStatus")
-        .into_inner();
+    let status = providers.repair_status().await.expect("GetRepairStatus");
     assert!(
         status.shards_repaired_total >= held as u64,
         "{status:?} after moving {held}"
@@ -159,12 +136,8 @@ async fn drained_provider_ends_empty_and_every_blob_reads_back_exactly() {
     assert_eq!(status.shards_bad_found_total, 0, "{status:?}");
 
     let left = providers
-        .leave(admin_request(pb::LeaveProviderRequest {
-            name: victim.clone(),
-            force: false,
-        }))
+        .leave_provider(&victim, false)
         .await
-        .expect("Leave without force once drained")
-        .into_inner();
+        .expect("Leave without force once drained");
     assert_eq!(left.shards_queued_for_repair, 0);
 }

@@ -32,7 +32,7 @@ async fn sizes_ranges_and_a_200_mib_blob_round_trip_and_the_index_holds_no_file_
         .expect("broker");
     let (_, key) = broker.create_tenant("alice", None).await.expect("tenant");
     let key = Some(key.as_str());
-    let mut client = broker.storage().await.expect("client");
+    let client = broker.client().await.expect("client");
 
     // Sizes: empty (no chunks), one byte, and the three around a boundary.
     for (seed, size) in [0, 1, SMALL_CHUNK - 1, SMALL_CHUNK, SMALL_CHUNK + 1]
@@ -41,7 +41,7 @@ async fn sizes_ranges_and_a_200_mib_blob_round_trip_and_the_index_holds_no_file_
     {
         let pattern = Pattern::new(seed as u32 + 1, size);
         let put = put_pattern(
-            &mut client,
+            &client,
             key,
             header(&format!("size-{size}"), size, Some(SMALL_CHUNK as u32)),
             pattern,
@@ -51,7 +51,7 @@ async fn sizes_ranges_and_a_200_mib_blob_round_trip_and_the_index_holds_no_file_
         assert_eq!(put.size_bytes, size);
         assert_eq!(put.chunk_count, size.div_ceil(SMALL_CHUNK));
         assert_eq!(put.content_hash, pattern.blake3_hex());
-        let got = get_checked(&mut client, key, &put.blob_id, None, pattern)
+        let got = get_checked(&client, key, &put.blob_id, None, pattern)
             .await
             .unwrap_or_else(|e| panic!("get {size}: {e}"));
         assert_eq!(got.len, size, "size {size}");
@@ -62,7 +62,7 @@ async fn sizes_ranges_and_a_200_mib_blob_round_trip_and_the_index_holds_no_file_
     let size = 3 * SMALL_CHUNK + 5;
     let pattern = Pattern::new(50, size);
     let put = put_pattern(
-        &mut client,
+        &client,
         key,
         header("ranges", size, Some(SMALL_CHUNK as u32)),
         pattern,
@@ -80,15 +80,9 @@ async fn sizes_ranges_and_a_200_mib_blob_round_trip_and_the_index_holds_no_file_
         (size - 1, None, 1),
         (c + 7, Some(10 * c), size - c - 7),
     ] {
-        let got = get_checked(
-            &mut client,
-            key,
-            &put.blob_id,
-            range(offset, length),
-            pattern,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("range {offset}+{length:?}: {e}"));
+        let got = get_checked(&client, key, &put.blob_id, range(offset, length), pattern)
+            .await
+            .unwrap_or_else(|e| panic!("range {offset}+{length:?}: {e}"));
         let r = got.header.range.expect("served range");
         assert_eq!(
             (r.offset, got.len),
@@ -100,25 +94,19 @@ async fn sizes_ranges_and_a_200_mib_blob_round_trip_and_the_index_holds_no_file_
 
     // 200 MiB at the default chunk size, generated and checked on the fly.
     let big = Pattern::new(99, BIG);
-    let put = put_pattern(&mut client, key, header("big", BIG, None), big)
+    let put = put_pattern(&client, key, header("big", BIG, None), big)
         .await
         .unwrap_or_else(|e| panic!("put 200 MiB: {e}\n{}", broker.log_tail()));
     assert_eq!(put.chunk_count, BIG / BIG_CHUNK);
     assert_eq!(put.content_hash, big.blake3_hex());
-    let got = get_checked(&mut client, key, &put.blob_id, None, big)
+    let got = get_checked(&client, key, &put.blob_id, None, big)
         .await
         .expect("get 200 MiB");
     assert_eq!((got.len, got.first_mismatch), (BIG, None));
     for (offset, length) in [(BIG_CHUNK - 3, 6), (BIG - BIG_CHUNK - 1, 2), (BIG - 1, 1)] {
-        let got = get_checked(
-            &mut client,
-            key,
-            &put.blob_id,
-            range(offset, Some(length)),
-            big,
-        )
-        .await
-        .expect("ranged get");
+        let got = get_checked(&client, key, &put.blob_id, range(offset, Some(length)), big)
+            .await
+            .expect("ranged get");
         assert_eq!((got.len, got.first_mismatch), (length, None), "at {offset}");
     }
 

@@ -6,69 +6,28 @@
 //! CANCELLED, OUT_OF_RANGE, INTERNAL or a bare HTTP error that clients show
 //! as UNKNOWN). Nothing is committed and the broker keeps serving.
 
-use bytes::{BufMut, Bytes, BytesMut};
-use http_body_util::{BodyExt, Full};
+use bytes::BytesMut;
 use prost::Message;
 use shardgate_proto::v1 as pb;
 use shardgate_tests::broker_process::client::{get_checked, header, list_all, put_pattern};
 use shardgate_tests::broker_process::pattern::Pattern;
 use shardgate_tests::broker_process::{BrokerProcess, PeerProviders};
+use shardgate_tests::raw_wire::{self, frame, framed_as};
 use shardgate_tests::tools_available;
-use tonic::codegen::Service;
-use tonic::transport::Channel;
-use tonic::{Code, Status};
+use tonic::Code;
 
 /// The broker's receive limit for one gRPC message (common.proto).
 const LIMIT: usize = 4 << 20;
 
-/// One gRPC length-prefixed message: flag 0, big-endian length, bytes.
-fn frame(message: &[u8]) -> BytesMut {
-    framed_as(message.len(), message)
-}
-
-/// A frame whose prefix announces `len` bytes, followed by `bytes`.
-fn framed_as(len: usize, bytes: &[u8]) -> BytesMut {
-    let mut out = BytesMut::with_capacity(5 + bytes.len());
-    out.put_u8(0);
-    out.put_u32(len as u32);
-    out.put_slice(bytes);
-    out
-}
-
 fn put_header(size: u64) -> BytesMut {
     let request = pb::PutRequest {
-        frame: Some(pb::put_request::Frame::Header(header("wire", size, None))),
+        frame: Some(pb::put_request::Frame::Header(pb::PutHeader {
+            name: "wire".into(),
+            declared_size_bytes: Some(size),
+            ..Default::default()
+        })),
     };
     frame(&request.encode_to_vec())
-}
-
-/// Sends `body` as the whole request of `method` and returns the status the
-/// broker answered, from the headers (trailers-only) or the trailers.
-async fn raw_call(broker: &BrokerProcess, method: &str, key: &str, body: BytesMut) -> Status {
-    let mut channel = Channel::from_shared(broker.url())
-        .expect("url")
-        .connect()
-        .await
-        .expect("connect");
-    let request = http::Request::builder()
-        .method("POST")
-        .uri(format!("{}/shardgate.v1.Storage/{method}", broker.url()))
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .header("x-api-key", key)
-        .body(tonic::body::Body::new(Full::new(Bytes::from(body))))
-        .expect("request");
-    std::future::poll_fn(|cx| channel.poll_ready(cx))
-        .await
-        .expect("ready");
-    let response = channel.call(request).await.expect("an HTTP response");
-    assert_eq!(response.status(), http::StatusCode::OK, "gRPC answers 200");
-    if let Some(status) = Status::from_header_map(response.headers()) {
-        return status;
-    }
-    let collected = response.into_body().collect().await.expect("body");
-    let trailers = collected.trailers().cloned().expect("trailers");
-    Status::from_header_map(&trailers).expect("grpc-status in the trailers")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,35 +98,28 @@ async fn bad_frames_and_headers_get_documented_codes() {
         ),
     ];
     for (what, method, body, expected) in cases {
-        let status = raw_call(&broker, method, &key, body).await;
+        let status = raw_wire::raw_call(&broker.url(), method, &key, body).await;
         assert_eq!(status.code(), expected, "{what}: {status:?}");
         assert!(!status.message().is_empty(), "{what}: says what to fix");
         assert!(broker.is_serving().await, "still SERVING after {what}");
     }
 
     // A 16 KiB x-api-key: a gRPC status, not a bare HTTP 431 (UNKNOWN).
-    let mut client = broker.storage().await.expect("client");
-    let mut request = tonic::Request::new(pb::ListBlobsRequest::default());
-    request.metadata_mut().insert(
-        "x-api-key",
-        "k".repeat(16 << 10).parse().expect("ascii metadata"),
-    );
-    let status = client.list(request).await.expect_err("refused");
+    let mut raw = raw_wire::storage(&broker.url()).await;
+    let huge = "k".repeat(16 << 10);
+    let request = raw_wire::with_key(pb::ListBlobsRequest::default(), Some(&huge));
+    let status = raw.list(request).await.expect_err("refused");
+    let client = broker.client().await.expect("client");
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     assert!(status.message().contains("x-api-key"), "{status:?}");
 
     // Nothing committed; the broker still stores and serves.
-    assert!(list_all(&mut client, &key).await.expect("list").is_empty());
+    assert!(list_all(&client, &key).await.expect("list").is_empty());
     let pattern = Pattern::new(3, 300_000);
-    let put = put_pattern(
-        &mut client,
-        Some(&key),
-        header("after", 300_000, None),
-        pattern,
-    )
-    .await
-    .expect("upload after the bad input");
-    get_checked(&mut client, Some(&key), &put.blob_id, None, pattern)
+    let put = put_pattern(&client, Some(&key), header("after", 300_000, None), pattern)
+        .await
+        .expect("upload after the bad input");
+    get_checked(&client, Some(&key), &put.blob_id, None, pattern)
         .await
         .expect("read back");
 }

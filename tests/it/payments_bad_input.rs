@@ -6,8 +6,8 @@
 //! huge uint64); a price change leaves issued invoices at their price; a
 //! zero price still asks the minimum invoice (every download is paid).
 
-use shardgate_proto::v1 as pb;
-use shardgate_tests::broker_process::client::{list_all, with_key};
+use shardgate_client::pb;
+use shardgate_tests::broker_process::client::{as_tenant, list_all};
 use shardgate_tests::lightning::{Challenge, PaidBroker, fetch, get_request, upload_priced};
 use tonic::Code;
 
@@ -63,8 +63,12 @@ async fn malformed_and_giant_authorization_values_are_refused_without_data() {
         assert!(got.header.is_none(), "{what}: header sent");
         assert_eq!(got.data_frames, 0, "{what}: data served");
         let status = got.refused();
-        assert_eq!(status.code(), Code::Unauthenticated, "{what}: {status:?}");
-        Challenge::from_status(status).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(
+            status.code(),
+            Some(Code::Unauthenticated),
+            "{what}: {status:?}"
+        );
+        Challenge::from_error(status).unwrap_or_else(|e| panic!("{what}: {e}"));
     }
 
     // 64 KiB of authorization: refused by the broker or its transport,
@@ -78,7 +82,7 @@ async fn malformed_and_giant_authorization_values_are_refused_without_data() {
     assert!(
         matches!(
             status.code(),
-            Code::ResourceExhausted | Code::Unauthenticated
+            Some(Code::ResourceExhausted | Code::Unauthenticated)
         ),
         "64 KiB authorization: {status:?}"
     );
@@ -89,16 +93,16 @@ async fn malformed_and_giant_authorization_values_are_refused_without_data() {
     assert!(got.bytes() == data.as_slice());
 
     // `uses` out of bounds in a challenge request: INVALID_ARGUMENT.
-    let mut client = paid.storage().await;
+    let client = paid.client().await;
     for (uses, hold) in [(101, false), (2, true)] {
         let mut request = get_request(&blob, None);
         request.uses = uses;
         request.hold_invoice = hold;
-        let got = fetch(&mut client, with_key(request, None)).await;
+        let got = fetch(&client, request, None).await;
         assert_eq!(got.data_frames, 0);
         assert_eq!(
             got.refused().code(),
-            Code::InvalidArgument,
+            Some(Code::InvalidArgument),
             "uses {uses} hold {hold}: {:?}",
             got.end
         );
@@ -108,8 +112,8 @@ async fn malformed_and_giant_authorization_values_are_refused_without_data() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prices_are_bounded_and_issued_invoices_keep_their_price() {
     let paid = start().await;
-    let key = Some(paid.owner_key());
-    let mut client = paid.storage().await;
+    let client = paid.client().await;
+    let owner = as_tenant(&client, Some(paid.owner_key()));
     let data = vec![2u8; 4_000];
 
     // Out of bounds at upload (u64::MAX is what a client's -1 becomes).
@@ -119,7 +123,7 @@ async fn prices_are_bounded_and_issued_invoices_keep_their_price() {
         (0, u64::MAX, "per MiB -1 as uint64"),
     ] {
         let err = upload_priced(
-            &mut client,
+            &client,
             paid.owner_key(),
             what,
             &data,
@@ -128,10 +132,10 @@ async fn prices_are_bounded_and_issued_invoices_keep_their_price() {
         )
         .await
         .expect_err(what);
-        assert_eq!(err.code(), Code::InvalidArgument, "{what}: {err:?}");
+        assert_eq!(err.code(), Some(Code::InvalidArgument), "{what}: {err:?}");
     }
     assert!(
-        list_all(&mut client, paid.owner_key())
+        list_all(&client, paid.owner_key())
             .await
             .expect("list")
             .is_empty(),
@@ -144,32 +148,17 @@ async fn prices_are_bounded_and_issued_invoices_keep_their_price() {
         (MAX_FLAT_MSAT + 1, 0, "flat above max"),
         (0, u64::MAX, "per MiB -1"),
     ] {
-        let err = client
-            .update_blob(with_key(
-                pb::UpdateBlobRequest {
-                    blob_id: blob.clone(),
-                    price: Some(pb::Price {
-                        flat_msat: flat,
-                        per_mib_msat: per_mib,
-                    }),
-                    visibility: 0,
-                },
-                key,
-            ))
+        let price = pb::Price {
+            flat_msat: flat,
+            per_mib_msat: per_mib,
+        };
+        let err = owner
+            .update(&blob, Some(price), None)
             .await
             .expect_err(what);
-        assert_eq!(err.code(), Code::InvalidArgument, "{what}: {err:?}");
+        assert_eq!(err.code(), Some(Code::InvalidArgument), "{what}: {err:?}");
     }
-    let info = client
-        .stat(with_key(
-            pb::StatRequest {
-                blob_id: blob.clone(),
-            },
-            key,
-        ))
-        .await
-        .expect("stat")
-        .into_inner();
+    let info = owner.stat(&blob).await.expect("stat");
     assert_eq!(
         info.price.map(|p| (p.flat_msat, p.per_mib_msat)),
         Some((1_000, 0))
@@ -177,18 +166,12 @@ async fn prices_are_bounded_and_issued_invoices_keep_their_price() {
 
     // An invoice issued at 1,000 msat keeps that price after a raise.
     let before = paid.challenge(get_request(&blob, None), None).await;
-    client
-        .update_blob(with_key(
-            pb::UpdateBlobRequest {
-                blob_id: blob.clone(),
-                price: Some(pb::Price {
-                    flat_msat: 50_000,
-                    per_mib_msat: 0,
-                }),
-                visibility: 0,
-            },
-            key,
-        ))
+    let raised = pb::Price {
+        flat_msat: 50_000,
+        per_mib_msat: 0,
+    };
+    owner
+        .update(&blob, Some(raised), None)
         .await
         .expect("raise the price");
     let balance = paid.lightning.payer_balance_msat();

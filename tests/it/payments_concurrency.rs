@@ -10,14 +10,10 @@
 use std::time::Duration;
 
 use futures::future::join_all;
-use shardgate_proto::v1 as pb;
-use shardgate_proto::v1::storage_client::StorageClient;
-use shardgate_tests::broker_process::admin_request;
-use shardgate_tests::broker_process::client::with_key;
+use shardgate_client::{Client, pb};
 use shardgate_tests::broker_process::pattern::Pattern;
-use shardgate_tests::lightning::{Challenge, PaidBroker, authorized, fetch, get_request};
+use shardgate_tests::lightning::{Challenge, PaidBroker, fetch, get_request};
 use tonic::Code;
-use tonic::transport::Channel;
 
 const BUYERS: usize = 200;
 const BLOBS: usize = 4;
@@ -37,19 +33,19 @@ async fn two_hundred_concurrent_paid_downloads_are_each_served_once() {
             .await;
         blobs.push((id, data));
     }
-    let client = paid.storage().await;
+    let client = paid.client().await;
 
     tokio::time::timeout(BOUND, async {
         // 200 challenges at once.
         let challenges: Vec<Challenge> = join_all((0..BUYERS).map(|i| {
-            let mut client = client.clone();
+            let client = client.clone();
             let blob = blobs[i % BLOBS].0.clone();
             async move {
-                let got = fetch(&mut client, with_key(get_request(&blob, None), None)).await;
+                let got = fetch(&client, get_request(&blob, None), None).await;
                 assert_eq!(got.data_frames, 0, "served before payment");
                 let status = got.refused();
-                assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
-                Challenge::from_status(status).expect("challenge")
+                assert_eq!(status.code(), Some(Code::Unauthenticated), "{status:?}");
+                Challenge::from_error(status).expect("challenge")
             }
         }))
         .await;
@@ -86,14 +82,13 @@ async fn two_hundred_concurrent_paid_downloads_are_each_served_once() {
         let entries = paid.wait_for_ledger_entries(BUYERS).await;
         assert_eq!(entries.len(), BUYERS);
         let earnings = paid
-            .payments()
+            .broker
+            .admin_client()
             .await
-            .get_earnings(admin_request(pb::GetEarningsRequest {
-                kind: pb::AccountKind::Lightning as i32,
-            }))
+            .expect("connect")
+            .earnings(pb::AccountKind::Lightning)
             .await
-            .expect("earnings")
-            .into_inner();
+            .expect("earnings");
         assert_eq!(earnings.balances.len(), 1);
         assert_eq!(earnings.balances[0].debited_msat, expected_spent);
 
@@ -119,17 +114,21 @@ async fn two_hundred_concurrent_paid_downloads_are_each_served_once() {
 /// once; returns how often each one was served. Every success must carry
 /// the exact bytes, every refusal be UNAUTHENTICATED with no data.
 async fn present_all(
-    client: &StorageClient<Channel>,
+    client: &Client,
     blobs: &[(String, Vec<u8>)],
     auths: &[String],
     times: usize,
 ) -> Vec<u32> {
     let gets = (0..auths.len() * times).map(|n| {
         let i = n % auths.len();
-        let mut client = client.clone();
+        let client = client.clone();
         let (blob, _) = &blobs[i % BLOBS];
-        let request = authorized(get_request(blob, None), &auths[i], None);
-        async move { (i, fetch(&mut client, request).await) }
+        let request = get_request(blob, None);
+        let credential = auths[i]
+            .strip_prefix("L402 ")
+            .expect("an L402 authorization")
+            .to_owned();
+        async move { (i, fetch(&client, request, Some(&credential)).await) }
     });
     let mut served = vec![0u32; auths.len()];
     for (i, got) in join_all(gets).await {
@@ -145,7 +144,7 @@ async fn present_all(
                 assert_eq!(got.data_frames, 0, "credential {i}: refused after data");
                 assert_eq!(
                     status.code(),
-                    Code::Unauthenticated,
+                    Some(Code::Unauthenticated),
                     "credential {i}: {status:?}"
                 );
             }

@@ -71,7 +71,7 @@ async fn credentials_invoices_and_unused_hold_payments_expire() {
     assert_eq!(late_hold.data_frames, 0);
     assert_eq!(
         late_hold.refused().code(),
-        Code::Unauthenticated,
+        Some(Code::Unauthenticated),
         "{:?}",
         late_hold.end
     );
@@ -83,12 +83,12 @@ async fn credentials_invoices_and_unused_hold_payments_expire() {
     let late = paid.get_with(get_request(&blob, None), &auth, None).await;
     assert_eq!(late.data_frames, 0);
     let status = late.refused();
-    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert_eq!(status.code(), Some(Code::Unauthenticated), "{status:?}");
     assert!(
         status.message().to_lowercase().contains("expired"),
         "{status:?}"
     );
-    let fresh = Challenge::from_status(status).expect("fresh challenge");
+    let fresh = Challenge::from_error(status).expect("fresh challenge");
     assert_ne!(fresh.payment_hash, bought.payment_hash);
 
     let state = paid

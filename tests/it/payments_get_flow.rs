@@ -6,11 +6,11 @@
 //! the paid one, also after a broker restart; a private blob is never
 //! challenged without its key.
 
+use shardgate_client::pb;
 use shardgate_payments::InvoiceState;
-use shardgate_proto::auth_metadata::WWW_AUTHENTICATE;
-use shardgate_proto::v1 as pb;
 use shardgate_tests::broker_process::pattern::Pattern;
-use shardgate_tests::lightning::{Challenge, PaidBroker, authorized, fetch, get_request};
+use shardgate_tests::lightning::{Challenge, PaidBroker, fetch, get_request};
+use shardgate_tests::raw_wire;
 use tonic::Code;
 
 const MIB: u64 = 1 << 20;
@@ -30,13 +30,13 @@ async fn unpaid_gets_are_challenged_and_paid_ones_serve_the_exact_bytes_once_per
     let n = data.len() as u64;
 
     // Unpaid: UNAUTHENTICATED, a challenge, no header and no data.
-    let mut client = paid.storage().await;
-    let unpaid = fetch(&mut client, tonic::Request::new(get_request(&blob, None))).await;
+    let client = paid.client().await;
+    let unpaid = fetch(&client, get_request(&blob, None), None).await;
     assert!(unpaid.header.is_none(), "no header before payment");
     assert_eq!(unpaid.data_frames, 0, "no data before payment");
     let status = unpaid.refused();
-    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
-    let challenge = Challenge::from_status(status).expect("challenge");
+    assert_eq!(status.code(), Some(Code::Unauthenticated), "{status:?}");
+    let challenge = Challenge::from_error(status).expect("challenge");
     let on_node = paid
         .lightning
         .invoice(&challenge.payment_hash)
@@ -80,9 +80,9 @@ async fn unpaid_gets_are_challenged_and_paid_ones_serve_the_exact_bytes_once_per
     let again = paid.get_with(get_request(&blob, None), &auth, None).await;
     assert_eq!(again.data_frames, 0);
     let status = again.refused();
-    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert_eq!(status.code(), Some(Code::Unauthenticated), "{status:?}");
     assert!(status.message().contains("used up"), "{status:?}");
-    let fresh = Challenge::from_status(status).expect("fresh challenge");
+    let fresh = Challenge::from_error(status).expect("fresh challenge");
     assert_ne!(fresh.payment_hash, challenge.payment_hash);
     let fresh_on_node = paid
         .lightning
@@ -108,7 +108,7 @@ async fn unpaid_gets_are_challenged_and_paid_ones_serve_the_exact_bytes_once_per
     }
     let fourth = paid.get_with(get_request(&blob, None), &auth, None).await;
     assert_eq!(fourth.data_frames, 0);
-    assert_eq!(fourth.refused().code(), Code::Unauthenticated);
+    assert_eq!(fourth.refused().code(), Some(Code::Unauthenticated));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,20 +120,17 @@ async fn a_ranged_credential_serves_ranges_inside_the_paid_one_across_a_restart(
     let key = Some(owner_key.as_str());
 
     // A private blob: without the key the refusal is plain (no challenge).
-    let mut client = paid.storage().await;
-    let anonymous = fetch(&mut client, tonic::Request::new(get_request(&blob, None))).await;
+    let client = paid.client().await;
+    let anonymous = fetch(&client, get_request(&blob, None), None).await;
     assert_eq!(anonymous.data_frames, 0);
     let status = anonymous.refused();
     // storage.proto says UNAUTHENTICATED; the broker answers NOT_FOUND so
     // as not to reveal that the blob exists (broker_access.rs allows both).
     assert!(
-        matches!(status.code(), Code::Unauthenticated | Code::NotFound),
+        matches!(status.code(), Some(Code::Unauthenticated | Code::NotFound)),
         "{status:?}"
     );
-    assert!(
-        status.metadata().get(WWW_AUTHENTICATE).is_none(),
-        "{status:?}"
-    );
+    assert!(status.challenge().is_none(), "{status:?}");
 
     // Buy 2 uses of 100_000 + 300_000 (crossing a chunk boundary).
     let mut request = get_request(&blob, Some((100_000, Some(300_000))));
@@ -157,8 +154,9 @@ async fn a_ranged_credential_serves_ranges_inside_the_paid_one_across_a_restart(
 
     // Direct download is refused before the credential is touched: `fs`
     // providers cannot presign URLs.
-    let refused = client
-        .get_shard_locations(authorized(
+    let refused = raw_wire::storage(&paid.broker.url())
+        .await
+        .get_shard_locations(raw_wire::authorized(
             pb::GetShardLocationsRequest {
                 blob_id: blob.clone(),
                 range: Some(pb::ByteRange {

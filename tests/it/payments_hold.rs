@@ -10,10 +10,11 @@
 
 use std::time::Duration;
 
+use shardgate_client::{Download, GetOptions, PaymentPolicy, pb};
 use shardgate_payments::{InvoiceState, PaymentError, PaymentHash, Preimage};
-use shardgate_proto::v1 as pb;
+use shardgate_tests::broker_process::client::as_tenant;
 use shardgate_tests::broker_process::pattern::Pattern;
-use shardgate_tests::lightning::{PaidBroker, authorized, get_request};
+use shardgate_tests::lightning::{PaidBroker, get_request};
 use tokio::task::JoinHandle;
 use tonic::Code;
 
@@ -41,7 +42,7 @@ async fn a_hold_invoice_is_settled_after_the_full_download() {
     assert_eq!(early.data_frames, 0);
     assert_eq!(
         early.refused().code(),
-        Code::FailedPrecondition,
+        Some(Code::FailedPrecondition),
         "{:?}",
         early.end
     );
@@ -83,7 +84,7 @@ async fn a_hold_invoice_is_settled_after_the_full_download() {
         assert_eq!(again.data_frames, 0);
         assert_eq!(
             again.refused().code(),
-            Code::Unauthenticated,
+            Some(Code::Unauthenticated),
             "{:?}",
             again.end
         );
@@ -132,7 +133,7 @@ async fn a_hold_invoice_is_canceled_when_the_broker_cannot_deliver_and_settled_w
         )
         .await;
     let status = got.refused();
-    assert_eq!(status.code(), Code::DataLoss, "{status:?}");
+    assert_eq!(status.code(), Some(Code::DataLoss), "{status:?}");
     assert!(got.data.len() < data.len(), "the stream did not end OK");
     assert!(
         got.data == data[..got.data.len()],
@@ -145,14 +146,12 @@ async fn a_hold_invoice_is_canceled_when_the_broker_cannot_deliver_and_settled_w
     // --- Caller hangs up after the first data frame: settled.
     let big = Pattern::new(5, CHUNK * 12).all();
     let blob = paid.upload("cut", &big, (FLAT, 0), true).await;
-    let (mut stream, payment, hash) = open_paid_hold_download(&paid, &blob).await;
+    let (mut download, payment, hash) = open_paid_hold_download(&paid, &blob).await;
     {
-        let second = stream.message().await.expect("a data frame");
-        assert!(matches!(
-            second.and_then(|m| m.frame),
-            Some(pb::get_response::Frame::Data(_))
-        ));
-        // Dropping the stream and the client resets the call.
+        let first = download.next_chunk().await.expect("a data frame");
+        assert!(first.is_some_and(|piece| !piece.is_empty()));
+        // Dropping the download and the client resets the call.
+        drop(download);
     }
     assert_settled(&paid, &hash, payment, "after the caller hung up").await;
 }
@@ -161,22 +160,21 @@ async fn a_hold_invoice_is_canceled_when_the_broker_cannot_deliver_and_settled_w
 async fn a_settlement_missed_while_the_node_is_down_is_retried_until_it_lands() {
     let paid = PaidBroker::start(&[], "").await.expect("start");
     // 6 MiB: more than HTTP/2 lets the broker send before the client reads
-    // (2 MiB stream window), so the last frame leaves after the node is down.
+    // (the SDK's 4 MiB stream window), so the last frame leaves after the
+    // node is down.
     let data = Pattern::new(6, CHUNK * 24).all();
     let blob = paid.upload("retry", &data, (FLAT, 0), true).await;
     // The gate has checked the node; it goes down while the data flows, so
     // the settlement after the last frame cannot reach it.
-    let (mut stream, payment, hash) = open_paid_hold_download(&paid, &blob).await;
+    let (mut download, payment, hash) = open_paid_hold_download(&paid, &blob).await;
     paid.lightning
         .broker_node()
         .set_down(true)
         .await
         .expect("down");
     let mut received = Vec::new();
-    while let Some(message) = stream.message().await.expect("the download completes") {
-        if let Some(pb::get_response::Frame::Data(bytes)) = message.frame {
-            received.extend_from_slice(&bytes);
-        }
+    while let Some(piece) = download.next_chunk().await.expect("the download completes") {
+        received.extend_from_slice(&piece);
     }
     assert!(received == data, "exact bytes while the node is down");
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -195,33 +193,26 @@ async fn a_settlement_missed_while_the_node_is_down_is_retried_until_it_lands() 
 }
 
 /// Buys a hold credential for `blob`, pays it until ACCEPTED and opens the
-/// download: the stream after its header frame, the payment task, the hash.
+/// download through the SDK with the credential (empty preimage): the
+/// download after its header, the payment task, the hash.
 async fn open_paid_hold_download(
     paid: &PaidBroker,
     blob: &str,
 ) -> (
-    tonic::Streaming<pb::GetResponse>,
+    Download,
     JoinHandle<Result<Preimage, PaymentError>>,
     PaymentHash,
 ) {
     let challenge = paid.challenge(hold_request(blob), None).await;
     let payment = paid.lightning.pay_until_accepted(&challenge).await;
-    let mut client = paid.storage().await;
-    let mut stream = client
-        .get(authorized(
-            get_request(blob, None),
-            &challenge.authorization(None),
-            None,
-        ))
-        .await
-        .expect("stream opens")
-        .into_inner();
-    let first = stream.message().await.expect("header frame");
-    assert!(matches!(
-        first.and_then(|m| m.frame),
-        Some(pb::get_response::Frame::Header(_))
-    ));
-    (stream, payment, challenge.payment_hash)
+    let client = paid.client().await;
+    let credential = format!("{}:", challenge.token);
+    let options = GetOptions {
+        payment: PaymentPolicy::none().credential(credential),
+        ..GetOptions::default()
+    };
+    let download = client.get(blob, &options).await.expect("download opens");
+    (download, payment, challenge.payment_hash)
 }
 
 /// The node SETTLES the invoice (within 30 s: settlement may be retrying
@@ -258,14 +249,9 @@ async fn deleting_a_blob_stops_its_credentials_and_cancels_its_accepted_hold_inv
     let balance = paid.lightning.payer_balance_msat();
     let payment = paid.lightning.pay_until_accepted(&challenge).await;
 
-    let mut client = paid.storage().await;
-    client
-        .delete(shardgate_tests::broker_process::client::with_key(
-            pb::DeleteBlobRequest {
-                blob_id: blob.clone(),
-            },
-            Some(paid.owner_key()),
-        ))
+    let client = paid.client().await;
+    as_tenant(&client, Some(paid.owner_key()))
+        .delete(&blob)
         .await
         .expect("delete");
 
@@ -277,7 +263,7 @@ async fn deleting_a_blob_stops_its_credentials_and_cancels_its_accepted_hold_inv
         assert_eq!(got.data_frames, 0, "{what}: data of a deleted blob");
         assert_eq!(
             got.refused().code(),
-            Code::NotFound,
+            Some(Code::NotFound),
             "{what}: {:?}",
             got.end
         );

@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 
 use shardgate_proto::v1 as pb;
-use shardgate_tests::broker_process::admin_request;
 use shardgate_tests::broker_process::pattern::Pattern;
 use shardgate_tests::lightning::{PaidBroker, get_request};
 
@@ -158,19 +157,18 @@ async fn balances_equal_the_payments_and_each_share_follows_the_shards_served() 
 
     // Every entry, exactly as expected (paged 3 at a time).
     paid.wait_for_ledger_entries(downloads.len()).await;
-    let mut payments = paid.payments().await;
+    let payments = paid.broker.admin_client().await.expect("connect");
     let mut entries = Vec::new();
     let mut page_token = String::new();
     loop {
         let page = payments
-            .list_ledger_entries(admin_request(pb::ListLedgerEntriesRequest {
+            .ledger(pb::ListLedgerEntriesRequest {
                 page_size: 3,
                 page_token: page_token.clone(),
                 ..Default::default()
-            }))
+            })
             .await
-            .expect("ledger page")
-            .into_inner();
+            .expect("ledger page");
         assert!(page.entries.len() <= 3, "page size honoured");
         entries.extend(page.entries);
         if page.next_page_token.is_empty() {
@@ -219,10 +217,9 @@ async fn balances_equal_the_payments_and_each_share_follows_the_shards_served() 
 
     // Balances: the sums of the entries; LIGHTNING holds what was paid.
     let earnings = payments
-        .get_earnings(admin_request(pb::GetEarningsRequest::default()))
+        .earnings(pb::AccountKind::Unspecified)
         .await
-        .expect("earnings")
-        .into_inner();
+        .expect("earnings");
     for balance in &earnings.balances {
         let account = balance.account.clone().expect("account");
         if account.kind == pb::AccountKind::Lightning as i32 {

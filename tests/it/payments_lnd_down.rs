@@ -9,7 +9,6 @@
 use std::time::{Duration, Instant};
 
 use shardgate_lnd_sim::FaultConfig;
-use shardgate_proto::auth_metadata::WWW_AUTHENTICATE;
 use shardgate_proto::v1 as pb;
 use shardgate_tests::broker_process::{BrokerProcess, ProviderSpec};
 use shardgate_tests::lightning::{
@@ -23,7 +22,7 @@ fn assert_unavailable_without_data(got: &shardgate_tests::lightning::Fetched, wh
     assert!(got.header.is_none(), "{what}: header sent");
     assert_eq!(got.data_frames, 0, "{what}: data served");
     let status = got.refused();
-    assert_eq!(status.code(), Code::Unavailable, "{what}: {status:?}");
+    assert_eq!(status.code(), Some(Code::Unavailable), "{what}: {status:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -36,7 +35,7 @@ async fn a_down_or_slow_node_fails_closed_and_a_paid_credential_survives_it() {
     let mut request = get_request(&blob, None);
     request.uses = 2;
     let (challenge, auth) = paid.buy(request, None).await;
-    let mut payments = paid.payments().await;
+    let payments = paid.client().await;
 
     // Down.
     paid.lightning
@@ -44,11 +43,11 @@ async fn a_down_or_slow_node_fails_closed_and_a_paid_credential_survives_it() {
         .set_down(true)
         .await
         .expect("down");
-    let mut client = paid.storage().await;
-    let got = fetch(&mut client, tonic::Request::new(get_request(&blob, None))).await;
+    let client = paid.client().await;
+    let got = fetch(&client, get_request(&blob, None), None).await;
     assert_unavailable_without_data(&got, "challenge while down");
     assert!(
-        got.refused().metadata().get(WWW_AUTHENTICATE).is_none(),
+        got.refused().challenge().is_none(),
         "no challenge can be made without the node"
     );
     let got = paid.get_with(get_request(&blob, None), &auth, None).await;
@@ -60,12 +59,12 @@ async fn a_down_or_slow_node_fails_closed_and_a_paid_credential_survives_it() {
         })
         .await
         .expect_err("no invoice while down");
-    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert_eq!(err.code(), Some(Code::Unavailable), "{err:?}");
     let err = paid
         .payment_status(&challenge.payment_hash)
         .await
         .expect_err("no status while down");
-    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert_eq!(err.code(), Some(Code::Unavailable), "{err:?}");
     assert!(paid.broker.is_serving().await, "Storage stays SERVING");
 
     // Back up: the credential was not used up by the failed attempts.
@@ -86,7 +85,7 @@ async fn a_down_or_slow_node_fails_closed_and_a_paid_credential_survives_it() {
     let started = Instant::now();
     let got = paid.get_with(get_request(&blob, None), &auth, None).await;
     assert_unavailable_without_data(&got, "paid get while slow");
-    let got = fetch(&mut client, tonic::Request::new(get_request(&blob, None))).await;
+    let got = fetch(&client, get_request(&blob, None), None).await;
     assert_unavailable_without_data(&got, "challenge while slow");
     assert!(
         started.elapsed() < Duration::from_secs(10),
@@ -110,8 +109,8 @@ async fn a_broker_started_while_its_node_is_down_sells_once_the_node_answers() {
         .expect("the broker starts without its node");
     let data = vec![9u8; 3_000];
     let blob = paid.upload("late", &data, (FLAT, 0), true).await;
-    let mut client = paid.storage().await;
-    let got = fetch(&mut client, tonic::Request::new(get_request(&blob, None))).await;
+    let client = paid.client().await;
+    let got = fetch(&client, get_request(&blob, None), None).await;
     assert_unavailable_without_data(&got, "challenge before the node is up");
 
     paid.lightning
@@ -121,13 +120,13 @@ async fn a_broker_started_while_its_node_is_down_sells_once_the_node_answers() {
         .expect("up");
     let deadline = Instant::now() + Duration::from_secs(30);
     let challenge = loop {
-        let got = fetch(&mut client, tonic::Request::new(get_request(&blob, None))).await;
+        let got = fetch(&client, get_request(&blob, None), None).await;
         assert_eq!(got.data_frames, 0);
         let status = got.refused();
-        if status.code() == Code::Unauthenticated {
-            break Challenge::from_status(status).expect("challenge");
+        if status.code() == Some(Code::Unauthenticated) {
+            break Challenge::from_error(status).expect("challenge");
         }
-        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        assert_eq!(status.code(), Some(Code::Unavailable), "{status:?}");
         assert!(
             Instant::now() < deadline,
             "never sold after the node came back"
@@ -165,11 +164,11 @@ async fn a_broker_with_another_nodes_macaroon_or_certificate_fails_closed() {
             .await
             .unwrap_or_else(|e| panic!("{key}: the broker starts anyway: {e}"));
         let (_, api_key) = broker.create_tenant("owner", None).await.expect("tenant");
-        let mut client = broker.storage().await.expect("client");
-        let blob = upload_priced(&mut client, &api_key, "priced", &[1; 100], (FLAT, 0), true)
+        let client = broker.client().await.expect("client");
+        let blob = upload_priced(&client, &api_key, "priced", &[1; 100], (FLAT, 0), true)
             .await
             .expect("upload");
-        let got = fetch(&mut client, tonic::Request::new(get_request(&blob, None))).await;
+        let got = fetch(&client, get_request(&blob, None), None).await;
         assert_unavailable_without_data(&got, key);
         assert!(broker.is_serving().await, "{key}: Storage stays SERVING");
     }

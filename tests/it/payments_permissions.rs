@@ -5,10 +5,11 @@
 //! admin everything. Without `[payments]` the service refuses with
 //! FAILED_PRECONDITION and priced blobs are never served.
 
-use shardgate_proto::v1 as pb;
-use shardgate_tests::broker_process::client::with_key;
-use shardgate_tests::broker_process::{BrokerProcess, ProviderSpec, admin_request};
+use shardgate_client::pb;
+use shardgate_tests::broker_process::client::as_tenant;
+use shardgate_tests::broker_process::{BrokerProcess, ProviderSpec};
 use shardgate_tests::lightning::{PaidBroker, fetch, get_request, upload_priced};
+use shardgate_tests::raw_wire;
 use tonic::Code;
 
 fn invoice_request(
@@ -40,40 +41,41 @@ async fn without_payments_config_the_service_refuses_and_priced_blobs_stay_locke
         .collect();
     let broker = BrokerProcess::start(&providers, "").await.expect("broker");
     let (_, key) = broker.create_tenant("owner", None).await.expect("tenant");
-    let mut storage = broker.storage().await.expect("client");
-    let blob = upload_priced(&mut storage, &key, "priced", &[7; 1000], (5_000, 0), true)
+    let storage = broker.client().await.expect("client");
+    let blob = upload_priced(&storage, &key, "priced", &[7; 1000], (5_000, 0), true)
         .await
         .expect("upload");
 
-    let got = fetch(&mut storage, with_key(get_request(&blob, None), Some(&key))).await;
+    let got = fetch(
+        &as_tenant(&storage, Some(&key)),
+        get_request(&blob, None),
+        None,
+    )
+    .await;
     assert_eq!(got.data_frames, 0);
     assert_eq!(
         got.refused().code(),
-        Code::FailedPrecondition,
+        Some(Code::FailedPrecondition),
         "{:?}",
         got.end
     );
 
-    let channel = tonic::transport::Channel::from_shared(broker.url())
-        .expect("url")
-        .connect()
-        .await
-        .expect("connect");
-    let mut payments = pb::payments_client::PaymentsClient::new(channel);
-    let err = payments
-        .create_invoice(with_key(invoice_request(&blob, None, false, 1), Some(&key)))
+    let payments = broker.client().await.expect("connect");
+    let admin = broker.admin_client().await.expect("connect");
+    let err = as_tenant(&payments, Some(&key))
+        .create_invoice(invoice_request(&blob, None, false, 1))
         .await
         .expect_err("payments are off");
-    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert_eq!(err.code(), Some(Code::FailedPrecondition), "{err:?}");
     assert!(
         err.message().contains("payments are not enabled"),
         "{err:?}"
     );
-    let err = payments
-        .get_earnings(admin_request(pb::GetEarningsRequest::default()))
+    let err = admin
+        .earnings(pb::AccountKind::Unspecified)
         .await
         .expect_err("payments are off");
-    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert_eq!(err.code(), Some(Code::FailedPrecondition), "{err:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,17 +88,13 @@ async fn create_invoice_follows_visibility_and_checks_uses_hold_and_range() {
     let private = paid.upload("private", &[2; 5000], (2_000, 0), false).await;
     let limits = paid.limits().await;
     assert_eq!(limits.max_invoice_uses, 5, "GetLimits reports the config");
-    let mut payments = paid.payments().await;
+    let payments = paid.client().await;
 
     // Public: anyone, no key.
     let invoice = payments
-        .create_invoice(with_key(
-            invoice_request(&public, Some((100, Some(200))), false, 2),
-            None,
-        ))
+        .create_invoice(invoice_request(&public, Some((100, Some(200))), false, 2))
         .await
-        .expect("public invoice without key")
-        .into_inner();
+        .expect("public invoice without key");
     assert_eq!(invoice.blob_id, public);
     assert_eq!(invoice.uses, 2);
     assert_eq!(invoice.amount_msat, 4_000, "flat 2000 x 2 uses");
@@ -123,37 +121,28 @@ async fn create_invoice_follows_visibility_and_checks_uses_hold_and_range() {
     assert_eq!(got.header.expect("header").uses_remaining, 1);
 
     // Private: owner only.
-    let err = payments
-        .create_invoice(with_key(invoice_request(&private, None, false, 1), None))
+    let err = as_tenant(&payments, None)
+        .create_invoice(invoice_request(&private, None, false, 1))
         .await
         .expect_err("private without key");
     // payments.proto says UNAUTHENTICATED; the broker answers NOT_FOUND, as
     // for Get, so as not to reveal that the blob exists.
     assert!(
-        matches!(err.code(), Code::Unauthenticated | Code::NotFound),
+        matches!(err.code(), Some(Code::Unauthenticated | Code::NotFound)),
         "{err:?}"
     );
-    let err = payments
-        .create_invoice(with_key(
-            invoice_request(&private, None, false, 1),
-            Some(&other_key),
-        ))
+    let err = as_tenant(&payments, Some(&other_key))
+        .create_invoice(invoice_request(&private, None, false, 1))
         .await
         .expect_err("private, other tenant");
-    assert_eq!(err.code(), Code::NotFound, "{err:?}");
-    let err = payments
-        .create_invoice(with_key(
-            invoice_request(&private, None, false, 1),
-            Some("sgk_not-a-key"),
-        ))
+    assert_eq!(err.code(), Some(Code::NotFound), "{err:?}");
+    let err = as_tenant(&payments, Some("sgk_not-a-key"))
+        .create_invoice(invoice_request(&private, None, false, 1))
         .await
         .expect_err("unknown key");
-    assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
-    payments
-        .create_invoice(with_key(
-            invoice_request(&private, None, false, 1),
-            Some(paid.owner_key()),
-        ))
+    assert_eq!(err.code(), Some(Code::Unauthenticated), "{err:?}");
+    as_tenant(&payments, Some(paid.owner_key()))
+        .create_invoice(invoice_request(&private, None, false, 1))
         .await
         .expect("owner may buy its private blob");
 
@@ -185,35 +174,30 @@ async fn create_invoice_follows_visibility_and_checks_uses_hold_and_range() {
             "unknown blob",
         ),
     ] {
-        let err = payments
-            .create_invoice(with_key(request, Some(paid.owner_key())))
+        let err = as_tenant(&payments, Some(paid.owner_key()))
+            .create_invoice(request)
             .await
             .expect_err(what);
-        assert_eq!(err.code(), code, "{what}: {err:?}");
+        assert_eq!(err.code(), Some(code), "{what}: {err:?}");
     }
     // uses 0 means 1; hold with 0 or 1 use is a hold invoice.
-    let one = payments
-        .create_invoice(with_key(invoice_request(&public, None, false, 0), None))
+    let one = as_tenant(&payments, None)
+        .create_invoice(invoice_request(&public, None, false, 0))
         .await
-        .expect("uses 0")
-        .into_inner();
+        .expect("uses 0");
     assert_eq!((one.uses, one.amount_msat), (1, 2_000));
-    let hold = payments
-        .create_invoice(with_key(invoice_request(&public, None, true, 0), None))
+    let hold = as_tenant(&payments, None)
+        .create_invoice(invoice_request(&public, None, true, 0))
         .await
-        .expect("hold")
-        .into_inner();
+        .expect("hold");
     assert!(hold.hold);
     assert_eq!(hold.uses, 1);
 
     // GetPaymentStatus: no key; unknown hash NOT_FOUND; malformed INVALID_ARGUMENT.
     let status = payments
-        .get_payment_status(pb::GetPaymentStatusRequest {
-            payment_hash: invoice.payment_hash.clone(),
-        })
+        .payment_status(&invoice.payment_hash)
         .await
-        .expect("status without key")
-        .into_inner();
+        .expect("status without key");
     assert_eq!(status.state, pb::InvoiceState::Settled as i32);
     assert_eq!(
         (status.amount_msat, status.amount_paid_msat),
@@ -221,19 +205,15 @@ async fn create_invoice_follows_visibility_and_checks_uses_hold_and_range() {
     );
     assert_eq!((status.uses, status.uses_remaining), (2, 1));
     let err = payments
-        .get_payment_status(pb::GetPaymentStatusRequest {
-            payment_hash: "ab".repeat(32),
-        })
+        .payment_status(&"ab".repeat(32))
         .await
         .expect_err("unknown hash");
-    assert_eq!(err.code(), Code::NotFound, "{err:?}");
+    assert_eq!(err.code(), Some(Code::NotFound), "{err:?}");
     let err = payments
-        .get_payment_status(pb::GetPaymentStatusRequest {
-            payment_hash: "xyz".into(),
-        })
+        .payment_status("xyz")
         .await
         .expect_err("malformed hash");
-    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert_eq!(err.code(), Some(Code::InvalidArgument), "{err:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -253,17 +233,19 @@ async fn earnings_and_ledger_show_a_tenant_only_its_own_account() {
         assert_eq!(got.bytes().len(), 4000);
     }
     paid.wait_for_ledger_entries(2).await;
-    let mut payments = paid.payments().await;
+    let payments = paid.client().await;
+    let admin = paid.broker.admin_client().await.expect("connect");
 
-    // No key / unknown key.
+    // No key / unknown key (raw: the SDK does not send these calls
+    // without a key).
+    let mut raw = raw_wire::payments(&paid.broker.url()).await;
     for key in [None, Some("sgk_unknown")] {
-        let err = payments
-            .get_earnings(with_key(pb::GetEarningsRequest::default(), key))
-            .await
-            .expect_err("no valid key");
+        let request = raw_wire::with_key(pb::GetEarningsRequest::default(), key);
+        let err = raw.get_earnings(request).await.expect_err("no valid key");
         assert_eq!(err.code(), Code::Unauthenticated, "{key:?}: {err:?}");
-        let err = payments
-            .list_ledger_entries(with_key(pb::ListLedgerEntriesRequest::default(), key))
+        let request = raw_wire::with_key(pb::ListLedgerEntriesRequest::default(), key);
+        let err = raw
+            .list_ledger_entries(request)
             .await
             .expect_err("no valid key");
         assert_eq!(err.code(), Code::Unauthenticated, "{key:?}: {err:?}");
@@ -271,14 +253,10 @@ async fn earnings_and_ledger_show_a_tenant_only_its_own_account() {
 
     // A tenant: its OWNER account only.
     for kind in [pb::AccountKind::Unspecified, pb::AccountKind::Owner] {
-        let earnings = payments
-            .get_earnings(with_key(
-                pb::GetEarningsRequest { kind: kind as i32 },
-                Some(paid.owner_key()),
-            ))
+        let earnings = as_tenant(&payments, Some(paid.owner_key()))
+            .earnings(kind)
             .await
-            .expect("tenant earnings")
-            .into_inner();
+            .expect("tenant earnings");
         assert_eq!(earnings.balances.len(), 1, "{kind:?}: {earnings:?}");
         let balance = &earnings.balances[0];
         assert_eq!(balance.account, Some(owner_account(&owner_id)));
@@ -290,22 +268,22 @@ async fn earnings_and_ledger_show_a_tenant_only_its_own_account() {
         pb::AccountKind::Broker,
         pb::AccountKind::Lightning,
     ] {
-        let err = payments
-            .get_earnings(with_key(
-                pb::GetEarningsRequest { kind: kind as i32 },
-                Some(paid.owner_key()),
-            ))
+        let err = as_tenant(&payments, Some(paid.owner_key()))
+            .earnings(kind)
             .await
             .expect_err("tenant asks another kind");
-        assert_eq!(err.code(), Code::PermissionDenied, "{kind:?}: {err:?}");
+        assert_eq!(
+            err.code(),
+            Some(Code::PermissionDenied),
+            "{kind:?}: {err:?}"
+        );
     }
 
     // Admin: every account; filtered by kind.
-    let all = payments
-        .get_earnings(admin_request(pb::GetEarningsRequest::default()))
+    let all = admin
+        .earnings(pb::AccountKind::Unspecified)
         .await
-        .expect("admin earnings")
-        .into_inner();
+        .expect("admin earnings");
     let kinds: Vec<i32> = all
         .balances
         .iter()
@@ -333,13 +311,10 @@ async fn earnings_and_ledger_show_a_tenant_only_its_own_account() {
         .expect("lightning account");
     assert_eq!(lightning.debited_msat, 30_000);
     assert_eq!(lightning.balance_msat, 30_000);
-    let providers_only = payments
-        .get_earnings(admin_request(pb::GetEarningsRequest {
-            kind: pb::AccountKind::Provider as i32,
-        }))
+    let providers_only = admin
+        .earnings(pb::AccountKind::Provider)
         .await
-        .expect("admin provider earnings")
-        .into_inner();
+        .expect("admin provider earnings");
     assert!(!providers_only.balances.is_empty());
     assert!(providers_only.balances.iter().all(|b| {
         b.account
@@ -349,43 +324,34 @@ async fn earnings_and_ledger_show_a_tenant_only_its_own_account() {
 
     // Ledger: the tenant sees only entries posting to its account, with
     // all their postings.
-    let mine_entries = payments
-        .list_ledger_entries(with_key(
-            pb::ListLedgerEntriesRequest::default(),
-            Some(paid.owner_key()),
-        ))
+    let mine_entries = as_tenant(&payments, Some(paid.owner_key()))
+        .ledger(pb::ListLedgerEntriesRequest::default())
         .await
-        .expect("tenant ledger")
-        .into_inner();
+        .expect("tenant ledger");
     assert_eq!(mine_entries.entries.len(), 1, "{mine_entries:?}");
     let entry = &mine_entries.entries[0];
     assert_eq!(entry.blob_id, mine);
     assert!(entry.postings.len() >= 3, "all postings shown: {entry:?}");
-    let err = payments
-        .list_ledger_entries(with_key(
-            pb::ListLedgerEntriesRequest {
-                account: Some(owner_account(&other_id)),
-                ..Default::default()
-            },
-            Some(paid.owner_key()),
-        ))
-        .await
-        .expect_err("another tenant's account");
-    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
-    let all_entries = payments
-        .list_ledger_entries(admin_request(pb::ListLedgerEntriesRequest::default()))
-        .await
-        .expect("admin ledger")
-        .into_inner();
-    assert_eq!(all_entries.entries.len(), 2, "{all_entries:?}");
-    let theirs_only = payments
-        .list_ledger_entries(admin_request(pb::ListLedgerEntriesRequest {
+    let err = as_tenant(&payments, Some(paid.owner_key()))
+        .ledger(pb::ListLedgerEntriesRequest {
             account: Some(owner_account(&other_id)),
             ..Default::default()
-        }))
+        })
         .await
-        .expect("admin filtered ledger")
-        .into_inner();
+        .expect_err("another tenant's account");
+    assert_eq!(err.code(), Some(Code::PermissionDenied), "{err:?}");
+    let all_entries = admin
+        .ledger(pb::ListLedgerEntriesRequest::default())
+        .await
+        .expect("admin ledger");
+    assert_eq!(all_entries.entries.len(), 2, "{all_entries:?}");
+    let theirs_only = admin
+        .ledger(pb::ListLedgerEntriesRequest {
+            account: Some(owner_account(&other_id)),
+            ..Default::default()
+        })
+        .await
+        .expect("admin filtered ledger");
     assert_eq!(theirs_only.entries.len(), 1);
     assert_eq!(theirs_only.entries[0].blob_id, theirs);
 
@@ -398,21 +364,21 @@ async fn earnings_and_ledger_show_a_tenant_only_its_own_account() {
         seconds: 1_000_000_000,
         nanos: 0,
     };
-    let err = payments
-        .list_ledger_entries(admin_request(pb::ListLedgerEntriesRequest {
+    let err = admin
+        .ledger(pb::ListLedgerEntriesRequest {
             since: Some(later),
             until: Some(earlier),
             ..Default::default()
-        }))
+        })
         .await
         .expect_err("since after until");
-    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
-    let err = payments
-        .list_ledger_entries(admin_request(pb::ListLedgerEntriesRequest {
+    assert_eq!(err.code(), Some(Code::InvalidArgument), "{err:?}");
+    let err = admin
+        .ledger(pb::ListLedgerEntriesRequest {
             page_token: "garbage!".into(),
             ..Default::default()
-        }))
+        })
         .await
         .expect_err("bad page token");
-    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert_eq!(err.code(), Some(Code::InvalidArgument), "{err:?}");
 }

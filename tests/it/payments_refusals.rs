@@ -22,13 +22,17 @@ const FLAT: u64 = 2_500;
 fn assert_refused(fetched: &Fetched, reason: &str, paid: &Challenge, what: &str) -> Challenge {
     assert_eq!(fetched.data_frames, 0, "{what}: data served");
     let status = fetched.refused();
-    assert_eq!(status.code(), Code::Unauthenticated, "{what}: {status:?}");
+    assert_eq!(
+        status.code(),
+        Some(Code::Unauthenticated),
+        "{what}: {status:?}"
+    );
     assert!(
         status.message().to_lowercase().contains(reason),
         "{what}: message {:?} does not name {reason:?}",
         status.message()
     );
-    let fresh = Challenge::from_status(status).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let fresh = Challenge::from_error(status).unwrap_or_else(|e| panic!("{what}: {e}"));
     assert_ne!(
         fresh.payment_hash, paid.payment_hash,
         "{what}: challenge is fresh"

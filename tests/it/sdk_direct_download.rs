@@ -114,9 +114,9 @@ async fn direct_200_mib_survives_a_killed_provider_and_leaves_the_broker_idle() 
     let (peers, specs) = three_motos().await;
     let broker = BrokerProcess::start(&specs, "").await.expect("broker");
     let (_, key) = broker.create_tenant("alice", None).await.expect("tenant");
-    let mut raw = broker.storage().await.expect("client");
+    let raw = broker.client().await.expect("client");
     let big = Pattern::new(7, BIG);
-    let put = put_pattern(&mut raw, Some(&key), header("big", BIG, None), big)
+    let put = put_pattern(&raw, Some(&key), header("big", BIG, None), big)
         .await
         .unwrap_or_else(|e| panic!("put 200 MiB: {e}\n{}", broker.log_tail()));
     let client = sdk(&broker, &key).await;
@@ -238,7 +238,7 @@ async fn direct_ranges_hedging_end_to_end_and_tampered_shards() {
     let proxy = behind_proxy(&mut specs[0], &peers[0]).await;
     let broker = BrokerProcess::start(&specs, "").await.expect("broker");
     let (_, key) = broker.create_tenant("alice", None).await.expect("tenant");
-    let mut raw = broker.storage().await.expect("client");
+    let raw = broker.client().await.expect("client");
     let client = sdk(&broker, &key).await;
     let c = CHUNK;
 
@@ -246,7 +246,7 @@ async fn direct_ranges_hedging_end_to_end_and_tampered_shards() {
     let size = 3 * c + 5;
     let pattern = Pattern::new(11, size);
     let put = put_pattern(
-        &mut raw,
+        &raw,
         Some(&key),
         header("ranges", size, Some(c as u32)),
         pattern,
@@ -391,8 +391,8 @@ async fn a_priced_blob_is_paid_once_then_read_directly() {
         .expect("broker");
     let (_, owner) = broker.create_tenant("owner", None).await.expect("tenant");
     let data = Pattern::new(21, 2 * CHUNK + 99).all();
-    let mut raw = broker.storage().await.expect("client");
-    let id = upload_priced(&mut raw, &owner, "priced", &data, (1_000, 3_000), true)
+    let raw = broker.client().await.expect("client");
+    let id = upload_priced(&raw, &owner, "priced", &data, (1_000, 3_000), true)
         .await
         .expect("put");
     // A buyer without a key: the blob is public, the range is paid.

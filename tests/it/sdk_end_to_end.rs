@@ -8,6 +8,7 @@
 
 use shardgate_backends::ShardStore;
 use shardgate_client::{Client, ErrorKind, FileKey, GetOptions, PutOptions, file_key_hex};
+use shardgate_tests::broker_process::client::PatternReader;
 use shardgate_tests::broker_process::pattern::Pattern;
 use shardgate_tests::broker_process::{BrokerProcess, ProviderSpec};
 use shardgate_tests::{create_s3_bucket, start_moto, tools_available};
@@ -39,7 +40,7 @@ async fn put_pattern(
     pattern: Pattern,
     chunk: Option<u64>,
 ) -> (String, FileKey) {
-    let reader = PatternReader { pattern, at: 0 };
+    let reader = PatternReader::new(pattern);
     let done = client
         .put(reader, Some(pattern.len()), put_options(name, chunk))
         .await
@@ -55,26 +56,6 @@ async fn put_pattern(
     );
     assert_eq!(done.response.chunks_deduplicated, 0);
     (done.response.blob_id, key)
-}
-
-/// Reads a [`Pattern`] as an `AsyncRead`.
-struct PatternReader {
-    pattern: Pattern,
-    at: u64,
-}
-
-impl tokio::io::AsyncRead for PatternReader {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let n = (self.pattern.len() - self.at).min(buf.remaining() as u64) as usize;
-        let bytes = self.pattern.bytes(self.at, n as u64);
-        buf.put_slice(&bytes);
-        self.at += n as u64;
-        std::task::Poll::Ready(Ok(()))
-    }
 }
 
 /// Downloads with `options` and compares every byte with `pattern` at the

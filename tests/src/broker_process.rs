@@ -30,10 +30,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use shardgate_proto::auth_metadata;
-use shardgate_proto::v1 as pb;
-use shardgate_proto::v1::admin_client::AdminClient;
-use shardgate_proto::v1::storage_client::StorageClient;
+use shardgate_client::{Client, ClientError, ErrorKind, pb};
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -53,8 +50,6 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(25);
 /// Grace for SIGTERM before the harness falls back to SIGKILL.
 const TERM_TIMEOUT: Duration = Duration::from_secs(30);
-/// Download frames are at most 1 MiB; leave room for framing.
-const MAX_MESSAGE: usize = 8 << 20;
 
 /// A running `shardgate serve` child process.
 pub struct BrokerProcess {
@@ -242,24 +237,18 @@ impl BrokerProcess {
         }
     }
 
-    async fn channel(&self) -> Result<Channel, tonic::Status> {
-        Channel::from_shared(self.url())
-            .map_err(|e| tonic::Status::internal(e.to_string()))?
+    /// An SDK client without keys on a fresh connection; act as a tenant
+    /// with [`client::as_tenant`] or `Client::with_api_key`.
+    pub async fn client(&self) -> Result<Client, ClientError> {
+        Client::connect(self.url()).await
+    }
+
+    /// An SDK client with the harness admin key, on a fresh connection.
+    pub async fn admin_client(&self) -> Result<Client, ClientError> {
+        Client::builder(self.url())
+            .admin_key(ADMIN_KEY)
             .connect()
             .await
-            .map_err(|e| tonic::Status::unavailable(format!("connect {}: {e}", self.url())))
-    }
-
-    /// A Storage client on a fresh connection.
-    pub async fn storage(&self) -> Result<StorageClient<Channel>, tonic::Status> {
-        Ok(StorageClient::new(self.channel().await?)
-            .max_decoding_message_size(MAX_MESSAGE)
-            .max_encoding_message_size(MAX_MESSAGE))
-    }
-
-    /// An Admin client on a fresh connection (add [`admin_request`] metadata).
-    pub async fn admin(&self) -> Result<AdminClient<Channel>, tonic::Status> {
-        Ok(AdminClient::new(self.channel().await?))
     }
 
     /// Creates a tenant through the Admin API: (tenant id, API key).
@@ -267,30 +256,21 @@ impl BrokerProcess {
         &self,
         name: &str,
         quota_bytes: Option<u64>,
-    ) -> Result<(String, String), tonic::Status> {
+    ) -> Result<(String, String), ClientError> {
         let response = self
-            .admin()
+            .admin_client()
             .await?
-            .create_tenant(admin_request(pb::CreateTenantRequest {
-                name: name.into(),
-                quota_bytes,
-            }))
-            .await?
-            .into_inner();
-        let tenant = response
-            .tenant
-            .ok_or_else(|| tonic::Status::internal("CreateTenant returned no tenant"))?;
+            .create_tenant(name, quota_bytes)
+            .await?;
+        let tenant = response.tenant.ok_or_else(|| {
+            ClientError::new(ErrorKind::Internal, "CreateTenant returned no tenant")
+        })?;
         Ok((tenant.tenant_id, response.api_key))
     }
 
     /// Runs one GC pass (Admin.RunGc) and returns its report.
-    pub async fn run_gc(&self) -> Result<pb::GcReport, tonic::Status> {
-        Ok(self
-            .admin()
-            .await?
-            .run_gc(admin_request(pb::RunGcRequest { dry_run: false }))
-            .await?
-            .into_inner())
+    pub async fn run_gc(&self) -> Result<pb::GcReport, ClientError> {
+        self.admin_client().await?.run_gc(false).await
     }
 }
 
@@ -298,16 +278,6 @@ impl Drop for BrokerProcess {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-/// A request carrying the harness admin key.
-pub fn admin_request<T>(message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert(
-        auth_metadata::ADMIN_KEY,
-        tonic::metadata::MetadataValue::from_static(ADMIN_KEY),
-    );
-    request
 }
 
 /// Spawns `shardgate serve` and waits for its `listening on` line (stdout

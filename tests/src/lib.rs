@@ -10,6 +10,7 @@ pub mod lightning;
 mod peer;
 pub mod peers;
 pub mod provider_kinds;
+pub mod raw_wire;
 mod sigv4;
 mod tools;
 

@@ -8,33 +8,32 @@
 //! # async fn demo() -> Result<(), shardgate_tests::PeerError> {
 //! use shardgate_tests::lightning::PaidBroker;
 //! let paid = PaidBroker::start(&[("credential_ttl_secs", "60")], "").await?;
-//! let mut storage = paid.broker.storage().await.unwrap();
-//! # let _ = storage; Ok(()) }
+//! let client = paid.client().await;
+//! # let _ = client; Ok(()) }
 //! ```
 //!
-//! Helpers read the `www-authenticate` challenge off a [`Status`]
-//! ([`Challenge::from_status`]), build `authorization` values, collect a
-//! Get stream frame by frame ([`fetch`]) and look invoices up on the
+//! Downloads go through the SDK (`shardgate_client::Client`). Helpers read
+//! the L402 challenge off an unpaid download's error
+//! ([`Challenge::from_error`]), build `authorization` values, collect a
+//! Get stream piece by piece ([`fetch`]) and look invoices up on the
 //! broker's node through its own LookupInvoice ([`Lightning::invoice`]).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use shardgate_client::{Client, ClientError, ErrorKind, GetOptions, PaymentPolicy, PutOptions, pb};
 use shardgate_lnd_sim::{SimNetwork, SimNode, SimNodeConfig};
 use shardgate_payments::lnd::{LndConfig, MacaroonSource, TlsCertSource};
 use shardgate_payments::{
     InvoiceState, InvoiceStatus, LightningNode, PaymentError, PaymentHash, Preimage,
     parse_www_authenticate,
 };
-use shardgate_proto::auth_metadata::{AUTHORIZATION, WWW_AUTHENTICATE};
-use shardgate_proto::v1 as pb;
-use shardgate_proto::v1::payments_client::PaymentsClient;
-use shardgate_proto::v1::storage_client::StorageClient;
-use tonic::transport::Channel;
-use tonic::{Request, Status};
+use tonic::Code;
 
 use crate::PeerError;
+use crate::broker_process::client::as_tenant;
 use crate::broker_process::{BrokerProcess, ProviderSpec};
+use crate::raw_wire;
 
 /// What the payer node starts with: 10 BTC, far more than any test spends.
 pub const PAYER_BALANCE_MSAT: u64 = 1_000_000_000_000;
@@ -279,19 +278,16 @@ pub struct Challenge {
 }
 
 impl Challenge {
-    /// Reads the challenge off a refused call's (trailing) metadata.
-    pub fn from_status(status: &Status) -> Result<Challenge, String> {
-        let value = status
-            .metadata()
-            .get(WWW_AUTHENTICATE)
-            .ok_or_else(|| format!("no {WWW_AUTHENTICATE} in {status:?}"))?
-            .to_str()
-            .map_err(|e| format!("{WWW_AUTHENTICATE} is not ASCII: {e}"))?;
-        Challenge::parse(value)
+    /// The challenge an unpaid download's error carries.
+    pub fn from_error(error: &ClientError) -> Result<Challenge, String> {
+        let (invoice, token) = error
+            .challenge()
+            .ok_or_else(|| format!("no L402 challenge in {error:?}"))?;
+        Challenge::parse(&format!("L402 macaroon=\"{token}\", invoice=\"{invoice}\""))
     }
 
     /// Parses `L402 macaroon="<base64>", invoice="<BOLT11>"` (with the
-    /// payments crate's client-side parser, as the CLI does).
+    /// payments crate's client-side parser, as the SDK does).
     pub fn parse(value: &str) -> Result<Challenge, String> {
         let bad = |why: String| format!("challenge {value:?}: {why}");
         let challenge = parse_www_authenticate(value).map_err(|e| bad(e.to_string()))?;
@@ -311,19 +307,6 @@ impl Challenge {
     }
 }
 
-/// A request carrying `authorization: value` and, if given, `x-api-key`.
-/// Panics if `value` is not valid ASCII metadata (the tests choose it).
-pub fn authorized<T>(message: T, value: &str, key: Option<&str>) -> Request<T> {
-    let mut request = crate::broker_process::client::with_key(message, key);
-    request.metadata_mut().insert(
-        AUTHORIZATION,
-        value
-            .parse()
-            .expect("test authorization values are printable ASCII"),
-    );
-    request
-}
-
 /// What one Get delivered before it ended, frame by frame.
 #[derive(Debug)]
 pub struct Fetched {
@@ -334,15 +317,27 @@ pub struct Fetched {
     /// Number of data frames received; 0 means no byte was served (e.g. the
     /// download was refused for want of a credential).
     pub data_frames: usize,
-    /// How the stream ended: `Ok` only when it ended with status OK.
-    pub end: Result<(), Status>,
+    /// How the stream ended: `Ok` only when it ended with status OK (and,
+    /// through the SDK, every check of the bytes passed).
+    pub end: Result<(), ClientError>,
+}
+
+impl Default for Fetched {
+    fn default() -> Fetched {
+        Fetched {
+            header: None,
+            data: Vec::new(),
+            data_frames: 0,
+            end: Ok(()),
+        }
+    }
 }
 
 impl Fetched {
-    /// The final status, or a panic naming what was received.
-    pub fn refused(&self) -> &Status {
+    /// The error the Get ended with, or a panic naming what was received.
+    pub fn refused(&self) -> &ClientError {
         match &self.end {
-            Err(status) => status,
+            Err(error) => error,
             Ok(()) => panic!(
                 "expected a refusal, the Get succeeded with {} bytes",
                 self.data.len()
@@ -350,51 +345,56 @@ impl Fetched {
         }
     }
 
-    /// The bytes, or a panic with the status.
+    /// The bytes, or a panic with the error.
     pub fn bytes(&self) -> &[u8] {
-        if let Err(status) = &self.end {
-            panic!("Get failed: {status:?}");
+        if let Err(error) = &self.end {
+            panic!("Get failed: {error:?}");
         }
         &self.data
     }
 }
 
-/// Runs one Get and keeps everything it delivered, even when it fails
-/// mid-stream.
-pub async fn fetch(
-    client: &mut StorageClient<Channel>,
-    request: Request<pb::GetRequest>,
-) -> Fetched {
-    let mut fetched = Fetched {
-        header: None,
-        data: Vec::new(),
-        data_frames: 0,
-        end: Ok(()),
+/// Runs `request` through the SDK (`Client::get`, presenting `credential`
+/// as `TOKEN:PREIMAGE` if given, never paying) and keeps everything it
+/// delivered, even when it fails mid-stream.
+pub async fn fetch(client: &Client, request: pb::GetRequest, credential: Option<&str>) -> Fetched {
+    let mut payment = PaymentPolicy::none()
+        .hold(request.hold_invoice)
+        .uses(request.uses);
+    if let Some(credential) = credential {
+        payment = payment.credential(credential);
+    }
+    let options = GetOptions {
+        range: request.range.map(|r| (r.offset, r.length)),
+        payment,
+        ..GetOptions::default()
     };
-    let mut stream = match client.get(request).await {
-        Ok(response) => response.into_inner(),
-        Err(status) => {
-            fetched.end = Err(status);
+    let mut fetched = Fetched::default();
+    let mut download = match client.get(&request.blob_id, &options).await {
+        Ok(download) => download,
+        Err(error) => {
+            fetched.end = Err(error);
             return fetched;
         }
     };
+    fetched.header = Some(download.header().clone());
     loop {
-        match stream.message().await {
-            Ok(None) => return fetched,
-            Ok(Some(pb::GetResponse { frame })) => match frame {
-                Some(pb::get_response::Frame::Header(h)) => fetched.header = Some(h),
-                Some(pb::get_response::Frame::Data(d)) => {
-                    fetched.data_frames += 1;
-                    fetched.data.extend_from_slice(&d);
-                }
-                None => {}
-            },
-            Err(status) => {
-                fetched.end = Err(status);
+        match download.next_chunk().await {
+            Ok(Some(piece)) => {
+                fetched.data_frames += 1;
+                fetched.data.extend_from_slice(&piece);
+            }
+            Ok(None) => break,
+            Err(error) => {
+                fetched.end = Err(error);
                 return fetched;
             }
         }
     }
+    if let Err(error) = download.finish().await {
+        fetched.end = Err(error);
+    }
+    fetched
 }
 
 /// A Get request for `blob` (`range` = `(offset, length)`).
@@ -406,40 +406,27 @@ pub fn get_request(blob: &str, range: Option<(u64, Option<u64>)>) -> pb::GetRequ
     }
 }
 
-/// Uploads `bytes` with `key` at `price` (msat flat, msat per MiB), 256 KiB
-/// chunks, public or private, in 1 MiB frames; returns the blob id.
+/// Uploads `bytes` as the tenant `key` at `price` (msat flat, msat per
+/// MiB), 256 KiB chunks, public or private; returns the blob id.
 pub async fn upload_priced(
-    client: &mut StorageClient<Channel>,
+    client: &Client,
     key: &str,
     name: &str,
     bytes: &[u8],
     price: (u64, u64),
     public: bool,
-) -> Result<String, Status> {
-    let header = pb::PutHeader {
-        name: name.into(),
-        declared_size_bytes: Some(bytes.len() as u64),
-        chunk_size_bytes: Some(256 * 1024),
-        price: Some(pb::Price {
-            flat_msat: price.0,
-            per_mib_msat: price.1,
-        }),
-        visibility: if public {
-            pb::Visibility::Public as i32
-        } else {
-            pb::Visibility::Private as i32
-        },
-        ..Default::default()
-    };
-    let mut frames = vec![pb::PutRequest {
-        frame: Some(pb::put_request::Frame::Header(header)),
-    }];
-    frames.extend(bytes.chunks(1 << 20).map(|c| pb::PutRequest {
-        frame: Some(pb::put_request::Frame::Data(c.to_vec().into())),
-    }));
-    crate::broker_process::client::put_messages(client, Some(key), frames)
-        .await
-        .map(|put| put.blob_id)
+) -> Result<String, ClientError> {
+    let mut options = PutOptions::new(name);
+    options.chunk_size = Some(256 * 1024);
+    options.price = Some(pb::Price {
+        flat_msat: price.0,
+        per_mib_msat: price.1,
+    });
+    options.public = public;
+    let uploaded = as_tenant(client, Some(key))
+        .put_bytes(bytes.to_vec(), options)
+        .await?;
+    Ok(uploaded.response.blob_id)
 }
 
 /// A broker with `[payments]` on a [`Lightning`] network, three `fs`
@@ -518,19 +505,10 @@ impl PaidBroker {
             .expect("create tenant")
     }
 
-    /// A Storage client on a fresh connection.
-    pub async fn storage(&self) -> StorageClient<Channel> {
-        self.broker.storage().await.expect("connect to the broker")
-    }
-
-    /// A Payments client on a fresh connection.
-    pub async fn payments(&self) -> PaymentsClient<Channel> {
-        let channel = Channel::from_shared(self.broker.url())
-            .expect("the broker URL is valid")
-            .connect()
-            .await
-            .expect("connect to the broker");
-        PaymentsClient::new(channel)
+    /// An SDK client without keys on a fresh connection (act as a tenant
+    /// with [`as_tenant`]).
+    pub async fn client(&self) -> Client {
+        self.broker.client().await.expect("connect to the broker")
     }
 
     /// Uploads `bytes` as the owner with `price` (msat flat, msat per MiB),
@@ -555,64 +533,47 @@ impl PaidBroker {
         price: (u64, u64),
         public: bool,
     ) -> String {
-        let mut client = self.storage().await;
-        upload_priced(&mut client, key, name, bytes, price, public)
+        let client = self.client().await;
+        upload_priced(&client, key, name, bytes, price, public)
             .await
             .unwrap_or_else(|e| panic!("upload {name}: {e}\n{}", self.broker.log_tail()))
     }
 
-    /// The ids of a public blob's chunks, in order (from its manifest).
+    /// The ids of a public blob's chunks, in order (from its manifest,
+    /// which the SDK checks against the blob id).
     pub async fn chunk_ids(&self, blob: &str) -> Vec<String> {
-        let mut client = self.storage().await;
-        let mut stream = client
-            .get_manifest(pb::GetManifestRequest {
-                blob_id: blob.into(),
-            })
+        let manifest = self
+            .client()
             .await
-            .expect("GetManifest")
-            .into_inner();
-        let mut bytes = Vec::new();
-        while let Some(frame) = stream.message().await.expect("manifest frame") {
-            bytes.extend_from_slice(&frame.data);
-        }
-        let manifest = shardgate_core::Manifest::decode(&bytes).expect("the manifest decodes");
+            .manifest(blob)
+            .await
+            .expect("GetManifest");
         manifest.chunks().iter().map(|c| c.id.to_hex()).collect()
     }
 
     /// Storage.GetLimits.
     pub async fn limits(&self) -> pb::Limits {
-        self.storage()
-            .await
-            .get_limits(pb::GetLimitsRequest {})
-            .await
-            .expect("GetLimits")
-            .into_inner()
+        self.client().await.limits().await.expect("GetLimits")
     }
 
     /// Payments.GetPaymentStatus (no key).
-    pub async fn payment_status(&self, hash: &PaymentHash) -> Result<pb::PaymentStatus, Status> {
-        self.payments()
-            .await
-            .get_payment_status(pb::GetPaymentStatusRequest {
-                payment_hash: hash.to_hex(),
-            })
-            .await
-            .map(tonic::Response::into_inner)
+    pub async fn payment_status(
+        &self,
+        hash: &PaymentHash,
+    ) -> Result<pb::PaymentStatus, ClientError> {
+        self.client().await.payment_status(&hash.to_hex()).await
     }
 
     /// A Get without credential; its challenge (panics if the refusal is
     /// not UNAUTHENTICATED with a challenge, or if any data came).
     pub async fn challenge(&self, request: pb::GetRequest, key: Option<&str>) -> Challenge {
-        let mut client = self.storage().await;
-        let fetched = fetch(
-            &mut client,
-            crate::broker_process::client::with_key(request, key),
-        )
-        .await;
+        let client = as_tenant(&self.client().await, key);
+        let fetched = fetch(&client, request, None).await;
         assert_eq!(fetched.data_frames, 0, "data served without a credential");
-        let status = fetched.refused();
-        assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
-        Challenge::from_status(status).unwrap_or_else(|e| panic!("{e}"))
+        let error = fetched.refused();
+        assert_eq!(error.kind(), ErrorKind::Unpaid, "{error:?}");
+        assert_eq!(error.code(), Some(Code::Unauthenticated), "{error:?}");
+        Challenge::from_error(error).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Challenge, then pay it: the credential as `authorization` value.
@@ -627,15 +588,27 @@ impl PaidBroker {
         (challenge, authorization)
     }
 
-    /// A Get with `authorization` (and `key`), collected.
+    /// A Get with `authorization` (and `key`), collected. A value the SDK
+    /// sends byte for byte (`L402 TOKEN:PREIMAGE`, as [`PaidBroker::buy`]
+    /// returns) goes through `Client::get` as its credential; anything
+    /// else (the malformed values of the bad-input tests) goes out verbatim
+    /// through [`crate::raw_wire`].
     pub async fn get_with(
         &self,
         request: pb::GetRequest,
         authorization: &str,
         key: Option<&str>,
     ) -> Fetched {
-        let mut client = self.storage().await;
-        fetch(&mut client, authorized(request, authorization, key)).await
+        match authorization.strip_prefix("L402 ") {
+            Some(credential) if credential.trim() == credential && !credential.is_empty() => {
+                let client = as_tenant(&self.client().await, key);
+                fetch(&client, request, Some(credential)).await
+            }
+            _ => {
+                let mut raw = raw_wire::storage(&self.broker.url()).await;
+                raw_wire::fetch(&mut raw, raw_wire::authorized(request, authorization, key)).await
+            }
+        }
     }
 
     /// Waits until the ledger holds at least `count` entries (bounded) and
@@ -643,23 +616,24 @@ impl PaidBroker {
     /// has ended (it counts the shards actually served), in a task of its
     /// own, so an entry may appear a moment after the last frame.
     pub async fn wait_for_ledger_entries(&self, count: usize) -> Vec<pb::LedgerEntry> {
-        let mut payments = self.payments().await;
+        let admin = self
+            .broker
+            .admin_client()
+            .await
+            .expect("connect to the broker");
         let deadline = Instant::now() + LEDGER_WAIT;
         loop {
             let mut entries = Vec::new();
             let mut page_token = String::new();
             loop {
-                let page = payments
-                    .list_ledger_entries(crate::broker_process::admin_request(
-                        pb::ListLedgerEntriesRequest {
-                            page_size: 1000,
-                            page_token: page_token.clone(),
-                            ..Default::default()
-                        },
-                    ))
+                let page = admin
+                    .ledger(pb::ListLedgerEntriesRequest {
+                        page_size: 1000,
+                        page_token: page_token.clone(),
+                        ..Default::default()
+                    })
                     .await
-                    .expect("ListLedgerEntries as admin")
-                    .into_inner();
+                    .expect("ListLedgerEntries as admin");
                 entries.extend(page.entries);
                 if page.next_page_token.is_empty() {
                     break;

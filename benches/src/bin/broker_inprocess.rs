@@ -16,11 +16,7 @@ use std::time::Instant;
 
 use shardgate_backends::{ProviderConfig, ProviderKind, ProviderLimits, Secret};
 use shardgate_broker::BrokerConfig;
-use shardgate_proto::v1 as pb;
-use shardgate_proto::v1::admin_client::AdminClient;
-use shardgate_proto::v1::storage_client::StorageClient;
-use tonic::Request;
-use tonic::transport::Channel;
+use shardgate_client::{Client, GetOptions, PutOptions};
 
 /// Bytes uploaded then downloaded.
 const SIZE: usize = 64 << 20;
@@ -68,74 +64,36 @@ async fn main() {
     ));
     // The listener is bound before the broker task runs, so the connection
     // is accepted as soon as the server starts; no readiness poll needed.
-    let channel = Channel::from_shared(url)
-        .expect("url")
+    let admin = Client::builder(url.clone())
+        .admin_key(ADMIN_KEY)
         .connect()
         .await
         .expect("connect");
-
-    let mut admin = AdminClient::new(channel.clone());
     let tenant = admin
-        .create_tenant(with_metadata(
-            pb::CreateTenantRequest {
-                name: "bench".into(),
-                quota_bytes: None,
-            },
-            "x-admin-key",
-            ADMIN_KEY,
-        ))
+        .create_tenant("bench", None)
         .await
-        .expect("create tenant")
-        .into_inner();
-    let key = tenant.api_key;
-    let mut storage = StorageClient::new(channel);
-    let data = shardgate_benches::test_data(SIZE);
+        .expect("create tenant");
+    let client = admin.with_api_key(&tenant.api_key).expect("API key");
+    let data = bytes::Bytes::from(shardgate_benches::test_data(SIZE));
     let mib = SIZE as f64 / f64::from(1 << 20);
 
+    // Through the SDK, as a partner app uploads and downloads (the SDK
+    // hashes what it sends and checks the download's length and hash).
     let started = Instant::now();
-    let header = pb::PutHeader {
-        name: "bench".into(),
-        declared_size_bytes: Some(SIZE as u64),
-        ..Default::default()
-    };
-    let mut messages = vec![pb::PutRequest {
-        frame: Some(pb::put_request::Frame::Header(header)),
-    }];
-    messages.extend(data.chunks(1 << 20).map(|c| pb::PutRequest {
-        frame: Some(pb::put_request::Frame::Data(c.to_vec().into())),
-    }));
-    let put = storage
-        .put(with_metadata(
-            tokio_stream::iter(messages),
-            "x-api-key",
-            &key,
-        ))
+    let put = client
+        .put_bytes(data.clone(), PutOptions::new("bench"))
         .await
         .expect("put")
-        .into_inner();
+        .response;
     let up = started.elapsed();
 
     let started = Instant::now();
-    let mut stream = storage
-        .get(with_metadata(
-            pb::GetRequest {
-                blob_id: put.blob_id,
-                ..Default::default()
-            },
-            "x-api-key",
-            &key,
-        ))
+    let got = client
+        .get_bytes(&put.blob_id, &GetOptions::default())
         .await
-        .expect("get")
-        .into_inner();
-    let mut got = Vec::with_capacity(SIZE);
-    while let Some(msg) = stream.message().await.expect("get frame") {
-        if let Some(pb::get_response::Frame::Data(d)) = msg.frame {
-            got.extend_from_slice(&d);
-        }
-    }
+        .expect("get");
     let down = started.elapsed();
-    assert!(got == data, "downloaded bytes differ from the upload");
+    assert!(got == data[..], "downloaded bytes differ from the upload");
     println!(
         "64 MiB, 4 MiB chunks, 2+1 over 3 fs providers: upload {:.1} MiB/s ({up:?}), download {:.1} MiB/s ({down:?})",
         mib / up.as_secs_f64(),
@@ -143,11 +101,4 @@ async fn main() {
     );
     let _ = stop.send(());
     broker.await.expect("broker task").expect("broker");
-}
-
-fn with_metadata<T>(msg: T, name: &'static str, value: &str) -> Request<T> {
-    let mut req = Request::new(msg);
-    req.metadata_mut()
-        .insert(name, value.parse().expect("ascii"));
-    req
 }

@@ -101,7 +101,7 @@ async fn through_broker(
 ) -> Result<Figures, Failure> {
     let broker = BrokerProcess::start(providers, "").await?;
     let (_, key) = broker.create_tenant("load", None).await?;
-    let mut client = broker.storage().await?;
+    let client = broker.client().await?;
     let pattern = Pattern::new(42, size);
     let gib = size as f64 / (1u64 << 30) as f64;
     // CPU seconds the broker spent since `before`, per GiB.
@@ -109,7 +109,7 @@ async fn through_broker(
         |before: Option<f64>| -> Option<f64> { Some((broker.cpu_seconds()? - before?) / gib) };
     let before = broker.cpu_seconds();
     let started = Instant::now();
-    let put = put_pattern(&mut client, Some(&key), header("load", size, None), pattern).await?;
+    let put = put_pattern(&client, Some(&key), header("load", size, None), pattern).await?;
     let up_mb_s = mb_s(size, started);
     let upload_rss_mib = broker.peak_rss_kib().map(|k| k / 1024);
     let up_cpu = cpu_since(before);
@@ -118,7 +118,7 @@ async fn through_broker(
     if !upload_only {
         let before = broker.cpu_seconds();
         let started = Instant::now();
-        let got = get_checked(&mut client, Some(&key), &put.blob_id, None, pattern).await?;
+        let got = get_checked(&client, Some(&key), &put.blob_id, None, pattern).await?;
         down_mb_s = Some(mb_s(size, started));
         down_cpu = cpu_since(before);
         if got.len != size || got.first_mismatch.is_some() {

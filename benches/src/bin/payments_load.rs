@@ -18,18 +18,15 @@
 
 use std::time::{Duration, Instant};
 
+use shardgate_client::{Client, ClientError, GetOptions, PaymentPolicy, pb};
 use shardgate_core::ContentId;
 use shardgate_payments::l402::header::authorization;
 use shardgate_payments::lnd::{LndConfig, MacaroonSource, TlsCertSource};
 use shardgate_payments::{
     AccessRequest, L402Keys, LightningNode, PaidRange, Preimage, TokenClaims, parse_authorization,
 };
-use shardgate_proto::auth_metadata::AUTHORIZATION;
-use shardgate_proto::v1 as pb;
-use shardgate_proto::v1::storage_client::StorageClient;
 use shardgate_tests::broker_process::{BrokerProcess, ProviderSpec};
 use shardgate_tests::lightning::{Lightning, PaidBroker, upload_priced};
-use tonic::transport::Channel;
 
 type Failure = Box<dyn std::error::Error>;
 
@@ -243,9 +240,8 @@ async fn broker_figures(paid: &PaidBroker, args: &Args) -> Result<(), Failure> {
         .collect();
     let free_broker = BrokerProcess::start(&free_providers, "").await?;
     let (_, free_key) = free_broker.create_tenant("owner", None).await?;
-    let mut free_storage = free_broker.storage().await?;
-    let free_blob =
-        upload_priced(&mut free_storage, &free_key, "free", &bytes, (0, 0), true).await?;
+    let free_storage = free_broker.client().await?;
+    let free_blob = upload_priced(&free_storage, &free_key, "free", &bytes, (0, 0), true).await?;
     let paid_blob = paid
         .upload("paid", &bytes, (PRICE_FLAT_MSAT, 0), true)
         .await;
@@ -258,25 +254,25 @@ async fn broker_figures(paid: &PaidBroker, args: &Args) -> Result<(), Failure> {
 
     // One invoice paid for every paid download (warm-up included).
     let invoice = paid
-        .payments()
+        .client()
         .await
         .create_invoice(pb::CreateInvoiceRequest {
             blob_id: paid_blob.clone(),
             uses: u32::try_from(WARM_UP + args.n)?,
             ..Default::default()
         })
-        .await?
-        .into_inner();
+        .await?;
     let preimage = paid.lightning.pay(&invoice.payment_request).await?;
-    let credential = authorization(&invoice.l402_token, Some(&preimage));
+    // `TOKEN:PREIMAGE`, presented by the SDK as `authorization: L402 …`.
+    let credential = format!("{}:{}", invoice.l402_token, preimage.to_hex());
 
-    let mut storage = paid.storage().await;
+    let storage = paid.client().await;
     let (mut free, mut priced) = (Vec::new(), Vec::new());
     for i in 0..WARM_UP + args.n {
-        let f = first_byte(&mut free_storage, &free_blob, None)
+        let f = first_byte(&free_storage, &free_blob, None)
             .await
             .map_err(|e| format!("free Get #{i}: {e}"))?;
-        let p = first_byte(&mut storage, &paid_blob, Some(&credential))
+        let p = first_byte(&storage, &paid_blob, Some(&credential))
             .await
             .map_err(|e| format!("paid Get #{i}: {e}"))?;
         if i >= WARM_UP {
@@ -303,26 +299,26 @@ async fn broker_figures(paid: &PaidBroker, args: &Args) -> Result<(), Failure> {
 }
 
 async fn create_invoice_rate(paid: &PaidBroker, blob: &str, args: &Args) -> Result<f64, Failure> {
-    let client = paid.payments().await;
+    let client = paid.client().await;
     let request = pb::CreateInvoiceRequest {
         blob_id: blob.to_owned(),
         uses: 1,
         ..Default::default()
     };
     for _ in 0..WARM_UP {
-        client.clone().create_invoice(request.clone()).await?;
+        client.create_invoice(request.clone()).await?;
     }
     let per_task = args.n.div_ceil(args.concurrency);
     let started = Instant::now();
     let tasks: Vec<_> = (0..args.concurrency)
         .map(|_| {
-            let mut client = client.clone();
+            let client = client.clone();
             let request = request.clone();
             tokio::spawn(async move {
                 for _ in 0..per_task {
                     client.create_invoice(request.clone()).await?;
                 }
-                Ok::<_, tonic::Status>(())
+                Ok::<_, ClientError>(())
             })
         })
         .collect();
@@ -332,29 +328,30 @@ async fn create_invoice_rate(paid: &PaidBroker, blob: &str, args: &Args) -> Resu
     Ok(per_second(per_task * args.concurrency, started.elapsed()))
 }
 
-/// Time from sending a Get until its first data frame; the rest of the
-/// stream is read (and checked to end OK) outside the measurement.
+/// Time from sending a Get (through the SDK, which never pays here: the
+/// credential is bought beforehand) until its first data chunk; the rest
+/// is read (and checked by the SDK: length and content hash) outside the
+/// measurement.
 async fn first_byte(
-    client: &mut StorageClient<Channel>,
+    client: &Client,
     blob: &str,
     credential: Option<&str>,
 ) -> Result<Duration, Failure> {
-    let mut request = tonic::Request::new(pb::GetRequest {
-        blob_id: blob.to_owned(),
-        ..Default::default()
-    });
-    if let Some(value) = credential {
-        request.metadata_mut().insert(AUTHORIZATION, value.parse()?);
+    let mut payment = PaymentPolicy::none();
+    if let Some(credential) = credential {
+        payment = payment.credential(credential);
     }
+    let options = GetOptions {
+        payment,
+        ..GetOptions::default()
+    };
     let started = Instant::now();
-    let mut stream = client.get(request).await?.into_inner();
+    let mut download = client.get(blob, &options).await?;
     let mut first = None;
     let mut received = 0;
-    while let Some(message) = stream.message().await? {
-        if let Some(pb::get_response::Frame::Data(data)) = message.frame {
-            first.get_or_insert_with(|| started.elapsed());
-            received += data.len();
-        }
+    while let Some(piece) = download.next_chunk().await? {
+        first.get_or_insert_with(|| started.elapsed());
+        received += piece.len();
     }
     if received != BLOB_BYTES {
         return Err(format!("Get of {blob} delivered {received} of {BLOB_BYTES} bytes").into());

@@ -185,7 +185,9 @@ pub struct Download {
     source: Source,
     paid: PaidFor,
     info: pb::BlobInfo,
-    uses_remaining: u32,
+    /// The broker's header (for direct downloads, the same facts from
+    /// GetShardLocations).
+    header: pb::GetHeader,
     decoder: Decoder,
     ready: VecDeque<Bytes>,
     offset: u64,
@@ -201,7 +203,7 @@ pub(crate) struct DownloadParts {
     pub(crate) source: Source,
     pub(crate) paid: PaidFor,
     pub(crate) info: pb::BlobInfo,
-    pub(crate) uses_remaining: u32,
+    pub(crate) header: pb::GetHeader,
     pub(crate) decoder: Decoder,
     /// Plaintext offset and, for end-to-end ranges, plaintext length.
     pub(crate) offset: u64,
@@ -226,7 +228,7 @@ impl Download {
             source: parts.source,
             paid: parts.paid,
             info: parts.info,
-            uses_remaining: parts.uses_remaining,
+            header: parts.header,
             decoder: parts.decoder,
             ready: VecDeque::new(),
             offset: parts.offset,
@@ -240,6 +242,13 @@ impl Download {
     /// The blob's metadata.
     pub fn info(&self) -> &pb::BlobInfo {
         &self.info
+    }
+
+    /// The broker's header as received: the blob, the stored range it
+    /// serves and `uses_remaining` on the credential presented (for
+    /// callers that check what the broker announced, such as tests).
+    pub fn header(&self) -> &pb::GetHeader {
+        &self.header
     }
 
     /// The plaintext bytes this download delivers: `(offset, length)`.
@@ -313,7 +322,7 @@ impl Download {
             offset: self.offset,
             bytes: self.delivered,
             hash_verified: self.decoder.whole.is_some(),
-            uses_remaining: self.uses_remaining,
+            uses_remaining: self.header.uses_remaining,
             purchase: self.paid.purchase,
             elapsed: self.started.elapsed(),
         })
@@ -418,7 +427,7 @@ impl Client {
         };
         let opened = self.open_get(request, &options.payment).await?;
         let GetStream { stream, header } = opened.response;
-        let Some(blob) = header.blob else {
+        let Some(blob) = header.blob.clone() else {
             return Err(ClientError::protocol(
                 "the broker's Get header names no blob",
             ));
@@ -430,7 +439,7 @@ impl Client {
             paid: opened.paid,
             decoder: Decoder::new(&blob, &served, opener),
             info: blob,
-            uses_remaining: header.uses_remaining,
+            header,
             offset,
             e2e_length,
             progress: options.progress.clone(),

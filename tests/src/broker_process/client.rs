@@ -1,74 +1,93 @@
-//! Storage calls as a partner app makes them, streaming: uploads are
-//! produced frame by frame from a [`Pattern`] and downloads are compared
-//! against it frame by frame, so a 200 MiB blob never sits in test memory.
+//! Storage calls as a partner app makes them, through the SDK
+//! (`shardgate_client::Client`), streaming: uploads read a [`Pattern`]
+//! block by block as an `AsyncRead` and downloads are compared against it
+//! chunk by chunk, so a 200 MiB blob never sits in test memory.
 
-use shardgate_proto::auth_metadata;
-use shardgate_proto::v1 as pb;
-use shardgate_proto::v1::storage_client::StorageClient;
-use tonic::transport::Channel;
-use tonic::{Request, Status};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use shardgate_client::{Client, ClientError, GetOptions, PutOptions, pb};
+use tokio::io::{AsyncRead, ReadBuf};
 
 use super::pattern::Pattern;
 
-/// Upload frame size: the default `max_data_frame_bytes`.
-pub const FRAME: usize = 1 << 20;
+/// Largest block one read of a [`PatternReader`] produces.
+const BLOCK: usize = 1 << 20;
 
-/// A request with `x-api-key` (none if `key` is `None`).
-pub fn with_key<T>(message: T, key: Option<&str>) -> Request<T> {
-    let mut request = Request::new(message);
-    if let Some(key) = key
-        && let Ok(value) = key.parse()
-    {
-        request.metadata_mut().insert(auth_metadata::API_KEY, value);
-    }
-    request
-}
-
-/// A header with a name, the declared size and optionally a chunk size.
-pub fn header(name: &str, size: u64, chunk_size: Option<u32>) -> pb::PutHeader {
-    pb::PutHeader {
-        name: name.into(),
-        declared_size_bytes: Some(size),
-        chunk_size_bytes: chunk_size,
-        ..Default::default()
+/// `client` acting as the tenant with `key`, or `client` itself (no key)
+/// when `key` is `None`. `client` should be keyless (see
+/// `BrokerProcess::client`).
+pub fn as_tenant(client: &Client, key: Option<&str>) -> Client {
+    match key {
+        Some(key) => client
+            .with_api_key(key)
+            .unwrap_or_else(|e| panic!("API key {key:?}: {e}")),
+        None => client.clone(),
     }
 }
 
-fn data(bytes: Vec<u8>) -> pb::PutRequest {
-    pb::PutRequest {
-        frame: Some(pb::put_request::Frame::Data(bytes.into())),
+/// What to upload: the SDK's options and the size to declare.
+#[derive(Clone, Debug)]
+pub struct PutSpec {
+    /// Name, chunk size, price, visibility…
+    pub options: PutOptions,
+    /// `declared_size_bytes` of the Put header.
+    pub size: Option<u64>,
+}
+
+/// A blob called `name` declaring `size` bytes, optionally with a chunk size.
+pub fn header(name: &str, size: u64, chunk_size: Option<u32>) -> PutSpec {
+    let mut options = PutOptions::new(name);
+    options.chunk_size = chunk_size;
+    PutSpec {
+        options,
+        size: Some(size),
     }
 }
 
-/// Uploads `pattern` after `header`, generating 1 MiB frames on demand.
-pub async fn put_pattern(
-    client: &mut StorageClient<Channel>,
-    key: Option<&str>,
-    header: pb::PutHeader,
+/// The bytes of a [`Pattern`] as an `AsyncRead`, produced on demand.
+#[derive(Debug)]
+pub struct PatternReader {
     pattern: Pattern,
-) -> Result<pb::PutResponse, Status> {
-    let first = pb::PutRequest {
-        frame: Some(pb::put_request::Frame::Header(header)),
-    };
-    let frames = (0..pattern.len().div_ceil(FRAME as u64))
-        .map(move |i| data(pattern.bytes(i * FRAME as u64, FRAME as u64)));
-    let stream = tokio_stream::iter(std::iter::once(first).chain(frames));
-    client
-        .put(with_key(stream, key))
-        .await
-        .map(tonic::Response::into_inner)
+    offset: u64,
 }
 
-/// Sends exactly these messages as one Put (for malformed streams).
-pub async fn put_messages(
-    client: &mut StorageClient<Channel>,
+impl PatternReader {
+    /// Reads `pattern` from its first byte.
+    pub fn new(pattern: Pattern) -> PatternReader {
+        PatternReader { pattern, offset: 0 }
+    }
+}
+
+impl AsyncRead for PatternReader {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let left = self.pattern.len() - self.offset;
+        let n = (buf.remaining() as u64).min(left).min(BLOCK as u64) as usize;
+        if n > 0 {
+            let offset = self.offset;
+            self.pattern.fill(offset, buf.initialize_unfilled_to(n));
+            buf.advance(n);
+            self.offset += n as u64;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Uploads `pattern` as the tenant `key`, streaming it through the SDK.
+pub async fn put_pattern(
+    client: &Client,
     key: Option<&str>,
-    messages: Vec<pb::PutRequest>,
-) -> Result<pb::PutResponse, Status> {
-    client
-        .put(with_key(tokio_stream::iter(messages), key))
-        .await
-        .map(tonic::Response::into_inner)
+    spec: PutSpec,
+    pattern: Pattern,
+) -> Result<pb::PutResponse, ClientError> {
+    let uploaded = as_tenant(client, key)
+        .put(PatternReader::new(pattern), spec.size, spec.options)
+        .await?;
+    Ok(uploaded.response)
 }
 
 /// What a download delivered, checked against the expected bytes.
@@ -84,39 +103,27 @@ pub struct Downloaded {
     pub first_mismatch: Option<u64>,
 }
 
-/// Downloads `range` of a blob and compares every byte with `pattern`
-/// at the served offsets.
+/// Downloads `range` of a blob through the SDK (which checks the length
+/// and, for a whole blob, the content hash) and compares every byte with
+/// `pattern` at the served offsets.
 pub async fn get_checked(
-    client: &mut StorageClient<Channel>,
+    client: &Client,
     key: Option<&str>,
     blob_id: &str,
     range: Option<pb::ByteRange>,
     pattern: Pattern,
-) -> Result<Downloaded, Status> {
-    let request = pb::GetRequest {
-        blob_id: blob_id.into(),
-        range,
-        ..Default::default()
+) -> Result<Downloaded, ClientError> {
+    let options = GetOptions {
+        range: range.map(|r| (r.offset, r.length)),
+        ..GetOptions::default()
     };
-    let mut stream = client.get(with_key(request, key)).await?.into_inner();
-    let header = match stream.message().await? {
-        Some(pb::GetResponse {
-            frame: Some(pb::get_response::Frame::Header(h)),
-        }) => h,
-        other => {
-            return Err(Status::internal(format!(
-                "first Get frame not a header: {other:?}"
-            )));
-        }
-    };
+    let mut download = as_tenant(client, key).get(blob_id, &options).await?;
+    let header = download.header().clone();
     let start = header.range.as_ref().map_or(0, |r| r.offset);
     let mut len = 0u64;
     let mut first_mismatch = None;
-    let mut expected = Vec::with_capacity(FRAME);
-    while let Some(message) = stream.message().await? {
-        let Some(pb::get_response::Frame::Data(bytes)) = message.frame else {
-            return Err(Status::internal("a Get frame after the first is not data"));
-        };
+    let mut expected = Vec::with_capacity(BLOCK);
+    while let Some(bytes) = download.next_chunk().await? {
         expected.resize(bytes.len(), 0);
         pattern.fill(start + len, &mut expected);
         if first_mismatch.is_none()
@@ -126,6 +133,7 @@ pub async fn get_checked(
         }
         len += bytes.len() as u64;
     }
+    download.finish().await?;
     if first_mismatch.is_none() && start + len > pattern.len() {
         first_mismatch = Some(pattern.len().saturating_sub(start));
     }
@@ -136,29 +144,7 @@ pub async fn get_checked(
     })
 }
 
-/// Every blob the tenant lists (all pages).
-pub async fn list_all(
-    client: &mut StorageClient<Channel>,
-    key: &str,
-) -> Result<Vec<pb::BlobInfo>, Status> {
-    let mut blobs = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = client
-            .list(with_key(
-                pb::ListBlobsRequest {
-                    page_size: 1000,
-                    page_token: page_token.clone(),
-                    name_prefix: String::new(),
-                },
-                Some(key),
-            ))
-            .await?
-            .into_inner();
-        blobs.extend(page.blobs);
-        if page.next_page_token.is_empty() {
-            return Ok(blobs);
-        }
-        page_token = page.next_page_token;
-    }
+/// Every blob the tenant `key` lists (all pages).
+pub async fn list_all(client: &Client, key: &str) -> Result<Vec<pb::BlobInfo>, ClientError> {
+    as_tenant(client, Some(key)).list_all("").await
 }

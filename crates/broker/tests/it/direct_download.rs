@@ -7,11 +7,10 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{CHUNK, TestBroker, admin_req, bytes, header, put, with_key};
+use common::{CHUNK, TestBroker, bytes, header, put, with_key};
 use shardgate_core::aead::open;
 use shardgate_core::{ChunkKey, ErasureParams, decode_shard_object};
 use shardgate_proto::v1 as pb;
-use shardgate_proto::v1::providers_client::ProvidersClient;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 use tonic::Code;
@@ -123,14 +122,12 @@ async fn presigned_shards_rebuild_and_decrypt_to_the_blob() {
     let moto = Moto::start().await;
     // Only the S3 providers: the broker's fs providers are not in this one.
     let broker = TestBroker::start_with(|c| c.providers.clear()).await;
-    let mut providers = ProvidersClient::connect(broker.url())
-        .await
-        .expect("connect");
+    let providers = broker.admin().await;
     for i in 0..3 {
         let bucket = format!("direct-{i}");
         moto.create_bucket(&bucket).await;
         providers
-            .join(admin_req(pb::JoinProviderRequest {
+            .join_provider(pb::JoinProviderRequest {
                 name: format!("s3-{i}"),
                 config: Some(pb::ProviderConfig {
                     kind: Some(pb::provider_config::Kind::S3(pb::S3Config {
@@ -142,20 +139,22 @@ async fn presigned_shards_rebuild_and_decrypt_to_the_blob() {
                     })),
                 }),
                 weight: 0,
-            }))
+            })
             .await
             .expect("join");
     }
     let (_, key) = broker.tenant("acme", None).await;
-    let mut client = broker.storage().await;
+    let client = broker.client().await;
+    // GetShardLocations is not wrapped by the SDK here: raw stub.
+    let mut raw = broker.raw_storage().await;
     let data = bytes(2 * CHUNK + 100, 3);
-    let id = put(&mut client, Some(&key), header("direct", None), &data)
+    let id = put(&client, Some(&key), header("direct", None), &data)
         .await
         .expect("put")
         .blob_id;
 
     let offset = CHUNK as u64 - 10;
-    let r = client
+    let r = raw
         .get_shard_locations(with_key(
             pb::GetShardLocationsRequest {
                 blob_id: id,
@@ -207,12 +206,14 @@ async fn presigned_shards_rebuild_and_decrypt_to_the_blob() {
 async fn providers_that_cannot_presign_send_clients_to_get() {
     let broker = TestBroker::start().await;
     let (_, key) = broker.tenant("acme", None).await;
-    let mut client = broker.storage().await;
-    let id = put(&mut client, Some(&key), header("f", None), &bytes(100, 1))
+    let client = broker.client().await;
+    // GetShardLocations is not wrapped by the SDK here: raw stub.
+    let mut raw = broker.raw_storage().await;
+    let id = put(&client, Some(&key), header("f", None), &bytes(100, 1))
         .await
         .expect("put")
         .blob_id;
-    let err = client
+    let err = raw
         .get_shard_locations(with_key(
             pb::GetShardLocationsRequest {
                 blob_id: id.clone(),
@@ -225,7 +226,7 @@ async fn providers_that_cannot_presign_send_clients_to_get() {
         .expect_err("fs cannot presign");
     assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
     assert!(err.message().contains("Storage.Get"), "{}", err.message());
-    let err = client
+    let err = raw
         .get_shard_locations(with_key(
             pb::GetShardLocationsRequest {
                 blob_id: id,

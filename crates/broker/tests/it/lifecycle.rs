@@ -5,9 +5,10 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{CHUNK, TestBroker, admin_req, bytes, get, header, put, put_messages, with_key};
+use common::{CHUNK, TestBroker, as_tenant, bytes, get, header, put, put_messages, with_key};
+use shardgate_client::{Client, PutOptions};
 use shardgate_proto::v1 as pb;
-use shardgate_proto::v1::storage_client::StorageClient;
+use tokio::io::AsyncWriteExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 
@@ -15,72 +16,48 @@ use tonic::Code;
 async fn delete_then_gc_removes_only_unreferenced_shards() {
     let broker = TestBroker::start().await;
     let (_, key) = broker.tenant("acme", None).await;
-    let mut client = broker.storage().await;
-    let mut admin = broker.admin().await;
+    let client = broker.client().await;
+    let admin = broker.admin().await;
 
     // `longer` shares its first two chunks with `short` (fixed-size chunks,
     // convergent keys), and adds a third.
     let short = bytes(2 * CHUNK, 1);
     let mut longer = short.clone();
     longer.extend(bytes(CHUNK / 2, 2));
-    let a = put(&mut client, Some(&key), header("short", None), &short)
+    let a = put(&client, Some(&key), header("short", None), &short)
         .await
         .expect("put a");
-    let b = put(&mut client, Some(&key), header("longer", None), &longer)
+    let b = put(&client, Some(&key), header("longer", None), &longer)
         .await
         .expect("put b");
     assert_eq!(b.chunks_deduplicated, 2);
     assert_eq!(broker.shard_files(), 3 * 3);
 
-    let released = client
-        .delete(with_key(
-            pb::DeleteBlobRequest {
-                blob_id: a.blob_id.clone(),
-            },
-            &key,
-        ))
+    let released = as_tenant(&client, Some(&key))
+        .delete(&a.blob_id)
         .await
-        .expect("delete")
-        .into_inner();
-    assert_eq!(released.released_quota_bytes, short.len() as u64);
-    let err = get(&mut client, Some(&key), &a.blob_id, None)
+        .expect("delete");
+    assert_eq!(released, short.len() as u64);
+    let err = get(&client, Some(&key), &a.blob_id, None)
         .await
         .expect_err("deleted");
-    assert_eq!(err.code(), Code::NotFound);
-    let err = client
-        .delete(with_key(
-            pb::DeleteBlobRequest {
-                blob_id: a.blob_id.clone(),
-            },
-            &key,
-        ))
+    assert_eq!(err.code(), Some(Code::NotFound));
+    let err = as_tenant(&client, Some(&key))
+        .delete(&a.blob_id)
         .await
         .expect_err("twice");
-    assert_eq!(err.code(), Code::NotFound);
+    assert_eq!(err.code(), Some(Code::NotFound));
 
     // Every chunk of `short` is still used by `longer`: GC frees nothing.
-    let report = admin
-        .run_gc(admin_req(pb::RunGcRequest { dry_run: false }))
-        .await
-        .expect("gc")
-        .into_inner();
+    let report = admin.run_gc(false).await.expect("gc");
     assert_eq!(report.chunks_released, 0);
     assert_eq!(broker.shard_files(), 9);
 
-    client
-        .delete(with_key(
-            pb::DeleteBlobRequest {
-                blob_id: b.blob_id.clone(),
-            },
-            &key,
-        ))
+    as_tenant(&client, Some(&key))
+        .delete(&b.blob_id)
         .await
         .expect("delete b");
-    let dry = admin
-        .run_gc(admin_req(pb::RunGcRequest { dry_run: true }))
-        .await
-        .expect("dry run")
-        .into_inner();
+    let dry = admin.run_gc(true).await.expect("dry run");
     assert!(dry.dry_run);
     assert_eq!(
         (
@@ -91,11 +68,7 @@ async fn delete_then_gc_removes_only_unreferenced_shards() {
         (3, 9, 0)
     );
     assert_eq!(broker.shard_files(), 9, "a dry run deletes nothing");
-    let report = admin
-        .run_gc(admin_req(pb::RunGcRequest { dry_run: false }))
-        .await
-        .expect("gc")
-        .into_inner();
+    let report = admin.run_gc(false).await.expect("gc");
     assert_eq!(report.chunks_released, 3);
     assert_eq!(report.orphan_shards_deleted, 9);
     assert!(
@@ -105,11 +78,7 @@ async fn delete_then_gc_removes_only_unreferenced_shards() {
     assert_eq!(broker.shard_files(), 0, "every shard deleted");
 
     // Quota usage is back to zero.
-    let tenants = admin
-        .list_tenants(admin_req(pb::ListTenantsRequest::default()))
-        .await
-        .expect("list")
-        .into_inner();
+    let tenants = admin.list_tenants(0, "").await.expect("list");
     assert_eq!(tenants.tenants[0].used_bytes, 0);
     assert_eq!(tenants.tenants[0].blob_count, 0);
     broker.stop().await;
@@ -119,9 +88,9 @@ async fn delete_then_gc_removes_only_unreferenced_shards() {
 async fn a_lost_provider_costs_no_data_with_two_plus_one() {
     let broker = TestBroker::start().await;
     let (_, key) = broker.tenant("acme", None).await;
-    let mut client = broker.storage().await;
+    let client = broker.client().await;
     let data = bytes(3 * CHUNK + 11, 5);
-    let id = put(&mut client, Some(&key), header("f", None), &data)
+    let id = put(&client, Some(&key), header("f", None), &data)
         .await
         .expect("put")
         .blob_id;
@@ -130,12 +99,12 @@ async fn a_lost_provider_costs_no_data_with_two_plus_one() {
     let root = &broker.provider_roots[0];
     let gone = root.with_extension("gone");
     std::fs::rename(root, &gone).expect("rename");
-    let (_, got) = get(&mut client, Some(&key), &id, None)
+    let (_, got) = get(&client, Some(&key), &id, None)
         .await
         .expect("still readable");
     assert!(got == data);
     let (_, part) = get(
-        &mut client,
+        &client,
         Some(&key),
         &id,
         Some(pb::ByteRange {
@@ -150,10 +119,10 @@ async fn a_lost_provider_costs_no_data_with_two_plus_one() {
     // A second provider lost too: fewer than k shards → DATA_LOSS.
     let root1 = &broker.provider_roots[1];
     std::fs::rename(root1, root1.with_extension("gone")).expect("rename");
-    let err = get(&mut client, Some(&key), &id, None)
+    let err = get(&client, Some(&key), &id, None)
         .await
         .expect_err("two lost");
-    assert_eq!(err.code(), Code::DataLoss, "{err:?}");
+    assert_eq!(err.code(), Some(Code::DataLoss), "{err:?}");
     assert!(
         err.message().contains("fewer than k=2"),
         "{}",
@@ -188,17 +157,24 @@ async fn a_client_hanging_up_mid_upload_commits_nothing() {
     let broker = TestBroker::start().await;
     let (_, key) = broker.tenant("acme", None).await;
     let (proxy, cut) = cut_proxy(broker.addr).await;
-    let mut uploading = StorageClient::connect(format!("http://{proxy}"))
+    let uploading = Client::builder(format!("http://{proxy}"))
+        .api_key(key)
+        .connect()
         .await
         .expect("connect");
 
-    // Header and 1 MiB of data (4 chunks) go out; the stream stays open.
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
-    for msg in put_messages(header("partial", None), &bytes(4 * CHUNK, 7)) {
-        tx.send(msg).await.expect("queue");
-    }
-    let call =
-        tokio::spawn(async move { uploading.put(with_key(ReceiverStream::new(rx), &key)).await });
+    // Header and 1 MiB of data (4 chunks) go out through the SDK, reading
+    // from a pipe this test feeds; the input (and the stream) stays open.
+    let (mut writer, reader) = tokio::io::duplex(2 << 20);
+    writer
+        .write_all(&bytes(4 * CHUNK, 7))
+        .await
+        .expect("feed the upload");
+    let call = tokio::spawn(async move {
+        uploading
+            .put(reader, None, PutOptions::new("partial"))
+            .await
+    });
     // Wait (bounded) until the broker has written shards: the upload is
     // well under way.
     let mut written = false;
@@ -215,15 +191,11 @@ async fn a_client_hanging_up_mid_upload_commits_nothing() {
     let result = call.await.expect("join");
     assert!(result.is_err(), "the client saw its call fail");
 
-    let mut admin = broker.admin().await;
+    let admin = broker.admin().await;
     // The broker sees the reset at once; poll a while: the blob must never
     // appear and no quota may be used.
     for _ in 0..20 {
-        let tenants = admin
-            .list_tenants(admin_req(pb::ListTenantsRequest::default()))
-            .await
-            .expect("list")
-            .into_inner();
+        let tenants = admin.list_tenants(0, "").await.expect("list");
         let acme = tenants
             .tenants
             .iter()
@@ -233,11 +205,11 @@ async fn a_client_hanging_up_mid_upload_commits_nothing() {
         assert_eq!(acme.blob_count, 0, "nothing committed");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    drop(tx);
+    drop(writer);
     // The broker still works, and shuts down cleanly (no upload left hanging).
     let (_, key2) = broker.tenant("other", None).await;
-    let mut client = broker.storage().await;
-    put(&mut client, Some(&key2), header("ok", None), &bytes(10, 1))
+    let client = broker.client().await;
+    put(&client, Some(&key2), header("ok", None), &bytes(10, 1))
         .await
         .expect("later upload");
     broker.stop().await;
@@ -258,7 +230,7 @@ async fn a_failing_provider_s_shards_go_to_a_spare() {
     })
     .await;
     let (_, key) = broker.tenant("acme", None).await;
-    let mut client = broker.storage().await;
+    let client = broker.client().await;
     // p0 breaks after joining: its root becomes a plain file, so every
     // write to it fails.
     let p0 = &broker.provider_roots[0];
@@ -268,7 +240,7 @@ async fn a_failing_provider_s_shards_go_to_a_spare() {
     let mut ids = Vec::new();
     for i in 0..6u8 {
         let data = bytes(1000 + usize::from(i), i);
-        let r = put(&mut client, Some(&key), header("f", None), &data)
+        let r = put(&client, Some(&key), header("f", None), &data)
             .await
             .unwrap_or_else(|e| panic!("upload {i} despite a failing provider: {e:?}"));
         let red = r.redundancy.expect("report");
@@ -276,21 +248,16 @@ async fn a_failing_provider_s_shards_go_to_a_spare() {
         ids.push((r.blob_id, data));
     }
     for (id, data) in ids {
-        let (_, got) = get(&mut client, Some(&key), &id, None).await.expect("get");
+        let (_, got) = get(&client, Some(&key), &id, None).await.expect("get");
         assert!(got == data);
     }
     // p0 was tried (and failed), so the spare path really ran.
-    let mut providers =
-        shardgate_proto::v1::providers_client::ProvidersClient::connect(broker.url())
-            .await
-            .expect("connect");
-    let health = providers
-        .health(admin_req(pb::ProviderHealthRequest {
-            names: vec!["p0".into()],
-        }))
+    let health = broker
+        .admin()
         .await
-        .expect("health")
-        .into_inner();
+        .provider_health(vec!["p0".into()])
+        .await
+        .expect("health");
     let p0 = &health.providers[0];
     assert!(
         p0.consecutive_failures > 0 || p0.state == pb::ProviderState::Down as i32,
@@ -303,7 +270,9 @@ async fn a_failing_provider_s_shards_go_to_a_spare() {
 async fn an_upload_in_flight_at_shutdown_still_commits() {
     let mut broker = TestBroker::start().await;
     let (_, key) = broker.tenant("acme", None).await;
-    let mut client = broker.storage().await;
+    // Raw: the test times each frame around the shutdown, which the SDK
+    // (reading ahead in 1 MiB blocks) would not.
+    let mut client = broker.raw_storage().await;
     let data = bytes(3 * CHUNK + 5, 11);
     let mut msgs = put_messages(header("late", Some(data.len() as u64)), &data).into_iter();
     let (tx, rx) = tokio::sync::mpsc::channel(16);
@@ -333,12 +302,8 @@ async fn an_upload_in_flight_at_shutdown_still_commits() {
     assert_eq!(r.size_bytes, data.len() as u64);
 
     let broker = broker.restart().await;
-    let mut admin = broker.admin().await;
-    let tenants = admin
-        .list_tenants(admin_req(pb::ListTenantsRequest::default()))
-        .await
-        .expect("list")
-        .into_inner();
+    let admin = broker.admin().await;
+    let tenants = admin.list_tenants(0, "").await.expect("list");
     let acme = tenants
         .tenants
         .iter()
@@ -356,22 +321,14 @@ async fn a_provider_unreachable_at_start_joins_when_it_answers() {
     let p2 = dir.path().join("p2");
     std::fs::write(&p2, b"not yet a directory").expect("file");
     let broker = TestBroker::start_in(dir, |c| c.provider_rejoin_interval_ms = 20, None).await;
-    let mut client = broker.storage().await;
-    let limits = client
-        .get_limits(pb::GetLimitsRequest {})
-        .await
-        .expect("limits")
-        .into_inner();
+    let client = broker.client().await;
+    let limits = client.limits().await.expect("limits");
     assert_eq!(limits.healthy_providers, 2);
 
     std::fs::remove_file(&p2).expect("fix p2");
     let mut joined = false;
     for _ in 0..250 {
-        let limits = client
-            .get_limits(pb::GetLimitsRequest {})
-            .await
-            .expect("limits")
-            .into_inner();
+        let limits = client.limits().await.expect("limits");
         if limits.healthy_providers == 3 {
             joined = true;
             break;
@@ -380,7 +337,7 @@ async fn a_provider_unreachable_at_start_joins_when_it_answers() {
     }
     assert!(joined, "p2 never joined");
     let (_, key) = broker.tenant("acme", None).await;
-    put(&mut client, Some(&key), header("f", None), &bytes(100, 1))
+    put(&client, Some(&key), header("f", None), &bytes(100, 1))
         .await
         .expect("2+1 upload");
     broker.stop().await;

@@ -2,9 +2,8 @@
 
 use crate::common;
 
-use common::{TestBroker, admin_req, bytes, header, put, with_key};
+use common::{TestBroker, as_tenant, bytes, header, put, raw_wire};
 use shardgate_proto::v1 as pb;
-use shardgate_proto::v1::providers_client::ProvidersClient;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
 
@@ -12,10 +11,10 @@ use tonic::Code;
 async fn list_pages_in_name_order_and_manifest_hashes_to_the_blob_id() {
     let broker = TestBroker::start().await;
     let (_, key) = broker.tenant("acme", None).await;
-    let mut client = broker.storage().await;
+    let client = broker.client().await;
     for (i, name) in ["c", "a", "b/1", "b/2", "d"].into_iter().enumerate() {
         put(
-            &mut client,
+            &client,
             Some(&key),
             header(name, None),
             &bytes(100 + i, i as u8),
@@ -23,21 +22,11 @@ async fn list_pages_in_name_order_and_manifest_hashes_to_the_blob_id() {
         .await
         .expect("put");
     }
+    let owner = as_tenant(&client, Some(&key));
     let mut names = Vec::new();
     let mut token = String::new();
     loop {
-        let page = client
-            .list(with_key(
-                pb::ListBlobsRequest {
-                    page_size: 2,
-                    page_token: token.clone(),
-                    name_prefix: String::new(),
-                },
-                &key,
-            ))
-            .await
-            .expect("list")
-            .into_inner();
+        let page = owner.list("", 2, &token).await.expect("list");
         assert!(page.blobs.len() <= 2);
         names.extend(page.blobs.into_iter().map(|b| b.name));
         if page.next_page_token.is_empty() {
@@ -46,63 +35,24 @@ async fn list_pages_in_name_order_and_manifest_hashes_to_the_blob_id() {
         token = page.next_page_token;
     }
     assert_eq!(names, ["a", "b/1", "b/2", "c", "d"]);
-    let page = client
-        .list(with_key(
-            pb::ListBlobsRequest {
-                page_size: 1,
-                page_token: String::new(),
-                name_prefix: "b/".into(),
-            },
-            &key,
-        ))
-        .await
-        .expect("prefix")
-        .into_inner();
+    let page = owner.list("b/", 1, "").await.expect("prefix");
     assert_eq!(page.blobs[0].name, "b/1");
-    let err = client
-        .list(with_key(
-            pb::ListBlobsRequest {
-                page_size: 1,
-                page_token: page.next_page_token,
-                name_prefix: "x".into(),
-            },
-            &key,
-        ))
+    let err = owner
+        .list("x", 1, &page.next_page_token)
         .await
         .expect_err("token for another prefix");
-    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(err.code(), Some(Code::InvalidArgument));
 
-    let id = put(
-        &mut client,
-        Some(&key),
-        header("m", None),
-        &bytes(300_000, 9),
-    )
-    .await
-    .expect("put")
-    .blob_id;
-    let mut stream = client
-        .get_manifest(with_key(
-            pb::GetManifestRequest {
-                blob_id: id.clone(),
-            },
-            &key,
-        ))
+    let id = put(&client, Some(&key), header("m", None), &bytes(300_000, 9))
         .await
-        .expect("manifest")
-        .into_inner();
-    let mut manifest = Vec::new();
-    while let Some(frame) = stream.message().await.expect("frame") {
-        manifest.extend(frame.data);
-    }
-    assert_eq!(manifest.len(), 24 + 36 * 2);
-    assert_eq!(blake3::hash(&manifest).to_hex().to_string(), id);
+        .expect("put")
+        .blob_id;
+    // The SDK decodes the manifest and checks that it hashes to the id.
+    let manifest = owner.manifest(&id).await.expect("manifest");
+    assert_eq!(manifest.chunks().len(), 2);
+    assert_eq!(manifest.blob_id().to_hex(), id);
 
-    let limits = client
-        .get_limits(pb::GetLimitsRequest {})
-        .await
-        .expect("limits")
-        .into_inner();
+    let limits = client.limits().await.expect("limits");
     assert_eq!(limits.healthy_providers, 3);
     assert_eq!((limits.default_k, limits.default_m), (2, 1));
     broker.stop().await;
@@ -111,9 +61,7 @@ async fn list_pages_in_name_order_and_manifest_hashes_to_the_blob_id() {
 #[tokio::test]
 async fn providers_join_persist_across_restart_and_leave() {
     let broker = TestBroker::start().await;
-    let mut providers = ProvidersClient::connect(broker.url())
-        .await
-        .expect("connect");
+    let providers = broker.admin().await;
     let extra_root = broker.dir.path().join("extra");
     let join = |name: &str, root: String| pb::JoinProviderRequest {
         name: name.into(),
@@ -123,29 +71,29 @@ async fn providers_join_persist_across_restart_and_leave() {
         weight: 0,
     };
     let info = providers
-        .join(admin_req(join("extra", extra_root.display().to_string())))
+        .join_provider(join("extra", extra_root.display().to_string()))
         .await
-        .expect("join")
-        .into_inner();
+        .expect("join");
     assert_eq!(info.state, pb::ProviderState::Up as i32);
     assert_eq!(info.weight, 100);
     assert!(!info.can_presign);
     let err = providers
-        .join(admin_req(join("extra", extra_root.display().to_string())))
+        .join_provider(join("extra", extra_root.display().to_string()))
         .await
         .expect_err("twice");
-    assert_eq!(err.code(), Code::AlreadyExists);
+    assert_eq!(err.code(), Some(Code::AlreadyExists));
     let err = providers
-        .join(admin_req(join("Bad_Name", "/tmp/x".into())))
+        .join_provider(join("Bad_Name", "/tmp/x".into()))
         .await
         .expect_err("bad name");
-    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(err.code(), Some(Code::InvalidArgument));
     let err = providers
-        .join(admin_req(join("rel", "relative/dir".into())))
+        .join_provider(join("rel", "relative/dir".into()))
         .await
         .expect_err("relative root");
-    assert_eq!(err.code(), Code::InvalidArgument);
-    let err = providers
+    assert_eq!(err.code(), Some(Code::InvalidArgument));
+    let err = raw_wire::providers(&broker.url())
+        .await
         .list(pb::ListProvidersRequest {})
         .await
         .expect_err("no admin key");
@@ -153,100 +101,54 @@ async fn providers_join_persist_across_restart_and_leave() {
 
     // The joined provider is remembered by the index across a restart.
     let broker = broker.restart().await;
-    let mut providers = ProvidersClient::connect(broker.url())
-        .await
-        .expect("connect");
-    let list = providers
-        .list(admin_req(pb::ListProvidersRequest {}))
-        .await
-        .expect("list")
-        .into_inner();
-    let names: Vec<_> = list.providers.iter().map(|p| p.name.as_str()).collect();
+    let providers = broker.admin().await;
+    let list = providers.list_providers().await.expect("list");
+    let names: Vec<_> = list.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["extra", "p0", "p1", "p2"]);
     // One weight scale for API and config-file providers: equal defaults.
-    assert!(
-        list.providers.iter().all(|p| p.weight == 100),
-        "{:?}",
-        list.providers
-    );
+    assert!(list.iter().all(|p| p.weight == 100), "{list:?}");
 
     // Shards land on it; leaving needs a drain (or force).
     let (_, key) = broker.tenant("acme", None).await;
-    let mut client = broker.storage().await;
+    let client = broker.client().await;
     for i in 0..8u8 {
-        put(&mut client, Some(&key), header("f", None), &bytes(1000, i))
+        put(&client, Some(&key), header("f", None), &bytes(1000, i))
             .await
             .expect("put");
     }
-    let info = providers
-        .drain(admin_req(pb::DrainProviderRequest {
-            name: "extra".into(),
-        }))
-        .await
-        .expect("drain")
-        .into_inner();
+    let info = providers.drain_provider("extra").await.expect("drain");
     assert_eq!(info.state, pb::ProviderState::Draining as i32);
     assert!(
         info.shards_stored > 0,
         "8 chunks over 4 providers put some shards on extra"
     );
     let err = providers
-        .leave(admin_req(pb::LeaveProviderRequest {
-            name: "extra".into(),
-            force: false,
-        }))
+        .leave_provider("extra", false)
         .await
         .expect_err("still holds shards");
-    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert_eq!(err.code(), Some(Code::FailedPrecondition));
     let left = providers
-        .leave(admin_req(pb::LeaveProviderRequest {
-            name: "extra".into(),
-            force: true,
-        }))
+        .leave_provider("extra", true)
         .await
-        .expect("forced leave")
-        .into_inner();
+        .expect("forced leave");
     assert_eq!(left.shards_queued_for_repair, info.shards_stored);
-    let health = providers
-        .health(admin_req(pb::ProviderHealthRequest { names: vec![] }))
-        .await
-        .expect("health")
-        .into_inner();
+    let health = providers.provider_health(vec![]).await.expect("health");
     assert_eq!(health.providers.len(), 3);
     let err = providers
-        .health(admin_req(pb::ProviderHealthRequest {
-            names: vec!["extra".into()],
-        }))
+        .provider_health(vec!["extra".into()])
         .await
         .expect_err("gone");
-    assert_eq!(err.code(), Code::NotFound);
+    assert_eq!(err.code(), Some(Code::NotFound));
 
     // GC of chunks with shards on the departed provider still completes:
     // those copies are no longer the broker's to delete.
-    let list = client
-        .list(with_key(pb::ListBlobsRequest::default(), &key))
-        .await
-        .expect("list")
-        .into_inner();
+    let owner = as_tenant(&client, Some(&key));
+    let list = owner.list("", 0, "").await.expect("list");
     assert_eq!(list.blobs.len(), 8);
     for blob in list.blobs {
-        client
-            .delete(with_key(
-                pb::DeleteBlobRequest {
-                    blob_id: blob.blob_id,
-                },
-                &key,
-            ))
-            .await
-            .expect("delete");
+        owner.delete(&blob.blob_id).await.expect("delete");
     }
-    let report = broker
-        .admin()
-        .await
-        .run_gc(admin_req(pb::RunGcRequest { dry_run: false }))
-        .await
-        .expect("gc")
-        .into_inner();
+    let report = broker.admin().await.run_gc(false).await.expect("gc");
     assert_eq!(report.chunks_released, 8);
     assert_eq!(report.orphan_shards_found, 24);
     assert_eq!(
@@ -265,8 +167,8 @@ async fn metrics_are_served_on_their_own_port() {
     let broker =
         TestBroker::start_in(tempfile::tempdir().expect("tempdir"), |_| {}, Some(metrics)).await;
     let (_, key) = broker.tenant("acme", None).await;
-    let mut client = broker.storage().await;
-    put(&mut client, Some(&key), header("m", None), &bytes(5000, 1))
+    let client = broker.client().await;
+    put(&client, Some(&key), header("m", None), &bytes(5000, 1))
         .await
         .expect("put");
 

@@ -7,17 +7,14 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{ADMIN_KEY, TestBroker, admin_req, bytes, header, put, with_key};
+use common::{TestBroker, as_tenant, bytes, header, put};
 use shardgate_broker::PaymentsConfig;
+use shardgate_client::{Client, ClientError, GetOptions, PaymentPolicy};
 use shardgate_lnd_sim::{FaultConfig, SimNetwork, SimNode, SimNodeConfig};
 use shardgate_payments::lnd::{LndConfig, MacaroonSource, TlsCertSource};
 use shardgate_payments::{InvoiceState, LightningNode, PaymentHash, Preimage};
-use shardgate_proto::auth_metadata::{AUTHORIZATION, WWW_AUTHENTICATE};
 use shardgate_proto::v1 as pb;
-use shardgate_proto::v1::payments_client::PaymentsClient;
-use shardgate_proto::v1::storage_client::StorageClient;
-use tonic::transport::Channel;
-use tonic::{Code, Request, Status};
+use tonic::Code;
 
 const PRICE: pb::Price = pb::Price {
     flat_msat: 1_000,
@@ -77,10 +74,9 @@ impl PaidSetup {
         }
     }
 
-    async fn payments(&self) -> PaymentsClient<Channel> {
-        PaymentsClient::connect(self.broker.url())
-            .await
-            .expect("connect")
+    /// An SDK client without keys, for the Payments calls anyone may make.
+    async fn payments(&self) -> Client {
+        self.broker.client().await
     }
 
     /// A public priced blob of `len` bytes owned by a new tenant: (tenant
@@ -94,8 +90,8 @@ impl PaidSetup {
         let mut h = header("paid.bin", Some(len as u64));
         h.price = Some(PRICE);
         h.visibility = pb::Visibility::Public as i32;
-        let mut client = self.broker.storage().await;
-        let blob = put(&mut client, Some(&key), h, &data)
+        let client = self.broker.client().await;
+        let blob = put(&client, Some(&key), h, &data)
             .await
             .expect("put")
             .blob_id;
@@ -123,15 +119,11 @@ async fn client_of(node: &SimNode) -> LightningNode {
 }
 
 /// The challenge of a refused Get: (macaroon, invoice).
-fn challenge(status: &Status) -> (String, String) {
-    let value = status
-        .metadata()
-        .get(WWW_AUTHENTICATE)
-        .unwrap_or_else(|| panic!("no challenge on {status:?}"))
-        .to_str()
-        .expect("ascii");
-    let challenge = shardgate_payments::parse_www_authenticate(value).expect("an L402 challenge");
-    (challenge.token, challenge.invoice)
+fn challenge(error: &ClientError) -> (String, String) {
+    let (invoice, token) = error
+        .challenge()
+        .unwrap_or_else(|| panic!("no challenge on {error:?}"));
+    (token.to_owned(), invoice.to_owned())
 }
 
 fn payment_hash_of(macaroon: &str) -> PaymentHash {
@@ -140,15 +132,15 @@ fn payment_hash_of(macaroon: &str) -> PaymentHash {
     credential.unverified_payment_hash().expect("identifier")
 }
 
-/// Get with optional `authorization`; the frames received before any error
+/// Get with optional `authorization`; the bytes received before any error
 /// are returned with it, so "zero bytes" is checked, not assumed.
 async fn get_paid(
-    client: &mut StorageClient<Channel>,
+    client: &Client,
     blob: &str,
     auth: Option<&str>,
     hold_invoice: bool,
     uses: u32,
-) -> (Vec<u8>, Result<pb::GetHeader, Status>) {
+) -> (Vec<u8>, Result<pb::GetHeader, ClientError>) {
     let request = pb::GetRequest {
         blob_id: blob.into(),
         range: None,
@@ -158,41 +150,46 @@ async fn get_paid(
     get_request(client, request, auth).await
 }
 
+/// `request` through the SDK, presenting `auth` (`L402 TOKEN:PREIMAGE`) as
+/// its credential and never paying.
 async fn get_request(
-    client: &mut StorageClient<Channel>,
+    client: &Client,
     request: pb::GetRequest,
     auth: Option<&str>,
-) -> (Vec<u8>, Result<pb::GetHeader, Status>) {
-    let mut req = Request::new(request);
+) -> (Vec<u8>, Result<pb::GetHeader, ClientError>) {
+    let mut payment = PaymentPolicy::none()
+        .hold(request.hold_invoice)
+        .uses(request.uses);
     if let Some(auth) = auth {
-        req.metadata_mut()
-            .insert(AUTHORIZATION, auth.parse().expect("ascii"));
+        let credential = auth.strip_prefix("L402 ").expect("an L402 authorization");
+        payment = payment.credential(credential);
     }
-    let mut data = Vec::new();
-    let mut stream = match client.get(req).await {
-        Ok(s) => s.into_inner(),
-        Err(status) => return (data, Err(status)),
+    let options = GetOptions {
+        range: request.range.map(|r| (r.offset, r.length)),
+        payment,
+        ..GetOptions::default()
     };
-    let mut header = None;
+    let mut data = Vec::new();
+    let mut download = match client.get(&request.blob_id, &options).await {
+        Ok(download) => download,
+        Err(error) => return (data, Err(error)),
+    };
+    let header = download.header().clone();
     loop {
-        match stream.message().await {
-            Ok(Some(msg)) => match msg.frame {
-                Some(pb::get_response::Frame::Header(h)) => header = Some(h),
-                Some(pb::get_response::Frame::Data(d)) => data.extend_from_slice(&d),
-                None => panic!("empty frame"),
-            },
-            Ok(None) => return (data, Ok(header.expect("header"))),
-            Err(status) => return (data, Err(status)),
+        match download.next_chunk().await {
+            Ok(Some(piece)) => data.extend_from_slice(&piece),
+            Ok(None) => break,
+            Err(error) => return (data, Err(error)),
         }
+    }
+    match download.finish().await {
+        Ok(_) => (data, Ok(header)),
+        Err(error) => (data, Err(error)),
     }
 }
 
 /// A Get challenge for `blob`, paid: the `authorization` value.
-async fn paid_credential(
-    setup: &PaidSetup,
-    client: &mut StorageClient<Channel>,
-    blob: &str,
-) -> String {
+async fn paid_credential(setup: &PaidSetup, client: &Client, blob: &str) -> String {
     let (_, result) = get_paid(client, blob, None, false, 1).await;
     let (macaroon, invoice) = challenge(&result.expect_err("challenge"));
     let preimage = pay(setup, &invoice).await;
@@ -204,7 +201,7 @@ async fn paid_credential(
 /// when the broker settles or cancels).
 async fn accepted_hold(
     setup: &PaidSetup,
-    client: &mut StorageClient<Channel>,
+    client: &Client,
     blob: &str,
 ) -> (
     String,
@@ -247,12 +244,12 @@ async fn wait_state(setup: &PaidSetup, hash: &PaymentHash, state: InvoiceState) 
 
 async fn earnings(setup: &PaidSetup) -> Vec<pb::AccountBalance> {
     setup
-        .payments()
+        .broker
+        .admin()
         .await
-        .get_earnings(admin_req(pb::GetEarningsRequest { kind: 0 }))
+        .earnings(pb::AccountKind::Unspecified)
         .await
         .expect("earnings")
-        .into_inner()
         .balances
 }
 
@@ -280,19 +277,19 @@ async fn wait_ledger_total(setup: &PaidSetup, msat: u64) -> Vec<pb::AccountBalan
 async fn unpaid_is_challenged_paid_is_served_exactly_and_a_spent_token_is_refused() {
     let setup = PaidSetup::start().await;
     let (tenant, blob, data) = setup.priced_blob(600_000).await;
-    let mut client = setup.broker.storage().await;
+    let client = setup.broker.client().await;
 
-    let (got, result) = get_paid(&mut client, &blob, None, false, 1).await;
+    let (got, result) = get_paid(&client, &blob, None, false, 1).await;
     let status = result.expect_err("unpaid");
-    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert_eq!(status.code(), Some(Code::Unauthenticated), "{status:?}");
     assert!(got.is_empty(), "zero bytes before payment");
     let (macaroon, invoice) = challenge(&status);
 
     // Paying but presenting a wrong preimage is refused with a new challenge.
     let wrong = format!("L402 {macaroon}:{}", "00".repeat(32));
-    let (got, result) = get_paid(&mut client, &blob, Some(&wrong), false, 1).await;
+    let (got, result) = get_paid(&client, &blob, Some(&wrong), false, 1).await;
     let status = result.expect_err("wrong preimage");
-    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(status.code(), Some(Code::Unauthenticated));
     assert!(
         status.message().contains("preimage"),
         "{}",
@@ -307,15 +304,15 @@ async fn unpaid_is_challenged_paid_is_served_exactly_and_a_spent_token_is_refuse
 
     let preimage = pay(&setup, &invoice).await;
     let auth = format!("L402 {macaroon}:{}", preimage.to_hex());
-    let (got, result) = get_paid(&mut client, &blob, Some(&auth), false, 1).await;
+    let (got, result) = get_paid(&client, &blob, Some(&auth), false, 1).await;
     let header = result.expect("paid download");
     assert_eq!(got, data, "exact bytes");
     assert_eq!(header.uses_remaining, 0);
     assert!(!header.hold);
 
-    let (got, result) = get_paid(&mut client, &blob, Some(&auth), false, 1).await;
+    let (got, result) = get_paid(&client, &blob, Some(&auth), false, 1).await;
     let status = result.expect_err("spent");
-    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(status.code(), Some(Code::Unauthenticated));
     assert!(
         status.message().contains("used up: 1 of 1"),
         "{}",
@@ -352,7 +349,7 @@ async fn unpaid_is_challenged_paid_is_served_exactly_and_a_spent_token_is_refuse
 async fn multi_use_credentials_count_down_and_status_reports_uses() {
     let setup = PaidSetup::start().await;
     let (_tenant, blob, data) = setup.priced_blob(1000).await;
-    let mut payments = setup.payments().await;
+    let payments = setup.payments().await;
     let invoice = payments
         .create_invoice(pb::CreateInvoiceRequest {
             blob_id: blob.clone(),
@@ -361,24 +358,20 @@ async fn multi_use_credentials_count_down_and_status_reports_uses() {
             uses: 2,
         })
         .await
-        .expect("invoice")
-        .into_inner();
+        .expect("invoice");
     assert_eq!(invoice.uses, 2);
     let preimage = pay(&setup, &invoice.payment_request).await;
     let auth = format!("L402 {}:{}", invoice.l402_token, preimage.to_hex());
-    let mut client = setup.broker.storage().await;
+    let client = setup.broker.client().await;
     for remaining in [1, 0] {
-        let (got, result) = get_paid(&mut client, &blob, Some(&auth), false, 1).await;
+        let (got, result) = get_paid(&client, &blob, Some(&auth), false, 1).await;
         assert_eq!(result.expect("download").uses_remaining, remaining);
         assert_eq!(got, data);
     }
     let status = payments
-        .get_payment_status(pb::GetPaymentStatusRequest {
-            payment_hash: invoice.payment_hash.clone(),
-        })
+        .payment_status(&invoice.payment_hash)
         .await
-        .expect("status")
-        .into_inner();
+        .expect("status");
     assert_eq!(status.state, pb::InvoiceState::Settled as i32);
     assert_eq!((status.uses, status.uses_remaining), (2, 0));
     assert_eq!(status.amount_msat, invoice.amount_msat);
@@ -394,9 +387,9 @@ async fn multi_use_credentials_count_down_and_status_reports_uses() {
             })
             .await
             .expect_err("bad uses");
-        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
-        let (_, result) = get_paid(&mut client, &blob, None, hold, uses).await;
-        assert_eq!(result.expect_err("bad").code(), Code::InvalidArgument);
+        assert_eq!(err.code(), Some(Code::InvalidArgument), "{err:?}");
+        let (_, result) = get_paid(&client, &blob, None, hold, uses).await;
+        assert_eq!(result.expect_err("bad").code(), Some(Code::InvalidArgument));
     }
     setup.stop().await;
 }
@@ -405,11 +398,11 @@ async fn multi_use_credentials_count_down_and_status_reports_uses() {
 async fn hold_invoice_is_settled_after_delivery_and_canceled_on_broker_failure() {
     let setup = PaidSetup::start().await;
     let (_tenant, blob, data) = setup.priced_blob(300_000).await;
-    let mut client = setup.broker.storage().await;
+    let client = setup.broker.client().await;
 
     // Delivered: ACCEPTED → served with an empty preimage → SETTLED.
-    let (auth, hash, paying) = accepted_hold(&setup, &mut client, &blob).await;
-    let (got, result) = get_paid(&mut client, &blob, Some(&auth), false, 1).await;
+    let (auth, hash, paying) = accepted_hold(&setup, &client, &blob).await;
+    let (got, result) = get_paid(&client, &blob, Some(&auth), false, 1).await;
     assert!(result.expect("held download").hold);
     assert_eq!(got, data);
     wait_state(&setup, &hash, InvoiceState::Settled).await;
@@ -419,14 +412,14 @@ async fn hold_invoice_is_settled_after_delivery_and_canceled_on_broker_failure()
     // Broker failure: two of three providers lose their shards, the
     // download fails, the invoice is canceled and the payer keeps the funds.
     let before = setup.payer_node.balance_msat();
-    let (auth, hash, paying) = accepted_hold(&setup, &mut client, &blob).await;
+    let (auth, hash, paying) = accepted_hold(&setup, &client, &blob).await;
     for root in &setup.broker.provider_roots[..2] {
         std::fs::remove_dir_all(root.join("shards")).expect("remove shards");
     }
-    let (got, result) = get_paid(&mut client, &blob, Some(&auth), false, 1).await;
+    let (got, result) = get_paid(&client, &blob, Some(&auth), false, 1).await;
     let status = result.expect_err("broker failure");
     assert!(
-        matches!(status.code(), Code::DataLoss | Code::Unavailable),
+        matches!(status.code(), Some(Code::DataLoss | Code::Unavailable)),
         "{status:?}"
     );
     assert!(got.is_empty());
@@ -436,12 +429,9 @@ async fn hold_invoice_is_settled_after_delivery_and_canceled_on_broker_failure()
     let status = setup
         .payments()
         .await
-        .get_payment_status(pb::GetPaymentStatusRequest {
-            payment_hash: hash.to_hex(),
-        })
+        .payment_status(&hash.to_hex())
         .await
-        .expect("status")
-        .into_inner();
+        .expect("status");
     assert_eq!(status.state, pb::InvoiceState::Canceled as i32);
     setup.stop().await;
 }
@@ -450,12 +440,15 @@ async fn hold_invoice_is_settled_after_delivery_and_canceled_on_broker_failure()
 async fn an_unused_accepted_hold_invoice_is_canceled_after_the_timeout() {
     let setup = PaidSetup::start_with(|p| p.hold_accept_timeout_secs = 1).await;
     let (_tenant, blob, _data) = setup.priced_blob(1000).await;
-    let mut client = setup.broker.storage().await;
-    let (auth, hash, paying) = accepted_hold(&setup, &mut client, &blob).await;
+    let client = setup.broker.client().await;
+    let (auth, hash, paying) = accepted_hold(&setup, &client, &blob).await;
     wait_state(&setup, &hash, InvoiceState::Canceled).await;
     assert!(paying.await.expect("join").is_err());
-    let (got, result) = get_paid(&mut client, &blob, Some(&auth), false, 1).await;
-    assert_eq!(result.expect_err("canceled").code(), Code::Unauthenticated);
+    let (got, result) = get_paid(&client, &blob, Some(&auth), false, 1).await;
+    assert_eq!(
+        result.expect_err("canceled").code(),
+        Some(Code::Unauthenticated)
+    );
     assert!(got.is_empty());
     setup.stop().await;
 }
@@ -464,15 +457,15 @@ async fn an_unused_accepted_hold_invoice_is_canceled_after_the_timeout() {
 async fn lnd_down_or_slow_is_unavailable_and_uses_nothing() {
     let setup = PaidSetup::start().await;
     let (_tenant, blob, data) = setup.priced_blob(1000).await;
-    let mut client = setup.broker.storage().await;
-    let auth = paid_credential(&setup, &mut client, &blob).await;
+    let client = setup.broker.client().await;
+    let auth = paid_credential(&setup, &client, &blob).await;
 
     setup.lnd.set_down(true).await.expect("down");
     for auth in [None, Some(auth.as_str())] {
-        let (got, result) = get_paid(&mut client, &blob, auth, false, 1).await;
+        let (got, result) = get_paid(&client, &blob, auth, false, 1).await;
         let status = result.expect_err("lnd down");
-        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
-        assert!(status.metadata().get(WWW_AUTHENTICATE).is_none());
+        assert_eq!(status.code(), Some(Code::Unavailable), "{status:?}");
+        assert!(status.challenge().is_none());
         assert!(got.is_empty());
     }
     setup.lnd.set_down(false).await.expect("up");
@@ -480,21 +473,24 @@ async fn lnd_down_or_slow_is_unavailable_and_uses_nothing() {
         latency: Duration::from_secs(3),
         payment_failure: None,
     });
-    let (got, result) = get_paid(&mut client, &blob, Some(&auth), false, 1).await;
-    assert_eq!(result.expect_err("slow").code(), Code::Unavailable);
+    let (got, result) = get_paid(&client, &blob, Some(&auth), false, 1).await;
+    assert_eq!(result.expect_err("slow").code(), Some(Code::Unavailable));
     assert!(got.is_empty());
     setup.lnd.set_faults(FaultConfig::default());
 
     // Nothing was used up by the refusals: the single use still works.
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let (got, result) = get_paid(&mut client, &blob, Some(&auth), false, 1).await;
+        let (got, result) = get_paid(&client, &blob, Some(&auth), false, 1).await;
         match result {
             Ok(_) => {
                 assert_eq!(got, data);
                 break;
             }
-            Err(s) if s.code() == Code::Unavailable && tokio::time::Instant::now() < deadline => {
+            Err(s)
+                if s.code() == Some(Code::Unavailable)
+                    && tokio::time::Instant::now() < deadline =>
+            {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(s) => panic!("after LND is back: {s:?}"),
@@ -520,32 +516,28 @@ async fn a_broker_whose_lnd_is_unreachable_at_start_serves_nothing_until_it_conn
     };
     let broker = TestBroker::start_with(|c| c.payments = Some(payments)).await;
     let (_, key) = broker.tenant("bob", None).await;
-    let mut client = broker.storage().await;
+    let client = broker.client().await;
     let data = bytes(5000, 3);
-    let free = put(&mut client, Some(&key), header("free", None), &data)
+    let free = put(&client, Some(&key), header("free", None), &data)
         .await
         .expect("put")
         .blob_id;
     // Other bytes: the same bytes would be the same blob (Put is idempotent).
     let mut h = header("paid", None);
     h.price = Some(PRICE);
-    let paid = put(&mut client, Some(&key), h, &bytes(5000, 4))
+    let paid = put(&client, Some(&key), h, &bytes(5000, 4))
         .await
         .expect("put")
         .blob_id;
     // Every download is paid (a zero price costs the minimum invoice), so
     // without a node nothing is served: not even the owner's zero-priced blob.
     for blob in [&free, &paid] {
-        let err = common::get(&mut client, Some(&key), blob, None)
+        let err = common::get(&client, Some(&key), blob, None)
             .await
             .expect_err("no node, no download");
-        assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+        assert_eq!(err.code(), Some(Code::Unavailable), "{err:?}");
     }
-    let limits = client
-        .get_limits(pb::GetLimitsRequest {})
-        .await
-        .expect("limits")
-        .into_inner();
+    let limits = client.limits().await.expect("limits");
     assert_eq!(limits.max_invoice_uses, 100);
     assert_eq!(limits.hold_accept_timeout.expect("set").seconds, 600);
 
@@ -553,20 +545,16 @@ async fn a_broker_whose_lnd_is_unreachable_at_start_serves_nothing_until_it_conn
     lnd.set_down(false).await.expect("up");
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let mut req = with_key(
-            pb::GetRequest {
-                blob_id: paid.clone(),
-                ..Default::default()
-            },
-            &key,
-        );
-        req.metadata_mut().remove(AUTHORIZATION);
-        match client.get(req).await {
-            Err(s) if s.code() == Code::Unauthenticated => {
-                challenge(&s);
+        let owner = as_tenant(&client, Some(&key));
+        match owner.get(&paid, &GetOptions::default()).await {
+            Err(e) if e.code() == Some(Code::Unauthenticated) => {
+                challenge(&e);
                 break;
             }
-            Err(s) if s.code() == Code::Unavailable && tokio::time::Instant::now() < deadline => {
+            Err(e)
+                if e.code() == Some(Code::Unavailable)
+                    && tokio::time::Instant::now() < deadline =>
+            {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             other => panic!("expected a challenge once LND is back: {:?}", other.err()),
@@ -579,14 +567,13 @@ async fn a_broker_whose_lnd_is_unreachable_at_start_serves_nothing_until_it_conn
 #[tokio::test]
 async fn without_payments_the_service_says_so_and_earnings_follow_the_key() {
     let broker = TestBroker::start().await;
-    let mut payments = PaymentsClient::connect(broker.url())
+    let err = broker
+        .admin()
         .await
-        .expect("connect");
-    let err = payments
-        .get_earnings(admin_req(pb::GetEarningsRequest { kind: 0 }))
+        .earnings(pb::AccountKind::Unspecified)
         .await
         .expect_err("disabled");
-    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert_eq!(err.code(), Some(Code::FailedPrecondition));
     assert!(
         err.message().contains("payments are not enabled"),
         "{}",
@@ -596,39 +583,29 @@ async fn without_payments_the_service_says_so_and_earnings_follow_the_key() {
 
     let setup = PaidSetup::start().await;
     let (tenant, key) = setup.broker.tenant("carol", None).await;
-    let mut payments = setup.payments().await;
+    let payments = as_tenant(&setup.payments().await, Some(&key));
     let mine = payments
-        .get_earnings(with_key(pb::GetEarningsRequest { kind: 0 }, &key))
+        .earnings(pb::AccountKind::Unspecified)
         .await
-        .expect("own earnings")
-        .into_inner();
+        .expect("own earnings");
     assert_eq!(mine.balances.len(), 1);
     assert_eq!(mine.balances[0].account.as_ref().unwrap().id, tenant);
     let err = payments
-        .get_earnings(with_key(
-            pb::GetEarningsRequest {
-                kind: pb::AccountKind::Broker as i32,
-            },
-            &key,
-        ))
+        .earnings(pb::AccountKind::Broker)
         .await
         .expect_err("not admin");
-    assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(err.code(), Some(Code::PermissionDenied));
     let err = payments
-        .list_ledger_entries(with_key(
-            pb::ListLedgerEntriesRequest {
-                account: Some(pb::Account {
-                    kind: pb::AccountKind::Owner as i32,
-                    id: "someone-else".into(),
-                }),
-                ..Default::default()
-            },
-            &key,
-        ))
+        .ledger(pb::ListLedgerEntriesRequest {
+            account: Some(pb::Account {
+                kind: pb::AccountKind::Owner as i32,
+                id: "someone-else".into(),
+            }),
+            ..Default::default()
+        })
         .await
         .expect_err("other tenant");
-    assert_eq!(err.code(), Code::PermissionDenied);
-    let _ = ADMIN_KEY;
+    assert_eq!(err.code(), Some(Code::PermissionDenied));
     setup.stop().await;
 }
 
@@ -644,15 +621,15 @@ async fn a_credential_covers_only_its_range_and_its_blob() {
         }),
         ..Default::default()
     };
-    let mut client = setup.broker.storage().await;
-    let (_, result) = get_request(&mut client, range(100, 50), None).await;
+    let client = setup.broker.client().await;
+    let (_, result) = get_request(&client, range(100, 50), None).await;
     let (macaroon, invoice) = challenge(&result.expect_err("challenge"));
     let preimage = pay(&setup, &invoice).await;
     let auth = format!("L402 {macaroon}:{}", preimage.to_hex());
 
-    let (got, result) = get_request(&mut client, range(100, 100), Some(&auth)).await;
+    let (got, result) = get_request(&client, range(100, 100), Some(&auth)).await;
     let status = result.expect_err("wider range");
-    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(status.code(), Some(Code::Unauthenticated));
     assert!(
         status
             .message()
@@ -663,7 +640,7 @@ async fn a_credential_covers_only_its_range_and_its_blob() {
     assert!(got.is_empty());
     let (_, other, _) = setup.priced_blob(10).await;
     let (_, result) = get_request(
-        &mut client,
+        &client,
         pb::GetRequest {
             blob_id: other,
             ..Default::default()
@@ -681,7 +658,7 @@ async fn a_credential_covers_only_its_range_and_its_blob() {
     );
 
     // The refusals used nothing: the single use serves the paid range.
-    let (got, result) = get_request(&mut client, range(100, 50), Some(&auth)).await;
+    let (got, result) = get_request(&client, range(100, 50), Some(&auth)).await;
     result.expect("paid range");
     assert_eq!(got, data[100..150]);
     setup.stop().await;
@@ -691,16 +668,16 @@ async fn a_credential_covers_only_its_range_and_its_blob() {
 async fn a_broker_failure_gives_the_use_back() {
     let setup = PaidSetup::start().await;
     let (_tenant, blob, data) = setup.priced_blob(2000).await;
-    let mut client = setup.broker.storage().await;
-    let auth = paid_credential(&setup, &mut client, &blob).await;
+    let client = setup.broker.client().await;
+    let auth = paid_credential(&setup, &client, &blob).await;
     let roots = &setup.broker.provider_roots[..2];
     for root in roots {
         std::fs::rename(root.join("shards"), root.join("shards.away")).expect("hide shards");
     }
-    let (got, result) = get_paid(&mut client, &blob, Some(&auth), false, 1).await;
+    let (got, result) = get_paid(&client, &blob, Some(&auth), false, 1).await;
     let status = result.expect_err("shards missing");
     assert!(
-        matches!(status.code(), Code::DataLoss | Code::Unavailable),
+        matches!(status.code(), Some(Code::DataLoss | Code::Unavailable)),
         "{status:?}"
     );
     assert!(got.is_empty());
@@ -710,7 +687,7 @@ async fn a_broker_failure_gives_the_use_back() {
     // The one use was released by the failure (in the background: bounded poll).
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let (got, result) = get_paid(&mut client, &blob, Some(&auth), false, 1).await;
+        let (got, result) = get_paid(&client, &blob, Some(&auth), false, 1).await;
         match result {
             Ok(header) => {
                 assert_eq!(got, data);
@@ -719,7 +696,7 @@ async fn a_broker_failure_gives_the_use_back() {
             }
             Err(s) if tokio::time::Instant::now() < deadline => {
                 assert!(
-                    matches!(s.code(), Code::Unauthenticated | Code::Unavailable),
+                    matches!(s.code(), Some(Code::Unauthenticated | Code::Unavailable)),
                     "{s:?}"
                 );
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -734,24 +711,23 @@ async fn a_broker_failure_gives_the_use_back() {
 async fn a_client_that_hangs_up_mid_download_still_pays_a_hold_invoice() {
     let setup = PaidSetup::start().await;
     let (_tenant, blob, _data) = setup.priced_blob(4 << 20).await;
-    let mut client = setup.broker.storage().await;
-    let (auth, hash, paying) = accepted_hold(&setup, &mut client, &blob).await;
-    let mut req = Request::new(pb::GetRequest {
-        blob_id: blob.clone(),
-        ..Default::default()
-    });
-    req.metadata_mut()
-        .insert(AUTHORIZATION, auth.parse().expect("ascii"));
-    let mut stream = client.get(req).await.expect("served").into_inner();
-    let first = stream.message().await.expect("frame").expect("header");
-    assert!(matches!(
-        first.frame,
-        Some(pb::get_response::Frame::Header(ref h)) if h.hold
-    ));
-    stream.message().await.expect("frame").expect("some data");
+    let client = setup.broker.client().await;
+    let (auth, hash, paying) = accepted_hold(&setup, &client, &blob).await;
+    let credential = auth.strip_prefix("L402 ").expect("an L402 authorization");
+    let options = GetOptions {
+        payment: PaymentPolicy::none().credential(credential),
+        ..GetOptions::default()
+    };
+    let mut download = client.get(&blob, &options).await.expect("served");
+    assert!(download.header().hold);
+    download
+        .next_chunk()
+        .await
+        .expect("frame")
+        .expect("some data");
     // Hang up with most of the blob unread: the broker cannot tell this
     // from a client that got everything, so the invoice is settled.
-    drop(stream);
+    drop(download);
     drop(client);
     wait_state(&setup, &hash, InvoiceState::Settled).await;
     assert!(paying.await.expect("join").is_ok());

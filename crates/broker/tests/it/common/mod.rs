@@ -1,5 +1,7 @@
 //! A real broker on 127.0.0.1:0 with three fs providers in a tempdir, and
-//! helpers that drive it through the generated clients.
+//! helpers that drive it through the SDK (`shardgate_client::Client`).
+//! Requests the SDK never sends (no key, malformed streams) go through
+//! `shardgate_tests::raw_wire`, re-exported here as `raw_wire`.
 
 #![allow(dead_code)]
 
@@ -8,14 +10,16 @@ use std::time::Duration;
 
 use shardgate_backends::{ProviderConfig, ProviderKind, ProviderLimits, Secret};
 use shardgate_broker::BrokerConfig;
+use shardgate_client::{Client, ClientError, GetOptions, PutOptions};
 use shardgate_proto::auth_metadata;
 use shardgate_proto::v1 as pb;
-use shardgate_proto::v1::admin_client::AdminClient;
 use shardgate_proto::v1::storage_client::StorageClient;
+pub(crate) use shardgate_tests::broker_process::client::as_tenant;
+pub(crate) use shardgate_tests::raw_wire;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tonic::Request;
 use tonic::transport::Channel;
-use tonic::{Request, Status};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -166,15 +170,23 @@ impl TestBroker {
         format!("http://{}", self.addr)
     }
 
-    pub(crate) async fn storage(&self) -> StorageClient<Channel> {
-        StorageClient::connect(self.url())
-            .await
-            .expect("connect")
-            .max_decoding_message_size(8 << 20)
+    /// An SDK client without keys (act as a tenant with [`as_tenant`]).
+    pub(crate) async fn client(&self) -> Client {
+        Client::connect(self.url()).await.expect("connect")
     }
 
-    pub(crate) async fn admin(&self) -> AdminClient<Channel> {
-        AdminClient::connect(self.url()).await.expect("connect")
+    /// An SDK client with the operator's admin key.
+    pub(crate) async fn admin(&self) -> Client {
+        Client::builder(self.url())
+            .admin_key(ADMIN_KEY)
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    /// A raw Storage stub, for requests the SDK never sends.
+    pub(crate) async fn raw_storage(&self) -> StorageClient<Channel> {
+        raw_wire::storage(&self.url()).await
     }
 
     /// Creates a tenant; returns (tenant id, API key).
@@ -182,13 +194,9 @@ impl TestBroker {
         let r = self
             .admin()
             .await
-            .create_tenant(admin_req(pb::CreateTenantRequest {
-                name: name.into(),
-                quota_bytes: quota,
-            }))
+            .create_tenant(name, quota)
             .await
-            .expect("create tenant")
-            .into_inner();
+            .expect("create tenant");
         (r.tenant.expect("tenant").tenant_id, r.api_key)
     }
 
@@ -242,10 +250,7 @@ pub(crate) fn admin_req<T>(msg: T) -> Request<T> {
 }
 
 pub(crate) fn with_key<T>(msg: T, key: &str) -> Request<T> {
-    let mut r = Request::new(msg);
-    r.metadata_mut()
-        .insert(auth_metadata::API_KEY, key.parse().expect("ascii"));
-    r
+    raw_wire::with_key(msg, Some(key))
 }
 
 pub(crate) fn header(name: &str, size: Option<u64>) -> pb::PutHeader {
@@ -267,54 +272,88 @@ pub(crate) fn put_messages(header: pb::PutHeader, data: &[u8]) -> Vec<pb::PutReq
     msgs
 }
 
+/// What a managed-mode `header` asks for, as SDK options (end-to-end
+/// uploads of made-up ciphertext go through [`raw_put`]).
+fn options_of(header: &pb::PutHeader) -> PutOptions {
+    assert_ne!(
+        header.key_mode,
+        pb::KeyMode::EndToEnd as i32,
+        "the SDK seals end-to-end uploads itself: send made-up ciphertext with raw_put"
+    );
+    let mut options = PutOptions::new(header.name.clone());
+    options.content_type = header.content_type.clone();
+    options.chunk_size = header.chunk_size_bytes;
+    options.redundancy = header.redundancy;
+    options.price = header.price;
+    options.public = header.visibility == pb::Visibility::Public as i32;
+    options.metadata = header.metadata.clone();
+    options
+}
+
+/// Uploads `data` through the SDK as the tenant `key`, as `header` says.
 pub(crate) async fn put(
-    client: &mut StorageClient<Channel>,
+    client: &Client,
     key: Option<&str>,
     header: pb::PutHeader,
     data: &[u8],
-) -> Result<pb::PutResponse, Status> {
-    let stream = tokio_stream::iter(put_messages(header, data));
-    let mut req = Request::new(stream);
-    if let Some(key) = key {
-        req.metadata_mut()
-            .insert(auth_metadata::API_KEY, key.parse().expect("ascii"));
-    }
-    client.put(req).await.map(|r| r.into_inner())
+) -> Result<pb::PutResponse, ClientError> {
+    let reader = std::io::Cursor::new(data.to_vec());
+    let uploaded = as_tenant(client, key)
+        .put(reader, header.declared_size_bytes, options_of(&header))
+        .await?;
+    Ok(uploaded.response)
 }
 
+/// Sends `header` and `data` as they are, on a raw stub (no key, made-up
+/// end-to-end ciphertext).
+pub(crate) async fn raw_put(
+    raw: &mut StorageClient<Channel>,
+    key: Option<&str>,
+    header: pb::PutHeader,
+    data: &[u8],
+) -> Result<pb::PutResponse, ClientError> {
+    raw_wire::put_messages(raw, key, put_messages(header, data)).await
+}
+
+/// Downloads through the SDK as the tenant `key`: the broker's header and
+/// the bytes (checked by the SDK against the length and content hash).
 pub(crate) async fn get(
-    client: &mut StorageClient<Channel>,
+    client: &Client,
     key: Option<&str>,
     blob_id: &str,
     range: Option<pb::ByteRange>,
-) -> Result<(pb::GetHeader, Vec<u8>), Status> {
-    let mut req = Request::new(pb::GetRequest {
+) -> Result<(pb::GetHeader, Vec<u8>), ClientError> {
+    let options = GetOptions {
+        range: range.map(|r| (r.offset, r.length)),
+        ..GetOptions::default()
+    };
+    let mut download = as_tenant(client, key).get(blob_id, &options).await?;
+    let header = download.header().clone();
+    let mut data = Vec::new();
+    while let Some(piece) = download.next_chunk().await? {
+        assert!(piece.len() <= 1 << 20, "frame over 1 MiB");
+        data.extend_from_slice(&piece);
+    }
+    download.finish().await?;
+    Ok((header, data))
+}
+
+/// A raw Get collected frame by frame (end-to-end blobs read without the
+/// SDK's decryption).
+pub(crate) async fn raw_get(
+    raw: &mut StorageClient<Channel>,
+    key: Option<&str>,
+    blob_id: &str,
+    range: Option<pb::ByteRange>,
+) -> Result<(pb::GetHeader, Vec<u8>), ClientError> {
+    let request = pb::GetRequest {
         blob_id: blob_id.into(),
         range,
         ..Default::default()
-    });
-    if let Some(key) = key {
-        req.metadata_mut()
-            .insert(auth_metadata::API_KEY, key.parse().expect("ascii"));
-    }
-    let mut stream = client.get(req).await?.into_inner();
-    let mut header = None;
-    let mut data = Vec::new();
-    while let Some(msg) = stream.message().await? {
-        match msg.frame {
-            Some(pb::get_response::Frame::Header(h)) => {
-                assert!(header.is_none(), "two headers");
-                header = Some(h);
-            }
-            Some(pb::get_response::Frame::Data(d)) => {
-                assert!(header.is_some(), "data before header");
-                assert!(d.len() <= 1 << 20, "frame over 1 MiB");
-                data.extend_from_slice(&d);
-            }
-            None => panic!("empty frame"),
-        }
-    }
-    Ok((header.expect("header"), data))
+    };
+    let fetched = raw_wire::fetch(raw, raw_wire::with_key(request, key)).await;
+    fetched.end?;
+    Ok((fetched.header.expect("header"), fetched.data))
 }
 
 /// Deterministic, incompressible-looking test bytes.
