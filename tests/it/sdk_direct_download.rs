@@ -450,3 +450,74 @@ async fn a_priced_blob_is_paid_once_then_read_directly() {
     let purchase = done.purchase.expect("paid");
     assert!(purchase.hold && purchase.preimage.is_some());
 }
+
+/// `shardgate get --direct` (the CLI on the SDK) reads a blob on three
+/// moto providers from presigned URLs into a file, exact; on `fs`
+/// providers the same flag fails with the broker's reason and no file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_downloads_directly_with_get_direct() {
+    let (_peers, specs) = three_motos().await;
+    let broker = BrokerProcess::start(&specs, "").await.expect("broker");
+    let (_, key) = broker.create_tenant("cli", None).await.expect("tenant");
+    let raw = broker.client().await.expect("client");
+    let pattern = Pattern::new(31, 3 * CHUNK + 17);
+    let put = put_pattern(
+        &raw,
+        Some(&key),
+        header("cli-direct", pattern.len(), Some(CHUNK as u32)),
+        pattern,
+    )
+    .await
+    .expect("put");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("direct.bin");
+    let binary = shardgate_tests::broker_process::shardgate_binary().expect("binary");
+    let run = tokio::process::Command::new(&binary)
+        .args(["get", &put.blob_id, "--direct", "-o"])
+        .arg(&out)
+        .args(["--broker", &broker.url(), "--api-key", &key])
+        .output()
+        .await
+        .expect("run shardgate get --direct");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(file_blake3(&out), pattern.blake3_hex());
+    let said = String::from_utf8_lossy(&run.stdout);
+    assert!(said.contains("blake3 verified"), "{said}");
+
+    // fs providers cannot presign: the broker's reason, exit 1, no file.
+    let fs_dir = tempfile::tempdir().expect("tempdir");
+    let fs_specs: Vec<ProviderSpec> = (0..3)
+        .map(|i| ProviderSpec::fs(&format!("fs-{i}"), fs_dir.path().join(i.to_string())))
+        .collect();
+    let fs_broker = BrokerProcess::start(&fs_specs, "").await.expect("broker");
+    let (_, fs_key) = fs_broker.create_tenant("cli", None).await.expect("tenant");
+    let fs_client = fs_broker.client().await.expect("client");
+    let put = put_pattern(
+        &fs_client,
+        Some(&fs_key),
+        header("cli-fs", pattern.len(), Some(CHUNK as u32)),
+        pattern,
+    )
+    .await
+    .expect("put");
+    let out = dir.path().join("refused.bin");
+    let run = tokio::process::Command::new(&binary)
+        .args(["get", &put.blob_id, "--direct", "-o"])
+        .arg(&out)
+        .args(["--broker", &fs_broker.url(), "--api-key", &fs_key])
+        .output()
+        .await
+        .expect("run shardgate get --direct");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("FAILED_PRECONDITION"), "{stderr}");
+    assert!(
+        stderr.starts_with("error: ") && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+    assert!(!out.exists());
+}

@@ -310,6 +310,12 @@ pub(crate) struct GetArgs {
     /// Downloads to buy with one invoice (the amount is multiplied).
     #[arg(long, value_name = "N")]
     pub uses: Option<u32>,
+    /// Fetch the shards straight from the providers' presigned URLs (after
+    /// paying as usual): the broker stays out of the data path. Needs
+    /// providers that can presign (S3, GCS, B2, Azure; not fs/memory) and
+    /// a standard (not hold) invoice.
+    #[arg(long, conflicts_with = "hold")]
+    pub direct: bool,
     #[command(flatten)]
     pub payer: PayerArgs,
 }

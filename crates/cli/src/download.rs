@@ -49,6 +49,7 @@ pub(crate) async fn command(args: GetArgs) -> anyhow::Result<()> {
         &client,
         &args.blob_id,
         &options,
+        args.direct,
         to_file.map(PathBuf::as_path),
     )
     .await
@@ -69,14 +70,21 @@ pub(crate) async fn command(args: GetArgs) -> anyhow::Result<()> {
 }
 
 /// Downloads into `output` (written as `.part`, renamed once every check
-/// passed, removed otherwise) or stdout, with a progress bar on a terminal.
+/// passed, removed otherwise) or stdout, with a progress bar on a terminal;
+/// `direct`: from the providers' presigned URLs instead of through the
+/// broker.
 pub(crate) async fn download(
     client: &Client,
     blob_id: &str,
     options: &GetOptions,
+    direct: bool,
     output: Option<&Path>,
 ) -> shardgate_client::Result<Downloaded> {
-    let mut download = client.get(blob_id, options).await?;
+    let mut download = if direct {
+        client.get_direct(blob_id, options).await?
+    } else {
+        client.get(blob_id, options).await?
+    };
     // Sized once open: only then is the served length known.
     let progress = Transfer::start("download", Some(download.range().1));
     download.set_progress(Some(progress.callback()));

@@ -70,7 +70,7 @@ pub(super) async fn round_trip(
         payment: payment.clone(),
         ..GetOptions::default()
     };
-    let down = download(tenant, &r.blob_id, &paid, Some(back)).await?;
+    let down = download(tenant, &r.blob_id, &paid, false, Some(back)).await?;
     println!(
         "  download    {} in {} ({}) → {}",
         human::size(down.bytes),
