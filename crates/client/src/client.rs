@@ -47,7 +47,8 @@ impl ClientBuilder {
         self
     }
 
-    /// The operator's admin key (`x-admin-key`), for [`Client::admin`].
+    /// The operator's admin key (`x-admin-key`), for the operator calls
+    /// (tenants, providers, GC, repair) and every account's earnings.
     pub fn admin_key(mut self, key: impl Into<String>) -> Self {
         self.admin_key = Some(key.into());
         self
