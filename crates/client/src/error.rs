@@ -10,7 +10,7 @@ use std::fmt;
 
 use tonic::{Code, Status};
 
-use crate::challenge::RawChallenge;
+use crate::raw_challenge::RawChallenge;
 
 /// What kind of failure, i.e. what the caller can do about it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

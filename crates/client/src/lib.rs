@@ -14,6 +14,7 @@ mod payer;
 mod payments;
 mod purchase;
 mod put;
+mod raw_challenge;
 
 pub use challenge::Challenge;
 pub use client::{Client, ClientBuilder};
