@@ -82,15 +82,21 @@ trap 'exit 130' INT TERM
 "$bin" dev --keep --dir "$work/dev" --sample-size 1MiB >"$work/dev.log" 2>&1 &
 dev_pid=$!
 for _ in $(seq 1 600); do
-    grep -q '^press ctrl-c to stop' "$work/dev.log" && break
+    grep -qs '^press ctrl-c to stop' "$work/dev.log" && break
     kill -0 "$dev_pid" 2>/dev/null || { cat "$work/dev.log" >&2; die "shardgate dev exited"; }
     sleep 0.1
 done
-grep -q '^press ctrl-c to stop' "$work/dev.log" || { cat "$work/dev.log" >&2; die "shardgate dev did not come up in 60 s"; }
+grep -qs '^press ctrl-c to stop' "$work/dev.log" || { cat "$work/dev.log" >&2; die "shardgate dev did not come up in 60 s"; }
 broker=$(sed -n 's/^ *export SHARDGATE_BROKER=//p' "$work/dev.log")
 api_key=$(sed -n 's/^ *export SHARDGATE_API_KEY=//p' "$work/dev.log")
 [[ $broker == http://127.0.0.1:* && -n $api_key ]] || { cat "$work/dev.log" >&2; die "cannot parse the broker URL / API key printed by shardgate dev"; }
 export SHARDGATE_BROKER=$broker SHARDGATE_API_KEY=$api_key
+# The dev broker prices every download (its minimum, 1 msat for 1 GiB):
+# `get` pays from the dev wallet node, as `shardgate dev --keep` says.
+while IFS='=' read -r name value; do
+    export "$name=$value"
+done < <(sed -n 's/^ *export \(SHARDGATE_PAYER_LND_[A-Z_]*=.*\)$/\1/p' "$work/dev.log")
+[[ -n ${SHARDGATE_PAYER_LND_ENDPOINT:-} ]] || { cat "$work/dev.log" >&2; die "shardgate dev printed no wallet node (SHARDGATE_PAYER_LND_ENDPOINT)"; }
 
 # --- rclone: crypt over a local directory, in a private config ----------
 conf=$work/rclone.conf
