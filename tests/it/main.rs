@@ -31,4 +31,5 @@ mod provider_behaviour;
 mod provider_faults;
 mod provider_independent_check;
 mod provider_placement_outage;
+mod sdk_direct_download;
 mod sdk_end_to_end;

@@ -1,27 +1,18 @@
-//! `shardgate tenant …` and `shardgate gc`: operator commands (Admin
+//! `shardgate tenant …`, `shardgate gc` and `shardgate repair`: operator commands (Admin
 //! service, `x-admin-key`).
 
-use shardgate_proto::v1 as pb;
-
-use crate::args::{GcArgs, TenantCommand};
-use crate::connect::Operator;
-use crate::failure;
+use crate::args::{AdminOnly, GcArgs, TenantCommand};
+use crate::clients;
 use crate::human;
 
 /// `shardgate tenant create|ls`.
 pub(crate) async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
     match command {
         TenantCommand::Create(args) => {
-            let mut op = Operator::connect(&args.conn).await?;
-            let r = op
-                .admin
-                .create_tenant(op.request(pb::CreateTenantRequest {
-                    name: args.name,
-                    quota_bytes: args.quota,
-                }))
-                .await
-                .map_err(failure::status)?
-                .into_inner();
+            let r = clients::operator(&args.conn)
+                .await?
+                .create_tenant(&args.name, args.quota)
+                .await?;
             let t = r.tenant.unwrap_or_default();
             println!("tenant_id  {}", t.tenant_id);
             println!("name       {}", t.name);
@@ -31,19 +22,10 @@ pub(crate) async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
             Ok(())
         }
         TenantCommand::Ls(args) => {
-            let mut op = Operator::connect(&args.conn).await?;
+            let op = clients::operator(&args.conn).await?;
             let mut page_token = String::new();
             loop {
-                let request = op.request(pb::ListTenantsRequest {
-                    page_size: 1000,
-                    page_token: page_token.clone(),
-                });
-                let page = op
-                    .admin
-                    .list_tenants(request)
-                    .await
-                    .map_err(failure::status)?
-                    .into_inner();
+                let page = op.list_tenants(1000, &page_token).await?;
                 for t in &page.tenants {
                     println!(
                         "{}  {:>12} / {:<12} {:>6} blobs  {}",
@@ -65,16 +47,10 @@ pub(crate) async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
 
 /// `shardgate gc`.
 pub(crate) async fn gc(args: GcArgs) -> anyhow::Result<()> {
-    let mut op = Operator::connect(&args.conn).await?;
-    let request = op.request(pb::RunGcRequest {
-        dry_run: args.dry_run,
-    });
-    let r = op
-        .admin
-        .run_gc(request)
-        .await
-        .map_err(failure::status)?
-        .into_inner();
+    let r = clients::operator(&args.conn)
+        .await?
+        .run_gc(args.dry_run)
+        .await?;
     println!(
         "{}orphan shards found {}, deleted {}, {} freed, {} chunks released",
         if r.dry_run { "dry run: " } else { "" },
@@ -82,6 +58,33 @@ pub(crate) async fn gc(args: GcArgs) -> anyhow::Result<()> {
         r.orphan_shards_deleted,
         human::size(r.bytes_freed),
         r.chunks_released
+    );
+    Ok(())
+}
+
+/// `shardgate repair`: what the scrub and repair worker found and did.
+pub(crate) async fn repair(args: AdminOnly) -> anyhow::Result<()> {
+    let r = clients::operator(&args.conn).await?.repair_status().await?;
+    println!(
+        "worker        {}",
+        if r.running { "running a pass" } else { "idle" }
+    );
+    println!(
+        "queue         {} chunk(s) waiting for repair",
+        r.queue_length
+    );
+    println!(
+        "chunks        {} healthy, {} degraded (readable), {} unreadable",
+        r.chunks_healthy, r.chunks_degraded, r.chunks_unreadable
+    );
+    println!(
+        "since start   {} shards scrubbed, {} bad found, {} repaired",
+        r.shards_scrubbed_total, r.shards_bad_found_total, r.shards_repaired_total
+    );
+    println!(
+        "last scrub    started {}, finished {}",
+        human::timestamp(r.last_scrub_started_at.as_ref()),
+        human::timestamp(r.last_scrub_finished_at.as_ref())
     );
     Ok(())
 }

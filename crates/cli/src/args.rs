@@ -51,6 +51,8 @@ pub(crate) enum Command {
     Tenant(TenantCommand),
     /// Run one garbage-collection pass now (needs the admin key).
     Gc(GcArgs),
+    /// State of the scrub and repair worker (needs the admin key).
+    Repair(AdminOnly),
     /// Buy a download: create a Lightning invoice and its L402 credential.
     Invoice(InvoiceArgs),
     /// Pay a BOLT 11 invoice from your own LND node; prints the preimage.
@@ -188,6 +190,21 @@ pub(crate) struct BrokerUrl {
         default_value = "http://127.0.0.1:7700"
     )]
     pub url: String,
+    /// CA certificate (PEM) to trust for an https:// broker behind a
+    /// private CA; the system's roots otherwise.
+    #[arg(long = "ca-cert", env = "SHARDGATE_CA_CERT", value_name = "PEM")]
+    pub ca_cert: Option<std::path::PathBuf>,
+}
+
+impl BrokerUrl {
+    /// A client builder for this broker, trusting `--ca-cert` if given.
+    pub(crate) fn builder(&self) -> anyhow::Result<shardgate_client::ClientBuilder> {
+        let builder = shardgate_client::Client::builder(self.url.as_str());
+        Ok(match &self.ca_cert {
+            Some(path) => builder.ca_certificate_file(path)?,
+            None => builder,
+        })
+    }
 }
 
 /// Where the broker is and who is calling.
@@ -246,7 +263,17 @@ pub(crate) struct PutArgs {
     /// Metadata entry KEY=VALUE (repeatable).
     #[arg(long = "meta", value_name = "KEY=VALUE")]
     pub metadata: Vec<String>,
-    /// Print only the blob id.
+    /// End-to-end encryption: encrypt here under a fresh file key that
+    /// never leaves this machine (no dedup, the broker cannot read it).
+    /// The key is printed once — keep it, nobody can recover it.
+    #[arg(long)]
+    pub e2e: bool,
+    /// With --e2e: write the file key to this new file (mode 0600; an
+    /// existing file is refused) instead of printing it.
+    #[arg(long, value_name = "PATH", requires = "e2e")]
+    pub key_file: Option<PathBuf>,
+    /// Print only the blob id (and, with --e2e and no --key-file, the file
+    /// key on a second line).
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -261,8 +288,17 @@ pub(crate) struct GetArgs {
     #[arg(long, short)]
     pub output: Option<PathBuf>,
     /// Byte range: START-END (inclusive), START- (to the end) or START+LEN.
+    /// With --key: bytes of the plaintext.
     #[arg(long)]
     pub range: Option<String>,
+    /// File key of an end-to-end blob (64 hex, as `put --e2e` printed it).
+    /// Visible in the process list: prefer --key-file on shared machines.
+    #[arg(long, value_name = "HEX", conflicts_with = "key_file")]
+    pub key: Option<String>,
+    /// File holding the file key of an end-to-end blob (`put --e2e
+    /// --key-file`).
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
     /// L402 credential `MACAROON:PREIMAGE` for a paid download (from
     /// `shardgate invoice` + `shardgate pay`, or any wallet).
     #[arg(long, env = "SHARDGATE_L402", hide_env_values = true)]

@@ -1,10 +1,9 @@
 //! `shardgate ls`, `stat`, `rm`: blob management for the calling tenant.
 
-use shardgate_proto::v1 as pb;
+use shardgate_client::pb;
 
 use crate::args::{BlobArgs, LsArgs};
-use crate::connect::Tenant;
-use crate::failure;
+use crate::clients;
 use crate::human;
 use crate::upload::redundancy_line;
 
@@ -13,23 +12,14 @@ const MAX_PAGE: u64 = 1000;
 
 /// `shardgate ls`: every page, or until `--limit` blobs were printed.
 pub(crate) async fn list(args: LsArgs) -> anyhow::Result<()> {
-    let mut tenant = Tenant::connect(&args.conn).await?;
+    let client = clients::keyed_tenant(&args.conn).await?;
+    let prefix = args.prefix.clone().unwrap_or_default();
     let limit = args.limit.unwrap_or(u64::MAX);
     let mut printed = 0u64;
     let mut page_token = String::new();
     while printed < limit {
         let page_size = (limit - printed).min(MAX_PAGE) as u32;
-        let request = tenant.keyed(pb::ListBlobsRequest {
-            page_size,
-            page_token: page_token.clone(),
-            name_prefix: args.prefix.clone().unwrap_or_default(),
-        })?;
-        let page = tenant
-            .storage
-            .list(request)
-            .await
-            .map_err(failure::status)?
-            .into_inner();
+        let page = client.list(&prefix, page_size, &page_token).await?;
         for blob in page.blobs.iter().take((limit - printed) as usize) {
             println!(
                 "{}  {:>12}  {:<7}  {}",
@@ -53,16 +43,10 @@ pub(crate) async fn list(args: LsArgs) -> anyhow::Result<()> {
 
 /// `shardgate stat`.
 pub(crate) async fn stat(args: BlobArgs) -> anyhow::Result<()> {
-    let mut tenant = Tenant::connect(&args.conn).await?;
-    let request = tenant.request(pb::StatRequest {
-        blob_id: args.blob_id,
-    });
-    let b = tenant
-        .storage
-        .stat(request)
-        .await
-        .map_err(failure::status)?
-        .into_inner();
+    let b = clients::tenant(&args.conn)
+        .await?
+        .stat(&args.blob_id)
+        .await?;
     println!("blob_id       {}", b.blob_id);
     println!("name          {}", b.name);
     println!("content_type  {}", b.content_type);
@@ -105,20 +89,14 @@ pub(crate) async fn stat(args: BlobArgs) -> anyhow::Result<()> {
 
 /// `shardgate rm`.
 pub(crate) async fn remove(args: BlobArgs) -> anyhow::Result<()> {
-    let mut tenant = Tenant::connect(&args.conn).await?;
-    let request = tenant.keyed(pb::DeleteBlobRequest {
-        blob_id: args.blob_id.clone(),
-    })?;
-    let r = tenant
-        .storage
-        .delete(request)
-        .await
-        .map_err(failure::status)?
-        .into_inner();
+    let released = clients::keyed_tenant(&args.conn)
+        .await?
+        .delete(&args.blob_id)
+        .await?;
     println!(
         "deleted {} ({} returned to your quota; shards are removed by the next GC pass)",
         args.blob_id,
-        human::size(r.released_quota_bytes)
+        human::size(released)
     );
     Ok(())
 }

@@ -1,11 +1,12 @@
 //! How the binary fails: one line `error: <reason>` on stderr and a
-//! non-zero exit code. No backtraces, no `Debug` dumps. A gRPC failure
-//! shows the broker's message and the status code, because the message
-//! says what to fix and the code says whether retrying can help.
+//! non-zero exit code. No backtraces, no `Debug` dumps. A broker refusal
+//! shows the broker's message and the status code (the SDK's
+//! `ClientError` ends with it), because the message says what to fix and
+//! the code says whether retrying can help.
 
 use std::process::ExitCode;
 
-use tonic::{Code, Status};
+use shardgate_client::ClientError;
 
 use crate::args::Command;
 
@@ -16,8 +17,22 @@ const EXIT_USAGE: u8 = 2;
 
 /// Prints the error chain on one line.
 pub(crate) fn report(error: &anyhow::Error) -> ExitCode {
-    eprintln!("error: {}", one_line(&format!("{error:#}")));
+    eprintln!("error: {}", message(error));
     ExitCode::from(EXIT_FAILURE)
+}
+
+/// The contexts, then the cause, joined by `: ` on one line. The chain
+/// stops at a `ClientError`: its text is complete, and what it wraps (a
+/// tonic `Status` with its metadata, a transport error) is for debugging.
+fn message(error: &anyhow::Error) -> String {
+    let mut parts = Vec::new();
+    for cause in error.chain() {
+        parts.push(cause.to_string());
+        if cause.is::<ClientError>() {
+            break;
+        }
+    }
+    one_line(&parts.join(": "))
 }
 
 /// `--help` and `--version` print as usual; a parse error becomes one line.
@@ -40,40 +55,6 @@ pub(crate) fn usage(error: clap::Error) -> ExitCode {
             eprintln!("error: {} (see --help)", one_line(reason));
             ExitCode::from(EXIT_USAGE)
         }
-    }
-}
-
-/// A gRPC status as an error: the broker's message, then the code name.
-pub(crate) fn status(status: Status) -> anyhow::Error {
-    let message = status.message().trim();
-    let message = if message.is_empty() {
-        status.code().description()
-    } else {
-        message
-    };
-    anyhow::anyhow!("{} ({})", one_line(message), code_name(status.code()))
-}
-
-/// The canonical name of a code, as the proto comments spell it.
-pub(crate) fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
     }
 }
 
@@ -102,12 +83,16 @@ pub(crate) fn init_logging(command: &Command) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tonic::Status;
 
     #[test]
-    fn a_status_becomes_one_line_with_its_code() {
-        let err = status(Status::not_found("no blob\nwith that id"));
-        assert_eq!(err.to_string(), "no blob with that id (NOT_FOUND)");
-        let err = status(Status::new(Code::Unavailable, ""));
-        assert!(err.to_string().ends_with("(UNAVAILABLE)"), "{err}");
+    fn a_broker_refusal_is_one_line_with_its_code_and_no_status_dump() {
+        let err = anyhow::Error::new(ClientError::from(Status::not_found(
+            "no blob\nwith that id",
+        )))
+        .context("stat");
+        assert_eq!(message(&err), "stat: no blob with that id (NOT_FOUND)");
+        let err = anyhow::anyhow!("outer").context("ctx");
+        assert_eq!(message(&err), "ctx: outer");
     }
 }

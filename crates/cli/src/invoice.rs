@@ -2,32 +2,26 @@
 //! separate steps (any wallet can pay in between).
 
 use anyhow::bail;
-use shardgate_proto::v1 as pb;
+use shardgate_client::{Invoice, Payer, PaymentPolicy, parse_payment_hash, pb};
 
 use crate::arg_values::parse_range;
 use crate::args::{InvoiceArgs, PayArgs, PaymentStatusArgs};
-use crate::bolt11::{Bolt11, parse_hash};
-use crate::connect::{Tenant, channel};
-use crate::failure;
+use crate::clients;
 use crate::human;
-use crate::payer::{Payer, fee_text};
+use crate::paying::{self, fee_text};
 
 /// `shardgate invoice`: Payments.CreateInvoice.
 pub(crate) async fn create(args: InvoiceArgs) -> anyhow::Result<()> {
     let range = args.range.as_deref().map(parse_range).transpose()?;
-    let mut tenant = Tenant::connect(&args.conn).await?;
-    let request = tenant.request(pb::CreateInvoiceRequest {
-        blob_id: args.blob_id,
-        range,
-        hold: args.hold,
-        uses: args.uses.unwrap_or(0),
-    });
-    let invoice = tenant
-        .payments
-        .create_invoice(request)
-        .await
-        .map_err(failure::status)?
-        .into_inner();
+    let invoice = clients::tenant(&args.conn)
+        .await?
+        .create_invoice(pb::CreateInvoiceRequest {
+            blob_id: args.blob_id,
+            range,
+            hold: args.hold,
+            uses: args.uses.unwrap_or(0),
+        })
+        .await?;
     let range = invoice.range.unwrap_or_default();
     println!("payment_request  {}", invoice.payment_request);
     println!("payment_hash     {}", invoice.payment_hash);
@@ -58,19 +52,26 @@ pub(crate) async fn create(args: InvoiceArgs) -> anyhow::Result<()> {
 
 /// `shardgate pay`: pays from the caller's LND node.
 pub(crate) async fn pay(args: PayArgs) -> anyhow::Result<()> {
-    let invoice = Bolt11::decode(&args.payment_request)?;
-    let Some(payer) = Payer::from_args(&args.payer).await? else {
+    let invoice = Invoice::decode(&args.payment_request)?;
+    let Some(payer) = paying::payer(&args.payer).await? else {
         bail!(
             "paying needs your LND node: --lnd-endpoint, --lnd-tls-cert and --lnd-macaroon (or SHARDGATE_PAYER_LND_*)"
         );
     };
-    payer.check(&invoice)?;
+    // The same cap and expiry rules as a download's payment.
+    let max_price_msat = args.payer.max_price_msat;
+    PaymentPolicy::pay_with(payer.clone(), max_price_msat)
+        .check(&invoice)
+        .map_err(|e| paying::explain(e, max_price_msat))?;
     eprintln!(
         "paying {} (payment hash {})",
         human::msat(invoice.amount_msat),
         invoice.payment_hash
     );
     let paid = payer.pay(&invoice).await?;
+    if paid.preimage.payment_hash() != invoice.payment_hash {
+        bail!("your LND node returned a preimage that does not match the invoice");
+    }
     println!("preimage      {}", paid.preimage.to_hex());
     println!("payment_hash  {}", invoice.payment_hash);
     println!("amount        {}", human::msat(invoice.amount_msat));
@@ -84,15 +85,11 @@ pub(crate) async fn pay(args: PayArgs) -> anyhow::Result<()> {
 
 /// `shardgate payment-status`: Payments.GetPaymentStatus.
 pub(crate) async fn status(args: PaymentStatusArgs) -> anyhow::Result<()> {
-    let hash = parse_hash(&args.payment_hash)?;
-    let mut payments = pb::payments_client::PaymentsClient::new(channel(&args.broker.url).await?);
-    let s = payments
-        .get_payment_status(pb::GetPaymentStatusRequest {
-            payment_hash: hash.to_hex(),
-        })
-        .await
-        .map_err(failure::status)?
-        .into_inner();
+    let hash = parse_payment_hash(&args.payment_hash)?;
+    let s = clients::anonymous(&args.broker)
+        .await?
+        .payment_status(&hash.to_hex())
+        .await?;
     println!("payment_hash  {}", s.payment_hash);
     println!(
         "state         {}{}",

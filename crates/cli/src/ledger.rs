@@ -1,11 +1,10 @@
 //! `shardgate earnings` and `shardgate ledger`: where the money went
 //! (Payments.GetEarnings, Payments.ListLedgerEntries).
 
-use shardgate_proto::v1 as pb;
+use shardgate_client::pb;
 
 use crate::args::{EarningsArgs, LedgerArgs};
-use crate::connect::Accountant;
-use crate::failure;
+use crate::clients;
 use crate::human;
 
 /// Largest page the API honours.
@@ -13,16 +12,14 @@ const MAX_PAGE: u64 = 1000;
 
 /// `shardgate earnings`.
 pub(crate) async fn earnings(args: EarningsArgs) -> anyhow::Result<()> {
-    let mut acc = Accountant::connect(&args.conn).await?;
-    let request = acc.request(pb::GetEarningsRequest {
-        kind: args.kind.unwrap_or(0),
-    });
-    let r = acc
-        .payments
-        .get_earnings(request)
-        .await
-        .map_err(failure::status)?
-        .into_inner();
+    let kind = args
+        .kind
+        .and_then(|k| pb::AccountKind::try_from(k).ok())
+        .unwrap_or(pb::AccountKind::Unspecified);
+    let r = clients::accountant(&args.conn)
+        .await?
+        .earnings(kind)
+        .await?;
     print_balances(&r.balances, "", Ids::Full);
     println!("as of {}", human::timestamp(r.as_of.as_ref()));
     Ok(())
@@ -57,24 +54,20 @@ pub(crate) fn print_balances(balances: &[pb::AccountBalance], indent: &str, ids:
 
 /// `shardgate ledger`: every page, or until `--limit` entries.
 pub(crate) async fn ledger(args: LedgerArgs) -> anyhow::Result<()> {
-    let mut acc = Accountant::connect(&args.conn).await?;
+    let acc = clients::accountant(&args.conn).await?;
     let limit = args.limit.unwrap_or(u64::MAX);
     let mut printed = 0u64;
     let mut page_token = String::new();
     while printed < limit {
-        let request = acc.request(pb::ListLedgerEntriesRequest {
-            page_size: (limit - printed).min(MAX_PAGE) as u32,
-            page_token: page_token.clone(),
-            account: args.account.clone(),
-            since: args.since,
-            until: args.until,
-        });
         let page = acc
-            .payments
-            .list_ledger_entries(request)
-            .await
-            .map_err(failure::status)?
-            .into_inner();
+            .ledger(pb::ListLedgerEntriesRequest {
+                page_size: (limit - printed).min(MAX_PAGE) as u32,
+                page_token: page_token.clone(),
+                account: args.account.clone(),
+                since: args.since,
+                until: args.until,
+            })
+            .await?;
         for entry in page.entries.iter().take((limit - printed) as usize) {
             print_entry(entry);
             printed += 1;

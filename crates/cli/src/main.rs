@@ -5,9 +5,7 @@ mod admin;
 mod arg_values;
 mod args;
 mod blobs;
-mod bolt11;
-mod challenge;
-mod connect;
+mod clients;
 // Dev mode runs simulated Lightning nodes: only built with the `dev`
 // feature (default), so a release binary can ship without the simulator.
 #[cfg(feature = "dev")]
@@ -16,13 +14,13 @@ mod download;
 mod failure;
 mod human;
 mod invoice;
+mod key_file;
 mod ledger;
-mod payer;
+mod paying;
 mod progress;
 mod provider_file;
 mod provider_spec;
 mod providers;
-mod purchase;
 mod serve;
 mod serve_payments;
 mod upload;
@@ -74,6 +72,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Providers(a) => providers::command(a).await,
         Command::Tenant(a) => admin::tenant(a).await,
         Command::Gc(a) => admin::gc(a).await,
+        Command::Repair(a) => admin::repair(a).await,
         Command::Invoice(a) => invoice::create(a).await,
         Command::Pay(a) => invoice::pay(a).await,
         Command::PaymentStatus(a) => invoice::status(a).await,

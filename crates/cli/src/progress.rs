@@ -46,8 +46,11 @@ impl Transfer {
         Self { bar }
     }
 
-    pub(crate) fn advance(&self, bytes: u64) {
-        self.bar.inc(bytes);
+    /// The SDK's progress callback (`PutOptions`/`Download` `progress`),
+    /// advancing this bar from whichever thread moves the bytes.
+    pub(crate) fn callback(&self) -> shardgate_client::Progress {
+        let bar = self.bar.clone();
+        shardgate_client::progress(move |bytes| bar.inc(bytes))
     }
 
     /// Removes the bar; the command prints its own summary.

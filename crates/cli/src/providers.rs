@@ -1,11 +1,10 @@
 //! `shardgate providers …`: the Providers service (`x-admin-key`).
 
-use shardgate_proto::v1 as pb;
-use shardgate_proto::v1::provider_config::Kind;
+use shardgate_client::pb;
+use shardgate_client::pb::provider_config::Kind;
 
 use crate::args::ProvidersCommand;
-use crate::connect::Operator;
-use crate::failure;
+use crate::clients;
 use crate::human;
 
 /// `shardgate providers join|ls|drain|leave`.
@@ -13,13 +12,10 @@ pub(crate) async fn command(command: ProvidersCommand) -> anyhow::Result<()> {
     match command {
         ProvidersCommand::Join(args) => {
             let join = args.request()?;
-            let mut op = Operator::connect(&args.conn).await?;
-            let p = op
-                .providers
-                .join(op.request(join))
-                .await
-                .map_err(failure::status)?
-                .into_inner();
+            let p = clients::operator(&args.conn)
+                .await?
+                .join_provider(join)
+                .await?;
             println!(
                 "joined {} ({}, weight {}, {})",
                 p.name,
@@ -29,17 +25,14 @@ pub(crate) async fn command(command: ProvidersCommand) -> anyhow::Result<()> {
             );
         }
         ProvidersCommand::Ls(args) => {
-            let mut op = Operator::connect(&args.conn).await?;
-            let list = op
-                .providers
-                .list(op.request(pb::ListProvidersRequest {}))
-                .await
-                .map_err(failure::status)?
-                .into_inner();
-            if list.providers.is_empty() {
+            let providers = clients::operator(&args.conn)
+                .await?
+                .list_providers()
+                .await?;
+            if providers.is_empty() {
                 eprintln!("no providers joined");
             }
-            for p in &list.providers {
+            for p in &providers {
                 println!(
                     "{:<20} {:<7} {:<9} weight {:>5} {:>8} shards {:>12}  {}",
                     p.name,
@@ -57,15 +50,10 @@ pub(crate) async fn command(command: ProvidersCommand) -> anyhow::Result<()> {
             }
         }
         ProvidersCommand::Drain(args) => {
-            let mut op = Operator::connect(&args.conn).await?;
-            let p = op
-                .providers
-                .drain(op.request(pb::DrainProviderRequest {
-                    name: args.name.into_string(),
-                }))
-                .await
-                .map_err(failure::status)?
-                .into_inner();
+            let p = clients::operator(&args.conn)
+                .await?
+                .drain_provider(args.name.as_str())
+                .await?;
             println!(
                 "{} is {}: no new shards go there; {} shards still on it",
                 p.name,
@@ -74,16 +62,10 @@ pub(crate) async fn command(command: ProvidersCommand) -> anyhow::Result<()> {
             );
         }
         ProvidersCommand::Leave(args) => {
-            let mut op = Operator::connect(&args.conn).await?;
-            let r = op
-                .providers
-                .leave(op.request(pb::LeaveProviderRequest {
-                    name: args.name.to_string(),
-                    force: args.force,
-                }))
-                .await
-                .map_err(failure::status)?
-                .into_inner();
+            let r = clients::operator(&args.conn)
+                .await?
+                .leave_provider(args.name.as_str(), args.force)
+                .await?;
             println!(
                 "{} left; {} shards queued for repair (objects on the provider itself were not deleted)",
                 args.name, r.shards_queued_for_repair

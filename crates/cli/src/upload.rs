@@ -1,48 +1,92 @@
-//! `shardgate put`: streams a file to Storage.Put and reports what the
-//! broker made of it.
+//! `shardgate put`: uploads a file (or stdin) through the SDK and reports
+//! what the broker made of it. With `--e2e` the file is encrypted here
+//! under a fresh file key that the broker never sees.
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use shardgate_proto::v1 as pb;
-use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
+use shardgate_client::{Client, PutOptions, Uploaded, file_key_hex, pb};
 
 use crate::args::PutArgs;
-use crate::connect::Tenant;
-use crate::failure;
+use crate::clients;
 use crate::human;
+use crate::key_file::NewKeyFile;
 use crate::progress::Transfer;
-
-/// Frames queued between the file reader and the gRPC stream: enough to
-/// keep the connection busy, small enough to bound memory (frames are at
-/// most 1 MiB by default).
-const QUEUED_FRAMES: usize = 4;
-
-/// What an upload did, for the caller's report.
-pub(crate) struct Uploaded {
-    pub response: pb::PutResponse,
-    pub elapsed: Duration,
-}
 
 /// `shardgate put`.
 pub(crate) async fn command(args: PutArgs) -> anyhow::Result<()> {
-    let mut tenant = Tenant::connect(&args.conn).await?;
-    let header = header_from(&args)?;
-    let done = upload(&mut tenant, header, &args.file).await?;
+    let mut options = options_from(&args)?;
+    options.end_to_end = args.e2e;
+    // Created before the upload: an existing file is refused before any
+    // byte is sent, and the key never exists only in memory.
+    let key_file = args
+        .key_file
+        .as_deref()
+        .map(NewKeyFile::create)
+        .transpose()?;
+    let uploaded = async {
+        let client = clients::keyed_tenant(&args.conn).await?;
+        upload(&client, options, &args.file).await
+    }
+    .await;
+    let done = match uploaded {
+        Ok(done) => done,
+        Err(e) => {
+            if let Some(file) = key_file {
+                file.discard();
+            }
+            return Err(e);
+        }
+    };
+    let key = match (&done.file_key, key_file) {
+        (Some(key), Some(file)) => match file.write(key) {
+            Ok(path) => Some(FileKeyOut::Written(path)),
+            Err(e) => {
+                // The blob is committed: a key that reached no file must
+                // still reach the user, or the blob is lost.
+                println!("blob_id      {}", done.response.blob_id);
+                println!("file_key     {}", file_key_hex(key));
+                return Err(
+                    e.context("the blob was uploaded; its file key is printed above instead")
+                );
+            }
+        },
+        (Some(key), None) => Some(FileKeyOut::Printed(file_key_hex(key))),
+        (None, _) => None,
+    };
     if args.quiet {
         println!("{}", done.response.blob_id);
-    } else {
-        print_report(&done);
+        if let Some(FileKeyOut::Printed(hex)) = &key {
+            println!("{hex}");
+        }
+        return Ok(());
+    }
+    print_report(&done);
+    match &key {
+        Some(FileKeyOut::Printed(hex)) => {
+            println!("file_key     {hex}");
+            eprintln!(
+                "WARNING: this file key is the only copy. The broker never had it; without it the blob cannot be read by anyone, you included. Store it now (shardgate get {} --key HEX, or --key-file).",
+                done.response.blob_id
+            );
+        }
+        Some(FileKeyOut::Written(path)) => {
+            println!("file_key     written to {} (mode 0600)", path.display());
+        }
+        None => {}
     }
     Ok(())
 }
 
-/// The upload header from the command line.
-fn header_from(args: &PutArgs) -> anyhow::Result<pb::PutHeader> {
+/// Where the file key of an end-to-end upload went.
+enum FileKeyOut {
+    Printed(String),
+    Written(std::path::PathBuf),
+}
+
+/// The upload options from the command line.
+fn options_from(args: &PutArgs) -> anyhow::Result<PutOptions> {
     let name = match &args.name {
         Some(name) => name.clone(),
         None if args.file == Path::new("-") => "stdin".to_owned(),
@@ -64,7 +108,7 @@ fn header_from(args: &PutArgs) -> anyhow::Result<pb::PutHeader> {
             allow_reduced_redundancy: args.allow_reduced,
         }
     });
-    let chunk_size_bytes = args
+    let chunk_size = args
         .chunk_size
         .map(|s| u32::try_from(s).context("--chunk-size is larger than 4 GiB"))
         .transpose()?;
@@ -75,130 +119,43 @@ fn header_from(args: &PutArgs) -> anyhow::Result<pb::PutHeader> {
         };
         metadata.insert(k.to_owned(), v.to_owned());
     }
-    Ok(pb::PutHeader {
-        name,
+    Ok(PutOptions {
         content_type: args.content_type.clone().unwrap_or_default(),
-        key_mode: pb::KeyMode::Managed as i32,
-        chunk_size_bytes,
+        chunk_size,
         redundancy,
         price,
-        visibility: if args.public {
-            pb::Visibility::Public
-        } else {
-            pb::Visibility::Private
-        } as i32,
-        declared_size_bytes: None,
+        public: args.public,
         metadata,
-        end_to_end: None,
+        ..PutOptions::new(name)
     })
 }
 
-/// Uploads `path` (`-` = stdin) with `header`; checks the broker's content
+/// Uploads `path` (`-` = stdin) with a progress bar on a terminal. The
+/// SDK declares a regular file's size (the broker checks the quota first
+/// and refuses a stream that ends early) and checks the broker's content
 /// hash against the bytes sent.
 pub(crate) async fn upload(
-    tenant: &mut Tenant,
-    mut header: pb::PutHeader,
+    client: &Client,
+    mut options: PutOptions,
     path: &Path,
 ) -> anyhow::Result<Uploaded> {
-    let frame = tenant
-        .storage
-        .get_limits(tenant.request(pb::GetLimitsRequest {}))
-        .await
-        .map_err(failure::status)?
-        .into_inner()
-        .max_data_frame_bytes as usize;
-    let (reader, size): (Box<dyn AsyncRead + Unpin + Send>, Option<u64>) = if path == Path::new("-")
-    {
-        (Box::new(tokio::io::stdin()), None)
+    let stdin = path == Path::new("-");
+    let size = if stdin {
+        None
     } else {
-        let file = tokio::fs::File::open(path)
-            .await
-            .with_context(|| format!("cannot open {}", path.display()))?;
-        let meta = file.metadata().await?;
-        (Box::new(file), meta.is_file().then_some(meta.len()))
+        let meta =
+            std::fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
+        meta.is_file().then_some(meta.len())
     };
-    // A declared size lets the broker check the quota before any data and
-    // refuse a stream that ends early (a file truncated while we read it).
-    header.declared_size_bytes = size;
-    let started = Instant::now();
     let progress = Transfer::start("upload", size);
-    let (tx, rx) = mpsc::channel(QUEUED_FRAMES);
-    tx.send(pb::PutRequest {
-        frame: Some(pb::put_request::Frame::Header(header)),
-    })
-    .await
-    .context("upload stream closed")?;
-    let send = send_frames(reader, frame.max(1), tx, &progress);
-    let request = tenant.keyed(ReceiverStream::new(rx))?;
-    let call = tenant.storage.put(request);
-    tokio::pin!(send, call);
-    // If reading fails, returning drops the call, which resets the stream:
-    // the broker sees a hang-up and commits nothing. A clean end of stream
-    // would commit what was sent so far.
-    let (response, hash) = tokio::select! {
-        sent = &mut send => {
-            let hash = sent?;
-            (call.await.map_err(failure::status)?, Some(hash))
-        }
-        answered = &mut call => (answered.map_err(failure::status)?, None),
+    options.progress = Some(progress.callback());
+    let done = if stdin {
+        client.put(tokio::io::stdin(), None, options).await?
+    } else {
+        client.put_file(path, options).await?
     };
     progress.finish();
-    let response = response.into_inner();
-    if let Some(hash) = hash
-        && hash.to_hex().as_str() != response.content_hash
-    {
-        bail!(
-            "the broker's content hash {} differs from the BLAKE3 of the bytes sent {}",
-            response.content_hash,
-            hash.to_hex()
-        );
-    }
-    Ok(Uploaded {
-        response,
-        elapsed: started.elapsed(),
-    })
-}
-
-/// Reads `reader` into frames of `frame` bytes and queues them; returns the
-/// BLAKE3 of everything sent. Dropping `tx` at the end half-closes the
-/// upload stream.
-async fn send_frames(
-    mut reader: Box<dyn AsyncRead + Unpin + Send>,
-    frame: usize,
-    tx: mpsc::Sender<pb::PutRequest>,
-    progress: &Transfer,
-) -> anyhow::Result<blake3::Hash> {
-    let mut hasher = blake3::Hasher::new();
-    loop {
-        let mut buf = vec![0u8; frame];
-        let mut filled = 0;
-        while filled < frame {
-            let n = reader
-                .read(&mut buf[filled..])
-                .await
-                .context("reading the input failed; nothing was committed")?;
-            if n == 0 {
-                break;
-            }
-            filled += n;
-        }
-        if filled == 0 {
-            return Ok(hasher.finalize());
-        }
-        buf.truncate(filled);
-        hasher.update(&buf);
-        let frame_request = pb::PutRequest {
-            frame: Some(pb::put_request::Frame::Data(buf.into())),
-        };
-        if tx.send(frame_request).await.is_err() {
-            // The call ended first; its status says why.
-            std::future::pending::<()>().await;
-        }
-        progress.advance(filled as u64);
-        if filled < frame {
-            return Ok(hasher.finalize());
-        }
-    }
+    Ok(done)
 }
 
 /// The human report of `shardgate put`.

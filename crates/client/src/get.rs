@@ -14,20 +14,28 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use shardgate_core::{FileKey, KeyMode, Manifest};
 use shardgate_proto::v1 as pb;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
+use tonic::Streaming;
 
 use crate::client::Client;
 use crate::e2e::{ChunkOpener, E2eRange};
 use crate::error::{ClientError, Result};
 use crate::payer::PaymentPolicy;
-use crate::purchase::{Opened, Purchase};
+use crate::purchase::{GetStream, PaidFor, Purchase};
 use crate::put::Progress;
 
-/// Frames queued between the network and the file writer.
+/// Broker frames (at most 1 MiB) queued between the network and the file
+/// writer.
 const QUEUED_FRAMES: usize = 32;
+/// Direct chunks (up to a chunk size each, 4 MiB by default) queued
+/// between the providers and the file writer: with the chunks in flight
+/// this bounds a direct download's memory to a few chunks.
+const QUEUED_CHUNKS: usize = 2;
 
 /// What to download and how to pay for it.
 #[derive(Clone, Default)]
@@ -72,8 +80,9 @@ pub struct Downloaded {
     pub elapsed: Duration,
 }
 
-/// Checks (and in end-to-end mode opens) the stored bytes of a download.
-struct Decoder {
+/// Checks (and in end-to-end mode opens) the stored bytes of a download,
+/// wherever they come from (the broker's stream or the providers).
+pub(crate) struct Decoder {
     expected: u64,
     received: u64,
     whole: Option<(blake3::Hasher, String)>,
@@ -81,6 +90,22 @@ struct Decoder {
 }
 
 impl Decoder {
+    /// For the stored range `served` of `blob`: the whole blob is checked
+    /// against its content hash, an end-to-end range opened by `opener`.
+    pub(crate) fn new(
+        blob: &pb::BlobInfo,
+        served: &pb::ServedRange,
+        opener: Option<ChunkOpener>,
+    ) -> Decoder {
+        let whole = served.offset == 0 && served.length == blob.size_bytes;
+        Decoder {
+            expected: served.length,
+            received: 0,
+            whole: whole.then(|| (blake3::Hasher::new(), blob.content_hash.clone())),
+            opener,
+        }
+    }
+
     fn push(&mut self, data: Bytes, out: &mut Vec<Bytes>) -> Result<()> {
         self.received += data.len() as u64;
         if self.received > self.expected {
@@ -126,10 +151,41 @@ impl Decoder {
     }
 }
 
+/// Where the stored bytes of a download come from.
+pub(crate) enum Source {
+    /// The broker's `Storage.Get` stream (boxed: it is much larger than
+    /// the other variant).
+    Broker(Box<Streaming<pb::GetResponse>>),
+    /// Chunks fetched straight from the providers, in order
+    /// (`crate::direct`).
+    Direct(BoxStream<'static, Result<Bytes>>),
+}
+
+impl Source {
+    /// The next piece of stored bytes, `None` at the end.
+    async fn next(&mut self) -> Result<Option<Bytes>> {
+        match self {
+            Source::Broker(stream) => match stream.message().await? {
+                Some(pb::GetResponse {
+                    frame: Some(pb::get_response::Frame::Data(data)),
+                }) => Ok(Some(data)),
+                Some(_) => Err(ClientError::protocol(
+                    "the broker sent a second header mid-download",
+                )),
+                None => Ok(None),
+            },
+            Source::Direct(chunks) => chunks.next().await.transpose(),
+        }
+    }
+}
+
 /// An open download: read it with [`Download::next_chunk`] until `None`
 /// (every check passed), or hand it to [`Download::write_to`].
 pub struct Download {
-    opened: Opened,
+    source: Source,
+    paid: PaidFor,
+    info: pb::BlobInfo,
+    uses_remaining: u32,
     decoder: Decoder,
     ready: VecDeque<Bytes>,
     offset: u64,
@@ -140,10 +196,24 @@ pub struct Download {
     started: Instant,
 }
 
+/// The parts [`Download::new`] puts together.
+pub(crate) struct DownloadParts {
+    pub(crate) source: Source,
+    pub(crate) paid: PaidFor,
+    pub(crate) info: pb::BlobInfo,
+    pub(crate) uses_remaining: u32,
+    pub(crate) decoder: Decoder,
+    /// Plaintext offset and, for end-to-end ranges, plaintext length.
+    pub(crate) offset: u64,
+    pub(crate) e2e_length: u64,
+    pub(crate) progress: Option<Progress>,
+    pub(crate) started: Instant,
+}
+
 impl std::fmt::Debug for Download {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Download")
-            .field("blob", &self.info().blob_id)
+            .field("blob", &self.info.blob_id)
             .field("offset", &self.offset)
             .field("delivered", &self.delivered)
             .finish_non_exhaustive()
@@ -151,13 +221,25 @@ impl std::fmt::Debug for Download {
 }
 
 impl Download {
+    pub(crate) fn new(parts: DownloadParts) -> Download {
+        Download {
+            source: parts.source,
+            paid: parts.paid,
+            info: parts.info,
+            uses_remaining: parts.uses_remaining,
+            decoder: parts.decoder,
+            ready: VecDeque::new(),
+            offset: parts.offset,
+            e2e_length: parts.e2e_length,
+            delivered: 0,
+            progress: parts.progress,
+            started: parts.started,
+        }
+    }
+
     /// The blob's metadata.
     pub fn info(&self) -> &pb::BlobInfo {
-        self.opened
-            .header
-            .blob
-            .as_ref()
-            .expect("checked when the download opened")
+        &self.info
     }
 
     /// The plaintext bytes this download delivers: `(offset, length)`.
@@ -174,7 +256,14 @@ impl Download {
 
     /// What was paid to open it.
     pub fn purchase(&self) -> Option<&Purchase> {
-        self.opened.purchase.as_ref()
+        self.paid.purchase.as_ref()
+    }
+
+    /// Replaces the progress callback of [`GetOptions::progress`]: a caller
+    /// that sizes its display from [`Download::range`] (known only once
+    /// the download is open) attaches it here.
+    pub fn set_progress(&mut self, progress: Option<Progress>) {
+        self.progress = progress;
     }
 
     /// The next piece of plaintext, or `None` at the end once every check
@@ -188,18 +277,11 @@ impl Download {
                 }
                 return Ok(Some(piece));
             }
-            match self.opened.stream.message().await? {
-                Some(pb::GetResponse {
-                    frame: Some(pb::get_response::Frame::Data(data)),
-                }) => {
+            match self.source.next().await? {
+                Some(data) => {
                     let mut out = Vec::new();
                     self.decoder.push(data, &mut out)?;
                     self.ready.extend(out);
-                }
-                Some(_) => {
-                    return Err(ClientError::protocol(
-                        "the broker sent a second header mid-download",
-                    ));
                 }
                 None => {
                     self.decoder.finish()?;
@@ -225,22 +307,49 @@ impl Download {
     /// After [`Download::next_chunk`] returned `None`: waits for a hold
     /// payment to settle and reports.
     pub async fn finish(mut self) -> Result<Downloaded> {
-        self.opened.finish().await?;
+        self.paid.finish().await?;
         Ok(Downloaded {
-            info: self.info().clone(),
+            info: self.info,
             offset: self.offset,
             bytes: self.delivered,
             hash_verified: self.decoder.whole.is_some(),
-            uses_remaining: self.opened.header.uses_remaining,
-            purchase: self.opened.purchase,
+            uses_remaining: self.uses_remaining,
+            purchase: self.paid.purchase,
             elapsed: self.started.elapsed(),
         })
     }
 
+    /// Writes the download into `path` as [`Client::get_to_file`] does:
+    /// as `path.part`, renamed when every check passed, removed otherwise.
+    pub async fn save_to_file(self, path: impl AsRef<Path>) -> Result<Downloaded> {
+        let path = path.as_ref();
+        let mut part = path.as_os_str().to_owned();
+        part.push(".part");
+        let part = PathBuf::from(part);
+        let file = std::fs::File::create(&part)
+            .map_err(|e| ClientError::io(format!("cannot create {}", part.display()), e))?;
+        match self.write_file(file).await {
+            Ok(done) => {
+                std::fs::rename(&part, path)
+                    .map_err(|e| ClientError::io(format!("cannot write {}", path.display()), e))?;
+                Ok(done)
+            }
+            Err(e) => {
+                // An incomplete download must not look like a file.
+                let _ = std::fs::remove_file(&part);
+                Err(e)
+            }
+        }
+    }
+
     /// Writes the download into `file` on a blocking thread (decrypting and
-    /// checking there); the network side only queues frames.
+    /// checking there); the network side only queues stored bytes.
     async fn write_file(mut self, file: std::fs::File) -> Result<Downloaded> {
-        let (tx, mut rx) = mpsc::channel::<Bytes>(QUEUED_FRAMES);
+        let depth = match self.source {
+            Source::Broker(_) => QUEUED_FRAMES,
+            Source::Direct(_) => QUEUED_CHUNKS,
+        };
+        let (tx, mut rx) = mpsc::channel::<Bytes>(depth);
         let mut decoder = std::mem::replace(
             &mut self.decoder,
             Decoder {
@@ -276,18 +385,13 @@ impl Download {
             Ok((decoder, written))
         });
         let received = async {
-            while let Some(message) = self.opened.stream.message().await? {
-                let Some(pb::get_response::Frame::Data(data)) = message.frame else {
-                    return Err(ClientError::protocol(
-                        "the broker sent a second header mid-download",
-                    ));
-                };
+            while let Some(data) = self.source.next().await? {
                 if tx.send(data).await.is_err() {
                     // The writer stopped; its result says why.
                     break;
                 }
             }
-            Ok(())
+            Ok::<(), ClientError>(())
         }
         .await;
         drop(tx);
@@ -306,6 +410,70 @@ impl Client {
     /// Opens a download of `blob_id`, paying if the options allow.
     pub async fn get(&self, blob_id: &str, options: &GetOptions) -> Result<Download> {
         let started = Instant::now();
+        let (e2e, range) = self.stored_range(blob_id, options).await?;
+        let request = pb::GetRequest {
+            blob_id: blob_id.to_owned(),
+            range,
+            ..Default::default()
+        };
+        let opened = self.open_get(request, &options.payment).await?;
+        let GetStream { stream, header } = opened.response;
+        let Some(blob) = header.blob else {
+            return Err(ClientError::protocol(
+                "the broker's Get header names no blob",
+            ));
+        };
+        let served = header.range.unwrap_or_default();
+        let (opener, offset, e2e_length) = e2e_opener(blob_id, e2e, &served, &blob)?;
+        Ok(Download::new(DownloadParts {
+            source: Source::Broker(Box::new(stream)),
+            paid: opened.paid,
+            decoder: Decoder::new(&blob, &served, opener),
+            info: blob,
+            uses_remaining: header.uses_remaining,
+            offset,
+            e2e_length,
+            progress: options.progress.clone(),
+            started,
+        }))
+    }
+
+    /// Downloads into `path`: written as `path.part`, renamed when every
+    /// check passed, removed otherwise.
+    pub async fn get_to_file(
+        &self,
+        blob_id: &str,
+        path: impl AsRef<Path>,
+        options: &GetOptions,
+    ) -> Result<Downloaded> {
+        self.get(blob_id, options).await?.save_to_file(path).await
+    }
+
+    /// Downloads the whole blob (or range) into memory.
+    pub async fn get_bytes(&self, blob_id: &str, options: &GetOptions) -> Result<Vec<u8>> {
+        let mut download = self.get(blob_id, options).await?;
+        let mut out = Vec::new();
+        while let Some(piece) = download.next_chunk().await? {
+            out.extend_from_slice(&piece);
+        }
+        download.finish().await?;
+        Ok(out)
+    }
+}
+
+/// An end-to-end download's key, verified manifest and chunk range.
+pub(crate) type E2ePlan = (FileKey, Manifest, E2eRange);
+
+impl Client {
+    /// The stored range to ask the broker for: the plaintext range as it
+    /// is (managed), or (end-to-end, `options.file_key` set) the whole
+    /// chunks covering it, mapped on the manifest fetched and checked
+    /// against the blob id.
+    pub(crate) async fn stored_range(
+        &self,
+        blob_id: &str,
+        options: &GetOptions,
+    ) -> Result<(Option<E2ePlan>, Option<pb::ByteRange>)> {
         let e2e = match &options.file_key {
             Some(key) => {
                 let manifest = self.manifest(blob_id).await?;
@@ -330,88 +498,29 @@ impl Client {
             (None, Some((offset, length))) => Some(pb::ByteRange { offset, length }),
             (None, None) => None,
         };
-        let request = pb::GetRequest {
-            blob_id: blob_id.to_owned(),
-            range,
-            ..Default::default()
-        };
-        let opened = self.open_get(request, &options.payment).await?;
-        let Some(blob) = opened.header.blob.clone() else {
-            return Err(ClientError::protocol(
-                "the broker's Get header names no blob",
-            ));
-        };
-        let served = opened.header.range.unwrap_or_default();
-        let whole = served.offset == 0 && served.length == blob.size_bytes;
-        let is_e2e = blob.key_mode == pb::KeyMode::EndToEnd as i32;
-        let (opener, offset, e2e_length) = match e2e {
-            Some((key, manifest, range)) => {
-                check_e2e_served(&manifest, &range, &served, &blob)?;
-                let opener = ChunkOpener::new(key, &manifest, &range);
-                (Some(opener), range.offset, range.length)
-            }
-            None if is_e2e => {
-                return Err(ClientError::invalid(format!(
-                    "blob {blob_id} is end-to-end encrypted: pass its file key to read it"
-                )));
-            }
-            None => (None, served.offset, served.length),
-        };
-        Ok(Download {
-            decoder: Decoder {
-                expected: served.length,
-                received: 0,
-                whole: whole.then(|| (blake3::Hasher::new(), blob.content_hash.clone())),
-                opener,
-            },
-            e2e_length,
-            opened,
-            ready: VecDeque::new(),
-            offset,
-            delivered: 0,
-            progress: options.progress.clone(),
-            started,
-        })
+        Ok((e2e, range))
     }
+}
 
-    /// Downloads into `path`: written as `path.part`, renamed when every
-    /// check passed, removed otherwise.
-    pub async fn get_to_file(
-        &self,
-        blob_id: &str,
-        path: impl AsRef<Path>,
-        options: &GetOptions,
-    ) -> Result<Downloaded> {
-        let path = path.as_ref();
-        let download = self.get(blob_id, options).await?;
-        let mut part = path.as_os_str().to_owned();
-        part.push(".part");
-        let part = PathBuf::from(part);
-        let file = std::fs::File::create(&part)
-            .map_err(|e| ClientError::io(format!("cannot create {}", part.display()), e))?;
-        match download.write_file(file).await {
-            Ok(done) => {
-                std::fs::rename(&part, path)
-                    .map_err(|e| ClientError::io(format!("cannot write {}", path.display()), e))?;
-                Ok(done)
-            }
-            Err(e) => {
-                // An incomplete download must not look like a file.
-                let _ = std::fs::remove_file(&part);
-                Err(e)
-            }
+/// For the stored range `served` of `blob`: the end-to-end opener (checked
+/// against what was asked), the plaintext offset and the end-to-end
+/// plaintext length.
+pub(crate) fn e2e_opener(
+    blob_id: &str,
+    e2e: Option<E2ePlan>,
+    served: &pb::ServedRange,
+    blob: &pb::BlobInfo,
+) -> Result<(Option<ChunkOpener>, u64, u64)> {
+    match e2e {
+        Some((key, manifest, range)) => {
+            check_e2e_served(&manifest, &range, served, blob)?;
+            let opener = ChunkOpener::new(key, &manifest, &range);
+            Ok((Some(opener), range.offset, range.length))
         }
-    }
-
-    /// Downloads the whole blob (or range) into memory.
-    pub async fn get_bytes(&self, blob_id: &str, options: &GetOptions) -> Result<Vec<u8>> {
-        let mut download = self.get(blob_id, options).await?;
-        let mut out = Vec::new();
-        while let Some(piece) = download.next_chunk().await? {
-            out.extend_from_slice(&piece);
-        }
-        download.finish().await?;
-        Ok(out)
+        None if blob.key_mode == pb::KeyMode::EndToEnd as i32 => Err(ClientError::invalid(
+            format!("blob {blob_id} is end-to-end encrypted: pass its file key to read it"),
+        )),
+        None => Ok((None, served.offset, served.length)),
     }
 }
 

@@ -5,6 +5,7 @@ mod admin;
 mod blobs;
 mod challenge;
 mod client;
+mod direct;
 mod e2e;
 mod error;
 mod get;

@@ -154,6 +154,9 @@ pub enum PaymentEvent {
     },
 }
 
+/// What [`PaymentPolicy::observe`] calls with each event.
+type Observer = Arc<dyn Fn(&PaymentEvent) + Send + Sync>;
+
 /// Whether and how the SDK pays for a download.
 #[derive(Clone, Default)]
 pub struct PaymentPolicy {
@@ -162,7 +165,7 @@ pub struct PaymentPolicy {
     pub(crate) max_price_msat: u64,
     pub(crate) hold: bool,
     pub(crate) uses: u32,
-    pub(crate) observer: Option<Arc<dyn Fn(&PaymentEvent) + Send + Sync>>,
+    pub(crate) observer: Option<Observer>,
 }
 
 impl std::fmt::Debug for PaymentPolicy {
@@ -235,8 +238,13 @@ impl PaymentPolicy {
         }
     }
 
-    /// Refuses an invoice above the cap, or one that has expired.
-    pub(crate) fn check(&self, invoice: &Invoice) -> Result<()> {
+    /// Refuses an invoice above the cap ([`ErrorKind::PriceAboveCap`]) or
+    /// one that has expired, as a download does before paying. Public so
+    /// an invoice bought separately (`Payments.CreateInvoice`) can be
+    /// checked by the same rules before a [`Payer`] pays it.
+    ///
+    /// [`ErrorKind::PriceAboveCap`]: crate::ErrorKind::PriceAboveCap
+    pub fn check(&self, invoice: &Invoice) -> Result<()> {
         if invoice.amount_msat > self.max_price_msat {
             return Err(ClientError::above_cap(
                 invoice.amount_msat,

@@ -1,6 +1,6 @@
 //! Opening a download, paying for it when the broker asks.
 //!
-//! A Get without a credential on a priced blob fails with an L402 challenge
+//! A Get (or GetShardLocations) without a credential on a priced blob fails with an L402 challenge
 //! (storage.proto, "Paying for a download"). With a payer the SDK decodes
 //! the challenge's invoice, checks the amount against the cap, pays it, and
 //! opens the Get again with `authorization: L402 <token>:<preimage>`. A
@@ -56,16 +56,40 @@ impl Purchase {
     }
 }
 
-/// A Get whose header arrived.
-pub(crate) struct Opened {
-    pub(crate) stream: Streaming<pb::GetResponse>,
-    pub(crate) header: pb::GetHeader,
+/// A call the broker answers only with a credential: `Storage.Get` or
+/// `Storage.GetShardLocations`. Both are refused with the same L402
+/// challenge and take the same `authorization` metadata, so one payment
+/// loop ([`Client::open_paid`]) serves both.
+pub(crate) trait PaidCall {
+    /// What a call the broker accepted returns.
+    type Response: Send;
+    /// Whether the broker takes a hold-invoice credential for this call. It
+    /// settles a hold invoice when it has handed out the last byte, which it
+    /// sees for Get but not for a direct download.
+    const TAKES_HOLD: bool;
+    /// Sends the call with `authorization` (None: without a credential).
+    fn send(
+        &self,
+        client: &Client,
+        authorization: Option<&str>,
+    ) -> impl Future<Output = std::result::Result<Self::Response, Status>> + Send;
+}
+
+/// What a paid call was paid with.
+pub(crate) struct PaidFor {
     pub(crate) purchase: Option<Purchase>,
     /// A hold payment, final once the broker settles after delivery.
     settling: Option<JoinHandle<Result<Paid>>>,
 }
 
-impl Opened {
+impl PaidFor {
+    fn nothing() -> PaidFor {
+        PaidFor {
+            purchase: None,
+            settling: None,
+        }
+    }
+
     /// After the last byte: waits for a hold payment to settle and records
     /// its preimage. A no-op for other downloads.
     pub(crate) async fn finish(&mut self) -> Result<()> {
@@ -88,26 +112,80 @@ impl Opened {
     }
 }
 
+/// A paid call the broker accepted.
+pub(crate) struct Opened<T> {
+    pub(crate) response: T,
+    pub(crate) paid: PaidFor,
+}
+
+/// `Storage.Get`, open once its header arrived.
+pub(crate) struct GetCall(pb::GetRequest);
+
+/// A Get whose header arrived.
+pub(crate) struct GetStream {
+    pub(crate) stream: Streaming<pb::GetResponse>,
+    pub(crate) header: pb::GetHeader,
+}
+
+impl PaidCall for GetCall {
+    type Response = GetStream;
+    const TAKES_HOLD: bool = true;
+
+    /// Sends the Get and reads its header; a refusal may come as the
+    /// call's status or as the stream's first item.
+    async fn send(
+        &self,
+        client: &Client,
+        authorization: Option<&str>,
+    ) -> std::result::Result<GetStream, Status> {
+        let call = client.authorized(self.0.clone(), authorization)?;
+        let mut stream = client.storage().get(call).await?.into_inner();
+        match stream.message().await? {
+            Some(pb::GetResponse {
+                frame: Some(pb::get_response::Frame::Header(header)),
+            }) => Ok(GetStream { stream, header }),
+            _ => Err(Status::internal(
+                "the broker did not start the download with a header",
+            )),
+        }
+    }
+}
+
 impl Client {
-    /// Opens `request`, paying the broker's challenge if `payment` allows.
+    /// Opens the Get `request`, paying the broker's challenge if `payment`
+    /// allows.
     pub(crate) async fn open_get(
         &self,
         mut request: pb::GetRequest,
         payment: &PaymentPolicy,
-    ) -> Result<Opened> {
+    ) -> Result<Opened<GetStream>> {
         request.hold_invoice = payment.hold;
         request.uses = payment.uses;
+        self.open_paid(&GetCall(request), payment).await
+    }
+
+    /// Sends `call`; when the broker answers with an L402 challenge and
+    /// `payment` allows, checks the invoice against the cap, pays it and
+    /// sends the call again with the credential.
+    pub(crate) async fn open_paid<C: PaidCall + Sync>(
+        &self,
+        call: &C,
+        payment: &PaymentPolicy,
+    ) -> Result<Opened<C::Response>> {
+        if payment.hold && !C::TAKES_HOLD {
+            return Err(ClientError::invalid(
+                "hold invoices only pay for Storage.Get: the broker cannot see a direct download arrive, so it refuses hold credentials there",
+            ));
+        }
         let given = payment
             .credential
             .as_ref()
             .map(|c| format!("L402 {}", c.trim()));
-        let status = match self.start_get(&request, given.as_deref()).await {
-            Ok((stream, header)) => {
+        let status = match call.send(self, given.as_deref()).await {
+            Ok(response) => {
                 return Ok(Opened {
-                    stream,
-                    header,
-                    purchase: None,
-                    settling: None,
+                    response,
+                    paid: PaidFor::nothing(),
                 });
             }
             Err(status) => status,
@@ -125,7 +203,7 @@ impl Client {
             invoice: challenge.invoice.clone(),
         });
         if payment.hold {
-            return self.open_hold(&request, payment, challenge).await;
+            return self.open_hold(call, payment, challenge).await;
         }
         let paid = payer.pay(&challenge.invoice).await?;
         if paid.preimage.payment_hash() != challenge.invoice.payment_hash {
@@ -135,33 +213,34 @@ impl Client {
         }
         payment.event(PaymentEvent::Paid { paid: paid.clone() });
         let auth = authorization(&challenge.token, Some(&paid.preimage));
-        let (stream, header) = self
-            .start_get(&request, Some(&auth))
+        let response = call
+            .send(self, Some(&auth))
             .await
             .map_err(|s| paid_but_refused(s, &challenge, Some(&paid.preimage)))?;
         Ok(Opened {
-            stream,
-            header,
-            purchase: Some(Purchase {
-                amount_msat: challenge.invoice.amount_msat,
-                payment_hash: challenge.invoice.payment_hash,
-                token: challenge.token,
-                preimage: Some(paid.preimage),
-                fee_msat: paid.fee_msat,
-                hold: false,
-            }),
-            settling: None,
+            response,
+            paid: PaidFor {
+                purchase: Some(Purchase {
+                    amount_msat: challenge.invoice.amount_msat,
+                    payment_hash: challenge.invoice.payment_hash,
+                    token: challenge.token,
+                    preimage: Some(paid.preimage),
+                    fee_msat: paid.fee_msat,
+                    hold: false,
+                }),
+                settling: None,
+            },
         })
     }
 
     /// Pays a hold invoice in the background, waits until the broker sees
-    /// it ACCEPTED, then opens the Get with the empty preimage.
-    async fn open_hold(
+    /// it ACCEPTED, then sends the call with the empty preimage.
+    async fn open_hold<C: PaidCall + Sync>(
         &self,
-        request: &pb::GetRequest,
+        call: &C,
         payment: &PaymentPolicy,
         challenge: Challenge,
-    ) -> Result<Opened> {
+    ) -> Result<Opened<C::Response>> {
         let Some(payer) = payment.payer.clone() else {
             return Err(ClientError::payment("no payer for the hold invoice"));
         };
@@ -216,61 +295,52 @@ impl Client {
             elapsed: started.elapsed(),
         });
         let auth = authorization(&challenge.token, None);
-        let (stream, header) = self
-            .start_get(request, Some(&auth))
+        let response = call
+            .send(self, Some(&auth))
             .await
             .map_err(|s| paid_but_refused(s, &challenge, None))?;
         Ok(Opened {
-            stream,
-            header,
-            purchase: Some(Purchase {
-                amount_msat: challenge.invoice.amount_msat,
-                payment_hash: hash,
-                token: challenge.token,
-                preimage: None,
-                fee_msat: None,
-                hold: true,
-            }),
-            settling: Some(task),
+            response,
+            paid: PaidFor {
+                purchase: Some(Purchase {
+                    amount_msat: challenge.invoice.amount_msat,
+                    payment_hash: hash,
+                    token: challenge.token,
+                    preimage: None,
+                    fee_msat: None,
+                    hold: true,
+                }),
+                settling: Some(task),
+            },
         })
     }
 
-    /// Sends the Get and reads its header; a refusal may come as the
-    /// call's status or as the stream's first item.
-    async fn start_get(
+    /// `message` with the API key and, when given, the L402
+    /// `authorization`.
+    pub(crate) fn authorized<T>(
         &self,
-        request: &pb::GetRequest,
+        message: T,
         authorization: Option<&str>,
-    ) -> std::result::Result<(Streaming<pb::GetResponse>, pb::GetHeader), Status> {
-        let mut call = self.request(request.clone());
+    ) -> std::result::Result<tonic::Request<T>, Status> {
+        let mut call = self.request(message);
         if let Some(value) = authorization {
             let value = value.parse().map_err(|_| {
                 Status::invalid_argument("the L402 credential must be printable ASCII")
             })?;
             call.metadata_mut().insert(AUTHORIZATION, value);
         }
-        let mut stream = self.storage().get(call).await?.into_inner();
-        match stream.message().await? {
-            Some(pb::GetResponse {
-                frame: Some(pb::get_response::Frame::Header(header)),
-            }) => Ok((stream, header)),
-            _ => Err(Status::internal(
-                "the broker did not start the download with a header",
-            )),
-        }
+        Ok(call)
     }
 }
 
 /// The reason a download was not paid, carrying the challenge.
 fn unpaid(status: &Status, raw: RawChallenge, had_credential: bool) -> ClientError {
-    let amount = raw
-        .decode()
-        .map(|c| format!(" ({} msat)", c.invoice.amount_msat))
-        .unwrap_or_default();
+    // The amount is in the invoice (`ClientError::challenge`); the broker's
+    // message already names the price.
     let reason = if had_credential {
         format!("the credential was refused: {}", status.message().trim())
     } else {
-        format!("payment required{amount}: {}", status.message().trim())
+        format!("payment required: {}", status.message().trim())
     };
     ClientError::unpaid(status, raw, reason)
 }

@@ -334,7 +334,7 @@ fn header(options: &PutOptions, size: Option<u64>, chunk_size: usize, e2e: bool)
             }
         }),
         metadata: options.metadata.clone(),
-        end_to_end: e2e.then(|| pb::EndToEndParams {
+        end_to_end: e2e.then_some(pb::EndToEndParams {
             scheme: pb::EndToEndScheme::Aes256GcmHkdfSha256V1 as i32,
         }),
     }

@@ -8,17 +8,17 @@ use std::path::Path;
 
 use anyhow::Context;
 use shardgate_broker::PaymentsConfig;
+use shardgate_client::LndPayer;
 use shardgate_lnd_sim::{SimNetwork, SimNode, SimNodeConfig};
 use shardgate_payments::LightningNode;
 use shardgate_payments::lnd::{LndConfig, MacaroonSource, TlsCertSource};
 
 use crate::args::DEFAULT_MAX_FEE_MSAT;
-use crate::payer::Payer;
 
 /// The wallet's starting balance: 1,000,000 sat.
 pub(super) const WALLET_MSAT: u64 = 1_000_000_000;
 /// Dev mode pays whatever its own broker asks, up to the whole wallet.
-const MAX_PRICE_MSAT: u64 = WALLET_MSAT;
+pub(super) const MAX_PRICE_MSAT: u64 = WALLET_MSAT;
 
 /// The two nodes and a payer connected to the wallet one.
 pub(super) struct DevLightning {
@@ -26,7 +26,7 @@ pub(super) struct DevLightning {
     _network: SimNetwork,
     broker_node: SimNode,
     wallet_node: SimNode,
-    pub wallet: Payer,
+    pub wallet: LndPayer,
 }
 
 impl DevLightning {
@@ -59,7 +59,7 @@ impl DevLightning {
             _network: network,
             broker_node,
             wallet_node,
-            wallet: Payer::over(node, MAX_PRICE_MSAT, DEFAULT_MAX_FEE_MSAT),
+            wallet: LndPayer::over(node, DEFAULT_MAX_FEE_MSAT),
         })
     }
 

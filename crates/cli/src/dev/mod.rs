@@ -11,15 +11,13 @@ mod shards;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use shardgate_proto::auth_metadata::ADMIN_KEY;
+use shardgate_client::{Client, PaymentPolicy};
 
 use self::lightning::DevLightning;
-use self::round_trip::{check_range, download_path, generate, header, round_trip};
+use self::round_trip::{check_range, download_path, generate, options, round_trip};
 use self::setup::{DevKeys, PROVIDERS, RunningBroker, TENANT, broker_config, dev_tenant_key};
 use crate::args::DevArgs;
-use crate::connect::{Accountant, Operator, Tenant, channel};
 use crate::human;
-use crate::purchase::Payment;
 use crate::upload::upload;
 
 /// Where the generated and downloaded files go, inside the dev directory.
@@ -108,16 +106,16 @@ async fn script(
     broker: &RunningBroker,
     lightning: &DevLightning,
 ) -> anyhow::Result<String> {
-    let channel = channel(&broker.url).await?;
-    let mut operator = Operator::over(channel.clone(), &keys.admin_key)?;
-    let mut accountant = Accountant::over(channel.clone(), ADMIN_KEY, &keys.admin_key)?;
-    let api_key = dev_tenant_key(&mut operator).await?;
-    let mut tenant = Tenant::over(channel, Some(&api_key))?;
+    // One connection: the operator (admin key, every account) and the
+    // dev tenant share it.
+    let operator = Client::builder(broker.url.as_str())
+        .admin_key(keys.admin_key.as_str())
+        .connect()
+        .await?;
+    let api_key = dev_tenant_key(&operator).await?;
+    let tenant = operator.with_api_key(&api_key)?;
     // Downloads pay from the wallet node whenever the broker asks.
-    let payment = Payment {
-        payer: Some(lightning.wallet.clone()),
-        ..Payment::default()
-    };
+    let payment = PaymentPolicy::pay_with(lightning.wallet.clone(), lightning::MAX_PRICE_MSAT);
     println!("  tenant      {TENANT} (API key issued; shown with --keep)");
 
     let sample = work.join(SAMPLE_NAME);
@@ -129,7 +127,7 @@ async fn script(
         human::size(args.sample_size)
     );
     let trip = round_trip(
-        &mut tenant,
+        &tenant,
         &payment,
         &sample,
         SAMPLE_NAME,
@@ -137,14 +135,14 @@ async fn script(
     )
     .await?;
     let blob_id = trip.up.response.blob_id.clone();
-    let chunk_size = round_trip::tenant_chunk_size(&mut tenant, &blob_id).await?;
-    check_range(&mut tenant, &payment, &blob_id, &original, chunk_size).await?;
+    let chunk_size = u64::from(tenant.stat(&blob_id).await?.chunk_size_bytes);
+    check_range(&tenant, &payment, &blob_id, &original, chunk_size).await?;
 
     println!("\n[2/{total}] dedup: chunks already stored are not written again");
-    dedup(&mut tenant, dir, work, &sample, &original).await?;
+    dedup(&tenant, dir, work, &sample, &original).await?;
 
     println!("\n[3/{total}] where the shards went (read from the provider directories)");
-    let (manifest, placements) = shards::placements(&mut tenant, dir, &blob_id).await?;
+    let (manifest, placements) = shards::placements(&tenant, dir, &blob_id).await?;
     shards::print_report(dir, &manifest, &placements)?;
     let chunk_len = usize::try_from(chunk_size)?;
     if !shards::no_plaintext_in_shards(&original, chunk_len, &placements)? {
@@ -163,12 +161,12 @@ async fn script(
     let mut step = 4;
     if let Some(file) = &args.file {
         println!("\n[{step}/{total}] your file {}", file.display());
-        own_file(&mut tenant, &payment, work, file).await?;
+        own_file(&tenant, &payment, work, file).await?;
         step += 1;
     }
 
     println!("\n[{step}/{total}] a paid download over Lightning (L402)");
-    payments::paid_round_trip(&mut tenant, &mut accountant, lightning, dir, work).await?;
+    payments::paid_round_trip(&tenant, &operator, lightning, dir, work).await?;
 
     println!(
         "\nround trip verified: {} up and back, byte-identical, BLAKE3 {}",
@@ -181,14 +179,14 @@ async fn script(
 /// Uploads the same file again (everything deduplicated), then a copy
 /// whose last chunk changed (only that chunk is written).
 async fn dedup(
-    tenant: &mut Tenant,
+    tenant: &Client,
     dir: &Path,
     work: &Path,
     sample: &Path,
     original: &[u8],
 ) -> anyhow::Result<()> {
     let before = shards::total_objects(dir)?;
-    let again = upload(tenant, header(SAMPLE_NAME), sample).await?.response;
+    let again = upload(tenant, options(SAMPLE_NAME), sample).await?.response;
     let after = shards::total_objects(dir)?;
     println!(
         "  same file again   {} of {} chunks already stored, {} new shard objects{}",
@@ -209,7 +207,7 @@ async fn dedup(
     }
     std::fs::write(&edited_path, &edited)?;
     let before = after;
-    let changed = upload(tenant, header("sample-edited.bin"), &edited_path)
+    let changed = upload(tenant, options("sample-edited.bin"), &edited_path)
         .await?
         .response;
     let after = shards::total_objects(dir)?;
@@ -225,8 +223,8 @@ async fn dedup(
 
 /// `--file`: the user's own file through the same round trip.
 async fn own_file(
-    tenant: &mut Tenant,
-    payment: &Payment,
+    tenant: &Client,
+    payment: &PaymentPolicy,
     work: &Path,
     file: &Path,
 ) -> anyhow::Result<()> {

@@ -14,21 +14,18 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use shardgate_proto::v1 as pb;
-use tonic::Status;
+use shardgate_client::{
+    Challenge, Client, ClientError, Downloaded, ErrorKind, GetOptions, Invoice, Payer,
+    PaymentPolicy, PutOptions, code_name, pb,
+};
 
 use super::lightning::DevLightning;
-use super::round_trip::{generate, header};
+use super::round_trip::{generate, options};
 use super::shards;
-use crate::challenge::{Challenge, RawChallenge};
-use crate::connect::{Accountant, Tenant};
-use crate::download::fetch;
-use crate::failure;
 use crate::human;
 use crate::invoice::state_name;
 use crate::ledger::{AccountColumn, Ids, posting_line, print_balances};
-use crate::payer::fee_text;
-use crate::purchase::Payment;
+use crate::paying::fee_text;
 use crate::upload::upload;
 
 /// The priced file: 2 MiB, so the per-MiB part of the price shows.
@@ -40,20 +37,22 @@ const PER_MIB_MSAT: u64 = 10_000;
 
 /// The whole step; prints as it goes.
 pub(super) async fn paid_round_trip(
-    tenant: &mut Tenant,
-    accountant: &mut Accountant,
+    tenant: &Client,
+    accountant: &Client,
     lightning: &DevLightning,
     dir: &Path,
     work: &Path,
 ) -> anyhow::Result<()> {
     let path = work.join(PRICED_NAME);
     let original = generate(&path, PRICED_BYTES)?;
-    let mut head = header(PRICED_NAME);
-    head.price = Some(pb::Price {
-        flat_msat: FLAT_MSAT,
-        per_mib_msat: PER_MIB_MSAT,
-    });
-    let blob_id = upload(tenant, head, &path).await?.response.blob_id;
+    let priced = PutOptions {
+        price: Some(pb::Price {
+            flat_msat: FLAT_MSAT,
+            per_mib_msat: PER_MIB_MSAT,
+        }),
+        ..options(PRICED_NAME)
+    };
+    let blob_id = upload(tenant, priced, &path).await?.response.blob_id;
     println!(
         "  priced blob {PRICED_NAME}, {}, price {} sat per download + {} sat per MiB",
         human::size(PRICED_BYTES),
@@ -62,13 +61,12 @@ pub(super) async fn paid_round_trip(
     );
     println!("              blob {blob_id}");
 
-    let (status, raw) = unpaid_get(tenant, &blob_id).await?;
+    let (refusal, challenge) = unpaid_get(tenant, &blob_id).await?;
     println!(
         "  unpaid get  {}: {}",
-        failure::code_name(status.code()),
-        status.message()
+        refusal.code().map_or("-", code_name),
+        refusal.message()
     );
-    let challenge = raw.decode()?;
     let hash = challenge.invoice.payment_hash.to_hex();
     println!(
         "  challenge   www-authenticate: L402 macaroon=\"{}\", invoice=\"{}\"",
@@ -83,6 +81,9 @@ pub(super) async fn paid_round_trip(
 
     let before = lightning.wallet.balance_msat().await?;
     let paid = lightning.wallet.pay(&challenge.invoice).await?;
+    if paid.preimage.payment_hash() != challenge.invoice.payment_hash {
+        bail!("the wallet node returned a preimage that does not match the invoice");
+    }
     let after = lightning.wallet.balance_msat().await?;
     println!(
         "  pay         the wallet node paid through its LND gRPC (Router.SendPaymentV2) in {}, {}",
@@ -103,12 +104,7 @@ pub(super) async fn paid_round_trip(
 
     let entry = split(accountant, &challenge).await?;
     println!("  earnings    every account (Payments.GetEarnings, admin key):");
-    let earnings = accountant
-        .payments
-        .get_earnings(accountant.request(pb::GetEarningsRequest { kind: 0 }))
-        .await
-        .map_err(failure::status)?
-        .into_inner();
+    let earnings = accountant.earnings(pb::AccountKind::Unspecified).await?;
     print_balances(&earnings.balances, "  ", Ids::Short);
 
     println!("  shards      of {PRICED_NAME}, read from the provider directories:");
@@ -149,36 +145,26 @@ fn served_by(entry: &pb::LedgerEntry, placements: &[shards::ChunkPlacement], k: 
     }
 }
 
-/// A Get without credential: must be refused with a challenge.
-async fn unpaid_get(tenant: &mut Tenant, blob_id: &str) -> anyhow::Result<(Status, RawChallenge)> {
-    let request = tenant.request(pb::GetRequest {
-        blob_id: blob_id.to_owned(),
-        ..Default::default()
-    });
-    // The refusal may come as the call's status or as the first stream item.
-    let refusal = match tenant.storage.get(request).await {
-        Ok(mut stream) => stream.get_mut().message().await.err(),
-        Err(status) => Some(status),
+/// A Get without credential: must be refused with a challenge, whose
+/// invoice is decoded here (the wallet pays it below, step by step).
+async fn unpaid_get(tenant: &Client, blob_id: &str) -> anyhow::Result<(ClientError, Challenge)> {
+    let refusal = match tenant.get(blob_id, &GetOptions::default()).await {
+        Ok(_) => bail!("the broker served a priced blob without payment"),
+        Err(e) => e,
     };
-    let Some(status) = refusal else {
-        bail!("the broker served a priced blob without payment");
+    let Some((invoice, token)) = refusal.challenge() else {
+        return Err(anyhow::Error::new(refusal).context("the unpaid download was not challenged"));
     };
-    match RawChallenge::of(&status) {
-        Some(raw) => Ok((status, raw)),
-        None => Err(failure::status(status).context("the unpaid download was not challenged")),
-    }
+    let challenge = Challenge {
+        token: token.to_owned(),
+        invoice: Invoice::decode(invoice)?,
+    };
+    Ok((refusal, challenge))
 }
 
 /// `invoice     OPEN, 0 msat paid` from Payments.GetPaymentStatus.
-async fn print_state(tenant: &mut Tenant, hash: &str) -> anyhow::Result<()> {
-    let s = tenant
-        .payments
-        .get_payment_status(pb::GetPaymentStatusRequest {
-            payment_hash: hash.to_owned(),
-        })
-        .await
-        .map_err(failure::status)?
-        .into_inner();
+async fn print_state(tenant: &Client, hash: &str) -> anyhow::Result<()> {
+    let s = tenant.payment_status(hash).await?;
     println!(
         "  invoice     {} (Payments.GetPaymentStatus): {} asked, {} paid",
         state_name(s.state),
@@ -188,19 +174,29 @@ async fn print_state(tenant: &mut Tenant, hash: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A whole download into memory with `credential`.
+async fn get_with(
+    tenant: &Client,
+    blob_id: &str,
+    credential: &str,
+    into: &mut Vec<u8>,
+) -> shardgate_client::Result<Downloaded> {
+    let options = GetOptions {
+        payment: PaymentPolicy::none().credential(credential),
+        ..GetOptions::default()
+    };
+    tenant.get(blob_id, &options).await?.write_to(into).await
+}
+
 /// The paid Get: every byte compared with the original.
 async fn paid_get(
-    tenant: &mut Tenant,
+    tenant: &Client,
     blob_id: &str,
     credential: &str,
     original: &[u8],
 ) -> anyhow::Result<()> {
-    let payment = Payment {
-        credential: Some(credential.to_owned()),
-        ..Payment::default()
-    };
     let mut got = Vec::with_capacity(original.len());
-    let done = fetch(tenant, blob_id, None, &payment, &mut got)
+    let done = get_with(tenant, blob_id, credential, &mut got)
         .await
         .context("the paid download failed")?;
     if got != original || !done.hash_verified {
@@ -213,52 +209,42 @@ async fn paid_get(
     );
     println!(
         "              bytes identical, BLAKE3 verified; {} use(s) left on the credential",
-        done.header.uses_remaining
+        done.uses_remaining
     );
     Ok(())
 }
 
 /// The same credential again: it bought one download, so it is refused.
-async fn reuse_refused(tenant: &mut Tenant, blob_id: &str, credential: &str) -> anyhow::Result<()> {
-    let payment = Payment {
-        credential: Some(credential.to_owned()),
-        ..Payment::default()
-    };
+async fn reuse_refused(tenant: &Client, blob_id: &str, credential: &str) -> anyhow::Result<()> {
     let mut sink = Vec::new();
-    match fetch(tenant, blob_id, None, &payment, &mut sink).await {
+    match get_with(tenant, blob_id, credential, &mut sink).await {
         Ok(_) => bail!("the broker served a second download on a single-use credential"),
-        Err(e) => {
-            let reason = e.to_string();
-            // The refusal's own reason, without the how-to-pay advice.
+        Err(e) if e.kind() == ErrorKind::Unpaid => {
+            // The refusal's own reason, without the how-to-pay part.
+            let reason = e.message();
             let reason = reason
                 .strip_prefix("the credential was refused: ")
-                .and_then(|r| r.split(';').next())
-                .unwrap_or(&reason);
+                .unwrap_or(reason);
             println!("  again       refused: {reason}");
         }
+        Err(e) => return Err(anyhow::Error::new(e).context("the second download")),
     }
     Ok(())
 }
 
 /// This payment's ledger entry (Payments.ListLedgerEntries), printed one
 /// line per posting: the split between owner, providers and broker.
-async fn split(
-    accountant: &mut Accountant,
-    challenge: &Challenge,
-) -> anyhow::Result<pb::LedgerEntry> {
+async fn split(accountant: &Client, challenge: &Challenge) -> anyhow::Result<pb::LedgerEntry> {
     let hash = challenge.invoice.payment_hash.to_hex();
     let mut page_token = String::new();
     loop {
         let page = accountant
-            .payments
-            .list_ledger_entries(accountant.request(pb::ListLedgerEntriesRequest {
+            .ledger(pb::ListLedgerEntriesRequest {
                 page_size: 1000,
                 page_token: page_token.clone(),
                 ..Default::default()
-            }))
-            .await
-            .map_err(failure::status)?
-            .into_inner();
+            })
+            .await?;
         if let Some(entry) = page.entries.into_iter().find(|e| e.entry_id == hash) {
             println!(
                 "  ledger      entry {}…, settled {}: the split of {}",

@@ -5,13 +5,11 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use shardgate_proto::v1 as pb;
+use shardgate_client::{Client, Downloaded, GetOptions, PaymentPolicy, PutOptions, Uploaded};
 
-use crate::connect::Tenant;
-use crate::download::{Downloaded, download, fetch};
+use crate::download::download;
 use crate::human;
-use crate::purchase::Payment;
-use crate::upload::{Uploaded, redundancy_line, upload};
+use crate::upload::{redundancy_line, upload};
 
 /// Block size for comparing and hashing files.
 const BLOCK: usize = 1 << 20;
@@ -30,15 +28,9 @@ pub(super) fn generate(path: &Path, size: u64) -> anyhow::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// An upload header for dev mode: private, managed keys, broker defaults.
-pub(super) fn header(name: &str) -> pb::PutHeader {
-    pb::PutHeader {
-        name: name.to_owned(),
-        content_type: String::new(),
-        key_mode: pb::KeyMode::Managed as i32,
-        visibility: pb::Visibility::Private as i32,
-        ..Default::default()
-    }
+/// Upload options for dev mode: private, managed keys, broker defaults.
+pub(super) fn options(name: &str) -> PutOptions {
+    PutOptions::new(name)
 }
 
 /// What one file's round trip showed.
@@ -50,16 +42,16 @@ pub(super) struct RoundTrip {
 
 /// Uploads `path`, downloads it to `back`, and checks both ways.
 pub(super) async fn round_trip(
-    tenant: &mut Tenant,
-    payment: &Payment,
+    tenant: &Client,
+    payment: &PaymentPolicy,
     path: &Path,
     name: &str,
     back: &Path,
 ) -> anyhow::Result<RoundTrip> {
-    let up = upload(tenant, header(name), path).await?;
+    let up = upload(tenant, options(name), path).await?;
     let r = &up.response;
     println!("  blob_id     {}", r.blob_id);
-    let chunk_size = tenant_chunk_size(tenant, &r.blob_id).await?;
+    let chunk_size = u64::from(tenant.stat(&r.blob_id).await?.chunk_size_bytes);
     println!(
         "  chunks      {} × {} (last may be shorter), each encrypted (AES-256-GCM) then erasure-coded",
         r.chunk_count,
@@ -74,7 +66,11 @@ pub(super) async fn round_trip(
         human::seconds(up.elapsed),
         human::rate(r.size_bytes, up.elapsed)
     );
-    let down = download(tenant, &r.blob_id, None, payment, Some(back)).await?;
+    let paid = GetOptions {
+        payment: payment.clone(),
+        ..GetOptions::default()
+    };
+    let down = download(tenant, &r.blob_id, &paid, Some(back)).await?;
     println!(
         "  download    {} in {} ({}) → {}",
         human::size(down.bytes),
@@ -116,8 +112,8 @@ pub(super) async fn round_trip(
 /// A range across the boundary of the first two chunks, compared with the
 /// original bytes.
 pub(super) async fn check_range(
-    tenant: &mut Tenant,
-    payment: &Payment,
+    tenant: &Client,
+    payment: &PaymentPolicy,
     blob_id: &str,
     original: &[u8],
     chunk_size: u64,
@@ -131,11 +127,16 @@ pub(super) async fn check_range(
         return Ok(());
     }
     let mut got = Vec::new();
-    let range = pb::ByteRange {
-        offset,
-        length: Some(length),
+    let options = GetOptions {
+        range: Some((offset, Some(length))),
+        payment: payment.clone(),
+        ..GetOptions::default()
     };
-    let done = fetch(tenant, blob_id, Some(range), payment, &mut got).await?;
+    let done = tenant
+        .get(blob_id, &options)
+        .await?
+        .write_to(&mut got)
+        .await?;
     let start = usize::try_from(offset)?;
     let want = &original[start..start + got.len()];
     if got.len() as u64 != length || got != want {
@@ -150,20 +151,6 @@ pub(super) async fn check_range(
         offset + length
     );
     Ok(())
-}
-
-/// The blob's chunk size, from Stat.
-pub(super) async fn tenant_chunk_size(tenant: &mut Tenant, blob_id: &str) -> anyhow::Result<u64> {
-    let request = tenant.request(pb::StatRequest {
-        blob_id: blob_id.to_owned(),
-    });
-    let info = tenant
-        .storage
-        .stat(request)
-        .await
-        .map_err(crate::failure::status)?
-        .into_inner();
-    Ok(u64::from(info.chunk_size_bytes))
 }
 
 /// Byte-for-byte comparison, streaming.

@@ -9,15 +9,16 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use shardgate_backends::{ProviderConfig, ProviderKind, ProviderLimits, Secret};
 use shardgate_broker::{BrokerConfig, BrokerError};
-use shardgate_proto::v1 as pb;
+use shardgate_client::{Client, ClientError};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::Code;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 
 use super::lightning::DevLightning;
-use crate::connect::{Operator, check_serving};
-use crate::failure;
 use crate::serve::{new_admin_key, new_master_key};
 
 /// Three local directories standing in for three clouds: with k=2, m=1
@@ -172,39 +173,35 @@ impl RunningBroker {
 
 /// The dev tenant's API key: created on a fresh index, rotated on a kept
 /// one (keys are shown only once, so the old one is not recoverable).
-pub(super) async fn dev_tenant_key(op: &mut Operator) -> anyhow::Result<String> {
-    let created = op
-        .admin
-        .create_tenant(op.request(pb::CreateTenantRequest {
-            name: TENANT.to_owned(),
-            quota_bytes: None,
-        }))
-        .await;
-    match created {
-        Ok(r) => Ok(r.into_inner().api_key),
-        Err(status) if status.code() == Code::AlreadyExists => {
-            let tenants = op
-                .admin
-                .list_tenants(op.request(pb::ListTenantsRequest {
-                    page_size: 1000,
-                    page_token: String::new(),
-                }))
-                .await
-                .map_err(failure::status)?
-                .into_inner()
-                .tenants;
+pub(super) async fn dev_tenant_key(op: &Client) -> anyhow::Result<String> {
+    match op.create_tenant(TENANT, None).await {
+        Ok(r) => Ok(r.api_key),
+        Err(e) if e.code() == Some(Code::AlreadyExists) => {
+            let tenants = op.list_tenants(1000, "").await?.tenants;
             let Some(tenant) = tenants.into_iter().find(|t| t.name == TENANT) else {
                 bail!("tenant {TENANT:?} exists but is not listed");
             };
-            let rotated = op
-                .admin
-                .rotate_tenant_key(op.request(pb::RotateTenantKeyRequest {
-                    tenant_id: tenant.tenant_id,
-                }))
-                .await
-                .map_err(failure::status)?;
-            Ok(rotated.into_inner().api_key)
+            Ok(op.rotate_tenant_key(&tenant.tenant_id).await?.api_key)
         }
-        Err(status) => Err(failure::status(status)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One health check: Ok when the Storage service is SERVING. The SDK
+/// wraps no health call; its channel carries tonic-health's client.
+async fn check_serving(url: &str) -> anyhow::Result<()> {
+    let client = Client::connect(url).await?;
+    let status = HealthClient::new(client.channel().clone())
+        .check(HealthCheckRequest {
+            service: "shardgate.v1.Storage".to_owned(),
+        })
+        .await
+        .map_err(ClientError::from)?
+        .into_inner()
+        .status;
+    if status == ServingStatus::Serving as i32 {
+        Ok(())
+    } else {
+        bail!("health status is {status}")
     }
 }

@@ -5,13 +5,11 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use shardgate_client::Client;
 use shardgate_core::Manifest;
 use shardgate_core::shard_object_key;
-use shardgate_proto::v1 as pb;
 
 use super::setup::{PROVIDERS, provider_root};
-use crate::connect::Tenant;
-use crate::failure;
 use crate::human;
 
 /// Objects and bytes one provider holds.
@@ -74,27 +72,12 @@ pub(super) struct ChunkPlacement {
 /// The blob's chunks (from its manifest, checked against the blob id) and,
 /// for each, which provider directory holds each shard object.
 pub(super) async fn placements(
-    tenant: &mut Tenant,
+    tenant: &Client,
     dir: &Path,
     blob_id: &str,
 ) -> anyhow::Result<(Manifest, Vec<ChunkPlacement>)> {
-    let request = tenant.request(pb::GetManifestRequest {
-        blob_id: blob_id.to_owned(),
-    });
-    let mut stream = tenant
-        .storage
-        .get_manifest(request)
-        .await
-        .map_err(failure::status)?
-        .into_inner();
-    let mut bytes = Vec::new();
-    while let Some(frame) = stream.message().await.map_err(failure::status)? {
-        bytes.extend_from_slice(&frame.data);
-    }
-    let manifest = Manifest::decode(&bytes).context("the broker sent a malformed manifest")?;
-    if manifest.blob_id().to_hex() != blob_id {
-        bail!("the manifest does not hash to the blob id");
-    }
+    // The SDK checks the manifest hashes to the blob id.
+    let manifest = tenant.manifest(blob_id).await?;
     let shard_count = manifest.params().total();
     let mut out = Vec::new();
     for chunk in manifest.chunks() {

@@ -5,7 +5,7 @@ use crate::common;
 
 use std::process::Command;
 
-use common::{BIN, ok};
+use common::{bin, ok};
 
 /// Small sample (several 4 MiB chunks would be slow in debug builds, but
 /// 9 MiB still gives three chunks with a short last one).
@@ -16,7 +16,7 @@ fn dev_round_trips_over_three_providers_and_shows_where_shards_went() {
     let dir = tempfile::tempdir().expect("tempdir");
     let own = dir.path().join("notes.txt");
     std::fs::write(&own, b"my own file, round-tripped by dev mode\n").expect("write");
-    let out = ok(Command::new(BIN)
+    let out = ok(Command::new(bin())
         .args(["dev", "--sample-size", SAMPLE, "--dir"])
         .arg(dir.path().join("dev"))
         .arg("--file")
@@ -127,7 +127,7 @@ fn dev_round_trips_over_three_providers_and_shows_where_shards_went() {
     );
 
     // A second run on the same directory reuses index and keys.
-    let again = ok(Command::new(BIN)
+    let again = ok(Command::new(bin())
         .args(["dev", "--sample-size", "300KiB", "--dir"])
         .arg(dir.path().join("dev"))
         .output()

@@ -202,7 +202,7 @@ fn get_pays_the_challenge_from_the_payers_node_and_the_ledger_shows_the_split() 
     assert!(earnings.contains("lightning"), "{earnings}");
     assert!(earnings.contains("12,000 msat (12 sat)"), "{earnings}");
     // The owner's own view, with its API key only: its OWNER account.
-    let mine = ok(std::process::Command::new(common::BIN)
+    let mine = ok(std::process::Command::new(common::bin())
         .arg("earnings")
         .env("SHARDGATE_BROKER", &served.url)
         .env("SHARDGATE_API_KEY", &api_key)

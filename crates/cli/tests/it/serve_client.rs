@@ -109,6 +109,9 @@ fn put_get_ls_stat_rm_round_trip_through_the_binary() {
         assert!(providers.contains(name), "{providers}");
     }
     assert!(ok(served.cli(&["tenant", "ls"])).contains("acme"));
+    let repair = ok(served.cli(&["repair"]));
+    assert!(field(&repair, "chunks").contains("unreadable"), "{repair}");
+    assert!(field(&repair, "queue").starts_with('0'), "{repair}");
 
     // Delete: the blob is gone, GC removes its shards.
     let shards_before = served.shard_files();
@@ -177,7 +180,7 @@ fn failures_print_one_error_line_and_exit_non_zero() {
     );
     assert!(!out.exists() && !served.path("never.bin.part").exists());
     // Admin commands with a tenant key instead of the admin key.
-    let o = std::process::Command::new(common::BIN)
+    let o = std::process::Command::new(common::bin())
         .args([
             "tenant",
             "ls",
@@ -193,13 +196,13 @@ fn failures_print_one_error_line_and_exit_non_zero() {
     let line = fails_with(served.cli(&["ls"]), "SHARDGATE_API_KEY");
     assert!(line.contains("--api-key"), "{line}");
     // No broker there.
-    let o = std::process::Command::new(common::BIN)
+    let o = std::process::Command::new(common::bin())
         .args(["ls", "--broker", "http://127.0.0.1:1", "--api-key", "k"])
         .output()
         .expect("run");
     fails_with(o, "cannot connect");
     // A usage error is one line too (exit code 2).
-    let o = std::process::Command::new(common::BIN)
+    let o = std::process::Command::new(common::bin())
         .args(["put", "--no-such-flag"])
         .output()
         .expect("run");

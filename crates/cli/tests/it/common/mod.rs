@@ -8,7 +8,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_shardgate");
+/// The binary under test: `SHARDGATE_BIN` if set (a private copy, when
+/// several checkouts share one target directory and its
+/// `target/debug/shardgate`), else the one cargo built for this test.
+pub(crate) fn bin() -> &'static str {
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("SHARDGATE_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_shardgate").to_owned())
+    })
+}
 pub(crate) const ADMIN_KEY: &str = "sga_cli-test-admin-key";
 const MASTER_KEY: &str = "8e1f0c2b3a49586776a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0aa";
 
@@ -51,7 +60,7 @@ impl Served {
         config.push_str(extra);
         let config_path = dir.path().join("broker.toml");
         std::fs::write(&config_path, config).expect("write config");
-        let mut child = Command::new(BIN)
+        let mut child = Command::new(bin())
             .args(["serve", "--config"])
             .arg(&config_path)
             .args(["--listen", "127.0.0.1:0", "--metrics-listen", "off"])
@@ -130,7 +139,7 @@ impl Served {
 
     /// `shardgate ARGS` with piped stdin, not waited for.
     pub(crate) fn spawn_stdin(&self, api_key: &str, args: &[&str]) -> Child {
-        Command::new(BIN)
+        Command::new(bin())
             .args(args)
             .env("SHARDGATE_BROKER", &self.url)
             .env("SHARDGATE_API_KEY", api_key)
@@ -144,7 +153,7 @@ impl Served {
     /// As [`Served::cli_as`], with `input` on stdin.
     pub(crate) fn cli_stdin(&self, api_key: &str, args: &[&str], input: &[u8]) -> Output {
         use std::io::Write;
-        let mut child = Command::new(BIN)
+        let mut child = Command::new(bin())
             .args(args)
             .env("SHARDGATE_BROKER", &self.url)
             .env("SHARDGATE_API_KEY", api_key)
@@ -160,7 +169,7 @@ impl Served {
     }
 
     fn cli_with(&self, args: &[&str], api_key: Option<&str>) -> Output {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(bin());
         cmd.args(args)
             .env("SHARDGATE_BROKER", &self.url)
             .env("SHARDGATE_ADMIN_KEY", ADMIN_KEY)
