@@ -117,19 +117,21 @@ rc() { rclone --config "$conf" "$@"; }
 ticks_per_s=$(getconf CLK_TCK)
 broker_ticks() { awk '{print $14 + $15}' "/proc/$dev_pid/stat"; }
 
-# run NAME CMD...: wall seconds (ns clock), client peak RSS (KiB, GNU
-# time), broker CPU seconds during the command; appended to results.
+# run NAME CMD...: wall nanoseconds, client peak RSS (KiB) and client CPU
+# seconds (GNU time), broker CPU ticks during the command; appended to
+# results.
 results=$work/results
 run() {
     local name=$1; shift
     local t0 t1 b0 b1
     b0=$(broker_ticks)
     t0=$(date +%s%N)
-    /usr/bin/time -f %M -o "$work/rss" "$@" >"$work/out.log" 2>&1 \
+    /usr/bin/time -f "%M %U %S" -o "$work/rss" "$@" >"$work/out.log" 2>&1 \
         || { cat "$work/out.log" >&2; die "$name failed: $*"; }
     t1=$(date +%s%N)
     b1=$(broker_ticks)
-    echo "$name $(( t1 - t0 )) $(tail -n1 "$work/rss") $(( b1 - b0 ))" >>"$results"
+    read -r rss usr sys < <(tail -n1 "$work/rss")
+    echo "$name $(( t1 - t0 )) $rss $(( b1 - b0 )) $usr $sys" >>"$results"
 }
 
 echo "shardgate: $bin ($("$bin" --version 2>/dev/null || echo '?'))"
@@ -168,7 +170,7 @@ done
 
 echo
 awk -v size="$size" -v hz="$ticks_per_s" '
-    { n[$1]++; t[$1, n[$1]] = $2 / 1e9; if ($3 > rss[$1]) rss[$1] = $3; cpu[$1] += $4 / hz }
+    { n[$1]++; t[$1, n[$1]] = $2 / 1e9; if ($3 > rss[$1]) rss[$1] = $3; cpu[$1] += $4 / hz; ccpu[$1] += $5 + $6 }
     function median(op,   i, j, k, tmp, c) {
         c = n[op]
         for (i = 1; i <= c; i++) tmp[i] = t[op, i]
@@ -176,12 +178,12 @@ awk -v size="$size" -v hz="$ticks_per_s" '
         return c % 2 ? tmp[(c + 1) / 2] : (tmp[c / 2] + tmp[c / 2 + 1]) / 2
     }
     END {
-        printf "%-14s %10s %10s %14s %22s\n", "operation", "median s", "MB/s", "client RSS MiB", "broker CPU-s per GiB"
+        printf "%-14s %9s %8s %15s %15s %15s\n", "operation", "median s", "MB/s", "client RSS MiB", "client CPU-s/GiB", "broker CPU-s/GiB"
         split("put-shardgate put-rclone get-shardgate get-rclone", ops, " ")
         for (i = 1; i <= 4; i++) {
             op = ops[i]; m = median(op); mbs[op] = size / m / 1e6
             broker = op ~ /shardgate/ ? sprintf("%.2f", cpu[op] / n[op] / (size / 2^30)) : "-"
-            printf "%-14s %10.3f %10.1f %14.1f %22s\n", op, m, mbs[op], rss[op] / 1024, broker
+            printf "%-14s %9.3f %8.1f %15.1f %15.2f %15s\n", op, m, mbs[op], rss[op] / 1024, ccpu[op] / n[op] / (size / 2^30), broker
         }
         printf "\nshardgate / rclone throughput: put %.2fx, get %.2fx (median of %d rounds)\n",
             mbs["put-shardgate"] / mbs["put-rclone"], mbs["get-shardgate"] / mbs["get-rclone"], n["put-shardgate"]
