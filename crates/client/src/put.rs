@@ -352,10 +352,7 @@ fn produce_from_file(
         // zero-filling it first (a `BytesMut::zeroed` block cost 9 % of
         // the client's CPU in a 1 GiB put), and retries `Interrupted`.
         let mut block = Vec::with_capacity(READ_BLOCK);
-        if let Err(e) = (&mut file)
-            .take(READ_BLOCK as u64)
-            .read_to_end(&mut block)
-        {
+        if let Err(e) = (&mut file).take(READ_BLOCK as u64).read_to_end(&mut block) {
             return Err((read_failed(e), tx));
         }
         let filled = block.len();
