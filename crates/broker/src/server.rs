@@ -176,6 +176,10 @@ pub async fn serve(
         // depends on"). A stream may buffer one 4 MiB chunk, a connection two.
         .initial_stream_window_size(4 << 20)
         .initial_connection_window_size(8 << 20)
+        // HTTP/2 frames up to 1 MiB (one upload message): at the 16 KiB
+        // default a client sends a 1 GiB upload as 66,000 frames, one
+        // writev each (docs/performance.md, "Client path against rclone").
+        .max_frame_size(1 << 20)
         .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
         // Decoder faults of unary calls get common.proto's codes.
         .layer(WireStatusLayer)

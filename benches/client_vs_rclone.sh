@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# Whole-process client benchmark: `shardgate put/get` against a
+# `shardgate dev --keep` broker (three local fs providers, in the dev
+# process) beside `rclone copy` through a crypt remote over a local remote.
+# Both tools encrypt and both store on the same local disk, so the figures
+# compare the client paths (plus, for Shardgate, the broker on loopback).
+#
+# The operations run interleaved in one run, round after round:
+#   shardgate put FILE, rclone copy FILE crypt:rN,
+#   shardgate get BLOB -o OUT, rclone copy crypt:rN/FILE OUTDIR
+# so a machine that slows down mid-run slows both tools alike. Each round
+# uploads a fresh random file: the same content again would be deduplicated
+# by the broker (no shard written) and skipped by rclone.
+#
+# Nothing is dropped from the page cache (that needs root and would measure
+# the disk, not the clients): the input file was just written, so both
+# tools read it from memory, and both tools' stored bytes are in cache when
+# read back.
+#
+# Usage: benches/client_vs_rclone.sh [--size 1GiB] [--rounds 3] [--bin PATH]
+#   --bin (or SHARDGATE_BIN): the shardgate binary, default
+#   target/release/shardgate of this checkout (build it with
+#   `cargo build --release -p shardgate-cli --bin shardgate`).
+# Needs rclone (installed from Debian with apt-get when run as root and
+# missing) and GNU time at /usr/bin/time (likewise).
+set -euo pipefail
+
+size_arg=1GiB
+rounds=3
+bin=${SHARDGATE_BIN:-}
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --size) size_arg=$2; shift 2 ;;
+        --rounds) rounds=$2; shift 2 ;;
+        --bin) bin=$2; shift 2 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+die() { echo "client_vs_rclone: $*" >&2; exit 1; }
+
+# Sizes as MiB/GiB multiples or plain bytes.
+case $size_arg in
+    *GiB) size=$(( ${size_arg%GiB} << 30 )) ;;
+    *MiB) size=$(( ${size_arg%MiB} << 20 )) ;;
+    *[!0-9]*|'') die "--size must be N, NMiB or NGiB, not $size_arg" ;;
+    *) size=$size_arg ;;
+esac
+[[ $size -gt 0 ]] || die "--size must be at least 1 byte"
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive integer, not $rounds"
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+bin=${bin:-$repo/target/release/shardgate}
+[[ -x $bin ]] || die "no shardgate binary at $bin: build it with 'cargo build --release -p shardgate-cli --bin shardgate' or pass --bin / SHARDGATE_BIN"
+
+# Debian's packages, never a download of our choosing.
+need_package() { # command package
+    command -v "$1" >/dev/null 2>&1 && return 0
+    [[ $(id -u) -eq 0 ]] || die "$1 is not installed; install Debian's '$2' package (apt-get install $2) or run as root"
+    echo "installing Debian's $2 (apt-get install -y $2)" >&2
+    apt-get install -y "$2" >/dev/null 2>&1 || { apt-get update >/dev/null 2>&1 && apt-get install -y "$2" >/dev/null; } \
+        || die "apt-get install $2 failed"
+}
+need_package rclone rclone
+[[ -x /usr/bin/time ]] || { need_package /usr/bin/time time; }
+command -v cmp >/dev/null || die "cmp (diffutils) is missing"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/client-vs-rclone.XXXXXX")
+dev_pid=
+cleanup() {
+    if [[ -n $dev_pid ]] && kill -0 "$dev_pid" 2>/dev/null; then
+        kill -TERM "$dev_pid" 2>/dev/null || true
+        wait "$dev_pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- the broker: `shardgate dev --keep` (redb, three fs providers) -------
+"$bin" dev --keep --dir "$work/dev" --sample-size 1MiB >"$work/dev.log" 2>&1 &
+dev_pid=$!
+for _ in $(seq 1 600); do
+    grep -qs '^press ctrl-c to stop' "$work/dev.log" && break
+    kill -0 "$dev_pid" 2>/dev/null || { cat "$work/dev.log" >&2; die "shardgate dev exited"; }
+    sleep 0.1
+done
+grep -qs '^press ctrl-c to stop' "$work/dev.log" || { cat "$work/dev.log" >&2; die "shardgate dev did not come up in 60 s"; }
+broker=$(sed -n 's/^ *export SHARDGATE_BROKER=//p' "$work/dev.log")
+api_key=$(sed -n 's/^ *export SHARDGATE_API_KEY=//p' "$work/dev.log")
+[[ $broker == http://127.0.0.1:* && -n $api_key ]] || { cat "$work/dev.log" >&2; die "cannot parse the broker URL / API key printed by shardgate dev"; }
+export SHARDGATE_BROKER=$broker SHARDGATE_API_KEY=$api_key
+# The dev broker prices every download (its minimum, 1 msat for 1 GiB):
+# `get` pays from the dev wallet node, as `shardgate dev --keep` says.
+while IFS='=' read -r name value; do
+    export "$name=$value"
+done < <(sed -n 's/^ *export \(SHARDGATE_PAYER_LND_[A-Z_]*=.*\)$/\1/p' "$work/dev.log")
+[[ -n ${SHARDGATE_PAYER_LND_ENDPOINT:-} ]] || { cat "$work/dev.log" >&2; die "shardgate dev printed no wallet node (SHARDGATE_PAYER_LND_ENDPOINT)"; }
+
+# --- rclone: crypt over a local directory, in a private config ----------
+conf=$work/rclone.conf
+mkdir -p "$work/rclone-store"
+{
+    echo "[store]"
+    echo "type = local"
+    echo
+    echo "[crypt]"
+    echo "type = crypt"
+    echo "remote = store:$work/rclone-store"
+    echo "password = $(rclone obscure "bench-$RANDOM-$RANDOM")"
+    echo "password2 = $(rclone obscure "salt-$RANDOM-$RANDOM")"
+} >"$conf"
+rc() { rclone --config "$conf" "$@"; }
+
+# Broker CPU (the dev process) in clock ticks: utime + stime.
+ticks_per_s=$(getconf CLK_TCK)
+broker_ticks() { awk '{print $14 + $15}' "/proc/$dev_pid/stat"; }
+
+# run NAME CMD...: wall nanoseconds, client peak RSS (KiB) and client CPU
+# seconds (GNU time), broker CPU ticks during the command; appended to
+# results.
+results=$work/results
+run() {
+    local name=$1; shift
+    local t0 t1 b0 b1
+    b0=$(broker_ticks)
+    t0=$(date +%s%N)
+    /usr/bin/time -f "%M %U %S" -o "$work/rss" "$@" >"$work/out.log" 2>&1 \
+        || { cat "$work/out.log" >&2; die "$name failed: $*"; }
+    t1=$(date +%s%N)
+    b1=$(broker_ticks)
+    read -r rss usr sys < <(tail -n1 "$work/rss")
+    echo "$name $(( t1 - t0 )) $rss $(( b1 - b0 )) $usr $sys" >>"$results"
+}
+
+echo "shardgate: $bin ($("$bin" --version 2>/dev/null || echo '?'))"
+echo "rclone:    $(rclone version 2>/dev/null | head -n1)"
+echo "broker:    $broker (shardgate dev --keep, three fs providers in $work/dev)"
+echo "size:      $size bytes, $rounds round(s), interleaved; page cache not dropped"
+echo "machine:   $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
+echo
+
+for round in $(seq 1 "$rounds"); do
+    dir=$work/r$round
+    mkdir -p "$dir/in" "$dir/rclone-out"
+    input=$dir/in/payload.bin
+    # Fresh content every round (see the header: no dedup, no skip).
+    head -c "$size" /dev/urandom >"$input"
+
+    run put-shardgate "$bin" put "$input" --quiet
+    blob=$(tail -n1 "$work/out.log")
+    [[ $blob =~ ^[0-9a-f]{64}$ ]] || { cat "$work/out.log" >&2; die "shardgate put printed no blob id"; }
+    run put-rclone rclone --config "$conf" copy "$input" "crypt:r$round"
+    run get-shardgate "$bin" get "$blob" -o "$dir/shardgate.out"
+    run get-rclone rclone --config "$conf" copy "crypt:r$round/payload.bin" "$dir/rclone-out"
+
+    if [[ $round -eq 1 ]]; then
+        cmp "$input" "$dir/shardgate.out" || die "shardgate get returned different bytes"
+        cmp "$input" "$dir/rclone-out/payload.bin" || die "rclone returned different bytes"
+        echo "round 1: both downloads byte-identical to the input (cmp)"
+    fi
+    awk -v r="$round" -v size="$size" 'NR > (r - 1) * 4 {
+        printf "round %d  %-14s %8.3f s  %8.1f MB/s\n", r, $1, $2 / 1e9, size / ($2 / 1e9) / 1e6 }' "$results"
+    # Keep the disk bounded over many rounds.
+    "$bin" rm "$blob" >/dev/null 2>&1 || true
+    rc purge "crypt:r$round" >/dev/null 2>&1 || true
+    rm -rf "$dir"
+done
+
+echo
+awk -v size="$size" -v hz="$ticks_per_s" '
+    { n[$1]++; t[$1, n[$1]] = $2 / 1e9; if ($3 > rss[$1]) rss[$1] = $3; cpu[$1] += $4 / hz; ccpu[$1] += $5 + $6 }
+    function median(op,   i, j, k, tmp, c) {
+        c = n[op]
+        for (i = 1; i <= c; i++) tmp[i] = t[op, i]
+        for (i = 2; i <= c; i++) { k = tmp[i]; for (j = i - 1; j >= 1 && tmp[j] > k; j--) tmp[j + 1] = tmp[j]; tmp[j + 1] = k }
+        return c % 2 ? tmp[(c + 1) / 2] : (tmp[c / 2] + tmp[c / 2 + 1]) / 2
+    }
+    END {
+        printf "%-14s %9s %8s %15s %15s %15s\n", "operation", "median s", "MB/s", "client RSS MiB", "client CPU-s/GiB", "broker CPU-s/GiB"
+        split("put-shardgate put-rclone get-shardgate get-rclone", ops, " ")
+        for (i = 1; i <= 4; i++) {
+            op = ops[i]; m = median(op); mbs[op] = size / m / 1e6
+            broker = op ~ /shardgate/ ? sprintf("%.2f", cpu[op] / n[op] / (size / 2^30)) : "-"
+            printf "%-14s %9.3f %8.1f %15.1f %15.2f %15s\n", op, m, mbs[op], rss[op] / 1024, ccpu[op] / n[op] / (size / 2^30), broker
+        }
+        printf "\nshardgate / rclone throughput: put %.2fx, get %.2fx (median of %d rounds)\n",
+            mbs["put-shardgate"] / mbs["put-rclone"], mbs["get-shardgate"] / mbs["get-rclone"], n["put-shardgate"]
+    }' "$results"
