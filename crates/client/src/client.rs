@@ -152,6 +152,19 @@ struct Keys {
 pub struct Client {
     channel: Channel,
     keys: Arc<Keys>,
+    /// The broker's frame limit and default chunk size, asked once per
+    /// connection (every upload needs them; they are broker configuration,
+    /// fixed while it runs).
+    upload_limits: Arc<tokio::sync::OnceCell<UploadLimits>>,
+}
+
+/// What an upload needs to know of the broker's limits.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct UploadLimits {
+    /// `Limits.max_data_frame_bytes`.
+    pub(crate) frame: usize,
+    /// `Limits.default_chunk_size_bytes`.
+    pub(crate) default_chunk_size: u32,
 }
 
 impl Client {
@@ -176,7 +189,22 @@ impl Client {
         Client {
             channel,
             keys: Arc::new(keys),
+            upload_limits: Arc::default(),
         }
+    }
+
+    /// The upload limits, from `GetLimits` the first time.
+    pub(crate) async fn upload_limits(&self) -> Result<UploadLimits> {
+        self.upload_limits
+            .get_or_try_init(|| async {
+                let limits = self.limits().await?;
+                Ok(UploadLimits {
+                    frame: (limits.max_data_frame_bytes as usize).max(1),
+                    default_chunk_size: limits.default_chunk_size_bytes,
+                })
+            })
+            .await
+            .copied()
     }
 
     /// The same connection with another tenant API key.
@@ -184,13 +212,15 @@ impl Client {
         let api_key = key
             .parse()
             .map_err(|_| ClientError::invalid("the API key must be printable ASCII"))?;
-        Ok(Client::over(
+        let mut client = Client::over(
             self.channel.clone(),
             Keys {
                 api_key: Some(api_key),
                 admin_key: self.keys.admin_key.clone(),
             },
-        ))
+        );
+        client.upload_limits = self.upload_limits.clone();
+        Ok(client)
     }
 
     /// The underlying channel (for services this SDK does not wrap, such

@@ -222,11 +222,9 @@ impl Client {
         options: PutOptions,
     ) -> Result<Uploaded> {
         let started = Instant::now();
-        let limits = self.limits().await?;
-        let frame = (limits.max_data_frame_bytes as usize).max(1);
-        let chunk_size = options
-            .chunk_size
-            .unwrap_or(limits.default_chunk_size_bytes) as usize;
+        let limits = self.upload_limits().await?;
+        let frame = limits.frame;
+        let chunk_size = options.chunk_size.unwrap_or(limits.default_chunk_size) as usize;
         let file_key = options.end_to_end.then(FileKey::generate);
         let header = header(&options, size, chunk_size, file_key.is_some());
         let framer = Framer {
