@@ -112,8 +112,7 @@ async fn sizes_ranges_and_a_200_mib_blob_round_trip_and_the_index_holds_no_file_
 
     // The data directory holds an index, not file bytes.
     let mut total = 0;
-    let mut files = Vec::new();
-    collect_files(&broker.data_dir(), &mut files);
+    let files = broker.data_dir_files();
     assert!(!files.is_empty(), "the index lives in data_dir");
     for path in &files {
         let bytes = std::fs::read(path).expect("read data_dir file");
@@ -132,15 +131,4 @@ async fn sizes_ranges_and_a_200_mib_blob_round_trip_and_the_index_holds_no_file_
         "data_dir holds {total} bytes after a 200 MiB upload: {files:?}"
     );
     assert!(broker.is_serving().await);
-}
-
-fn collect_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("read data_dir").flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            collect_files(&path, out);
-        } else {
-            out.push(path);
-        }
-    }
 }

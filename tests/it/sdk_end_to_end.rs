@@ -250,8 +250,7 @@ async fn end_to_end_blobs_round_trip_fail_closed_and_never_reach_the_broker_in_c
     }
     // One shard object per chunk on each of the three providers.
     assert!(objects >= 3 * 20, "{objects} provider objects scanned");
-    let mut files = Vec::new();
-    collect_files(&broker.data_dir(), &mut files);
+    let files = broker.data_dir_files();
     assert!(!files.is_empty());
     for path in files {
         let bytes = std::fs::read(&path).expect("read");
@@ -279,15 +278,4 @@ async fn flip_body_byte(store: &ShardStore, key: &str) {
     let at = shardgate_core::SHARD_HEADER_LEN + 10;
     bytes[at] ^= 0x40;
     store.operator().write(key, bytes).await.expect("write");
-}
-
-fn collect_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("read data_dir").flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            collect_files(&path, out);
-        } else {
-            out.push(path);
-        }
-    }
 }

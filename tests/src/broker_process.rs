@@ -125,6 +125,24 @@ impl BrokerProcess {
         self.dir.path().join("data")
     }
 
+    /// Every file under [`Self::data_dir`], recursively (tests check that
+    /// it holds an index and no file bytes).
+    pub fn data_dir_files(&self) -> Vec<PathBuf> {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(&self.data_dir(), &mut files);
+        files
+    }
+
     /// Everything the broker has logged so far (its stderr).
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
