@@ -13,6 +13,7 @@ pub mod manifest;
 pub mod pipeline;
 pub mod provider_name;
 pub mod shard;
+pub mod share;
 pub mod stream;
 pub mod wrap;
 
@@ -35,5 +36,6 @@ pub use provider_name::ProviderName;
 pub use shard::{
     SHARD_HEADER_LEN, ShardHeader, decode_shard_object, encode_shard_object, shard_object_key,
 };
+pub use share::{ReadToken, ShareSecret, ShareWrappingKey};
 pub use stream::{StreamLayout, StreamRange};
 pub use wrap::WrappedChunkKey;
