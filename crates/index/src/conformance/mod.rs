@@ -71,7 +71,8 @@ pub use share_downloads::{
 };
 pub use shares::{
     deleting_a_blob_deletes_its_shares, list_shares_pages_by_id_and_filters_by_blob,
-    revoke_share_is_idempotent_and_owner_only, share_round_trip_and_create_rules,
+    revoke_share_is_idempotent_and_owner_only, share_racing_blob_delete_never_outlives_it,
+    share_round_trip_and_create_rules,
 };
 pub use tenants::tenants_crud_and_key_lookup;
 
@@ -132,6 +133,7 @@ macro_rules! conformance_tests {
             list_shares_pages_by_id_and_filters_by_blob,
             revoke_share_is_idempotent_and_owner_only,
             deleting_a_blob_deletes_its_shares,
+            share_racing_blob_delete_never_outlives_it,
             take_share_download_counts_and_refuses_unavailable,
             return_share_download_gives_one_back,
             concurrent_take_share_download_never_exceeds_max

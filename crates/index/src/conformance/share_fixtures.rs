@@ -83,3 +83,18 @@ pub async fn downloads(index: &Arc<dyn Index>, seed: &str) -> u32 {
         .expect("share exists")
         .downloads
 }
+
+/// The ids of every share of `owner` (of `blob` if given), in list order.
+pub async fn listed(
+    index: &Arc<dyn Index>,
+    owner: &TenantId,
+    blob: Option<&ContentId>,
+) -> Vec<ShareId> {
+    index
+        .list_shares(owner, blob, None, crate::MAX_PAGE_LIMIT)
+        .await
+        .expect("list_shares")
+        .iter()
+        .map(|s| s.share_id)
+        .collect()
+}

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::fixtures::{commit, tid};
-use super::share_fixtures::{NOW, create, share, shared_blob, sid};
+use super::share_fixtures::{NOW, create, listed, share, shared_blob, sid};
 use crate::{
     Index, IndexError, MAX_SHARE_SEALED_NAME_LEN, MAX_SHARE_WRAPPED_KEY_LEN, ShareId, ShareRecord,
     ShareState,
@@ -108,10 +108,7 @@ pub async fn share_round_trip_and_create_rules(index: Arc<dyn Index>) {
         None,
         "nothing written"
     );
-    assert_eq!(
-        index.list_shares(&a, None, None, 100).await.unwrap().len(),
-        1
-    );
+    assert_eq!(listed(&index, &a, None).await, [sid("full")]);
 }
 
 fn ids(shares: &[ShareRecord]) -> Vec<ShareId> {
@@ -140,33 +137,14 @@ pub async fn list_shares_pages_by_id_and_filters_by_blob(index: Arc<dyn Index>) 
     of_x.sort_unstable();
     all.sort_unstable();
 
-    assert_eq!(
-        ids(&index.list_shares(&a, None, None, 1000).await.unwrap()),
-        all
-    );
-    assert_eq!(
-        ids(&index.list_shares(&a, Some(&x), None, 1000).await.unwrap()),
-        of_x
-    );
-    assert_eq!(
-        ids(&index.list_shares(&b, None, None, 1000).await.unwrap()),
-        [sid("z0")]
-    );
+    assert_eq!(listed(&index, &a, None).await, all);
+    assert_eq!(listed(&index, &a, Some(&x)).await, of_x);
+    assert_eq!(listed(&index, &b, None).await, [sid("z0")]);
     assert!(
-        index
-            .list_shares(&a, Some(&z), None, 1000)
-            .await
-            .unwrap()
-            .is_empty(),
+        listed(&index, &a, Some(&z)).await.is_empty(),
         "another tenant's blob lists nothing"
     );
-    assert!(
-        index
-            .list_shares(&tid("nobody"), None, None, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(listed(&index, &tid("nobody"), None).await.is_empty());
 
     for (blob, expected) in [(None, &all), (Some(&x), &of_x)] {
         let mut pages = Vec::new();
@@ -251,17 +229,8 @@ pub async fn deleting_a_blob_deletes_its_shares(index: Arc<dyn Index>) {
         let r = index.return_share_download(&sid(seed)).await;
         assert!(matches!(r, Err(IndexError::NotFound { .. })), "{r:?}");
     }
-    assert_eq!(
-        index.list_shares(&a, None, None, 100).await.unwrap(),
-        std::slice::from_ref(&kept)
-    );
-    assert!(
-        index
-            .list_shares(&a, Some(&x), None, 100)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(listed(&index, &a, None).await, [kept.share_id]);
+    assert!(listed(&index, &a, Some(&x)).await.is_empty());
 
     commit(&index, &a, "x", &["x"]).await;
     assert_eq!(index.share(&sid("x0")).await.unwrap(), None, "not revived");
@@ -271,12 +240,36 @@ pub async fn deleting_a_blob_deletes_its_shares(index: Arc<dyn Index>) {
     assert!(index.delete_blob(&a, &x).await.unwrap());
     assert!(index.delete_blob(&a, &y).await.unwrap());
     index.delete_tenant(&a).await.unwrap();
-    assert!(
-        index
-            .list_shares(&a, None, None, 100)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(listed(&index, &a, None).await.is_empty());
     assert_eq!(index.share(&kept.share_id).await.unwrap(), None);
+}
+
+/// Rounds of racing creations of a share with the deletion of its blob.
+const RACE_ROUNDS: usize = 12;
+
+/// `create_share` racing `delete_blob`: the share is either refused
+/// (`NotFound`) or created and then deleted with the blob; it never
+/// outlives it.
+pub async fn share_racing_blob_delete_never_outlives_it(index: Arc<dyn Index>) {
+    let a = tid("alice");
+    for round in 0..RACE_ROUNDS {
+        let blob = shared_blob(&index, &a, "doc").await;
+        let seed = format!("r{round}");
+        let (creating, deleting) = (Arc::clone(&index), Arc::clone(&index));
+        let record = share(&seed, &a, &blob, 0);
+        let owner = a.clone();
+        let create = tokio::spawn(async move { creating.create_share(record).await });
+        let delete = tokio::spawn(async move { deleting.delete_blob(&owner, &blob).await });
+        match create.await.expect("task ran") {
+            Ok(()) | Err(IndexError::NotFound { .. }) => {}
+            Err(other) => panic!("round {round}: unexpected error {other:?}"),
+        }
+        assert!(delete.await.expect("task ran").unwrap(), "round {round}");
+        assert_eq!(
+            index.share(&sid(&seed)).await.unwrap(),
+            None,
+            "round {round}"
+        );
+    }
+    assert!(listed(&index, &a, None).await.is_empty());
 }

@@ -115,16 +115,28 @@ pub(super) async fn list(
     let limit = i64::try_from(rules::clamp_limit(limit)).unwrap_or(i64::MAX);
     // The empty byte string sorts before every share id.
     let after: &[u8] = after.map(|id| id.as_bytes().as_slice()).unwrap_or(&[]);
-    let blob: Option<&[u8]> = blob.map(|b| b.as_bytes().as_slice());
-    let sql = format!(
-        "SELECT {COLUMNS} FROM shares \
-         WHERE owner = $1 AND ($2::bytea IS NULL OR blob_id = $2) AND share_id > $3 \
-         ORDER BY share_id LIMIT $4"
-    );
-    let found = client
-        .query(&sql, &[&owner.as_str(), &blob, &after, &limit])
-        .await
-        .map_err(pg("list shares"))?;
+    // Two statements rather than `blob_id = $2 OR $2 IS NULL`, so each
+    // walks its own index (shares_by_blob, shares_by_owner) in id order.
+    let found = match blob {
+        Some(blob) => {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM shares WHERE owner = $1 AND blob_id = $2 AND share_id > $3 \
+                 ORDER BY share_id LIMIT $4"
+            );
+            let blob = blob.as_bytes().as_slice();
+            client
+                .query(&sql, &[&owner.as_str(), &blob, &after, &limit])
+                .await
+        }
+        None => {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM shares WHERE owner = $1 AND share_id > $2 \
+                 ORDER BY share_id LIMIT $3"
+            );
+            client.query(&sql, &[&owner.as_str(), &after, &limit]).await
+        }
+    }
+    .map_err(pg("list shares"))?;
     found.iter().map(share).collect()
 }
 
