@@ -18,11 +18,13 @@ use crate::records::{
 };
 
 mod payments;
+mod shares;
 
 pub(crate) use payments::{
     account_kind_from_tag, account_kind_tag, decode_invoice, decode_ledger_entry, encode_invoice,
     encode_ledger_entry,
 };
+pub(crate) use shares::{decode_share, encode_share};
 
 /// The only record layout this build writes.
 pub(crate) const RECORD_VERSION_1: u8 = 1;
@@ -53,6 +55,24 @@ impl Writer {
     }
     fn str(&mut self, s: &str) {
         self.bytes(s.as_bytes());
+    }
+    fn opt_u64(&mut self, v: Option<u64>) {
+        match v {
+            None => self.u8(0),
+            Some(v) => {
+                self.u8(1);
+                self.u64(v);
+            }
+        }
+    }
+    fn opt_bytes(&mut self, b: Option<&[u8]>) {
+        match b {
+            None => self.u8(0),
+            Some(b) => {
+                self.u8(1);
+                self.bytes(b);
+            }
+        }
     }
 }
 
@@ -107,6 +127,22 @@ impl<'a> Reader<'a> {
     fn string(&mut self) -> Result<String, IndexError> {
         String::from_utf8(self.bytes()?)
             .map_err(|_| IndexError::corrupt(format!("{} record has invalid UTF-8", self.what)))
+    }
+    /// An `Option` written by `Writer::opt_u64`; `field` names it in errors.
+    fn opt_u64(&mut self, field: &str) -> Result<Option<u64>, IndexError> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => Ok(Some(self.u64()?)),
+            t => Err(self.bad_tag(field, t)),
+        }
+    }
+    /// An `Option` written by `Writer::opt_bytes`; `field` names it in errors.
+    fn opt_bytes(&mut self, field: &str) -> Result<Option<Vec<u8>>, IndexError> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => Ok(Some(self.bytes()?)),
+            t => Err(self.bad_tag(field, t)),
+        }
     }
     fn bad_tag(&self, field: &str, tag: u8) -> IndexError {
         IndexError::corrupt(format!("{} record: unknown {field} tag {tag}", self.what))
@@ -243,13 +279,7 @@ pub(crate) fn encode_chunk(c: &ChunkRecord) -> Vec<u8> {
         w.u8(s.index);
         w.str(&s.provider);
     }
-    match &c.wrapped_key {
-        None => w.u8(0),
-        Some(key) => {
-            w.u8(1);
-            w.bytes(key);
-        }
-    }
+    w.opt_bytes(c.wrapped_key.as_deref());
     w.u64(c.refcount);
     w.0
 }
@@ -267,11 +297,7 @@ pub(crate) fn decode_chunk(bytes: &[u8]) -> Result<ChunkRecord, IndexError> {
         let provider = r.string()?;
         shards.push(ShardLocation { index, provider });
     }
-    let wrapped_key = match r.u8()? {
-        0 => None,
-        1 => Some(r.bytes()?),
-        t => return Err(r.bad_tag("wrapped key option", t)),
-    };
+    let wrapped_key = r.opt_bytes("wrapped key option")?;
     let refcount = r.u64()?;
     r.finish()?;
     Ok(ChunkRecord {

@@ -2,10 +2,13 @@
 //!
 //! Each variant tells the caller what to do: fix the request (`Invalid`),
 //! retry the whole operation (`Conflict`), retry later (`Storage`), pay
-//! again (`UsesExhausted`), report and stop (`Corrupt`), or show the user
+//! again (`UsesExhausted`), ask the owner for a new link
+//! (`ShareUnavailable`), report and stop (`Corrupt`), or show the user
 //! why (`NotFound`, `AlreadyExists`, `QuotaExceeded`). Every implementation
 //! (redb, PostgreSQL) maps its own failures onto these kinds, so the broker
 //! maps them to gRPC in one place.
+
+use crate::shares::ShareState;
 
 /// Errors of every [`crate::Index`] implementation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,6 +54,14 @@ pub enum IndexError {
         used: u32,
         /// Downloads bought.
         uses: u32,
+    },
+    /// The share exists but gives nothing any more: revoked, expired or
+    /// used up (only `take_share_download` returns it). Not retryable; the
+    /// holder needs a new link from the owner.
+    #[error("share {state}")]
+    ShareUnavailable {
+        /// Why the share is not live (never `ShareState::Live`).
+        state: ShareState,
     },
     /// The request itself is malformed or inconsistent; retrying cannot help.
     #[error("invalid request: {what}")]

@@ -14,6 +14,7 @@ use crate::records::{
     BlobRecord, ChunkRecord, CommitOutcome, NewBlob, Price, ProviderRecord, ShardLocation,
     TenantId, TenantRecord, Visibility,
 };
+use crate::shares::{ShareId, ShareRecord};
 
 /// The broker's index. Every method that changes more than one record does
 /// it in ONE transaction: on any error nothing was written.
@@ -37,7 +38,9 @@ pub trait Index: Send + Sync + 'static {
     /// Key rotation: the old hash stops working in the same transaction.
     /// `NotFound`; `AlreadyExists` if another tenant has this hash.
     async fn set_api_key_hash(&self, id: &TenantId, hash: [u8; 32]) -> Result<(), IndexError>;
-    /// `NotFound`; `Invalid` while the tenant still owns blobs.
+    /// `NotFound`; `Invalid` while the tenant still owns blobs. Its shares
+    /// go in the same transaction (there are none left: a blob's shares go
+    /// with the blob).
     async fn delete_tenant(&self, id: &TenantId) -> Result<(), IndexError>;
     /// Refuses an upload up front (`QuotaExceeded`) when `declared_size` more
     /// bytes would not fit, before any shard is written. `commit_blob`
@@ -98,7 +101,8 @@ pub trait Index: Send + Sync + 'static {
         price: Option<Price>,
         visibility: Option<Visibility>,
     ) -> Result<BlobRecord, IndexError>;
-    /// `false` if the owner has no such blob. Refcounts -1, quota returned.
+    /// `false` if the owner has no such blob. Refcounts -1, quota returned,
+    /// and the blob's shares deleted, in the same transaction.
     async fn delete_blob(&self, owner: &TenantId, id: &ContentId) -> Result<bool, IndexError>;
 
     // ---- garbage collection (one GC pass at a time, see README) ----
@@ -187,4 +191,47 @@ pub trait Index: Send + Sync + 'static {
         page_token: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<LedgerEntry>, Option<String>), IndexError>;
+
+    // ---- shares ----
+
+    /// Stores a new share. The blob must exist and belong to `share.owner`
+    /// (else `NotFound`); an existing share id → `AlreadyExists`; sizes out
+    /// of bounds (`MAX_SHARE_WRAPPED_KEY_LEN`, `MAX_SHARE_SEALED_NAME_LEN`),
+    /// `downloads != 0` or `revoked_at` set → `Invalid`. Nothing is
+    /// written on error.
+    async fn create_share(&self, share: ShareRecord) -> Result<(), IndexError>;
+    /// The share with this id, or `None` (any owner, any state).
+    async fn share(&self, id: &ShareId) -> Result<Option<ShareRecord>, IndexError>;
+    /// The owner's shares (of one blob if given), ordered by share id,
+    /// strictly after `after`, at most `limit` (clamped to
+    /// `MAX_PAGE_LIMIT`). Any state.
+    async fn list_shares(
+        &self,
+        owner: &TenantId,
+        blob: Option<&ContentId>,
+        after: Option<&ShareId>,
+        limit: usize,
+    ) -> Result<Vec<ShareRecord>, IndexError>;
+    /// Sets `revoked_at_unix_ms` (keeps the first time if already
+    /// revoked) and returns the record; `None` if the owner has no share
+    /// with this id.
+    async fn revoke_share(
+        &self,
+        owner: &TenantId,
+        id: &ShareId,
+        now_unix_ms: u64,
+    ) -> Result<Option<ShareRecord>, IndexError>;
+    /// Atomically: `NotFound` if there is no such share;
+    /// `ShareUnavailable { state }` if it is not live at `now_unix_ms`
+    /// (nothing written); else `downloads += 1` and returns the updated
+    /// record. Concurrent callers never exceed `max_downloads`.
+    async fn take_share_download(
+        &self,
+        id: &ShareId,
+        now_unix_ms: u64,
+    ) -> Result<ShareRecord, IndexError>;
+    /// Gives one download back (`downloads` never below 0), for a download
+    /// refused after it was taken. `NotFound` if the share is gone (its
+    /// blob was deleted meanwhile).
+    async fn return_share_download(&self, id: &ShareId) -> Result<(), IndexError>;
 }

@@ -12,6 +12,8 @@ mod postgres;
 pub mod records;
 mod redb_index;
 pub mod rules;
+pub mod share_rules;
+pub mod shares;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -31,3 +33,7 @@ pub use records::{
     TenantRecord, Visibility,
 };
 pub use redb_index::RedbIndex;
+pub use shares::{
+    MAX_SHARE_SEALED_NAME_LEN, MAX_SHARE_WRAPPED_KEY_LEN, SHARE_ID_LEN, ShareId, ShareRecord,
+    ShareState,
+};

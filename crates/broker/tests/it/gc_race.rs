@@ -13,7 +13,8 @@ use shardgate_core::ContentId;
 use shardgate_index::{
     AccountBalance, BlobRecord, ChunkRecord, CommitOutcome, Index, IndexError, InvoiceProgress,
     InvoiceRecord, LedgerAccount, LedgerEntry, LedgerFilter, NewBlob, PaymentHash, Price,
-    ProviderRecord, RedbIndex, ShardLocation, TenantId, TenantRecord, Visibility,
+    ProviderRecord, RedbIndex, ShardLocation, ShareId, ShareRecord, TenantId, TenantRecord,
+    Visibility,
 };
 
 /// Delegates to redb, except that right before the first armed commit a
@@ -210,6 +211,35 @@ impl Index for GcWinsOnce {
         limit: usize,
     ) -> Result<(Vec<LedgerEntry>, Option<String>), IndexError> {
         self.inner.list_ledger(f, token, limit).await
+    }
+    async fn create_share(&self, share: ShareRecord) -> Result<(), IndexError> {
+        self.inner.create_share(share).await
+    }
+    async fn share(&self, id: &ShareId) -> Result<Option<ShareRecord>, IndexError> {
+        self.inner.share(id).await
+    }
+    async fn list_shares(
+        &self,
+        owner: &TenantId,
+        blob: Option<&ContentId>,
+        after: Option<&ShareId>,
+        limit: usize,
+    ) -> Result<Vec<ShareRecord>, IndexError> {
+        self.inner.list_shares(owner, blob, after, limit).await
+    }
+    async fn revoke_share(
+        &self,
+        owner: &TenantId,
+        id: &ShareId,
+        now: u64,
+    ) -> Result<Option<ShareRecord>, IndexError> {
+        self.inner.revoke_share(owner, id, now).await
+    }
+    async fn take_share_download(&self, id: &ShareId, now: u64) -> Result<ShareRecord, IndexError> {
+        self.inner.take_share_download(id, now).await
+    }
+    async fn return_share_download(&self, id: &ShareId) -> Result<(), IndexError> {
+        self.inner.return_share_download(id).await
     }
 }
 

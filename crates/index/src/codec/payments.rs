@@ -27,13 +27,7 @@ pub(crate) fn encode_invoice(inv: &InvoiceRecord) -> Vec<u8> {
     w.u64(inv.created_at_unix_ms);
     w.u64(inv.expires_at_unix_ms);
     w.u64(inv.credential_expires_at_unix_ms);
-    match inv.hold_accepted_at_unix_ms {
-        None => w.u8(0),
-        Some(at) => {
-            w.u8(1);
-            w.u64(at);
-        }
-    }
+    w.opt_u64(inv.hold_accepted_at_unix_ms);
     w.u8(match inv.progress {
         InvoiceProgress::Issued => 0,
         InvoiceProgress::Settled => 1,
@@ -62,11 +56,7 @@ pub(crate) fn decode_invoice(bytes: &[u8]) -> Result<InvoiceRecord, IndexError> 
     let created_at_unix_ms = r.u64()?;
     let expires_at_unix_ms = r.u64()?;
     let credential_expires_at_unix_ms = r.u64()?;
-    let hold_accepted_at_unix_ms = match r.u8()? {
-        0 => None,
-        1 => Some(r.u64()?),
-        t => return Err(r.bad_tag("hold accepted option", t)),
-    };
+    let hold_accepted_at_unix_ms = r.opt_u64("hold accepted option")?;
     let progress = match r.u8()? {
         0 => InvoiceProgress::Issued,
         1 => InvoiceProgress::Settled,

@@ -26,6 +26,9 @@ mod payments;
 mod payments_durability;
 mod providers;
 mod race;
+mod share_downloads;
+pub mod share_fixtures;
+mod shares;
 mod tenants;
 
 use std::future::Future;
@@ -62,6 +65,15 @@ pub use payments::{
 pub use payments_durability::{concurrent_record_payment_counts_once, payments_survive_reopen};
 pub use providers::{providers_crud, shards_on_provider_pages};
 pub use race::gc_racing_uploads_loses_no_data;
+pub use share_downloads::{
+    concurrent_take_share_download_never_exceeds_max, return_share_download_gives_one_back,
+    shares_survive_reopen, take_share_download_counts_and_refuses_unavailable,
+};
+pub use shares::{
+    deleting_a_blob_deletes_its_shares, list_shares_pages_by_id_and_filters_by_blob,
+    revoke_share_is_idempotent_and_owner_only, share_racing_blob_delete_never_outlives_it,
+    share_round_trip_and_create_rules,
+};
 pub use tenants::tenants_crud_and_key_lookup;
 
 /// How the suite gets stores of one implementation.
@@ -116,7 +128,15 @@ macro_rules! conformance_tests {
             balances_equal_sum_of_postings,
             list_ledger_pages_filters_and_inserts_between_pages,
             malformed_ledger_token_is_invalid,
-            concurrent_record_payment_counts_once
+            concurrent_record_payment_counts_once,
+            share_round_trip_and_create_rules,
+            list_shares_pages_by_id_and_filters_by_blob,
+            revoke_share_is_idempotent_and_owner_only,
+            deleting_a_blob_deletes_its_shares,
+            share_racing_blob_delete_never_outlives_it,
+            take_share_download_counts_and_refuses_unavailable,
+            return_share_download_gives_one_back,
+            concurrent_take_share_download_never_exceeds_max
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -127,6 +147,11 @@ macro_rules! conformance_tests {
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn payments_survive_reopen() {
             $crate::conformance::payments_survive_reopen(&$harness).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn shares_survive_reopen() {
+            $crate::conformance::shares_survive_reopen(&$harness).await;
         }
     };
     (@fresh $harness:expr; $($case:ident),* $(,)?) => {$(

@@ -16,6 +16,7 @@ use crate::error::IndexError;
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("../../migrations/0001_index.sql")),
     (2, include_str!("../../migrations/0002_payments.sql")),
+    (3, include_str!("../../migrations/0003_shares.sql")),
 ];
 
 /// The version this build writes.

@@ -19,6 +19,7 @@ mod numeric;
 mod payments;
 mod providers;
 mod rows;
+mod shares;
 mod tenants;
 mod txn;
 
@@ -44,6 +45,8 @@ use crate::records::{
     BlobRecord, ChunkRecord, CommitOutcome, NewBlob, Price, ProviderRecord, ShardLocation,
     TenantId, TenantRecord, Visibility,
 };
+use crate::share_rules;
+use crate::shares::{ShareId, ShareRecord};
 
 /// The schema used when none is configured.
 pub const DEFAULT_SCHEMA: &str = "shardgate";
@@ -424,5 +427,47 @@ impl Index for PostgresIndex {
         limit: usize,
     ) -> Result<(Vec<LedgerEntry>, Option<String>), IndexError> {
         ledger::list(&**self.client().await?, filter, page_token, limit).await
+    }
+
+    async fn create_share(&self, share: ShareRecord) -> Result<(), IndexError> {
+        share_rules::check_new_share(&share)?;
+        self.write(move |t| Box::pin(shares::create(t, share)))
+            .await
+    }
+    async fn share(&self, id: &ShareId) -> Result<Option<ShareRecord>, IndexError> {
+        shares::get(&**self.client().await?, id).await
+    }
+    async fn list_shares(
+        &self,
+        owner: &TenantId,
+        blob: Option<&ContentId>,
+        after: Option<&ShareId>,
+        limit: usize,
+    ) -> Result<Vec<ShareRecord>, IndexError> {
+        shares::list(&**self.client().await?, owner, blob, after, limit).await
+    }
+    async fn revoke_share(
+        &self,
+        owner: &TenantId,
+        id: &ShareId,
+        now_unix_ms: u64,
+    ) -> Result<Option<ShareRecord>, IndexError> {
+        let (owner, id) = (owner.clone(), *id);
+        self.write(move |t| Box::pin(shares::revoke(t, owner, id, now_unix_ms)))
+            .await
+    }
+    async fn take_share_download(
+        &self,
+        id: &ShareId,
+        now_unix_ms: u64,
+    ) -> Result<ShareRecord, IndexError> {
+        let id = *id;
+        self.write(move |t| Box::pin(shares::take_download(t, id, now_unix_ms)))
+            .await
+    }
+    async fn return_share_download(&self, id: &ShareId) -> Result<(), IndexError> {
+        let id = *id;
+        self.write(move |t| Box::pin(shares::return_download(t, id)))
+            .await
     }
 }

@@ -15,6 +15,13 @@
 //!    repair. They cover ids that have no row yet, so two commits that
 //!    both insert the same new chunk are serialized too.
 //!
+//! Shares take only row locks that wait on nothing else: `create_share`
+//! holds its blob row `FOR KEY SHARE` (a concurrent `delete_blob` waits,
+//! then cascades to the new share), and counter and revocation changes
+//! lock the one share row `FOR UPDATE`. A cascade from `delete_blob` may
+//! wait for such a share transaction, which never waits for anything
+//! `delete_blob` holds, so no cycle forms.
+//!
 //! Under these locks each statement of READ COMMITTED sees every
 //! transaction committed before it, and nothing it depends on can change
 //! until it commits, so the redb argument (one writer at a time) carries

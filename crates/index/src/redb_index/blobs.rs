@@ -7,6 +7,7 @@ use redb::{ReadTransaction, ReadableTable, Table, WriteTransaction};
 use shardgate_core::ContentId;
 
 use super::chunks;
+use super::shares;
 use super::tables::{BLOBS, BLOBS_BY_NAME, PUBLIC_BLOBS, TENANTS};
 use super::tenants;
 use crate::codec::{decode_blob, encode_blob};
@@ -193,8 +194,9 @@ pub(super) fn update(
     Ok(blob)
 }
 
-/// Removes the blob, gives its bytes back to the quota and drops one
-/// reference from each distinct chunk (zero-ref chunks become GC candidates).
+/// Removes the blob and its shares, gives its bytes back to the quota and
+/// drops one reference from each distinct chunk (zero-ref chunks become GC
+/// candidates).
 pub(super) fn delete(
     txn: &WriteTransaction,
     owner: &TenantId,
@@ -208,6 +210,7 @@ pub(super) fn delete(
     let mut public = txn.open_table(PUBLIC_BLOBS)?;
     unindex(&blob, &mut by_name, &mut public)?;
     blobs.remove((owner.as_str(), *id.as_bytes()))?;
+    shares::delete_of_blob(txn, owner, id)?;
 
     let chunk_ids = rules::manifest_chunk_ids(&blob.manifest)
         .map_err(|e| IndexError::corrupt(format!("stored manifest of blob {id}: {e}")))?;

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use super::RedbIndex;
-use super::tables::{CHUNKS, TENANTS, write};
-use crate::{Index, IndexError, TenantId};
+use super::tables::{CHUNKS, SHARES, TENANTS, write};
+use crate::{Index, IndexError, ShareId, TenantId};
 
 async fn with_raw(dir: &std::path::Path, f: impl FnOnce(&redb::WriteTransaction) + Send + 'static) {
     let index = RedbIndex::open(dir).await.unwrap();
@@ -50,6 +50,34 @@ async fn unknown_record_version_is_corrupt() {
         index.live_chunks(&[id]).await,
         Err(IndexError::Corrupt { .. })
     ));
+}
+
+#[tokio::test]
+async fn damaged_share_records_are_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    with_raw(dir.path(), |txn| {
+        let mut shares = txn.open_table(SHARES).unwrap();
+        shares.insert([1u8; 16], [9u8, 1, 2].as_slice()).unwrap();
+        shares.insert([2u8; 16], [1u8, 7].as_slice()).unwrap();
+    })
+    .await;
+    let index = RedbIndex::open(dir.path()).await.unwrap();
+    let err = index.share(&ShareId([1; 16])).await.unwrap_err();
+    assert!(
+        matches!(&err, IndexError::Corrupt { what } if what.contains("share record") && what.contains("version 9")),
+        "{err}"
+    );
+    for id in [ShareId([1; 16]), ShareId([2; 16])] {
+        for result in [
+            index.take_share_download(&id, 0).await.map(|_| ()),
+            index.return_share_download(&id).await,
+        ] {
+            assert!(
+                matches!(result, Err(IndexError::Corrupt { .. })),
+                "{result:?}"
+            );
+        }
+    }
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ mod chunks;
 mod ledger;
 mod payments;
 mod providers;
+mod shares;
 mod tables;
 mod tenants;
 
@@ -34,6 +35,8 @@ use crate::records::{
     BlobRecord, ChunkRecord, CommitOutcome, NewBlob, Price, ProviderRecord, ShardLocation,
     TenantId, TenantRecord, Visibility,
 };
+use crate::share_rules;
+use crate::shares::{ShareId, ShareRecord};
 
 /// File name inside the data directory.
 pub(crate) const INDEX_FILE_NAME: &str = "index.redb";
@@ -318,6 +321,50 @@ impl Index for RedbIndex {
         let filter = filter.clone();
         let token = page_token.map(str::to_owned);
         self.read(move |txn| ledger::list(txn, &filter, token.as_deref(), limit))
+            .await
+    }
+
+    async fn create_share(&self, share: ShareRecord) -> Result<(), IndexError> {
+        share_rules::check_new_share(&share)?;
+        self.write(move |txn| shares::create(txn, &share)).await
+    }
+    async fn share(&self, id: &ShareId) -> Result<Option<ShareRecord>, IndexError> {
+        let id = *id;
+        self.read(move |txn| shares::get(txn, &id)).await
+    }
+    async fn list_shares(
+        &self,
+        owner: &TenantId,
+        blob: Option<&ContentId>,
+        after: Option<&ShareId>,
+        limit: usize,
+    ) -> Result<Vec<ShareRecord>, IndexError> {
+        let (owner, blob, after) = (owner.clone(), blob.copied(), after.copied());
+        self.read(move |txn| shares::list(txn, &owner, blob.as_ref(), after.as_ref(), limit))
+            .await
+    }
+    async fn revoke_share(
+        &self,
+        owner: &TenantId,
+        id: &ShareId,
+        now_unix_ms: u64,
+    ) -> Result<Option<ShareRecord>, IndexError> {
+        let (owner, id) = (owner.clone(), *id);
+        self.write(move |txn| shares::revoke(txn, &owner, &id, now_unix_ms))
+            .await
+    }
+    async fn take_share_download(
+        &self,
+        id: &ShareId,
+        now_unix_ms: u64,
+    ) -> Result<ShareRecord, IndexError> {
+        let id = *id;
+        self.write(move |txn| shares::take_download(txn, &id, now_unix_ms))
+            .await
+    }
+    async fn return_share_download(&self, id: &ShareId) -> Result<(), IndexError> {
+        let id = *id;
+        self.write(move |txn| shares::return_download(txn, &id))
             .await
     }
 }

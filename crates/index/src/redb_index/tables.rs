@@ -22,6 +22,9 @@
 //! | `ledger_by_time` | (settled at ms, entry id) | () | listing order |
 //! | `ledger_by_account` | (kind, account id, settled at ms, entry id) | () | listing by account |
 //! | `ledger_balances` | (kind, account id) | (credited, debited) msat | running totals |
+//! | `shares` | share id | share record | share links |
+//! | `shares_by_owner` | (owner, share id) | () | `list_shares` of an owner |
+//! | `shares_by_blob` | (owner, blob id, share id) | () | `list_shares` of a blob, blob deletion |
 
 use redb::{
     Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
@@ -31,6 +34,7 @@ use redb::{
 use crate::error::IndexError;
 
 pub(super) type Id = [u8; 32];
+pub(super) type ShareKey = [u8; crate::shares::SHARE_ID_LEN];
 
 pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 pub(super) const TENANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("tenants");
@@ -59,6 +63,11 @@ pub(super) const LEDGER_BY_ACCOUNT: TableDefinition<(u8, &str, u64, Id), ()> =
     TableDefinition::new("ledger_by_account");
 pub(super) const LEDGER_BALANCES: TableDefinition<(u8, &str), (u64, u64)> =
     TableDefinition::new("ledger_balances");
+pub(super) const SHARES: TableDefinition<ShareKey, &[u8]> = TableDefinition::new("shares");
+pub(super) const SHARES_BY_OWNER: TableDefinition<(&str, ShareKey), ()> =
+    TableDefinition::new("shares_by_owner");
+pub(super) const SHARES_BY_BLOB: TableDefinition<(&str, Id, ShareKey), ()> =
+    TableDefinition::new("shares_by_blob");
 
 /// `gc_meta` keys.
 pub(super) const GC_EPOCH: &str = "epoch";
@@ -105,6 +114,9 @@ pub(super) fn init(db: &Database) -> Result<(), IndexError> {
         txn.open_table(LEDGER_BY_TIME)?;
         txn.open_table(LEDGER_BY_ACCOUNT)?;
         txn.open_table(LEDGER_BALANCES)?;
+        txn.open_table(SHARES)?;
+        txn.open_table(SHARES_BY_OWNER)?;
+        txn.open_table(SHARES_BY_BLOB)?;
         Ok(())
     })
 }

@@ -3,6 +3,7 @@
 
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
+use super::shares;
 use super::tables::{BLOBS, TENANT_KEYS, TENANTS};
 use crate::codec::{decode_tenant, encode_tenant};
 use crate::error::IndexError;
@@ -137,6 +138,7 @@ pub(super) fn delete(txn: &WriteTransaction, id: &TenantId) -> Result<(), IndexE
             "tenant {id} still owns blobs; delete them first"
         )));
     }
+    shares::delete_of_owner(txn, id)?;
     txn.open_table(TENANT_KEYS)?.remove(tenant.api_key_hash)?;
     tenants.remove(id.as_str())?;
     Ok(())
