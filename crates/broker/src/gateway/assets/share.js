@@ -51,6 +51,7 @@ function showError(kind, text, detail = "") {
   $("message-detail").textContent = detail;
   $("message").dataset.error = kind;
   $("message").hidden = false;
+  if (state.name === "") $("name").textContent = "Download unavailable";
   setStatus("", "error");
   $("progress").hidden = true;
 }
@@ -67,7 +68,10 @@ function describe(err) {
   if (!(err instanceof GatewayError)) return ["internal", "Something went wrong in this page", String(err)];
   const { status, kind, detail } = err;
   if (status === 410 && GONE_TEXT[kind]) return [kind, GONE_TEXT[kind], detail];
-  if (status === 404) return ["not_found", "No such link (or the link is incomplete)", detail];
+  if (status === 404) {
+    const what = location.pathname.startsWith("/b/") ? "No such public file" : "No such link (or the link is incomplete)";
+    return ["not_found", what, detail];
+  }
   if (kind === "short") return [kind, "The download was cut short; nothing was saved", detail];
   if (kind === "network") return [kind, "Could not reach the gateway; check your connection", detail];
   if (status === 429) return [kind, "Too many requests; try again in a moment", detail];
@@ -171,7 +175,7 @@ async function getInvoice() {
   showQr(challenge.qr_svg);
   $("invoice-text").value = challenge.invoice;
   if (Number.isSafeInteger(challenge.amount_msat)) $("price").textContent = formatSats(challenge.amount_msat);
-  $("webln").hidden = typeof window.webln === "undefined";
+  $("webln").hidden = !weblnProvider();
   $("invoice").hidden = false;
   $("get-invoice").hidden = true;
   setStatus("Waiting for payment…", "waiting");
@@ -216,12 +220,24 @@ async function pollPayment(challenge) {
   }
 }
 
+/**
+ * The WebLN wallet, if a browser extension injected one. `window.webln`
+ * alone is not enough: the button with id "webln" is also `window.webln`
+ * (named access on the window object).
+ */
+function weblnProvider() {
+  const provider = window.webln;
+  if (!provider || provider instanceof Element) return null;
+  return typeof provider.enable === "function" && typeof provider.sendPayment === "function" ? provider : null;
+}
+
 async function payWithWebln() {
   const challenge = state.challenge;
+  const webln = weblnProvider();
   $("webln").disabled = true;
   try {
-    await window.webln.enable();
-    const { preimage } = await window.webln.sendPayment(challenge.invoice);
+    await webln.enable();
+    const { preimage } = await webln.sendPayment(challenge.invoice);
     await paid(preimage);
   } catch (err) {
     $("webln").disabled = false;
@@ -237,7 +253,7 @@ async function paid(preimageHex) {
   if (state.paid) return;
   state.paid = true;
   state.preimage = preimageHex.toLowerCase();
-  $("webln").hidden = true;
+  $("invoice").hidden = true;
   $("message").hidden = true;
   setStatus("Paid", "paid");
   if (wantsFilePicker(state.size)) {
@@ -270,7 +286,7 @@ async function save(response, sink = blobSink(state.name)) {
   $("progress").max = Math.max(total, 1);
   $("progress").value = 0;
   $("progress").hidden = false;
-  setStatus(`Downloading ${state.name}…`, "downloading");
+  setStatus(`${state.paid ? "Paid. " : ""}Downloading ${state.name}…`, "downloading");
   try {
     for (;;) {
       const { done, value } = await reader.read();
