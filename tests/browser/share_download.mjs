@@ -87,17 +87,21 @@ async function pageSays() {
       error: message && !message.hidden ? (message.dataset.error ?? "") : "",
       message: text("message-text"),
       detail: text("message-detail"),
+      // The page waits for a click: a large file's save picker (which a
+      // headless browser cannot answer) or a retry after a failed download.
+      asks: document.getElementById("save")?.hidden === false ? text("save") : "",
     };
   });
 }
 
-/** Waits until the page shows one of `states`, or an error (which it returns). */
+/** Waits until the page shows one of `states`, an error, or asks for a click (returned too). */
 async function waitForState(states, timeout) {
   await page.waitForFunction(
     (wanted) => {
       const message = document.getElementById("message");
       const state = document.getElementById("status")?.dataset.state ?? "";
-      return wanted.includes(state) || (message && !message.hidden && message.dataset.error);
+      const asks = document.getElementById("save")?.hidden === false;
+      return wanted.includes(state) || asks || (message && !message.hidden && message.dataset.error);
     },
     states,
     { timeout, polling: 100 },
@@ -113,6 +117,7 @@ class PageError extends Error {}
 
 function failOn(says) {
   if (says.error) throw new PageError(`the page shows error ${says.error}: ${says.message} ${says.detail}`.trim());
+  if (says.asks) throw new PageError(`the page waits for a click on "${says.asks}", which this driver does not give`);
 }
 
 async function expectError(kind) {

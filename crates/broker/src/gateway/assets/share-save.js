@@ -30,7 +30,8 @@ export async function filePickerSink(name) {
   return {
     write: (bytes) => writable.write(bytes),
     commit: () => writable.close(),
-    abort: () => writable.abort(),
+    // Idempotent: a failed download may abort from two places.
+    abort: () => writable.abort().catch(() => {}),
   };
 }
 

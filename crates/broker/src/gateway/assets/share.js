@@ -258,17 +258,33 @@ async function paid(preimageHex) {
   setStatus("Paid", "paid");
   if (wantsFilePicker(state.size)) {
     // The picker needs a click; the payment arrived without one.
+    $("save").textContent = "Choose where to save";
     $("save").hidden = false;
     return;
   }
   await download(blobSink(state.name));
 }
 
+/** Failures a second try with the same credential may get past. */
+function retryable(err) {
+  return err instanceof GatewayError && (["network", "short"].includes(err.kind) || err.status === 429 || err.status >= 500);
+}
+
 // ---- 3. download, decrypt, save ----------------------------------------------
 
+/** Downloads with the credential of the paid invoice; offers a retry if the network failed. */
 async function download(sink) {
-  const response = await state.client.content(state.challenge.macaroon, state.preimage);
-  await save(response, sink);
+  try {
+    const response = await state.client.content(state.challenge.macaroon, state.preimage);
+    await save(response, sink);
+  } catch (err) {
+    await sink.abort();
+    if (retryable(err)) {
+      $("save").textContent = "Try the download again";
+      $("save").hidden = false;
+    }
+    throw err;
+  }
 }
 
 async function save(response, sink = blobSink(state.name)) {
@@ -304,7 +320,8 @@ async function save(response, sink = blobSink(state.name)) {
   } catch (err) {
     await reader.cancel().catch(() => {});
     await sink.abort();
-    throw err;
+    // A body cut off by the network surfaces as a TypeError from read().
+    throw err instanceof TypeError ? new GatewayError(0, "short", err.message) : err;
   }
   await sink.commit();
   $("progress").value = $("progress").max;
@@ -341,7 +358,8 @@ $("save").addEventListener(
   "click",
   guarded(async () => {
     $("save").hidden = true;
-    await download(await filePickerSink(state.name));
+    $("message").hidden = true;
+    await download(wantsFilePicker(state.size) ? await filePickerSink(state.name) : blobSink(state.name));
   }),
 );
 $("invoice-text").addEventListener("focus", () => $("invoice-text").select());
