@@ -64,6 +64,13 @@ test("read token and wrapping key match the vectors (HKDF-SHA256, no salt)", asy
   assert.notEqual(share.read_token_hex, share.wrapping_key_hex);
 });
 
+test("read token and wrapping key match the Rust core's share vector", async () => {
+  const golden = vectors.rust_share_golden;
+  const { readToken, wrappingKey } = await deriveShareKeys(hex(golden.secret_hex));
+  assert.equal(bytesToHex(readToken), golden.read_token_hex);
+  assert.equal(bytesToHex(wrappingKey), golden.wrapping_key_hex);
+});
+
 test("base64 decoding takes both alphabets, with or without padding, and rejects junk", () => {
   const wrapped = hex(share.wrapped_key_hex);
   const standard = Buffer.from(wrapped).toString("base64");

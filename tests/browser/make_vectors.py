@@ -5,9 +5,13 @@ Independent of both implementations under test (the page's WebCrypto code and
 the Rust core/SDK): HKDF-SHA256 is written out here from RFC 5869 with
 hashlib/hmac, AES-256-GCM comes from the `cryptography` package. Formats are
 those of docs/sharing.md. Before writing, it recomputes the end-to-end golden
-vector of crates/core/tests/it/golden.rs (ciphertext_golden) and refuses to
-write if that differs, so these vectors and the Rust core agree on the chunk
-scheme.
+vector of crates/core/tests/it/golden.rs (ciphertext_golden) and the share
+derivation vector of crates/core/src/share_tests.rs, and refuses to write if
+either differs, so these vectors and the Rust core agree.
+These vectors were also checked once against the Rust core's share.rs (a
+throwaway program, not kept): it derived the same read token, opened
+wrapped_key and sealed_name, and opened both e2e chunks; the boxes it sealed
+opened in the page's share-crypto.js.
 
 Usage: python3 tests/browser/make_vectors.py   (needs `cryptography`)
 """
@@ -74,8 +78,24 @@ def check_against_rust_golden() -> dict:
     }
 
 
+def check_against_rust_share_golden() -> dict:
+    """crates/core/src/share_tests.rs (derivations_match_the_documented_hkdf): secret 00..1f."""
+    secret = bytes(range(32))
+    read_token = hkdf_sha256(secret, b"shardgate/v1/share/read-token", 32)
+    wrapping_key = hkdf_sha256(secret, b"shardgate/v1/share/wrap-key", 32)
+    assert read_token.hex() == "44c86a300653e8197046ca298bdc61058bf590bb4628119e1331d8fcb161b217"
+    assert wrapping_key.hex() == "c3831b41773a0becd88b4b1ab0754a42827e258434735018e0334eeb23e5f021"
+    return {
+        "comment": "copied from crates/core/src/share_tests.rs (derivations_match_the_documented_hkdf), recomputed here",
+        "secret_hex": secret.hex(),
+        "read_token_hex": read_token.hex(),
+        "wrapping_key_hex": wrapping_key.hex(),
+    }
+
+
 def main() -> None:
     rust_golden = check_against_rust_golden()
+    rust_share_golden = check_against_rust_share_golden()
 
     # Fixed inputs (random in real use: the secret and nonces by the client,
     # the share id by the broker, the file key by the uploader).
@@ -104,8 +124,10 @@ def main() -> None:
         "comment": (
             "Made by tests/browser/make_vectors.py: HKDF-SHA256 by hand (hashlib/hmac, RFC 5869, no salt), "
             "AES-256-GCM from Python's cryptography package, formats of docs/sharing.md. The script first "
-            "recomputes the e2e golden vector of crates/core/tests/it/golden.rs (rust_golden below) and stops "
-            "if it differs. Hex is lowercase; *_b64url is base64url without padding, as on the wire."
+            "recomputes the e2e golden vector of crates/core/tests/it/golden.rs (rust_golden below) and the share "
+            "derivations of crates/core/src/share_tests.rs (rust_share_golden) and stops if either differs; the "
+            "share and e2e vectors were also opened once by the Rust core's share.rs. Hex is lowercase; "
+            "*_b64url is base64url without padding, as on the wire."
         ),
         "share": {
             "secret_hex": secret.hex(),
@@ -142,6 +164,7 @@ def main() -> None:
             "stream_hex": b"".join(sealed_chunks).hex(),
         },
         "rust_golden": rust_golden,
+        "rust_share_golden": rust_share_golden,
     }
     OUT.write_text(json.dumps(vectors, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {OUT}")
