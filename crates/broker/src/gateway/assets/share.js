@@ -118,6 +118,9 @@ async function open() {
   if (!Number.isSafeInteger(info.size) || info.size < 0) throw new FormatError("info has no size");
   state.size = info.size;
 
+  if (info.end_to_end === true && info.wrapped_key == null) {
+    throw new FormatError("this file is end-to-end encrypted: only a share link carries its key");
+  }
   if (info.wrapped_key != null) {
     if (!wrappingKey) throw new FormatError("an end-to-end blob can only be opened through its share link");
     state.chunkSize = info.chunk_size;
@@ -190,31 +193,42 @@ async function checkPreimage(preimageHex, paymentHash) {
   }
 }
 
+/** The invoice can no longer be paid: offer a new one. */
+function invoiceFinished(kind, detail) {
+  state.challenge = null;
+  $("invoice").hidden = true;
+  $("get-invoice").hidden = false;
+  $("get-invoice").disabled = false;
+  showError(`invoice_${kind}`, "The invoice expired or was canceled; get a new one", detail);
+}
+
 async function pollPayment(challenge) {
   while (!state.paid && state.challenge === challenge) {
     let status;
     try {
       status = await state.client.paymentStatus(challenge.payment_hash);
     } catch (err) {
-      // Gone for good (410, 404): say so. A blip (network, 5xx): keep asking.
+      // 404: the node forgot the invoice. Other 4xx (410: the link ended
+      // meanwhile): say so. A blip (network, 5xx): keep asking.
+      if (err instanceof GatewayError && err.status === 404) return invoiceFinished("unknown", err.detail);
       if (err instanceof GatewayError && err.status >= 400 && err.status < 500) return fail(err);
       setStatus("Waiting for payment… (the gateway did not answer; retrying)", "waiting");
       await sleep(POLL_INTERVAL_MS);
       continue;
     }
-    if (status.state === "paid") {
-      if (typeof status.preimage !== "string") {
-        return fail(new FormatError("the payment status has no preimage"));
-      }
-      return paid(status.preimage);
-    }
-    if (status.state === "canceled" || status.state === "unknown") {
-      state.challenge = null;
-      $("invoice").hidden = true;
-      $("get-invoice").hidden = false;
-      $("get-invoice").disabled = false;
-      showError(`invoice_${status.state}`, "The invoice expired or was canceled; get a new one");
-      return;
+    switch (status.state) {
+      case "paid":
+        if (typeof status.preimage !== "string") throw new FormatError("the payment status has no preimage");
+        return paid(status.preimage);
+      case "open":
+        break;
+      case "accepted":
+        // The payment is held by the node, not settled yet: still no preimage.
+        setStatus("Payment arriving…", "waiting");
+        break;
+      default:
+        // canceled, expired, unknown: this invoice is over.
+        return invoiceFinished(String(status.state), "");
     }
     await sleep(POLL_INTERVAL_MS);
   }
