@@ -30,7 +30,8 @@ import {
   formatSats,
   humanSize,
 } from "../../crates/broker/src/gateway/assets/share-format.js";
-import { parsePagePath } from "../../crates/broker/src/gateway/assets/share-gateway.js";
+import { GatewayError, parsePagePath } from "../../crates/broker/src/gateway/assets/share-gateway.js";
+import { TAMPERED, describeFailure } from "../../crates/broker/src/gateway/assets/share-messages.js";
 import { safeFileName } from "../../crates/broker/src/gateway/assets/share-save.js";
 
 const vectors = JSON.parse(readFileSync(new URL("./vectors.json", import.meta.url), "utf8"));
@@ -204,4 +205,25 @@ test("the page knows its routes and never suggests a path as a file name", () =>
   assert.equal(safeFileName("..", "fallback"), "fallback");
   assert.equal(safeFileName("", "fallback"), "fallback");
   assert.equal(safeFileName(share.name, "f"), share.name);
+});
+
+test("failures read as the design says, with the server's message as detail", () => {
+  const gone = (kind) => describeFailure(new GatewayError(410, kind, `server says ${kind}`), true);
+  assert.deepEqual(gone("expired"), ["expired", "This link has expired", "server says expired"]);
+  assert.deepEqual(gone("revoked"), ["revoked", "This link was revoked by its owner", "server says revoked"]);
+  assert.deepEqual(gone("used_up"), ["used_up", "This link has been used up", "server says used_up"]);
+  assert.deepEqual(describeFailure(new GatewayError(404, "not_found", "no share"), true), [
+    "not_found",
+    "No such link (or the link is incomplete)",
+    "no share",
+  ]);
+  assert.equal(describeFailure(new GatewayError(404, "not_found", ""), false)[1], "No such public file");
+  assert.deepEqual(describeFailure(new TamperError("chunk 3"), true), ["tampered", TAMPERED, ""]);
+  assert.equal(TAMPERED, "This file was tampered with or the link is wrong; nothing was saved.");
+  assert.equal(describeFailure(new FormatError("bad"), true)[0], "bad_link");
+  assert.deepEqual(describeFailure(new GatewayError(500, "internal", "boom"), true), [
+    "internal",
+    "The gateway refused (500)",
+    "boom",
+  ]);
 });

@@ -21,10 +21,10 @@ import {
 } from "/assets/share-crypto.js";
 import { formatDownloadsLeft, formatExpiry, formatSats, humanSize } from "/assets/share-format.js";
 import { GatewayClient, GatewayError, parsePagePath } from "/assets/share-gateway.js";
+import { INCOMPLETE_DAMAGED, INCOMPLETE_MISSING, NO_SUCH_LINK, describeFailure } from "/assets/share-messages.js";
 import { blobSink, filePickerSink, safeFileName, wantsFilePicker } from "/assets/share-save.js";
 
 const POLL_INTERVAL_MS = 1000;
-const TAMPERED = "This file was tampered with or the link is wrong; nothing was saved.";
 
 const $ = (id) => document.getElementById(id);
 
@@ -56,31 +56,8 @@ function showError(kind, text, detail = "") {
   $("progress").hidden = true;
 }
 
-const GONE_TEXT = {
-  expired: "This link has expired",
-  revoked: "This link was revoked by its owner",
-  used_up: "This link has been used up",
-};
-
-function describe(err) {
-  if (err instanceof TamperError) return ["tampered", TAMPERED, ""];
-  if (err instanceof FormatError) return ["bad_link", "The link or the gateway's answer is malformed", err.message];
-  if (!(err instanceof GatewayError)) return ["internal", "Something went wrong in this page", String(err)];
-  const { status, kind, detail } = err;
-  if (status === 410 && GONE_TEXT[kind]) return [kind, GONE_TEXT[kind], detail];
-  if (status === 404) {
-    const what = location.pathname.startsWith("/b/") ? "No such public file" : "No such link (or the link is incomplete)";
-    return ["not_found", what, detail];
-  }
-  if (kind === "short") return [kind, "The download was cut short; nothing was saved", detail];
-  if (kind === "network") return [kind, "Could not reach the gateway; check your connection", detail];
-  if (status === 429) return [kind, "Too many requests; try again in a moment", detail];
-  if (status === 503) return [kind, "The storage is unavailable right now; try again later", detail];
-  return [kind, `The gateway refused (${status || "no answer"})`, detail];
-}
-
 function fail(err) {
-  const [kind, text, detail] = describe(err);
+  const [kind, text, detail] = describeFailure(err, location.pathname.startsWith("/s/"));
   if (kind === "internal") console.error(err);
   showError(kind, text, detail);
 }
@@ -90,20 +67,20 @@ function fail(err) {
 async function open() {
   const page = parsePagePath(location.pathname);
   if (!page) {
-    showError("not_found", "No such link (or the link is incomplete)", location.pathname);
+    showError("not_found", NO_SUCH_LINK, location.pathname);
     return;
   }
   let wrappingKey = null;
   if (page.isShare) {
     if (location.hash.length <= 1) {
-      showError("incomplete", "The link is incomplete: the part after # is missing");
+      showError("incomplete", INCOMPLETE_MISSING);
       return;
     }
     let secret;
     try {
       secret = parseSecret(location.hash);
     } catch (err) {
-      showError("incomplete", "The link is incomplete: the part after # is damaged", err.message);
+      showError("incomplete", INCOMPLETE_DAMAGED, err.message);
       return;
     }
     const keys = await deriveShareKeys(secret);
