@@ -181,13 +181,19 @@ async function main() {
   await mkdir(args.out, { recursive: true });
   if (args.screenshots) await mkdir(args.screenshots, { recursive: true });
   const profile = await mkdtemp(path.join(os.tmpdir(), "shardgate-chromium-"));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_FLAGS,
-    acceptDownloads: true,
-    viewport: { width: 480, height: 900 },
-  });
+  const context = await chromium
+    .launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_FLAGS,
+      acceptDownloads: true,
+      timeout: LOAD_TIMEOUT_MS,
+      viewport: { width: 480, height: 900 },
+    })
+    .catch(async (err) => {
+      await rm(profile, { recursive: true, force: true });
+      throw new Error(`cannot start ${CHROMIUM} (run scripts/install-test-peers.sh): ${err.message}`);
+    });
   const pending = [];
   context.on("request", (request) => {
     pending.push(
@@ -228,4 +234,7 @@ async function main() {
   process.exit(code);
 }
 
-main();
+main().catch((err) => {
+  console.error(`share_download: ${err.message}`);
+  process.exit(1);
+});
