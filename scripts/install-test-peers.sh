@@ -3,6 +3,9 @@
 #   - moto (S3 API, any credentials)          -> <tools>/venv/bin/moto_server
 #   - gcp-storage-emulator (GCS JSON API)      -> <tools>/venv/bin/gcp-storage-emulator
 #   - s3s-fs (S3 API that checks SigV4)        -> <tools>/bin/s3s-fs
+# and the browser the download-page tests drive (tests/browser/):
+#   - Debian's chromium (+ chromium-driver)    -> /usr/bin/chromium
+#   - playwright-core (drives it, no browsers) -> <tools>/node/node_modules/playwright-core
 # into <repo>/.tools (override with SHARDGATE_TOOLS).
 #
 # Idempotent and cached: a second run only checks versions and returns within
@@ -13,6 +16,7 @@ set -euo pipefail
 MOTO_VERSION="5.2.5"
 GCS_EMULATOR_VERSION="2026.7.19"
 S3S_FS_VERSION="0.14.1"
+PLAYWRIGHT_CORE_VERSION="1.65.2"
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="${SHARDGATE_TOOLS:-$REPO/.tools}"
@@ -114,15 +118,48 @@ install_s3s_fs() {
     s3s_fs_installed_version >/dev/null || die "s3s-fs $S3S_FS_VERSION missing after install"
 }
 
+# Debian's own build: playwright-core's bundled-browser download is not used,
+# so the tests drive the same Chromium the distribution patches.
+install_chromium() {
+    if [ -x /usr/bin/chromium ]; then
+        log "chromium already installed ($(/usr/bin/chromium --version 2>/dev/null || echo 'version unknown'))"
+        return 0
+    fi
+    apt_install chromium chromium-driver
+}
+
+playwright_core_installed_version() {
+    local manifest="$TOOLS/node/node_modules/playwright-core/package.json"
+    [ -f "$manifest" ] || return 1
+    node -e 'process.stdout.write(require(process.argv[1]).version)' "$manifest" 2>/dev/null
+}
+
+install_playwright_core() {
+    if [ "$(playwright_core_installed_version || true)" = "$PLAYWRIGHT_CORE_VERSION" ]; then
+        log "playwright-core $PLAYWRIGHT_CORE_VERSION already installed"
+        return 0
+    fi
+    command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+    log "installing playwright-core $PLAYWRIGHT_CORE_VERSION"
+    mkdir -p "$TOOLS/node"
+    npm install --prefix "$TOOLS/node" --no-audit --no-fund --loglevel=error \
+        "playwright-core@$PLAYWRIGHT_CORE_VERSION" </dev/null >&2
+    [ "$(playwright_core_installed_version || true)" = "$PLAYWRIGHT_CORE_VERSION" ] ||
+        die "playwright-core $PLAYWRIGHT_CORE_VERSION missing after install"
+}
+
 verify() {
     "$VENV/bin/moto_server" --help >/dev/null 2>&1 || die "moto_server does not run"
     "$VENV/bin/gcp-storage-emulator" --help >/dev/null 2>&1 || die "gcp-storage-emulator does not run"
     "$TOOLS/bin/s3s-fs" --help >/dev/null 2>&1 || die "s3s-fs does not run"
-    log "ok: moto $MOTO_VERSION, gcp-storage-emulator $GCS_EMULATOR_VERSION, s3s-fs $S3S_FS_VERSION in $TOOLS"
+    /usr/bin/chromium --version >/dev/null 2>&1 || die "chromium does not run"
+    log "ok: moto $MOTO_VERSION, gcp-storage-emulator $GCS_EMULATOR_VERSION, s3s-fs $S3S_FS_VERSION, playwright-core $PLAYWRIGHT_CORE_VERSION in $TOOLS; $(/usr/bin/chromium --version)"
 }
 
 start=$SECONDS
 install_python_peers
 install_s3s_fs
+install_chromium
+install_playwright_core
 verify
 log "done in $((SECONDS - start)) s"

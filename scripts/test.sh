@@ -29,6 +29,8 @@ run_timed() {
 total_start=$SECONDS
 run_timed "install test peers" scripts/install-test-peers.sh
 run_timed "PostgreSQL" scripts/ensure-postgres.sh
+# The download page's crypto, in Node against fixed vectors (under a second).
+run_timed "download page crypto (node --test)" node --test tests/browser/crypto.test.mjs
 
 printf '\nprovider kinds: %s\ntools: %s\n' "$SHARDGATE_PROVIDER_KINDS" "$SHARDGATE_TOOLS"
 if [ "$#" -eq 0 ]; then
