@@ -144,7 +144,13 @@ async function getInvoice() {
   $("get-invoice").disabled = true;
   $("message").hidden = true;
   setStatus("Asking for an invoice…", "invoicing");
-  const { challenge, response } = await state.client.challenge();
+  let challenge, response;
+  try {
+    ({ challenge, response } = await state.client.challenge());
+  } catch (err) {
+    $("get-invoice").disabled = false; // a busy gateway is worth a second click
+    throw err;
+  }
   if (response) {
     // A free download: the gateway sent the bytes at once.
     $("get-invoice").hidden = true;
@@ -198,6 +204,7 @@ async function pollPayment(challenge) {
         if (typeof status.preimage !== "string") throw new FormatError("the payment status has no preimage");
         return paid(status.preimage);
       case "open":
+        setStatus("Waiting for payment…", "waiting");
         break;
       case "accepted":
         // The payment is held by the node, not settled yet: still no preimage.
