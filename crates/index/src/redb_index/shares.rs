@@ -14,10 +14,12 @@ use crate::error::IndexError;
 use crate::records::TenantId;
 use crate::rules;
 use crate::share_rules;
-use crate::shares::{ShareId, ShareRecord};
+use crate::shares::{SHARE_ID_LEN, ShareId, ShareRecord};
 
-/// Sorts after every share id: the inclusive end of a key range.
-const LAST_SHARE_KEY: ShareKey = [0xff; crate::shares::SHARE_ID_LEN];
+/// Sorts before every other share id: the inclusive start of a key range.
+const FIRST_SHARE_KEY: ShareKey = [0; SHARE_ID_LEN];
+/// Sorts after every other share id: the inclusive end of a key range.
+const LAST_SHARE_KEY: ShareKey = [0xff; SHARE_ID_LEN];
 
 fn load(
     table: &impl ReadableTable<ShareKey, &'static [u8]>,
@@ -77,7 +79,7 @@ pub(super) fn list(
         let blob = *blob.as_bytes();
         let start = match after {
             Some(after) => Bound::Excluded((owner_s, blob, after.0)),
-            None => Bound::Included((owner_s, blob, [0; crate::shares::SHARE_ID_LEN])),
+            None => Bound::Included((owner_s, blob, FIRST_SHARE_KEY)),
         };
         let end = Bound::Included((owner_s, blob, LAST_SHARE_KEY));
         let by_blob = txn.open_table(SHARES_BY_BLOB)?;
@@ -90,7 +92,7 @@ pub(super) fn list(
     } else {
         let start = match after {
             Some(after) => Bound::Excluded((owner_s, after.0)),
-            None => Bound::Included((owner_s, [0; crate::shares::SHARE_ID_LEN])),
+            None => Bound::Included((owner_s, FIRST_SHARE_KEY)),
         };
         let end = Bound::Included((owner_s, LAST_SHARE_KEY));
         let by_owner = txn.open_table(SHARES_BY_OWNER)?;
@@ -165,7 +167,7 @@ pub(super) fn delete_of_blob(
 ) -> Result<(), IndexError> {
     let (owner_s, blob) = (owner.as_str(), *blob.as_bytes());
     let mut by_blob = txn.open_table(SHARES_BY_BLOB)?;
-    let range = (owner_s, blob, [0; crate::shares::SHARE_ID_LEN])..=(owner_s, blob, LAST_SHARE_KEY);
+    let range = (owner_s, blob, FIRST_SHARE_KEY)..=(owner_s, blob, LAST_SHARE_KEY);
     let mut ids = Vec::new();
     for entry in by_blob.range(range)? {
         ids.push(entry?.0.value().2);
@@ -186,7 +188,7 @@ pub(super) fn delete_of_blob(
 pub(super) fn delete_of_owner(txn: &WriteTransaction, owner: &TenantId) -> Result<(), IndexError> {
     let owner_s = owner.as_str();
     let mut by_owner = txn.open_table(SHARES_BY_OWNER)?;
-    let range = (owner_s, [0; crate::shares::SHARE_ID_LEN])..=(owner_s, LAST_SHARE_KEY);
+    let range = (owner_s, FIRST_SHARE_KEY)..=(owner_s, LAST_SHARE_KEY);
     let mut ids = Vec::new();
     for entry in by_owner.range(range)? {
         ids.push(ShareId(entry?.0.value().1));
