@@ -16,6 +16,7 @@ const PROTO_FILES: &[&str] = &[
     "shardgate/v1/payments.proto",
     "shardgate/v1/providers.proto",
     "shardgate/v1/admin.proto",
+    "shardgate/v1/shares.proto",
 ];
 
 /// Name of the descriptor set in OUT_DIR; `src/lib.rs` includes it.

@@ -56,8 +56,7 @@ async fn main() {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let broker = tokio::spawn(shardgate_broker::run_with(
         config,
-        listener,
-        None,
+        shardgate_broker::Listeners::grpc(listener),
         async move {
             let _ = stopped.await;
         },

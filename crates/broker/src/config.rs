@@ -39,6 +39,13 @@ pub struct BrokerConfig {
     /// Prometheus `/metrics` address; `None` turns the endpoint off.
     /// Default `127.0.0.1:9700`.
     pub metrics_listen: Option<SocketAddr>,
+    /// HTTP gateway address (share pages, L402 over HTTP); `None` (the
+    /// default for `serve`) turns it off.
+    pub http_listen: Option<SocketAddr>,
+    /// The gateway's public address as people reach it (e.g.
+    /// `https://files.example.com`), used to build share links. Unset:
+    /// clients build links from the address they know.
+    pub public_url: Option<String>,
     /// The 32-byte master key as 64 hex characters. Every key the broker
     /// uses (convergence secrets, the key-encryption key, the provider
     /// config seal) is derived from it; it is never stored in the index.
@@ -103,6 +110,8 @@ impl Default for BrokerConfig {
             index: IndexConfig::default(),
             listen: SocketAddr::from(([127, 0, 0, 1], 7700)),
             metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9700))),
+            http_listen: None,
+            public_url: None,
             master_key: None,
             admin_key_hash: None,
             global_dedup: false,
@@ -221,6 +230,11 @@ impl BrokerConfig {
     pub fn validate(&self) -> Result<(), BrokerError> {
         let bad = |what: &str| Err(BrokerError::Config(what.to_owned()));
         self.index.validate()?;
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return bad("public_url must start with http:// or https://");
+        }
         let size = self.default_chunk_size as usize;
         if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&size) {
             return bad("default_chunk_size must be within 262144..=67108864");

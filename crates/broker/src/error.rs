@@ -80,6 +80,18 @@ pub enum BrokerError {
         reason: String,
         /// `L402 macaroon="…", invoice="…"`, sent as `www-authenticate`.
         challenge: String,
+        /// The invoice behind the challenge, for transports that show it
+        /// (the HTTP gateway's JSON and QR code).
+        invoice: Box<ChallengeInvoice>,
+    },
+    /// A share link that exists but serves nothing any more: `kind` is
+    /// `expired`, `revoked`, `used_up` or `blob_deleted` (HTTP 410).
+    #[error("{message}")]
+    ShareGone {
+        /// Machine-readable reason, shown to the page.
+        kind: &'static str,
+        /// What happened, for a person.
+        message: String,
     },
     /// Another run of the same job is in progress; retry when it ends.
     #[error("{0}")]
@@ -117,6 +129,21 @@ pub enum BrokerError {
     /// From the data path (formats, crypto, erasure coding).
     #[error(transparent)]
     Core(#[from] CoreError),
+}
+
+/// What a payment challenge asks for, beside its header form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChallengeInvoice {
+    /// BOLT 11 payment request.
+    pub payment_request: String,
+    /// The L402 macaroon (base64) the payer presents with the preimage.
+    pub macaroon: String,
+    /// Hex payment hash of the invoice.
+    pub payment_hash: String,
+    /// Amount asked, msat.
+    pub amount_msat: u64,
+    /// When an unpaid invoice stops being payable, unix ms.
+    pub expires_at_unix_ms: u64,
 }
 
 impl BrokerError {

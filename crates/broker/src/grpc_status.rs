@@ -1,4 +1,5 @@
-//! The one place where errors become gRPC statuses.
+//! The one place where errors become gRPC statuses, and HTTP statuses for
+//! the gateway (derived from the gRPC code, so both transports agree).
 //!
 //! Codes follow the error model of `proto/shardgate/v1/common.proto`;
 //! messages say what to change or whether to retry, and never carry keys,
@@ -55,9 +56,9 @@ pub(crate) fn code_of(err: &BrokerError) -> Code {
         BrokerError::QuotaExceeded { .. } | BrokerError::MessageTooLarge(_) => {
             Code::ResourceExhausted
         }
-        BrokerError::FailedPrecondition(_) | BrokerError::PaymentsNotEnabled { .. } => {
-            Code::FailedPrecondition
-        }
+        BrokerError::FailedPrecondition(_)
+        | BrokerError::PaymentsNotEnabled { .. }
+        | BrokerError::ShareGone { .. } => Code::FailedPrecondition,
         BrokerError::Aborted(_) => Code::Aborted,
         BrokerError::DataLoss(_) => Code::DataLoss,
         BrokerError::Unavailable(_) => Code::Unavailable,
@@ -71,7 +72,8 @@ pub(crate) fn code_of(err: &BrokerError) -> Code {
     }
 }
 
-fn message_of(err: &BrokerError) -> String {
+/// The message a client sees (the same over gRPC and HTTP).
+pub(crate) fn message_of(err: &BrokerError) -> String {
     match err {
         BrokerError::Index(IndexError::QuotaExceeded {
             used,
@@ -125,6 +127,65 @@ fn message_of(err: &BrokerError) -> String {
     }
 }
 
+/// The HTTP status of an error on the gateway: the gRPC code's usual HTTP
+/// twin (google.rpc.Code's mapping), except where HTTP has a word of its
+/// own: 402 for a challenge, 410 for a share that is gone, 416 for a range
+/// past the end.
+pub(crate) fn http_status_of(err: &BrokerError) -> http::StatusCode {
+    use http::StatusCode as H;
+    match err {
+        BrokerError::PaymentRequired { .. } => return H::PAYMENT_REQUIRED,
+        BrokerError::ShareGone { .. } => return H::GONE,
+        BrokerError::OutOfRange(_) => return H::RANGE_NOT_SATISFIABLE,
+        BrokerError::MessageTooLarge(_) => return H::PAYLOAD_TOO_LARGE,
+        _ => {}
+    }
+    match code_of(err) {
+        Code::Ok => H::OK,
+        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => H::BAD_REQUEST,
+        Code::Unauthenticated => H::UNAUTHORIZED,
+        Code::PermissionDenied => H::FORBIDDEN,
+        Code::NotFound => H::NOT_FOUND,
+        Code::AlreadyExists | Code::Aborted => H::CONFLICT,
+        Code::ResourceExhausted => H::TOO_MANY_REQUESTS,
+        Code::Unimplemented => H::NOT_IMPLEMENTED,
+        Code::Unavailable => H::SERVICE_UNAVAILABLE,
+        Code::DeadlineExceeded => H::GATEWAY_TIMEOUT,
+        Code::Cancelled | Code::Unknown | Code::DataLoss | Code::Internal => {
+            H::INTERNAL_SERVER_ERROR
+        }
+    }
+}
+
+/// The `error` field of the gateway's JSON errors: the gRPC code in
+/// snake case, or the share's own reason.
+pub(crate) fn error_kind_of(err: &BrokerError) -> &'static str {
+    match err {
+        BrokerError::PaymentRequired { .. } => return "payment_required",
+        BrokerError::ShareGone { kind, .. } => return kind,
+        _ => {}
+    }
+    match code_of(err) {
+        Code::Ok => "ok",
+        Code::Cancelled => "cancelled",
+        Code::Unknown => "unknown",
+        Code::InvalidArgument => "invalid_argument",
+        Code::DeadlineExceeded => "deadline_exceeded",
+        Code::NotFound => "not_found",
+        Code::AlreadyExists => "already_exists",
+        Code::PermissionDenied => "permission_denied",
+        Code::ResourceExhausted => "resource_exhausted",
+        Code::FailedPrecondition => "failed_precondition",
+        Code::Aborted => "aborted",
+        Code::OutOfRange => "out_of_range",
+        Code::Unimplemented => "unimplemented",
+        Code::Internal => "internal",
+        Code::Unavailable => "unavailable",
+        Code::DataLoss => "data_loss",
+        Code::Unauthenticated => "unauthenticated",
+    }
+}
+
 fn index_code(err: &IndexError) -> Code {
     match err {
         IndexError::NotFound { .. } => Code::NotFound,
@@ -136,6 +197,8 @@ fn index_code(err: &IndexError) -> Code {
         IndexError::UsesExhausted { .. } => Code::Unauthenticated,
         IndexError::Invalid { .. } => Code::InvalidArgument,
         IndexError::Storage { .. } => Code::Unavailable,
+        // The gateway answers it as the share's own 410 (share_access.rs).
+        IndexError::ShareUnavailable { .. } => Code::FailedPrecondition,
         _ => Code::Internal,
     }
 }
@@ -239,6 +302,13 @@ mod tests {
         let s = status(BrokerError::PaymentRequired {
             reason: "credential used up: 1 of 1 uses spent".into(),
             challenge: "L402 macaroon=\"AgE=\", invoice=\"lnbcrt1\"".into(),
+            invoice: Box::new(crate::error::ChallengeInvoice {
+                payment_request: "lnbcrt1".into(),
+                macaroon: "AgE=".into(),
+                payment_hash: "00".repeat(32),
+                amount_msat: 1000,
+                expires_at_unix_ms: 0,
+            }),
         });
         assert_eq!(s.code(), Code::Unauthenticated);
         assert_eq!(s.message(), "credential used up: 1 of 1 uses spent");

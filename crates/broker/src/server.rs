@@ -11,6 +11,7 @@ use shardgate_index::Index;
 use shardgate_proto::v1::admin_server::AdminServer;
 use shardgate_proto::v1::payments_server::PaymentsServer;
 use shardgate_proto::v1::providers_server::ProvidersServer;
+use shardgate_proto::v1::shares_server::SharesServer;
 use shardgate_proto::v1::storage_server::StorageServer;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -30,6 +31,7 @@ use crate::repair::{RepairSettings, RepairWorker};
 use crate::service::admin::AdminService;
 use crate::service::payments::PaymentsService;
 use crate::service::providers::ProvidersService;
+use crate::service::shares::SharesService;
 use crate::service::storage::StorageService;
 use crate::state::Broker;
 use crate::wire_status::{MAX_HEADER_LIST_BYTES, WireStatusLayer};
@@ -40,13 +42,37 @@ const SERVED: &[&str] = &[
     "shardgate.v1.Providers",
     "shardgate.v1.Admin",
     "shardgate.v1.Payments",
+    "shardgate.v1.Shares",
 ];
 /// How often DOWN providers get a half-open probe check.
 const PROBE_INTERVAL: Duration = Duration::from_secs(2);
 
+/// The sockets a broker serves on, bound by the caller (tests and `dev`
+/// bind port 0 and read the addresses back).
+pub struct Listeners {
+    /// gRPC.
+    pub grpc: TcpListener,
+    /// Prometheus `/metrics`, if served.
+    pub metrics: Option<TcpListener>,
+    /// The HTTP gateway (share pages, L402 over HTTP), if served.
+    pub http: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// gRPC only.
+    pub fn grpc(grpc: TcpListener) -> Listeners {
+        Listeners {
+            grpc,
+            metrics: None,
+            http: None,
+        }
+    }
+}
+
 /// Serves on `listener` until `shutdown` completes, with the index
-/// `config.index` names (redb in `config.data_dir` by default) and
-/// `/metrics` on `config.metrics_listen`.
+/// `config.index` names (redb in `config.data_dir` by default),
+/// `/metrics` on `config.metrics_listen` and the HTTP gateway on
+/// `config.http_listen`.
 pub async fn run(
     config: BrokerConfig,
     listener: TcpListener,
@@ -56,19 +82,27 @@ pub async fn run(
         Some(addr) => Some(TcpListener::bind(addr).await?),
         None => None,
     };
-    run_with(config, listener, metrics, shutdown).await
+    let http = match config.http_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await?),
+        None => None,
+    };
+    let listeners = Listeners {
+        grpc: listener,
+        metrics,
+        http,
+    };
+    run_with(config, listeners, shutdown).await
 }
 
-/// As [`run`], with the metrics listener passed in (tests bind port 0).
+/// As [`run`], with every listener passed in.
 pub async fn run_with(
     config: BrokerConfig,
-    listener: TcpListener,
-    metrics: Option<TcpListener>,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BrokerError> {
     config.validate()?;
     let index = config.index.open(&config.data_dir).await?;
-    serve(config, index, listener, metrics, FreeOnly, shutdown).await
+    serve(config, index, listeners, FreeOnly, shutdown).await
 }
 
 /// Everything wired from its parts: any index, and the payment gate used
@@ -77,8 +111,7 @@ pub async fn run_with(
 pub async fn serve(
     config: BrokerConfig,
     index: Arc<dyn Index>,
-    listener: TcpListener,
-    metrics: Option<TcpListener>,
+    listeners: Listeners,
     payments: impl PaymentGate,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BrokerError> {
@@ -162,8 +195,17 @@ pub async fn serve(
         workers.spawn(cashier.lnd.clone().keep_connected());
         workers.spawn(crate::payment::watcher::watch_holds(cashier.clone()));
     }
+    let Listeners {
+        grpc: listener,
+        metrics,
+        http,
+    } = listeners;
     if let (Some(listener), Some(handle)) = (metrics, handle()) {
         workers.spawn(serve_metrics(listener, handle));
+    }
+    if let Some(http) = http {
+        tracing::info!(addr = ?http.local_addr().ok(), "HTTP gateway serving");
+        workers.spawn(crate::gateway::serve_http(http, broker.clone()));
     }
 
     tracing::info!(addr = ?listener.local_addr().ok(), "broker serving");
@@ -189,6 +231,7 @@ pub async fn serve(
         .add_service(ProvidersServer::new(ProvidersService::new(broker.clone())))
         .add_service(AdminServer::new(AdminService::new(broker.clone())))
         .add_service(PaymentsServer::new(PaymentsService::new(broker.clone())))
+        .add_service(SharesServer::new(SharesService::new(broker.clone())))
         .serve_with_incoming_shutdown(incoming, async move {
             shutdown.await;
             // Tell load balancers first; in-flight calls then finish (an

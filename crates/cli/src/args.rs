@@ -43,6 +43,9 @@ pub(crate) enum Command {
     Stat(BlobArgs),
     /// Delete one of your blobs.
     Rm(BlobArgs),
+    /// Share a blob through a link (`share BLOB`), list (`share ls`) or
+    /// revoke (`share rm ID`) your share links.
+    Share(ShareArgs),
     /// Manage storage providers (needs the admin key).
     #[command(subcommand)]
     Providers(ProvidersCommand),
@@ -80,6 +83,14 @@ pub(crate) struct ServeArgs {
     /// Prometheus /metrics address, or `off`.
     #[arg(long, env = "SHARDGATE_METRICS_LISTEN", value_name = "ADDR|off")]
     pub metrics_listen: Option<String>,
+    /// HTTP gateway address (share links, L402 over HTTP), or `off` (the
+    /// default).
+    #[arg(long, env = "SHARDGATE_HTTP_LISTEN", value_name = "ADDR|off")]
+    pub http_listen: Option<String>,
+    /// The gateway's public address, used in share links
+    /// (e.g. https://files.example.com).
+    #[arg(long, env = "SHARDGATE_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
     /// File holding the master key (64 hex characters). The key itself can
     /// come from the env var SHARDGATE_MASTER_KEY; never pass it as a flag.
     #[arg(long, env = "SHARDGATE_MASTER_KEY_FILE", value_name = "FILE")]
@@ -282,9 +293,12 @@ pub(crate) struct PutArgs {
 pub(crate) struct GetArgs {
     #[command(flatten)]
     pub conn: ConnArgs,
-    /// Blob id (64 hex characters).
+    /// Blob id (64 hex characters), or a share link
+    /// (`https://…/s/ID#SECRET`: downloaded through the HTTP gateway, as a
+    /// browser would, paid and decrypted here).
     pub blob_id: String,
-    /// Output file; `-` or absent writes to stdout.
+    /// Output file; `-` or absent writes to stdout (for a share link:
+    /// absent saves under the shared file's name).
     #[arg(long, short)]
     pub output: Option<PathBuf>,
     /// Byte range: START-END (inclusive), START- (to the end) or START+LEN.
@@ -318,6 +332,71 @@ pub(crate) struct GetArgs {
     pub direct: bool,
     #[command(flatten)]
     pub payer: PayerArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct ShareArgs {
+    #[command(subcommand)]
+    pub command: Option<ShareCommand>,
+    #[command(flatten)]
+    pub create: ShareCreateArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ShareCommand {
+    /// List your share links (of one blob if given).
+    Ls(ShareListArgs),
+    /// Revoke a share link: it serves nothing from now on.
+    Rm(ShareRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ShareCreateArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Blob id (64 hex characters) of one of your blobs.
+    pub blob_id: Option<String>,
+    /// The link stops working after this long: 90s, 30m, 12h, 7d.
+    #[arg(long, value_name = "DURATION")]
+    pub expires: Option<String>,
+    /// Downloads the link allows (default: unlimited).
+    #[arg(long, value_name = "N")]
+    pub max_downloads: Option<u32>,
+    /// Flat price of one download through the link, msat (default: the
+    /// blob's own price).
+    #[arg(long, value_name = "MSAT")]
+    pub price_msat: Option<u64>,
+    /// The gateway address to put in the link (default: the broker's
+    /// public URL, if it has one).
+    #[arg(long, env = "SHARDGATE_GATEWAY", value_name = "URL")]
+    pub gateway: Option<String>,
+    /// End-to-end blob: its file key (64 hex), wrapped into the share so
+    /// that only link holders can decrypt. Prefer --key-file.
+    #[arg(long, value_name = "HEX", conflicts_with = "key_file")]
+    pub key: Option<String>,
+    /// End-to-end blob: the file holding its key (`put --e2e --key-file`).
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
+    /// End-to-end blob: the name the page shows (default: the blob's name).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ShareListArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Only this blob's shares.
+    pub blob_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ShareRevokeArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Share id (as `share ls` shows it).
+    pub share_id: String,
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,9 @@ use crate::progress::Transfer;
 
 /// `shardgate get`.
 pub(crate) async fn command(args: GetArgs) -> anyhow::Result<()> {
+    if crate::share_get::is_link(&args.blob_id) {
+        return crate::share_get::command(args).await;
+    }
     let range = args.range.as_deref().map(parse_range).transpose()?;
     let file_key = match (&args.key, &args.key_file) {
         (Some(hex), _) => Some(parse_file_key(hex).context("--key")?),

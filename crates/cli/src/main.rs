@@ -23,6 +23,8 @@ mod provider_spec;
 mod providers;
 mod serve;
 mod serve_payments;
+mod share_get;
+mod shares;
 mod upload;
 
 use std::process::ExitCode;
@@ -69,6 +71,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Ls(a) => blobs::list(a).await,
         Command::Stat(a) => blobs::stat(a).await,
         Command::Rm(a) => blobs::remove(a).await,
+        Command::Share(a) => shares::command(a).await,
         Command::Providers(a) => providers::command(a).await,
         Command::Tenant(a) => admin::tenant(a).await,
         Command::Gc(a) => admin::gc(a).await,

@@ -34,13 +34,29 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    let http = match config.http_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} for the HTTP gateway"))?,
+        ),
+        None => None,
+    };
     let addr = listener.local_addr()?;
     if let Some(m) = &metrics {
         tracing::info!("metrics on http://{}/metrics", m.local_addr()?);
     }
+    if let Some(h) = &http {
+        tracing::info!("HTTP gateway on http://{}/", h.local_addr()?);
+    }
     // The one line scripts may read; readiness is the health check.
     println!("listening on {addr}");
-    shardgate_broker::run_with(config, listener, metrics, shutdown_signal())
+    let listeners = shardgate_broker::Listeners {
+        grpc: listener,
+        metrics,
+        http,
+    };
+    shardgate_broker::run_with(config, listeners, shutdown_signal())
         .await
         .context("the broker stopped")?;
     tracing::info!("broker stopped");
@@ -77,6 +93,17 @@ pub(crate) fn load_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
                 format!("--metrics-listen {addr:?} is not an address like 127.0.0.1:9700 or `off`")
             })?),
         };
+    }
+    if let Some(http) = &args.http_listen {
+        config.http_listen = match http.as_str() {
+            "off" | "none" | "" => None,
+            addr => Some(addr.parse::<SocketAddr>().with_context(|| {
+                format!("--http-listen {addr:?} is not an address like 127.0.0.1:8080 or `off`")
+            })?),
+        };
+    }
+    if let Some(url) = &args.public_url {
+        config.public_url = Some(url.trim_end_matches('/').to_owned());
     }
     if let Some(path) = &args.master_key_file {
         let text = std::fs::read_to_string(path)
@@ -168,6 +195,8 @@ mod tests {
             listen: Some("127.0.0.1:0".parse().expect("addr")),
             data_dir: None,
             metrics_listen: Some("off".into()),
+            http_listen: None,
+            public_url: None,
             master_key_file: None,
             admin_key_hash: None,
             payments: Default::default(),

@@ -9,6 +9,7 @@ use shardgate_proto::auth_metadata;
 use shardgate_proto::v1::admin_client::AdminClient;
 use shardgate_proto::v1::payments_client::PaymentsClient;
 use shardgate_proto::v1::providers_client::ProvidersClient;
+use shardgate_proto::v1::shares_client::SharesClient;
 use shardgate_proto::v1::storage_client::StorageClient;
 use tonic::Request;
 use tonic::metadata::AsciiMetadataValue;
@@ -244,6 +245,10 @@ impl Client {
 
     pub(crate) fn admin_stub(&self) -> AdminClient<Channel> {
         AdminClient::new(self.channel.clone())
+    }
+
+    pub(crate) fn shares_stub(&self) -> SharesClient<Channel> {
+        SharesClient::new(self.channel.clone())
     }
 
     pub(crate) fn providers_stub(&self) -> ProvidersClient<Channel> {

@@ -52,6 +52,9 @@ pub enum ErrorKind {
     Io,
     /// The broker broke the protocol or failed internally.
     Internal,
+    /// A share link that serves nothing any more: expired, revoked by its
+    /// owner, used up, or its file deleted; the message says which.
+    Gone,
 }
 
 impl ErrorKind {

@@ -15,6 +15,9 @@ mod payments;
 mod purchase;
 mod put;
 mod raw_challenge;
+mod share_download;
+mod share_link;
+mod shares;
 
 pub use challenge::Challenge;
 pub use client::{Client, ClientBuilder};
@@ -26,6 +29,9 @@ pub use payer::{FnPayer, LndPayer, Paid, Payer, PaymentEvent, PaymentPolicy};
 pub use purchase::Purchase;
 pub use put::{Progress, PutOptions, Uploaded};
 /// The file key of an end-to-end blob, and the manifest type.
-pub use shardgate_core::{FileKey, Manifest};
+pub use shardgate_core::{FileKey, Manifest, ShareSecret};
 /// The generated protocol messages the SDK takes and returns.
 pub use shardgate_proto::v1 as pb;
+pub use share_download::{SharePreview, SharedDownload, download_share, preview_share};
+pub use share_link::ShareLink;
+pub use shares::{CreatedShare, ShareOptions};

@@ -238,6 +238,19 @@ impl PaymentPolicy {
         }
     }
 
+    /// Pays `invoice` with `payer`, checks the preimage against it, and
+    /// tells the observer.
+    pub(crate) async fn pay_checked(&self, payer: &dyn Payer, invoice: &Invoice) -> Result<Paid> {
+        let paid = payer.pay(invoice).await?;
+        if paid.preimage.payment_hash() != invoice.payment_hash {
+            return Err(ClientError::payment(
+                "the payer returned a preimage that does not match the invoice",
+            ));
+        }
+        self.event(PaymentEvent::Paid { paid: paid.clone() });
+        Ok(paid)
+    }
+
     /// Refuses an invoice above the cap ([`ErrorKind::PriceAboveCap`]) or
     /// one that has expired, as a download does before paying. Public so
     /// an invoice bought separately (`Payments.CreateInvoice`) can be

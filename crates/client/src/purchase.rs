@@ -205,13 +205,9 @@ impl Client {
         if payment.hold {
             return self.open_hold(call, payment, challenge).await;
         }
-        let paid = payer.pay(&challenge.invoice).await?;
-        if paid.preimage.payment_hash() != challenge.invoice.payment_hash {
-            return Err(ClientError::payment(
-                "the payer returned a preimage that does not match the invoice",
-            ));
-        }
-        payment.event(PaymentEvent::Paid { paid: paid.clone() });
+        let paid = payment
+            .pay_checked(payer.as_ref(), &challenge.invoice)
+            .await?;
         let auth = authorization(&challenge.token, Some(&paid.preimage));
         let response = call
             .send(self, Some(&auth))

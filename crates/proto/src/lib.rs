@@ -33,4 +33,5 @@ pub const SERVICE_NAMES: &[&str] = &[
     "shardgate.v1.Payments",
     "shardgate.v1.Providers",
     "shardgate.v1.Admin",
+    "shardgate.v1.Shares",
 ];

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use shardgate_core::{Manifest, ManifestChunk, StreamLayout, StreamRange};
 use shardgate_index::{BlobRecord, ChunkRecord, TenantRecord};
-use shardgate_proto::v1::{GetHeader, GetRequest, GetResponse, get_response::Frame};
+use shardgate_proto::v1::{ByteRange, GetHeader, GetRequest, GetResponse, get_response::Frame};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tokio_stream::wrappers::ReceiverStream;
@@ -68,13 +68,37 @@ pub(crate) async fn get(
 ) -> Result<GetStream, BrokerError> {
     let blob_id = parse_id(&request.blob_id, "blob_id")?;
     let blob = find_blob(&broker, caller.as_ref(), &blob_id).await?;
-    let manifest = manifest_of(&blob)?;
-    let range = served_range(StreamLayout::blob_len(&manifest), request.range.as_ref())?;
+    let owned = caller.as_ref().is_some_and(|t| t.id == blob.owner);
     let payment = DownloadRequest {
         hold_invoice: request.hold_invoice,
         uses: request.uses,
         direct: false,
     };
+    serve_blob(
+        broker,
+        blob,
+        owned,
+        request.range.as_ref(),
+        payment,
+        credential,
+    )
+    .await
+}
+
+/// Serves `requested` of a blob the caller may see (found by Get, or
+/// opened through a share link or the HTTP gateway): checks the range, asks
+/// the payment gate, then streams. Both transports come through here, so
+/// they share one gate, one set of caveats and use counts, one ledger.
+pub(crate) async fn serve_blob(
+    broker: Arc<Broker>,
+    blob: BlobRecord,
+    owned: bool,
+    requested: Option<&ByteRange>,
+    payment: DownloadRequest,
+    credential: Option<&str>,
+) -> Result<GetStream, BrokerError> {
+    let manifest = manifest_of(&blob)?;
+    let range = served_range(StreamLayout::blob_len(&manifest), requested)?;
     let grant = broker
         .payments
         .authorize(&blob, range, payment, credential)
@@ -83,7 +107,6 @@ pub(crate) async fn get(
 
     let prepared = async {
         let chunks = range_chunks(&broker, &manifest, range).await?;
-        let owned = caller.as_ref().is_some_and(|t| t.id == blob.owner);
         let info = blob_info(&blob, &chunks.records, owned)?;
         Ok::<_, BrokerError>((chunks, info))
     }

@@ -41,6 +41,17 @@ impl IssuedInvoice {
     pub(crate) fn challenge(&self) -> Result<String, BrokerError> {
         Ok(www_authenticate(&self.token, &self.record.payment_request)?)
     }
+
+    /// What a transport shows of it besides the header.
+    pub(crate) fn summary(&self) -> crate::error::ChallengeInvoice {
+        crate::error::ChallengeInvoice {
+            payment_request: self.record.payment_request.clone(),
+            macaroon: self.token.clone(),
+            payment_hash: hex::encode(self.record.payment_hash),
+            amount_msat: self.record.amount_msat,
+            expires_at_unix_ms: self.record.expires_at_unix_ms,
+        }
+    }
 }
 
 impl Cashier {

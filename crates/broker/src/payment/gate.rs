@@ -222,7 +222,11 @@ impl L402Gate {
             Err(e) => return e,
         };
         match issued.challenge() {
-            Ok(challenge) => BrokerError::PaymentRequired { reason, challenge },
+            Ok(challenge) => BrokerError::PaymentRequired {
+                reason,
+                challenge,
+                invoice: Box::new(issued.summary()),
+            },
             Err(e) => e,
         }
     }

@@ -6,6 +6,7 @@ pub(crate) mod admin;
 pub(crate) mod listing;
 pub(crate) mod payments;
 pub(crate) mod providers;
+pub(crate) mod shares;
 pub(crate) mod storage;
 
 use std::borrow::Cow;

@@ -258,6 +258,7 @@ async fn keep_serving(
     println!("  shardgate ledger");
     println!("  shardgate providers ls");
     println!("metrics: {}", broker.metrics_url);
+    println!("share links open at {}/s/…", broker.gateway_url);
     println!("press ctrl-c to stop");
     crate::serve::shutdown_signal().await;
 }

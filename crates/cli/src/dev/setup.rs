@@ -121,27 +121,33 @@ pub(super) fn broker_config(dir: &Path, keys: &DevKeys, lightning: &DevLightning
 pub(super) struct RunningBroker {
     pub url: String,
     pub metrics_url: String,
+    /// The HTTP gateway (share links), `http://127.0.0.1:PORT`.
+    pub gateway_url: String,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<Result<(), BrokerError>>,
 }
 
 impl RunningBroker {
-    /// Binds 127.0.0.1:0 for gRPC and /metrics, starts the broker, and
-    /// waits (bounded) until the health service says SERVING.
-    pub(super) async fn start(config: BrokerConfig) -> anyhow::Result<Self> {
+    /// Binds 127.0.0.1:0 for gRPC, /metrics and the HTTP gateway, starts
+    /// the broker, and waits (bounded) until the health service says
+    /// SERVING.
+    pub(super) async fn start(mut config: BrokerConfig) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(config.listen).await?;
         let metrics = TcpListener::bind("127.0.0.1:0").await?;
+        let http = TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
         let metrics_url = format!("http://{}/metrics", metrics.local_addr()?);
+        let gateway_url = format!("http://{}", http.local_addr()?);
+        config.public_url = Some(gateway_url.clone());
         let (shutdown, rx) = oneshot::channel::<()>();
-        let mut task = tokio::spawn(shardgate_broker::run_with(
-            config,
-            listener,
-            Some(metrics),
-            async move {
-                let _ = rx.await;
-            },
-        ));
+        let listeners = shardgate_broker::Listeners {
+            grpc: listener,
+            metrics: Some(metrics),
+            http: Some(http),
+        };
+        let mut task = tokio::spawn(shardgate_broker::run_with(config, listeners, async move {
+            let _ = rx.await;
+        }));
         for _ in 0..READY_ATTEMPTS {
             if task.is_finished() {
                 let outcome = (&mut task).await.context("the broker task panicked")?;
@@ -152,6 +158,7 @@ impl RunningBroker {
                 return Ok(Self {
                     url,
                     metrics_url,
+                    gateway_url,
                     shutdown,
                     task,
                 });

@@ -43,6 +43,9 @@ const EXPECTED_RPCS: &[(&str, &str, bool, bool)] = &[
     ("Admin", "RotateTenantKey", false, false),
     ("Admin", "RunGc", false, false),
     ("Admin", "GetRepairStatus", false, false),
+    ("Shares", "CreateShare", false, false),
+    ("Shares", "ListShares", false, false),
+    ("Shares", "RevokeShare", false, false),
 ];
 
 #[test]
@@ -55,6 +58,7 @@ fn contains_every_file_and_the_well_known_imports() {
         "shardgate/v1/payments.proto",
         "shardgate/v1/providers.proto",
         "shardgate/v1/admin.proto",
+        "shardgate/v1/shares.proto",
         // Reflection clients must be able to resolve the imports too.
         "google/protobuf/timestamp.proto",
         "google/protobuf/duration.proto",

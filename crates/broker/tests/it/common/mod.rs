@@ -120,15 +120,17 @@ impl TestBroker {
         let shutdown = async move {
             let _ = rx.await;
         };
+        let listeners = shardgate_broker::Listeners {
+            grpc: listener,
+            metrics,
+            http: None,
+        };
         let task = match index {
-            None => tokio::spawn(shardgate_broker::run_with(
-                config, listener, metrics, shutdown,
-            )),
+            None => tokio::spawn(shardgate_broker::run_with(config, listeners, shutdown)),
             Some(index) => tokio::spawn(shardgate_broker::serve(
                 config,
                 index,
-                listener,
-                metrics,
+                listeners,
                 shardgate_broker::FreeOnly,
                 shutdown,
             )),

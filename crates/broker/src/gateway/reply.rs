@@ -1,0 +1,62 @@
+//! Errors and payment challenges as HTTP responses: the status from the
+//! broker's one mapping, a JSON body a page or script can act on, and for a
+//! challenge the L402 `WWW-Authenticate` header.
+
+use axum::Json;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::qr::invoice_svg;
+use crate::error::BrokerError;
+use crate::grpc_status::{error_kind_of, http_status_of, message_of};
+
+/// A handler's failure; answered as JSON with the mapped status.
+pub(super) struct GatewayError(pub BrokerError);
+
+impl<E: Into<BrokerError>> From<E> for GatewayError {
+    fn from(err: E) -> Self {
+        GatewayError(err.into())
+    }
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        let err = self.0;
+        let status = http_status_of(&err);
+        if status.is_server_error() && !matches!(err, BrokerError::Unavailable(_)) {
+            tracing::error!(error = %err, "gateway request failed");
+        }
+        let kind = error_kind_of(&err);
+        let message = message_of(&err);
+        let BrokerError::PaymentRequired {
+            challenge, invoice, ..
+        } = &err
+        else {
+            return (status, Json(json!({ "error": kind, "message": message }))).into_response();
+        };
+        let body = json!({
+            "error": kind,
+            "message": message,
+            "invoice": invoice.payment_request,
+            "macaroon": invoice.macaroon,
+            "payment_hash": invoice.payment_hash,
+            "amount_msat": invoice.amount_msat,
+            "expires_at_unix_ms": invoice.expires_at_unix_ms,
+            "qr_svg": invoice_svg(&invoice.payment_request),
+        });
+        let mut response = (status, Json(body)).into_response();
+        match HeaderValue::from_str(challenge) {
+            Ok(value) => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, value);
+            }
+            Err(_) => tracing::error!("L402 challenge is not a valid header value"),
+        }
+        response
+    }
+}
+
+/// What every gateway handler returns.
+pub(super) type GatewayResult<T = Response> = Result<T, GatewayError>;

@@ -1,0 +1,65 @@
+//! `/s/{id}…`: a share link's page data, payment status and content. Every
+//! route but the page needs the read token derived from the link's
+//! fragment; only `POST …/content` creates an invoice or takes a download.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+
+use super::content::{content_response, credential};
+use super::info::share_json;
+use super::payment_status::payment_status;
+use super::reply::GatewayResult;
+use super::share_access::{open_share, share_refusal};
+use crate::clock::now_unix_ms;
+use crate::state::Broker;
+
+/// `GET /s/{id}/info`.
+pub(super) async fn info(
+    State(broker): State<Arc<Broker>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> GatewayResult {
+    let open = open_share(&broker, &id, &headers).await?;
+    Ok(Json(share_json(&broker, &open.share, &open.blob)?).into_response())
+}
+
+/// `GET /s/{id}/payment/{hash}`.
+pub(super) async fn payment(
+    State(broker): State<Arc<Broker>>,
+    Path((id, hash)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> GatewayResult {
+    let open = open_share(&broker, &id, &headers).await?;
+    Ok(Json(payment_status(&broker, &open.blob, &hash).await?).into_response())
+}
+
+/// `POST /s/{id}/content`: the challenge without a credential (no download
+/// taken); with one, takes one of the share's downloads, then serves. A
+/// download refused by the gate (unpaid, forged, used up) gives it back.
+pub(super) async fn content(
+    State(broker): State<Arc<Broker>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> GatewayResult {
+    let open = open_share(&broker, &id, &headers).await?;
+    if credential(&headers).is_none() {
+        return content_response(broker, open.blob, &headers).await;
+    }
+    let share_id = open.share.share_id;
+    broker
+        .index
+        .take_share_download(&share_id, now_unix_ms())
+        .await
+        .map_err(|e| share_refusal(e, &open.share))?;
+    let served = content_response(broker.clone(), open.blob, &headers).await;
+    if served.is_err()
+        && let Err(e) = broker.index.return_share_download(&share_id).await
+    {
+        tracing::error!(share = %share_id, error = %e, "cannot give a share download back");
+    }
+    served
+}
