@@ -58,6 +58,7 @@ pub struct BrokerProcess {
     child: Option<Child>,
     pid: u32,
     addr: SocketAddr,
+    gateway: SocketAddr,
 }
 
 impl BrokerProcess {
@@ -81,13 +82,14 @@ impl BrokerProcess {
         let config_path = dir.path().join("broker.toml");
         std::fs::write(&config_path, config)
             .map_err(|e| PeerError::io(format!("write {}", config_path.display()), e))?;
-        let (child, addr) = spawn(dir.path(), &config_path).await?;
+        let (child, addr, gateway) = spawn(dir.path(), &config_path).await?;
         let broker = BrokerProcess {
             pid: child.id(),
             child: Some(child),
             dir,
             config_path,
             addr,
+            gateway,
         };
         broker.wait_serving().await?;
         Ok(broker)
@@ -97,10 +99,11 @@ impl BrokerProcess {
     /// providers (after [`BrokerProcess::kill`] or `terminate`).
     pub async fn restart(&mut self) -> Result<(), PeerError> {
         self.kill();
-        let (child, addr) = spawn(self.dir.path(), &self.config_path).await?;
+        let (child, addr, gateway) = spawn(self.dir.path(), &self.config_path).await?;
         self.pid = child.id();
         self.child = Some(child);
         self.addr = addr;
+        self.gateway = gateway;
         self.wait_serving().await
     }
 
@@ -118,6 +121,12 @@ impl BrokerProcess {
     /// [`Self::addr`] as an `http://` URL, the form tonic and the CLI take.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The HTTP gateway's base URL (`http://127.0.0.1:PORT`, share pages
+    /// and L402 over HTTP); changes after [`Self::restart`].
+    pub fn gateway_url(&self) -> String {
+        format!("http://{}", self.gateway)
     }
 
     /// The broker's `data_dir` (the index lives here, and nothing else).
@@ -298,9 +307,10 @@ impl Drop for BrokerProcess {
     }
 }
 
-/// Spawns `shardgate serve` and waits for its `listening on` line (stdout
-/// goes to a file, so the broker never blocks on or dies of a closed pipe).
-async fn spawn(dir: &Path, config: &Path) -> Result<(Child, SocketAddr), PeerError> {
+/// Spawns `shardgate serve` and waits for its `listening on` line, after
+/// its `http gateway on` line (stdout goes to a file, so the broker never
+/// blocks on or dies of a closed pipe).
+async fn spawn(dir: &Path, config: &Path) -> Result<(Child, SocketAddr, SocketAddr), PeerError> {
     let binary = shardgate_binary()?;
     let open = |name: &str| {
         std::fs::File::create(dir.join(name))
@@ -312,6 +322,7 @@ async fn spawn(dir: &Path, config: &Path) -> Result<(Child, SocketAddr), PeerErr
         .args(["serve", "--config"])
         .arg(config)
         .args(["--listen", "127.0.0.1:0", "--metrics-listen", "off"])
+        .args(["--http-listen", "127.0.0.1:0"])
         .env("SHARDGATE_MASTER_KEY", MASTER_KEY)
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
@@ -325,12 +336,13 @@ async fn spawn(dir: &Path, config: &Path) -> Result<(Child, SocketAddr), PeerErr
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         let text = std::fs::read_to_string(&stdout_path).unwrap_or_default();
-        if let Some(addr) = text
-            .lines()
-            .find_map(|l| l.strip_prefix("listening on "))
-            .and_then(|a| a.trim().parse().ok())
-        {
-            return Ok((child, addr));
+        let line = |prefix: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(prefix))
+                .and_then(|a| a.trim().parse::<SocketAddr>().ok())
+        };
+        if let (Some(addr), Some(gateway)) = (line("listening on "), line("http gateway on ")) {
+            return Ok((child, addr, gateway));
         }
         let stderr = || std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
         if let Ok(Some(status)) = child.try_wait() {

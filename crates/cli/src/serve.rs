@@ -46,10 +46,11 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(m) = &metrics {
         tracing::info!("metrics on http://{}/metrics", m.local_addr()?);
     }
+    // The lines scripts may read (the gateway's first, so that a reader
+    // that stops at `listening on` has both); readiness is the health check.
     if let Some(h) = &http {
-        tracing::info!("HTTP gateway on http://{}/", h.local_addr()?);
+        println!("http gateway on {}", h.local_addr()?);
     }
-    // The one line scripts may read; readiness is the health check.
     println!("listening on {addr}");
     let listeners = shardgate_broker::Listeners {
         grpc: listener,
