@@ -19,8 +19,10 @@ use crate::error::BrokerError;
 /// (100 GB at about 2.3 MB/s) before it must commit.
 pub(crate) const DEFAULT_ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(86_400);
 
+mod gateway;
 mod index;
 mod payments;
+pub use gateway::GatewayConfig;
 pub(crate) use index::IndexConfig;
 pub use payments::PaymentsConfig;
 
@@ -101,6 +103,8 @@ pub struct BrokerConfig {
     pub repair_down_grace_secs: u64,
     /// Lightning payments (`[payments]`); `None` serves only free blobs.
     pub payments: Option<PaymentsConfig>,
+    /// Limits of the HTTP gateway (`[gateway]`).
+    pub gateway: GatewayConfig,
 }
 
 impl Default for BrokerConfig {
@@ -131,6 +135,7 @@ impl Default for BrokerConfig {
             repair_batch: 100,
             repair_down_grace_secs: 3600,
             payments: None,
+            gateway: GatewayConfig::default(),
         }
     }
 }
@@ -253,6 +258,11 @@ impl BrokerConfig {
         // Frames ride in gRPC messages limited to 4 MiB, with some framing.
         if frame == 0 || frame > 3 << 20 {
             return bad("limits.max_data_frame_bytes must be 1..=3145728");
+        }
+        if self.gateway.invoices_per_minute_per_address == 0
+            || self.gateway.invoices_per_minute_per_link == 0
+        {
+            return bad("gateway.invoices_per_minute_* must be at least 1");
         }
         if self.gc_orphan_grace_secs < 2 {
             return bad("gc_orphan_grace_secs must be at least 2 (uploads get half of it)");

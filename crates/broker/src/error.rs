@@ -93,6 +93,14 @@ pub enum BrokerError {
         /// What happened, for a person.
         message: String,
     },
+    /// A rate limit refused the request; retry after `retry_after_secs`.
+    #[error("{what}; retry in {retry_after_secs} s")]
+    RateLimited {
+        /// Which limit, in words.
+        what: String,
+        /// When the limit has room again.
+        retry_after_secs: u64,
+    },
     /// Another run of the same job is in progress; retry when it ends.
     #[error("{0}")]
     Aborted(String),

@@ -53,9 +53,9 @@ pub(crate) fn code_of(err: &BrokerError) -> Code {
         BrokerError::NotFound(_) => Code::NotFound,
         BrokerError::AlreadyExists(_) => Code::AlreadyExists,
         BrokerError::OutOfRange(_) => Code::OutOfRange,
-        BrokerError::QuotaExceeded { .. } | BrokerError::MessageTooLarge(_) => {
-            Code::ResourceExhausted
-        }
+        BrokerError::QuotaExceeded { .. }
+        | BrokerError::MessageTooLarge(_)
+        | BrokerError::RateLimited { .. } => Code::ResourceExhausted,
         BrokerError::FailedPrecondition(_)
         | BrokerError::PaymentsNotEnabled { .. }
         | BrokerError::ShareGone { .. } => Code::FailedPrecondition,

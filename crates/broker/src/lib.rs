@@ -28,7 +28,7 @@ mod state;
 mod validate;
 mod wire_status;
 
-pub use config::BrokerConfig;
+pub use config::{BrokerConfig, GatewayConfig};
 pub use error::BrokerError;
 pub use payment::{DownloadGrant, DownloadRequest, FreeOnly, PaymentGate, PaymentsConfig};
 pub use server::{Listeners, run, run_with, serve};

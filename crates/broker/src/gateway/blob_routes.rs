@@ -3,17 +3,19 @@
 //! `GET`/`HEAD`); `POST` is L402 for scripts; a credential on either
 //! downloads.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use shardgate_index::BlobRecord;
 
 use super::assets::page_response;
-use super::content::{content_response, credential};
+use super::content::{Asker, content_response, credential};
 use super::info::blob_json;
+use super::invoice_limits::InvoiceLimits;
 use super::payment_status::payment_status;
 use super::reply::GatewayResult;
 use crate::error::BrokerError;
@@ -29,28 +31,44 @@ async fn public_blob(broker: &Broker, id: &str) -> Result<BlobRecord, BrokerErro
     })
 }
 
-/// `GET /b/{blob}` (and `HEAD`).
+/// `GET /b/{blob}` (and `HEAD`, which is always the page's: a `HEAD`
+/// with a credential must not spend one of its uses on no bytes).
 pub(super) async fn page_or_content(
     State(broker): State<Arc<Broker>>,
-    Path(blob): Path<String>,
+    Extension(limits): Extension<Arc<InvoiceLimits>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    Path(id): Path<String>,
     headers: HeaderMap,
 ) -> GatewayResult {
-    if credential(&headers).is_none() {
+    if method == Method::HEAD || credential(&headers).is_none() {
         return Ok(page_response());
     }
-    let blob = public_blob(&broker, &blob).await?;
-    content_response(broker, blob, &headers).await
+    let blob = public_blob(&broker, &id).await?;
+    let asker = Asker {
+        limits: &limits,
+        client: peer.ip(),
+        link: &id,
+    };
+    content_response(broker, blob, &headers, asker).await
 }
 
 /// `POST /b/{blob}`: `402` and a fresh invoice without a credential, the
 /// bytes with one.
 pub(super) async fn challenge_or_content(
     State(broker): State<Arc<Broker>>,
-    Path(blob): Path<String>,
+    Extension(limits): Extension<Arc<InvoiceLimits>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
     headers: HeaderMap,
 ) -> GatewayResult {
-    let blob = public_blob(&broker, &blob).await?;
-    content_response(broker, blob, &headers).await
+    let blob = public_blob(&broker, &id).await?;
+    let asker = Asker {
+        limits: &limits,
+        client: peer.ip(),
+        link: &id,
+    };
+    content_response(broker, blob, &headers, asker).await
 }
 
 /// `GET /b/{blob}/info`.

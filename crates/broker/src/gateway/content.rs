@@ -1,6 +1,7 @@
 //! A download as an HTTP response: the same stream `Storage.Get` sends,
 //! with the headers browsers, `curl` and download managers expect.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -11,12 +12,13 @@ use shardgate_core::{KeyMode, StreamLayout, StreamRange};
 use shardgate_index::BlobRecord;
 use shardgate_proto::v1::{ByteRange, GetResponse, get_response::Frame};
 
+use super::invoice_limits::InvoiceLimits;
 use super::reply::{GatewayError, GatewayResult};
 use crate::convert::manifest_of;
 use crate::error::BrokerError;
 use crate::get::range::served_range;
 use crate::get::serve_blob;
-use crate::payment::DownloadRequest;
+use crate::payment::{DownloadRequest, is_free};
 use crate::state::Broker;
 
 /// The `Authorization` value, if the request sent one.
@@ -26,12 +28,21 @@ pub(super) fn credential(headers: &HeaderMap) -> Option<String> {
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
+/// Who asks, for the invoice limits: the client's address and the link
+/// (share id or blob id) it asks through.
+pub(super) struct Asker<'a> {
+    pub limits: &'a InvoiceLimits,
+    pub client: IpAddr,
+    pub link: &'a str,
+}
+
 /// Serves `blob` (its price already the one that applies) to a request:
 /// the challenge if it has no usable credential, else the bytes.
 pub(super) async fn content_response(
     broker: Arc<Broker>,
     blob: BlobRecord,
     headers: &HeaderMap,
+    asker: Asker<'_>,
 ) -> GatewayResult {
     let manifest = manifest_of(&blob)?;
     let stream_len = StreamLayout::blob_len(&manifest);
@@ -40,6 +51,10 @@ pub(super) async fn content_response(
     // length and Content-Range headers.
     let range = served_range(stream_len, requested.as_ref())?;
     let credential = credential(headers);
+    if credential.is_none() && !is_free(&blob) {
+        // This request will make an invoice (a challenge): it counts.
+        asker.limits.check(asker.client, asker.link)?;
+    }
     let payment = DownloadRequest {
         hold_invoice: false,
         uses: 1,

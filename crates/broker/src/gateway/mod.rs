@@ -16,6 +16,7 @@
 //! | `content.rs` | a paid download as an HTTP body (`Range`, `ETag`, …) |
 //! | `payment_status.rs` | an invoice's state (and, once paid, its preimage) |
 //! | `reply.rs` | errors and challenges as HTTP responses |
+//! | `invoice_limits.rs` | invoices per client address and per link |
 //! | `qr.rs` | BOLT 11 invoices as SVG QR codes |
 //! | `assets.rs` + `assets/` | the page: HTML, CSS and JavaScript embedded in the binary |
 
@@ -23,6 +24,7 @@ mod assets;
 mod blob_routes;
 mod content;
 mod info;
+mod invoice_limits;
 mod payment_status;
 mod qr;
 mod reply;
@@ -39,6 +41,8 @@ use crate::state::Broker;
 /// Serves the gateway on `listener` until the task is aborted.
 pub(crate) async fn serve_http(listener: TcpListener, broker: Arc<Broker>) {
     let app = routes::router(broker);
+    // The peer address feeds the per-address invoice limit.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     if let Err(e) = axum::serve(listener, app).await {
         tracing::error!(error = %e, "HTTP gateway stopped");
     }

@@ -29,6 +29,18 @@ impl IntoResponse for GatewayError {
         }
         let kind = error_kind_of(&err);
         let message = message_of(&err);
+        if let BrokerError::RateLimited {
+            retry_after_secs, ..
+        } = &err
+        {
+            let retry = [(header::RETRY_AFTER, retry_after_secs.to_string())];
+            return (
+                status,
+                retry,
+                Json(json!({ "error": kind, "message": message })),
+            )
+                .into_response();
+        }
         let BrokerError::PaymentRequired {
             challenge, invoice, ..
         } = &err

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
@@ -9,6 +10,7 @@ use axum::middleware::map_response;
 use axum::response::Response;
 use axum::routing::get;
 
+use super::invoice_limits::InvoiceLimits;
 use super::{assets, blob_routes, share_routes};
 use crate::state::Broker;
 
@@ -20,6 +22,7 @@ const MAX_REQUEST_BODY: usize = 16 * 1024;
 pub(super) const SHARE_TOKEN_HEADER: &str = "x-shardgate-share-token";
 
 pub(super) fn router(broker: Arc<Broker>) -> Router {
+    let limits = Arc::new(InvoiceLimits::new(&broker.config.gateway));
     Router::new()
         .route("/assets/{file}", get(assets::asset))
         .route("/s/{id}", get(assets::page))
@@ -35,6 +38,7 @@ pub(super) fn router(broker: Arc<Broker>) -> Router {
         )
         .route("/b/{blob}/info", get(blob_routes::info))
         .route("/b/{blob}/payment/{hash}", get(blob_routes::payment))
+        .layer(Extension(limits))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))
         .layer(map_response(security_headers))
         .with_state(broker)

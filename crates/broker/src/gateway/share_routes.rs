@@ -2,15 +2,17 @@
 //! route but the page needs the read token derived from the link's
 //! fragment; only `POST …/content` creates an invoice or takes a download.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
+use axum::{Extension, Json};
 
-use super::content::{content_response, credential};
+use super::content::{Asker, content_response, credential};
 use super::info::share_json;
+use super::invoice_limits::InvoiceLimits;
 use super::payment_status::payment_status;
 use super::reply::GatewayResult;
 use super::share_access::{open_share, share_refusal};
@@ -42,12 +44,19 @@ pub(super) async fn payment(
 /// download refused by the gate (unpaid, forged, used up) gives it back.
 pub(super) async fn content(
     State(broker): State<Arc<Broker>>,
+    Extension(limits): Extension<Arc<InvoiceLimits>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> GatewayResult {
     let open = open_share(&broker, &id, &headers).await?;
+    let asker = Asker {
+        limits: &limits,
+        client: peer.ip(),
+        link: &id,
+    };
     if credential(&headers).is_none() {
-        return content_response(broker, open.blob, &headers).await;
+        return content_response(broker, open.blob, &headers, asker).await;
     }
     let share_id = open.share.share_id;
     broker
@@ -55,7 +64,7 @@ pub(super) async fn content(
         .take_share_download(&share_id, now_unix_ms())
         .await
         .map_err(|e| share_refusal(e, &open.share))?;
-    let served = content_response(broker.clone(), open.blob, &headers).await;
+    let served = content_response(broker.clone(), open.blob, &headers, asker).await;
     if served.is_err()
         && let Err(e) = broker.index.return_share_download(&share_id).await
     {
