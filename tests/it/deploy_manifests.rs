@@ -88,6 +88,7 @@ fn ports_and_probes_match_the_config() {
     let (config, _) = broker_config();
     let grpc = config.listen.port();
     let metrics = config.metrics_listen.expect("metrics on").port();
+    let http = config.http_listen.expect("gateway on").port();
     assert!(
         config.listen.ip().is_unspecified(),
         "pods must listen on all interfaces"
@@ -95,6 +96,7 @@ fn ports_and_probes_match_the_config() {
     let deployment = read("deployment.yaml");
     assert!(deployment.contains(&format!("containerPort: {grpc}")));
     assert!(deployment.contains(&format!("containerPort: {metrics}")));
+    assert!(deployment.contains(&format!("containerPort: {http}")));
     let probes = deployment.matches(&format!("grpc: {{port: {grpc}")).count();
     assert_eq!(
         probes, 3,
@@ -107,9 +109,10 @@ fn ports_and_probes_match_the_config() {
     let service = read("service.yaml");
     assert!(service.contains(&format!("port: {grpc}")));
     assert!(service.contains(&format!("port: {metrics}")));
+    assert!(service.contains(&format!("port: {http}")));
     let dockerfile =
         std::fs::read_to_string(k8s_dir().join("../Dockerfile")).expect("deploy/Dockerfile");
-    assert!(dockerfile.contains(&format!("EXPOSE {grpc} {metrics}")));
+    assert!(dockerfile.contains(&format!("EXPOSE {grpc} {metrics} {http}")));
 }
 
 #[test]

@@ -12,7 +12,7 @@ use futures::StreamExt;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use serde::Deserialize;
-use shardgate_core::{ContentId, E2eReader, FileKey};
+use shardgate_core::{ContentId, E2eReader, FileKey, Manifest};
 use shardgate_payments::parse_www_authenticate;
 use tokio::io::AsyncWriteExt;
 
@@ -143,7 +143,7 @@ async fn open(http: &reqwest::Client, link: &ShareLink) -> Result<Opened> {
         return Err(refused(response).await);
     }
     let body = response.bytes().await.map_err(unreachable(link))?;
-    let info: ShareInfo = serde_json::from_slice(&body)
+    let mut info: ShareInfo = serde_json::from_slice(&body)
         .map_err(|e| ClientError::protocol(format!("the share's info is unreadable: {e}")))?;
     let blob = info
         .blob_id
@@ -170,6 +170,7 @@ async fn open(http: &reqwest::Client, link: &ShareLink) -> Result<Opened> {
                 }
                 None => "download".to_owned(),
             };
+            verify_layout(http, link, &token, &blob, &mut info).await?;
             (name, Some(key))
         }
         (None, false) => (info.name.clone().unwrap_or_else(|| "download".into()), None),
@@ -184,6 +185,41 @@ async fn open(http: &reqwest::Client, link: &ShareLink) -> Result<Opened> {
         name,
         file_key,
     })
+}
+
+/// Checks the share's manifest against `blob` (authenticated by the
+/// wrapped key's AAD) and takes the chunk count, chunk size and size from
+/// it: a broker that claimed a shorter file (down to none at all) is
+/// caught here, not trusted.
+async fn verify_layout(
+    http: &reqwest::Client,
+    link: &ShareLink,
+    token: &str,
+    blob: &ContentId,
+    info: &mut ShareInfo,
+) -> Result<()> {
+    let response = http
+        .get(link.route("manifest"))
+        .header(TOKEN_HEADER, token)
+        .send()
+        .await
+        .map_err(unreachable(link))?;
+    if !response.status().is_success() {
+        return Err(refused(response).await);
+    }
+    let bytes = response.bytes().await.map_err(unreachable(link))?;
+    let manifest = Manifest::decode(&bytes)
+        .ok()
+        .filter(|m| m.blob_id() == *blob)
+        .ok_or_else(|| {
+            ClientError::integrity(
+                "the share's manifest is not the shared blob's: the gateway was tampered with",
+            )
+        })?;
+    info.chunk_count = manifest.chunks().len() as u64;
+    info.chunk_size = manifest.chunk_size() as u64;
+    info.size = manifest.total_len();
+    Ok(())
 }
 
 /// Name, size and price of a share, without paying or downloading.

@@ -32,6 +32,7 @@ pub(super) fn router(broker: Arc<Broker>) -> Router {
             axum::routing::post(share_routes::content),
         )
         .route("/s/{id}/payment/{hash}", get(share_routes::payment))
+        .route("/s/{id}/manifest", get(share_routes::manifest))
         .route(
             "/b/{blob}",
             get(blob_routes::page_or_content).post(blob_routes::challenge_or_content),

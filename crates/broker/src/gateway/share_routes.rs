@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
 
@@ -27,6 +27,22 @@ pub(super) async fn info(
 ) -> GatewayResult {
     let open = open_share(&broker, &id, &headers).await?;
     Ok(Json(share_json(&broker, &open.share, &open.blob)?).into_response())
+}
+
+/// `GET /s/{id}/manifest`: the blob's manifest, so a client can check the
+/// chunk count and size against the blob id it authenticated (the wrapped
+/// key's AAD) instead of taking the info's word for them.
+pub(super) async fn manifest(
+    State(broker): State<Arc<Broker>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> GatewayResult {
+    let open = open_share(&broker, &id, &headers).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        open.blob.manifest,
+    )
+        .into_response())
 }
 
 /// `GET /s/{id}/payment/{hash}`.
