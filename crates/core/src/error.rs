@@ -3,8 +3,6 @@
 //! Every variant belongs to a [`CoreErrorKind`] that tells the caller what to
 //! do about it. Messages never contain key material or plaintext.
 
-use crate::id::ContentId;
-
 /// What a caller can do about a [`CoreError`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CoreErrorKind {
@@ -115,10 +113,12 @@ pub enum CoreError {
     /// A rebuilt chunk does not hash to the chunk id it was asked for.
     #[error("rebuilt chunk hashes to {actual}, expected {expected}")]
     ChunkIdMismatch {
-        /// The chunk id the caller asked to rebuild.
-        expected: ContentId,
-        /// The BLAKE3 id of the bytes the shards actually decoded to.
-        actual: ContentId,
+        /// The chunk id the caller asked to rebuild (hex). Text, not a
+        /// `ContentId`: the id type's own errors are `CoreError`s, and the
+        /// error type must not depend back on it.
+        expected: String,
+        /// The BLAKE3 id of the bytes the shards actually decoded to (hex).
+        actual: String,
     },
     /// Fewer than `k` usable shards.
     #[error("not enough shards to rebuild: have {have}, need {need}")]

@@ -8,7 +8,7 @@
 //! (redb, PostgreSQL) maps its own failures onto these kinds, so the broker
 //! maps them to gRPC in one place.
 
-use crate::shares::ShareState;
+use crate::share_state::ShareState;
 
 /// Errors of every [`crate::Index`] implementation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -13,6 +13,7 @@ pub mod records;
 mod redb_index;
 pub mod rules;
 pub mod share_rules;
+mod share_state;
 pub mod shares;
 
 #[cfg(feature = "conformance")]

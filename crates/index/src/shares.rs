@@ -14,6 +14,7 @@ use shardgate_core::ContentId;
 
 use crate::error::IndexError;
 use crate::records::TenantId;
+pub use crate::share_state::ShareState;
 
 /// Bytes in a share id (128 random bits drawn by the broker).
 pub const SHARE_ID_LEN: usize = 16;
@@ -107,19 +108,6 @@ pub struct ShareRecord {
     pub created_at_unix_ms: u64,
 }
 
-/// Whether a share still gives its blob, and if not, why.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ShareState {
-    /// Not revoked, not expired, downloads left.
-    Live,
-    /// Revoked by its owner; final.
-    Revoked,
-    /// Past `expires_at_unix_ms`.
-    Expired,
-    /// Every one of `max_downloads` is taken.
-    UsedUp,
-}
-
 impl ShareRecord {
     /// The state at `now_unix_ms`. When several apply, revoked wins over
     /// expired, which wins over used up: the owner's decision is the
@@ -149,17 +137,6 @@ impl ShareRecord {
             0 => u32::MAX,
             max => max,
         }
-    }
-}
-
-impl fmt::Display for ShareState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ShareState::Live => "live",
-            ShareState::Revoked => "revoked",
-            ShareState::Expired => "expired",
-            ShareState::UsedUp => "used up",
-        })
     }
 }
 

@@ -18,9 +18,6 @@ use crate::state::Broker;
 /// start downloads), so anything past this is refused.
 const MAX_REQUEST_BODY: usize = 16 * 1024;
 
-/// Share token header: derived from the link's fragment by the page.
-pub(super) const SHARE_TOKEN_HEADER: &str = "x-shardgate-share-token";
-
 pub(super) fn router(broker: Arc<Broker>) -> Router {
     let limits = Arc::new(InvoiceLimits::new(&broker.config.gateway));
     Router::new()

@@ -5,10 +5,12 @@ use axum::http::HeaderMap;
 use shardgate_core::ReadToken;
 use shardgate_index::{BlobRecord, IndexError, Price, ShareId, ShareRecord, ShareState};
 
-use super::routes::SHARE_TOKEN_HEADER;
 use crate::clock::now_unix_ms;
 use crate::error::BrokerError;
 use crate::state::Broker;
+
+/// Share token header: derived from the link's fragment by the page.
+const SHARE_TOKEN_HEADER: &str = "x-shardgate-share-token";
 
 /// A share the request may read, and the blob it gives.
 pub(super) struct OpenShare {

@@ -82,8 +82,8 @@ pub fn rebuild_sealed_from_bodies(
     let actual = ContentId::of(&sealed);
     if actual != *chunk_id {
         return Err(CoreError::ChunkIdMismatch {
-            expected: *chunk_id,
-            actual,
+            expected: chunk_id.to_hex(),
+            actual: actual.to_hex(),
         });
     }
     Ok(sealed)
