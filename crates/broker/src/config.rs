@@ -231,6 +231,19 @@ impl Default for LimitsConfig {
 }
 
 impl BrokerConfig {
+    /// Points the broker at a PostgreSQL index (`serve --index-url`).
+    pub fn set_postgres_index_url(&mut self, url: Secret) {
+        self.index.set_postgres_url(url);
+    }
+
+    /// TLS to the PostgreSQL index, checked against the CA in `path`
+    /// (`serve --index-ca-file`); an error for the redb index.
+    pub fn set_postgres_index_ca_file(&mut self, path: PathBuf) -> Result<(), BrokerError> {
+        self.index.set_postgres_ca_file(path)
+    }
+}
+
+impl BrokerConfig {
     /// Checks the values that `serde` cannot; the error names the field.
     pub fn validate(&self) -> Result<(), BrokerError> {
         let bad = |what: &str| Err(BrokerError::Config(what.to_owned()));

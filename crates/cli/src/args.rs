@@ -83,6 +83,20 @@ pub(crate) struct ServeArgs {
     /// Prometheus /metrics address, or `off`.
     #[arg(long, env = "SHARDGATE_METRICS_LISTEN", value_name = "ADDR|off")]
     pub metrics_listen: Option<String>,
+    /// The PostgreSQL index (several replicas share it):
+    /// `postgres://user:password@host:5432/db[?sslmode=verify-full]`.
+    /// Replaces the config's `[index]` url (and its kind).
+    #[arg(
+        long,
+        env = "SHARDGATE_INDEX_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub index_url: Option<String>,
+    /// The PostgreSQL server's CA certificate (PEM): TLS, with the chain
+    /// and the host name checked.
+    #[arg(long, env = "SHARDGATE_INDEX_CA_FILE", value_name = "FILE")]
+    pub index_ca_file: Option<PathBuf>,
     /// HTTP gateway address (share links, L402 over HTTP), or `off` (the
     /// default).
     #[arg(long, env = "SHARDGATE_HTTP_LISTEN", value_name = "ADDR|off")]

@@ -103,6 +103,14 @@ pub(crate) fn load_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
             })?),
         };
     }
+    if let Some(url) = &args.index_url {
+        config.set_postgres_index_url(Secret::new(url.clone()));
+    }
+    if let Some(path) = &args.index_ca_file {
+        config
+            .set_postgres_index_ca_file(path.clone())
+            .context("--index-ca-file")?;
+    }
     if let Some(url) = &args.public_url {
         config.public_url = Some(url.trim_end_matches('/').to_owned());
     }
@@ -198,6 +206,8 @@ mod tests {
             metrics_listen: Some("off".into()),
             http_listen: None,
             public_url: None,
+            index_url: None,
+            index_ca_file: None,
             master_key_file: None,
             admin_key_hash: None,
             payments: Default::default(),
@@ -223,6 +233,27 @@ mod tests {
         let err = format!("{:#}", load_config(&args(Some(&path))).expect_err("bad"));
         assert!(err.contains("line 2"), "{err}");
         assert!(!err.contains(&key), "{err}");
+    }
+
+    #[test]
+    fn index_flags_choose_postgres_and_tls() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, format!("master_key = \"{}\"\n", new_master_key())).expect("write");
+        let mut a = args(Some(&path));
+        a.index_ca_file = Some(dir.path().join("ca.pem"));
+        let err = format!("{:#}", load_config(&a).expect_err("CA without PostgreSQL"));
+        assert!(
+            err.contains("--index-ca-file") && err.contains("--index-url"),
+            "{err}"
+        );
+
+        a.index_url = Some("postgres://shardgate:hunter2@db:5432/sg?sslmode=verify-full".into());
+        let config = load_config(&a).expect("postgres with a CA");
+        let shown = format!("{config:?}");
+        assert!(shown.contains("Postgres"), "{shown}");
+        assert!(shown.contains("ca.pem"), "{shown}");
+        assert!(!shown.contains("hunter2"), "the URL is a secret: {shown}");
     }
 
     #[test]

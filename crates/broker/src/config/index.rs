@@ -9,10 +9,12 @@
 //! url = { env = "SHARDGATE_INDEX_URL" }   # or a string, or { file = "..." }
 //! max_connections = 16   # per broker
 //! schema = "shardgate"   # optional; replicas sharing an index use the same
+//! ca_file = "/etc/shardgate/pg-ca.pem"   # TLS, chain and host name checked
 //! ```
 //!
-//! The PostgreSQL connection is plain TCP (no TLS to the database yet):
-//! keep it on a trusted network, or put a TLS proxy beside the pod.
+//! With `ca_file` (or `sslmode=verify-full` in the URL, which then needs
+//! it) the connection is TLS and the server is checked against that CA and
+//! the URL's host name, as libpq's `verify-full`. Without, plain TCP.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -52,6 +54,10 @@ pub struct PostgresIndexConfig {
     /// `shardgate`.
     #[serde(default)]
     pub schema: Option<String>,
+    /// The PostgreSQL server's CA certificate (PEM): connect over TLS and
+    /// check the server's chain and host name.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 fn default_max_connections() -> usize {
@@ -59,6 +65,38 @@ fn default_max_connections() -> usize {
 }
 
 impl IndexConfig {
+    /// `serve --index-url`: PostgreSQL at `url`, keeping the other
+    /// `[index]` settings of a PostgreSQL config.
+    pub(crate) fn set_postgres_url(&mut self, url: Secret) {
+        match self {
+            IndexConfig::Postgres(pg) => pg.url = Some(url),
+            IndexConfig::Redb => {
+                *self = IndexConfig::Postgres(PostgresIndexConfig {
+                    url: Some(url),
+                    max_connections: default_max_connections(),
+                    schema: None,
+                    ca_file: None,
+                })
+            }
+        }
+    }
+
+    /// `serve --index-ca-file`: TLS to PostgreSQL, checked against this CA.
+    pub(crate) fn set_postgres_ca_file(
+        &mut self,
+        path: std::path::PathBuf,
+    ) -> Result<(), BrokerError> {
+        match self {
+            IndexConfig::Postgres(pg) => {
+                pg.ca_file = Some(path);
+                Ok(())
+            }
+            IndexConfig::Redb => Err(BrokerError::Config(
+                "index ca_file is for the PostgreSQL index: give --index-url (or [index] kind = \"postgres\") too".to_owned(),
+            )),
+        }
+    }
+
     /// What `validate` cannot leave to the server.
     pub fn validate(&self) -> Result<(), BrokerError> {
         match self {
@@ -85,6 +123,11 @@ impl IndexConfig {
                 };
                 if let Some(schema) = &pg.schema {
                     options.schema = schema.clone();
+                }
+                if let Some(path) = &pg.ca_file {
+                    options.tls_ca_pem = Some(std::fs::read(path).map_err(|e| {
+                        BrokerError::Config(format!("index.ca_file {}: {e}", path.display()))
+                    })?);
                 }
                 self.validate()?;
                 let url = pg.url.as_ref().map(Secret::expose).unwrap_or_default();

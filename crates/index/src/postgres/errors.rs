@@ -25,7 +25,16 @@ pub(super) fn pg(what: &str) -> impl FnOnce(PgError) -> IndexError + '_ {
 
 pub(super) fn from_pg(what: &str, e: &PgError) -> IndexError {
     let Some(db) = e.as_db_error() else {
-        return IndexError::storage(format!("postgres {what}: {e}"));
+        // tokio-postgres's own text leaves out the cause ("error performing
+        // TLS handshake"); the operator needs it ("invalid peer
+        // certificate: UnknownIssuer"). Sources carry no URL or password.
+        let mut text = format!("postgres {what}: {e}");
+        let mut source = std::error::Error::source(e);
+        while let Some(cause) = source {
+            text.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        return IndexError::storage(text);
     };
     let code = db.code();
     let msg = format!("postgres {what}: {} ({})", db.message(), code.code());

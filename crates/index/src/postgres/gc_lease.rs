@@ -26,10 +26,11 @@
 
 use std::time::Duration;
 
-use deadpool_postgres::tokio_postgres::{self, Client, NoTls};
+use deadpool_postgres::tokio_postgres::{self, Client};
 use tokio::sync::Mutex;
 
 use super::errors::{from_pg, pg};
+use super::tls::PgTls;
 use super::txn::{self, TxFuture};
 use crate::error::IndexError;
 
@@ -40,6 +41,7 @@ struct Session {
 
 pub(super) struct GcLease {
     config: tokio_postgres::Config,
+    tls: PgTls,
     key: i64,
     wait: Duration,
     /// Also serializes this process's own GC steps.
@@ -47,9 +49,15 @@ pub(super) struct GcLease {
 }
 
 impl GcLease {
-    pub(super) fn new(config: tokio_postgres::Config, key: i64, wait: Duration) -> Self {
+    pub(super) fn new(
+        config: tokio_postgres::Config,
+        tls: PgTls,
+        key: i64,
+        wait: Duration,
+    ) -> Self {
         GcLease {
             config,
+            tls,
             key,
             wait,
             session: Mutex::new(None),
@@ -57,16 +65,13 @@ impl GcLease {
     }
 
     async fn connect(&self) -> Result<Session, IndexError> {
-        let (client, connection) = self
-            .config
-            .connect(NoTls)
+        // The driver ends when the client is dropped or the server goes
+        // away; the next step then sees `is_closed` and reconnects.
+        let (client, _driver) = self
+            .tls
+            .connect(&self.config)
             .await
             .map_err(pg("connect the GC lease session"))?;
-        // Ends when the client is dropped or the server goes away; the
-        // next step then sees `is_closed` and reconnects.
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
         let ms = self.wait.as_millis().max(1);
         client
             .batch_execute(&format!("SET lock_timeout = {ms}"))

@@ -21,18 +21,20 @@ mod providers;
 mod rows;
 mod shares;
 mod tenants;
+mod tls;
 mod txn;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::tokio_postgres::{self, NoTls, Transaction};
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::tokio_postgres::Transaction;
+use deadpool_postgres::{ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use shardgate_core::ContentId;
 
 use self::errors::pg;
 use self::gc_lease::GcLease;
+use self::tls::PgTls;
 use self::txn::{LockFor, TxFuture};
 use crate::error::IndexError;
 use crate::index::Index;
@@ -68,6 +70,11 @@ pub struct PostgresOptions {
     /// How long `gc_condemn`/`gc_finish` wait for the GC lease another
     /// replica holds before failing with `Conflict`.
     pub gc_lease_wait: Duration,
+    /// The server's CA certificate(s), PEM: connect over TLS and check the
+    /// chain and host name (`sslmode=verify-full`). `None`: plain TCP
+    /// unless the URL's `sslmode` asks for TLS (then refused: nothing to
+    /// check the server against).
+    pub tls_ca_pem: Option<Vec<u8>>,
 }
 
 impl Default for PostgresOptions {
@@ -77,6 +84,7 @@ impl Default for PostgresOptions {
             max_connections: 16,
             connect_timeout: Duration::from_secs(10),
             gc_lease_wait: Duration::from_secs(10),
+            tls_ca_pem: None,
         }
     }
 }
@@ -134,10 +142,7 @@ impl PostgresIndex {
     /// is newer than this build.
     pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self, IndexError> {
         options.check()?;
-        // The parse error never echoes the URL (it may hold a password).
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| IndexError::invalid(format!("postgres url: {e}")))?;
+        let (mut config, tls) = PgTls::configure(url, options.tls_ca_pem.as_deref())?;
         let schema = options.schema.as_str();
         config
             .connect_timeout(options.connect_timeout)
@@ -145,16 +150,14 @@ impl PostgresIndex {
             // Every session resolves the tables in our schema.
             .options(format!("-c search_path={schema}"));
 
-        let (mut client, connection) = config.connect(NoTls).await.map_err(pg("connect"))?;
-        let conn_task = tokio::spawn(connection);
+        let (mut client, conn_task) = tls.connect(&config).await.map_err(pg("connect"))?;
         let migrated = migrate::migrate(&mut client, schema).await;
         drop(client);
         let _ = conn_task.await;
         migrated?;
 
-        let manager = Manager::from_config(
+        let manager = tls.manager(
             config.clone(),
-            NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -171,7 +174,7 @@ impl PostgresIndex {
             inner: Arc::new(Inner {
                 pool,
                 schema: Arc::from(schema),
-                lease: GcLease::new(config, lease_key, options.gc_lease_wait),
+                lease: GcLease::new(config, tls, lease_key, options.gc_lease_wait),
             }),
         })
     }

@@ -8,4 +8,5 @@ mod pg_schema;
 
 mod postgres;
 mod postgres_replicas;
+mod postgres_tls;
 mod redb;

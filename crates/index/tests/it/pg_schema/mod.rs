@@ -54,6 +54,7 @@ impl Schema {
             max_connections: 8,
             connect_timeout: Duration::from_secs(10),
             gc_lease_wait: Duration::from_secs(10),
+            tls_ca_pem: None,
         }
     }
 
