@@ -12,7 +12,7 @@ use crate::payments::{
 };
 use crate::records::{
     BlobRecord, ChunkRecord, CommitOutcome, NewBlob, Price, ProviderRecord, ShardLocation,
-    TenantId, TenantRecord, Visibility,
+    ShardUpdate, TenantId, TenantRecord, Visibility,
 };
 use crate::shares::{ShareId, ShareRecord};
 
@@ -58,13 +58,17 @@ pub trait Index: Send + Sync + 'static {
     async fn live_chunks(&self, ids: &[ContentId]) -> Result<Vec<Option<ChunkRecord>>, IndexError>;
     /// Chunk records for a download, in order. `NotFound` if any is missing.
     async fn chunks_of(&self, ids: &[ContentId]) -> Result<Vec<ChunkRecord>, IndexError>;
-    /// Repair: replaces a chunk's shard locations. `NotFound`; `Conflict`
-    /// if GC condemned the chunk meanwhile.
+    /// Repair: replaces a chunk's shard locations if they are still
+    /// `expected` (compare-and-set, in one transaction: several replicas may
+    /// repair the same chunk at once and only one plan lands; the others
+    /// get [`ShardUpdate::Changed`] with the record as it is now).
+    /// `NotFound`; `Conflict` if GC condemned the chunk meanwhile.
     async fn update_chunk_shards(
         &self,
         id: &ContentId,
+        expected: &[ShardLocation],
         shards: Vec<ShardLocation>,
-    ) -> Result<ChunkRecord, IndexError>;
+    ) -> Result<ShardUpdate, IndexError>;
 
     // ---- blobs ----
 

@@ -30,8 +30,8 @@ pub use postgres::{DEFAULT_SCHEMA as DEFAULT_POSTGRES_SCHEMA, PostgresIndex, Pos
 pub use records::{
     BlobRecord, ChunkRecord, CommitOutcome, MAX_BLOB_NAME_LEN, MAX_CONTENT_TYPE_LEN,
     MAX_METADATA_ENTRIES, MAX_METADATA_ITEM_LEN, MAX_PAGE_LIMIT, MAX_PROVIDER_NAME_LEN,
-    MAX_TENANT_ID_LEN, NewBlob, Price, ProviderRecord, ProviderState, ShardLocation, TenantId,
-    TenantRecord, Visibility,
+    MAX_TENANT_ID_LEN, NewBlob, Price, ProviderRecord, ProviderState, ShardLocation, ShardUpdate,
+    TenantId, TenantRecord, Visibility,
 };
 pub use redb_index::RedbIndex;
 pub use shares::{

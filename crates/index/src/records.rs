@@ -177,6 +177,16 @@ pub struct NewBlob {
     pub observed_gc_epoch: u64,
 }
 
+/// What `update_chunk_shards` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ShardUpdate {
+    /// The record held the expected locations; it now holds the new ones.
+    Updated(ChunkRecord),
+    /// Someone changed the locations first (another replica's repair);
+    /// nothing was written. The record as it is now.
+    Changed(ChunkRecord),
+}
+
 /// What `commit_blob` did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CommitOutcome {

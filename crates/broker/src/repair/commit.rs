@@ -4,7 +4,8 @@
 //! Order is what keeps data safe:
 //! 1. new shard objects are written (and acknowledged) first;
 //! 2. `update_chunk_shards` switches the record in one transaction — only
-//!    if the record is still the one the plan was made from;
+//!    if the record is still the one the plan was made from (a
+//!    compare-and-set in the index, so repair may run on every replica);
 //! 3. only then are replaced copies deleted (never one the index lists).
 //!
 //! If GC condemned or released the chunk meanwhile (`Conflict` or
@@ -18,7 +19,7 @@
 use bytes::Bytes;
 use futures::future::join_all;
 use shardgate_backends::{BackendError, BackendErrorKind, ProviderRegistry};
-use shardgate_index::{ChunkRecord, Index, IndexError, ShardLocation};
+use shardgate_index::{ChunkRecord, Index, IndexError, ShardLocation, ShardUpdate};
 
 use crate::error::BrokerError;
 use crate::repair::plan::{Reason, Rebuild};
@@ -80,28 +81,24 @@ pub(super) async fn commit(
     }
     shards.sort();
 
-    // The record must still be the one the plan was made from: the index
-    // has no compare-and-swap, so this narrows the window to one round trip.
-    let current = match index.chunks_of(&[record.chunk_id]).await {
-        Ok(mut found) => found.pop(),
-        Err(IndexError::NotFound { .. }) => None,
-        Err(e) => return Err(e.into()),
-    };
-    let Some(current) = current else {
-        undo(registry, index, record, &written, objects).await;
-        return Ok(Committed::Collected);
-    };
-    if !same_locations(&current.shards, &record.shards) {
-        let unlisted: Vec<&Rebuild> = written
-            .iter()
-            .copied()
-            .filter(|r| !lists(&current.shards, r.index, &r.target))
-            .collect();
-        delete_written(registry, record, &unlisted).await;
-        return Ok(Committed::Changed);
-    }
-    match index.update_chunk_shards(&record.chunk_id, shards).await {
-        Ok(_) => {}
+    // Compare-and-set: lands only if the record is still the one the plan
+    // was made from, so every replica may run repair.
+    match index
+        .update_chunk_shards(&record.chunk_id, &record.shards, shards)
+        .await
+    {
+        Ok(ShardUpdate::Updated(_)) => {}
+        Ok(ShardUpdate::Changed(current)) => {
+            // Another repair landed first: drop what we wrote, unless the
+            // winner happens to list the same object.
+            let unlisted: Vec<&Rebuild> = written
+                .iter()
+                .copied()
+                .filter(|r| !lists(&current.shards, r.index, &r.target))
+                .collect();
+            delete_written(registry, record, &unlisted).await;
+            return Ok(Committed::Changed);
+        }
         Err(IndexError::Conflict { .. } | IndexError::NotFound { .. }) => {
             undo(registry, index, record, &written, objects).await;
             return Ok(Committed::Collected);
@@ -131,13 +128,6 @@ fn lists(shards: &[ShardLocation], index: u8, provider: &str) -> bool {
     shards
         .iter()
         .any(|l| l.index == index && l.provider == provider)
-}
-
-fn same_locations(a: &[ShardLocation], b: &[ShardLocation]) -> bool {
-    let (mut a, mut b) = (a.to_vec(), b.to_vec());
-    a.sort();
-    b.sort();
-    a == b
 }
 
 /// The replaced copy, after the commit. A provider that left is not ours to

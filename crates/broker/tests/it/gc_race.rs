@@ -13,8 +13,8 @@ use shardgate_core::ContentId;
 use shardgate_index::{
     AccountBalance, BlobRecord, ChunkRecord, CommitOutcome, Index, IndexError, InvoiceProgress,
     InvoiceRecord, LedgerAccount, LedgerEntry, LedgerFilter, NewBlob, PaymentHash, Price,
-    ProviderRecord, RedbIndex, ShardLocation, ShareId, ShareRecord, TenantId, TenantRecord,
-    Visibility,
+    ProviderRecord, RedbIndex, ShardLocation, ShardUpdate, ShareId, ShareRecord, TenantId,
+    TenantRecord, Visibility,
 };
 
 /// Delegates to redb, except that right before the first armed commit a
@@ -101,9 +101,10 @@ impl Index for GcWinsOnce {
     async fn update_chunk_shards(
         &self,
         id: &ContentId,
+        expected: &[ShardLocation],
         s: Vec<ShardLocation>,
-    ) -> Result<ChunkRecord, IndexError> {
-        self.inner.update_chunk_shards(id, s).await
+    ) -> Result<ShardUpdate, IndexError> {
+        self.inner.update_chunk_shards(id, expected, s).await
     }
     async fn blob(
         &self,

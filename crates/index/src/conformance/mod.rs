@@ -63,7 +63,9 @@ pub use payments::{
     pending_hold_invoices_pages_by_hash, reserve_use_until_exhausted_and_release_floor,
 };
 pub use payments_durability::{concurrent_record_payment_counts_once, payments_survive_reopen};
-pub use providers::{providers_crud, shards_on_provider_pages};
+pub use providers::{
+    concurrent_shard_updates_land_exactly_once, providers_crud, shards_on_provider_pages,
+};
 pub use race::gc_racing_uploads_loses_no_data;
 pub use share_downloads::{
     concurrent_take_share_download_never_exceeds_max, return_share_download_gives_one_back,
@@ -115,6 +117,7 @@ macro_rules! conformance_tests {
             pruned_tombstones_reject_older_uploads,
             providers_crud,
             shards_on_provider_pages,
+            concurrent_shard_updates_land_exactly_once,
             concurrent_commits_add_up,
             gc_racing_uploads_loses_no_data,
             invoice_insert_get_duplicate_and_invalid,

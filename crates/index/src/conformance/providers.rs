@@ -5,7 +5,9 @@ use std::sync::Arc;
 use shardgate_core::ContentId;
 
 use super::fixtures::{cid, commit, gc_pass, new_blob, tenant, tid};
-use crate::{CommitOutcome, Index, IndexError, ProviderRecord, ProviderState, ShardLocation};
+use crate::{
+    CommitOutcome, Index, IndexError, ProviderRecord, ProviderState, ShardLocation, ShardUpdate,
+};
 
 fn provider(name: &str, weight: f64) -> ProviderRecord {
     ProviderRecord {
@@ -101,16 +103,31 @@ pub async fn shards_on_provider_pages(index: Arc<dyn Index>) {
     assert!(listed(&index, "p9", 2).await.is_empty());
 
     // Repair moves shard 0 of "a" from p0 to p9.
-    let mut shards = index.chunks_of(&[cid("a")]).await.unwrap().remove(0).shards;
+    let before = index.chunks_of(&[cid("a")]).await.unwrap().remove(0).shards;
+    let mut shards = before.clone();
     shards[0] = ShardLocation {
         index: 0,
         provider: "p9".into(),
     };
-    let moved = index
-        .update_chunk_shards(&cid("a"), shards.clone())
+    let ShardUpdate::Updated(moved) = index
+        .update_chunk_shards(&cid("a"), &before, shards.clone())
         .await
-        .unwrap();
-    assert_eq!((moved.shards.clone(), moved.refcount), (shards, 1));
+        .unwrap()
+    else {
+        panic!("the record held the expected locations");
+    };
+    assert_eq!((moved.shards.clone(), moved.refcount), (shards.clone(), 1));
+    // A second plan made from the old locations lands nowhere: the
+    // compare fails and the current record comes back.
+    let mut other = before.clone();
+    other[0] = ShardLocation {
+        index: 0,
+        provider: "p8".into(),
+    };
+    assert_eq!(
+        index.update_chunk_shards(&cid("a"), &before, other).await,
+        Ok(ShardUpdate::Changed(moved.clone()))
+    );
     assert!(!listed(&index, "p0", 2).await.contains(&cid("a")));
     assert_eq!(listed(&index, "p9", 2).await, [cid("a")]);
     let bad = vec![ShardLocation {
@@ -118,11 +135,11 @@ pub async fn shards_on_provider_pages(index: Arc<dyn Index>) {
         provider: "p1".into(),
     }];
     assert!(matches!(
-        index.update_chunk_shards(&cid("a"), bad).await,
+        index.update_chunk_shards(&cid("a"), &shards, bad).await,
         Err(IndexError::Invalid { .. })
     ));
     assert!(matches!(
-        index.update_chunk_shards(&cid("zz"), vec![]).await,
+        index.update_chunk_shards(&cid("zz"), &[], vec![]).await,
         Err(IndexError::NotFound { .. })
     ));
 
@@ -133,9 +150,60 @@ pub async fn shards_on_provider_pages(index: Arc<dyn Index>) {
     let other = new_blob(&t, "keep", &["b"], index.gc_epoch().await.unwrap());
     assert_eq!(index.commit_blob(other).await, Ok(CommitOutcome::Created));
     index.gc_condemn(100).await.unwrap();
-    let r = index.update_chunk_shards(&cid("a"), vec![]).await;
+    let r = index.update_chunk_shards(&cid("a"), &shards, vec![]).await;
     assert!(matches!(r, Err(IndexError::Conflict { .. })), "{r:?}");
     gc_pass(&index).await;
     assert_eq!(listed(&index, "p0", 3).await, [cid("b")]);
     assert!(listed(&index, "p9", 3).await.is_empty());
+}
+
+/// Repairs racing on one chunk (one per replica): from the same expected
+/// locations, exactly one lands; every other sees `Changed` with the
+/// winner's record, and the record ends as the winner wrote it.
+pub async fn concurrent_shard_updates_land_exactly_once(index: Arc<dyn Index>) {
+    index.create_tenant(tenant("t", 1 << 40)).await.unwrap();
+    let t = tid("t");
+    commit(&index, &t, "one", &["a"]).await;
+    let before = index.chunks_of(&[cid("a")]).await.unwrap().remove(0).shards;
+    let racers = (0..16).map(|i| {
+        let index = index.clone();
+        let before = before.clone();
+        tokio::spawn(async move {
+            let mut shards = before.clone();
+            shards[0] = ShardLocation {
+                index: 0,
+                provider: format!("repair-{i}"),
+            };
+            index
+                .update_chunk_shards(&cid("a"), &before, shards)
+                .await
+                .unwrap()
+        })
+    });
+    let mut winners = Vec::new();
+    let mut changed = Vec::new();
+    for outcome in futures_join(racers).await {
+        match outcome {
+            ShardUpdate::Updated(record) => winners.push(record),
+            ShardUpdate::Changed(record) => changed.push(record),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one repair lands");
+    let winner = &winners[0];
+    assert_eq!(changed.len(), 15);
+    for seen in &changed {
+        assert_eq!(seen.shards, winner.shards, "losers see the winner's record");
+    }
+    let now = index.chunks_of(&[cid("a")]).await.unwrap().remove(0);
+    assert_eq!(now.shards, winner.shards);
+}
+
+async fn futures_join<T: Send + 'static>(
+    tasks: impl Iterator<Item = tokio::task::JoinHandle<T>>,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    for task in tasks.collect::<Vec<_>>() {
+        out.push(task.await.expect("racer panicked"));
+    }
+    out
 }

@@ -11,7 +11,7 @@ use super::rows::{self, CHUNK_COLUMNS};
 use super::txn;
 use crate::error::IndexError;
 use crate::gc::{self, ChunkAction, ChunkGcView};
-use crate::records::{ChunkRecord, ShardLocation};
+use crate::records::{ChunkRecord, ShardLocation, ShardUpdate};
 use crate::rules;
 
 /// (epoch, pruned_through).
@@ -152,8 +152,9 @@ pub(super) async fn update_shards(
     txn: &Transaction<'_>,
     schema: &str,
     id: ContentId,
+    expected: &[ShardLocation],
     shards: Vec<ShardLocation>,
-) -> Result<ChunkRecord, IndexError> {
+) -> Result<ShardUpdate, IndexError> {
     txn::lock_gc_state(txn, schema, false).await?;
     txn::lock_chunks(txn, schema, [&id]).await?;
     let (old, condemned) = load_many(txn, &[id])
@@ -166,12 +167,17 @@ pub(super) async fn update_shards(
         )));
     }
     rules::check_shards(&id, old.k, old.m, &shards)?;
+    // The chunk row is locked: no other repair can change it between this
+    // compare and the write.
+    if !rules::same_locations(&old.shards, expected) {
+        return Ok(ShardUpdate::Changed(old));
+    }
     let new = ChunkRecord {
         shards,
         ..old.clone()
     };
     store(txn, Some(&old.shards), &new).await?;
-    Ok(new)
+    Ok(ShardUpdate::Updated(new))
 }
 
 /// The chunk half of a commit: GC safety check and one reference per

@@ -45,7 +45,7 @@ use crate::payments::{
 };
 use crate::records::{
     BlobRecord, ChunkRecord, CommitOutcome, NewBlob, Price, ProviderRecord, ShardLocation,
-    TenantId, TenantRecord, Visibility,
+    ShardUpdate, TenantId, TenantRecord, Visibility,
 };
 use crate::share_rules;
 use crate::shares::{ShareId, ShareRecord};
@@ -255,11 +255,12 @@ impl Index for PostgresIndex {
     async fn update_chunk_shards(
         &self,
         id: &ContentId,
+        expected: &[ShardLocation],
         shards: Vec<ShardLocation>,
-    ) -> Result<ChunkRecord, IndexError> {
-        let (id, schema) = (*id, self.schema_arc());
+    ) -> Result<ShardUpdate, IndexError> {
+        let (id, schema, expected) = (*id, self.schema_arc(), expected.to_vec());
         self.write(move |t| {
-            Box::pin(async move { chunks::update_shards(t, &schema, id, shards).await })
+            Box::pin(async move { chunks::update_shards(t, &schema, id, &expected, shards).await })
         })
         .await
     }

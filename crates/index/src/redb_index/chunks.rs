@@ -12,7 +12,7 @@ use super::tables::{
 use crate::codec::{decode_chunk, encode_chunk};
 use crate::error::IndexError;
 use crate::gc::{self, ChunkAction, ChunkGcView};
-use crate::records::{ChunkRecord, ShardLocation};
+use crate::records::{ChunkRecord, ShardLocation, ShardUpdate};
 use crate::rules;
 
 type Chunks<'t> = Table<'t, [u8; 32], &'static [u8]>;
@@ -88,8 +88,9 @@ pub(super) fn all_of(
 pub(super) fn update_shards(
     txn: &WriteTransaction,
     id: &ContentId,
+    expected: &[ShardLocation],
     shards: Vec<ShardLocation>,
-) -> Result<ChunkRecord, IndexError> {
+) -> Result<ShardUpdate, IndexError> {
     let mut chunks = txn.open_table(CHUNKS)?;
     let old = load(&chunks, id)?.ok_or_else(|| IndexError::not_found(format!("chunk {id}")))?;
     if txn.open_table(CONDEMNED)?.get(id.as_bytes())?.is_some() {
@@ -98,12 +99,15 @@ pub(super) fn update_shards(
         )));
     }
     rules::check_shards(id, old.k, old.m, &shards)?;
+    if !rules::same_locations(&old.shards, expected) {
+        return Ok(ShardUpdate::Changed(old));
+    }
     let new = ChunkRecord {
         shards,
         ..old.clone()
     };
     store(txn, &mut chunks, Some(&old), &new)?;
-    Ok(new)
+    Ok(ShardUpdate::Updated(new))
 }
 
 /// The chunk half of a commit: GC safety check and one reference per

@@ -33,7 +33,7 @@ use crate::payments::{
 };
 use crate::records::{
     BlobRecord, ChunkRecord, CommitOutcome, NewBlob, Price, ProviderRecord, ShardLocation,
-    TenantId, TenantRecord, Visibility,
+    ShardUpdate, TenantId, TenantRecord, Visibility,
 };
 use crate::share_rules;
 use crate::shares::{ShareId, ShareRecord};
@@ -167,10 +167,11 @@ impl Index for RedbIndex {
     async fn update_chunk_shards(
         &self,
         id: &ContentId,
+        expected: &[ShardLocation],
         shards: Vec<ShardLocation>,
-    ) -> Result<ChunkRecord, IndexError> {
-        let id = *id;
-        self.write(move |txn| chunks::update_shards(txn, &id, shards))
+    ) -> Result<ShardUpdate, IndexError> {
+        let (id, expected) = (*id, expected.to_vec());
+        self.write(move |txn| chunks::update_shards(txn, &id, &expected, shards))
             .await
     }
 
