@@ -186,3 +186,94 @@ async fn two_brokers_share_one_postgres_index() {
         .get::<_, String>(0);
     assert_eq!(used, "0");
 }
+
+/// Waits (bounded) until `broker` lists the providers `want` says, by name
+/// and state; returns what it lists at the end.
+async fn wait_for_providers(
+    broker: &BrokerProcess,
+    want: impl Fn(&[shardgate_client::pb::ProviderInfo]) -> bool,
+) -> Vec<shardgate_client::pb::ProviderInfo> {
+    let admin = broker.admin_client().await.expect("admin client");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let listed = admin.list_providers().await.expect("list providers");
+        if want(&listed) || std::time::Instant::now() >= deadline {
+            return listed;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// A provider joined, drained and removed through replica A reaches
+/// replica B within seconds, without a restart (each replica re-reads the
+/// stored providers every `provider_sync_interval_ms`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_changes_on_one_replica_reach_the_other() {
+    use shardgate_client::pb;
+
+    let schema = Schema::fresh();
+    let dirs = tempfile::tempdir().expect("provider dirs");
+    let providers: Vec<ProviderSpec> = (0..3)
+        .map(|i| ProviderSpec::fs(&format!("p{i}"), dirs.path().join(format!("p{i}"))))
+        .collect();
+    let index = format!("provider_sync_interval_ms = 300\n{}", schema.index_toml());
+    let (a, b) = tokio::join!(
+        BrokerProcess::start(&providers, &index),
+        BrokerProcess::start(&providers, &index)
+    );
+    let (a, b) = (a.expect("broker A"), b.expect("broker B"));
+    let admin_a = a.admin_client().await.expect("admin A");
+    let state = |list: &[pb::ProviderInfo], name: &str| {
+        list.iter()
+            .find(|p| p.name == name)
+            .map(|p| pb::ProviderState::try_from(p.state).unwrap_or_default())
+    };
+
+    let root = dirs.path().join("joined");
+    admin_a
+        .join_provider(pb::JoinProviderRequest {
+            name: "joined".into(),
+            config: Some(pb::ProviderConfig {
+                kind: Some(pb::provider_config::Kind::Fs(pb::FsConfig {
+                    root: root.display().to_string(),
+                })),
+            }),
+            weight: 0,
+        })
+        .await
+        .expect("join through A");
+    let on_b = wait_for_providers(&b, |l| state(l, "joined").is_some()).await;
+    assert_eq!(
+        state(&on_b, "joined"),
+        Some(pb::ProviderState::Up),
+        "B learns of the join: {on_b:?}\n{}",
+        b.log_tail()
+    );
+
+    admin_a
+        .drain_provider("joined")
+        .await
+        .expect("drain through A");
+    let on_b = wait_for_providers(&b, |l| {
+        state(l, "joined") == Some(pb::ProviderState::Draining)
+    })
+    .await;
+    assert_eq!(
+        state(&on_b, "joined"),
+        Some(pb::ProviderState::Draining),
+        "B stops placing shards there: {on_b:?}"
+    );
+
+    admin_a
+        .leave_provider("joined", false)
+        .await
+        .expect("leave through A (it holds no shards)");
+    let on_b = wait_for_providers(&b, |l| state(l, "joined").is_none()).await;
+    assert_eq!(state(&on_b, "joined"), None, "B drops it: {on_b:?}");
+    // The config-file providers stay on both.
+    for broker in [&a, &b] {
+        let listed = wait_for_providers(broker, |_| true).await;
+        let names: Vec<_> = listed.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["p0", "p1", "p2"]);
+    }
+}

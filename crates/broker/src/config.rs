@@ -77,6 +77,10 @@ pub struct BrokerConfig {
     /// How often a provider that failed its probe at start is tried again,
     /// ms. Default 5000.
     pub provider_rejoin_interval_ms: u64,
+    /// How often each replica re-reads the providers stored in the index
+    /// and joins, drains or drops what another replica joined, drained or
+    /// removed. Default 2000 ms; 0 turns it off.
+    pub provider_sync_interval_ms: u64,
     /// Seconds between garbage-collection passes; 0 = only on demand
     /// (Admin.RunGc). Default 3600.
     pub gc_interval_secs: u64,
@@ -127,6 +131,7 @@ impl Default for BrokerConfig {
             providers: Vec::new(),
             health: HealthPolicy::default(),
             provider_rejoin_interval_ms: 5_000,
+            provider_sync_interval_ms: 2_000,
             gc_interval_secs: 3600,
             gc_batch: 1000,
             gc_tombstone_retention_secs: 86_400,

@@ -18,6 +18,7 @@ mod metrics;
 mod metrics_http;
 mod payment;
 mod provider_config;
+mod provider_sync;
 mod providers;
 mod put;
 mod redundancy_now;

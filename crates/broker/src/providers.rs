@@ -43,20 +43,8 @@ pub(crate) async fn load_providers(broker: &Broker) -> Result<Vec<PendingJoin>, 
         if wanted.iter().any(|w| w.config.name == record.name) {
             continue;
         }
-        let weight = api_weight(record.weight);
-        let opened = open_record(broker, &record)
-            .and_then(|config| Ok((to_backend(&record.name, weight, &config)?, config)));
-        match opened {
-            Ok((backend, config)) => wanted.push(PendingJoin {
-                config: backend,
-                meta: ProviderMeta {
-                    config: redacted(&config),
-                    weight,
-                    joined_at_unix_ms: 0,
-                    persisted: true,
-                },
-                draining: record.state == ProviderState::Draining,
-            }),
+        match stored_join(broker, &record) {
+            Ok(join) => wanted.push(join),
             Err(e) => {
                 tracing::error!(provider = %record.name, error = %e, "stored provider skipped")
             }
@@ -94,7 +82,27 @@ pub(crate) async fn rejoin_pending(
     }
 }
 
-async fn try_join(
+/// The join of a provider stored in the index (joined through the API,
+/// here or on another replica).
+pub(crate) fn stored_join(
+    broker: &Broker,
+    record: &ProviderRecord,
+) -> Result<PendingJoin, BrokerError> {
+    let weight = api_weight(record.weight);
+    let config = open_record(broker, record)?;
+    Ok(PendingJoin {
+        config: to_backend(&record.name, weight, &config)?,
+        meta: ProviderMeta {
+            config: redacted(&config),
+            weight,
+            joined_at_unix_ms: 0,
+            persisted: true,
+        },
+        draining: record.state == ProviderState::Draining,
+    })
+}
+
+pub(crate) async fn try_join(
     broker: &Broker,
     mut join: PendingJoin,
 ) -> Result<String, (PendingJoin, BrokerError)> {

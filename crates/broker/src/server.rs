@@ -191,6 +191,13 @@ pub async fn serve(
         let every = Duration::from_millis(broker.config.provider_rejoin_interval_ms.max(1));
         workers.spawn(rejoin_pending(broker.clone(), pending, every));
     }
+    if broker.config.provider_sync_interval_ms > 0 {
+        let every = Duration::from_millis(broker.config.provider_sync_interval_ms);
+        workers.spawn(crate::provider_sync::sync_periodically(
+            broker.clone(),
+            every,
+        ));
+    }
     if let Some(cashier) = &cashier {
         workers.spawn(cashier.lnd.clone().keep_connected());
         workers.spawn(crate::payment::watcher::watch_holds(cashier.clone()));

@@ -243,9 +243,17 @@ impl Providers for ProvidersService {
                     _ => break,
                 }
             }
-            self.broker.registry.leave(&req.name)?;
+            // The stored record goes first: from then on no replica's
+            // provider sync joins it again (provider_sync.rs), and theirs
+            // drop it within a sync interval.
             if self.broker.directory.get(&req.name).is_some_and(|m| m.persisted) {
                 self.broker.index.remove_provider(&req.name).await?;
+            }
+            // This replica's own sync may have dropped it already.
+            if let Err(e) = self.broker.registry.leave(&req.name)
+                && *e.kind() != BackendErrorKind::UnknownProvider
+            {
+                return Err(e.into());
             }
             self.broker.directory.remove(&req.name);
             tracing::info!(provider = %req.name, queued, "provider left");
