@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use shardgate_index::BlobRecord;
 
@@ -33,9 +33,13 @@ async fn public_blob(broker: &Broker, id: &str) -> Result<BlobRecord, BrokerErro
 pub(super) async fn page_or_content(
     State(broker): State<Arc<Broker>>,
     Path(blob): Path<String>,
+    method: Method,
     headers: HeaderMap,
 ) -> GatewayResult {
-    if credential(&headers).is_none() {
+    // A HEAD always gets the page's headers: the gate takes a credential's
+    // use before any byte is sent, and a HEAD (`curl -I`, a download
+    // manager probing) sends none, so it would spend a paid download.
+    if method == Method::HEAD || credential(&headers).is_none() {
         return Ok(page_response());
     }
     let blob = public_blob(&broker, &blob).await?;
