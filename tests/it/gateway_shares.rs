@@ -228,6 +228,41 @@ async fn shares_end_in_410_when_used_up_expired_revoked_or_deleted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "known gap: a credential bought through a share is not bound to it; it opens the public /b/ route too (report of branch gw-tests)"]
+async fn a_share_credential_does_not_buy_the_public_blob_past_the_share_limits() {
+    let paid = PaidBroker::start(&[], "").await.expect("start");
+    let data = Pattern::new(24, 60 * 1024).all();
+    // Public at a high price; one cheap download through the link.
+    let blob = paid.upload("dear.bin", &data, (50_000, 0), true).await;
+    let owner = as_tenant(&paid.client().await, Some(paid.owner_key()));
+    let gateway = Gateway::new(&paid.broker.gateway_url());
+    let options = ShareOptions {
+        max_downloads: 1,
+        price_msat: Some(1_000),
+        ..ShareOptions::default()
+    };
+    let cheap = share(&owner, &blob, options).await;
+    let (id, tok) = (&cheap.share.share_id, token(&cheap));
+    let mut credentials = Vec::new();
+    for _ in 0..2 {
+        let reply = gateway.post_share(id, &tok, None).await;
+        let challenge = assert_challenge(&reply, &data, "cheap share");
+        let preimage = paid.lightning.pay(&challenge.invoice).await.expect("pay");
+        credentials.push(challenge.authorization(Some(&hex::encode(preimage.0))));
+    }
+    let first = gateway.post_share(id, &tok, Some(&credentials[0])).await;
+    assert_eq!(first.status, 200, "{}", first.describe());
+    // The link is used up; its second cheap credential must not open the
+    // blob's own route (where the owner asks 50 sat) either.
+    let public = gateway.post_blob(&blob, Some(&credentials[1]), &[]).await;
+    assert_ne!(
+        public.status, 200,
+        "a 1 sat share credential bought the 50 sat blob"
+    );
+    assert_no_file_bytes(&public, &data, "public route");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_share_refuses_foreign_blobs_bad_tokens_and_mismatched_keys() {
     let paid = PaidBroker::start(&[], "").await.expect("start");
     let data = Pattern::new(23, 50 * 1024).all();
