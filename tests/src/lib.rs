@@ -4,6 +4,7 @@ pub mod broker_process;
 mod buckets;
 mod error;
 pub mod fault_proxy;
+pub mod gateway;
 mod http1;
 mod http_client;
 pub mod lightning;

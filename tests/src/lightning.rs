@@ -240,6 +240,11 @@ impl Lightning {
         }
     }
 
+    /// Invoices the broker's node has issued so far, in any state.
+    pub fn broker_invoice_count(&self) -> usize {
+        self.broker_node.invoice_count()
+    }
+
     /// Spendable balance of the payer, msat.
     pub fn payer_balance_msat(&self) -> u64 {
         self.payer_node.balance_msat()

@@ -19,6 +19,7 @@ use shardgate_proto::v1 as pb;
 use shardgate_proto::v1::admin_client::AdminClient;
 use shardgate_proto::v1::payments_client::PaymentsClient;
 use shardgate_proto::v1::providers_client::ProvidersClient;
+use shardgate_proto::v1::shares_client::SharesClient;
 use shardgate_proto::v1::storage_client::StorageClient;
 use tonic::codegen::Service;
 use tonic::transport::Channel;
@@ -55,6 +56,11 @@ pub async fn providers(url: &str) -> ProvidersClient<Channel> {
 /// A raw Payments stub on a fresh connection to `url`.
 pub async fn payments(url: &str) -> PaymentsClient<Channel> {
     PaymentsClient::new(channel(url).await)
+}
+
+/// A raw Shares stub on a fresh connection to `url`.
+pub async fn shares(url: &str) -> SharesClient<Channel> {
+    SharesClient::new(channel(url).await)
 }
 
 /// A request with `x-api-key` (none if `key` is `None`, the key dropped if

@@ -151,6 +151,12 @@ impl SimNode {
         self.state.ledger().balance_msat()
     }
 
+    /// Invoices this node has issued, in any state (a test-side view of
+    /// ListInvoices): lets a test show that a request created none.
+    pub fn invoice_count(&self) -> usize {
+        self.state.ledger().invoices().count()
+    }
+
     /// Replaces the node's latency / payment-failure faults.
     pub fn set_faults(&self, faults: FaultConfig) {
         self.state.set_faults(faults);
