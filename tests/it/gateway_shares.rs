@@ -228,7 +228,6 @@ async fn shares_end_in_410_when_used_up_expired_revoked_or_deleted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known gap: a credential bought through a share is not bound to it; it opens the public /b/ route too (report of branch gw-tests)"]
 async fn a_share_credential_does_not_buy_the_public_blob_past_the_share_limits() {
     let paid = PaidBroker::start(&[], "").await.expect("start");
     let data = Pattern::new(24, 60 * 1024).all();

@@ -85,6 +85,7 @@ async fn each_bad_credential_is_refused_with_its_reason_and_uses_nothing() {
             },
             expires_at_unix: 4_000_000_000,
             uses: 100,
+            share: None,
         })
         .expect("mint");
     let forged_auth = format!("L402 {forged}:{}", preimage_of(&one_auth));

@@ -27,6 +27,7 @@ fn main() {
         },
         expires_at_unix: u64::MAX,
         uses: 10,
+        share: None,
     };
     let request = AccessRequest {
         blob,
@@ -35,6 +36,7 @@ fn main() {
             length: 1 << 20,
         },
         now_unix: 1_900_000_000,
+        share: None,
     };
 
     let started = Instant::now();

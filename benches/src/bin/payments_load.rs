@@ -212,6 +212,7 @@ fn verify_rate() -> f64 {
         range: whole,
         expires_at_unix: u64::MAX,
         uses: u32::MAX,
+        share: None,
     };
     let token = keys.mint(&claims).expect("a fixed valid claim mints");
     let value = authorization(&token, Some(&preimage));
@@ -223,6 +224,7 @@ fn verify_rate() -> f64 {
             blob,
             range: whole,
             now_unix,
+            share: None,
         };
         keys.verify(&credential, &request).expect("verifies");
     }

@@ -151,6 +151,10 @@ pub enum PaymentError {
     /// The credential is for another blob.
     #[error("L402 credential is for another blob")]
     WrongBlob,
+    /// The credential was bought through a share link (at its price,
+    /// within its download limit) and works only there.
+    #[error("L402 credential was bought through a share link and works only through that link")]
+    WrongShare,
     /// The requested range is not inside the paid range.
     #[error(
         "requested bytes {requested_offset}+{requested_length} are outside the paid range {paid_offset}+{paid_length}"
@@ -282,6 +286,7 @@ impl PaymentError {
             | E::MissingCaveat { .. }
             | E::CredentialExpired { .. }
             | E::WrongBlob
+            | E::WrongShare
             | E::RangeNotCovered { .. }
             | E::PreimageMismatch
             | E::Underpaid { .. }

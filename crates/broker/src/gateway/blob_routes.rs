@@ -49,6 +49,7 @@ pub(super) async fn page_or_content(
         limits: &limits,
         client: peer.ip(),
         link: &id,
+        share: None,
     };
     content_response(broker, blob, &headers, asker).await
 }
@@ -67,6 +68,7 @@ pub(super) async fn challenge_or_content(
         limits: &limits,
         client: peer.ip(),
         link: &id,
+        share: None,
     };
     content_response(broker, blob, &headers, asker).await
 }

@@ -28,12 +28,14 @@ pub(super) fn credential(headers: &HeaderMap) -> Option<String> {
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
-/// Who asks, for the invoice limits: the client's address and the link
-/// (share id or blob id) it asks through.
+/// Who asks: the client's address and the link (share id or blob id) it
+/// asks through, for the invoice limits; the share, if it came through
+/// one, so what it buys works only there.
 pub(super) struct Asker<'a> {
     pub limits: &'a InvoiceLimits,
     pub client: IpAddr,
     pub link: &'a str,
+    pub share: Option<[u8; 16]>,
 }
 
 /// Serves `blob` (its price already the one that applies) to a request:
@@ -59,6 +61,7 @@ pub(super) async fn content_response(
         hold_invoice: false,
         uses: 1,
         direct: false,
+        share: asker.share,
     };
     let stream = serve_blob(
         broker,

@@ -70,6 +70,7 @@ pub(super) async fn content(
         limits: &limits,
         client: peer.ip(),
         link: &id,
+        share: Some(open.share.share_id.0),
     };
     if credential(&headers).is_none() {
         return content_response(broker, open.blob, &headers, asker).await;

@@ -63,6 +63,7 @@ pub(crate) async fn shard_locations(
     }
     let payment = DownloadRequest {
         direct: true,
+        share: None,
         ..DownloadRequest::default()
     };
     let grant = broker

@@ -73,6 +73,7 @@ pub(crate) async fn get(
         hold_invoice: request.hold_invoice,
         uses: request.uses,
         direct: false,
+        share: None,
     };
     serve_blob(
         broker,

@@ -79,6 +79,7 @@ impl Cashier {
         range: StreamRange,
         hold: bool,
         requested_uses: u32,
+        share: Option<[u8; 16]>,
     ) -> Result<IssuedInvoice, BrokerError> {
         let uses = self.resolve_uses(requested_uses, hold)?;
         let amount_msat =
@@ -131,6 +132,7 @@ impl Cashier {
                 },
                 expires_at_unix: record.credential_expires_at_unix_ms / 1000,
                 uses,
+                share,
             },
             token_id,
         )?;

@@ -64,7 +64,7 @@ impl L402Gate {
                 )
                 .await);
         };
-        let verified = match self.verify(value, blob, range) {
+        let verified = match self.verify(value, blob, range, request.share) {
             Ok(verified) => verified,
             Err(reason) => return Err(self.challenge(blob, range, request, reason).await),
         };
@@ -116,6 +116,7 @@ impl L402Gate {
         value: &str,
         blob: &BlobRecord,
         range: StreamRange,
+        share: Option<[u8; 16]>,
     ) -> Result<VerifiedCredential, String> {
         if !value.is_ascii() {
             return Err("authorization metadata is not ASCII".to_owned());
@@ -128,6 +129,7 @@ impl L402Gate {
                 length: range.length,
             },
             now_unix: now_unix_ms() / 1000,
+            share,
         };
         self.cashier
             .keys
@@ -215,7 +217,13 @@ impl L402Gate {
     ) -> BrokerError {
         let issued = match self
             .cashier
-            .issue(blob, range, request.hold_invoice, request.uses)
+            .issue(
+                blob,
+                range,
+                request.hold_invoice,
+                request.uses,
+                request.share,
+            )
             .await
         {
             Ok(issued) => issued,

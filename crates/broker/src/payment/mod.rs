@@ -44,6 +44,10 @@ pub struct DownloadRequest {
     /// GetShardLocations: the broker cannot see the delivery, so hold
     /// credentials are refused (before any use is taken).
     pub direct: bool,
+    /// The share link (its id) the request comes through, if any: a
+    /// challenge then sells a credential that works only through it, and a
+    /// credential bought through a link works nowhere else.
+    pub share: Option<[u8; 16]>,
 }
 
 /// Permission to serve, and the payment to finish afterwards.

@@ -35,6 +35,9 @@ pub(super) fn refusal_reason(
         } => format!(
             "range {requested_offset}+{requested_length} not covered by paid range {paid_offset}+{paid_length}"
         ),
+        PaymentError::WrongShare => {
+            "credential was bought through a share link (at its price, within its download limit) and works only through that link".to_owned()
+        }
         PaymentError::PreimageMismatch => {
             "preimage does not match the payment hash of the credential".to_owned()
         }

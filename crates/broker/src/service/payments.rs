@@ -74,7 +74,9 @@ impl PaymentsService {
         let blob = find_blob(&self.broker, caller.as_ref(), &id).await?;
         let manifest = manifest_of(&blob)?;
         let range = served_range(StreamLayout::blob_len(&manifest), req.range.as_ref())?;
-        let issued = cashier.issue(&blob, range, req.hold, req.uses).await?;
+        let issued = cashier
+            .issue(&blob, range, req.hold, req.uses, None)
+            .await?;
         Ok(invoice_message(&issued))
     }
 

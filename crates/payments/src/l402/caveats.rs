@@ -7,8 +7,11 @@
 //! | `range=<offset>+<length>` | decimal bytes | only requests inside this range |
 //! | `expires_at=<unix seconds>` | decimal | refused at or after this time |
 //! | `uses=<n>` | decimal, ≥ 1 | downloads the credential buys |
+//! | `share=<32 hex>` | share id | only through this share link (optional) |
 //!
-//! The broker mints one of each. A holder may append more (that is what
+//! The broker mints one of each (`share` only for a credential bought
+//! through a share link: its price and download limit are the link's, so
+//! the credential must not work on the blob elsewhere). A holder may append more (that is what
 //! macaroons allow), but a later caveat may only *narrow* an earlier one of
 //! the same key: a different blob, a range not inside the earlier one, a
 //! later expiry or more uses is refused as [`PaymentError::WideningCaveat`]
@@ -27,6 +30,9 @@ pub const KEY_RANGE: &str = "range";
 pub const KEY_EXPIRES: &str = "expires_at";
 /// Caveat key of the number of downloads bought: `uses=<n>`.
 pub const KEY_USES: &str = "uses";
+/// Caveat key of the share link a credential was bought through:
+/// `share=<32 hex>`.
+pub const KEY_SHARE: &str = "share";
 
 /// A byte range of a blob with both ends exact (`ServedRange` in the API).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -64,22 +70,31 @@ pub struct Conditions {
     pub expires_at_unix: u64,
     /// The smallest `uses` caveat (downloads allowed, >= 1).
     pub uses: u32,
+    /// The share link it was bought through, if any: then it works only
+    /// there.
+    pub share: Option<[u8; 16]>,
 }
 
 /// The caveat strings the broker mints, in order.
 pub fn encode(c: &Conditions) -> Vec<Vec<u8>> {
-    vec![
+    let mut caveats = vec![
         format!("{KEY_BLOB}={}", c.blob.to_hex()).into_bytes(),
         format!("{KEY_RANGE}={}+{}", c.range.offset, c.range.length).into_bytes(),
         format!("{KEY_EXPIRES}={}", c.expires_at_unix).into_bytes(),
         format!("{KEY_USES}={}", c.uses).into_bytes(),
-    ]
+    ];
+    if let Some(share) = c.share {
+        caveats.push(format!("{KEY_SHARE}={}", hex::encode(share)).into_bytes());
+    }
+    caveats
 }
 
 /// Reads every caveat, refusing unknown, malformed and widening ones, and
-/// returns the narrowest conditions. All four keys must be present.
+/// returns the narrowest conditions. The first four keys must be present;
+/// `share` may be.
 pub fn decode(caveats: &[Vec<u8>]) -> Result<Conditions, PaymentError> {
     let (mut blob, mut range, mut expires, mut uses) = (None, None, None, None);
+    let mut share: Option<[u8; 16]> = None;
     for raw in caveats {
         let text = std::str::from_utf8(raw).map_err(|_| PaymentError::MalformedCaveat {
             key: String::from("<non-UTF-8>"),
@@ -119,6 +134,16 @@ pub fn decode(caveats: &[Vec<u8>]) -> Result<Conditions, PaymentError> {
                     .ok_or_else(bad)?;
                 narrow(&mut uses, n, KEY_USES, |old, new| new <= old)?;
             }
+            KEY_SHARE => {
+                let mut id = [0u8; 16];
+                let lower = value.len() == 32 && !value.bytes().any(|b| b.is_ascii_uppercase());
+                if !lower || hex::decode_to_slice(value, &mut id).is_err() {
+                    return Err(bad());
+                }
+                // A holder may add the caveat (narrowing to one link), never
+                // change it to another.
+                narrow(&mut share, id, KEY_SHARE, |old, new| old == new)?;
+            }
             other => {
                 return Err(PaymentError::UnknownCaveat {
                     key: printable(other),
@@ -131,6 +156,7 @@ pub fn decode(caveats: &[Vec<u8>]) -> Result<Conditions, PaymentError> {
         range: range.ok_or(PaymentError::MissingCaveat { key: KEY_RANGE })?,
         expires_at_unix: expires.ok_or(PaymentError::MissingCaveat { key: KEY_EXPIRES })?,
         uses: uses.ok_or(PaymentError::MissingCaveat { key: KEY_USES })?,
+        share,
     })
 }
 

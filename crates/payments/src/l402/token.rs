@@ -58,6 +58,9 @@ pub struct TokenClaims {
     pub expires_at_unix: u64,
     /// Downloads bought, ≥ 1.
     pub uses: u32,
+    /// The share link it is bought through, if any (then it works only
+    /// there).
+    pub share: Option<[u8; 16]>,
 }
 
 /// The request a credential is presented for.
@@ -69,6 +72,8 @@ pub struct AccessRequest {
     pub range: PaidRange,
     /// Current time, unix seconds (passed in so tests control it).
     pub now_unix: u64,
+    /// The share link the request comes through, if any.
+    pub share: Option<[u8; 16]>,
 }
 
 /// How the credential proved payment.
@@ -158,6 +163,7 @@ impl L402Keys {
             range: claims.range,
             expires_at_unix: claims.expires_at_unix,
             uses: claims.uses,
+            share: claims.share,
         };
         for caveat in caveats::encode(&conditions) {
             macaroon.add_caveat(caveat);
@@ -182,6 +188,9 @@ impl L402Keys {
         }
         if request.blob != c.blob {
             return Err(PaymentError::WrongBlob);
+        }
+        if c.share.is_some() && c.share != request.share {
+            return Err(PaymentError::WrongShare);
         }
         if !c.range.contains(&request.range) {
             return Err(PaymentError::RangeNotCovered {

@@ -24,6 +24,7 @@ fn claims() -> TokenClaims {
         },
         expires_at_unix: NOW + 3600,
         uses: 3,
+        share: None,
     }
 }
 
@@ -35,6 +36,7 @@ fn request() -> AccessRequest {
             length: 2000,
         },
         now_unix: NOW,
+        share: None,
     }
 }
 
@@ -170,6 +172,49 @@ fn expired_credential() {
     assert!(matches!(
         verify_value(&with_preimage(&token), &late),
         Err(PaymentError::CredentialExpired { expired_at_unix }) if expired_at_unix == NOW + 3600
+    ));
+}
+
+#[test]
+fn a_share_bound_credential_works_only_through_its_share() {
+    let share = [7u8; 16];
+    let token = keys()
+        .mint(&TokenClaims {
+            share: Some(share),
+            ..claims()
+        })
+        .expect("mints");
+    let through = |share| AccessRequest { share, ..request() };
+    assert!(verify_value(&with_preimage(&token), &through(Some(share))).is_ok());
+    for elsewhere in [None, Some([8u8; 16])] {
+        assert!(matches!(
+            verify_value(&with_preimage(&token), &through(elsewhere)),
+            Err(PaymentError::WrongShare)
+        ));
+    }
+    // A holder cannot move it to another share, only narrow a plain one.
+    let moved = edited(&token, |m| {
+        m.add_caveat(format!("share={}", hex::encode([8u8; 16])).into_bytes())
+    });
+    assert!(matches!(
+        verify_value(&with_preimage(&moved), &through(Some([8u8; 16]))),
+        Err(PaymentError::WideningCaveat { key: "share" })
+    ));
+    let plain = keys().mint(&claims()).expect("mints");
+    let narrowed = edited(&plain, |m| {
+        m.add_caveat(format!("share={}", hex::encode(share)).into_bytes())
+    });
+    assert!(verify_value(&with_preimage(&narrowed), &through(Some(share))).is_ok());
+    assert!(matches!(
+        verify_value(&with_preimage(&narrowed), &through(None)),
+        Err(PaymentError::WrongShare)
+    ));
+    let upper = edited(&plain, |m| {
+        m.add_caveat(b"share=0707070707070707070707070707070A".to_vec())
+    });
+    assert!(matches!(
+        verify_value(&with_preimage(&upper), &through(Some(share))),
+        Err(PaymentError::MalformedCaveat { .. })
     ));
 }
 

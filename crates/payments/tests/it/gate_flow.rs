@@ -47,6 +47,7 @@ async fn paid_range_download_is_checked_then_split() {
             range: paid,
             expires_at_unix: NOW + 3600,
             uses,
+            share: None,
         })
         .expect("mint");
     let challenge = www_authenticate(&token, &invoice.payment_request).expect("challenge");
@@ -59,6 +60,7 @@ async fn paid_range_download_is_checked_then_split() {
             length: MIB,
         },
         now_unix: NOW,
+        share: None,
     };
     // Before payment: the credential verifies but the invoice is OPEN.
     let unpaid = parse_authorization(&authorization(&token, None)).expect("parses");
@@ -125,6 +127,7 @@ async fn hold_download_is_served_on_accept_and_settled_after_delivery() {
                 range,
                 expires_at_unix: NOW + 60,
                 uses: 1,
+                share: None,
             },
             token_id,
         )
@@ -155,6 +158,7 @@ async fn hold_download_is_served_on_accept_and_settled_after_delivery() {
         blob: blob(),
         range,
         now_unix: NOW,
+        share: None,
     };
     let verified = keys.verify(&credential, &access).expect("valid");
     assert_eq!(verified.proof, PaymentProof::AwaitingHoldSettlement);
