@@ -43,6 +43,8 @@ const CHROMIUM_FLAGS = [
 ];
 /** How long the page may take to show the link's details or its error. */
 const LOAD_TIMEOUT_MS = 30_000;
+/** Download rate with --screenshots: 20 MiB take about 5 s, long enough to catch. */
+const SCREENSHOT_DOWNLOAD_BYTES_PER_S = 4 * 1024 * 1024;
 
 const { values: args } = parseArgs({
   options: {
@@ -113,6 +115,18 @@ async function screenshot(name) {
   if (args.screenshots) await page.screenshot({ path: path.join(args.screenshots, name), fullPage: true });
 }
 
+/** Caps the page's download rate (Chromium's network emulation). */
+async function throttleDownloads() {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Network.enable");
+  await cdp.send("Network.emulateNetworkConditions", {
+    offline: false,
+    latency: 0,
+    downloadThroughput: SCREENSHOT_DOWNLOAD_BYTES_PER_S,
+    uploadThroughput: -1,
+  });
+}
+
 class PageError extends Error {}
 
 function failOn(says) {
@@ -154,11 +168,25 @@ async function download() {
   let says = await waitForState(["waiting", "saved"], LOAD_TIMEOUT_MS);
   failOn(says);
   if (says.state === "waiting") {
-    console.log(`INVOICE ${await page.inputValue("#invoice-text")}`);
     await screenshot("2-invoice.png");
+    // On loopback a paid download is saved within milliseconds: for the
+    // "paid" screenshot, slow the browser's network so the page is caught
+    // mid-download. Only with --screenshots; the bytes are the same.
+    if (args.screenshots) await throttleDownloads();
+    console.log(`INVOICE ${await page.inputValue("#invoice-text")}`);
     says = await waitForState(["paid", "downloading", "saved"], payTimeoutMs);
     failOn(says);
-    await screenshot("3-paid.png");
+    if (args.screenshots) {
+      await page.waitForFunction(
+        () => {
+          const bar = document.getElementById("progress");
+          return (bar && bar.value >= bar.max / 4) || document.getElementById("status")?.dataset.state === "saved";
+        },
+        null,
+        { timeout: LOAD_TIMEOUT_MS, polling: 50 },
+      );
+      await screenshot("3-paid.png");
+    }
   }
   const item = await Promise.race([
     downloaded,

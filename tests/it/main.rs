@@ -37,3 +37,4 @@ mod provider_independent_check;
 mod provider_placement_outage;
 mod sdk_direct_download;
 mod sdk_end_to_end;
+mod share_browser;

@@ -137,19 +137,7 @@ impl BrokerProcess {
     /// Every file under [`Self::data_dir`], recursively (tests check that
     /// it holds an index and no file bytes).
     pub fn data_dir_files(&self) -> Vec<PathBuf> {
-        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    walk(&path, out);
-                } else {
-                    out.push(path);
-                }
-            }
-        }
-        let mut files = Vec::new();
-        walk(&self.data_dir(), &mut files);
-        files
+        files_under(&self.data_dir())
     }
 
     /// Everything the broker has logged so far (its stderr).
@@ -377,4 +365,22 @@ fn die_with_parent(command: &mut Command) {
             Ok(())
         });
     }
+}
+
+/// Every file under `dir`, recursively (none if it does not exist): what a
+/// broker or an `fs` provider wrote, for tests that search stored bytes.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(dir, &mut files);
+    files
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod broker_process;
+pub mod browser;
 mod buckets;
 mod error;
 pub mod fault_proxy;
@@ -22,4 +23,4 @@ pub use peers::{
     start_gcs_emulator, start_moto, start_s3s_fs, tools_available, tools_dir,
 };
 pub use provider_kinds::{ProviderKind, provider_kinds};
-pub use tools::{TOOLS_ENV, Tool};
+pub use tools::{CHROMIUM_ENV, NodeDriver, TOOLS_ENV, Tool, node_driver};

@@ -80,3 +80,78 @@ fn is_executable(path: &Path) -> bool {
         .map(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
         .unwrap_or(false)
 }
+
+/// Env var naming the Chromium the browser tests drive (default
+/// `/usr/bin/chromium`, Debian's package, which the install script installs).
+pub const CHROMIUM_ENV: &str = "SHARDGATE_CHROMIUM";
+
+/// What `tests/browser/share_download.mjs` needs to drive the download page
+/// in a real browser: Node, the script, playwright-core in the tools
+/// directory and a Chromium.
+#[derive(Clone, Debug)]
+pub struct NodeDriver {
+    /// The `node` executable (from `PATH`).
+    pub node: PathBuf,
+    /// The driver script.
+    pub script: PathBuf,
+    /// The Chromium it starts (passed on as `SHARDGATE_CHROMIUM`).
+    pub chromium: PathBuf,
+}
+
+/// The browser driver with everything it needs, or an error naming the first
+/// missing piece and the install script. Browser tests call this first and
+/// fail (never skip) on the error.
+pub fn node_driver() -> Result<NodeDriver, PeerError> {
+    let node = find_on_path("node").ok_or(PeerError::ToolsMissing {
+        tool: "node",
+        path: PathBuf::from("node (on PATH)"),
+    })?;
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let script = workspace
+        .join("tests")
+        .join("browser")
+        .join("share_download.mjs");
+    if !script.is_file() {
+        return Err(PeerError::ToolsMissing {
+            tool: "share_download.mjs",
+            path: script,
+        });
+    }
+    // The driver resolves playwright-core from <tools>/node, as npm laid it out.
+    let playwright = tools_dir()
+        .join("node")
+        .join("node_modules")
+        .join("playwright-core")
+        .join("package.json");
+    if !playwright.is_file() {
+        return Err(PeerError::ToolsMissing {
+            tool: "playwright-core",
+            path: playwright,
+        });
+    }
+    let chromium = match std::env::var_os(CHROMIUM_ENV) {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => PathBuf::from("/usr/bin/chromium"),
+    };
+    if !is_executable(&chromium) {
+        return Err(PeerError::ToolsMissing {
+            tool: "chromium",
+            path: chromium,
+        });
+    }
+    Ok(NodeDriver {
+        node,
+        script,
+        chromium,
+    })
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
+}
