@@ -3,10 +3,16 @@
 #   - moto (S3 API, any credentials)          -> <tools>/venv/bin/moto_server
 #   - gcp-storage-emulator (GCS JSON API)      -> <tools>/venv/bin/gcp-storage-emulator
 #   - s3s-fs (S3 API that checks SigV4)        -> <tools>/bin/s3s-fs
+#   - azurite (Azure Blob API, shared-key auth) -> <tools>/node/node_modules/.bin/azurite-blob
 # and the browser the download-page tests drive (tests/browser/):
 #   - Debian's chromium (+ chromium-driver)    -> /usr/bin/chromium
 #   - playwright-core (drives it, no browsers) -> <tools>/node/node_modules/playwright-core
 # into <repo>/.tools (override with SHARDGATE_TOOLS).
+#
+#   scripts/install-test-peers.sh            # everything
+#   scripts/install-test-peers.sh azurite    # only the named steps: python (moto and
+#                                            # the GCS emulator), s3s-fs, chromium,
+#                                            # playwright, azurite
 #
 # Idempotent and cached: a second run only checks versions and returns within
 # a second or two. Runs without a terminal (CI=true, no stdin).
@@ -17,6 +23,8 @@ MOTO_VERSION="5.2.5"
 GCS_EMULATOR_VERSION="2026.7.19"
 S3S_FS_VERSION="0.14.1"
 PLAYWRIGHT_CORE_VERSION="1.65.2"
+# The last release that runs on Node 20 (3.36 and later want Node >= 21).
+AZURITE_VERSION="3.35.0"
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="${SHARDGATE_TOOLS:-$REPO/.tools}"
@@ -128,38 +136,74 @@ install_chromium() {
     apt_install chromium chromium-driver
 }
 
-playwright_core_installed_version() {
-    local manifest="$TOOLS/node/node_modules/playwright-core/package.json"
+# Version of an npm package installed under <tools>/node, or nothing.
+npm_installed_version() {
+    local manifest="$TOOLS/node/node_modules/$1/package.json"
     [ -f "$manifest" ] || return 1
     node -e 'process.stdout.write(require(process.argv[1]).version)' "$manifest" 2>/dev/null
 }
 
-install_playwright_core() {
-    if [ "$(playwright_core_installed_version || true)" = "$PLAYWRIGHT_CORE_VERSION" ]; then
-        log "playwright-core $PLAYWRIGHT_CORE_VERSION already installed"
+# npm packages share one prefix (<tools>/node): `npm install <pkg>@<version>`
+# adds to its package.json and keeps what is already there.
+install_npm_package() {
+    local package="$1" version="$2"
+    if [ "$(npm_installed_version "$package" || true)" = "$version" ]; then
+        log "$package $version already installed"
         return 0
     fi
     command -v npm >/dev/null 2>&1 || apt_install nodejs npm
-    log "installing playwright-core $PLAYWRIGHT_CORE_VERSION"
+    log "installing $package $version"
     mkdir -p "$TOOLS/node"
     npm install --prefix "$TOOLS/node" --no-audit --no-fund --loglevel=error \
-        "playwright-core@$PLAYWRIGHT_CORE_VERSION" </dev/null >&2
-    [ "$(playwright_core_installed_version || true)" = "$PLAYWRIGHT_CORE_VERSION" ] ||
-        die "playwright-core $PLAYWRIGHT_CORE_VERSION missing after install"
+        "$package@$version" </dev/null >&2
+    [ "$(npm_installed_version "$package" || true)" = "$version" ] ||
+        die "$package $version missing after install"
 }
 
-verify() {
+AZURITE_BLOB="$TOOLS/node/node_modules/.bin/azurite-blob"
+
+# One function per step: install (idempotent), then check it runs.
+step_python() {
+    install_python_peers
     "$VENV/bin/moto_server" --help >/dev/null 2>&1 || die "moto_server does not run"
     "$VENV/bin/gcp-storage-emulator" --help >/dev/null 2>&1 || die "gcp-storage-emulator does not run"
+    log "ok: moto $MOTO_VERSION, gcp-storage-emulator $GCS_EMULATOR_VERSION"
+}
+step_s3s_fs() {
+    install_s3s_fs
     "$TOOLS/bin/s3s-fs" --help >/dev/null 2>&1 || die "s3s-fs does not run"
+    log "ok: s3s-fs $S3S_FS_VERSION"
+}
+step_chromium() {
+    install_chromium
     /usr/bin/chromium --version >/dev/null 2>&1 || die "chromium does not run"
-    log "ok: moto $MOTO_VERSION, gcp-storage-emulator $GCS_EMULATOR_VERSION, s3s-fs $S3S_FS_VERSION, playwright-core $PLAYWRIGHT_CORE_VERSION in $TOOLS; $(/usr/bin/chromium --version)"
+    log "ok: $(/usr/bin/chromium --version)"
+}
+step_playwright() {
+    install_npm_package playwright-core "$PLAYWRIGHT_CORE_VERSION"
+    log "ok: playwright-core $PLAYWRIGHT_CORE_VERSION"
+}
+step_azurite() {
+    install_npm_package azurite "$AZURITE_VERSION"
+    # `--version` loads the whole server, so a Node too old for it fails here.
+    "$AZURITE_BLOB" --version >/dev/null 2>&1 ||
+        die "azurite-blob does not run on node $(node --version 2>/dev/null || echo '(none)')"
+    log "ok: azurite $AZURITE_VERSION on node $(node --version)"
 }
 
 start=$SECONDS
-install_python_peers
-install_s3s_fs
-install_chromium
-install_playwright_core
-verify
-log "done in $((SECONDS - start)) s"
+steps=("$@")
+if [ "${#steps[@]}" -eq 0 ]; then
+    steps=(python s3s-fs chromium playwright azurite)
+fi
+for step in "${steps[@]}"; do
+    case "$step" in
+    python) step_python ;;
+    s3s-fs) step_s3s_fs ;;
+    chromium) step_chromium ;;
+    playwright) step_playwright ;;
+    azurite) step_azurite ;;
+    *) die "unknown step '$step' (known: python s3s-fs chromium playwright azurite)" ;;
+    esac
+done
+log "done (${steps[*]}) in $TOOLS in $((SECONDS - start)) s"

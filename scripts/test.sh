@@ -13,7 +13,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 
 export SHARDGATE_TOOLS="${SHARDGATE_TOOLS:-$REPO/.tools}"
-export SHARDGATE_PROVIDER_KINDS="${SHARDGATE_PROVIDER_KINDS:-memory,fs,s3,gcs,b2}"
+export SHARDGATE_PROVIDER_KINDS="${SHARDGATE_PROVIDER_KINDS:-memory,fs,s3,gcs,b2,azure}"
 # Where the PostgreSQL index backend's tests connect (trust auth, db `test`).
 export SHARDGATE_TEST_POSTGRES_URL="${SHARDGATE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:${PGPORT:-5432}/test}"
 

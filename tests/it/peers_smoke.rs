@@ -5,7 +5,7 @@
 //! `scripts/install-test-peers.sh` (scripts/test.sh does it for you).
 
 use opendal::Operator;
-use opendal::services::{Gcs, S3};
+use opendal::services::{Azblob, Gcs, S3};
 use shardgate_tests::peers::{self, Peer};
 
 fn s3_operator(peer: &Peer, endpoint: &str, bucket: &str) -> Operator {
@@ -32,6 +32,16 @@ fn gcs_operator(endpoint: &str, bucket: &str) -> Operator {
         .disable_config_load()
         .disable_vm_metadata();
     Operator::new(builder).expect("valid GCS config")
+}
+
+fn azblob_operator(peer: &Peer, account_key: &str, container: &str) -> Operator {
+    opendal::install_default();
+    let builder = Azblob::default()
+        .endpoint(&peers::azurite_blob_endpoint(peer))
+        .account_name(peer.access_key())
+        .account_key(account_key)
+        .container(container);
+    Operator::new(builder).expect("valid Azure Blob config")
 }
 
 /// Distinct, non-trivial bytes so a truncated or shifted read is caught.
@@ -178,6 +188,30 @@ async fn gcs_emulator_stores_and_returns_an_object() {
         .await
         .expect("create bucket");
     round_trip(&peer, &gcs_operator(&peer.endpoint(), "smoke")).await;
+    stop_and_check_gone(peer);
+}
+
+#[tokio::test]
+async fn azurite_stores_and_returns_an_object_and_checks_signatures() {
+    let peer = peers::start_azurite().await.expect("start azurite");
+    peers::create_azure_container(&peer, "smoke")
+        .await
+        .expect("create container");
+    round_trip(&peer, &azblob_operator(&peer, peer.secret_key(), "smoke")).await;
+
+    // A client with a wrong (well-formed) key is turned away.
+    let wrong = azblob_operator(&peer, "bm90LXRoZS1hY2NvdW50LWtleQ==", "smoke");
+    let err = wrong
+        .read("shards/ab/object.0")
+        .await
+        .expect_err("a wrongly signed read must fail");
+    assert_eq!(err.kind(), opendal::ErrorKind::PermissionDenied, "{err}");
+    // Creating the same container twice is refused, and the status says so.
+    let text = peers::create_azure_container(&peer, "smoke")
+        .await
+        .expect_err("the container exists")
+        .to_string();
+    assert!(text.contains("HTTP 409"), "{text}");
     stop_and_check_gone(peer);
 }
 

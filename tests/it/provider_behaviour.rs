@@ -1,7 +1,8 @@
 //! Provider behaviour suite: every behaviour is written once, as an async
 //! function over a `ShardStore`, and run against each provider kind selected
 //! by `SHARDGATE_PROVIDER_KINDS` (default all: memory, fs, s3 = moto,
-//! gcs = gcp-storage-emulator, b2 = a second moto through the B2 profile).
+//! gcs = gcp-storage-emulator, b2 = a second moto through the B2 profile,
+//! azure = azurite through the `azblob` kind).
 //!
 //! One test per kind starts its peer once; each behaviour then works under
 //! its own key prefix so behaviours cannot see each other's objects.
@@ -18,8 +19,9 @@ use shardgate_backends::{
 use shardgate_core::{ContentId, SHARD_HEADER_LEN, ShardHeader, encode_shard_object};
 use shardgate_tests::peers::{MOTO_ACCESS_KEY, MOTO_SECRET_KEY};
 use shardgate_tests::{
-    Peer, ProviderKind, create_gcs_bucket, create_s3_bucket, create_s3_bucket_in_region,
-    provider_kinds, start_gcs_emulator, start_moto, tools_available,
+    Peer, ProviderKind, azurite_blob_endpoint, create_azure_container, create_gcs_bucket,
+    create_s3_bucket, create_s3_bucket_in_region, provider_kinds, start_azurite,
+    start_gcs_emulator, start_moto, tools_available,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -137,6 +139,20 @@ impl Target {
                 };
                 (cfg(kind), Some(peer), None)
             }
+            ProviderKind::Azure => {
+                let peer = start_azurite().await.expect("start azurite");
+                create_azure_container(&peer, BUCKET)
+                    .await
+                    .expect("create container");
+                let kind = Kind::Azblob {
+                    container: BUCKET.into(),
+                    endpoint: azurite_blob_endpoint(&peer),
+                    account_name: peer.access_key().into(),
+                    account_key: Some(secret(peer.secret_key())),
+                    sas_token: None,
+                };
+                (cfg(kind), Some(peer), None)
+            }
         };
         Target {
             kind,
@@ -166,10 +182,12 @@ async fn run_suite(kind: ProviderKind) {
         );
         return;
     }
-    if kind.needs_peer() {
+    for tool in kind.tools() {
         assert!(
-            tools_available(),
-            "test peers are not installed: run scripts/install-test-peers.sh"
+            tool.installed(),
+            "test peer `{}` is not installed at {}: run scripts/install-test-peers.sh",
+            tool.name(),
+            tool.path().display()
         );
     }
     let t = Target::start(kind).await;
@@ -218,6 +236,11 @@ async fn gcs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn b2() {
     run_suite(ProviderKind::B2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn azure() {
+    run_suite(ProviderKind::Azure).await;
 }
 
 /// Write raw bytes under a key, bypassing every shard check (tampering).
@@ -555,13 +578,18 @@ async fn registry_join(t: &Target) {
 
     let mut wrong = t.config("registry-missing");
     wrong.name = "missing-bucket".into();
-    match &mut wrong.kind {
+    let field = match &mut wrong.kind {
         Kind::S3 { bucket, .. } | Kind::B2 { bucket, .. } | Kind::Gcs { bucket, .. } => {
             *bucket = "no-such-bucket".into();
+            "bucket"
+        }
+        Kind::Azblob { container, .. } => {
+            *container = "no-such-container".into();
+            "container"
         }
         // memory and fs have no bucket to get wrong
         _ => return,
-    }
+    };
     let err = reg
         .join(wrong)
         .await
@@ -569,7 +597,7 @@ async fn registry_join(t: &Target) {
     assert_eq!(
         err.kind(),
         &BackendErrorKind::InvalidConfig {
-            field: "bucket".into()
+            field: field.into()
         },
         "[{}] {err}",
         t.kind
@@ -631,4 +659,55 @@ async fn s3_wrong_credentials_are_rejected_at_join() {
     reg.join(cfg("right-secret"))
         .await
         .expect("right credentials join");
+}
+
+/// A wrong account key is caught by the join probe and reported against
+/// `account_key` (azurite checks shared-key signatures), without the key in
+/// the message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_wrong_key_is_rejected_at_join() {
+    let selected = provider_kinds().expect("SHARDGATE_PROVIDER_KINDS must list known kinds");
+    if !selected.contains(&ProviderKind::Azure) {
+        eprintln!("provider kind `azure` not selected; nothing to run");
+        return;
+    }
+    let peer = start_azurite().await.expect("start azurite");
+    create_azure_container(&peer, BUCKET)
+        .await
+        .expect("create container");
+    // Well-formed (base64) but not the account's key.
+    let wrong_key =
+        "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktd3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXkt";
+    let cfg = |key: &str| ProviderConfig {
+        name: "shared-key".into(),
+        weight: 1.0,
+        prefix: "creds".into(),
+        kind: Kind::Azblob {
+            container: BUCKET.into(),
+            endpoint: azurite_blob_endpoint(&peer),
+            account_name: peer.access_key().into(),
+            account_key: Some(Secret::new(key.into())),
+            sas_token: None,
+        },
+        limits: ProviderLimits::default(),
+    };
+    let reg = ProviderRegistry::new(HealthPolicy::default());
+    let err = reg
+        .join(cfg(wrong_key))
+        .await
+        .expect_err("a wrong key must be rejected");
+    assert_eq!(
+        err.kind(),
+        &BackendErrorKind::InvalidConfig {
+            field: "account_key".into()
+        },
+        "{err}"
+    );
+    assert!(
+        !err.to_string().contains(wrong_key),
+        "the key leaked into: {err}"
+    );
+    reg.join(cfg(peer.secret_key()))
+        .await
+        .expect("the right key joins");
 }

@@ -1,8 +1,10 @@
-//! Bucket creation on the peers: the one thing opendal cannot do for a test.
+//! Bucket (and container) creation on the peers: the one thing opendal
+//! cannot do for a test.
 
 use std::time::{Duration, SystemTime};
 
 use crate::PeerError;
+use crate::azure_shared_key::{self, SharedKey};
 use crate::http_client;
 use crate::peer::Peer;
 use crate::peers::{GCS_PROJECT, S3_REGION};
@@ -79,6 +81,38 @@ pub async fn create_gcs_bucket(peer: &Peer, bucket: &str) -> Result<(), PeerErro
     )
     .await?;
     expect_success(response, format!("create GCS bucket {bucket}"), peer)
+}
+
+/// Creates a container on azurite (`PUT /<account>/<name>?restype=container`,
+/// shared-key signed with the peer's account and key).
+pub async fn create_azure_container(peer: &Peer, container: &str) -> Result<(), PeerError> {
+    check_bucket_name(container)?;
+    let path = format!("/{}/{container}", peer.access_key());
+    let key = SharedKey {
+        account: peer.access_key(),
+        key: peer.secret_key(),
+    };
+    let headers = azure_shared_key::sign(
+        &key,
+        "PUT",
+        &path,
+        &[("restype", "container")],
+        SystemTime::now(),
+    )?;
+    let response = http_client::send(
+        peer.addr(),
+        "PUT",
+        &format!("{path}?restype=container"),
+        &headers,
+        &[],
+        ADMIN_TIMEOUT,
+    )
+    .await?;
+    expect_success(
+        response,
+        format!("create Azure container {container}"),
+        peer,
+    )
 }
 
 fn expect_success(

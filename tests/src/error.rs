@@ -90,7 +90,7 @@ pub enum PeerError {
 
     /// `SHARDGATE_PROVIDER_KINDS` names a kind that does not exist.
     #[error(
-        "unknown provider kind `{0}` in SHARDGATE_PROVIDER_KINDS (known: memory, fs, s3, gcs, b2)"
+        "unknown provider kind `{0}` in SHARDGATE_PROVIDER_KINDS (known: memory, fs, s3, gcs, b2, azure)"
     )]
     UnknownProviderKind(String),
 }

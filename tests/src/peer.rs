@@ -35,6 +35,8 @@ pub enum PeerKind {
     GcsEmulator,
     /// s3s-fs: S3 API that checks SigV4 signatures.
     S3sFs,
+    /// azurite's Blob service (checks shared-key signatures).
+    Azurite,
 }
 
 impl PeerKind {
@@ -45,6 +47,7 @@ impl PeerKind {
             PeerKind::Moto => "moto",
             PeerKind::GcsEmulator => "gcp-storage-emulator",
             PeerKind::S3sFs => "s3s-fs",
+            PeerKind::Azurite => "azurite",
         }
     }
 }
@@ -171,12 +174,14 @@ impl Peer {
         self.kind
     }
 
-    /// S3 access key the peer accepts (empty for the GCS emulator).
+    /// S3 access key the peer accepts (empty for the GCS emulator; the
+    /// account name for azurite).
     pub fn access_key(&self) -> &str {
         &self.access_key
     }
 
-    /// S3 secret key the peer accepts (empty for the GCS emulator).
+    /// S3 secret key the peer accepts (empty for the GCS emulator; the
+    /// base64 account key for azurite).
     pub fn secret_key(&self) -> &str {
         &self.secret_key
     }

@@ -18,7 +18,9 @@ use crate::http_client;
 use crate::tools::Tool;
 
 pub use crate::PeerError;
-pub use crate::buckets::{create_gcs_bucket, create_s3_bucket, create_s3_bucket_in_region};
+pub use crate::buckets::{
+    create_azure_container, create_gcs_bucket, create_s3_bucket, create_s3_bucket_in_region,
+};
 pub use crate::peer::{Peer, PeerKind};
 pub use crate::tools::{tools_available, tools_dir};
 
@@ -30,6 +32,14 @@ pub const MOTO_ACCESS_KEY: &str = "shardgate-test-key";
 pub const MOTO_SECRET_KEY: &str = "shardgate-test-secret";
 /// Project id the GCS emulator's bucket API is called with.
 pub const GCS_PROJECT: &str = "shardgate-test";
+
+/// azurite's built-in development account (the only one it knows unless
+/// `AZURITE_ACCOUNTS` is set).
+pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+/// The development account's key, as Microsoft publishes it for the storage
+/// emulators: public, and accepted by nothing but an emulator.
+pub const AZURITE_ACCOUNT_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 /// How long a peer may take to answer HTTP after it was spawned.
 /// moto imports a lot of Python on start; 30 s covers a loaded 2-core CI box.
@@ -79,6 +89,38 @@ pub async fn start_gcs_emulator() -> Result<Peer, PeerError> {
         },
     )
     .await
+}
+
+/// Starts azurite's Blob service (shared-key auth with [`AZURITE_ACCOUNT`]
+/// and [`AZURITE_ACCOUNT_KEY`]), storing blobs in the peer's data directory.
+/// Its blob endpoint is [`azurite_blob_endpoint`].
+pub async fn start_azurite() -> Result<Peer, PeerError> {
+    start(
+        PeerKind::Azurite,
+        Tool::Azurite,
+        (AZURITE_ACCOUNT, AZURITE_ACCOUNT_KEY),
+        |port, dir| {
+            vec![
+                "--blobHost".into(),
+                "127.0.0.1".into(),
+                "--blobPort".into(),
+                port.to_string().into(),
+                "--location".into(),
+                dir.join("data").into_os_string(),
+                // Clients newer than this azurite release still work.
+                "--skipApiVersionCheck".into(),
+                // Tests must not talk to anything but 127.0.0.1.
+                "--disableTelemetry".into(),
+            ]
+        },
+    )
+    .await
+}
+
+/// The blob endpoint of an azurite peer: on an IP address azurite takes the
+/// account from the first path segment, `http://127.0.0.1:<port>/<account>`.
+pub fn azurite_blob_endpoint(peer: &Peer) -> String {
+    format!("{}/{}", peer.endpoint(), peer.access_key())
 }
 
 /// Starts s3s-fs, an S3 server that accepts only requests signed (SigV4)

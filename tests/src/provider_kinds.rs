@@ -4,8 +4,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::PeerError;
+use crate::tools::Tool;
 
-/// The env var, a comma list of `memory,fs,s3,gcs,b2`.
+/// The env var, a comma list of `memory,fs,s3,gcs,b2,azure`.
 pub const PROVIDER_KINDS_ENV: &str = "SHARDGATE_PROVIDER_KINDS";
 
 /// A provider kind the behaviour suites can run against.
@@ -21,16 +22,19 @@ pub enum ProviderKind {
     Gcs,
     /// A second moto peer reached through the backends' B2 profile.
     B2,
+    /// Azure Blob API (kind `azblob`) on an azurite peer.
+    Azure,
 }
 
 impl ProviderKind {
     /// Every kind, in the order the provider-parametrised tests run them.
-    pub const ALL: [ProviderKind; 5] = [
+    pub const ALL: [ProviderKind; 6] = [
         ProviderKind::Memory,
         ProviderKind::Fs,
         ProviderKind::S3,
         ProviderKind::Gcs,
         ProviderKind::B2,
+        ProviderKind::Azure,
     ];
 
     /// The lower-case name used in `SHARDGATE_PROVIDER_KINDS` and test
@@ -42,15 +46,23 @@ impl ProviderKind {
             ProviderKind::S3 => "s3",
             ProviderKind::Gcs => "gcs",
             ProviderKind::B2 => "b2",
+            ProviderKind::Azure => "azure",
         }
     }
 
     /// Whether the kind needs a peer process (and so the installed tools).
     pub fn needs_peer(self) -> bool {
-        matches!(
-            self,
-            ProviderKind::S3 | ProviderKind::Gcs | ProviderKind::B2
-        )
+        !self.tools().is_empty()
+    }
+
+    /// The installed tools the kind's peer runs (none for memory and fs).
+    pub fn tools(self) -> &'static [Tool] {
+        match self {
+            ProviderKind::Memory | ProviderKind::Fs => &[],
+            ProviderKind::S3 | ProviderKind::B2 => &[Tool::MotoServer],
+            ProviderKind::Gcs => &[Tool::GcsEmulator],
+            ProviderKind::Azure => &[Tool::Azurite],
+        }
     }
 }
 
@@ -71,7 +83,7 @@ impl FromStr for ProviderKind {
     }
 }
 
-/// The kinds selected by `SHARDGATE_PROVIDER_KINDS` (all five when unset or
+/// The kinds selected by `SHARDGATE_PROVIDER_KINDS` (all of them when unset or
 /// empty). An unknown name is an error, so a typo cannot shrink a run silently.
 pub fn provider_kinds() -> Result<Vec<ProviderKind>, PeerError> {
     parse_kinds(std::env::var(PROVIDER_KINDS_ENV).ok().as_deref())
@@ -105,11 +117,22 @@ mod tests {
     fn lists_are_parsed_in_order_without_duplicates() {
         let kinds = parse_kinds(Some("gcs, S3,,gcs")).unwrap();
         assert_eq!(kinds, vec![ProviderKind::Gcs, ProviderKind::S3]);
+        let kinds = parse_kinds(Some("Azure,memory")).unwrap();
+        assert_eq!(kinds, vec![ProviderKind::Azure, ProviderKind::Memory]);
+    }
+
+    #[test]
+    fn peer_kinds_name_their_tools() {
+        for kind in ProviderKind::ALL {
+            let local = matches!(kind, ProviderKind::Memory | ProviderKind::Fs);
+            assert_eq!(kind.needs_peer(), !local, "{kind}");
+        }
+        assert_eq!(ProviderKind::Azure.tools(), &[Tool::Azurite]);
     }
 
     #[test]
     fn unknown_kinds_are_rejected() {
-        let err = parse_kinds(Some("s3,azure")).unwrap_err();
-        assert!(err.to_string().contains("azure"), "{err}");
+        let err = parse_kinds(Some("s3,swift")).unwrap_err();
+        assert!(err.to_string().contains("swift"), "{err}");
     }
 }

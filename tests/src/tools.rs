@@ -28,12 +28,19 @@ pub enum Tool {
     GcsEmulator,
     /// s3s-fs, an S3 server that checks SigV4 signatures (a Rust binary).
     S3sFs,
+    /// azurite's Blob service (an npm package, run by Node).
+    Azurite,
 }
 
 impl Tool {
     /// Every tool the install script provides; [`tools_available`] checks
     /// them all.
-    pub const ALL: [Tool; 3] = [Tool::MotoServer, Tool::GcsEmulator, Tool::S3sFs];
+    pub const ALL: [Tool; 4] = [
+        Tool::MotoServer,
+        Tool::GcsEmulator,
+        Tool::S3sFs,
+        Tool::Azurite,
+    ];
 
     /// The executable's name, as the install script lays it out.
     pub fn name(self) -> &'static str {
@@ -41,6 +48,7 @@ impl Tool {
             Tool::MotoServer => "moto_server",
             Tool::GcsEmulator => "gcp-storage-emulator",
             Tool::S3sFs => "s3s-fs",
+            Tool::Azurite => "azurite-blob",
         }
     }
 
@@ -50,13 +58,24 @@ impl Tool {
         match self {
             Tool::MotoServer | Tool::GcsEmulator => dir.join("venv").join("bin").join(self.name()),
             Tool::S3sFs => dir.join("bin").join(self.name()),
+            // npm links each package's executables into node_modules/.bin.
+            Tool::Azurite => dir
+                .join("node")
+                .join("node_modules")
+                .join(".bin")
+                .join(self.name()),
         }
+    }
+
+    /// Whether the executable is there (and executable).
+    pub fn installed(self) -> bool {
+        is_executable(&self.path())
     }
 
     /// The path when the executable exists, else an error naming the install script.
     pub fn require(self) -> Result<PathBuf, PeerError> {
         let path = self.path();
-        if is_executable(&path) {
+        if self.installed() {
             Ok(path)
         } else {
             Err(PeerError::ToolsMissing {
@@ -71,7 +90,7 @@ impl Tool {
 /// fail (not skip) when this is false; `start_*` already return
 /// [`PeerError::ToolsMissing`] naming the install script.
 pub fn tools_available() -> bool {
-    Tool::ALL.iter().all(|tool| is_executable(&tool.path()))
+    Tool::ALL.iter().all(|tool| tool.installed())
 }
 
 fn is_executable(path: &Path) -> bool {

@@ -215,7 +215,8 @@ pub enum ProviderKind {
         /// Shared key; or use `sas_token`.
         #[serde(default)]
         account_key: Option<Secret>,
-        /// SAS token; also enables presigned URLs.
+        /// SAS token. It does not enable presigned URLs: opendal would put
+        /// the token itself into every URL it hands out.
         #[serde(default)]
         sas_token: Option<Secret>,
     },

@@ -236,6 +236,34 @@ async fn presign_follows_capability() {
     assert_eq!(err.kind(), &BackendErrorKind::Unsupported);
 }
 
+/// opendal's azblob "presigns" with a SAS token by appending the token
+/// itself, so an `azblob` store never offers presigned URLs. Building the
+/// store talks to nobody, so no peer is needed.
+#[tokio::test]
+async fn azblob_never_presigns_not_even_with_a_sas_token() {
+    use crate::secret::Secret;
+    let store = ShardStore::from_config(&ProviderConfig {
+        name: "az".into(),
+        weight: 1.0,
+        prefix: String::new(),
+        kind: ProviderKind::Azblob {
+            container: "shards".into(),
+            endpoint: "http://127.0.0.1:9/devstoreaccount1".into(),
+            account_name: "devstoreaccount1".into(),
+            account_key: None,
+            sas_token: Some(Secret::new("sv=2021-08-06&sr=c&sp=racwdl&sig=x".into())),
+        },
+        limits: ProviderLimits::default(),
+    })
+    .expect("azblob store");
+    assert!(!store.capability().presign_read);
+    let err = store
+        .presign_get("shards/x", Duration::from_secs(60))
+        .await
+        .expect_err("azblob must not presign");
+    assert_eq!(err.kind(), &BackendErrorKind::Unsupported);
+}
+
 #[tokio::test]
 async fn concurrent_puts_of_the_same_shard_all_succeed() {
     for store in [memory(), memory_unconditional()] {

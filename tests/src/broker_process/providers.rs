@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use shardgate_backends::{ProviderConfig, ProviderKind, ProviderLimits, Secret, ShardStore};
 
 use crate::PeerError;
-use crate::peers::{MOTO_ACCESS_KEY, MOTO_SECRET_KEY, Peer, S3_REGION};
+use crate::peers::{MOTO_ACCESS_KEY, MOTO_SECRET_KEY, Peer, S3_REGION, azurite_blob_endpoint};
 
 /// Region the B2 profile is used with (moto accepts any).
 const B2_REGION: &str = "us-west-004";
@@ -34,6 +34,18 @@ pub enum ProviderTarget {
         endpoint: String,
         /// Bucket holding the shards; it must already exist.
         bucket: String,
+    },
+    /// An azurite peer (kind `azblob`) with its account's shared key.
+    Azure {
+        /// Blob endpoint including the account, e.g.
+        /// `http://127.0.0.1:PORT/devstoreaccount1`.
+        endpoint: String,
+        /// Account name.
+        account: String,
+        /// Account key (base64).
+        key: String,
+        /// Container holding the shards; it must already exist.
+        container: String,
     },
     /// A local directory.
     Fs {
@@ -87,6 +99,19 @@ impl ProviderSpec {
         )
     }
 
+    /// azurite (kind `azblob`, shared key); the container must exist.
+    pub fn azure(name: &str, peer: &Peer, container: &str) -> Self {
+        Self::new(
+            name,
+            ProviderTarget::Azure {
+                endpoint: azurite_blob_endpoint(peer),
+                account: peer.access_key().to_owned(),
+                key: peer.secret_key().to_owned(),
+                container: container.into(),
+            },
+        )
+    }
+
     /// A local directory (kind `fs`).
     pub fn fs(name: &str, root: PathBuf) -> Self {
         Self::new(name, ProviderTarget::Fs { root })
@@ -131,6 +156,14 @@ impl ProviderSpec {
             ProviderTarget::Gcs { endpoint, bucket } => format!(
                 "kind = \"gcs\"\nbucket = {bucket:?}\nendpoint = {endpoint:?}\nanonymous = true\n"
             ),
+            ProviderTarget::Azure {
+                endpoint,
+                account,
+                key,
+                container,
+            } => format!(
+                "kind = \"azblob\"\ncontainer = {container:?}\nendpoint = {endpoint:?}\naccount_name = {account:?}\naccount_key = {key:?}\n"
+            ),
             ProviderTarget::Fs { root } => {
                 format!("kind = \"fs\"\nroot = {:?}\n", root.display().to_string())
             }
@@ -167,6 +200,18 @@ impl ProviderSpec {
                 anonymous: true,
                 conditional_writes: false,
             },
+            ProviderTarget::Azure {
+                endpoint,
+                account,
+                key,
+                container,
+            } => ProviderKind::Azblob {
+                container: container.clone(),
+                endpoint: endpoint.clone(),
+                account_name: account.clone(),
+                account_key: Some(secret(key)),
+                sas_token: None,
+            },
             ProviderTarget::Fs { root } => ProviderKind::Fs { root: root.clone() },
         };
         ProviderConfig {
@@ -196,15 +241,16 @@ fn other(name: &str, err: impl std::fmt::Display) -> PeerError {
     }
 }
 
-/// The three real peers of the end-to-end tests, in this order: moto as
-/// `s3`, the GCS emulator as `gcs`, a second moto through the B2 profile as
-/// `b2`. Dropping it stops them (by PID).
+/// The real peers of an end-to-end test and the providers on them. From
+/// [`PeerProviders::start`]: moto as `s3`, the GCS emulator as `gcs`, a
+/// second moto through the B2 profile as `b2`, in this order. Dropping it
+/// stops them (by PID).
 pub struct PeerProviders {
-    /// The running peers (s3, gcs, b2); kept here so they live as long as
-    /// this value.
+    /// The running peers (s3, gcs, b2; or the one azurite); kept here so
+    /// they live as long as this value.
     pub peers: Vec<Peer>,
-    /// One provider spec per peer, in the same order, named `s3`, `gcs`,
-    /// `b2`.
+    /// The providers: one per peer, in the same order, named `s3`, `gcs`,
+    /// `b2` (or `azure-1..3`, all on the one azurite).
     pub specs: Vec<ProviderSpec>,
 }
 
@@ -227,6 +273,28 @@ impl PeerProviders {
         ];
         Ok(PeerProviders {
             peers: vec![s3, gcs, b2],
+            specs,
+        })
+    }
+
+    /// One azurite peer with three containers `<bucket>-1..3`, as the
+    /// providers `azure-1`, `azure-2`, `azure-3`: a broker whose every shard
+    /// goes through the Azure Blob API.
+    pub async fn start_azurite(bucket: &str) -> Result<PeerProviders, PeerError> {
+        use crate::peers::{create_azure_container, start_azurite};
+        let peer = start_azurite().await?;
+        let mut specs = Vec::new();
+        for i in 1..=3 {
+            let container = format!("{bucket}-{i}");
+            create_azure_container(&peer, &container).await?;
+            specs.push(ProviderSpec::azure(
+                &format!("azure-{i}"),
+                &peer,
+                &container,
+            ));
+        }
+        Ok(PeerProviders {
+            peers: vec![peer],
             specs,
         })
     }
