@@ -189,6 +189,11 @@ async fn byte_ranges_are_served_as_rfc_9110_says() {
         .await;
     assert_eq!(reply.status, 416, "{}", reply.describe());
     assert_eq!(reply.error_kind(), "out_of_range");
+    assert_eq!(
+        reply.header("content-range"),
+        Some(format!("bytes */{n}").as_str()),
+        "a 416 says how long the content is"
+    );
     assert_no_file_bytes(&reply, &data, "416");
     let reply = gateway.post_blob(&blob, Some(&auth), &[]).await;
     assert_eq!(reply.status, 200, "{}", reply.describe());

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use shardgate_core::{KeyMode, StreamLayout, StreamRange};
 use shardgate_index::BlobRecord;
@@ -48,7 +48,18 @@ pub(super) async fn content_response(
 ) -> GatewayResult {
     let manifest = manifest_of(&blob)?;
     let stream_len = StreamLayout::blob_len(&manifest);
-    let requested = requested_range(headers, stream_len)?;
+    let requested = match requested_range(headers, stream_len) {
+        Ok(requested) => requested,
+        // 416 says how long the content is (RFC 9110, 15.5.17), so a
+        // client can ask again within it.
+        Err(e) => {
+            let mut response = e.into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{stream_len}")) {
+                response.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return Ok(response);
+        }
+    };
     // The same rules as Get's `range` field; computed here too for the
     // length and Content-Range headers.
     let range = served_range(stream_len, requested.as_ref())?;
