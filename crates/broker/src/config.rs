@@ -282,6 +282,9 @@ impl BrokerConfig {
         {
             return bad("gateway.invoices_per_minute_* must be at least 1");
         }
+        for range in &self.gateway.trusted_proxies {
+            crate::gateway::client_address::AddressRange::parse(range)?;
+        }
         if self.gc_orphan_grace_secs < 2 {
             return bad("gc_orphan_grace_secs must be at least 2 (uploads get half of it)");
         }

@@ -47,7 +47,7 @@ pub(super) async fn page_or_content(
     let blob = public_blob(&broker, &id).await?;
     let asker = Asker {
         limits: &limits,
-        client: peer.ip(),
+        client: limits.client(peer.ip(), &headers),
         link: &id,
         share: None,
     };
@@ -66,7 +66,7 @@ pub(super) async fn challenge_or_content(
     let blob = public_blob(&broker, &id).await?;
     let asker = Asker {
         limits: &limits,
-        client: peer.ip(),
+        client: limits.client(peer.ip(), &headers),
         link: &id,
         share: None,
     };

@@ -7,9 +7,11 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use axum::http::HeaderMap;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use super::client_address::{AddressRange, client_address};
 use crate::config::GatewayConfig;
 use crate::error::BrokerError;
 
@@ -18,6 +20,7 @@ use crate::error::BrokerError;
 const PRUNE_EVERY: u64 = 1024;
 
 pub(super) struct InvoiceLimits {
+    trusted_proxies: Vec<AddressRange>,
     per_address: DefaultKeyedRateLimiter<IpAddr>,
     per_link: DefaultKeyedRateLimiter<String>,
     clock: DefaultClock,
@@ -30,13 +33,24 @@ fn per_minute(n: u32) -> Quota {
 }
 
 impl InvoiceLimits {
+    /// `config` was validated (its proxy ranges parse).
     pub(super) fn new(config: &GatewayConfig) -> InvoiceLimits {
         InvoiceLimits {
+            trusted_proxies: config
+                .trusted_proxies
+                .iter()
+                .filter_map(|r| AddressRange::parse(r).ok())
+                .collect(),
             per_address: RateLimiter::dashmap(per_minute(config.invoices_per_minute_per_address)),
             per_link: RateLimiter::dashmap(per_minute(config.invoices_per_minute_per_link)),
             clock: DefaultClock::default(),
             checks: AtomicU64::new(0),
         }
+    }
+
+    /// The client a request from `peer` is counted against.
+    pub(super) fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        client_address(peer, headers, &self.trusted_proxies)
     }
 
     /// Takes one invoice from `client`'s and `link`'s budgets, or says when
@@ -74,6 +88,7 @@ mod tests {
         let limits = InvoiceLimits::new(&GatewayConfig {
             invoices_per_minute_per_address: 3,
             invoices_per_minute_per_link: 5,
+            trusted_proxies: Vec::new(),
         });
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();

@@ -17,11 +17,13 @@
 //! | `payment_status.rs` | an invoice's state (and, once paid, its preimage) |
 //! | `reply.rs` | errors and challenges as HTTP responses |
 //! | `invoice_limits.rs` | invoices per client address and per link |
+//! | `client_address.rs` | the client behind a trusted proxy (`X-Forwarded-For`) |
 //! | `qr.rs` | BOLT 11 invoices as SVG QR codes |
 //! | `assets.rs` + `assets/` | the page: HTML, CSS and JavaScript embedded in the binary |
 
 mod assets;
 mod blob_routes;
+pub(crate) mod client_address;
 mod content;
 mod info;
 mod invoice_limits;

@@ -68,7 +68,7 @@ pub(super) async fn content(
     let open = open_share(&broker, &id, &headers).await?;
     let asker = Asker {
         limits: &limits,
-        client: peer.ip(),
+        client: limits.client(peer.ip(), &headers),
         link: &id,
         share: Some(open.share.share_id.0),
     };
