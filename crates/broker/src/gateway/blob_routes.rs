@@ -44,14 +44,7 @@ pub(super) async fn page_or_content(
     if method == Method::HEAD || credential(&headers).is_none() {
         return Ok(page_response());
     }
-    let blob = public_blob(&broker, &id).await?;
-    let asker = Asker {
-        limits: &limits,
-        client: limits.client(peer.ip(), &headers),
-        link: &id,
-        share: None,
-    };
-    content_response(broker, blob, &headers, asker).await
+    serve_public(broker, &limits, peer, &id, &headers).await
 }
 
 /// `POST /b/{blob}`: `402` and a fresh invoice without a credential, the
@@ -63,14 +56,25 @@ pub(super) async fn challenge_or_content(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> GatewayResult {
-    let blob = public_blob(&broker, &id).await?;
+    serve_public(broker, &limits, peer, &id, &headers).await
+}
+
+/// The public blob `id`: its challenge, or its bytes for a credential.
+async fn serve_public(
+    broker: Arc<Broker>,
+    limits: &InvoiceLimits,
+    peer: SocketAddr,
+    id: &str,
+    headers: &HeaderMap,
+) -> GatewayResult {
+    let blob = public_blob(&broker, id).await?;
     let asker = Asker {
-        limits: &limits,
-        client: limits.client(peer.ip(), &headers),
-        link: &id,
+        limits,
+        client: limits.client(peer.ip(), headers),
+        link: id,
         share: None,
     };
-    content_response(broker, blob, &headers, asker).await
+    content_response(broker, blob, headers, asker).await
 }
 
 /// `GET /b/{blob}/info`.
