@@ -92,6 +92,17 @@ static POOL: Mutex<Pool> = Mutex::new(Pool {
     bytes: 0,
 });
 
+/// Frees every buffer the pool keeps; returns the bytes freed. Called when
+/// the broker is idle (`idle_memory.rs`): the next load refills the pool.
+pub(crate) fn drain_pool() -> usize {
+    let free = {
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        pool.bytes = 0;
+        std::mem::take(&mut pool.free)
+    };
+    free.iter().map(AlignedBuf::len).sum()
+}
+
 /// A pooled, [`ALIGN`]-aligned buffer with a length: what shard objects
 /// are sealed into (it implements [`ShardBuf`]), what `fs` providers read
 /// into, and the bounce buffer of direct writes. Its memory goes back to

@@ -188,6 +188,14 @@ pub struct PipelineConfig {
     /// retry once. Uploads with more shard bytes than this are not
     /// retried (the client retries: UNAVAILABLE). Default 64 MiB.
     pub retry_budget_bytes: u64,
+    /// Bytes that all transfers together may hold in chunk and shard
+    /// buffers (uploads, downloads over gRPC and HTTP, repair, shard
+    /// objects kept for retries): see `memory_budget.rs`. Plan the pod's
+    /// memory as this plus ~128 MiB. Default 512 MiB.
+    pub memory_budget_bytes: u64,
+    /// How long a transfer waits for room in the memory budget before it
+    /// is refused with RESOURCE_EXHAUSTED ("retry in 1 s"). Default 10 s.
+    pub memory_wait_ms: u64,
 }
 
 impl Default for PipelineConfig {
@@ -197,6 +205,8 @@ impl Default for PipelineConfig {
             read_ahead: 4,
             hedge_delay_ms: 300,
             retry_budget_bytes: 64 << 20,
+            memory_budget_bytes: 512 << 20,
+            memory_wait_ms: 10_000,
         }
     }
 }
@@ -271,6 +281,9 @@ impl BrokerConfig {
         }
         if self.pipeline.window == 0 || self.pipeline.read_ahead == 0 {
             return bad("pipeline.window and pipeline.read_ahead must be at least 1");
+        }
+        if self.pipeline.memory_budget_bytes < 16 << 20 {
+            return bad("pipeline.memory_budget_bytes must be at least 16 MiB (16777216)");
         }
         let frame = self.limits.max_data_frame_bytes;
         // Frames ride in gRPC messages limited to 4 MiB, with some framing.

@@ -101,6 +101,15 @@ pub enum BrokerError {
         /// When the limit has room again.
         retry_after_secs: u64,
     },
+    /// The broker is at its memory budget for transfers and the wait for
+    /// room ran out (`memory_budget.rs`); retry after `retry_after_secs`.
+    #[error("{what}; nothing was stored or charged, retry in {retry_after_secs} s")]
+    Overloaded {
+        /// What waited, for how long, on which budget.
+        what: String,
+        /// A short back-off before retrying.
+        retry_after_secs: u64,
+    },
     /// Another run of the same job is in progress; retry when it ends.
     #[error("{0}")]
     Aborted(String),

@@ -55,7 +55,8 @@ pub(crate) fn code_of(err: &BrokerError) -> Code {
         BrokerError::OutOfRange(_) => Code::OutOfRange,
         BrokerError::QuotaExceeded { .. }
         | BrokerError::MessageTooLarge(_)
-        | BrokerError::RateLimited { .. } => Code::ResourceExhausted,
+        | BrokerError::RateLimited { .. }
+        | BrokerError::Overloaded { .. } => Code::ResourceExhausted,
         BrokerError::FailedPrecondition(_)
         | BrokerError::PaymentsNotEnabled { .. }
         | BrokerError::ShareGone { .. } => Code::FailedPrecondition,
@@ -138,6 +139,8 @@ pub(crate) fn http_status_of(err: &BrokerError) -> http::StatusCode {
         BrokerError::ShareGone { .. } => return H::GONE,
         BrokerError::OutOfRange(_) => return H::RANGE_NOT_SATISFIABLE,
         BrokerError::MessageTooLarge(_) => return H::PAYLOAD_TOO_LARGE,
+        // Not the caller's rate: the whole broker is busy.
+        BrokerError::Overloaded { .. } => return H::SERVICE_UNAVAILABLE,
         _ => {}
     }
     match code_of(err) {
@@ -154,6 +157,20 @@ pub(crate) fn http_status_of(err: &BrokerError) -> http::StatusCode {
         Code::Cancelled | Code::Unknown | Code::DataLoss | Code::Internal => {
             H::INTERNAL_SERVER_ERROR
         }
+    }
+}
+
+/// Seconds a refused caller should wait before retrying, for the errors
+/// that say so (HTTP `Retry-After`).
+pub(crate) fn retry_after_of(err: &BrokerError) -> Option<u64> {
+    match err {
+        BrokerError::RateLimited {
+            retry_after_secs, ..
+        }
+        | BrokerError::Overloaded {
+            retry_after_secs, ..
+        } => Some(*retry_after_secs),
+        _ => None,
     }
 }
 

@@ -14,6 +14,8 @@ mod get;
 mod grpc_status;
 mod keys;
 mod lookup;
+mod memory_budget;
+mod memory_release;
 mod metrics;
 mod metrics_http;
 mod payment;

@@ -17,6 +17,8 @@
 //! | `shardgate_gc_shards_deleted_total` | counter | |
 //! | `shardgate_gc_orphan_shards` | gauge | orphan shard objects the last GC pass found and left (dry run, failed deletes) |
 //! | `shardgate_gc_orphan_shards_deleted_total` | counter | |
+//! | `shardgate_memory_budget_bytes`, `…_in_use_bytes`, `…_waiters` | gauge | (set in `memory_budget.rs`) |
+//! | `shardgate_memory_budget_refusals_total` | counter | |
 
 use std::time::Duration;
 

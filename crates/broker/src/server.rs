@@ -24,6 +24,7 @@ use crate::directory::ProviderDirectory;
 use crate::error::BrokerError;
 use crate::gc::GcWorker;
 use crate::keys::BrokerKeys;
+use crate::memory_budget::MemoryBudget;
 use crate::metrics_http::{handle, serve_metrics};
 use crate::payment::{FreeOnly, PaymentGate, gate_from_config};
 use crate::providers::{load_providers, rejoin_pending};
@@ -46,6 +47,8 @@ const SERVED: &[&str] = &[
 ];
 /// How often DOWN providers get a half-open probe check.
 const PROBE_INTERVAL: Duration = Duration::from_secs(2);
+/// How often idle memory is handed back to the system (`memory_release.rs`).
+const MEMORY_RELEASE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The sockets a broker serves on, bound by the caller (tests and `dev`
 /// bind port 0 and read the addresses back).
@@ -140,10 +143,15 @@ pub async fn serve(
         Duration::from_secs(config.gc_tombstone_retention_secs),
     )
     .with_orphan_grace(Duration::from_secs(config.gc_orphan_grace_secs));
+    let memory = MemoryBudget::new(
+        config.pipeline.memory_budget_bytes,
+        Duration::from_millis(config.pipeline.memory_wait_ms),
+    );
     let repair = RepairWorker::new(
         index.clone(),
         registry.clone(),
         RepairSettings::from_config(&config),
+        memory.clone(),
     );
     let broker = Arc::new(Broker {
         auth: Authenticator::new(index.clone(), admin_hash),
@@ -152,6 +160,7 @@ pub async fn serve(
         gc: gc.clone(),
         repair: repair.clone(),
         directory: ProviderDirectory::default(),
+        memory,
         cpu: Arc::new(tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(2, |n| n.get()),
         )),
@@ -198,6 +207,10 @@ pub async fn serve(
             every,
         ));
     }
+    workers.spawn(crate::memory_release::release_periodically(
+        broker.memory.clone(),
+        MEMORY_RELEASE_INTERVAL,
+    ));
     if let Some(cashier) = &cashier {
         workers.spawn(cashier.lnd.clone().keep_connected());
         workers.spawn(crate::payment::watcher::watch_holds(cashier.clone()));

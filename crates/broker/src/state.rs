@@ -11,6 +11,7 @@ use crate::config::BrokerConfig;
 use crate::directory::ProviderDirectory;
 use crate::gc::GcWorker;
 use crate::keys::BrokerKeys;
+use crate::memory_budget::MemoryBudget;
 use crate::payment::{Cashier, PaymentGate};
 use crate::repair::RepairWorker;
 
@@ -32,6 +33,8 @@ pub(crate) struct Broker {
     /// pool, one per core: many concurrent uploads queue here instead of
     /// oversubscribing the CPU with hundreds of blocking threads.
     pub cpu: Arc<tokio::sync::Semaphore>,
+    /// Bytes all transfers together may hold in chunk buffers.
+    pub memory: MemoryBudget,
     /// What the API shows about each joined provider.
     pub directory: ProviderDirectory,
 }

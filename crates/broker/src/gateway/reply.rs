@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::qr::invoice_svg;
 use crate::error::BrokerError;
-use crate::grpc_status::{error_kind_of, http_status_of, message_of};
+use crate::grpc_status::{error_kind_of, http_status_of, message_of, retry_after_of};
 
 /// A handler's failure; answered as JSON with the mapped status.
 pub(super) struct GatewayError(pub BrokerError);
@@ -24,15 +24,17 @@ impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
         let err = self.0;
         let status = http_status_of(&err);
-        if status.is_server_error() && !matches!(err, BrokerError::Unavailable(_)) {
+        if status.is_server_error()
+            && !matches!(
+                err,
+                BrokerError::Unavailable(_) | BrokerError::Overloaded { .. }
+            )
+        {
             tracing::error!(error = %err, "gateway request failed");
         }
         let kind = error_kind_of(&err);
         let message = message_of(&err);
-        if let BrokerError::RateLimited {
-            retry_after_secs, ..
-        } = &err
-        {
+        if let Some(retry_after_secs) = retry_after_of(&err) {
             let retry = [(header::RETRY_AFTER, retry_after_secs.to_string())];
             return (
                 status,
@@ -72,3 +74,27 @@ impl IntoResponse for GatewayError {
 
 /// What every gateway handler returns.
 pub(super) type GatewayResult<T = Response> = Result<T, GatewayError>;
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+
+    use super::*;
+
+    #[test]
+    fn a_broker_at_its_memory_budget_answers_503_with_retry_after() {
+        let err = BrokerError::Overloaded {
+            what: "the broker is at its memory budget for transfers (512 MiB)".to_owned(),
+            retry_after_secs: 1,
+        };
+        let response = GatewayError(err).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some("1")
+        );
+    }
+}

@@ -27,6 +27,7 @@ use crate::error::BrokerError;
 use crate::get::range::served_range;
 use crate::get::reader::read_chunk;
 use crate::lookup::{chunk_records, find_blob};
+use crate::memory_budget::{BudgetPermit, shard_object_bytes};
 use crate::metrics;
 use crate::payment::{DownloadEnd, DownloadRequest, Settlement};
 use crate::state::Broker;
@@ -57,6 +58,9 @@ impl Drop for GetStream {
 /// Messages buffered between the reader task and the transport: small, so
 /// a slow client slows the reads instead of filling memory.
 const SEND_BUFFER: usize = 4;
+
+/// How long a download waits for its client to take the next frame.
+const STALLED_CLIENT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Validates, authorizes, and starts streaming.
 #[tracing::instrument(name = "get", skip_all, fields(blob = %request.blob_id.get(..8).unwrap_or("")))]
@@ -127,6 +131,19 @@ pub(crate) async fn serve_blob(
             return Err(e);
         }
     };
+    // Room for the first chunk before the first byte: a broker at its
+    // memory budget refuses here with a clean status (and the credential
+    // use goes back), not halfway through the body.
+    let first_read = match records.first() {
+        Some(record) => match broker.memory.reserve(read_cost(record), "a download").await {
+            Ok(permit) => Some(permit),
+            Err(e) => {
+                settlement.finish(DownloadEnd::BrokerFailure);
+                return Err(e);
+            }
+        },
+        None => None,
+    };
     let header = GetHeader {
         blob: Some(info),
         range: Some(shardgate_proto::v1::ServedRange {
@@ -146,7 +163,7 @@ pub(crate) async fn serve_blob(
     .map_err(|_| BrokerError::Cancelled)?;
     let reader = tokio::spawn(
         stream_range(
-            broker, blob, layout, first, range, entries, records, tx, settlement,
+            broker, blob, layout, first, range, entries, records, first_read, tx, settlement,
         )
         .in_current_span(),
     );
@@ -154,6 +171,13 @@ pub(crate) async fn serve_blob(
         frames: ReceiverStream::new(rx),
         reader: reader.abort_handle(),
     })
+}
+
+/// Memory one chunk read may hold: every shard (hedging may fetch all
+/// k+m) plus the rebuilt plaintext.
+fn read_cost(record: &ChunkRecord) -> u64 {
+    let shards = u64::from(record.k) + u64::from(record.m);
+    shard_object_bytes(record.sealed_len, record.k) * shards + u64::from(record.sealed_len)
 }
 
 /// The chunks a range touches, with their index records.
@@ -209,6 +233,7 @@ async fn stream_range(
     range: StreamRange,
     entries: Vec<ManifestChunk>,
     records: Vec<ChunkRecord>,
+    mut first_read: Option<BudgetPermit>,
     tx: mpsc::Sender<Result<GetResponse, Status>>,
     mut settlement: Settlement,
 ) {
@@ -219,15 +244,27 @@ async fn stream_range(
         .map(|(i, (entry, record))| {
             let broker = broker.clone();
             let index = first + i as u64;
+            let reserved = first_read.take();
             async move {
+                // Past the first chunk, a download waits for room as long
+                // as it takes: it holds only chunks it will send, so it
+                // cannot block itself, and failing a half-sent body is
+                // worse than a slower one (memory_budget.rs).
+                let mut memory = match reserved {
+                    Some(permit) => permit,
+                    None => broker.memory.reserve_waiting(read_cost(&record)).await?,
+                };
                 let read = read_chunk(broker, key_mode, index, entry, record).await?;
-                Ok::<_, BrokerError>((index, read))
+                // The shards are gone; the plaintext stays until the
+                // transport has taken its last frame.
+                memory.shrink_to(read.bytes.len() as u64);
+                Ok::<_, BrokerError>((index, read, memory))
             }
         })
         .buffered(read_ahead);
     tokio::pin!(reads);
     while let Some(result) = reads.next().await {
-        let (index, read) = match result {
+        let (index, read, memory) = match result {
             Ok(read) => read,
             Err(e) => {
                 tracing::warn!(blob = %blob.blob_id.short(), error = %e, "download failed");
@@ -237,8 +274,9 @@ async fn stream_range(
             }
         };
         settlement.count_shards(read.providers.iter().map(String::as_str));
-        // Frames are slices of the opened chunk, not copies.
-        let bytes = Bytes::from(read.bytes);
+        // Frames are slices of the opened chunk, not copies; the chunk
+        // holds its memory reservation until the last frame is dropped.
+        let bytes: Bytes = memory.attach(read.bytes);
         let (from, to) = layout.slice_in_chunk(range, index, bytes.len() as u64);
         // In bounds by construction of the span (the rebuilt chunk has its
         // manifest length); checked anyway, failing the stream, never
@@ -255,9 +293,15 @@ async fn stream_range(
             let message = GetResponse {
                 frame: Some(Frame::Data(frame)),
             };
-            if tx.send(Ok(message)).await.is_err() {
-                settlement.finish(DownloadEnd::ClientGone);
-                return;
+            // A client that takes nothing for a minute (its HTTP/2 window
+            // and our buffer full) is cut off: it would hold its chunks'
+            // share of the memory budget for as long as it likes.
+            match tokio::time::timeout(STALLED_CLIENT, tx.send(Ok(message))).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => {
+                    settlement.finish(DownloadEnd::ClientGone);
+                    return;
+                }
             }
         }
     }

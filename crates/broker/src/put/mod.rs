@@ -67,11 +67,22 @@ pub(crate) async fn put(
         },
         KeyMode::EndToEnd => SealMode::EndToEnd,
     };
+    let piece_len = match plan.key_mode {
+        KeyMode::Managed => plan.chunk_size,
+        KeyMode::EndToEnd => plan.layout().stride() as usize,
+    };
     let mut cutter = match plan.key_mode {
         KeyMode::Managed => PieceCutter::plaintext(plan.chunk_size)?,
-        KeyMode::EndToEnd => PieceCutter::ciphertext(plan.layout().stride() as usize),
+        KeyMode::EndToEnd => PieceCutter::ciphertext(piece_len),
     };
-    let mut pipeline = UploadPipeline::new(broker.clone(), mode, plan.params, plan.allow_reduced);
+    let mut pipeline = UploadPipeline::admit(
+        broker.clone(),
+        mode,
+        plan.params,
+        plan.allow_reduced,
+        piece_len,
+    )
+    .await?;
     let max_frame = broker.config.limits.max_data_frame_bytes as usize;
     let mut hasher = blake3::Hasher::new();
     let mut received: u64 = 0;

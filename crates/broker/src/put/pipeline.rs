@@ -15,6 +15,12 @@
 //! written are kept up to `pipeline.retry_budget_bytes` (64 MiB by
 //! default) so a commit that loses a race with GC can be retried once.
 //!
+//! Across uploads, each submitted piece also reserves its bytes in the
+//! broker-wide memory budget (`memory_budget.rs`) before it is queued, and
+//! kept shard objects only while that budget has room: many concurrent
+//! uploads wait there (then fail with RESOURCE_EXHAUSTED) instead of adding
+//! up past it.
+//!
 //! # Cancellation
 //!
 //! Every task lives in a `JoinSet`: dropping the pipeline (client hung up,
@@ -33,6 +39,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::error::BrokerError;
+use crate::memory_budget::{BudgetPermit, shard_object_bytes};
 use crate::metrics;
 use crate::put::seal::{SealMode, seal_piece};
 use crate::put::sealer::on_sealing_thread;
@@ -61,6 +68,8 @@ pub(crate) struct OwnChunk {
     pub shards: Vec<bytes::Bytes>,
     pub sealed_len: u32,
     pub wrapped_key: Option<Vec<u8>>,
+    /// Their room in the broker's memory budget.
+    _memory: Arc<BudgetPermit>,
 }
 
 /// See the module docs.
@@ -74,10 +83,31 @@ pub(crate) struct UploadPipeline {
     retry_budget: Arc<AtomicI64>,
     tasks: JoinSet<Result<StoredChunk, BrokerError>>,
     done: Vec<StoredChunk>,
+    /// Memory reserved for the first piece when the upload was admitted.
+    first_piece: Option<BudgetPermit>,
 }
 
 impl UploadPipeline {
-    pub(crate) fn new(
+    /// A pipeline for an upload of `piece_len`-byte pieces. Waits at most
+    /// `pipeline.memory_wait_ms` for room for the first piece, then
+    /// refuses (RESOURCE_EXHAUSTED): call it before reading any data.
+    pub(crate) async fn admit(
+        broker: Arc<Broker>,
+        mode: SealMode,
+        params: ErasureParams,
+        allow_reduced: bool,
+        piece_len: usize,
+    ) -> Result<Self, BrokerError> {
+        let first = broker
+            .memory
+            .reserve(piece_cost(piece_len, params), "an upload")
+            .await?;
+        let mut pipeline = Self::new(broker, mode, params, allow_reduced);
+        pipeline.first_piece = Some(first);
+        Ok(pipeline)
+    }
+
+    fn new(
         broker: Arc<Broker>,
         mode: SealMode,
         params: ErasureParams,
@@ -94,6 +124,7 @@ impl UploadPipeline {
             retry_budget: Arc::new(AtomicI64::new(budget)),
             tasks: JoinSet::new(),
             done: Vec::new(),
+            first_piece: None,
         }
     }
 
@@ -112,6 +143,20 @@ impl UploadPipeline {
                 }
             }
         };
+        // Room for the piece and its shard objects, held until they are
+        // durable. Waiting here also stops reading the client's stream. The
+        // first piece's room was reserved before any data was read (a
+        // refusal there is clean); later pieces wait as long as it takes:
+        // the pieces in flight free theirs without the client's help.
+        let memory = match self.first_piece.take() {
+            Some(reserved) => reserved,
+            None => {
+                self.broker
+                    .memory
+                    .reserve_waiting(piece_cost(piece.len(), self.params))
+                    .await?
+            }
+        };
         let broker = self.broker.clone();
         let mode = self.mode.clone();
         let params = self.params;
@@ -119,6 +164,7 @@ impl UploadPipeline {
         let budget = self.retry_budget.clone();
         self.tasks.spawn(async move {
             let _permit = permit;
+            let _memory = memory;
             store_piece(broker, mode, params, allow_reduced, budget, index, piece).await
         });
         Ok(())
@@ -177,14 +223,20 @@ async fn store_piece(
     metrics::chunk_sealed(started.elapsed());
     let chunk_id = sealed.entry.id;
     let size: i64 = sealed.shards.iter().map(|s| s.len() as i64).sum();
-    // Taken from the budget for good: once one chunk is not retained the
-    // upload cannot be retried anyway.
+    // Taken from the upload's retry budget for good: once one chunk is not
+    // retained the upload cannot be retried anyway. Kept only while the
+    // broker's memory budget has room too: a retry is a nicety, transfers
+    // are not.
     let keep = retry_budget.fetch_sub(size, Ordering::Relaxed) >= size;
-    let retained = keep.then(|| OwnChunk {
-        shards: sealed.shards.clone(),
-        sealed_len: sealed.sealed_len,
-        wrapped_key: sealed.wrapped_key.clone(),
-    });
+    let retained = keep
+        .then(|| broker.memory.try_reserve(size as u64))
+        .flatten()
+        .map(|memory| OwnChunk {
+            shards: sealed.shards.clone(),
+            sealed_len: sealed.sealed_len,
+            wrapped_key: sealed.wrapped_key.clone(),
+            _memory: Arc::new(memory),
+        });
 
     // END_TO_END chunks are under random keys: equal ids do not happen by
     // chance, so the look-up is skipped (and the proto reports 0 dedup).
@@ -229,4 +281,12 @@ async fn store_piece(
         deduplicated: false,
         retained,
     })
+}
+
+/// Memory one piece of `len` bytes holds until its shards are durable: the
+/// piece, and k+m shard objects (sealing adds a tag, padding and headers;
+/// 64 bytes covers them).
+fn piece_cost(len: usize, params: ErasureParams) -> u64 {
+    let sealed = u32::try_from(len + 64).unwrap_or(u32::MAX);
+    len as u64 + shard_object_bytes(sealed, params.k() as u8) * params.total() as u64
 }

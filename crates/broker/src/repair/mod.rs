@@ -47,6 +47,7 @@ pub(crate) use view::{ProviderView, Standing};
 
 use crate::clock::now_unix_ms;
 use crate::error::BrokerError;
+use crate::memory_budget::{MemoryBudget, shard_object_bytes};
 use chunk::check_chunk;
 use progress::StatusCell;
 use view::DownTracker;
@@ -82,6 +83,9 @@ struct Inner {
     down: DownTracker,
     status: StatusCell,
     running: Mutex<()>,
+    /// Shared with the transfers: a pass reads every shard of the chunks
+    /// it checks, so it reserves them first (`chunk_cost`).
+    memory: MemoryBudget,
 }
 
 impl RepairWorker {
@@ -89,6 +93,7 @@ impl RepairWorker {
         index: Arc<dyn Index>,
         registry: ProviderRegistry,
         settings: RepairSettings,
+        memory: MemoryBudget,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -98,6 +103,7 @@ impl RepairWorker {
                 down: DownTracker::default(),
                 status: StatusCell::default(),
                 running: Mutex::new(()),
+                memory,
             }),
         }
     }
@@ -176,6 +182,14 @@ impl RepairWorker {
         let inner = &self.inner;
         futures::stream::iter(chunks)
             .map(|record| async move {
+                // Only fails if the budget is closed, which it never is
+                // while the worker lives; a chunk not checked is checked
+                // by the next pass.
+                let _memory = inner
+                    .memory
+                    .reserve_waiting(chunk_cost(&record))
+                    .await
+                    .ok()?;
                 let counts =
                     check_chunk(&inner.registry, inner.index.as_ref(), view, &record).await;
                 inner.status.record(&counts);
@@ -299,4 +313,11 @@ fn evacuated(view: &ProviderView) -> Vec<String> {
         .filter(|p| matches!(view.standing(p), Standing::Draining | Standing::Gone))
         .map(str::to_owned)
         .collect()
+}
+
+/// Memory a check of `record` may hold: every shard read (k+m), plus the
+/// shards it rebuilds (at most m).
+fn chunk_cost(record: &ChunkRecord) -> u64 {
+    let (k, m) = (u64::from(record.k.max(1)), u64::from(record.m));
+    shard_object_bytes(record.sealed_len, record.k) * (k + 2 * m)
 }

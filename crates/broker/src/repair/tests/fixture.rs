@@ -89,6 +89,7 @@ impl Fixture {
                 down_grace,
                 concurrency: 3,
             },
+            crate::memory_budget::MemoryBudget::new(256 << 20, Duration::from_secs(10)),
         )
     }
 

@@ -289,6 +289,7 @@ async fn the_worker_loop_recreates_shards_soon_after_a_provider_leaves() {
             down_grace: GRACE,
             concurrency: 2,
         },
+        crate::memory_budget::MemoryBudget::new(256 << 20, Duration::from_secs(10)),
     );
     let task = tokio::spawn(worker.clone().run_periodic());
     tokio::time::sleep(Duration::from_secs(1)).await;
