@@ -1,4 +1,12 @@
--- Partitioning sketch: the key tables of 0001_index.sql, hash-partitioned.
+-- Partitioning sketch for deploy/capacity.md: the key tables of
+-- crates/index/migrations/0001_index.sql, hash-partitioned (16 partitions
+-- here; 64-128 in production). NOT a migration: nothing applies it. Run it
+-- in a scratch schema to see which of the index code's queries stay in one
+-- partition, then drop the schema:
+--
+--   psql -c 'CREATE SCHEMA sg_sketch'
+--   PGOPTIONS='-c search_path=sg_sketch' psql -f deploy/capacity-partitioning.sql
+--   psql -c 'DROP SCHEMA sg_sketch CASCADE'
 CREATE TABLE tenants (
     id                  text COLLATE "C" NOT NULL,
     name                text NOT NULL,
