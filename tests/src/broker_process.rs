@@ -174,15 +174,7 @@ impl BrokerProcess {
     /// CPU seconds (user + system, all threads) the live process has used
     /// so far, from `/proc/<pid>/stat`.
     pub fn cpu_seconds(&self) -> Option<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
-        // Fields after the parenthesised command name, which may hold spaces;
-        // utime is field 14 of stat(5), stime 15.
-        let rest = &stat[stat.rfind(')')? + 2..];
-        let field = |n: usize| -> Option<u64> { rest.split(' ').nth(n - 3)?.parse().ok() };
-        // SAFETY: sysconf only reads a constant.
-        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-        let ticks = u64::try_from(ticks).ok().filter(|t| *t > 0)?;
-        Some((field(14)? + field(15)?) as f64 / ticks as f64)
+        process_cpu_seconds(self.pid)
     }
 
     /// SIGKILL by PID and reap: no shutdown code runs. Idempotent.
@@ -302,6 +294,20 @@ impl Drop for BrokerProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// CPU seconds (user + system, all threads) process `pid` has used so far,
+/// from `/proc/<pid>/stat`; `None` if it is gone or not readable.
+pub fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name, which may hold spaces;
+    // utime is field 14 of stat(5), stime 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let field = |n: usize| -> Option<u64> { rest.split(' ').nth(n - 3)?.parse().ok() };
+    // SAFETY: sysconf only reads a constant.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let ticks = u64::try_from(ticks).ok().filter(|t| *t > 0)?;
+    Some((field(14)? + field(15)?) as f64 / ticks as f64)
 }
 
 /// Spawns `shardgate serve` and waits for its `listening on` line, after
