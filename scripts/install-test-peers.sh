@@ -7,12 +7,14 @@
 # and the browser the download-page tests drive (tests/browser/):
 #   - Debian's chromium (+ chromium-driver)    -> /usr/bin/chromium
 #   - playwright-core (drives it, no browsers) -> <tools>/node/node_modules/playwright-core
+# and the offline validator of the Kubernetes manifests (tests/it/deploy_manifests.rs):
+#   - kubernetes-validate (bundles the schemas) -> <tools>/k8s-validate/bin/kubernetes-validate
 # into <repo>/.tools (override with SHARDGATE_TOOLS).
 #
 #   scripts/install-test-peers.sh            # everything
 #   scripts/install-test-peers.sh azurite    # only the named steps: python (moto and
 #                                            # the GCS emulator), s3s-fs, chromium,
-#                                            # playwright, azurite
+#                                            # playwright, azurite, k8s-validate
 #
 # Idempotent and cached: a second run only checks versions and returns within
 # a second or two. Runs without a terminal (CI=true, no stdin).
@@ -25,14 +27,19 @@ S3S_FS_VERSION="0.14.1"
 PLAYWRIGHT_CORE_VERSION="1.65.2"
 # The last release that runs on Node 20 (3.36 and later want Node >= 21).
 AZURITE_VERSION="3.35.0"
+# Bundles the Kubernetes JSON schemas of 1.25 to 1.37: validates offline.
+K8S_VALIDATE_VERSION="1.37.0"
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="${SHARDGATE_TOOLS:-$REPO/.tools}"
 VENV="$TOOLS/venv"
-PY_STAMP="$VENV/.shardgate-pins"
 PY_PINS="moto[server]==$MOTO_VERSION gcp-storage-emulator==$GCS_EMULATOR_VERSION"
 # Transitive Python dependencies, pinned so the servers do not drift under us.
 PY_CONSTRAINTS="$REPO/scripts/test-peers-constraints.txt"
+# The manifest validator has a venv of its own: its pins never move moto's.
+K8S_VENV="$TOOLS/k8s-validate"
+K8S_PINS="kubernetes-validate==$K8S_VALIDATE_VERSION"
+K8S_CONSTRAINTS="$REPO/scripts/k8s-validate-constraints.txt"
 
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 DEBIAN_FRONTEND=noninteractive
 
@@ -71,12 +78,18 @@ find_python() {
     return 1
 }
 
-install_python_peers() {
-    local wanted
-    wanted="$PY_PINS $(sha256sum "$PY_CONSTRAINTS" | cut -d' ' -f1)"
-    if [ -f "$PY_STAMP" ] && [ "$(cat "$PY_STAMP")" = "$wanted" ] &&
-        [ -x "$VENV/bin/moto_server" ] && [ -x "$VENV/bin/gcp-storage-emulator" ]; then
-        log "python peers already installed ($PY_PINS)"
+# `install_venv DIR PINS CONSTRAINTS EXE...`: a venv in DIR holding PINS
+# (pinned further by the CONSTRAINTS file), unless its stamp says it already
+# does and every EXE is in DIR/bin.
+install_venv() {
+    local venv="$1" pins="$2" constraints="$3" stamp="$1/.shardgate-pins" wanted exe ok=1
+    shift 3
+    wanted="$pins $(sha256sum "$constraints" | cut -d' ' -f1)"
+    for exe in "$@"; do
+        [ -x "$venv/bin/$exe" ] || ok=0
+    done
+    if [ "$ok" -eq 1 ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
+        log "already installed in $venv ($pins)"
         return 0
     fi
     local python
@@ -88,15 +101,19 @@ install_python_peers() {
     if ! "$python" -c 'import venv, ensurepip' 2>/dev/null; then
         apt_install python3-venv
     fi
-    log "creating venv with $python ($("$python" --version 2>&1))"
+    log "creating $venv with $python ($("$python" --version 2>&1))"
     # The stamp is written last, so an interrupted run leaves no stamp and the
     # next run starts from a clean venv instead of trusting a partial one.
-    rm -rf "$VENV"
-    "$python" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install --quiet --upgrade pip </dev/null >&2
-    # shellcheck disable=SC2086 # PY_PINS is a list of requirement specifiers
-    "$VENV/bin/python" -m pip install --quiet -c "$PY_CONSTRAINTS" $PY_PINS </dev/null >&2
-    printf '%s' "$wanted" >"$PY_STAMP"
+    rm -rf "$venv"
+    "$python" -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --upgrade pip </dev/null >&2
+    # shellcheck disable=SC2086 # pins is a list of requirement specifiers
+    "$venv/bin/python" -m pip install --quiet -c "$constraints" $pins </dev/null >&2
+    printf '%s' "$wanted" >"$stamp"
+}
+
+install_python_peers() {
+    install_venv "$VENV" "$PY_PINS" "$PY_CONSTRAINTS" moto_server gcp-storage-emulator
 }
 
 s3s_fs_installed_version() {
@@ -183,6 +200,12 @@ step_playwright() {
     install_npm_package playwright-core "$PLAYWRIGHT_CORE_VERSION"
     log "ok: playwright-core $PLAYWRIGHT_CORE_VERSION"
 }
+step_k8s_validate() {
+    install_venv "$K8S_VENV" "$K8S_PINS" "$K8S_CONSTRAINTS" kubernetes-validate
+    [ "$("$K8S_VENV/bin/kubernetes-validate" --version 2>&1)" = "$K8S_VALIDATE_VERSION" ] ||
+        die "kubernetes-validate does not run or is not $K8S_VALIDATE_VERSION"
+    log "ok: kubernetes-validate $K8S_VALIDATE_VERSION"
+}
 step_azurite() {
     install_npm_package azurite "$AZURITE_VERSION"
     # `--version` loads the whole server, so a Node too old for it fails here.
@@ -194,7 +217,7 @@ step_azurite() {
 start=$SECONDS
 steps=("$@")
 if [ "${#steps[@]}" -eq 0 ]; then
-    steps=(python s3s-fs chromium playwright azurite)
+    steps=(python s3s-fs chromium playwright azurite k8s-validate)
 fi
 for step in "${steps[@]}"; do
     case "$step" in
@@ -203,7 +226,8 @@ for step in "${steps[@]}"; do
     chromium) step_chromium ;;
     playwright) step_playwright ;;
     azurite) step_azurite ;;
-    *) die "unknown step '$step' (known: python s3s-fs chromium playwright azurite)" ;;
+    k8s-validate) step_k8s_validate ;;
+    *) die "unknown step '$step' (known: python s3s-fs chromium playwright azurite k8s-validate)" ;;
     esac
 done
 log "done (${steps[*]}) in $TOOLS in $((SECONDS - start)) s"

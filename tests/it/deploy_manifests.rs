@@ -1,12 +1,16 @@
 //! The Kubernetes manifests in `deploy/k8s` agree with the broker they run:
 //! the mounted config is a valid `BrokerConfig` on the shared PostgreSQL
 //! index, the ports the config listens on are the ports the Deployment,
-//! probes and Service use, and every file kustomize names exists. No cluster
-//! runs here, so this is what keeps the manifests from rotting silently.
+//! probes and Service use, every file kustomize names exists, and every
+//! manifest is a valid object of the Kubernetes API (offline, against the
+//! schemas kubernetes-validate bundles). No cluster runs here, so this is
+//! what keeps the manifests from rotting silently.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use shardgate_broker::BrokerConfig;
+use shardgate_tests::Tool;
 
 fn k8s_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/k8s")
@@ -135,6 +139,91 @@ fn kustomization_names_only_existing_files() {
         assert!(
             k8s_dir().join(name).is_file(),
             "kustomization names missing file {name}"
+        );
+    }
+}
+
+/// Kinds the validator has no schema for, skipped by name (anything else
+/// without a schema fails): the Prometheus Operator's `ServiceMonitor` is a
+/// CRD whose schema ships with the operator, not with Kubernetes, and
+/// `Kustomization` configures kustomize, it is never sent to the API server.
+const KINDS_WITHOUT_SCHEMA: [&str; 2] = ["ServiceMonitor", "Kustomization"];
+
+/// The oldest Kubernetes the manifests claim (gRPC probes went GA in 1.27)
+/// and the newest the validator bundles.
+const KUBERNETES_VERSIONS: [&str; 2] = ["1.27.0", "1.37.0"];
+
+/// The top-level `kind:` of each YAML document in a file.
+fn kinds(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("kind:"))
+        .map(|kind| kind.trim().to_owned())
+        .collect()
+}
+
+#[test]
+fn manifests_are_valid_kubernetes_objects() {
+    let validator = Tool::KubernetesValidate
+        .require()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(k8s_dir())
+        .expect("deploy/k8s")
+        .map(|entry| entry.expect("deploy/k8s entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "yaml"))
+        .collect();
+    files.sort();
+    let (mut checked, mut skipped, mut objects) = (Vec::new(), Vec::new(), 0);
+    for file in files {
+        let kinds = kinds(&std::fs::read_to_string(&file).expect("manifest"));
+        let name = file
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        assert!(!kinds.is_empty(), "{name} has no kind");
+        let without_schema = kinds
+            .iter()
+            .filter(|k| KINDS_WITHOUT_SCHEMA.contains(&k.as_str()))
+            .count();
+        match without_schema {
+            0 => {
+                objects += kinds.len();
+                checked.push(file);
+            }
+            n if n == kinds.len() => skipped.push(name),
+            _ => panic!("{name} mixes kinds without a schema with others: {kinds:?}; split it"),
+        }
+    }
+    assert_eq!(
+        skipped,
+        ["kustomization.yaml", "servicemonitor.yaml"],
+        "only the kustomize config and the ServiceMonitor CRD go unchecked"
+    );
+    for version in KUBERNETES_VERSIONS {
+        // --strict: a misspelled or unknown field fails too.
+        let out = Command::new(&validator)
+            .args(["--strict", "--kubernetes-version", version])
+            .args(&checked)
+            .output()
+            .unwrap_or_else(|e| panic!("{}: {e}", validator.display()));
+        let report = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success(),
+            "manifests invalid for Kubernetes {version}:\n{report}"
+        );
+        // A resource with no schema is only a warning to the validator.
+        assert!(
+            !report.contains("WARN"),
+            "unchecked resources for Kubernetes {version}:\n{report}"
+        );
+        assert_eq!(
+            report.matches(" passed for resource ").count(),
+            objects,
+            "every object validated against Kubernetes {version}:\n{report}"
         );
     }
 }

@@ -30,11 +30,14 @@ pub enum Tool {
     S3sFs,
     /// azurite's Blob service (an npm package, run by Node).
     Azurite,
+    /// kubernetes-validate, the offline schema check of `deploy/k8s` (in a
+    /// venv of its own); no peer, so not in [`Tool::ALL`].
+    KubernetesValidate,
 }
 
 impl Tool {
-    /// Every tool the install script provides; [`tools_available`] checks
-    /// them all.
+    /// Every storage peer the install script provides; [`tools_available`]
+    /// checks them all.
     pub const ALL: [Tool; 4] = [
         Tool::MotoServer,
         Tool::GcsEmulator,
@@ -49,6 +52,7 @@ impl Tool {
             Tool::GcsEmulator => "gcp-storage-emulator",
             Tool::S3sFs => "s3s-fs",
             Tool::Azurite => "azurite-blob",
+            Tool::KubernetesValidate => "kubernetes-validate",
         }
     }
 
@@ -64,6 +68,7 @@ impl Tool {
                 .join("node_modules")
                 .join(".bin")
                 .join(self.name()),
+            Tool::KubernetesValidate => dir.join("k8s-validate").join("bin").join(self.name()),
         }
     }
 
