@@ -8,87 +8,15 @@
 //! Needs `SHARDGATE_TEST_POSTGRES_URL` (scripts/test.sh sets it); fails,
 //! never skips, without it.
 
-use deadpool_postgres::tokio_postgres::{self, NoTls};
 use shardgate_tests::broker_process::client::{
     as_tenant, get_checked, header, list_all, put_pattern,
 };
 use shardgate_tests::broker_process::pattern::Pattern;
 use shardgate_tests::broker_process::{BrokerProcess, ProviderSpec};
 
-const URL_VAR: &str = "SHARDGATE_TEST_POSTGRES_URL";
+use crate::pg_schema::Schema;
+
 const CHUNK: u64 = 256 * 1024;
-
-/// A scratch schema, dropped (with its tables) when the test ends.
-struct Schema {
-    url: String,
-    name: String,
-}
-
-impl Schema {
-    fn fresh() -> Self {
-        let url = std::env::var(URL_VAR).unwrap_or_else(|_| {
-            panic!(
-                "{URL_VAR} is not set: this test needs a PostgreSQL server; run it through \
-                 scripts/test.sh (it sets {URL_VAR}=postgres://postgres@127.0.0.1:5432/test)"
-            )
-        });
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() % 1_000_000_000_000)
-            .unwrap_or(0);
-        let name = format!("sg_e2e_{}_{nanos}", std::process::id());
-        Schema { url, name }
-    }
-
-    /// The `[index]` table both brokers get.
-    fn index_toml(&self) -> String {
-        format!(
-            "[index]\nkind = \"postgres\"\nurl = {:?}\nschema = {:?}\nmax_connections = 4\n",
-            self.url, self.name
-        )
-    }
-
-    async fn client(&self) -> tokio_postgres::Client {
-        let (client, connection) = tokio_postgres::connect(&self.url, NoTls)
-            .await
-            .expect("connect to the test PostgreSQL");
-        tokio::spawn(connection);
-        client
-    }
-
-    async fn count(&self, table: &str) -> i64 {
-        self.client()
-            .await
-            .query_one(
-                &format!("SELECT count(*) FROM \"{}\".{table}", self.name),
-                &[],
-            )
-            .await
-            .unwrap_or_else(|e| panic!("count {table}: {e}"))
-            .get(0)
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let (url, name) = (self.url.clone(), self.name.clone());
-        // Drop runs inside the test's runtime: use a runtime of our own on
-        // another thread.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async move {
-                let (client, connection) = tokio_postgres::connect(&url, NoTls).await.ok()?;
-                tokio::spawn(connection);
-                let sql = format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE");
-                client.batch_execute(&sql).await.ok()
-            })
-        })
-        .join();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_brokers_share_one_postgres_index() {

@@ -105,7 +105,14 @@ fn count(report: &mut PassReport, record: &ChunkRecord, plan: &Plan, outcome: Op
             }
         }
         Some(Committed::Collected) => report.chunks_collected = 1,
-        Some(Committed::NothingWritten | Committed::Changed) | None => {
+        Some(Committed::Changed { rebuilt }) => {
+            // Another replica's repair landed first; what this one restored
+            // in place still counts (see `commit.rs`). Re-checked next pass.
+            metrics::shards_restored(rebuilt);
+            report.shards_rebuilt = rebuilt;
+            report.chunks_degraded = 1;
+        }
+        Some(Committed::NothingWritten) | None => {
             if plan.stuck > 0 {
                 tracing::warn!(chunk = %id, shards = plan.stuck, "no healthy provider can take this chunk's shards");
             }

@@ -8,6 +8,13 @@
 //!    compare-and-set in the index, so repair may run on every replica);
 //! 3. only then are replaced copies deleted (never one the index lists).
 //!
+//! A shard rewritten in place (missing or corrupt on a healthy provider)
+//! leaves the record as it was, so the compare-and-set cannot tell that two
+//! replicas restored it. The put can: of two identical writes only the
+//! first creates the object (a conditional create where the provider has
+//! one), and only that repair counts the shard — if its object stands
+//! (is listed after the commit, even one that lost the compare-and-set).
+//!
 //! If GC condemned or released the chunk meanwhile (`Conflict` or
 //! `NotFound`), what this repair wrote is deleted again, so nothing is
 //! orphaned and nothing GC deleted comes back. Shard objects are content
@@ -18,7 +25,7 @@
 
 use bytes::Bytes;
 use futures::future::join_all;
-use shardgate_backends::{BackendError, BackendErrorKind, ProviderRegistry};
+use shardgate_backends::{BackendError, BackendErrorKind, ProviderRegistry, PutOutcome};
 use shardgate_index::{ChunkRecord, Index, IndexError, ShardLocation, ShardUpdate};
 
 use crate::error::BrokerError;
@@ -42,7 +49,11 @@ pub(super) enum Committed {
     /// deleted again.
     Collected,
     /// The record changed meanwhile (another repair); retried next pass.
-    Changed,
+    Changed {
+        /// Shards this repair restored in place that the record, as the
+        /// other repair left it, still lists (counted here, not there).
+        rebuilt: u64,
+    },
 }
 
 /// Writes `objects` (index, object) to the plan's targets and commits.
@@ -58,9 +69,19 @@ pub(super) async fn commit(
         .zip(objects)
         .map(|(r, (_, object))| registry.put_shard(&r.target, object.clone()));
     let mut written = Vec::new();
+    // In-place rewrites whose object this repair created (see the top).
+    let mut restored: Vec<&Rebuild> = Vec::new();
     let mut failed = 0u64;
     for (r, result) in rebuilds.iter().zip(join_all(writes).await) {
+        let in_place = r.old.as_deref() == Some(r.target.as_str());
         match result {
+            // Put back meanwhile by another replica's repair: nothing of
+            // ours to commit or count.
+            Ok(PutOutcome::AlreadyPresent) if in_place => {}
+            Ok(_) if in_place => {
+                restored.push(r);
+                written.push(r);
+            }
             Ok(_) => written.push(r),
             Err(e) => {
                 failed += 1;
@@ -69,7 +90,11 @@ pub(super) async fn commit(
         }
     }
     if written.is_empty() {
-        return Ok(Committed::NothingWritten);
+        return Ok(if failed < rebuilds.len() as u64 {
+            Committed::Changed { rebuilt: 0 }
+        } else {
+            Committed::NothingWritten
+        });
     }
     let mut shards = record.shards.clone();
     for r in &written {
@@ -97,7 +122,11 @@ pub(super) async fn commit(
                 .filter(|r| !lists(&current.shards, r.index, &r.target))
                 .collect();
             delete_written(registry, record, &unlisted).await;
-            return Ok(Committed::Changed);
+            let rebuilt = restored
+                .iter()
+                .filter(|r| lists(&current.shards, r.index, &r.target))
+                .count() as u64;
+            return Ok(Committed::Changed { rebuilt });
         }
         Err(IndexError::Conflict { .. } | IndexError::NotFound { .. }) => {
             undo(registry, index, record, &written, objects).await;

@@ -26,6 +26,12 @@ pub(super) fn chunk_repaired(rebuilt: u64, moved: u64) {
     metrics::counter!("shardgate_repair_shards_moved_total").increment(moved);
 }
 
+/// Shards restored in place by a repair whose record update another
+/// replica's repair pre-empted (the chunk counts as repaired there).
+pub(super) fn shards_restored(rebuilt: u64) {
+    metrics::counter!("shardgate_repair_shards_rebuilt_total").increment(rebuilt);
+}
+
 pub(super) fn chunk_failed() {
     metrics::counter!("shardgate_repair_chunks_failed_total").increment(1);
 }

@@ -256,6 +256,15 @@ impl Fixture {
         }
     }
 
+    /// Shard objects on all of `providers`, counted on the providers.
+    pub(super) async fn total_objects(&self, providers: &[&str]) -> usize {
+        let mut n = 0;
+        for p in providers {
+            n += self.objects_on(p).await;
+        }
+        n
+    }
+
     /// Shard objects on a provider, counted on the provider itself.
     pub(super) async fn objects_on(&self, provider: &str) -> usize {
         let store = self.registry.store(provider).expect("store");

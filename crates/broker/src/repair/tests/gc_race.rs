@@ -4,70 +4,23 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use shardgate_core::ContentId;
-use shardgate_index::ChunkRecord;
 
 use super::fixture::Fixture;
+use super::pending::Pending;
 use crate::gc::{GcWorker, Worker};
-use crate::repair::commit::{Committed, commit};
-use crate::repair::inspect::{ShardState, inspect};
-use crate::repair::plan::{Plan, Verdict, plan};
-use crate::repair::rebuild::rebuild_shards;
-use crate::repair::view::{DownTracker, ProviderView};
+use crate::repair::commit::Committed;
 
 const PROVIDERS: [&str; 4] = ["p0", "p1", "p2", "p3"];
 
-/// A repair stopped right before its commit.
-struct Pending {
-    record: ChunkRecord,
-    plan: Plan,
-    objects: Vec<(u8, Bytes)>,
-}
-
-impl Pending {
-    async fn commit(&self, f: &Fixture) -> Committed {
-        commit(
-            &f.registry,
-            f.index.as_ref(),
-            &self.record,
-            &self.plan.rebuilds,
-            &self.objects,
-        )
-        .await
-        .expect("commit")
-    }
-}
-
-/// Scrubs, plans and rebuilds `id` (one shard provider draining), stopping
-/// right before the commit.
+/// A repair of `id` (one shard provider draining), stopped right before
+/// the commit.
 async fn prepare(f: &Fixture, id: &ContentId) -> Pending {
     let record = f.record(id).await;
     f.registry.drain(&record.shards[0].provider).expect("drain");
-    let view = ProviderView::capture(
-        &f.registry,
-        &DownTracker::default(),
-        Duration::from_secs(3600),
-    );
-    let shards = inspect(&f.registry, &view, &record).await;
-    let Verdict::Repair(plan) = plan(&record, &shards, &view) else {
-        panic!("a shard on a draining provider needs moving");
-    };
-    assert_eq!(plan.rebuilds.len(), 1);
-    let intact: Vec<(u8, Bytes)> = shards
-        .iter()
-        .filter_map(|s| match &s.state {
-            ShardState::Intact(o) => Some((s.index, o.clone())),
-            _ => None,
-        })
-        .collect();
-    let wanted: Vec<u8> = plan.rebuilds.iter().map(|r| r.index).collect();
-    let objects = rebuild_shards(&record, &intact, &wanted).expect("rebuild");
-    Pending {
-        record,
-        plan,
-        objects,
-    }
+    let pending = Pending::prepare(f, id).await;
+    assert_eq!(pending.plan.rebuilds.len(), 1);
+    pending
 }
 
 async fn delete_only_blob(f: &Fixture) {
@@ -95,14 +48,6 @@ fn gc(f: &Fixture) -> GcWorker {
     )
 }
 
-async fn total_objects(f: &Fixture) -> usize {
-    let mut n = 0;
-    for p in PROVIDERS {
-        n += f.objects_on(p).await;
-    }
-    n
-}
-
 #[tokio::test]
 async fn condemned_during_repair_nothing_committed_nothing_left() {
     let mut f = Fixture::new(&PROVIDERS).await;
@@ -126,7 +71,7 @@ async fn condemned_during_repair_nothing_committed_nothing_left() {
 
     gc(&f).run_once().await.expect("gc");
     assert_eq!(
-        total_objects(&f).await,
+        f.total_objects(&PROVIDERS).await,
         0,
         "no orphan: every shard object is gone"
     );
@@ -141,11 +86,11 @@ async fn released_before_the_commit_nothing_comes_back() {
     delete_only_blob(&f).await;
     let report = gc(&f).run_once().await.expect("gc");
     assert_eq!(report.chunks_released, 2);
-    assert_eq!(total_objects(&f).await, 0);
+    assert_eq!(f.total_objects(&PROVIDERS).await, 0);
 
     let out = pending.commit(&f).await;
     assert_eq!(out, Committed::Collected);
-    assert_eq!(total_objects(&f).await, 0, "no resurrected shard");
+    assert_eq!(f.total_objects(&PROVIDERS).await, 0, "no resurrected shard");
     assert!(
         f.index.chunks_of(&[ids[0]]).await.is_err(),
         "no record came back"
@@ -168,5 +113,5 @@ async fn a_collected_chunk_during_a_pass_is_skipped_cleanly() {
         .expect("pass");
     assert_eq!(f.objects_on(&victim).await, 0);
     gc(&f).run_once().await.expect("gc");
-    assert_eq!(total_objects(&f).await, 0);
+    assert_eq!(f.total_objects(&PROVIDERS).await, 0);
 }

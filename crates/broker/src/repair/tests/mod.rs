@@ -3,4 +3,6 @@
 mod fixture;
 mod gc_race;
 mod passes;
+mod pending;
 mod planner;
+mod two_replicas;
