@@ -93,13 +93,14 @@ pub enum BrokerError {
         /// What happened, for a person.
         message: String,
     },
-    /// A rate limit refused the request; retry after `retry_after_secs`.
-    #[error("{what}; retry in {retry_after_secs} s")]
+    /// An abuse limit (a rate, an invoice budget, concurrent transfers)
+    /// refused the request; retry after `retry_after_ms`.
+    #[error("{what}; retry in {}", wait_text(*.retry_after_ms))]
     RateLimited {
-        /// Which limit, in words.
+        /// Which limit, in words (names the `[limits]` or `[gateway]` key).
         what: String,
-        /// When the limit has room again.
-        retry_after_secs: u64,
+        /// When the limit has room again, ms (at least 1).
+        retry_after_ms: u64,
     },
     /// Another run of the same job is in progress; retry when it ends.
     #[error("{0}")]
@@ -161,5 +162,14 @@ impl BrokerError {
             field,
             reason: reason.into(),
         }
+    }
+}
+
+/// "250 ms" below a second, whole seconds (rounded up) above.
+fn wait_text(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{} s", ms.div_ceil(1000))
     }
 }

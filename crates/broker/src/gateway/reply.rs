@@ -29,11 +29,10 @@ impl IntoResponse for GatewayError {
         }
         let kind = error_kind_of(&err);
         let message = message_of(&err);
-        if let BrokerError::RateLimited {
-            retry_after_secs, ..
-        } = &err
-        {
-            let retry = [(header::RETRY_AFTER, retry_after_secs.to_string())];
+        if let BrokerError::RateLimited { retry_after_ms, .. } = &err {
+            // Retry-After counts whole seconds: round up, never 0.
+            let secs = retry_after_ms.div_ceil(1000).max(1);
+            let retry = [(header::RETRY_AFTER, secs.to_string())];
             return (
                 status,
                 retry,
