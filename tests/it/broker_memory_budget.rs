@@ -58,7 +58,7 @@ async fn a_broker_at_its_memory_budget_refuses_new_transfers_then_recovers() {
     for _ in 0..40 {
         tokio::time::sleep(Duration::from_millis(250)).await;
         match get_checked(&other, Some(&key), &blob, None, pattern).await {
-            Err(e) if e.kind() == ErrorKind::ResourceExhausted => {
+            Err(e) if e.kind() == ErrorKind::Throttled => {
                 refusal = Some(e);
                 break;
             }
@@ -70,6 +70,7 @@ async fn a_broker_at_its_memory_budget_refuses_new_transfers_then_recovers() {
     let text = refusal.to_string();
     assert!(text.contains("memory budget"), "{text}");
     assert!(text.contains("retry in 1 s"), "{text}");
+    assert_eq!(refusal.retry_after(), Some(Duration::from_secs(1)));
 
     // An upload is refused before it stores anything.
     let listed_before = as_tenant(&other, Some(&key))
@@ -86,7 +87,7 @@ async fn a_broker_at_its_memory_budget_refuses_new_transfers_then_recovers() {
     )
     .await
     .expect_err("an upload was admitted past the memory budget");
-    assert_eq!(err.kind(), ErrorKind::ResourceExhausted, "{err}");
+    assert_eq!(err.kind(), ErrorKind::Throttled, "{err}");
     let listed_after = as_tenant(&other, Some(&key))
         .list_all("")
         .await
@@ -105,7 +106,7 @@ async fn a_broker_at_its_memory_budget_refuses_new_transfers_then_recovers() {
                 served = Some(got);
                 break;
             }
-            Err(e) if e.kind() == ErrorKind::ResourceExhausted => {
+            Err(e) if e.kind() == ErrorKind::Throttled => {
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
             Err(e) => panic!("{e}"),

@@ -4,6 +4,7 @@
 //! One test binary per crate (see TESTING.md): each former `tests/*.rs`
 //! file is a module here, so tonic, opendal and the crate link once.
 
+mod abuse_limits;
 mod broker_access;
 mod broker_bad_input;
 mod broker_dedup_gc;

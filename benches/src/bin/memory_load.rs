@@ -112,7 +112,8 @@ struct Tally {
 }
 
 /// Runs `attempt` until it succeeds, retrying after the broker's
-/// backpressure (RESOURCE_EXHAUSTED); any other error ends it.
+/// backpressure (RESOURCE_EXHAUSTED with a retry hint: the SDK's
+/// `Throttled`), after the hint; any other error ends it.
 async fn with_backpressure<T, F, Fut>(tally: &Tally, mut attempt: F) -> Result<T, Failure>
 where
     F: FnMut() -> Fut,
@@ -121,9 +122,10 @@ where
     for _ in 0..MAX_ATTEMPTS {
         match attempt().await {
             Ok(done) => return Ok(done),
-            Err(e) if e.kind() == ErrorKind::ResourceExhausted => {
+            Err(e) if e.kind() == ErrorKind::Throttled => {
                 tally.refusals.fetch_add(1, Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                let wait = e.retry_after().unwrap_or(Duration::from_secs(1));
+                tokio::time::sleep(wait).await;
             }
             Err(e) => return Err(format!("{:?}: {e}", e.kind()).into()),
         }

@@ -12,17 +12,21 @@ use shardgate_proto::auth_metadata::{ADMIN_KEY, API_KEY};
 use tonic::metadata::MetadataMap;
 
 use crate::error::BrokerError;
+use crate::limits::{KeyedRate, Limit, TenantKey, refusal};
 
 /// Prefix of issued API keys, so a leaked key is recognisable in scanners.
 const API_KEY_PREFIX: &str = "sgk_";
 /// Longest key accepted before hashing (the proto promises at most 128).
 const MAX_KEY_LEN: usize = 128;
 
-/// Resolves callers from request metadata.
+/// Resolves callers from request metadata, and counts each tenant's calls
+/// (`limits.requests_per_second_per_tenant`) where the tenant becomes
+/// known.
 #[derive(Clone)]
 pub(crate) struct Authenticator {
     index: Arc<dyn Index>,
     admin_key_hash: Option<blake3::Hash>,
+    per_tenant: Option<Arc<KeyedRate<TenantKey>>>,
 }
 
 impl Authenticator {
@@ -32,7 +36,14 @@ impl Authenticator {
         Self {
             index,
             admin_key_hash: admin_key_hash.map(blake3::Hash::from_bytes),
+            per_tenant: None,
         }
+    }
+
+    /// Refuses a tenant's calls past `per_second` (0: no limit).
+    pub(crate) fn with_tenant_rate(mut self, per_second: u32) -> Self {
+        self.per_tenant = KeyedRate::per_second(per_second).map(Arc::new);
+        self
     }
 
     /// The tenant named by `x-api-key`, if one is sent. A key that is sent
@@ -47,7 +58,13 @@ impl Authenticator {
         };
         let hash = hash_key(key);
         match self.index.tenant_by_key_hash(hash.as_bytes()).await? {
-            Some(tenant) => Ok(Some(tenant)),
+            Some(tenant) => {
+                if let Some(rate) = &self.per_tenant {
+                    rate.check(&TenantKey::of(&tenant))
+                        .map_err(|wait| refusal(Limit::RequestsPerTenant, wait))?;
+                }
+                Ok(Some(tenant))
+            }
             None => Err(BrokerError::Unauthenticated(
                 "the x-api-key is unknown or was rotated; use a current key from Admin.CreateTenant or Admin.RotateTenantKey"
                     .to_owned(),

@@ -21,9 +21,11 @@ pub(crate) const DEFAULT_ORPHAN_GRACE: std::time::Duration = std::time::Duration
 
 mod gateway;
 mod index;
+mod limits;
 mod payments;
 pub use gateway::GatewayConfig;
 pub(crate) use index::IndexConfig;
+pub use limits::LimitsConfig;
 pub use payments::PaymentsConfig;
 
 /// Broker settings. `Debug` never shows secrets.
@@ -67,7 +69,8 @@ pub struct BrokerConfig {
     pub pipeline: PipelineConfig,
     /// Quota of a new tenant when none is given. Default 100 GB.
     pub default_quota_bytes: u64,
-    /// Request bounds and price bounds.
+    /// Request bounds, price bounds and abuse limits (`[limits]`: rates
+    /// per client address and tenant, invoices, concurrent transfers).
     pub limits: LimitsConfig,
     /// Providers joined at start (in addition to those joined through the
     /// Providers service, which the index remembers).
@@ -211,40 +214,6 @@ impl Default for PipelineConfig {
     }
 }
 
-/// Bounds enforced on requests (reported by Storage.GetLimits).
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LimitsConfig {
-    /// Largest upload data frame, and the size of download frames. 1 MiB.
-    pub max_data_frame_bytes: u32,
-    /// Largest blob, bytes. Default 1 TiB.
-    pub max_blob_bytes: u64,
-    /// Largest Price.flat_msat. Default 100,000,000 (0.001 BTC).
-    pub max_flat_msat: u64,
-    /// Largest Price.per_mib_msat. Default 100,000,000.
-    pub max_per_mib_msat: u64,
-    /// Smallest invoice, msat (at least 1).
-    pub min_invoice_msat: u64,
-    /// Price of a blob whose upload sets none: flat part. Default 0 (free).
-    pub default_flat_msat: u64,
-    /// Price of a blob whose upload sets none: per MiB. Default 0 (free).
-    pub default_per_mib_msat: u64,
-}
-
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        Self {
-            max_data_frame_bytes: 1 << 20,
-            max_blob_bytes: 1 << 40,
-            max_flat_msat: 100_000_000,
-            max_per_mib_msat: 100_000_000,
-            min_invoice_msat: 1,
-            default_flat_msat: 0,
-            default_per_mib_msat: 0,
-        }
-    }
-}
-
 impl BrokerConfig {
     /// Points the broker at a PostgreSQL index (`serve --index-url`).
     pub fn set_postgres_index_url(&mut self, url: Secret) {
@@ -295,15 +264,17 @@ impl BrokerConfig {
         {
             return bad("gateway.invoices_per_minute_* must be at least 1");
         }
-        for range in &self.gateway.trusted_proxies {
-            crate::gateway::client_address::AddressRange::parse(range)?;
-        }
+        crate::limits::TrustedProxies::parse(
+            &self.gateway.trusted_proxies,
+            "gateway.trusted_proxies",
+        )?;
         if self.gc_orphan_grace_secs < 2 {
             return bad("gc_orphan_grace_secs must be at least 2 (uploads get half of it)");
         }
         if self.limits.min_invoice_msat == 0 {
             return bad("limits.min_invoice_msat must be at least 1");
         }
+        self.limits.validate_abuse_limits()?;
         if let Some(hash) = &self.admin_key_hash
             && (hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()))
         {

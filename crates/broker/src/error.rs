@@ -93,22 +93,23 @@ pub enum BrokerError {
         /// What happened, for a person.
         message: String,
     },
-    /// A rate limit refused the request; retry after `retry_after_secs`.
-    #[error("{what}; retry in {retry_after_secs} s")]
+    /// An abuse limit (a rate, an invoice budget, concurrent transfers)
+    /// refused the request; retry after `retry_after_ms`.
+    #[error("{what}; retry in {}", wait_text(*.retry_after_ms))]
     RateLimited {
-        /// Which limit, in words.
+        /// Which limit, in words (names the `[limits]` or `[gateway]` key).
         what: String,
-        /// When the limit has room again.
-        retry_after_secs: u64,
+        /// When the limit has room again, ms (at least 1).
+        retry_after_ms: u64,
     },
     /// The broker is at its memory budget for transfers and the wait for
-    /// room ran out (`memory_budget.rs`); retry after `retry_after_secs`.
-    #[error("{what}; nothing was stored or charged, retry in {retry_after_secs} s")]
+    /// room ran out (`memory_budget.rs`); retry after `retry_after_ms`.
+    #[error("{what}; nothing was stored or charged, retry in {}", wait_text(*.retry_after_ms))]
     Overloaded {
         /// What waited, for how long, on which budget.
         what: String,
-        /// A short back-off before retrying.
-        retry_after_secs: u64,
+        /// A short back-off before retrying, ms.
+        retry_after_ms: u64,
     },
     /// Another run of the same job is in progress; retry when it ends.
     #[error("{0}")]
@@ -170,5 +171,14 @@ impl BrokerError {
             field,
             reason: reason.into(),
         }
+    }
+}
+
+/// "250 ms" below a second, whole seconds (rounded up) above.
+fn wait_text(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{} s", ms.div_ceil(1000))
     }
 }

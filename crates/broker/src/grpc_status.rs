@@ -9,7 +9,7 @@ use shardgate_backends::{BackendError, BackendErrorKind};
 use shardgate_core::{CoreError, CoreErrorKind};
 use shardgate_index::IndexError;
 use shardgate_payments::{PaymentError, PaymentErrorKind};
-use shardgate_proto::auth_metadata::WWW_AUTHENTICATE;
+use shardgate_proto::auth_metadata::{RETRY_AFTER_MS, WWW_AUTHENTICATE};
 use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
 
@@ -36,6 +36,12 @@ impl From<BrokerError> for Status {
                 }
                 // Tokens are base64 and invoices bech32: always ASCII.
                 Err(_) => tracing::error!("L402 challenge is not valid metadata"),
+            }
+        }
+        if let Some(retry_after_ms) = retry_after_ms_of(&err) {
+            // A number is always valid metadata.
+            if let Ok(value) = MetadataValue::try_from(retry_after_ms.to_string()) {
+                status.metadata_mut().insert(RETRY_AFTER_MS, value);
             }
         }
         status
@@ -160,16 +166,12 @@ pub(crate) fn http_status_of(err: &BrokerError) -> http::StatusCode {
     }
 }
 
-/// Seconds a refused caller should wait before retrying, for the errors
-/// that say so (HTTP `Retry-After`).
-pub(crate) fn retry_after_of(err: &BrokerError) -> Option<u64> {
+/// Milliseconds a refused caller should wait before retrying, for the
+/// errors that say so (gRPC `retry-after-ms`, HTTP `Retry-After`).
+pub(crate) fn retry_after_ms_of(err: &BrokerError) -> Option<u64> {
     match err {
-        BrokerError::RateLimited {
-            retry_after_secs, ..
-        }
-        | BrokerError::Overloaded {
-            retry_after_secs, ..
-        } => Some(*retry_after_secs),
+        BrokerError::RateLimited { retry_after_ms, .. }
+        | BrokerError::Overloaded { retry_after_ms, .. } => Some(*retry_after_ms),
         _ => None,
     }
 }
@@ -353,6 +355,28 @@ mod tests {
         }));
         assert_eq!(s.code(), Code::Unavailable);
         assert!(!s.message().contains("verification"), "{}", s.message());
+    }
+
+    #[test]
+    fn rate_limits_say_which_and_when_in_message_and_metadata() {
+        let s = status(BrokerError::RateLimited {
+            what: "too many calls (limits.requests_per_second_per_address)".into(),
+            retry_after_ms: 250,
+        });
+        assert_eq!(s.code(), Code::ResourceExhausted);
+        assert!(
+            s.message().contains("requests_per_second_per_address"),
+            "{}",
+            s.message()
+        );
+        assert!(s.message().contains("retry in 250 ms"), "{}", s.message());
+        let value = s.metadata().get(RETRY_AFTER_MS).expect("retry-after-ms");
+        assert_eq!(value.to_str().expect("ascii"), "250");
+        let s = status(BrokerError::RateLimited {
+            what: "x".into(),
+            retry_after_ms: 1_500,
+        });
+        assert!(s.message().ends_with("retry in 2 s"), "{}", s.message());
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod gc_orphans;
 mod get;
 mod grpc_status;
 mod keys;
+mod limits;
 mod lookup;
 mod memory_budget;
 mod memory_release;
@@ -31,7 +32,8 @@ mod state;
 mod validate;
 mod wire_status;
 
-pub use config::{BrokerConfig, GatewayConfig};
+pub use config::{BrokerConfig, GatewayConfig, LimitsConfig};
 pub use error::BrokerError;
+pub use limits::Payer;
 pub use payment::{DownloadGrant, DownloadRequest, FreeOnly, PaymentGate, PaymentsConfig};
 pub use server::{Listeners, run, run_with, serve};

@@ -50,8 +50,8 @@ use crate::error::BrokerError;
 /// TiB and a 4 MiB chunk is 64 permits.
 pub(crate) const UNIT: u64 = 64 << 10;
 
-/// What a refused caller is told to wait before retrying.
-const RETRY_AFTER_SECS: u64 = 1;
+/// What a refused caller is told to wait before retrying, ms.
+const RETRY_AFTER_MS: u64 = 1_000;
 
 /// Size of one shard object of a chunk sealed to `sealed_len` bytes with
 /// `k` data shards: its share of the sealed bytes plus the shard header.
@@ -138,7 +138,7 @@ impl MemoryBudget {
                         self.total_bytes() >> 20,
                         self.inner.wait.as_millis()
                     ),
-                    retry_after_secs: RETRY_AFTER_SECS,
+                    retry_after_ms: RETRY_AFTER_MS,
                 })
             }
         }
@@ -270,11 +270,11 @@ mod tests {
         match &err {
             BrokerError::Overloaded {
                 what,
-                retry_after_secs,
+                retry_after_ms,
             } => {
                 assert!(what.contains("a download"), "{what}");
                 assert!(what.contains("4 MiB"), "{what}");
-                assert_eq!(*retry_after_secs, 1);
+                assert_eq!(*retry_after_ms, 1_000);
             }
             other => panic!("{other:?}"),
         }

@@ -13,6 +13,7 @@
 //! | `shardgate_chunk_read_seconds` | histogram | |
 //! | `shardgate_chunks_deduplicated_total` | counter | |
 //! | `shardgate_rpc_errors_total` | counter | code |
+//! | `shardgate_limit_refusals_total` | counter | limit (the config key: `requests_per_second_per_address`, `invoices_per_minute_per_tenant`, `node_invoices_per_second`, `transfers_per_address`, `gateway_invoices_per_minute_per_link`, …) |
 //! | `shardgate_gc_chunks_released_total` | counter | |
 //! | `shardgate_gc_shards_deleted_total` | counter | |
 //! | `shardgate_gc_orphan_shards` | gauge | orphan shard objects the last GC pass found and left (dry run, failed deletes) |
@@ -45,6 +46,11 @@ pub(crate) fn chunk_deduplicated() {
 
 pub(crate) fn rpc_error(code: tonic::Code) {
     metrics::counter!("shardgate_rpc_errors_total", "code" => format!("{code:?}")).increment(1);
+}
+
+/// A request refused by an abuse limit (`limits/`).
+pub(crate) fn limit_refused(limit: &'static str) {
+    metrics::counter!("shardgate_limit_refusals_total", "limit" => limit).increment(1);
 }
 
 /// Orphan shard objects (no index record names them) the last GC pass

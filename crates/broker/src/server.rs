@@ -24,6 +24,7 @@ use crate::directory::ProviderDirectory;
 use crate::error::BrokerError;
 use crate::gc::GcWorker;
 use crate::keys::BrokerKeys;
+use crate::limits::{RequestRateLayer, TransferLimits, TrustedProxies};
 use crate::memory_budget::MemoryBudget;
 use crate::metrics_http::{handle, serve_metrics};
 use crate::payment::{FreeOnly, PaymentGate, gate_from_config};
@@ -154,7 +155,12 @@ pub async fn serve(
         memory.clone(),
     );
     let broker = Arc::new(Broker {
-        auth: Authenticator::new(index.clone(), admin_hash),
+        auth: Authenticator::new(index.clone(), admin_hash)
+            .with_tenant_rate(config.limits.requests_per_second_per_tenant),
+        transfers: Arc::new(TransferLimits::new(
+            config.limits.transfers_per_address,
+            config.limits.transfers_per_tenant,
+        )),
         payments,
         cashier: cashier.clone(),
         gc: gc.clone(),
@@ -245,6 +251,16 @@ pub async fn serve(
         .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
         // Decoder faults of unary calls get common.proto's codes.
         .layer(WireStatusLayer)
+        // Calls per client address, before anything is decoded.
+        .layer(RequestRateLayer::new(
+            broker.config.limits.requests_per_second_per_address,
+            // Validated at start: the list parses.
+            TrustedProxies::parse(
+                &broker.config.limits.trusted_proxies,
+                "limits.trusted_proxies",
+            )
+            .unwrap_or_default(),
+        ))
         .add_service(health)
         .add_service(reflection)
         .add_service(StorageServer::new(StorageService::new(broker.clone())))

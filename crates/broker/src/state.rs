@@ -11,6 +11,7 @@ use crate::config::BrokerConfig;
 use crate::directory::ProviderDirectory;
 use crate::gc::GcWorker;
 use crate::keys::BrokerKeys;
+use crate::limits::TransferLimits;
 use crate::memory_budget::MemoryBudget;
 use crate::payment::{Cashier, PaymentGate};
 use crate::repair::RepairWorker;
@@ -37,6 +38,8 @@ pub(crate) struct Broker {
     pub memory: MemoryBudget,
     /// What the API shows about each joined provider.
     pub directory: ProviderDirectory,
+    /// Put and Get streams in flight per client address and tenant.
+    pub transfers: Arc<TransferLimits>,
 }
 
 impl Broker {

@@ -1,6 +1,7 @@
 //! Connecting to a broker: one HTTP/2 channel shared by every call (a
 //! [`Client`] is cheap to clone), keys attached per request as metadata.
 
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +44,7 @@ pub struct ClientBuilder {
     admin_key: Option<String>,
     ca_pem: Option<Vec<u8>>,
     connect_timeout: Duration,
+    local_address: Option<IpAddr>,
 }
 
 impl ClientBuilder {
@@ -81,6 +83,14 @@ impl ClientBuilder {
         self
     }
 
+    /// The local address to connect from (one of this host's addresses),
+    /// instead of the one the system picks: a host with several addresses
+    /// chooses which one the broker's per-address limits count.
+    pub fn local_address(mut self, address: IpAddr) -> Self {
+        self.local_address = Some(address);
+        self
+    }
+
     fn endpoint(&self) -> Result<Endpoint> {
         let url = &self.url;
         let mut endpoint = Endpoint::from_shared(url.clone())
@@ -88,6 +98,7 @@ impl ClientBuilder {
                 ClientError::invalid(format!("broker URL {url:?} is not a valid URL: {e}"))
             })?
             .connect_timeout(self.connect_timeout)
+            .local_address(self.local_address)
             .tcp_nodelay(true)
             .initial_stream_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
@@ -178,6 +189,7 @@ impl Client {
             admin_key: None,
             ca_pem: None,
             connect_timeout: CONNECT_TIMEOUT,
+            local_address: None,
         }
     }
 

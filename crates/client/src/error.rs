@@ -7,6 +7,7 @@
 //! caller can pay it with any wallet.
 
 use std::fmt;
+use std::time::Duration;
 
 use tonic::{Code, Status};
 
@@ -28,8 +29,14 @@ pub enum ErrorKind {
     Unauthenticated,
     /// The key is valid but may not do this.
     PermissionDenied,
-    /// A quota, a size limit or a rate limit; the message says which.
+    /// A quota or a size limit; the message says which. Retrying the same
+    /// call fails again until something changes (delete blobs, a larger
+    /// quota, smaller frames).
     ResourceExhausted,
+    /// The broker refuses this for now: a rate limit, an invoice budget or
+    /// a limit on transfers in flight (the message names it).
+    /// [`ClientError::retry_after`] says when to retry.
+    Throttled,
     /// The broker cannot do it in its current state (too few providers,
     /// an invoice not paid yet); retrying later may help.
     FailedPrecondition,
@@ -62,7 +69,10 @@ impl ErrorKind {
     pub fn is_retryable(self) -> bool {
         matches!(
             self,
-            ErrorKind::Unavailable | ErrorKind::Aborted | ErrorKind::FailedPrecondition
+            ErrorKind::Unavailable
+                | ErrorKind::Aborted
+                | ErrorKind::FailedPrecondition
+                | ErrorKind::Throttled
         )
     }
 }
@@ -76,6 +86,7 @@ pub struct ClientError {
     code: Option<Code>,
     challenge: Option<Box<RawChallenge>>,
     asked_msat: Option<u64>,
+    retry_after: Option<Duration>,
     #[source]
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
@@ -99,8 +110,16 @@ impl ClientError {
             code: None,
             challenge: None,
             asked_msat: None,
+            retry_after: None,
             source: None,
         }
+    }
+
+    /// A [`ErrorKind::Throttled`] refusal, to be retried after `wait`.
+    pub(crate) fn throttled(message: impl Into<String>, wait: Duration) -> ClientError {
+        let mut error = ClientError::new(ErrorKind::Throttled, message);
+        error.retry_after = Some(wait);
+        error
     }
 
     /// Attaches the underlying error (kept as `source()`).
@@ -134,6 +153,12 @@ impl ClientError {
         self.challenge
             .as_deref()
             .map(|c| (c.invoice.as_str(), c.token.as_str()))
+    }
+
+    /// How long to wait before retrying, for [`ErrorKind::Throttled`]
+    /// (the broker's `retry-after-ms`, or the gateway's `Retry-After`).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
     }
 
     /// What the invoice asked, for [`ErrorKind::PriceAboveCap`].
@@ -186,6 +211,7 @@ impl ClientError {
             code: Some(status.code()),
             challenge: Some(Box::new(challenge)),
             asked_msat: None,
+            retry_after: None,
             source: None,
         }
     }
@@ -217,12 +243,19 @@ impl From<Status> for ClientError {
         } else {
             message.to_owned()
         };
+        // A limit that says when to come back is "later", not "never".
+        let retry_after = retry_after_of(&status);
+        let kind = match (kind, retry_after) {
+            (ErrorKind::ResourceExhausted, Some(_)) => ErrorKind::Throttled,
+            (kind, _) => kind,
+        };
         ClientError {
             kind,
             message: one_line(&message),
             code: Some(status.code()),
             challenge: None,
             asked_msat: None,
+            retry_after,
             source: Some(Box::new(status)),
         }
     }
@@ -262,6 +295,15 @@ pub fn code_name(code: Code) -> &'static str {
     }
 }
 
+/// The broker's retry hint on a RESOURCE_EXHAUSTED status.
+fn retry_after_of(status: &Status) -> Option<Duration> {
+    let value = status
+        .metadata()
+        .get(shardgate_proto::auth_metadata::RETRY_AFTER_MS)?;
+    let ms: u64 = value.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_millis(ms))
+}
+
 /// Newlines and runs of spaces folded, so messages stay one line.
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -282,6 +324,24 @@ mod tests {
         let err = ClientError::from(Status::new(Code::Unavailable, ""));
         assert!(err.to_string().ends_with("(UNAVAILABLE)"), "{err}");
         assert!(err.kind().is_retryable());
+    }
+
+    #[test]
+    fn a_limit_with_a_retry_hint_is_throttled_a_quota_is_not() {
+        let mut status = Status::resource_exhausted("too many calls; retry in 250 ms");
+        status.metadata_mut().insert(
+            shardgate_proto::auth_metadata::RETRY_AFTER_MS,
+            "250".parse().expect("ascii"),
+        );
+        let err = ClientError::from(status);
+        assert_eq!(err.kind(), ErrorKind::Throttled);
+        assert!(err.kind().is_retryable());
+        assert_eq!(err.retry_after(), Some(Duration::from_millis(250)));
+        assert_eq!(err.code(), Some(Code::ResourceExhausted));
+        let quota = ClientError::from(Status::resource_exhausted("quota exceeded"));
+        assert_eq!(quota.kind(), ErrorKind::ResourceExhausted);
+        assert!(!quota.kind().is_retryable());
+        assert_eq!(quota.retry_after(), None);
     }
 
     #[test]

@@ -107,6 +107,11 @@ fn unreachable(link: &ShareLink) -> impl Fn(reqwest::Error) -> ClientError + '_ 
 /// A refused request as an SDK error, from the gateway's status and JSON.
 async fn refused(response: reqwest::Response) -> ClientError {
     let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+        .map(std::time::Duration::from_secs);
     let body = response.bytes().await.unwrap_or_default();
     let failure: Option<GatewayFailure> = serde_json::from_slice(&body).ok();
     let message = failure.as_ref().map_or_else(
@@ -128,7 +133,10 @@ async fn refused(response: reqwest::Response) -> ClientError {
         Some("data_loss") => ErrorKind::Integrity,
         _ => kind,
     };
-    ClientError::new(kind, message)
+    match (kind, retry_after) {
+        (ErrorKind::ResourceExhausted, Some(wait)) => ClientError::throttled(message, wait),
+        _ => ClientError::new(kind, message),
+    }
 }
 
 async fn open(http: &reqwest::Client, link: &ShareLink) -> Result<Opened> {

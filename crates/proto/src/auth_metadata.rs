@@ -1,4 +1,5 @@
-//! The gRPC metadata names of the API's credentials and challenges, as
+//! The gRPC metadata names of the API's credentials, challenges and retry
+//! hints, as
 //! `common.proto` and `storage.proto` define them. Broker, CLI and tests
 //! use these constants, never the literals, so a rename happens here once.
 //!
@@ -20,13 +21,24 @@ pub const AUTHORIZATION: &str = "authorization";
 /// challenge on an UNAUTHENTICATED status of a paid download.
 pub const WWW_AUTHENTICATE: &str = "www-authenticate";
 
+/// `retry-after-ms: <milliseconds>`: on a RESOURCE_EXHAUSTED status from
+/// an abuse limit (rates, invoice budgets, concurrent transfers), how long
+/// to wait before retrying; the message names the limit.
+pub const RETRY_AFTER_MS: &str = "retry-after-ms";
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn every_name_is_a_valid_metadata_key() {
-        for name in [API_KEY, ADMIN_KEY, AUTHORIZATION, WWW_AUTHENTICATE] {
+        for name in [
+            API_KEY,
+            ADMIN_KEY,
+            AUTHORIZATION,
+            WWW_AUTHENTICATE,
+            RETRY_AFTER_MS,
+        ] {
             let key = tonic::metadata::AsciiMetadataKey::from_static(name);
             assert_eq!(key.as_str(), name);
         }

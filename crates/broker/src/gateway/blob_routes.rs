@@ -15,10 +15,10 @@ use shardgate_index::BlobRecord;
 use super::assets::page_response;
 use super::content::{Asker, content_response, credential};
 use super::info::blob_json;
-use super::invoice_limits::InvoiceLimits;
 use super::payment_status::payment_status;
 use super::reply::GatewayResult;
 use crate::error::BrokerError;
+use crate::limits::TrustedProxies;
 use crate::state::Broker;
 use crate::validate::parse_id;
 
@@ -35,7 +35,7 @@ async fn public_blob(broker: &Broker, id: &str) -> Result<BlobRecord, BrokerErro
 /// with a credential must not spend one of its uses on no bytes).
 pub(super) async fn page_or_content(
     State(broker): State<Arc<Broker>>,
-    Extension(limits): Extension<Arc<InvoiceLimits>>,
+    Extension(proxies): Extension<Arc<TrustedProxies>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
     Path(id): Path<String>,
@@ -44,34 +44,32 @@ pub(super) async fn page_or_content(
     if method == Method::HEAD || credential(&headers).is_none() {
         return Ok(page_response());
     }
-    serve_public(broker, &limits, peer, &id, &headers).await
+    serve_public(broker, &proxies, peer, &id, &headers).await
 }
 
 /// `POST /b/{blob}`: `402` and a fresh invoice without a credential, the
 /// bytes with one.
 pub(super) async fn challenge_or_content(
     State(broker): State<Arc<Broker>>,
-    Extension(limits): Extension<Arc<InvoiceLimits>>,
+    Extension(proxies): Extension<Arc<TrustedProxies>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> GatewayResult {
-    serve_public(broker, &limits, peer, &id, &headers).await
+    serve_public(broker, &proxies, peer, &id, &headers).await
 }
 
 /// The public blob `id`: its challenge, or its bytes for a credential.
 async fn serve_public(
     broker: Arc<Broker>,
-    limits: &InvoiceLimits,
+    proxies: &TrustedProxies,
     peer: SocketAddr,
     id: &str,
     headers: &HeaderMap,
 ) -> GatewayResult {
     let blob = public_blob(&broker, id).await?;
     let asker = Asker {
-        limits,
-        client: limits.client(peer.ip(), headers),
-        link: id,
+        client: proxies.client(peer.ip(), headers),
         share: None,
     };
     content_response(broker, blob, headers, asker).await

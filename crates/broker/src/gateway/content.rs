@@ -12,13 +12,13 @@ use shardgate_core::{KeyMode, StreamLayout, StreamRange};
 use shardgate_index::BlobRecord;
 use shardgate_proto::v1::{ByteRange, GetResponse, get_response::Frame};
 
-use super::invoice_limits::InvoiceLimits;
 use super::reply::{GatewayError, GatewayResult};
 use crate::convert::manifest_of;
 use crate::error::BrokerError;
 use crate::get::range::served_range;
 use crate::get::serve_blob;
-use crate::payment::{DownloadRequest, is_free};
+use crate::limits::Payer;
+use crate::payment::DownloadRequest;
 use crate::state::Broker;
 
 /// The `Authorization` value, if the request sent one.
@@ -28,13 +28,12 @@ pub(super) fn credential(headers: &HeaderMap) -> Option<String> {
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
-/// Who asks: the client's address and the link (share id or blob id) it
-/// asks through, for the invoice limits; the share, if it came through
-/// one, so what it buys works only there.
-pub(super) struct Asker<'a> {
-    pub limits: &'a InvoiceLimits,
+/// Who asks: the client's address, for the invoice limits (checked where
+/// an invoice would be made, so a request with a valid credential is never
+/// counted); the share, if it came through one, so what it buys works
+/// only there (and it is the link the per-link limit counts).
+pub(super) struct Asker {
     pub client: IpAddr,
-    pub link: &'a str,
     pub share: Option<[u8; 16]>,
 }
 
@@ -44,7 +43,7 @@ pub(super) async fn content_response(
     broker: Arc<Broker>,
     blob: BlobRecord,
     headers: &HeaderMap,
-    asker: Asker<'_>,
+    asker: Asker,
 ) -> GatewayResult {
     let manifest = manifest_of(&blob)?;
     let stream_len = StreamLayout::blob_len(&manifest);
@@ -64,15 +63,12 @@ pub(super) async fn content_response(
     // length and Content-Range headers.
     let range = served_range(stream_len, requested.as_ref())?;
     let credential = credential(headers);
-    if credential.is_none() && !is_free(&blob) {
-        // This request will make an invoice (a challenge): it counts.
-        asker.limits.check(asker.client, asker.link)?;
-    }
     let payment = DownloadRequest {
         hold_invoice: false,
         uses: 1,
         direct: false,
         share: asker.share,
+        payer: Payer::gateway(asker.client),
     };
     let stream = serve_blob(
         broker,

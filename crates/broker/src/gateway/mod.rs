@@ -3,7 +3,9 @@
 //!
 //! Every download goes through [`crate::get::serve_blob`], the function
 //! behind `Storage.Get`: one payment gate, one set of caveats and use
-//! counts, one ledger for both transports. Errors go through the one
+//! counts, one ledger for both transports. Invoice limits (`crate::limits`)
+//! are checked where an invoice is made; the gateway only names the client
+//! (behind `[gateway] trusted_proxies`, the forwarded address). Errors go through the one
 //! mapping in `grpc_status.rs` (HTTP status beside gRPC status).
 //!
 //! | file | role |
@@ -16,17 +18,13 @@
 //! | `content.rs` | a paid download as an HTTP body (`Range`, `ETag`, …) |
 //! | `payment_status.rs` | an invoice's state (and, once paid, its preimage) |
 //! | `reply.rs` | errors and challenges as HTTP responses |
-//! | `invoice_limits.rs` | invoices per client address and per link |
-//! | `client_address.rs` | the client behind a trusted proxy (`X-Forwarded-For`) |
 //! | `qr.rs` | BOLT 11 invoices as SVG QR codes |
 //! | `assets.rs` + `assets/` | the page: HTML, CSS and JavaScript embedded in the binary |
 
 mod assets;
 mod blob_routes;
-pub(crate) mod client_address;
 mod content;
 mod info;
-mod invoice_limits;
 mod payment_status;
 mod qr;
 mod reply;

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::qr::invoice_svg;
 use crate::error::BrokerError;
-use crate::grpc_status::{error_kind_of, http_status_of, message_of, retry_after_of};
+use crate::grpc_status::{error_kind_of, http_status_of, message_of, retry_after_ms_of};
 
 /// A handler's failure; answered as JSON with the mapped status.
 pub(super) struct GatewayError(pub BrokerError);
@@ -34,8 +34,10 @@ impl IntoResponse for GatewayError {
         }
         let kind = error_kind_of(&err);
         let message = message_of(&err);
-        if let Some(retry_after_secs) = retry_after_of(&err) {
-            let retry = [(header::RETRY_AFTER, retry_after_secs.to_string())];
+        if let Some(retry_after_ms) = retry_after_ms_of(&err) {
+            // Retry-After counts whole seconds: round up, never 0.
+            let secs = retry_after_ms.div_ceil(1000).max(1);
+            let retry = [(header::RETRY_AFTER, secs.to_string())];
             return (
                 status,
                 retry,
@@ -85,7 +87,7 @@ mod tests {
     fn a_broker_at_its_memory_budget_answers_503_with_retry_after() {
         let err = BrokerError::Overloaded {
             what: "the broker is at its memory budget for transfers (512 MiB)".to_owned(),
-            retry_after_secs: 1,
+            retry_after_ms: 1_000,
         };
         let response = GatewayError(err).into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);

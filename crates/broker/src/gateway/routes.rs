@@ -10,8 +10,8 @@ use axum::middleware::map_response;
 use axum::response::Response;
 use axum::routing::get;
 
-use super::invoice_limits::InvoiceLimits;
 use super::{assets, blob_routes, share_routes};
+use crate::limits::TrustedProxies;
 use crate::state::Broker;
 
 /// Requests carry no bodies worth reading (POSTs only create invoices or
@@ -19,7 +19,14 @@ use crate::state::Broker;
 const MAX_REQUEST_BODY: usize = 16 * 1024;
 
 pub(super) fn router(broker: Arc<Broker>) -> Router {
-    let limits = Arc::new(InvoiceLimits::new(&broker.config.gateway));
+    // Validated at start: the list parses.
+    let proxies = Arc::new(
+        TrustedProxies::parse(
+            &broker.config.gateway.trusted_proxies,
+            "gateway.trusted_proxies",
+        )
+        .unwrap_or_default(),
+    );
     Router::new()
         .route("/assets/{file}", get(assets::asset))
         .route("/s/{id}", get(assets::page))
@@ -36,7 +43,7 @@ pub(super) fn router(broker: Arc<Broker>) -> Router {
         )
         .route("/b/{blob}/info", get(blob_routes::info))
         .route("/b/{blob}/payment/{hash}", get(blob_routes::payment))
-        .layer(Extension(limits))
+        .layer(Extension(proxies))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))
         .layer(map_response(security_headers))
         .with_state(broker)

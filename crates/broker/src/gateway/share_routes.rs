@@ -12,11 +12,11 @@ use axum::{Extension, Json};
 
 use super::content::{Asker, content_response, credential};
 use super::info::share_json;
-use super::invoice_limits::InvoiceLimits;
 use super::payment_status::payment_status;
 use super::reply::GatewayResult;
 use super::share_access::{open_share, share_refusal};
 use crate::clock::now_unix_ms;
+use crate::limits::TrustedProxies;
 use crate::state::Broker;
 
 /// `GET /s/{id}/info`.
@@ -60,16 +60,14 @@ pub(super) async fn payment(
 /// download refused by the gate (unpaid, forged, used up) gives it back.
 pub(super) async fn content(
     State(broker): State<Arc<Broker>>,
-    Extension(limits): Extension<Arc<InvoiceLimits>>,
+    Extension(proxies): Extension<Arc<TrustedProxies>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> GatewayResult {
     let open = open_share(&broker, &id, &headers).await?;
     let asker = Asker {
-        limits: &limits,
-        client: limits.client(peer.ip(), &headers),
-        link: &id,
+        client: proxies.client(peer.ip(), &headers),
         share: Some(open.share.share_id.0),
     };
     if credential(&headers).is_none() {

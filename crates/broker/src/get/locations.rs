@@ -37,6 +37,7 @@ pub(crate) async fn shard_locations(
     caller: Option<TenantRecord>,
     credential: Option<&str>,
     request: pb::GetShardLocationsRequest,
+    payer: crate::limits::Payer,
 ) -> Result<pb::GetShardLocationsResponse, BrokerError> {
     let blob_id = parse_id(&request.blob_id, "blob_id")?;
     let ttl = url_ttl(request.url_ttl.as_ref())?;
@@ -64,6 +65,7 @@ pub(crate) async fn shard_locations(
     let payment = DownloadRequest {
         direct: true,
         share: None,
+        payer,
         ..DownloadRequest::default()
     };
     let grant = broker

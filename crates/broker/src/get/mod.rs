@@ -69,6 +69,7 @@ pub(crate) async fn get(
     caller: Option<TenantRecord>,
     credential: Option<&str>,
     request: GetRequest,
+    payer: crate::limits::Payer,
 ) -> Result<GetStream, BrokerError> {
     let blob_id = parse_id(&request.blob_id, "blob_id")?;
     let blob = find_blob(&broker, caller.as_ref(), &blob_id).await?;
@@ -78,6 +79,7 @@ pub(crate) async fn get(
         uses: request.uses,
         direct: false,
         share: None,
+        payer,
     };
     serve_blob(
         broker,

@@ -12,6 +12,7 @@ use shardgate_payments::{L402Keys, Price, PricingLimits, TokenClaims, TokenId, w
 use crate::clock::now_unix_ms;
 use crate::config::PaymentsConfig;
 use crate::error::BrokerError;
+use crate::limits::{InvoiceLimits, Payer};
 use crate::payment::lightning::LndLink;
 
 /// Shared by the L402 gate, the settlement tasks, the hold watcher and the
@@ -26,6 +27,9 @@ pub(crate) struct Cashier {
     /// deleted: its ACCEPTED hold invoices are canceled now, not after
     /// `hold_accept_timeout`).
     pub holds_changed: tokio::sync::Notify,
+    /// Invoice budgets per payer and the node-wide cap; every invoice is
+    /// made in [`Cashier::issue`], so every one passes them.
+    pub limits: InvoiceLimits,
 }
 
 /// An invoice as issued: its index record and the minted L402 token.
@@ -73,6 +77,8 @@ impl Cashier {
     /// invoice whose preimage is derived from the token id when `hold`),
     /// records it in the index — the amount recorded is the one charged,
     /// whatever the blob's price becomes later — and mints the token.
+    /// `payer`'s invoice budgets and the node-wide cap are checked once
+    /// the request is known to be valid, right before the node is asked.
     pub(crate) async fn issue(
         &self,
         blob: &BlobRecord,
@@ -80,12 +86,14 @@ impl Cashier {
         hold: bool,
         requested_uses: u32,
         share: Option<[u8; 16]>,
+        payer: &Payer,
     ) -> Result<IssuedInvoice, BrokerError> {
         let uses = self.resolve_uses(requested_uses, hold)?;
         let amount_msat =
             self.price_of(blob)?
                 .invoice_amount_msat(range.length, uses, &self.pricing)?;
         let node = self.lnd.node()?;
+        self.limits.admit(payer, blob.blob_id, share).await?;
         let token_id = TokenId::random();
         let memo = format!(
             "shardgate download {} bytes {}+{} x{uses}",

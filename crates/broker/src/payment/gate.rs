@@ -223,6 +223,7 @@ impl L402Gate {
                 request.hold_invoice,
                 request.uses,
                 request.share,
+                &request.payer,
             )
             .await
         {

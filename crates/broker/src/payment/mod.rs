@@ -48,6 +48,9 @@ pub struct DownloadRequest {
     /// challenge then sells a credential that works only through it, and a
     /// credential bought through a link works nowhere else.
     pub share: Option<[u8; 16]>,
+    /// Who asks, for the invoice limits a challenge is counted against
+    /// (the default: an anonymous caller, under the node-wide cap only).
+    pub payer: crate::limits::Payer,
 }
 
 /// Permission to serve, and the payment to finish afterwards.
@@ -134,6 +137,7 @@ pub(crate) async fn gate_from_config(
         return (Arc::new(fallback), None);
     };
     let cashier = Arc::new(Cashier {
+        limits: crate::limits::InvoiceLimits::new(&config.limits, &config.gateway),
         pricing: settings.pricing(&config.limits),
         keys: keys.l402(),
         lnd: LndLink::start(settings.lnd()).await,

@@ -27,6 +27,16 @@ pub(crate) fn payment_credential(metadata: &MetadataMap) -> Option<Cow<'_, str>>
         .map(|value| String::from_utf8_lossy(value.as_bytes()))
 }
 
+/// The client's address for the per-address limits: as the request layer
+/// named it (behind trusted proxies, the forwarded one), else the TCP peer.
+pub(crate) fn peer_of<T>(request: &tonic::Request<T>) -> Option<std::net::IpAddr> {
+    request
+        .extensions()
+        .get::<crate::limits::ClientAddress>()
+        .map(|client| client.0)
+        .or_else(|| request.remote_addr().map(|addr| addr.ip()))
+}
+
 /// Maps a handler's result, counting errors by code.
 pub(crate) fn reply<T>(result: Result<T, BrokerError>) -> Result<Response<T>, Status> {
     result.map(Response::new).map_err(|e| {

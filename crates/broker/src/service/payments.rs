@@ -20,6 +20,7 @@ use crate::clock::now_unix_ms;
 use crate::convert::{manifest_of, timestamp};
 use crate::error::BrokerError;
 use crate::get::range::served_range;
+use crate::limits::Payer;
 use crate::lookup::find_blob;
 use crate::payment::{Cashier, IssuedInvoice};
 use crate::service::listing::{decode_token, encode_token, page_error, page_size};
@@ -65,6 +66,7 @@ impl PaymentsService {
     async fn create_invoice(
         &self,
         metadata: &MetadataMap,
+        peer: Option<std::net::IpAddr>,
         req: &pb::CreateInvoiceRequest,
     ) -> Result<pb::Invoice, BrokerError> {
         let cashier = self.cashier()?;
@@ -75,7 +77,14 @@ impl PaymentsService {
         let manifest = manifest_of(&blob)?;
         let range = served_range(StreamLayout::blob_len(&manifest), req.range.as_ref())?;
         let issued = cashier
-            .issue(&blob, range, req.hold, req.uses, None)
+            .issue(
+                &blob,
+                range,
+                req.hold,
+                req.uses,
+                None,
+                &Payer::grpc(peer, caller.as_ref()),
+            )
             .await?;
         Ok(invoice_message(&issued))
     }
@@ -236,8 +245,12 @@ impl Payments for PaymentsService {
         request: Request<pb::CreateInvoiceRequest>,
     ) -> Result<Response<pb::Invoice>, Status> {
         reply(
-            self.create_invoice(request.metadata(), request.get_ref())
-                .await,
+            self.create_invoice(
+                request.metadata(),
+                crate::service::peer_of(&request),
+                request.get_ref(),
+            )
+            .await,
         )
     }
 

@@ -13,11 +13,12 @@ use crate::convert::blob_info;
 use crate::error::BrokerError;
 use crate::get::locations::{DEFAULT_URL_TTL, MAX_URL_TTL, shard_locations};
 use crate::get::{GetStream, get};
+use crate::limits::{Payer, TenantKey, WithPermit};
 use crate::lookup::{chunk_records, find_blob, not_found};
 use crate::put::put;
 use crate::redundancy_now::{explain, readable_now};
 use crate::service::listing::{decode_token, encode_token, page_error, page_size};
-use crate::service::{payment_credential, reply};
+use crate::service::{payment_credential, peer_of, reply};
 use crate::state::Broker;
 use crate::validate::{
     MAX_CONTENT_TYPE_BYTES, MAX_METADATA_ENTRIES, MAX_METADATA_KEY_BYTES, MAX_METADATA_TOTAL_BYTES,
@@ -93,13 +94,18 @@ impl Storage for StorageService {
     ) -> Result<Response<pb::PutResponse>, Status> {
         let result = async {
             let tenant = self.broker.auth.tenant(request.metadata()).await?;
+            // Held until the upload commits or fails.
+            let _permit = self
+                .broker
+                .transfers
+                .admit(peer_of(&request), Some(TenantKey::of(&tenant)))?;
             put(self.broker.clone(), tenant, request.into_inner()).await
         }
         .await;
         reply(result)
     }
 
-    type GetStream = GetStream;
+    type GetStream = WithPermit<GetStream>;
 
     async fn get(
         &self,
@@ -107,14 +113,24 @@ impl Storage for StorageService {
     ) -> Result<Response<Self::GetStream>, Status> {
         let result = async {
             let caller = self.broker.auth.optional_tenant(request.metadata()).await?;
+            let peer = peer_of(&request);
+            // Taken before the payment gate runs: a refused stream uses up
+            // no credential.
+            let permit = self
+                .broker
+                .transfers
+                .admit(peer, caller.as_ref().map(TenantKey::of))?;
             let credential = payment_credential(request.metadata());
-            get(
+            let payer = Payer::grpc(peer, caller.as_ref());
+            let stream = get(
                 self.broker.clone(),
                 caller,
                 credential.as_deref(),
                 request.get_ref().clone(),
+                payer,
             )
-            .await
+            .await?;
+            Ok(WithPermit::new(stream, permit))
         }
         .await;
         reply(result)
@@ -235,11 +251,13 @@ impl Storage for StorageService {
         let result = async {
             let caller = self.broker.auth.optional_tenant(request.metadata()).await?;
             let credential = payment_credential(request.metadata());
+            let payer = Payer::grpc(peer_of(&request), caller.as_ref());
             shard_locations(
                 self.broker.clone(),
                 caller,
                 credential.as_deref(),
                 request.get_ref().clone(),
+                payer,
             )
             .await
         }

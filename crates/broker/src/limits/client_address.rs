@@ -1,6 +1,9 @@
-//! Which client a request comes from, for the per-address invoice limit.
-//! Behind a reverse proxy or an Ingress every request comes from the
-//! proxy's address, so requests from configured trusted proxies are
+//! Which client a request comes from, for the per-address limits, on the
+//! HTTP gateway (`[gateway] trusted_proxies`) and on gRPC
+//! (`[limits] trusted_proxies`).
+//! Behind a reverse proxy, an Ingress, a gRPC load balancer or a mesh
+//! sidecar every request comes from the proxy's address, so requests from
+//! configured trusted proxies are
 //! attributed to the rightmost address in `X-Forwarded-For` that is not a
 //! trusted proxy itself (the nearest hop a trusted proxy vouches for).
 //! Requests from anyone else are attributed to their own address: a client
@@ -8,9 +11,29 @@
 
 use std::net::IpAddr;
 
-use axum::http::HeaderMap;
+use http::HeaderMap;
 
 use crate::error::BrokerError;
+
+/// A `trusted_proxies` list, parsed once.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TrustedProxies(Vec<AddressRange>);
+
+impl TrustedProxies {
+    /// Parses `ranges`; the error names `field` (the config key).
+    pub(crate) fn parse(ranges: &[String], field: &str) -> Result<TrustedProxies, BrokerError> {
+        ranges
+            .iter()
+            .map(|r| AddressRange::parse(r, field))
+            .collect::<Result<_, _>>()
+            .map(TrustedProxies)
+    }
+
+    /// The client a request from `peer` is counted against.
+    pub(crate) fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        client_address(peer, headers, &self.0)
+    }
+}
 
 /// An address range, `10.0.0.0/8` or `fd00::/8` (a bare address is /32 or
 /// /128).
@@ -21,10 +44,10 @@ pub(crate) struct AddressRange {
 }
 
 impl AddressRange {
-    pub(crate) fn parse(text: &str) -> Result<AddressRange, BrokerError> {
+    pub(crate) fn parse(text: &str, field: &str) -> Result<AddressRange, BrokerError> {
         let bad = || {
             BrokerError::Config(format!(
-                "gateway.trusted_proxies: {text:?} is not an address or a range like 10.0.0.0/8"
+                "{field}: {text:?} is not an address or a range like 10.0.0.0/8"
             ))
         };
         let (addr, prefix) = match text.trim().split_once('/') {
@@ -98,33 +121,36 @@ mod tests {
 
     #[test]
     fn ranges_parse_and_contain() {
-        let r = AddressRange::parse("10.0.0.0/8").unwrap();
+        let r = AddressRange::parse("10.0.0.0/8", "gateway.trusted_proxies").unwrap();
         assert!(r.contains(ip("10.200.3.4")));
         assert!(!r.contains(ip("11.0.0.1")));
         assert!(!r.contains(ip("::1")));
         assert!(
-            AddressRange::parse("127.0.0.1")
+            AddressRange::parse("127.0.0.1", "gateway.trusted_proxies")
                 .unwrap()
                 .contains(ip("127.0.0.1"))
         );
         assert!(
-            AddressRange::parse("0.0.0.0/0")
+            AddressRange::parse("0.0.0.0/0", "gateway.trusted_proxies")
                 .unwrap()
                 .contains(ip("8.8.8.8"))
         );
         assert!(
-            AddressRange::parse("fd00::/8")
+            AddressRange::parse("fd00::/8", "gateway.trusted_proxies")
                 .unwrap()
                 .contains(ip("fd12::1"))
         );
         for bad in ["", "10.0.0.0/33", "ten", "10.0.0.0/x", "::/129"] {
-            assert!(AddressRange::parse(bad).is_err(), "{bad}");
+            assert!(
+                AddressRange::parse(bad, "gateway.trusted_proxies").is_err(),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn only_trusted_proxies_are_believed() {
-        let trusted = [AddressRange::parse("10.0.0.0/8").unwrap()];
+        let trusted = [AddressRange::parse("10.0.0.0/8", "gateway.trusted_proxies").unwrap()];
         let chain = forwarded("203.0.113.9, 198.51.100.7, 10.1.1.1");
         // From the Ingress: the rightmost hop it does not run.
         assert_eq!(
