@@ -2,6 +2,7 @@
 //! adapters that drive both Reed–Solomon crates the same way, and a plain
 //! timing loop plus table printer for the end-of-run summary.
 
+pub mod load_bin;
 pub mod rs_compare;
 pub mod summary;
 

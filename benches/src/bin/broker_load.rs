@@ -14,6 +14,7 @@
 //! the broker's peak RSS reached 256 MiB. Downloads are compared byte for
 //! byte with what was sent (in both the broker and the direct runs).
 
+use shardgate_benches::load_bin::parse_size;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -58,22 +59,6 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     Ok(args)
-}
-
-fn parse_size(text: &str) -> Result<u64, String> {
-    let (digits, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let n: u64 = digits.parse().map_err(|_| format!("bad size {text:?}"))?;
-    let scale = match unit {
-        "" | "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        _ => return Err(format!("bad unit in {text:?}: use KiB, MiB or GiB")),
-    };
-    Ok(n * scale)
 }
 
 /// What one run measured.
@@ -300,30 +285,5 @@ fn keep_freed_memory_for_reuse() {
 
 fn main() {
     keep_freed_memory_for_reuse();
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(e) => {
-            eprintln!("broker_load: {e}");
-            std::process::exit(2);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("broker_load: tokio runtime: {e}");
-            std::process::exit(2);
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(true) => {}
-        Ok(false) => std::process::exit(1),
-        Err(e) => {
-            eprintln!("broker_load: {e}");
-            std::process::exit(2);
-        }
-    }
+    shardgate_benches::load_bin::run("broker_load", parse_args(), run);
 }

@@ -25,6 +25,7 @@
 //! budget + 128 MiB; RSS after settling within 20 % of the pre-load level.
 //! Exits non-zero if one is missed.
 
+use shardgate_benches::load_bin::parse_size;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -86,22 +87,6 @@ fn parse_args() -> Result<Args, String> {
 
 fn parse_count(text: &str) -> Result<usize, String> {
     text.parse().map_err(|_| format!("bad count {text:?}"))
-}
-
-fn parse_size(text: &str) -> Result<u64, String> {
-    let (digits, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let n: u64 = digits.parse().map_err(|_| format!("bad size {text:?}"))?;
-    let scale = match unit {
-        "" | "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        _ => return Err(format!("bad unit in {text:?}: use KiB, MiB or GiB")),
-    };
-    Ok(n * scale)
 }
 
 /// Counts shared by the transfer tasks.
@@ -336,30 +321,5 @@ fn seed_of(i: usize) -> u32 {
 }
 
 fn main() {
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(e) => {
-            eprintln!("memory_load: {e}");
-            std::process::exit(2);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("memory_load: tokio runtime: {e}");
-            std::process::exit(2);
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(true) => {}
-        Ok(false) => std::process::exit(1),
-        Err(e) => {
-            eprintln!("memory_load: {e}");
-            std::process::exit(2);
-        }
-    }
+    shardgate_benches::load_bin::run("memory_load", parse_args(), run);
 }

@@ -32,9 +32,16 @@
 //! A single reservation larger than the whole budget is cut down to the
 //! whole budget: it then runs alone rather than never.
 //!
-//! What is *not* counted: the piece an upload's cutter is still filling (at
-//! most one chunk per upload; the concurrent-transfer limits bound those),
-//! gRPC's own frame buffers, and the index.
+//! # What a transfer costs
+//!
+//! Besides its chunks, each transfer holds memory for as long as its
+//! stream lives, which it reserves at admission too: an upload, the piece
+//! its cutter is filling plus what HTTP/2 may buffer unread on its stream
+//! (the 4 MiB window, `server.rs`); a download, the message tonic is
+//! encoding plus what h2 queues for the client (two frames). Measured
+//! before these were counted: 16 concurrent uploads took a broker with a
+//! 512 MiB budget to 664 MiB (docs/performance.md, "Many transfers at
+//! once"). Not counted: the index, connections, the runtime.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -45,6 +52,10 @@ use shardgate_core::SHARD_HEADER_LEN;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::BrokerError;
+
+/// HTTP/2 receive window of one stream (the server's setting): what an
+/// upload's client may have in flight that the broker must buffer.
+pub(crate) const STREAM_WINDOW_BYTES: u32 = 4 << 20;
 
 /// Granularity of reservations: 64 KiB, so a `u32` of permits spans 256
 /// TiB and a 4 MiB chunk is 64 permits.
@@ -207,6 +218,25 @@ impl BudgetPermit {
         }
     }
 
+    /// Bytes this reservation holds.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.permit.as_ref().map_or(0, |p| p.num_permits() as u64) * UNIT
+    }
+
+    /// Splits `bytes` off into a reservation of its own (for memory that
+    /// lives as long as something else than the rest).
+    pub(crate) fn split_off(&mut self, bytes: u64) -> BudgetPermit {
+        let units = self.budget.units(bytes) as usize;
+        let permit = self.permit.as_mut().and_then(|p| {
+            let n = units.min(p.num_permits().saturating_sub(1));
+            if n == 0 { None } else { p.split(n) }
+        });
+        BudgetPermit {
+            permit,
+            budget: self.budget.clone(),
+        }
+    }
+
     /// `bytes` as a `Bytes` that holds this reservation: it is given back
     /// when the last slice of it is dropped.
     pub(crate) fn attach(self, bytes: Vec<u8>) -> Bytes {
@@ -296,6 +326,17 @@ mod tests {
         assert!(!waiter.is_finished());
         drop(held);
         waiter.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_split_off_part_lives_on_its_own() {
+        let budget = MemoryBudget::new(16 * MIB, Duration::from_millis(10));
+        let mut chunk = budget.reserve(12 * MIB, "upload").await.unwrap();
+        let stream = chunk.split_off(8 * MIB);
+        drop(chunk);
+        assert_eq!(budget.in_use_bytes(), 8 * MIB);
+        drop(stream);
+        assert_eq!(budget.in_use_bytes(), 0);
     }
 
     #[tokio::test]

@@ -242,7 +242,7 @@ pub async fn serve(
         // HTTP/2 receive windows: hyper's 1 MiB default held an upload to
         // one 1 MiB frame per round trip (docs/performance.md, "What the upload path
         // depends on"). A stream may buffer one 4 MiB chunk, a connection two.
-        .initial_stream_window_size(4 << 20)
+        .initial_stream_window_size(crate::memory_budget::STREAM_WINDOW_BYTES)
         .initial_connection_window_size(8 << 20)
         // HTTP/2 frames up to 1 MiB (one upload message): at the 16 KiB
         // default a client sends a 1 GiB upload as 66,000 frames, one

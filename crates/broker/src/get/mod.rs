@@ -39,6 +39,8 @@ use crate::validate::parse_id;
 pub(crate) struct GetStream {
     frames: ReceiverStream<Result<GetResponse, Status>>,
     reader: AbortHandle,
+    /// Memory the transport holds for this stream (memory_budget.rs).
+    _transport: BudgetPermit,
 }
 
 impl Stream for GetStream {
@@ -135,16 +137,24 @@ pub(crate) async fn serve_blob(
     };
     // Room for the first chunk before the first byte: a broker at its
     // memory budget refuses here with a clean status (and the credential
-    // use goes back), not halfway through the body.
-    let first_read = match records.first() {
-        Some(record) => match broker.memory.reserve(read_cost(record), "a download").await {
-            Ok(permit) => Some(permit),
-            Err(e) => {
-                settlement.finish(DownloadEnd::BrokerFailure);
-                return Err(e);
-            }
-        },
-        None => None,
+    // use goes back), not halfway through the body. With it, the
+    // transport's share: the message tonic encodes and what h2 queues for
+    // the client, a frame each, for as long as the stream lives.
+    let transport = 2 * u64::from(broker.config.limits.max_data_frame_bytes);
+    let first_cost = records.first().map_or(0, read_cost);
+    let (first_read, transport) = match broker
+        .memory
+        .reserve(first_cost + transport, "a download")
+        .await
+    {
+        Ok(mut permit) => {
+            let transport = permit.split_off(transport);
+            (records.first().map(|_| permit), transport)
+        }
+        Err(e) => {
+            settlement.finish(DownloadEnd::BrokerFailure);
+            return Err(e);
+        }
     };
     let header = GetHeader {
         blob: Some(info),
@@ -172,6 +182,7 @@ pub(crate) async fn serve_blob(
     Ok(GetStream {
         frames: ReceiverStream::new(rx),
         reader: reader.abort_handle(),
+        _transport: transport,
     })
 }
 

@@ -39,7 +39,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::error::BrokerError;
-use crate::memory_budget::{BudgetPermit, shard_object_bytes};
+use crate::memory_budget::{BudgetPermit, STREAM_WINDOW_BYTES, UNIT, shard_object_bytes};
 use crate::metrics;
 use crate::put::seal::{SealMode, seal_piece};
 use crate::put::sealer::on_sealing_thread;
@@ -85,12 +85,16 @@ pub(crate) struct UploadPipeline {
     done: Vec<StoredChunk>,
     /// Memory reserved for the first piece when the upload was admitted.
     first_piece: Option<BudgetPermit>,
+    /// Memory the upload holds while it lives (see `admit`).
+    stream: Option<BudgetPermit>,
 }
 
 impl UploadPipeline {
     /// A pipeline for an upload of `piece_len`-byte pieces. Waits at most
-    /// `pipeline.memory_wait_ms` for room for the first piece, then
-    /// refuses (RESOURCE_EXHAUSTED): call it before reading any data.
+    /// `pipeline.memory_wait_ms` for room for the first piece and for what
+    /// the upload holds while it lives (the piece being cut, the HTTP/2
+    /// stream window: memory_budget.rs), then refuses (RESOURCE_EXHAUSTED):
+    /// call it before reading any data.
     pub(crate) async fn admit(
         broker: Arc<Broker>,
         mode: SealMode,
@@ -98,12 +102,15 @@ impl UploadPipeline {
         allow_reduced: bool,
         piece_len: usize,
     ) -> Result<Self, BrokerError> {
-        let first = broker
+        let stream = piece_len as u64 + u64::from(STREAM_WINDOW_BYTES);
+        let mut first = broker
             .memory
-            .reserve(piece_cost(piece_len, params), "an upload")
+            .reserve(piece_cost(piece_len, params) + stream, "an upload")
             .await?;
+        let stream = first.split_off(stream);
         let mut pipeline = Self::new(broker, mode, params, allow_reduced);
         pipeline.first_piece = Some(first);
+        pipeline.stream = Some(stream);
         Ok(pipeline)
     }
 
@@ -125,6 +132,7 @@ impl UploadPipeline {
             tasks: JoinSet::new(),
             done: Vec::new(),
             first_piece: None,
+            stream: None,
         }
     }
 
@@ -151,9 +159,14 @@ impl UploadPipeline {
         let memory = match self.first_piece.take() {
             Some(reserved) => reserved,
             None => {
-                self.broker
-                    .memory
-                    .reserve_waiting(piece_cost(piece.len(), self.params))
+                // Never more than the budget minus what this upload holds
+                // for its stream: a small budget must not leave a piece
+                // waiting for room only its own upload could free.
+                let memory = &self.broker.memory;
+                let held = self.stream.as_ref().map_or(0, BudgetPermit::bytes);
+                let room = memory.total_bytes().saturating_sub(held).max(UNIT);
+                memory
+                    .reserve_waiting(piece_cost(piece.len(), self.params).min(room))
                     .await?
             }
         };
