@@ -125,22 +125,9 @@ impl MemoryBudget {
         bytes: u64,
         what: &str,
     ) -> Result<BudgetPermit, BrokerError> {
-        let units = self.units(bytes);
-        if let Ok(permit) = self.inner.permits.clone().try_acquire_many_owned(units) {
-            return Ok(self.granted(permit));
-        }
-        self.inner.waiters.fetch_add(1, Ordering::Relaxed);
-        self.publish();
-        let waited = tokio::time::timeout(
-            self.inner.wait,
-            self.inner.permits.clone().acquire_many_owned(units),
-        )
-        .await;
-        self.inner.waiters.fetch_sub(1, Ordering::Relaxed);
-        self.publish();
+        let waited = tokio::time::timeout(self.inner.wait, self.reserve_waiting(bytes)).await;
         match waited {
-            Ok(Ok(permit)) => Ok(self.granted(permit)),
-            Ok(Err(_closed)) => Err(BrokerError::Internal("memory budget closed".to_owned())),
+            Ok(reserved) => reserved,
             Err(_elapsed) => {
                 metrics::counter!("shardgate_memory_budget_refusals_total").increment(1);
                 Err(BrokerError::Overloaded {
@@ -155,14 +142,19 @@ impl MemoryBudget {
         }
     }
 
-    /// Reserves `bytes`, waiting as long as it takes: for background work
-    /// (repair), which has no caller to refuse and must not allocate past
-    /// the budget either. The semaphore is fair, so it queues with clients.
+    /// Reserves `bytes`, waiting as long as it takes: for work already
+    /// admitted, and for background work (repair), which has no caller to
+    /// refuse and must not allocate past the budget either. The semaphore
+    /// is fair, so it queues with clients.
     pub(crate) async fn reserve_waiting(&self, bytes: u64) -> Result<BudgetPermit, BrokerError> {
         let units = self.units(bytes);
-        self.inner.waiters.fetch_add(1, Ordering::Relaxed);
+        if let Ok(permit) = self.inner.permits.clone().try_acquire_many_owned(units) {
+            return Ok(self.granted(permit));
+        }
+        // Counted while waiting; the guard also uncounts a wait that is
+        // cancelled (the client went away, the timeout in `reserve`).
+        let _waiting = Waiting::start(self);
         let acquired = self.inner.permits.clone().acquire_many_owned(units).await;
-        self.inner.waiters.fetch_sub(1, Ordering::Relaxed);
         let permit =
             acquired.map_err(|_| BrokerError::Internal("memory budget closed".to_owned()))?;
         Ok(self.granted(permit))
@@ -195,6 +187,24 @@ impl MemoryBudget {
         metrics::gauge!("shardgate_memory_budget_in_use_bytes").set(self.in_use_bytes() as f64);
         metrics::gauge!("shardgate_memory_budget_waiters")
             .set(self.inner.waiters.load(Ordering::Relaxed) as f64);
+    }
+}
+
+/// One waiter in the gauge, for as long as it lives.
+struct Waiting<'a>(&'a MemoryBudget);
+
+impl<'a> Waiting<'a> {
+    fn start(budget: &'a MemoryBudget) -> Self {
+        budget.inner.waiters.fetch_add(1, Ordering::Relaxed);
+        budget.publish();
+        Waiting(budget)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.inner.waiters.fetch_sub(1, Ordering::Relaxed);
+        self.0.publish();
     }
 }
 
@@ -326,6 +336,17 @@ mod tests {
         assert!(!waiter.is_finished());
         drop(held);
         waiter.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_refused_or_cancelled_wait_is_no_longer_counted_as_waiting() {
+        let budget = MemoryBudget::new(4 * MIB, Duration::from_millis(20));
+        let _all = budget.reserve(4 * MIB, "first").await.unwrap();
+        assert!(budget.reserve(MIB, "refused").await.is_err());
+        let cancelled =
+            tokio::time::timeout(Duration::from_millis(20), budget.reserve_waiting(MIB));
+        assert!(cancelled.await.is_err());
+        assert_eq!(budget.inner.waiters.load(Ordering::Relaxed), 0);
     }
 
     #[tokio::test]
