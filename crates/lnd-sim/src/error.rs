@@ -30,4 +30,11 @@ pub enum SimError {
     /// The gRPC server rejected its configuration.
     #[error("gRPC server error: {0}")]
     Server(#[from] tonic::transport::Error),
+    /// `resolve_stalled` named a payment that is not stalled on this node
+    /// (never sent, sent before `stall_payments(true)`, or already resolved).
+    #[error("no stalled payment {payment_hash} on this node")]
+    NotStalled {
+        /// The payment hash asked for, hex.
+        payment_hash: String,
+    },
 }

@@ -62,12 +62,13 @@ impl Ledger {
         self.balance_msat
     }
 
-    /// Sum of outgoing payments still in flight (LND's unsettled local balance).
+    /// Sum of outgoing payments still in flight, fees included (LND's
+    /// unsettled local balance).
     pub(crate) fn in_flight_msat(&self) -> u64 {
         self.payments
             .values()
             .filter(|p| p.status == PaymentStatus::InFlight)
-            .map(|p| p.value_msat)
+            .map(PaymentRecord::locked_msat)
             .sum()
     }
 
@@ -232,12 +233,21 @@ impl Ledger {
         self.payments.get(hash)
     }
 
-    /// The payer side: registers a payment and locks its amount. A payment
-    /// that cannot start (no funds, injected failure) is recorded as FAILED,
-    /// as LND records it, and returned rather than raised.
+    /// The payer side: registers a payment and locks its amount plus its
+    /// route fee (`payment.fee_msat`). A payment that cannot start is
+    /// recorded as FAILED, as LND records it, and returned rather than
+    /// raised; the reasons follow LND's path finding:
+    ///
+    /// - an injected failure, as configured;
+    /// - balance below the amount: INSUFFICIENT_BALANCE (`findPath` compares
+    ///   the total outgoing balance with the amount alone);
+    /// - fee above `fee_limit_msat`, or balance below amount + fee: NO_ROUTE
+    ///   (no route fits the fee limit, or the first hop's bandwidth does not
+    ///   cover what must be sent into it).
     pub(crate) fn start_payment(
         &mut self,
         mut payment: PaymentRecord,
+        fee_limit_msat: u64,
         injected_failure: Option<PaymentFailureReason>,
     ) -> Result<PaymentRecord, LndStatus> {
         match self.payments.get(&payment.hash).map(|p| p.status) {
@@ -247,20 +257,24 @@ impl Ledger {
         }
         self.next_payment_index += 1;
         payment.payment_index = self.next_payment_index;
+        let locked = payment.locked_msat();
         payment.status = if let Some(reason) = injected_failure {
             PaymentStatus::Failed(reason)
         } else if payment.value_msat > self.balance_msat {
             PaymentStatus::Failed(PaymentFailureReason::FailureReasonInsufficientBalance)
+        } else if payment.fee_msat > fee_limit_msat || locked > self.balance_msat {
+            PaymentStatus::Failed(PaymentFailureReason::FailureReasonNoRoute)
         } else {
-            self.balance_msat -= payment.value_msat;
+            self.balance_msat -= locked;
             PaymentStatus::InFlight
         };
         self.payments.insert(payment.hash, payment.clone());
         Ok(payment)
     }
 
-    /// Resolves an in-flight payment: success keeps the locked amount spent,
-    /// failure gives it back. Returns None if it was not in flight.
+    /// Resolves an in-flight payment: success keeps the locked amount and
+    /// fee spent, failure gives both back. Returns None if it was not in
+    /// flight.
     pub(crate) fn finish_payment(
         &mut self,
         hash: &[u8; 32],
@@ -277,7 +291,7 @@ impl Ledger {
             }
             Err(reason) => {
                 payment.status = PaymentStatus::Failed(reason);
-                self.balance_msat = self.balance_msat.saturating_add(payment.value_msat);
+                self.balance_msat = self.balance_msat.saturating_add(payment.locked_msat());
             }
         }
         Some(payment.clone())

@@ -42,6 +42,7 @@ fn payment(hash: u8, value_msat: u64) -> PaymentRecord {
         hash: [hash; 32],
         preimage: None,
         value_msat,
+        fee_msat: 0,
         payment_request: String::new(),
         creation_time_ns: 0,
         payment_index: 0,
@@ -159,13 +160,13 @@ fn expiry_cancels_only_open_invoices() {
 fn payments_lock_funds_and_refund_on_failure() {
     let mut ledger = Ledger::new(10_000);
     let started = ledger
-        .start_payment(payment(7, 6_000), None)
+        .start_payment(payment(7, 6_000), 0, None)
         .expect("starts");
     assert_eq!(started.status, PaymentStatus::InFlight);
     assert_eq!(ledger.balance_msat(), 4_000);
     assert_eq!(ledger.in_flight_msat(), 6_000);
     assert_eq!(
-        ledger.start_payment(payment(7, 6_000), None).unwrap_err(),
+        ledger.start_payment(payment(7, 6_000), 0, None).unwrap_err(),
         LndStatus::PaymentInFlight
     );
 
@@ -180,14 +181,14 @@ fn payments_lock_funds_and_refund_on_failure() {
 
     // Retry after failure is allowed and may succeed.
     ledger
-        .start_payment(payment(7, 6_000), None)
+        .start_payment(payment(7, 6_000), 0, None)
         .expect("retry");
     ledger
         .finish_payment(&[7; 32], Ok([1; 32]))
         .expect("in flight");
     assert_eq!(ledger.balance_msat(), 4_000);
     assert_eq!(
-        ledger.start_payment(payment(7, 6_000), None).unwrap_err(),
+        ledger.start_payment(payment(7, 6_000), 0, None).unwrap_err(),
         LndStatus::AlreadyPaid
     );
 }
@@ -196,7 +197,7 @@ fn payments_lock_funds_and_refund_on_failure() {
 fn unaffordable_or_faulted_payments_fail_without_moving_funds() {
     let mut ledger = Ledger::new(1_000);
     let poor = ledger
-        .start_payment(payment(8, 1_001), None)
+        .start_payment(payment(8, 1_001), 0, None)
         .expect("recorded");
     assert_eq!(
         poor.status,
@@ -205,6 +206,7 @@ fn unaffordable_or_faulted_payments_fail_without_moving_funds() {
     let faulted = ledger
         .start_payment(
             payment(9, 10),
+            0,
             Some(PaymentFailureReason::FailureReasonNoRoute),
         )
         .expect("recorded");
@@ -213,4 +215,64 @@ fn unaffordable_or_faulted_payments_fail_without_moving_funds() {
         PaymentStatus::Failed(PaymentFailureReason::FailureReasonNoRoute)
     );
     assert_eq!(ledger.balance_msat(), 1_000);
+}
+
+fn payment_with_fee(hash: u8, value_msat: u64, fee_msat: u64) -> PaymentRecord {
+    PaymentRecord {
+        fee_msat,
+        ..payment(hash, value_msat)
+    }
+}
+
+#[test]
+fn fees_are_locked_with_the_amount_and_refunded_with_it() {
+    let mut ledger = Ledger::new(10_000);
+    ledger
+        .start_payment(payment_with_fee(1, 6_000, 500), 500, None)
+        .expect("starts");
+    assert_eq!(ledger.balance_msat(), 3_500, "amount + fee locked");
+    assert_eq!(ledger.in_flight_msat(), 6_500);
+    ledger
+        .finish_payment(&[1; 32], Err(PaymentFailureReason::FailureReasonTimeout))
+        .expect("was in flight");
+    assert_eq!(ledger.balance_msat(), 10_000, "amount and fee refunded");
+
+    ledger
+        .start_payment(payment_with_fee(2, 6_000, 500), u64::MAX, None)
+        .expect("starts");
+    ledger
+        .finish_payment(&[2; 32], Ok([2; 32]))
+        .expect("was in flight");
+    assert_eq!(ledger.balance_msat(), 3_500, "amount + fee spent");
+    assert_eq!(ledger.in_flight_msat(), 0);
+}
+
+#[test]
+fn fee_over_limit_or_over_balance_is_no_route_and_moves_nothing() {
+    let mut ledger = Ledger::new(10_000);
+    let over_limit = ledger
+        .start_payment(payment_with_fee(3, 1_000, 501), 500, None)
+        .expect("recorded");
+    assert_eq!(
+        over_limit.status,
+        PaymentStatus::Failed(PaymentFailureReason::FailureReasonNoRoute)
+    );
+    // The amount fits the balance, amount + fee does not: LND's path
+    // finding finds no route whose first hop can carry it.
+    let over_balance = ledger
+        .start_payment(payment_with_fee(4, 9_800, 201), u64::MAX, None)
+        .expect("recorded");
+    assert_eq!(
+        over_balance.status,
+        PaymentStatus::Failed(PaymentFailureReason::FailureReasonNoRoute)
+    );
+    let over_amount = ledger
+        .start_payment(payment_with_fee(5, 10_001, 0), u64::MAX, None)
+        .expect("recorded");
+    assert_eq!(
+        over_amount.status,
+        PaymentStatus::Failed(PaymentFailureReason::FailureReasonInsufficientBalance)
+    );
+    assert_eq!(ledger.balance_msat(), 10_000);
+    assert_eq!(ledger.in_flight_msat(), 0);
 }

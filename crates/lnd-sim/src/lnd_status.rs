@@ -41,6 +41,10 @@ pub enum LndStatus {
     ValueMutuallyExclusive,
     #[error("amt and amt_msat are mutually exclusive")]
     AmtMutuallyExclusive,
+    /// LND's `lnrpc.ErrSatMsatMutualExclusive` (e.g. `fee_limit_sat` and
+    /// `fee_limit_msat` both set).
+    #[error("sat and msat arguments are mutually exclusive")]
+    SatMsatMutuallyExclusive,
     #[error("amount must be non-negative")]
     NegativeAmount,
     #[error("expiry must be non-negative")]

@@ -13,10 +13,12 @@ use tokio::task::JoinHandle;
 use crate::config::SimNodeConfig;
 use crate::error::SimError;
 use crate::faults::FaultConfig;
+use crate::fees::RoutingFee;
 use crate::macaroon::AdminMacaroon;
 use crate::network::SimNetwork;
 use crate::node_state::NodeState;
 use crate::server;
+use crate::switch;
 use crate::tls::{self, TlsMaterial};
 
 /// How long a graceful stop may take before the server task is aborted.
@@ -83,6 +85,7 @@ impl SimNode {
             network.clone(),
             config.balance_msat,
             config.faults,
+            config.routing_fee,
         ));
         network.register(&state);
         let node = SimNode {
@@ -157,9 +160,48 @@ impl SimNode {
         self.state.ledger().invoices().count()
     }
 
-    /// Replaces the node's latency / payment-failure faults.
+    /// Replaces the node's latency / payment-failure faults (routing fees
+    /// and stalled payments have their own setters: `set_routing_fee`,
+    /// `stall_payments`).
     pub fn set_faults(&self, faults: FaultConfig) {
         self.state.set_faults(faults);
+    }
+
+    /// Replaces the fee of this node's outgoing payments, from the next
+    /// payment on.
+    pub fn set_routing_fee(&self, base_msat: u64, ppm: u64) {
+        self.state.set_routing_fee(RoutingFee { base_msat, ppm });
+    }
+
+    /// While on, this node's new outgoing payments lock amount + fee and
+    /// stop in the network: IN_FLIGHT (to SendPaymentV2, TrackPaymentV2 and
+    /// ChannelBalance's unsettled balance) until [`SimNode::resolve_stalled`]
+    /// releases them, as a payment stuck at a hop does. Turning it off does
+    /// not release payments already stalled.
+    pub fn stall_payments(&self, stall: bool) {
+        self.state.set_stall_payments(stall);
+    }
+
+    /// Payment hashes of this node's stalled outgoing payments.
+    pub fn stalled_payments(&self) -> Vec<[u8; 32]> {
+        self.state.stalled().keys().copied().collect()
+    }
+
+    /// Releases a stalled payment. `succeed`: the HTLC reaches the payee,
+    /// whose invoice settles (payee credited the amount, payer keeps amount
+    /// + fee spent, preimage released; a hold invoice becomes ACCEPTED
+    /// instead; a payee that is down or refuses fails it as usual).
+    /// Otherwise the payment FAILS with NO_ROUTE and amount + fee are
+    /// refunded. Works while this node is `set_down`, as the network does
+    /// not wait for the payer's RPC server.
+    pub fn resolve_stalled(&self, payment_hash: &[u8; 32], succeed: bool) -> Result<(), SimError> {
+        if switch::resolve_stalled(&self.state, payment_hash, succeed) {
+            Ok(())
+        } else {
+            Err(SimError::NotStalled {
+                payment_hash: hex::encode(payment_hash),
+            })
+        }
     }
 
     /// Down: closes the listening socket and every connection, so calls fail

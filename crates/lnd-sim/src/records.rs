@@ -130,7 +130,11 @@ pub(crate) enum PaymentStatus {
 pub(crate) struct PaymentRecord {
     pub hash: [u8; 32],
     pub preimage: Option<[u8; 32]>,
+    /// The amount the payee receives.
     pub value_msat: u64,
+    /// The route's fee on top of `value_msat`: locked with it while in
+    /// flight, spent on success, refunded on failure.
+    pub fee_msat: u64,
     pub payment_request: String,
     pub creation_time_ns: u64,
     pub payment_index: u64,
@@ -138,6 +142,11 @@ pub(crate) struct PaymentRecord {
 }
 
 impl PaymentRecord {
+    /// What the payment takes from the payer's balance: amount plus fee.
+    pub(crate) fn locked_msat(&self) -> u64 {
+        self.value_msat.saturating_add(self.fee_msat)
+    }
+
     pub(crate) fn is_final(&self) -> bool {
         self.status != PaymentStatus::InFlight
     }
@@ -155,20 +164,27 @@ impl PaymentRecord {
             ),
             PaymentStatus::Failed(reason) => (lnrpc::payment::PaymentStatus::Failed, reason),
         };
+        // LND's MarshallPayment sums the route fees of *settled* HTLCs only:
+        // an in-flight or failed payment reports fee 0.
+        let fee_msat = if self.status == PaymentStatus::Succeeded {
+            self.fee_msat
+        } else {
+            0
+        };
         #[allow(deprecated)]
         lnrpc::Payment {
             payment_hash: hex::encode(self.hash),
             value: msat_to_sat(self.value_msat),
             creation_date: to_i64(self.creation_time_ns / 1_000_000_000),
-            fee: 0,
+            fee: msat_to_sat(fee_msat),
             // LND prints the zero preimage until the payment succeeds.
             payment_preimage: hex::encode(self.preimage.unwrap_or([0; 32])),
             value_sat: msat_to_sat(self.value_msat),
             value_msat: to_i64(self.value_msat),
             payment_request: self.payment_request.clone(),
             status: status as i32,
-            fee_sat: 0,
-            fee_msat: 0,
+            fee_sat: msat_to_sat(fee_msat),
+            fee_msat: to_i64(fee_msat),
             creation_time_ns: to_i64(self.creation_time_ns),
             payment_index: self.payment_index,
             failure_reason: reason as i32,

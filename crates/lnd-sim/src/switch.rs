@@ -1,19 +1,23 @@
 //! The HTLC switch: how a payment moves between two nodes of a network.
 //!
-//! Every node is one hop from every other (no channels, no routing fees).
-//! A payment locks the amount on the payer, offers an HTLC to the payee and
-//! resolves from the payee's answer: normal invoices settle at once, hold
-//! invoices leave the payment in flight until SettleInvoice/CancelInvoice.
-//! Each step locks one ledger at a time, then publishes the change.
+//! Every node is one hop from every other (no channels); the payer's
+//! `RoutingFee` stands for the route's fees. A payment locks amount + fee on
+//! the payer, offers an HTLC for the amount to the payee and resolves from
+//! the payee's answer: normal invoices settle at once, hold invoices leave
+//! the payment in flight until SettleInvoice/CancelInvoice. A payer that
+//! stalls its payments parks the HTLC before the payee until the test
+//! resolves it. Each step locks one ledger at a time, then publishes the
+//! change.
 
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
 use crate::bolt11::{Bolt11Error, PaymentRequest, REGTEST};
+use crate::fees;
 use crate::ledger::{HtlcOutcome, IncomingHtlc};
 use crate::lnd_status::LndStatus;
-use crate::node_state::NodeState;
+use crate::node_state::{NodeState, StalledHtlc};
 use crate::proto::lnrpc::PaymentFailureReason;
 use crate::proto::routerrpc::SendPaymentRequest;
 use crate::records::{PaymentRecord, PaymentStatus};
@@ -26,6 +30,8 @@ pub(crate) struct PaymentIntent {
     pub amount_msat: u64,
     pub payee_pubkey_hex: String,
     pub payment_request: String,
+    /// The most the route may cost (see `fees::fee_limit_msat`).
+    pub fee_limit_msat: u64,
 }
 
 /// Validates a send request the way LND's router RPC does before it starts
@@ -45,6 +51,7 @@ pub(crate) fn intent_from_request(
         u64::try_from(req.amt_msat).map_err(|_| LndStatus::NegativeAmount)?
     };
     let explicit_addr = <[u8; 32]>::try_from(req.payment_addr.as_slice()).ok();
+    let fee_limit_msat = fees::fee_limit_msat(req.fee_limit_sat, req.fee_limit_msat)?;
 
     if req.payment_request.is_empty() {
         // Pay by hash: dest, amt and payment_hash are all required.
@@ -59,6 +66,7 @@ pub(crate) fn intent_from_request(
             amount_msat: requested_msat,
             payee_pubkey_hex: hex::encode(&req.dest),
             payment_request: String::new(),
+            fee_limit_msat,
         });
     }
 
@@ -84,11 +92,13 @@ pub(crate) fn intent_from_request(
         amount_msat,
         payee_pubkey_hex: hex::encode(invoice.payee),
         payment_request: req.payment_request.clone(),
+        fee_limit_msat,
     })
 }
 
 /// Starts a payment and carries it as far as it goes without waiting: to
-/// SUCCEEDED/FAILED, or IN_FLIGHT for an accepted hold invoice.
+/// SUCCEEDED/FAILED, or IN_FLIGHT for an accepted hold invoice or while the
+/// payer stalls its payments.
 pub(crate) fn send(
     payer: &Arc<NodeState>,
     intent: PaymentIntent,
@@ -101,42 +111,85 @@ pub(crate) fn send(
         hash: intent.hash,
         preimage: None,
         value_msat: intent.amount_msat,
+        fee_msat: payer.routing_fee().fee_msat(intent.amount_msat),
         payment_request: intent.payment_request.clone(),
         creation_time_ns: network.now_unix_nanos(),
         payment_index: 0,
         status: PaymentStatus::InFlight,
     };
     let injected = payer.faults().payment_failure.map(|f| f.reason());
-    let started = payer.ledger().start_payment(record, injected)?;
-    payer.publish_payment(started.clone());
-    if started.is_final() {
-        return Ok(started);
-    }
-
-    let Some(payee) = network.reachable(&intent.payee_pubkey_hex) else {
-        return Ok(finish(
-            payer,
-            &intent.hash,
-            Err(PaymentFailureReason::FailureReasonNoRoute),
-        )
-        .unwrap_or(started));
-    };
+    let stall = payer.stalls_payments();
+    let started = payer
+        .ledger()
+        .start_payment(record, intent.fee_limit_msat, injected)?;
     let htlc = IncomingHtlc {
         hash: intent.hash,
         payment_addr: intent.payment_addr,
         amount_msat: intent.amount_msat,
         payer_pubkey: payer.pubkey_hex.clone(),
     };
-    let (outcome, updated) = payee.ledger().receive_htlc(&htlc, network.now_unix());
+    if stall && !started.is_final() {
+        // Parked before the IN_FLIGHT update goes out, so a test reacting
+        // to SendPaymentV2's first update always finds it to resolve.
+        payer.stalled().insert(
+            intent.hash,
+            StalledHtlc {
+                payee_pubkey: intent.payee_pubkey_hex,
+                htlc,
+            },
+        );
+        payer.publish_payment(started.clone());
+        return Ok(started);
+    }
+    payer.publish_payment(started.clone());
+    if started.is_final() {
+        return Ok(started);
+    }
+    Ok(deliver(payer, &intent.payee_pubkey_hex, &htlc).unwrap_or(started))
+}
+
+/// Offers a locked payment's HTLC to the payee and resolves the payment
+/// from its answer. None while it stays in flight (an accepted hold
+/// invoice) or when it was no longer in flight.
+fn deliver(payer: &NodeState, payee_pubkey: &str, htlc: &IncomingHtlc) -> Option<PaymentRecord> {
+    let network = &payer.network;
+    let Some(payee) = network.reachable(payee_pubkey) else {
+        return finish(
+            payer,
+            &htlc.hash,
+            Err(PaymentFailureReason::FailureReasonNoRoute),
+        );
+    };
+    let (outcome, updated) = payee.ledger().receive_htlc(htlc, network.now_unix());
     if let Some(invoice) = updated {
         payee.publish_invoice(invoice);
     }
     let result = match outcome {
-        HtlcOutcome::Accepted => return Ok(started),
+        HtlcOutcome::Accepted => return None,
         HtlcOutcome::Settled(preimage) => Ok(preimage),
         HtlcOutcome::Rejected => Err(PaymentFailureReason::FailureReasonIncorrectPaymentDetails),
     };
-    Ok(finish(payer, &intent.hash, result).unwrap_or(started))
+    finish(payer, &htlc.hash, result)
+}
+
+/// Releases a payment stalled by `SimNode::stall_payments`. `succeed`: the
+/// HTLC carries on to the payee as if it had never stopped (the payee's
+/// invoice settles and the preimage comes back, or a hold invoice is
+/// ACCEPTED; a payee that is down or refuses fails it as usual). Otherwise
+/// the network fails it back: FAILED with NO_ROUTE, which is what LND
+/// reports once a failed-back HTLC leaves no route to retry, and the amount
+/// and fee are refunded. Returns false when no payment with this hash is
+/// stalled.
+pub(crate) fn resolve_stalled(payer: &NodeState, hash: &[u8; 32], succeed: bool) -> bool {
+    let Some(stalled) = payer.stalled().remove(hash) else {
+        return false;
+    };
+    if succeed {
+        deliver(payer, &stalled.payee_pubkey, &stalled.htlc);
+    } else {
+        finish(payer, hash, Err(PaymentFailureReason::FailureReasonNoRoute));
+    }
+    true
 }
 
 /// SettleInvoice on the payee: settles the hold invoice and completes the

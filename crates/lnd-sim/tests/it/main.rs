@@ -13,3 +13,5 @@ mod faults;
 mod hold_invoices;
 mod invoices;
 mod payments;
+mod routing_fees;
+mod stalled_payments;

@@ -141,3 +141,79 @@ pub(crate) fn status_of(payment: &lnrpc::Payment) -> lnrpc::payment::PaymentStat
 pub(crate) fn state_of(invoice: &lnrpc::Invoice) -> lnrpc::invoice::InvoiceState {
     lnrpc::invoice::InvoiceState::try_from(invoice.state).expect("known state")
 }
+
+/// A SendPaymentV2 request for `payment_request` with the fee limit given
+/// in msat (0 = LND's default: zero-fee routes only).
+pub(crate) fn send_request(
+    payment_request: &str,
+    fee_limit_msat: i64,
+) -> lnd_grpc_rust::routerrpc::SendPaymentRequest {
+    lnd_grpc_rust::routerrpc::SendPaymentRequest {
+        payment_request: payment_request.to_string(),
+        timeout_seconds: 30,
+        fee_limit_msat,
+        ..Default::default()
+    }
+}
+
+/// Sends `request` and collects every update until the stream ends.
+pub(crate) async fn pay_with(
+    client: &mut LndClient,
+    request: lnd_grpc_rust::routerrpc::SendPaymentRequest,
+) -> Result<Vec<lnrpc::Payment>, tonic::Status> {
+    let stream = client.router().send_payment_v2(request).await?.into_inner();
+    collect(stream).await
+}
+
+/// Every remaining update of a payment stream, each within `WAIT`.
+pub(crate) async fn collect(
+    mut stream: tonic::Streaming<lnrpc::Payment>,
+) -> Result<Vec<lnrpc::Payment>, tonic::Status> {
+    let mut updates = Vec::new();
+    while let Some(update) = next_update(&mut stream).await? {
+        updates.push(update);
+    }
+    Ok(updates)
+}
+
+/// The next update of a payment stream, within `WAIT`.
+pub(crate) async fn next_update(
+    stream: &mut tonic::Streaming<lnrpc::Payment>,
+) -> Result<Option<lnrpc::Payment>, tonic::Status> {
+    tokio::time::timeout(WAIT, stream.message())
+        .await
+        .expect("payment update within bound")
+}
+
+/// Opens TrackPaymentV2 for `payment_hash`, with in-flight updates.
+pub(crate) async fn track(
+    client: &mut LndClient,
+    payment_hash: &[u8],
+) -> tonic::Streaming<lnrpc::Payment> {
+    client
+        .router()
+        .track_payment_v2(lnd_grpc_rust::routerrpc::TrackPaymentRequest {
+            payment_hash: payment_hash.to_vec(),
+            no_inflight_updates: false,
+        })
+        .await
+        .expect("TrackPaymentV2")
+        .into_inner()
+}
+
+/// `(local, unsettled local)` of ChannelBalance, msat.
+pub(crate) async fn balances_msat(client: &mut LndClient) -> (u64, u64) {
+    let balance = client
+        .lightning()
+        .channel_balance(lnrpc::ChannelBalanceRequest {})
+        .await
+        .expect("ChannelBalance")
+        .into_inner();
+    (
+        balance.local_balance.expect("local_balance set").msat,
+        balance
+            .unsettled_local_balance
+            .expect("unsettled_local_balance set")
+            .msat,
+    )
+}
