@@ -83,7 +83,11 @@ mod tests {
 
     #[test]
     fn fee_limit_reads_like_lnd() {
-        assert_eq!(fee_limit_msat(0, 0), Ok(0), "unset means zero-fee routes only");
+        assert_eq!(
+            fee_limit_msat(0, 0),
+            Ok(0),
+            "unset means zero-fee routes only"
+        );
         assert_eq!(fee_limit_msat(10, 0), Ok(10_000));
         assert_eq!(fee_limit_msat(0, 1_234), Ok(1_234));
         assert_eq!(fee_limit_msat(-1, 0), Ok(u64::MAX));

@@ -166,7 +166,9 @@ fn payments_lock_funds_and_refund_on_failure() {
     assert_eq!(ledger.balance_msat(), 4_000);
     assert_eq!(ledger.in_flight_msat(), 6_000);
     assert_eq!(
-        ledger.start_payment(payment(7, 6_000), 0, None).unwrap_err(),
+        ledger
+            .start_payment(payment(7, 6_000), 0, None)
+            .unwrap_err(),
         LndStatus::PaymentInFlight
     );
 
@@ -188,7 +190,9 @@ fn payments_lock_funds_and_refund_on_failure() {
         .expect("in flight");
     assert_eq!(ledger.balance_msat(), 4_000);
     assert_eq!(
-        ledger.start_payment(payment(7, 6_000), 0, None).unwrap_err(),
+        ledger
+            .start_payment(payment(7, 6_000), 0, None)
+            .unwrap_err(),
         LndStatus::AlreadyPaid
     );
 }

@@ -44,7 +44,10 @@ async fn fee_is_charged_to_the_payer_and_reported_on_every_stream() {
     assert_eq!(first.fee_msat, 0, "no settled HTLC yet, so no fee yet");
     let done = updates.last().expect("an update");
     assert_eq!(status_of(done), PaymentStatus::Succeeded, "{updates:?}");
-    assert_eq!(done.value_msat, AMOUNT_MSAT, "value is the amount, not amount + fee");
+    assert_eq!(
+        done.value_msat, AMOUNT_MSAT,
+        "value is the amount, not amount + fee"
+    );
     assert_eq!(done.value_sat, AMOUNT_MSAT / 1000);
     assert_eq!(done.fee_msat, FEE_MSAT);
     assert_eq!(done.fee_sat, FEE_MSAT / 1000);
@@ -52,7 +55,11 @@ async fn fee_is_charged_to_the_payer_and_reported_on_every_stream() {
     let tracked = common::collect(track(&mut payer, &added.r_hash).await)
         .await
         .expect("track");
-    assert_eq!(tracked.len(), 1, "a final payment is one update: {tracked:?}");
+    assert_eq!(
+        tracked.len(),
+        1,
+        "a final payment is one update: {tracked:?}"
+    );
     assert_eq!(tracked[0].fee_msat, FEE_MSAT);
     assert_eq!(tracked[0].value_msat, AMOUNT_MSAT);
 
@@ -116,7 +123,10 @@ async fn fee_above_the_limit_fails_with_no_route_and_moves_nothing() {
         ..send_request(&added.payment_request, 3_000)
     };
     let err = pay_with(&mut payer, both).await.expect_err("refused");
-    assert_eq!(err.message(), "sat and msat arguments are mutually exclusive");
+    assert_eq!(
+        err.message(),
+        "sat and msat arguments are mutually exclusive"
+    );
 
     // The fee changes at run time: with no fee, the default limit suffices.
     net.payer.set_routing_fee(0, 0);
@@ -145,7 +155,10 @@ async fn balance_must_cover_amount_and_fee() {
     let beyond = add_invoice(&mut broker, AMOUNT_MSAT + FEE_MSAT, "amount does not").await;
     let cases = [
         (affordable, PaymentFailureReason::FailureReasonNoRoute),
-        (beyond, PaymentFailureReason::FailureReasonInsufficientBalance),
+        (
+            beyond,
+            PaymentFailureReason::FailureReasonInsufficientBalance,
+        ),
     ];
     for (invoice, reason) in cases {
         let request = send_request(&invoice.payment_request, i64::MAX);

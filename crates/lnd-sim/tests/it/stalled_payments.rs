@@ -57,7 +57,10 @@ async fn stalled_payment_is_in_flight_until_it_succeeds() {
     let mut sent = start_stalled(&mut payer, &added.payment_request).await;
 
     let mut tracked = track(&mut payer, &added.r_hash).await;
-    let now = next_update(&mut tracked).await.expect("ok").expect("update");
+    let now = next_update(&mut tracked)
+        .await
+        .expect("ok")
+        .expect("update");
     assert_eq!(status_of(&now), PaymentStatus::InFlight);
     assert_eq!(now.value_msat, AMOUNT_MSAT);
     assert_eq!(
@@ -81,7 +84,10 @@ async fn stalled_payment_is_in_flight_until_it_succeeds() {
         assert_eq!(status_of(&done), PaymentStatus::Succeeded);
         assert_eq!(done.fee_msat, FEE_MSAT);
         let preimage = hex::decode(&done.payment_preimage).expect("hex");
-        assert_eq!(Sha256::digest(&preimage).as_slice(), added.r_hash.as_slice());
+        assert_eq!(
+            Sha256::digest(&preimage).as_slice(),
+            added.r_hash.as_slice()
+        );
         assert!(next_update(stream).await.expect("ok").is_none(), "ends");
     }
     let invoice = lookup(&mut broker, &added.r_hash).await;
@@ -104,7 +110,10 @@ async fn stalled_payment_that_fails_is_refunded() {
     let added = add_invoice(&mut broker, AMOUNT_MSAT, "stuck payout").await;
     let mut sent = start_stalled(&mut payer, &added.payment_request).await;
     let mut tracked = track(&mut payer, &added.r_hash).await;
-    let now = next_update(&mut tracked).await.expect("ok").expect("update");
+    let now = next_update(&mut tracked)
+        .await
+        .expect("ok")
+        .expect("update");
     assert_eq!(status_of(&now), PaymentStatus::InFlight);
 
     net.payer
@@ -132,7 +141,10 @@ async fn stalled_payment_that_fails_is_refunded() {
 
     // Resolving twice (or an unknown hash) is an error for the test.
     let again = net.payer.resolve_stalled(&hash32(&added.r_hash), true);
-    assert!(matches!(again, Err(SimError::NotStalled { .. })), "{again:?}");
+    assert!(
+        matches!(again, Err(SimError::NotStalled { .. })),
+        "{again:?}"
+    );
     net.shutdown().await;
 }
 
@@ -164,12 +176,18 @@ async fn payer_down_mid_payment_still_tracks_it_afterwards() {
     assert_eq!(done[0].fee_msat, FEE_MSAT);
 
     let mut tracked = track(&mut payer, &second.r_hash).await;
-    let now = next_update(&mut tracked).await.expect("ok").expect("update");
+    let now = next_update(&mut tracked)
+        .await
+        .expect("ok")
+        .expect("update");
     assert_eq!(status_of(&now), PaymentStatus::InFlight);
     net.payer
         .resolve_stalled(&hash32(&second.r_hash), false)
         .expect("was stalled");
-    let failed = next_update(&mut tracked).await.expect("ok").expect("update");
+    let failed = next_update(&mut tracked)
+        .await
+        .expect("ok")
+        .expect("update");
     assert_eq!(status_of(&failed), PaymentStatus::Failed);
 
     assert_eq!(
