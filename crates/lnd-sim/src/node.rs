@@ -188,12 +188,12 @@ impl SimNode {
     }
 
     /// Releases a stalled payment. `succeed`: the HTLC reaches the payee,
-    /// whose invoice settles (payee credited the amount, payer keeps amount
-    /// + fee spent, preimage released; a hold invoice becomes ACCEPTED
+    /// whose invoice settles (payee credited the amount, the payer's amount
+    /// and fee spent, preimage released; a hold invoice becomes ACCEPTED
     /// instead; a payee that is down or refuses fails it as usual).
-    /// Otherwise the payment FAILS with NO_ROUTE and amount + fee are
-    /// refunded. Works while this node is `set_down`, as the network does
-    /// not wait for the payer's RPC server.
+    /// Otherwise the payment FAILS with NO_ROUTE and its amount and fee
+    /// are refunded. Works while this node is `set_down`, as the network
+    /// does not wait for the payer's RPC server.
     pub fn resolve_stalled(&self, payment_hash: &[u8; 32], succeed: bool) -> Result<(), SimError> {
         if switch::resolve_stalled(&self.state, payment_hash, succeed) {
             Ok(())
