@@ -10,6 +10,7 @@ mod gotime;
 mod issuer;
 mod ledger;
 mod lnd_status;
+mod lnurl_server;
 mod macaroon;
 mod network;
 mod node;
@@ -26,6 +27,10 @@ pub use config::SimNodeConfig;
 pub use error::SimError;
 pub use faults::{FaultConfig, PaymentFailure};
 pub use fees::RoutingFee;
+pub use lnurl_server::{
+    DEFAULT_MAX_SENDABLE_MSAT, DEFAULT_MIN_SENDABLE_MSAT, LnurlFault, LnurlServer,
+    LnurlServerConfig,
+};
 pub use macaroon::MACAROON_METADATA_KEY;
 pub use network::SimNetwork;
 pub use node::SimNode;

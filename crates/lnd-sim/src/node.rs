@@ -103,6 +103,12 @@ impl SimNode {
         Ok(node)
     }
 
+    /// The node's shared state (for services in this crate that act as the
+    /// node's owner, such as `LnurlServer`).
+    pub(crate) fn state(&self) -> &Arc<NodeState> {
+        &self.state
+    }
+
     /// `https://127.0.0.1:PORT`, the gRPC endpoint.
     pub fn grpc_endpoint(&self) -> String {
         format!("https://{}", self.addr)
