@@ -15,6 +15,6 @@ pub use l402::{
     Preimage, TokenClaims, TokenId, VerifiedCredential, parse_authorization,
     parse_www_authenticate, www_authenticate,
 };
-pub use lnd::{InvoiceState, InvoiceStatus, LightningNode, LndConfig, NewInvoice};
+pub use lnd::{DecodedInvoice, InvoiceState, InvoiceStatus, LightningNode, LndConfig, NewInvoice};
 pub use pricing::{MIB, Price, PricingLimits};
 pub use split::{Account, AccountKind, Direction, Posting, Split, SplitConfig};

@@ -16,6 +16,7 @@ mod channel;
 mod clients;
 mod config;
 mod create;
+mod decode;
 mod invoice;
 pub mod metrics;
 mod pay;
@@ -31,6 +32,7 @@ use clients::{LndClients, MacaroonInterceptor};
 
 pub use config::{DEFAULT_CALL_TIMEOUT, LndConfig, MacaroonSource, TlsCertSource};
 pub use create::MAX_MEMO_BYTES;
+pub use decode::DecodedInvoice;
 pub use invoice::{InvoiceState, InvoiceStatus, NewInvoice};
 pub use pay::InvoiceSubscription;
 
