@@ -35,6 +35,47 @@ pub enum PaymentErrorKind {
     Misconfigured,
 }
 
+/// Why paying out to a Lightning Address (LUD-16 over LNURL-pay, LUD-06)
+/// failed; each maps to one [`PaymentErrorKind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LnurlFailure {
+    /// The address is not a valid Lightning Address: the account holder
+    /// must correct it (InvalidArgument).
+    InvalidAddress,
+    /// The amount is outside what the wallet service accepts (its
+    /// `minSendable..=maxSendable`): pay out a different amount
+    /// (InvalidArgument).
+    AmountOutOfRange,
+    /// The wallet service could not be reached, timed out or answered with
+    /// an HTTP error: retry later (Unavailable).
+    Unreachable,
+    /// The wallet service answered `{"status":"ERROR"}`: it refuses this
+    /// address or amount; its reason is in the detail (Rejected).
+    Refused,
+    /// The wallet service answered something that is not a valid
+    /// LNURL-pay answer (wrong tag, bad JSON, too large, insecure callback):
+    /// the address is unusable until its provider fixes it (Rejected).
+    BadResponse,
+    /// The invoice handed out does not match what was asked (amount,
+    /// description hash): never pay it (Rejected).
+    InvoiceMismatch,
+}
+
+impl LnurlFailure {
+    /// What the caller can do about it.
+    pub fn kind(self) -> PaymentErrorKind {
+        match self {
+            LnurlFailure::InvalidAddress | LnurlFailure::AmountOutOfRange => {
+                PaymentErrorKind::InvalidArgument
+            }
+            LnurlFailure::Unreachable => PaymentErrorKind::Unavailable,
+            LnurlFailure::Refused | LnurlFailure::BadResponse | LnurlFailure::InvoiceMismatch => {
+                PaymentErrorKind::Rejected
+            }
+        }
+    }
+}
+
 /// Every failure of pricing, credentials, the split and the LND client.
 #[derive(Debug, thiserror::Error)]
 pub enum PaymentError {
@@ -254,6 +295,20 @@ pub enum PaymentError {
         /// What is wrong, for the operator.
         reason: String,
     },
+    // ---- Lightning Address / LNURL-pay (payouts) -------------------------
+    /// Paying out to a Lightning Address failed before any money moved: the
+    /// address, its wallet service or the invoice it handed out is not
+    /// usable. `failure` says whose move it is.
+    #[error("Lightning Address {address}: {detail}")]
+    Lnurl {
+        /// The address (`user@domain`) as given, or as parsed.
+        address: String,
+        /// What kind of failure, for the caller's decision.
+        failure: LnurlFailure,
+        /// What happened and what to do about it, for a person.
+        detail: String,
+    },
+
     /// An outgoing payment failed (payer wallet).
     #[error("payment failed: {reason}")]
     PaymentFailed {
@@ -296,6 +351,7 @@ impl PaymentError {
             E::LndUnavailable { .. } | E::LndProtocol { .. } => PaymentErrorKind::Unavailable,
             E::LndTimeout { .. } => PaymentErrorKind::Timeout,
             E::LndRejected { .. } | E::PaymentFailed { .. } => PaymentErrorKind::Rejected,
+            E::Lnurl { failure, .. } => failure.kind(),
             E::InvoiceNotFound { .. } => PaymentErrorKind::NotFound,
         }
     }

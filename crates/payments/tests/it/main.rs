@@ -9,4 +9,6 @@ mod faults;
 mod gate_flow;
 mod hold;
 mod invoices;
+mod lnurl;
+mod lnurl_http;
 mod metrics;
