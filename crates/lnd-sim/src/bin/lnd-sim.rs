@@ -1,12 +1,16 @@
 //! `lnd-sim`: starts a broker node and a funded payer node on one simulated
-//! network and prints how to reach them, one `KEY=value` per line, then runs
+//! network, and a Lightning Address for the payer (so a dev broker can pay
+//! out to it), prints how to reach them, one `KEY=value` per line, then runs
 //! until Ctrl-C / SIGTERM.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use shardgate_lnd_sim::{SimNetwork, SimNode, SimNodeConfig};
+use shardgate_lnd_sim::{LnurlServer, SimNetwork, SimNode, SimNodeConfig};
+
+/// The user name of the payer's Lightning Address (`payer@127.0.0.1:PORT`).
+const PAYER_USER: &str = "payer";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -72,13 +76,21 @@ async fn main() -> anyhow::Result<()> {
     )
     .await
     .context("starting the payer node")?;
+    let payer_address = LnurlServer::start(&payer, PAYER_USER)
+        .await
+        .context("starting the payer's Lightning Address service")?;
 
     println!("{}", describe("BROKER", &broker));
     println!("{}", describe("PAYER", &payer));
+    println!(
+        "LND_SIM_PAYER_LIGHTNING_ADDRESS={}",
+        payer_address.address()
+    );
     // Last line: a parent process can wait for it before connecting.
     println!("LND_SIM_READY=1");
 
     wait_for_signal().await?;
+    payer_address.shutdown().await;
     payer.shutdown().await.context("stopping the payer node")?;
     broker
         .shutdown()

@@ -91,6 +91,15 @@ async fn binary_serves_a_broker_and_a_funded_payer() {
         lnrpc::payment::PaymentStatus::Succeeded
     );
 
+    // The payer's Lightning Address answers LNURL-pay over plain HTTP.
+    let address = &details["LND_SIM_PAYER_LIGHTNING_ADDRESS"];
+    let host = address
+        .strip_prefix("payer@")
+        .expect("payer@127.0.0.1:PORT");
+    let answer = http_get(host, "/.well-known/lnurlp/payer").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains(r#""tag":"payRequest""#), "{answer}");
+
     // Stop it the way a supervisor would: SIGTERM to its PID.
     let term = Command::new("kill")
         .arg("-TERM")
@@ -113,4 +122,24 @@ async fn binary_serves_a_broker_and_a_funded_payer() {
     .expect("join");
     let status = exited.expect("exits within 5 s of SIGTERM");
     assert!(status.success(), "graceful exit, got {status}");
+}
+
+/// One HTTP/1.1 GET over a plain TCP stream (this crate has no HTTP
+/// client); the whole response as text.
+async fn http_get(host: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(host)
+        .await
+        .expect("connects");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("request sent");
+    let mut response = Vec::new();
+    tokio::time::timeout(common::WAIT, stream.read_to_end(&mut response))
+        .await
+        .expect("answers within bound")
+        .expect("reads");
+    String::from_utf8_lossy(&response).into_owned()
 }
