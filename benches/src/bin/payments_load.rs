@@ -9,7 +9,11 @@
 //!   Payments.CreateInvoice per second, and the time to first byte of a
 //!   Get of a paid blob (L402 credential, paid invoice with enough uses)
 //!   against a free blob of the same size, interleaved, p50/p99 — the
-//!   latency the payment check adds (target: < 5 ms at p99).
+//!   latency the payment check adds (target: < 5 ms at p99);
+//! * the same with prepaid credit (one credit bought beforehand, no
+//!   Lightning call per download; target: ≤ 1 ms added at p99), and
+//!   downloads per second on credit against one invoice per download
+//!   (create, pay, download).
 //!
 //! ```text
 //! cargo run --release -p shardgate-benches --bin payments_load
@@ -268,8 +272,19 @@ async fn broker_figures(paid: &PaidBroker, args: &Args) -> Result<(), Failure> {
     // `TOKEN:PREIMAGE`, presented by the SDK as `authorization: L402 …`.
     let credential = format!("{}:{}", invoice.l402_token, preimage.to_hex());
 
+    // Prepaid credit for every credit download below (warm-up and the
+    // rate measurement included), bought and funded before measuring.
     let storage = paid.client().await;
-    let (mut free, mut priced) = (Vec::new(), Vec::new());
+    let price = invoice.amount_msat / u64::try_from(WARM_UP + args.n)?;
+    let credit_downloads = 2 * (WARM_UP + args.n);
+    let sold = storage
+        .buy_credit(price * u64::try_from(credit_downloads)?)
+        .await?;
+    let credit_preimage = paid.lightning.pay(&sold.payment_request).await?;
+    let credit = format!("{}:{}", sold.l402_token, credit_preimage.to_hex());
+    storage.credit_balance(&credit).await?;
+
+    let (mut free, mut priced, mut prepaid) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..WARM_UP + args.n {
         let f = first_byte(&free_storage, &free_blob, None)
             .await
@@ -277,13 +292,18 @@ async fn broker_figures(paid: &PaidBroker, args: &Args) -> Result<(), Failure> {
         let p = first_byte(&storage, &paid_blob, Some(&credential))
             .await
             .map_err(|e| format!("paid Get #{i}: {e}"))?;
+        let c = first_byte(&storage, &paid_blob, Some(&credit))
+            .await
+            .map_err(|e| format!("credit Get #{i}: {e}"))?;
         if i >= WARM_UP {
             free.push(f);
             priced.push(p);
+            prepaid.push(c);
         }
     }
     let (free50, free99) = percentiles(&mut free);
     let (paid50, paid99) = percentiles(&mut priced);
+    let (credit50, credit99) = percentiles(&mut prepaid);
     println!(
         "Get first byte, free {} KiB blob:       p50 {free50:.2?}, p99 {free99:.2?} ({} downloads, broker without [payments])",
         BLOB_BYTES / 1024,
@@ -297,7 +317,74 @@ async fn broker_figures(paid: &PaidBroker, args: &Args) -> Result<(), Failure> {
         paid50.saturating_sub(free50),
         paid99.saturating_sub(free99)
     );
+    println!(
+        "Get first byte, prepaid credit:         p50 {credit50:.2?}, p99 {credit99:.2?} (interleaved)"
+    );
+    println!(
+        "added by prepaid credit:                p50 {:.2?}, p99 {:.2?} (target <= 1 ms at p99)",
+        credit50.saturating_sub(free50),
+        credit99.saturating_sub(free99)
+    );
+
+    let on_credit = download_rate(&storage, &paid_blob, args, |_| {
+        let credit = credit.clone();
+        async move { Ok(credit) }
+    })
+    .await?;
+    let lightning = &paid.lightning;
+    let per_invoice = download_rate(&storage, &paid_blob, args, |client| {
+        let blob = paid_blob.clone();
+        async move {
+            let invoice = client
+                .create_invoice(pb::CreateInvoiceRequest {
+                    blob_id: blob,
+                    uses: 1,
+                    ..Default::default()
+                })
+                .await?;
+            let preimage = lightning.pay(&invoice.payment_request).await?;
+            Ok(format!("{}:{}", invoice.l402_token, preimage.to_hex()))
+        }
+    })
+    .await?;
+    println!(
+        "downloads/s, prepaid credit:            {on_credit:>9.0} ({} in flight, {} KiB each)",
+        args.concurrency,
+        BLOB_BYTES / 1024
+    );
+    println!(
+        "downloads/s, one invoice per download:  {per_invoice:>9.0} (create, pay over Lightning, download; {}x fewer with credit)",
+        format_args!("{:.1}", on_credit / per_invoice.max(f64::MIN_POSITIVE))
+    );
     Ok(())
+}
+
+/// Downloads of `blob` per second, `args.n` in all with `args.concurrency`
+/// in flight; `credential` gives each download its `TOKEN:PREIMAGE`
+/// (bought inside the measurement when that is what is measured).
+async fn download_rate<F, Fut>(
+    client: &Client,
+    blob: &str,
+    args: &Args,
+    credential: F,
+) -> Result<f64, Failure>
+where
+    F: Fn(Client) -> Fut,
+    Fut: std::future::Future<Output = Result<String, Failure>>,
+{
+    let per_task = args.n.div_ceil(args.concurrency);
+    let started = Instant::now();
+    let runs = (0..args.concurrency).map(|_| async {
+        for _ in 0..per_task {
+            let credential = credential(client.clone()).await?;
+            first_byte(client, blob, Some(&credential)).await?;
+        }
+        Ok::<_, Failure>(())
+    });
+    for result in futures::future::join_all(runs).await {
+        result?;
+    }
+    Ok(per_second(per_task * args.concurrency, started.elapsed()))
 }
 
 async fn create_invoice_rate(paid: &PaidBroker, blob: &str, args: &Args) -> Result<f64, Failure> {

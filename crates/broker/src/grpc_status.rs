@@ -218,6 +218,8 @@ fn index_code(err: &IndexError) -> Code {
         IndexError::Storage { .. } => Code::Unavailable,
         // The gateway answers it as the share's own 410 (share_access.rs).
         IndexError::ShareUnavailable { .. } => Code::FailedPrecondition,
+        // A payout or credit larger than the balance; nothing moved.
+        IndexError::InsufficientBalance { .. } => Code::FailedPrecondition,
         _ => Code::Internal,
     }
 }

@@ -220,6 +220,8 @@ pub async fn serve(
     if let Some(cashier) = &cashier {
         workers.spawn(cashier.lnd.clone().keep_connected());
         workers.spawn(crate::payment::watcher::watch_holds(cashier.clone()));
+        workers.spawn(crate::payment::payouts::reconcile_payouts(cashier.clone()));
+        workers.spawn(crate::payment::auto_payout::auto_payouts(cashier.clone()));
     }
     let Listeners {
         grpc: listener,

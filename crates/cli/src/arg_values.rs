@@ -50,9 +50,12 @@ pub(crate) fn parse_kind(text: &str) -> Result<i32, String> {
         "provider" => pb::AccountKind::Provider,
         "broker" => pb::AccountKind::Broker,
         "lightning" => pb::AccountKind::Lightning,
+        "payouts" => pb::AccountKind::Payouts,
+        "credit" => pb::AccountKind::Credit,
+        "credit-held" => pb::AccountKind::CreditHeld,
         other => {
             return Err(format!(
-                "unknown account kind {other:?} (owner, provider, broker, lightning)"
+                "unknown account kind {other:?} (owner, provider, broker, lightning, payouts, credit, credit-held)"
             ));
         }
     };
@@ -64,13 +67,14 @@ pub(crate) fn parse_kind(text: &str) -> Result<i32, String> {
 pub(crate) fn parse_account(text: &str) -> Result<pb::Account, String> {
     let (kind, id) = text.split_once(':').unwrap_or((text, ""));
     let kind = parse_kind(kind)?;
-    let needs_id =
-        kind == pb::AccountKind::Owner as i32 || kind == pb::AccountKind::Provider as i32;
+    let needs_id = kind == pb::AccountKind::Owner as i32
+        || kind == pb::AccountKind::Provider as i32
+        || kind == pb::AccountKind::Credit as i32;
     if needs_id == id.is_empty() {
         return Err(if needs_id {
-            "owner and provider accounts need an id: owner:<tenant id>, provider:<name>".into()
+            "owner, provider and credit accounts need an id: owner:<tenant id>, provider:<name>, credit:<payment hash>".into()
         } else {
-            "broker and lightning accounts have no id".into()
+            "broker, lightning, payouts and credit-held accounts have no id".into()
         });
     }
     Ok(pb::Account {

@@ -66,6 +66,87 @@ pub(crate) enum Command {
     Earnings(EarningsArgs),
     /// Ledger entries, one per settled payment, with their postings.
     Ledger(LedgerArgs),
+    /// Pay out of your balance to a Lightning invoice (yours with an API
+    /// key; any owner, provider or the broker's with the admin key).
+    Withdraw(WithdrawArgs),
+    /// Prepaid credit: buy a balance once (`credit buy`), pay downloads
+    /// from it (`get --credit`), see what is left (`credit balance`).
+    #[command(subcommand)]
+    Credit(CreditCommand),
+    /// Automatic payouts to a Lightning Address: show the order, or set
+    /// one with `--set user@domain --threshold-msat N` (`--remove` ends it).
+    PayoutAddress(PayoutAddressArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PayoutAddressArgs {
+    #[command(flatten)]
+    pub conn: AccountConnArgs,
+    /// Lightning Address (`user@domain`) to pay the balance to.
+    #[arg(
+        long,
+        value_name = "USER@DOMAIN",
+        requires = "threshold_msat",
+        conflicts_with = "remove"
+    )]
+    pub set: Option<String>,
+    /// Pay out once the balance reaches this, msat.
+    #[arg(long, value_name = "MSAT")]
+    pub threshold_msat: Option<u64>,
+    /// Remove the order.
+    #[arg(long)]
+    pub remove: bool,
+    /// Admin only: the account (`owner:TENANT_ID`, `provider:NAME`, `broker`).
+    #[arg(long, value_name = "KIND[:ID]", value_parser = crate::arg_values::parse_account)]
+    pub account: Option<shardgate_proto::v1::Account>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WithdrawArgs {
+    #[command(flatten)]
+    pub conn: AccountConnArgs,
+    /// BOLT 11 invoice to be paid (with an amount). Or give --amount-msat
+    /// and your node's --lnd-* flags to have one made there.
+    #[arg(long, value_name = "BOLT11", required_unless_present = "amount_msat")]
+    pub invoice: Option<String>,
+    /// Amount to withdraw, msat: an invoice for it is created on your node
+    /// (needs --lnd-endpoint, --lnd-tls-cert, --lnd-macaroon).
+    #[arg(long, value_name = "MSAT", conflicts_with = "invoice")]
+    pub amount_msat: Option<u64>,
+    /// Admin only: the account to pay out of, `owner:TENANT_ID`,
+    /// `provider:NAME` or `broker`.
+    #[arg(long, value_name = "KIND[:ID]", value_parser = crate::arg_values::parse_account)]
+    pub account: Option<shardgate_proto::v1::Account>,
+    #[command(flatten)]
+    pub payer: PayerArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CreditCommand {
+    /// Buy prepaid credit: prints the invoice, pays it from your node when
+    /// the --lnd-* flags are given, and prints the credential.
+    Buy(CreditBuyArgs),
+    /// What is left on a credit.
+    Balance(CreditBalanceArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CreditBuyArgs {
+    #[command(flatten)]
+    pub broker: BrokerUrl,
+    /// Credit to buy, msat.
+    pub amount_msat: u64,
+    #[command(flatten)]
+    pub payer: PayerArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CreditBalanceArgs {
+    #[command(flatten)]
+    pub broker: BrokerUrl,
+    /// The credential `MACAROON:PREIMAGE` (as `credit buy` printed it).
+    #[arg(long, env = "SHARDGATE_CREDIT", hide_env_values = true)]
+    pub credit: String,
 }
 
 #[derive(Debug, Args)]
@@ -331,6 +412,15 @@ pub(crate) struct GetArgs {
     /// `shardgate invoice` + `shardgate pay`, or any wallet).
     #[arg(long, env = "SHARDGATE_L402", hide_env_values = true)]
     pub l402: Option<String>,
+    /// Prepaid credit credential `MACAROON:PREIMAGE` (from `credit buy`):
+    /// the download's price is taken from its balance.
+    #[arg(
+        long,
+        env = "SHARDGATE_CREDIT",
+        hide_env_values = true,
+        conflicts_with = "l402"
+    )]
+    pub credit: Option<String>,
     /// Ask for a hold invoice: the payment is locked, and only settled once
     /// the download completed ("pay only if delivered").
     #[arg(long)]

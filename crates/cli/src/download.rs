@@ -42,9 +42,13 @@ pub(crate) async fn command(args: GetArgs) -> anyhow::Result<()> {
     let end_to_end = file_key.is_some();
     let options = GetOptions {
         range: range.map(|r| (r.offset, r.length)),
-        payment: paying::policy(args.l402.as_deref(), payer, max_price_msat)
-            .hold(args.hold)
-            .uses(args.uses.unwrap_or(0)),
+        payment: paying::policy(
+            args.l402.as_deref().or(args.credit.as_deref()),
+            payer,
+            max_price_msat,
+        )
+        .hold(args.hold)
+        .uses(args.uses.unwrap_or(0)),
         file_key,
         progress: None,
     };

@@ -83,13 +83,27 @@ pub(crate) async fn ledger(args: LedgerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// An entry: its id, time and blob, then one line per posting.
+/// An entry: its id, time, kind and blob, then one line per posting.
 pub(crate) fn print_entry(entry: &pb::LedgerEntry) {
+    let kind = match entry.kind() {
+        pb::LedgerEntryKind::Download | pb::LedgerEntryKind::Unspecified => "download",
+        pb::LedgerEntryKind::CreditPurchase => "credit purchase",
+        pb::LedgerEntryKind::CreditReserved => "credit reserved",
+        pb::LedgerEntryKind::CreditDownload => "credit download",
+        pb::LedgerEntryKind::CreditReleased => "credit released",
+        pb::LedgerEntryKind::PayoutStarted => "payout started",
+        pb::LedgerEntryKind::PayoutSucceeded => "payout succeeded",
+        pb::LedgerEntryKind::PayoutFailed => "payout failed",
+    };
+    let blob = if entry.blob_id.is_empty() {
+        String::new()
+    } else {
+        format!("  blob {}", entry.blob_id)
+    };
     println!(
-        "{}  {}  blob {}",
+        "{}  {}  {kind}{blob}",
         entry.entry_id,
-        human::timestamp(entry.settled_at.as_ref()),
-        entry.blob_id
+        human::timestamp(entry.settled_at.as_ref())
     );
     let column = AccountColumn::fit(entry.postings.iter().map(|p| p.account.as_ref()), Ids::Full);
     for p in &entry.postings {
@@ -166,6 +180,9 @@ pub(crate) fn account_name(account: Option<&pb::Account>, ids: Ids) -> String {
         Ok(pb::AccountKind::Provider) => "provider",
         Ok(pb::AccountKind::Broker) => "broker",
         Ok(pb::AccountKind::Lightning) => "lightning",
+        Ok(pb::AccountKind::Payouts) => "payouts",
+        Ok(pb::AccountKind::Credit) => "credit",
+        Ok(pb::AccountKind::CreditHeld) => "credit-held",
         _ => "unknown",
     };
     match (a.id.is_empty(), ids) {

@@ -16,6 +16,7 @@ mod human;
 mod invoice;
 mod key_file;
 mod ledger;
+mod money_out;
 mod paying;
 mod progress;
 mod provider_file;
@@ -81,5 +82,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::PaymentStatus(a) => invoice::status(a).await,
         Command::Earnings(a) => ledger::earnings(a).await,
         Command::Ledger(a) => ledger::ledger(a).await,
+        Command::Withdraw(a) => money_out::withdraw(a).await,
+        Command::Credit(c) => money_out::credit(c).await,
+        Command::PayoutAddress(a) => money_out::payout_address(a).await,
     }
 }

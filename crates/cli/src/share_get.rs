@@ -30,7 +30,11 @@ pub(crate) async fn command(args: GetArgs) -> anyhow::Result<()> {
     let link = ShareLink::parse(&args.blob_id)?;
     let payer = paying::payer(&args.payer).await?;
     let max_price_msat = args.payer.max_price_msat;
-    let policy = paying::policy(args.l402.as_deref(), payer, max_price_msat);
+    let policy = paying::policy(
+        args.l402.as_deref().or(args.credit.as_deref()),
+        payer,
+        max_price_msat,
+    );
     let output = match &args.output {
         Some(p) if p.as_path() == Path::new("-") => {
             bail!("a share link is saved to a file: pass -o FILE (or nothing for its own name)")

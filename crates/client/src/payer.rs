@@ -90,6 +90,19 @@ impl LndPayer {
         LndPayer { node, max_fee_msat }
     }
 
+    /// An invoice for `amount_msat` on this node, for someone to pay it
+    /// (a withdrawal from the broker lands here).
+    pub async fn receive_invoice(&self, amount_msat: u64, memo: &str) -> Result<String> {
+        Ok(self
+            .node
+            .add_invoice(amount_msat, memo, Duration::from_secs(3600))
+            .await
+            .map_err(|e| {
+                ClientError::payment(format!("creating an invoice on your LND node: {e}"))
+            })?
+            .payment_request)
+    }
+
     /// The node's spendable channel balance, msat.
     pub async fn balance_msat(&self) -> Result<u64> {
         Ok(self

@@ -21,19 +21,26 @@ mod payments;
 mod shares;
 
 pub(crate) use payments::{
-    account_kind_from_tag, account_kind_tag, decode_invoice, decode_ledger_entry, encode_invoice,
-    encode_ledger_entry,
+    account_kind_from_tag, account_kind_tag, decode_credit, decode_invoice, decode_ledger_entry,
+    decode_payout, decode_payout_address, encode_credit, encode_invoice, encode_ledger_entry,
+    encode_payout, encode_payout_address, entry_kind_from_tag, entry_kind_tag,
 };
 pub(crate) use shares::{decode_share, encode_share};
 
-/// The only record layout this build writes.
+/// The layout of every record but the ledger entry's newer one.
 pub(crate) const RECORD_VERSION_1: u8 = 1;
+/// Ledger entries with a kind and an optional blob (payouts, credit);
+/// version 1 entries read as `EntryKind::Download` with their blob.
+pub(crate) const RECORD_VERSION_2: u8 = 2;
 
 struct Writer(Vec<u8>);
 
 impl Writer {
     fn new() -> Self {
         Writer(vec![RECORD_VERSION_1])
+    }
+    fn with_version(version: u8) -> Self {
+        Writer(vec![version])
     }
     fn u8(&mut self, v: u8) {
         self.0.push(v);
@@ -84,8 +91,21 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     /// Checks the version byte.
     fn new(bytes: &'a [u8], what: &'static str) -> Result<Self, IndexError> {
+        match Self::versioned(bytes, what, RECORD_VERSION_1)? {
+            (reader, RECORD_VERSION_1) => Ok(reader),
+            _ => unreachable!("versioned returns only versions up to the newest given"),
+        }
+    }
+    /// Reads the version byte, accepting 1..=`newest`.
+    fn versioned(
+        bytes: &'a [u8],
+        what: &'static str,
+        newest: u8,
+    ) -> Result<(Self, u8), IndexError> {
         match bytes.split_first() {
-            Some((&RECORD_VERSION_1, rest)) => Ok(Reader { rest, what }),
+            Some((&v, rest)) if (RECORD_VERSION_1..=newest).contains(&v) => {
+                Ok((Reader { rest, what }, v))
+            }
             Some((v, _)) => Err(IndexError::corrupt(format!(
                 "{what} record has unknown format version {v}"
             ))),

@@ -63,6 +63,17 @@ pub enum IndexError {
         /// Why the share is not live (never `ShareState::Live`).
         state: ShareState,
     },
+    /// The entry would take an account below zero (a payout or a credit
+    /// download larger than what the account holds). Nothing was written.
+    #[error("insufficient balance: {account} holds {balance_msat} msat, {needed_msat} msat needed")]
+    InsufficientBalance {
+        /// The account, as `kind:id`.
+        account: String,
+        /// What it holds now, msat.
+        balance_msat: u64,
+        /// What the refused entry takes from it, msat.
+        needed_msat: u64,
+    },
     /// The request itself is malformed or inconsistent; retrying cannot help.
     #[error("invalid request: {what}")]
     Invalid {

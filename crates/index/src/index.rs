@@ -5,11 +5,13 @@
 use async_trait::async_trait;
 use shardgate_core::ContentId;
 
+use crate::credits::CreditRecord;
 use crate::error::IndexError;
 use crate::payments::{
     AccountBalance, InvoiceProgress, InvoiceRecord, LedgerAccount, LedgerEntry, LedgerFilter,
     PaymentHash,
 };
+use crate::payouts::{PayoutAddressRecord, PayoutRecord, PayoutStart, PayoutState};
 use crate::records::{
     BlobRecord, ChunkRecord, CommitOutcome, NewBlob, Price, ProviderRecord, ShardLocation,
     ShardUpdate, TenantId, TenantRecord, Visibility,
@@ -180,7 +182,9 @@ pub trait Index: Send + Sync + 'static {
     /// Inserts a ledger entry and updates the balances, once per entry id.
     /// Ok(true) = written; Ok(false) = that entry id already exists (nothing
     /// written — idempotent). `Invalid` if postings are empty, an amount is
-    /// 0, or debits != credits (sum in u128).
+    /// 0, or debits != credits (sum in u128). `InsufficientBalance` (nothing
+    /// written) if an account would go below zero: concurrent entries
+    /// against one balance serialize, so none overspends it.
     async fn record_payment(&self, entry: LedgerEntry) -> Result<bool, IndexError>;
     /// Every account with a posting, ordered by (kind, id).
     async fn ledger_balances(&self) -> Result<Vec<AccountBalance>, IndexError>;
@@ -195,6 +199,74 @@ pub trait Index: Send + Sync + 'static {
         page_token: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<LedgerEntry>, Option<String>), IndexError>;
+
+    // ---- payouts ----
+
+    /// One transaction. No payout for this payment hash yet (then
+    /// `payout.attempt` must be 1), or only a failed one (then it must be
+    /// the next attempt, else `Conflict`): stores `payout` (InFlight) and
+    /// records `entry`, the money taken from the account —
+    /// `InsufficientBalance` if the account cannot cover it, and nothing is
+    /// written. A payout in flight or paid for this hash: `Existing`,
+    /// nothing written. Another account or amount for the same hash:
+    /// `AlreadyExists`. `Invalid` per `payment_rules::check_new_payout`.
+    async fn start_payout(
+        &self,
+        payout: PayoutRecord,
+        entry: LedgerEntry,
+    ) -> Result<PayoutStart, IndexError>;
+    /// InFlight → `to` for attempt `attempt`, with `entry` (where the money
+    /// goes) recorded in the same transaction. A record already final, or
+    /// on another attempt, comes back unchanged and nothing is written (the
+    /// sender and a reconciler may both finish it). `NotFound`; `Invalid`
+    /// for an impossible outcome (fee above the reserve, InFlight).
+    async fn finish_payout(
+        &self,
+        hash: &PaymentHash,
+        attempt: u32,
+        to: PayoutState,
+        at_unix_ms: u64,
+        entry: LedgerEntry,
+    ) -> Result<PayoutRecord, IndexError>;
+    /// The payout of this payment hash, or `None`.
+    async fn payout(&self, hash: &PaymentHash) -> Result<Option<PayoutRecord>, IndexError>;
+    /// Payouts still InFlight, ordered by hash, strictly after `after`, at
+    /// most `limit` (clamped). For reconciliation after a restart.
+    async fn payouts_in_flight(
+        &self,
+        after: Option<PaymentHash>,
+        limit: usize,
+    ) -> Result<Vec<PayoutRecord>, IndexError>;
+
+    /// Inserts or replaces the standing order of `record.account`.
+    /// `Invalid` per `payment_rules::check_payout_address`.
+    async fn put_payout_address(&self, record: PayoutAddressRecord) -> Result<(), IndexError>;
+    /// Removes it; `false` if the account had none.
+    async fn remove_payout_address(&self, account: &LedgerAccount) -> Result<bool, IndexError>;
+    /// The standing order of `account`, or `None`.
+    async fn payout_address(
+        &self,
+        account: &LedgerAccount,
+    ) -> Result<Option<PayoutAddressRecord>, IndexError>;
+    /// Every standing order, ordered by account.
+    async fn payout_addresses(&self) -> Result<Vec<PayoutAddressRecord>, IndexError>;
+
+    // ---- prepaid credit ----
+
+    /// `AlreadyExists` for a known hash; `Invalid` per
+    /// `payment_rules::check_new_credit`.
+    async fn insert_credit(&self, credit: CreditRecord) -> Result<(), IndexError>;
+    /// The credit of this payment hash, or `None`.
+    async fn credit(&self, hash: &PaymentHash) -> Result<Option<CreditRecord>, IndexError>;
+    /// Once: sets `funded_at_unix_ms` and records `entry` (Lightning →
+    /// credit) in one transaction. Already funded: the record, nothing
+    /// written. `NotFound`.
+    async fn fund_credit(
+        &self,
+        hash: &PaymentHash,
+        at_unix_ms: u64,
+        entry: LedgerEntry,
+    ) -> Result<CreditRecord, IndexError>;
 
     // ---- shares ----
 

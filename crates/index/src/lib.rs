@@ -2,11 +2,13 @@
 #![forbid(unsafe_code)]
 
 mod codec;
+pub mod credits;
 pub mod error;
 pub mod gc;
 pub mod index;
 pub mod payment_rules;
 pub mod payments;
+pub mod payouts;
 #[cfg(feature = "postgres")]
 mod postgres;
 pub mod records;
@@ -19,12 +21,14 @@ pub mod shares;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use credits::CreditRecord;
 pub use error::IndexError;
 pub use index::Index;
 pub use payments::{
-    AccountBalance, InvoiceProgress, InvoiceRecord, LedgerAccount, LedgerAccountKind, LedgerEntry,
-    LedgerFilter, LedgerPosting, PaymentHash, PostingSide,
+    AccountBalance, EntryKind, InvoiceProgress, InvoiceRecord, LedgerAccount, LedgerAccountKind,
+    LedgerEntry, LedgerFilter, LedgerPosting, PaymentHash, PostingSide,
 };
+pub use payouts::{PayoutAddressRecord, PayoutOrigin, PayoutRecord, PayoutStart, PayoutState};
 #[cfg(feature = "postgres")]
 pub use postgres::{DEFAULT_SCHEMA as DEFAULT_POSTGRES_SCHEMA, PostgresIndex, PostgresOptions};
 pub use records::{

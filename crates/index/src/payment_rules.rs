@@ -5,10 +5,15 @@
 
 use std::collections::BTreeMap;
 
+use crate::credits::CreditRecord;
 use crate::error::IndexError;
 use crate::payments::{
     AccountBalance, InvoiceProgress, InvoiceRecord, LedgerAccount, LedgerAccountKind, LedgerEntry,
     PaymentHash, PostingSide,
+};
+use crate::payouts::{
+    MAX_LIGHTNING_ADDRESS_LEN, MAX_PAYOUT_REASON_LEN, PayoutAddressRecord, PayoutRecord,
+    PayoutState,
 };
 use crate::records::{MAX_PROVIDER_NAME_LEN, TenantId};
 use crate::rules::check_provider_name;
@@ -154,7 +159,24 @@ pub fn check_account(account: &LedgerAccount) -> Result<(), IndexError> {
     match account.kind {
         LedgerAccountKind::Owner => TenantId::new(account.id.as_str()).map(|_| ()),
         LedgerAccountKind::Provider => check_provider_name(&account.id),
-        LedgerAccountKind::Broker | LedgerAccountKind::Lightning => {
+        LedgerAccountKind::Credit => {
+            let lower_hex = account.id.len() == 64
+                && account
+                    .id
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            if lower_hex {
+                Ok(())
+            } else {
+                Err(IndexError::invalid(
+                    "a credit account id is its payment hash, 64 lowercase hex characters",
+                ))
+            }
+        }
+        LedgerAccountKind::Broker
+        | LedgerAccountKind::Lightning
+        | LedgerAccountKind::Payouts
+        | LedgerAccountKind::CreditHeld => {
             if account.id.len() > MAX_PROVIDER_NAME_LEN {
                 Err(IndexError::invalid(format!(
                     "{:?} account id longer than {MAX_PROVIDER_NAME_LEN} bytes",
@@ -201,6 +223,209 @@ pub fn add_to_balance(
     balance.credited_msat = credited;
     balance.debited_msat = debited;
     Ok(())
+}
+
+/// `InsufficientBalance` if `after` (the balance with one entry's change
+/// `(credited, debited)` added) is below zero: the entry must not be
+/// written. Liabilities (every kind but Lightning) need credited ≥ debited,
+/// the Lightning asset debited ≥ credited.
+pub fn check_not_negative(
+    after: &AccountBalance,
+    (credited, debited): (u128, u128),
+) -> Result<(), IndexError> {
+    let (plus, minus, taken) = if after.account.kind.is_asset() {
+        (after.debited_msat, after.credited_msat, credited)
+    } else {
+        (after.credited_msat, after.debited_msat, debited)
+    };
+    if plus >= minus {
+        return Ok(());
+    }
+    let taken = u64::try_from(taken).unwrap_or(u64::MAX);
+    // Before the entry: what it held, i.e. after + taken − given.
+    let given = if after.account.kind.is_asset() {
+        debited
+    } else {
+        credited
+    };
+    let before = (u128::from(plus) + u128::from(taken))
+        .saturating_sub(u128::from(minus))
+        .saturating_sub(given);
+    Err(IndexError::InsufficientBalance {
+        account: account_label(&after.account),
+        balance_msat: u64::try_from(before).unwrap_or(u64::MAX),
+        needed_msat: taken,
+    })
+}
+
+/// `kind:id` (just `kind` for an empty id), for messages.
+pub fn account_label(account: &LedgerAccount) -> String {
+    let kind = match account.kind {
+        LedgerAccountKind::Owner => "owner",
+        LedgerAccountKind::Provider => "provider",
+        LedgerAccountKind::Broker => "broker",
+        LedgerAccountKind::Lightning => "lightning",
+        LedgerAccountKind::Payouts => "payouts",
+        LedgerAccountKind::Credit => "credit",
+        LedgerAccountKind::CreditHeld => "credit-held",
+    };
+    if account.id.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}:{}", account.id)
+    }
+}
+
+/// `Invalid` unless `p` is a fresh payout attempt: InFlight, not finished,
+/// a positive amount, an account that may be paid out of (owner, provider
+/// or broker) and a bounded payment request.
+pub fn check_new_payout(p: &PayoutRecord) -> Result<(), IndexError> {
+    let problem = if p.state != PayoutState::InFlight || p.finished_at_unix_ms.is_some() {
+        Some("must start InFlight and unfinished".to_owned())
+    } else if p.amount_msat == 0 {
+        Some("amount must be at least 1 msat".to_owned())
+    } else if p.attempt == 0 {
+        Some("attempts count from 1".to_owned())
+    } else if !matches!(
+        p.account.kind,
+        LedgerAccountKind::Owner | LedgerAccountKind::Provider | LedgerAccountKind::Broker
+    ) {
+        Some(format!(
+            "cannot pay out of a {} account",
+            account_label(&p.account)
+        ))
+    } else if p.payment_request.len() > MAX_PAYMENT_REQUEST_LEN {
+        Some(format!(
+            "payment request longer than {MAX_PAYMENT_REQUEST_LEN} bytes"
+        ))
+    } else if p.amount_msat.checked_add(p.fee_reserve_msat).is_none() {
+        Some("amount + fee reserve overflows u64".to_owned())
+    } else {
+        None
+    };
+    check_account(&p.account)?;
+    match problem {
+        Some(what) => Err(IndexError::invalid(format!(
+            "payout {}: {what}",
+            hex::encode(p.payment_hash)
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A new attempt for an invoice that has a payout already: `AlreadyExists`
+/// if it is for another account or amount (an invoice pays one thing),
+/// `Conflict` if a failed payout's next attempt is not `existing.attempt + 1`
+/// (another caller retried first).
+pub fn check_retry(existing: &PayoutRecord, new: &PayoutRecord) -> Result<(), IndexError> {
+    let hash = hex::encode(new.payment_hash);
+    if existing.account != new.account || existing.amount_msat != new.amount_msat {
+        return Err(IndexError::already_exists(format!(
+            "payout {hash} is from {} for {} msat",
+            account_label(&existing.account),
+            existing.amount_msat
+        )));
+    }
+    if matches!(existing.state, PayoutState::Failed { .. }) && new.attempt != existing.attempt + 1 {
+        return Err(IndexError::conflict(format!(
+            "payout {hash}: attempt {} follows attempt {}, not {}",
+            existing.attempt + 1,
+            existing.attempt,
+            new.attempt
+        )));
+    }
+    Ok(())
+}
+
+/// `Some(existing)` when a payout in flight or paid stands and a new
+/// attempt must not start; `None` after a failure (a retry may start).
+pub fn still_standing(existing: PayoutRecord) -> Option<PayoutRecord> {
+    match existing.state {
+        PayoutState::Failed { .. } => None,
+        PayoutState::InFlight | PayoutState::Succeeded { .. } => Some(existing),
+    }
+}
+
+/// `Invalid` for a final state that cannot be: a fee above the reserve, an
+/// overlong reason, or InFlight as a target.
+pub fn check_payout_outcome(p: &PayoutRecord, to: &PayoutState) -> Result<(), IndexError> {
+    let problem = match to {
+        PayoutState::InFlight => Some("cannot finish to InFlight".to_owned()),
+        PayoutState::Succeeded { fee_msat, .. } if *fee_msat > p.fee_reserve_msat => Some(format!(
+            "fee {fee_msat} msat above the reserve {} msat",
+            p.fee_reserve_msat
+        )),
+        PayoutState::Failed { reason } if reason.len() > MAX_PAYOUT_REASON_LEN => {
+            Some(format!("reason longer than {MAX_PAYOUT_REASON_LEN} bytes"))
+        }
+        _ => None,
+    };
+    match problem {
+        Some(what) => Err(IndexError::invalid(format!(
+            "payout {}: {what}",
+            hex::encode(p.payment_hash)
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `Invalid` unless `c` is a fresh credit: a positive amount, not funded,
+/// a bounded payment request.
+pub fn check_new_credit(c: &CreditRecord) -> Result<(), IndexError> {
+    let problem = if c.amount_msat == 0 {
+        Some("amount must be at least 1 msat")
+    } else if c.funded_at_unix_ms.is_some() {
+        Some("must not be funded on insert")
+    } else if c.payment_request.len() > MAX_PAYMENT_REQUEST_LEN {
+        Some("payment request too long")
+    } else {
+        None
+    };
+    match problem {
+        Some(what) => Err(IndexError::invalid(format!(
+            "credit {}: {what}",
+            hex::encode(c.payment_hash)
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `Invalid` unless the standing order names a payable account, a
+/// plausible address (`user@domain`, bounded) and a positive threshold.
+pub fn check_payout_address(r: &PayoutAddressRecord) -> Result<(), IndexError> {
+    check_account(&r.account)?;
+    let problem = if !matches!(
+        r.account.kind,
+        LedgerAccountKind::Owner | LedgerAccountKind::Provider | LedgerAccountKind::Broker
+    ) {
+        Some(format!(
+            "cannot pay out of a {} account",
+            account_label(&r.account)
+        ))
+    } else if r.address.len() > MAX_LIGHTNING_ADDRESS_LEN || !r.address.contains('@') {
+        Some(format!(
+            "a Lightning Address is user@domain, at most {MAX_LIGHTNING_ADDRESS_LEN} bytes"
+        ))
+    } else if r.threshold_msat == 0 {
+        Some("threshold must be at least 1 msat".to_owned())
+    } else if r
+        .last_error
+        .as_ref()
+        .is_some_and(|e| e.len() > MAX_PAYOUT_REASON_LEN)
+    {
+        Some(format!(
+            "last error longer than {MAX_PAYOUT_REASON_LEN} bytes"
+        ))
+    } else {
+        None
+    };
+    match problem {
+        Some(what) => Err(IndexError::invalid(format!(
+            "payout address of {}: {what}",
+            account_label(&r.account)
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Version tag of ledger page tokens.

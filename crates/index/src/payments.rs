@@ -74,6 +74,23 @@ pub enum LedgerAccountKind {
     Broker,
     /// Money received over Lightning (the debit side of every payment); id = "".
     Lightning,
+    /// Payouts sent and not yet final: amount + fee reserve, taken from the
+    /// payee's account until LND says how the payment ended; id = "".
+    Payouts,
+    /// A prepaid credit balance; id = the credit invoice's payment hash (hex).
+    Credit,
+    /// Credit taken by downloads still running (booked to the split when
+    /// the download ends, back to the credit if it fails); id = "".
+    CreditHeld,
+}
+
+impl LedgerAccountKind {
+    /// True for the one asset account (the node's Lightning funds), whose
+    /// balance is debited − credited; every other kind is a liability whose
+    /// balance is credited − debited. Neither may go below zero.
+    pub fn is_asset(self) -> bool {
+        self == LedgerAccountKind::Lightning
+    }
 }
 
 /// One account of the ledger, ordered by (kind, id).
@@ -114,6 +131,27 @@ impl LedgerAccount {
             id: String::new(),
         }
     }
+    /// Payouts in flight.
+    pub fn payouts() -> Self {
+        LedgerAccount {
+            kind: LedgerAccountKind::Payouts,
+            id: String::new(),
+        }
+    }
+    /// The prepaid credit bought with the invoice `payment_hash`.
+    pub fn credit(payment_hash: &PaymentHash) -> Self {
+        LedgerAccount {
+            kind: LedgerAccountKind::Credit,
+            id: hex::encode(payment_hash),
+        }
+    }
+    /// Credit held by running downloads.
+    pub fn credit_held() -> Self {
+        LedgerAccount {
+            kind: LedgerAccountKind::CreditHeld,
+            id: String::new(),
+        }
+    }
 }
 
 /// Which column of the account a posting adds to.
@@ -136,13 +174,40 @@ pub struct LedgerPosting {
     pub amount_msat: u64,
 }
 
-/// One settled payment. Entry id = payment hash.
+/// What moved money in a ledger entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EntryKind {
+    /// A download paid by its own invoice: Lightning → owner, providers,
+    /// broker. Entry id = the invoice's payment hash.
+    Download,
+    /// A prepaid credit bought: Lightning → credit. Entry id = its payment hash.
+    CreditPurchase,
+    /// A download started on credit: credit → credit held.
+    CreditReserved,
+    /// A download on credit finished: credit held → owner, providers, broker.
+    CreditDownload,
+    /// A download on credit failed on the broker's side: held → credit.
+    CreditReleased,
+    /// A payout sent: account → payouts (amount + fee reserve).
+    PayoutStarted,
+    /// A payout succeeded: payouts → Lightning (amount + fee), the unused
+    /// reserve back to the account.
+    PayoutSucceeded,
+    /// A payout failed: payouts → account, all of it.
+    PayoutFailed,
+}
+
+/// One balanced movement of money. Entry id: the payment hash for
+/// invoice-paid downloads and credit purchases; derived ids otherwise
+/// (see the broker's ledger code).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LedgerEntry {
-    /// The settled invoice's payment hash; recording an id twice is refused.
+    /// Unique per movement; recording an id twice writes nothing.
     pub entry_id: PaymentHash,
-    /// The blob whose download was paid.
-    pub blob_id: ContentId,
+    /// What moved the money.
+    pub kind: EntryKind,
+    /// The blob whose download was paid (download kinds only).
+    pub blob_id: Option<ContentId>,
     /// When the broker saw the invoice settled, unix milliseconds.
     pub settled_at_unix_ms: u64,
     /// Debits and credits sum to the same amount.
@@ -161,6 +226,15 @@ pub struct AccountBalance {
 }
 
 impl AccountBalance {
+    /// What the account holds: credited − debited, or debited − credited
+    /// for the asset account. The index never lets it go below zero.
+    pub fn balance_msat(&self) -> u64 {
+        if self.account.kind.is_asset() {
+            self.debited_msat.saturating_sub(self.credited_msat)
+        } else {
+            self.credited_msat.saturating_sub(self.debited_msat)
+        }
+    }
     /// An account with no postings.
     pub fn zero(account: LedgerAccount) -> Self {
         AccountBalance {

@@ -52,6 +52,31 @@ pub struct PaymentsConfig {
     /// The broker's own fee in basis points; it also receives rounding
     /// remainders.
     pub broker_bps: u32,
+    /// Smallest withdrawal, msat. Default 1000 (1 sat).
+    pub min_withdrawal_msat: u64,
+    /// A payout's routing-fee limit, parts per million of its amount,
+    /// taken from the account with the amount until the payment ends.
+    /// Default 5000 (0.5 %).
+    pub payout_fee_limit_ppm: u64,
+    /// The fee limit of a payout is at least this, msat (small payouts
+    /// still need a route's base fee). Default 10000 (10 sat).
+    pub payout_min_fee_reserve_msat: u64,
+    /// How long Withdraw waits for the payment before answering IN_FLIGHT,
+    /// seconds. Default 30.
+    pub payout_wait_secs: u64,
+    /// How often payouts left in flight (a broken stream, a restart) are
+    /// asked of the node, seconds. Default 30.
+    pub payout_reconcile_secs: u64,
+    /// How often balances with a Lightning Address order are checked for
+    /// an automatic payout, seconds. Default 60.
+    pub auto_payout_interval_secs: u64,
+    /// Longest wait between retries of a failing Lightning Address,
+    /// seconds (the backoff doubles up to this). Default 3600.
+    pub auto_payout_max_backoff_secs: u64,
+    /// Smallest prepaid credit sold, msat. Default 1000.
+    pub min_credit_msat: u64,
+    /// Largest prepaid credit sold, msat. Default 100_000_000 (100k sat).
+    pub max_credit_msat: u64,
 }
 
 impl Default for PaymentsConfig {
@@ -70,6 +95,15 @@ impl Default for PaymentsConfig {
             owner_bps: split.owner_bps,
             providers_bps: split.providers_bps,
             broker_bps: split.broker_bps,
+            min_withdrawal_msat: 1_000,
+            payout_fee_limit_ppm: 5_000,
+            payout_min_fee_reserve_msat: 10_000,
+            payout_wait_secs: 30,
+            payout_reconcile_secs: 30,
+            auto_payout_interval_secs: 60,
+            auto_payout_max_backoff_secs: 3_600,
+            min_credit_msat: 1_000,
+            max_credit_msat: 100_000_000,
         }
     }
 }
@@ -124,10 +158,46 @@ impl PaymentsConfig {
         if !(1..=MAX_USES_BOUND).contains(&self.max_invoice_uses) {
             return bad(format!("max_invoice_uses must be 1..={MAX_USES_BOUND}"));
         }
+        if self.min_withdrawal_msat == 0 {
+            return bad("min_withdrawal_msat must be at least 1".into());
+        }
+        if self.payout_fee_limit_ppm > 1_000_000 {
+            return bad("payout_fee_limit_ppm must be at most 1000000 (100 %)".into());
+        }
+        if !(1..=3_600).contains(&self.payout_wait_secs) {
+            return bad("payout_wait_secs must be 1..=3600".into());
+        }
+        if !(1..=86_400).contains(&self.payout_reconcile_secs) {
+            return bad("payout_reconcile_secs must be 1..=86400".into());
+        }
+        if !(1..=86_400).contains(&self.auto_payout_interval_secs) {
+            return bad("auto_payout_interval_secs must be 1..=86400".into());
+        }
+        if self.auto_payout_max_backoff_secs < self.auto_payout_interval_secs {
+            return bad(
+                "auto_payout_max_backoff_secs must be at least auto_payout_interval_secs".into(),
+            );
+        }
+        if self.min_credit_msat == 0 || self.min_credit_msat > self.max_credit_msat {
+            return bad("min_credit_msat must be 1..=max_credit_msat".into());
+        }
         if let Err(e) = self.split().validate() {
             return bad(format!("owner_bps/providers_bps/broker_bps: {e}"));
         }
         Ok(())
+    }
+
+    /// The routing-fee reserve of a payout of `amount_msat`.
+    pub fn payout_fee_reserve_msat(&self, amount_msat: u64) -> u64 {
+        let ppm = u128::from(amount_msat) * u128::from(self.payout_fee_limit_ppm) / 1_000_000;
+        u64::try_from(ppm)
+            .unwrap_or(u64::MAX)
+            .max(self.payout_min_fee_reserve_msat)
+    }
+
+    /// How long Withdraw waits for a final answer.
+    pub fn payout_wait(&self) -> Duration {
+        Duration::from_secs(self.payout_wait_secs)
     }
 
     /// How the LND client connects.

@@ -30,6 +30,9 @@ pub(crate) struct Cashier {
     /// Invoice budgets per payer and the node-wide cap; every invoice is
     /// made in [`Cashier::issue`], so every one passes them.
     pub limits: InvoiceLimits,
+    /// Fetches invoices from Lightning Addresses for automatic payouts
+    /// (`None` if the HTTP client could not be built; logged at start).
+    pub lnurl: Option<shardgate_payments::lnurl::LnurlPayClient>,
 }
 
 /// An invoice as issued: its index record and the minted L402 token.

@@ -25,6 +25,7 @@ use shardgate_payments::{
 use crate::clock::now_unix_ms;
 use crate::error::BrokerError;
 use crate::payment::cashier::Cashier;
+use crate::payment::credit::{self, CreditRefusal};
 use crate::payment::refusal::refusal_reason;
 use crate::payment::settlement::Settlement;
 use crate::payment::{DownloadGrant, DownloadRequest, PaymentGate};
@@ -64,6 +65,11 @@ impl L402Gate {
                 )
                 .await);
         };
+        if let Some(credential) = credit_credential(value) {
+            return self
+                .authorize_credit(&credential, blob, range, request)
+                .await;
+        }
         let verified = match self.verify(value, blob, range, request.share) {
             Ok(verified) => verified,
             Err(reason) => return Err(self.challenge(blob, range, request, reason).await),
@@ -107,6 +113,45 @@ impl L402Gate {
                     Refusal::Error(e) => e,
                 })
             }
+        }
+    }
+
+    /// A download paid from prepaid credit: verify, make sure the credit is
+    /// funded (one LND lookup in its life), take the price in one index
+    /// transaction. Not enough credit: this download's challenge, naming
+    /// the balance.
+    async fn authorize_credit(
+        &self,
+        credential: &shardgate_payments::L402Credential,
+        blob: &BlobRecord,
+        range: StreamRange,
+        request: DownloadRequest,
+    ) -> Result<DownloadGrant, BrokerError> {
+        if request.share.is_some() {
+            let reason = "prepaid credit pays Storage.Get and /b/ downloads, not share links: pay this link's invoice";
+            return Err(self
+                .challenge(blob, range, request, reason.to_owned())
+                .await);
+        }
+        let refused = |refusal| async move {
+            match refusal {
+                CreditRefusal::Challenge(reason) => {
+                    self.challenge(blob, range, request, reason).await
+                }
+                CreditRefusal::Error(e) => e,
+            }
+        };
+        let (_, record) = match credit::funded_credit(&self.cashier, credential).await {
+            Ok(found) => found,
+            Err(refusal) => return Err(refused(refusal).await),
+        };
+        match credit::reserve_download(&self.cashier, &record, blob, range).await {
+            Ok(spend) => Ok(DownloadGrant {
+                uses_remaining: 0,
+                hold: false,
+                settlement: Settlement::credit(self.cashier.clone(), spend),
+            }),
+            Err(refusal) => Err(refused(refusal).await),
         }
     }
 
@@ -239,6 +284,17 @@ impl L402Gate {
             Err(e) => e,
         }
     }
+}
+
+/// The credential, if it is a well-formed credit credential (its
+/// signature is checked by the credit path).
+fn credit_credential(value: &str) -> Option<shardgate_payments::L402Credential> {
+    if !value.is_ascii() {
+        return None;
+    }
+    parse_authorization(value)
+        .ok()
+        .filter(shardgate_payments::is_credit_credential)
 }
 
 /// Why a reserved use is given back.

@@ -14,11 +14,17 @@
 //! | `settlement.rs` | [`Settlement`]: finishing a paid download exactly once |
 //! | `ledger.rs` | the split of one payment as a ledger entry |
 //! | `watcher.rs` | cancels unused ACCEPTED hold invoices |
+//! | `credit.rs` | prepaid credit: selling it, funding it once, paying downloads from it |
+//! | `payouts.rs` | money out: withdrawals to BOLT 11 invoices, reconciling payouts in flight |
+//! | `auto_payout.rs` | standing orders: balances paid to a Lightning Address on a schedule |
 
+pub(crate) mod auto_payout;
 pub(crate) mod cashier;
+pub(crate) mod credit;
 pub(crate) mod gate;
 pub(crate) mod ledger;
 pub(crate) mod lightning;
+pub(crate) mod payouts;
 mod refusal;
 pub(crate) mod settlement;
 pub(crate) mod watcher;
@@ -144,6 +150,13 @@ pub(crate) async fn gate_from_config(
         config: settings.clone(),
         index,
         holds_changed: tokio::sync::Notify::new(),
+        lnurl: shardgate_payments::lnurl::LnurlPayClient::new(
+            &shardgate_payments::lnurl::LnurlClientConfig::default(),
+        )
+        .inspect_err(|e| {
+            tracing::error!(error = %e, "no HTTP client for Lightning Addresses; automatic payouts are off")
+        })
+        .ok(),
     });
     (
         Arc::new(gate::L402Gate::new(cashier.clone())),

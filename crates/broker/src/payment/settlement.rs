@@ -11,6 +11,7 @@
 //! |---|---|---|
 //! | regular (SETTLED) | ledger entry (once per hash) | use released |
 //! | hold (ACCEPTED) | settle (retried in the background while LND is down), ledger entry, index Settled | index Canceled, use released, cancel on LND |
+//! | prepaid credit (price held) | held → split (ledger entry) | held → back to the credit |
 
 use std::future::Future;
 use std::sync::Arc;
@@ -23,7 +24,9 @@ use tokio::time::Instant;
 
 use crate::clock::now_unix_ms;
 use crate::payment::cashier::Cashier;
-use crate::payment::ledger::{ServedShards, ledger_entry};
+use crate::payment::ledger::{
+    CreditSpend, ServedShards, credit_download, credit_released, ledger_entry,
+};
 
 /// How long a hold settlement is retried while LND is unreachable. The
 /// data went out; the HTLC stays locked until its CLTV deadline (hours).
@@ -50,8 +53,21 @@ pub enum DownloadEnd {
 
 /// The payment side of one granted download. See the module doc.
 pub struct Settlement {
-    paid: Option<PaidDownload>,
+    paid: Option<Paid>,
     served: ServedShards,
+}
+
+/// What pays a download.
+enum Paid {
+    /// Its own invoice (or a multi-use one).
+    Invoice(PaidDownload),
+    /// Prepaid credit, already taken into "held" by the gate.
+    Credit(CreditDownload),
+}
+
+struct CreditDownload {
+    cashier: Arc<Cashier>,
+    spend: CreditSpend,
 }
 
 struct PaidDownload {
@@ -86,11 +102,19 @@ impl Settlement {
         node_settled_at_unix_ms: Option<u64>,
     ) -> Settlement {
         Settlement {
-            paid: Some(PaidDownload {
+            paid: Some(Paid::Invoice(PaidDownload {
                 cashier,
                 invoice,
                 node_settled_at_unix_ms,
-            }),
+            })),
+            served: ServedShards::new(),
+        }
+    }
+
+    /// A download paid from prepaid credit (its price already held).
+    pub(crate) fn credit(cashier: Arc<Cashier>, spend: CreditSpend) -> Settlement {
+        Settlement {
+            paid: Some(Paid::Credit(CreditDownload { cashier, spend })),
             served: ServedShards::new(),
         }
     }
@@ -129,22 +153,51 @@ impl Drop for Settlement {
     }
 }
 
-fn spawn_finish(
-    paid: PaidDownload,
-    served: ServedShards,
-    end: DownloadEnd,
-) -> Option<JoinHandle<()>> {
-    match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => Some(runtime.spawn(run(paid, served, end))),
+fn spawn_finish(paid: Paid, served: ServedShards, end: DownloadEnd) -> Option<JoinHandle<()>> {
+    let runtime = match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => runtime,
         Err(_) => {
+            let id = match &paid {
+                Paid::Invoice(p) => hex::encode(p.invoice.payment_hash),
+                Paid::Credit(c) => hex::encode(c.spend.spend_id),
+            };
             tracing::error!(
-                payment_hash = %hex::encode(paid.invoice.payment_hash),
+                id,
                 ?end,
-                "no runtime left to finish a paid download; the hold watcher will resolve it"
+                "no runtime left to finish a paid download; a hold invoice is resolved by the hold watcher, held credit stays held"
             );
-            None
+            return None;
         }
-    }
+    };
+    Some(match paid {
+        Paid::Invoice(paid) => runtime.spawn(run(paid, served, end)),
+        Paid::Credit(credit) => runtime.spawn(run_credit(credit, served, end)),
+    })
+}
+
+/// Books a credit download: the held price is split like a payment when
+/// the data went out (or the client left), and goes back to the credit
+/// when the broker failed.
+async fn run_credit(credit: CreditDownload, served: ServedShards, end: DownloadEnd) {
+    let cashier = &credit.cashier;
+    let now = now_unix_ms();
+    let entry = match end {
+        DownloadEnd::BrokerFailure => credit_released(&credit.spend, now),
+        DownloadEnd::Delivered | DownloadEnd::ClientGone => {
+            match credit_download(&cashier.config.split(), &credit.spend, &served, now) {
+                Ok(entry) => entry,
+                Err(e) => {
+                    tracing::error!(spend = %hex::encode(credit.spend.spend_id), error = %e, "cannot build the credit download entry; the price stays held");
+                    return;
+                }
+            }
+        }
+    };
+    retry("book a credit download", SHORT_RETRY_WINDOW, || {
+        let entry = entry.clone();
+        async move { index_step(cashier.index.record_payment(entry).await) }
+    })
+    .await;
 }
 
 async fn run(paid: PaidDownload, served: ServedShards, end: DownloadEnd) {

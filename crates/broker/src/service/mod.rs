@@ -4,6 +4,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod listing;
+mod money_out;
 pub(crate) mod payments;
 pub(crate) mod providers;
 pub(crate) mod shares;

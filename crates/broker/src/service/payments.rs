@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use shardgate_core::StreamLayout;
 use shardgate_index::{
-    AccountBalance, InvoiceRecord, LedgerAccount, LedgerAccountKind, LedgerEntry, LedgerFilter,
-    PostingSide, TenantRecord,
+    AccountBalance, EntryKind, InvoiceRecord, LedgerAccount, LedgerAccountKind, LedgerEntry,
+    LedgerFilter, PostingSide, TenantRecord,
 };
 use shardgate_payments::{InvoiceState, PaymentError, PaymentHash};
 use shardgate_proto::auth_metadata::ADMIN_KEY;
@@ -31,11 +31,11 @@ use crate::validate::parse_id;
 /// Payments service handlers.
 #[derive(Clone)]
 pub(crate) struct PaymentsService {
-    broker: Arc<Broker>,
+    pub(super) broker: Arc<Broker>,
 }
 
 /// Who asks for earnings or ledger entries.
-enum Viewer {
+pub(super) enum Viewer {
     Admin,
     Tenant(TenantRecord),
 }
@@ -45,7 +45,7 @@ impl PaymentsService {
         Self { broker }
     }
 
-    fn cashier(&self) -> Result<&Arc<Cashier>, BrokerError> {
+    pub(super) fn cashier(&self) -> Result<&Arc<Cashier>, BrokerError> {
         self.broker.cashier.as_ref().ok_or_else(|| {
             BrokerError::FailedPrecondition(
                 "payments are not enabled on this broker (no [payments] section in its configuration)"
@@ -55,7 +55,7 @@ impl PaymentsService {
     }
 
     /// `x-admin-key` if sent (and right), else the tenant of `x-api-key`.
-    async fn viewer(&self, metadata: &MetadataMap) -> Result<Viewer, BrokerError> {
+    pub(super) async fn viewer(&self, metadata: &MetadataMap) -> Result<Viewer, BrokerError> {
         if metadata.get(ADMIN_KEY).is_some() {
             self.broker.auth.admin(metadata).await?;
             return Ok(Viewer::Admin);
@@ -277,6 +277,61 @@ impl Payments for PaymentsService {
                 .await,
         )
     }
+
+    async fn withdraw(
+        &self,
+        request: Request<pb::WithdrawRequest>,
+    ) -> Result<Response<pb::Payout>, Status> {
+        reply(self.withdraw(request.metadata(), request.get_ref()).await)
+    }
+
+    async fn get_payout(
+        &self,
+        request: Request<pb::GetPayoutRequest>,
+    ) -> Result<Response<pb::Payout>, Status> {
+        reply(self.get_payout(request.metadata(), request.get_ref()).await)
+    }
+
+    async fn buy_credit(
+        &self,
+        request: Request<pb::BuyCreditRequest>,
+    ) -> Result<Response<pb::CreditInvoice>, Status> {
+        reply(
+            self.buy_credit(
+                request.metadata(),
+                crate::service::peer_of(&request),
+                request.get_ref(),
+            )
+            .await,
+        )
+    }
+
+    async fn set_payout_address(
+        &self,
+        request: Request<pb::SetPayoutAddressRequest>,
+    ) -> Result<Response<pb::PayoutAddress>, Status> {
+        reply(
+            self.set_payout_address(request.metadata(), request.get_ref())
+                .await,
+        )
+    }
+
+    async fn get_payout_address(
+        &self,
+        request: Request<pb::GetPayoutAddressRequest>,
+    ) -> Result<Response<pb::PayoutAddress>, Status> {
+        reply(
+            self.get_payout_address(request.metadata(), request.get_ref())
+                .await,
+        )
+    }
+
+    async fn get_credit_balance(
+        &self,
+        request: Request<pb::GetCreditBalanceRequest>,
+    ) -> Result<Response<pb::CreditBalance>, Status> {
+        reply(self.credit_balance(request.metadata()).await)
+    }
 }
 
 fn invoice_message(issued: &IssuedInvoice) -> pb::Invoice {
@@ -313,6 +368,9 @@ fn account_kind(raw: i32, field: &'static str) -> Result<Option<LedgerAccountKin
         Ok(pb::AccountKind::Provider) => Ok(Some(LedgerAccountKind::Provider)),
         Ok(pb::AccountKind::Broker) => Ok(Some(LedgerAccountKind::Broker)),
         Ok(pb::AccountKind::Lightning) => Ok(Some(LedgerAccountKind::Lightning)),
+        Ok(pb::AccountKind::Payouts) => Ok(Some(LedgerAccountKind::Payouts)),
+        Ok(pb::AccountKind::Credit) => Ok(Some(LedgerAccountKind::Credit)),
+        Ok(pb::AccountKind::CreditHeld) => Ok(Some(LedgerAccountKind::CreditHeld)),
         Err(_) => Err(BrokerError::invalid(
             field,
             format!("unknown account kind {raw}"),
@@ -321,7 +379,7 @@ fn account_kind(raw: i32, field: &'static str) -> Result<Option<LedgerAccountKin
 }
 
 /// A filter account; an unset kind with an empty id means "any account".
-fn account_of(a: &pb::Account) -> Result<Option<LedgerAccount>, BrokerError> {
+pub(super) fn account_of(a: &pb::Account) -> Result<Option<LedgerAccount>, BrokerError> {
     match account_kind(a.kind, "account.kind")? {
         Some(kind) => Ok(Some(LedgerAccount {
             kind,
@@ -341,10 +399,13 @@ fn kind_message(kind: LedgerAccountKind) -> pb::AccountKind {
         LedgerAccountKind::Provider => pb::AccountKind::Provider,
         LedgerAccountKind::Broker => pb::AccountKind::Broker,
         LedgerAccountKind::Lightning => pb::AccountKind::Lightning,
+        LedgerAccountKind::Payouts => pb::AccountKind::Payouts,
+        LedgerAccountKind::Credit => pb::AccountKind::Credit,
+        LedgerAccountKind::CreditHeld => pb::AccountKind::CreditHeld,
     }
 }
 
-fn account_message(a: &LedgerAccount) -> pb::Account {
+pub(super) fn account_message(a: &LedgerAccount) -> pb::Account {
     pb::Account {
         kind: kind_message(a.kind) as i32,
         id: a.id.clone(),
@@ -352,10 +413,7 @@ fn account_message(a: &LedgerAccount) -> pb::Account {
 }
 
 fn balance_message(b: &AccountBalance) -> pb::AccountBalance {
-    let balance_msat = match b.account.kind {
-        LedgerAccountKind::Lightning => b.debited_msat.saturating_sub(b.credited_msat),
-        _ => b.credited_msat.saturating_sub(b.debited_msat),
-    };
+    let balance_msat = b.balance_msat();
     pb::AccountBalance {
         account: Some(account_message(&b.account)),
         credited_msat: b.credited_msat,
@@ -367,7 +425,8 @@ fn balance_message(b: &AccountBalance) -> pb::AccountBalance {
 fn entry_message(e: &LedgerEntry) -> pb::LedgerEntry {
     pb::LedgerEntry {
         entry_id: hex::encode(e.entry_id),
-        blob_id: e.blob_id.to_hex(),
+        blob_id: e.blob_id.map(|b| b.to_hex()).unwrap_or_default(),
+        kind: entry_kind_message(e.kind) as i32,
         settled_at: Some(timestamp(e.settled_at_unix_ms)),
         postings: e
             .postings
@@ -381,6 +440,19 @@ fn entry_message(e: &LedgerEntry) -> pb::LedgerEntry {
                 amount_msat: p.amount_msat,
             })
             .collect(),
+    }
+}
+
+fn entry_kind_message(kind: EntryKind) -> pb::LedgerEntryKind {
+    match kind {
+        EntryKind::Download => pb::LedgerEntryKind::Download,
+        EntryKind::CreditPurchase => pb::LedgerEntryKind::CreditPurchase,
+        EntryKind::CreditReserved => pb::LedgerEntryKind::CreditReserved,
+        EntryKind::CreditDownload => pb::LedgerEntryKind::CreditDownload,
+        EntryKind::CreditReleased => pb::LedgerEntryKind::CreditReleased,
+        EntryKind::PayoutStarted => pb::LedgerEntryKind::PayoutStarted,
+        EntryKind::PayoutSucceeded => pb::LedgerEntryKind::PayoutSucceeded,
+        EntryKind::PayoutFailed => pb::LedgerEntryKind::PayoutFailed,
     }
 }
 

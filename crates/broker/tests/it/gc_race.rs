@@ -199,6 +199,73 @@ impl Index for GcWinsOnce {
     async fn record_payment(&self, e: LedgerEntry) -> Result<bool, IndexError> {
         self.inner.record_payment(e).await
     }
+    async fn start_payout(
+        &self,
+        p: shardgate_index::PayoutRecord,
+        e: LedgerEntry,
+    ) -> Result<shardgate_index::PayoutStart, IndexError> {
+        self.inner.start_payout(p, e).await
+    }
+    async fn finish_payout(
+        &self,
+        h: &PaymentHash,
+        attempt: u32,
+        to: shardgate_index::PayoutState,
+        at: u64,
+        e: LedgerEntry,
+    ) -> Result<shardgate_index::PayoutRecord, IndexError> {
+        self.inner.finish_payout(h, attempt, to, at, e).await
+    }
+    async fn payout(
+        &self,
+        h: &PaymentHash,
+    ) -> Result<Option<shardgate_index::PayoutRecord>, IndexError> {
+        self.inner.payout(h).await
+    }
+    async fn payouts_in_flight(
+        &self,
+        after: Option<PaymentHash>,
+        limit: usize,
+    ) -> Result<Vec<shardgate_index::PayoutRecord>, IndexError> {
+        self.inner.payouts_in_flight(after, limit).await
+    }
+    async fn put_payout_address(
+        &self,
+        r: shardgate_index::PayoutAddressRecord,
+    ) -> Result<(), IndexError> {
+        self.inner.put_payout_address(r).await
+    }
+    async fn remove_payout_address(&self, a: &LedgerAccount) -> Result<bool, IndexError> {
+        self.inner.remove_payout_address(a).await
+    }
+    async fn payout_address(
+        &self,
+        a: &LedgerAccount,
+    ) -> Result<Option<shardgate_index::PayoutAddressRecord>, IndexError> {
+        self.inner.payout_address(a).await
+    }
+    async fn payout_addresses(
+        &self,
+    ) -> Result<Vec<shardgate_index::PayoutAddressRecord>, IndexError> {
+        self.inner.payout_addresses().await
+    }
+    async fn insert_credit(&self, c: shardgate_index::CreditRecord) -> Result<(), IndexError> {
+        self.inner.insert_credit(c).await
+    }
+    async fn credit(
+        &self,
+        h: &PaymentHash,
+    ) -> Result<Option<shardgate_index::CreditRecord>, IndexError> {
+        self.inner.credit(h).await
+    }
+    async fn fund_credit(
+        &self,
+        h: &PaymentHash,
+        at: u64,
+        e: LedgerEntry,
+    ) -> Result<shardgate_index::CreditRecord, IndexError> {
+        self.inner.fund_credit(h, at, e).await
+    }
     async fn ledger_balances(&self) -> Result<Vec<AccountBalance>, IndexError> {
         self.inner.ledger_balances().await
     }

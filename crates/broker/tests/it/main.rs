@@ -10,6 +10,7 @@ mod access;
 mod direct_download;
 mod gc_race;
 mod lifecycle;
+mod money_property;
 mod operations;
 mod payments;
 mod round_trip;

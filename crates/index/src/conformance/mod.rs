@@ -24,6 +24,7 @@ mod listing;
 pub mod payment_fixtures;
 mod payments;
 mod payments_durability;
+mod payouts;
 mod providers;
 mod race;
 mod share_downloads;
@@ -63,6 +64,11 @@ pub use payments::{
     pending_hold_invoices_pages_by_hash, reserve_use_until_exhausted_and_release_floor,
 };
 pub use payments_durability::{concurrent_record_payment_counts_once, payments_survive_reopen};
+pub use payouts::{
+    concurrent_payouts_never_overdraw, credit_funded_once_and_never_overspent,
+    failed_payout_reverses_and_may_be_retried, payout_addresses_round_trip,
+    payout_takes_money_once_and_refuses_overdraft,
+};
 pub use providers::{
     concurrent_shard_updates_land_exactly_once, providers_crud, shards_on_provider_pages,
 };
@@ -132,6 +138,11 @@ macro_rules! conformance_tests {
             list_ledger_pages_filters_and_inserts_between_pages,
             malformed_ledger_token_is_invalid,
             concurrent_record_payment_counts_once,
+            payout_takes_money_once_and_refuses_overdraft,
+            failed_payout_reverses_and_may_be_retried,
+            concurrent_payouts_never_overdraw,
+            credit_funded_once_and_never_overspent,
+            payout_addresses_round_trip,
             share_round_trip_and_create_rules,
             list_shares_pages_by_id_and_filters_by_blob,
             revoke_share_is_idempotent_and_owner_only,

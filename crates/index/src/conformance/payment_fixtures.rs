@@ -74,8 +74,65 @@ pub fn payment(
     }
     LedgerEntry {
         entry_id: hash(seed),
-        blob_id: ContentId::of(format!("blob:{seed}").as_bytes()),
+        kind: crate::EntryKind::Download,
+        blob_id: Some(ContentId::of(format!("blob:{seed}").as_bytes())),
         settled_at_unix_ms: at_unix_ms,
         postings,
+    }
+}
+
+/// An entry of `kind` moving `amount` msat from `from` (debit) to `to`
+/// (credit).
+pub fn transfer(
+    seed: &str,
+    kind: crate::EntryKind,
+    from: LedgerAccount,
+    to: LedgerAccount,
+    amount: u64,
+) -> LedgerEntry {
+    LedgerEntry {
+        entry_id: hash(seed),
+        kind,
+        blob_id: None,
+        settled_at_unix_ms: 1_700_000_000_000,
+        postings: vec![
+            posting(from, PostingSide::Debit, amount),
+            posting(to, PostingSide::Credit, amount),
+        ],
+    }
+}
+
+/// A first payout attempt of `amount` + `reserve` msat out of `account`.
+pub fn payout(
+    seed: &str,
+    account: LedgerAccount,
+    amount: u64,
+    reserve: u64,
+) -> crate::PayoutRecord {
+    crate::PayoutRecord {
+        payment_hash: hash(seed),
+        account,
+        amount_msat: amount,
+        fee_reserve_msat: reserve,
+        payment_request: format!("lnbcrt1payout{seed}"),
+        attempt: 1,
+        origin: crate::PayoutOrigin::Withdrawal,
+        started_at_unix_ms: 1_700_000_000_000,
+        finished_at_unix_ms: None,
+        state: crate::PayoutState::InFlight,
+    }
+}
+
+/// A fresh credit of `amount` msat.
+pub fn credit(seed: &str, amount: u64) -> crate::CreditRecord {
+    crate::CreditRecord {
+        payment_hash: hash(seed),
+        token_id: *ContentId::of(format!("credit-token:{seed}").as_bytes()).as_bytes(),
+        amount_msat: amount,
+        payment_request: format!("lnbcrt1credit{seed}"),
+        created_at_unix_ms: 1_700_000_000_000,
+        expires_at_unix_ms: 1_700_000_003_600,
+        credential_expires_at_unix_ms: 1_700_000_086_400,
+        funded_at_unix_ms: None,
     }
 }

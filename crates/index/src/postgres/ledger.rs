@@ -12,7 +12,7 @@ use shardgate_core::ContentId;
 
 use super::errors::{col, col_id, col_int, col_u64, from_pg, pg};
 use super::numeric::U64;
-use crate::codec::{account_kind_from_tag, account_kind_tag};
+use crate::codec::{account_kind_from_tag, account_kind_tag, entry_kind_from_tag, entry_kind_tag};
 use crate::error::IndexError;
 use crate::payment_rules;
 use crate::payments::{
@@ -46,12 +46,13 @@ pub(super) async fn record(txn: &Transaction<'_>, entry: LedgerEntry) -> Result<
     let at = U64(entry.settled_at_unix_ms);
     let inserted = txn
         .execute(
-            "INSERT INTO ledger_entries (entry_id, blob_id, settled_at_unix_ms) \
-             VALUES ($1, $2, $3) ON CONFLICT (entry_id) DO NOTHING",
+            "INSERT INTO ledger_entries (entry_id, blob_id, settled_at_unix_ms, kind) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (entry_id) DO NOTHING",
             &[
                 &entry.entry_id.as_slice(),
-                &entry.blob_id.as_bytes().as_slice(),
+                &entry.blob_id.as_ref().map(|b| b.as_bytes().as_slice()),
                 &at,
+                &i16::from(entry_kind_tag(entry.kind)),
             ],
         )
         .await
@@ -85,12 +86,13 @@ pub(super) async fn record(txn: &Transaction<'_>, entry: LedgerEntry) -> Result<
     for (account, (credited, debited)) in payment_rules::entry_totals(&entry) {
         let credited = u64::try_from(credited).map_err(|_| too_large(&account))?;
         let debited = u64::try_from(debited).map_err(|_| too_large(&account))?;
-        txn.execute(
+        let row = txn.query_one(
             "INSERT INTO ledger_balances (account_kind, account_id, credited_msat, debited_msat) \
              VALUES ($1, $2, $3, $4) \
              ON CONFLICT (account_kind, account_id) DO UPDATE \
              SET credited_msat = ledger_balances.credited_msat + excluded.credited_msat, \
-                 debited_msat = ledger_balances.debited_msat + excluded.debited_msat",
+                 debited_msat = ledger_balances.debited_msat + excluded.debited_msat \
+             RETURNING credited_msat, debited_msat",
             &[
                 &kind_column(&account),
                 &account.id,
@@ -104,6 +106,15 @@ pub(super) async fn record(txn: &Transaction<'_>, entry: LedgerEntry) -> Result<
             IndexError::Invalid { .. } => too_large(&account),
             other => other,
         })?;
+        // The upsert holds the row lock until commit, so a concurrent entry
+        // on this account waits and then sees this total: a returned
+        // error rolls the whole entry back.
+        let after = AccountBalance {
+            account: account.clone(),
+            credited_msat: col_u64(&row, "credited_msat")?,
+            debited_msat: col_u64(&row, "debited_msat")?,
+        };
+        payment_rules::check_not_negative(&after, (u128::from(credited), u128::from(debited)))?;
     }
     Ok(true)
 }
@@ -223,7 +234,7 @@ async fn load_entries(client: &Client, ids: &[&[u8]]) -> Result<Vec<LedgerEntry>
     }
     let entries = client
         .query(
-            "SELECT entry_id, blob_id, settled_at_unix_ms FROM ledger_entries \
+            "SELECT entry_id, kind, blob_id, settled_at_unix_ms FROM ledger_entries \
              WHERE entry_id = ANY($1) ORDER BY settled_at_unix_ms, entry_id",
             &[&ids],
         )
@@ -264,7 +275,16 @@ async fn load_entries(client: &Client, ids: &[&[u8]]) -> Result<Vec<LedgerEntry>
             let entry_id = col_id(row, "entry_id")?;
             Ok(LedgerEntry {
                 entry_id,
-                blob_id: ContentId::from_bytes(col_id(row, "blob_id")?),
+                kind: entry_kind_from_tag(col_int(row, "kind")?, "ledger entry kind")?,
+                blob_id: col::<Option<&[u8]>>(row, "blob_id")?
+                    .map(|b| {
+                        <[u8; 32]>::try_from(b)
+                            .map(ContentId::from_bytes)
+                            .map_err(|_| {
+                                IndexError::corrupt("ledger entry blob_id is not 32 bytes")
+                            })
+                    })
+                    .transpose()?,
                 settled_at_unix_ms: col_u64(row, "settled_at_unix_ms")?,
                 postings: by_entry.remove(&entry_id).unwrap_or_default(),
             })

@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("../../migrations/0001_index.sql")),
     (2, include_str!("../../migrations/0002_payments.sql")),
     (3, include_str!("../../migrations/0003_shares.sql")),
+    (4, include_str!("../../migrations/0004_payouts_credit.sql")),
 ];
 
 /// The version this build writes.

@@ -17,6 +17,7 @@ mod ledger;
 mod migrate;
 mod numeric;
 mod payments;
+mod payouts;
 mod providers;
 mod rows;
 mod shares;
@@ -36,6 +37,7 @@ use self::errors::pg;
 use self::gc_lease::GcLease;
 use self::tls::PgTls;
 use self::txn::{LockFor, TxFuture};
+use crate::credits::CreditRecord;
 use crate::error::IndexError;
 use crate::index::Index;
 use crate::payment_rules;
@@ -43,6 +45,7 @@ use crate::payments::{
     AccountBalance, InvoiceProgress, InvoiceRecord, LedgerAccount, LedgerEntry, LedgerFilter,
     PaymentHash,
 };
+use crate::payouts::{PayoutAddressRecord, PayoutRecord, PayoutStart, PayoutState};
 use crate::records::{
     BlobRecord, ChunkRecord, CommitOutcome, NewBlob, Price, ProviderRecord, ShardLocation,
     ShardUpdate, TenantId, TenantRecord, Visibility,
@@ -416,6 +419,77 @@ impl Index for PostgresIndex {
     async fn record_payment(&self, entry: LedgerEntry) -> Result<bool, IndexError> {
         payment_rules::check_ledger_entry(&entry)?;
         self.write(move |t| Box::pin(ledger::record(t, entry)))
+            .await
+    }
+    async fn start_payout(
+        &self,
+        payout: PayoutRecord,
+        entry: LedgerEntry,
+    ) -> Result<PayoutStart, IndexError> {
+        payment_rules::check_new_payout(&payout)?;
+        payment_rules::check_ledger_entry(&entry)?;
+        self.write(move |t| Box::pin(payouts::start(t, payout, entry)))
+            .await
+    }
+    async fn finish_payout(
+        &self,
+        hash: &PaymentHash,
+        attempt: u32,
+        to: PayoutState,
+        at_unix_ms: u64,
+        entry: LedgerEntry,
+    ) -> Result<PayoutRecord, IndexError> {
+        payment_rules::check_ledger_entry(&entry)?;
+        let hash = *hash;
+        self.write(move |t| Box::pin(payouts::finish(t, hash, attempt, to, at_unix_ms, entry)))
+            .await
+    }
+    async fn payout(&self, hash: &PaymentHash) -> Result<Option<PayoutRecord>, IndexError> {
+        payouts::get(&**self.client().await?, hash).await
+    }
+    async fn payouts_in_flight(
+        &self,
+        after: Option<PaymentHash>,
+        limit: usize,
+    ) -> Result<Vec<PayoutRecord>, IndexError> {
+        payouts::in_flight(&**self.client().await?, after, limit).await
+    }
+    async fn put_payout_address(&self, record: PayoutAddressRecord) -> Result<(), IndexError> {
+        payment_rules::check_payout_address(&record)?;
+        self.write(move |t| Box::pin(payouts::put_address(t, record)))
+            .await
+    }
+    async fn remove_payout_address(&self, account: &LedgerAccount) -> Result<bool, IndexError> {
+        let account = account.clone();
+        self.write(move |t| Box::pin(payouts::remove_address(t, account)))
+            .await
+    }
+    async fn payout_address(
+        &self,
+        account: &LedgerAccount,
+    ) -> Result<Option<PayoutAddressRecord>, IndexError> {
+        payouts::address(&**self.client().await?, account).await
+    }
+    async fn payout_addresses(&self) -> Result<Vec<PayoutAddressRecord>, IndexError> {
+        payouts::addresses(&**self.client().await?).await
+    }
+    async fn insert_credit(&self, credit: CreditRecord) -> Result<(), IndexError> {
+        payment_rules::check_new_credit(&credit)?;
+        self.write(move |t| Box::pin(payouts::insert_credit(t, credit)))
+            .await
+    }
+    async fn credit(&self, hash: &PaymentHash) -> Result<Option<CreditRecord>, IndexError> {
+        payouts::credit(&**self.client().await?, hash).await
+    }
+    async fn fund_credit(
+        &self,
+        hash: &PaymentHash,
+        at_unix_ms: u64,
+        entry: LedgerEntry,
+    ) -> Result<CreditRecord, IndexError> {
+        payment_rules::check_ledger_entry(&entry)?;
+        let hash = *hash;
+        self.write(move |t| Box::pin(payouts::fund_credit(t, hash, at_unix_ms, entry)))
             .await
     }
     async fn ledger_balances(&self) -> Result<Vec<AccountBalance>, IndexError> {

@@ -43,8 +43,10 @@ pub(super) fn record(txn: &WriteTransaction, entry: &LedgerEntry) -> Result<bool
             credited_msat,
             debited_msat,
         };
-        // An overflow is `Invalid`: the transaction is dropped, nothing written.
+        // An overflow is `Invalid`, a balance below zero
+        // `InsufficientBalance`: the transaction is dropped, nothing written.
         payment_rules::add_to_balance(&mut balance, change)?;
+        payment_rules::check_not_negative(&balance, change)?;
         balances.insert(key, (balance.credited_msat, balance.debited_msat))?;
     }
     Ok(true)

@@ -12,6 +12,7 @@ mod blobs;
 mod chunks;
 mod ledger;
 mod payments;
+mod payouts;
 mod providers;
 mod shares;
 mod tables;
@@ -24,6 +25,7 @@ use async_trait::async_trait;
 use redb::{Database, ReadTransaction, WriteTransaction};
 use shardgate_core::ContentId;
 
+use crate::credits::CreditRecord;
 use crate::error::IndexError;
 use crate::index::Index;
 use crate::payment_rules;
@@ -31,6 +33,7 @@ use crate::payments::{
     AccountBalance, InvoiceProgress, InvoiceRecord, LedgerAccount, LedgerEntry, LedgerFilter,
     PaymentHash,
 };
+use crate::payouts::{PayoutAddressRecord, PayoutRecord, PayoutStart, PayoutState};
 use crate::records::{
     BlobRecord, ChunkRecord, CommitOutcome, NewBlob, Price, ProviderRecord, ShardLocation,
     ShardUpdate, TenantId, TenantRecord, Visibility,
@@ -305,6 +308,81 @@ impl Index for RedbIndex {
     async fn record_payment(&self, entry: LedgerEntry) -> Result<bool, IndexError> {
         payment_rules::check_ledger_entry(&entry)?;
         self.write(move |txn| ledger::record(txn, &entry)).await
+    }
+    async fn start_payout(
+        &self,
+        payout: PayoutRecord,
+        entry: LedgerEntry,
+    ) -> Result<PayoutStart, IndexError> {
+        payment_rules::check_new_payout(&payout)?;
+        payment_rules::check_ledger_entry(&entry)?;
+        self.write(move |txn| payouts::start(txn, &payout, &entry))
+            .await
+    }
+    async fn finish_payout(
+        &self,
+        hash: &PaymentHash,
+        attempt: u32,
+        to: PayoutState,
+        at_unix_ms: u64,
+        entry: LedgerEntry,
+    ) -> Result<PayoutRecord, IndexError> {
+        payment_rules::check_ledger_entry(&entry)?;
+        let hash = *hash;
+        self.write(move |txn| payouts::finish(txn, &hash, attempt, &to, at_unix_ms, &entry))
+            .await
+    }
+    async fn payout(&self, hash: &PaymentHash) -> Result<Option<PayoutRecord>, IndexError> {
+        let hash = *hash;
+        self.read(move |txn| payouts::get(txn, &hash)).await
+    }
+    async fn payouts_in_flight(
+        &self,
+        after: Option<PaymentHash>,
+        limit: usize,
+    ) -> Result<Vec<PayoutRecord>, IndexError> {
+        self.read(move |txn| payouts::in_flight(txn, after, limit))
+            .await
+    }
+    async fn put_payout_address(&self, record: PayoutAddressRecord) -> Result<(), IndexError> {
+        payment_rules::check_payout_address(&record)?;
+        self.write(move |txn| payouts::put_address(txn, &record))
+            .await
+    }
+    async fn remove_payout_address(&self, account: &LedgerAccount) -> Result<bool, IndexError> {
+        let account = account.clone();
+        self.write(move |txn| payouts::remove_address(txn, &account))
+            .await
+    }
+    async fn payout_address(
+        &self,
+        account: &LedgerAccount,
+    ) -> Result<Option<PayoutAddressRecord>, IndexError> {
+        let account = account.clone();
+        self.read(move |txn| payouts::address(txn, &account)).await
+    }
+    async fn payout_addresses(&self) -> Result<Vec<PayoutAddressRecord>, IndexError> {
+        self.read(payouts::addresses).await
+    }
+    async fn insert_credit(&self, credit: CreditRecord) -> Result<(), IndexError> {
+        payment_rules::check_new_credit(&credit)?;
+        self.write(move |txn| payouts::insert_credit(txn, &credit))
+            .await
+    }
+    async fn credit(&self, hash: &PaymentHash) -> Result<Option<CreditRecord>, IndexError> {
+        let hash = *hash;
+        self.read(move |txn| payouts::credit(txn, &hash)).await
+    }
+    async fn fund_credit(
+        &self,
+        hash: &PaymentHash,
+        at_unix_ms: u64,
+        entry: LedgerEntry,
+    ) -> Result<CreditRecord, IndexError> {
+        payment_rules::check_ledger_entry(&entry)?;
+        let hash = *hash;
+        self.write(move |txn| payouts::fund_credit(txn, &hash, at_unix_ms, &entry))
+            .await
     }
     async fn ledger_balances(&self) -> Result<Vec<AccountBalance>, IndexError> {
         self.read(ledger::balances).await

@@ -64,6 +64,16 @@ pub(super) const LEDGER_BY_ACCOUNT: TableDefinition<(u8, &str, u64, Id), ()> =
 pub(super) const LEDGER_BALANCES: TableDefinition<(u8, &str), (u64, u64)> =
     TableDefinition::new("ledger_balances");
 pub(super) const SHARES: TableDefinition<ShareKey, &[u8]> = TableDefinition::new("shares");
+/// Payouts by payment hash; `PAYOUTS_IN_FLIGHT` lists the ones not final
+/// (changed in the same transaction as the record).
+pub(super) const PAYOUTS: TableDefinition<Id, &[u8]> = TableDefinition::new("payouts");
+pub(super) const PAYOUTS_IN_FLIGHT: TableDefinition<Id, ()> =
+    TableDefinition::new("payouts_in_flight");
+/// Standing payout orders by account (kind tag, id).
+pub(super) const PAYOUT_ADDRESSES: TableDefinition<(u8, &str), &[u8]> =
+    TableDefinition::new("payout_addresses");
+/// Credit invoices by payment hash.
+pub(super) const CREDITS: TableDefinition<Id, &[u8]> = TableDefinition::new("credits");
 pub(super) const SHARES_BY_OWNER: TableDefinition<(&str, ShareKey), ()> =
     TableDefinition::new("shares_by_owner");
 pub(super) const SHARES_BY_BLOB: TableDefinition<(&str, Id, ShareKey), ()> =
@@ -115,6 +125,10 @@ pub(super) fn init(db: &Database) -> Result<(), IndexError> {
         txn.open_table(LEDGER_BY_ACCOUNT)?;
         txn.open_table(LEDGER_BALANCES)?;
         txn.open_table(SHARES)?;
+        txn.open_table(PAYOUTS)?;
+        txn.open_table(PAYOUTS_IN_FLIGHT)?;
+        txn.open_table(CREDITS)?;
+        txn.open_table(PAYOUT_ADDRESSES)?;
         txn.open_table(SHARES_BY_OWNER)?;
         txn.open_table(SHARES_BY_BLOB)?;
         Ok(())

@@ -7,11 +7,13 @@
 //! * [`caveats`]: our caveats and the rule that later caveats may only
 //!   narrow earlier ones.
 //! * [`token`]: minting and verifying with the broker's root key.
+//! * [`credit`]: prepaid credit tokens (a balance, not a blob).
 //! * [`header`]: the `authorization` and `www-authenticate` values.
 //!
 //! The byte layout is documented in the crate README.
 
 pub mod caveats;
+pub mod credit;
 pub mod header;
 pub mod identifier;
 pub mod macaroon;
@@ -23,6 +25,7 @@ use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 pub use caveats::PaidRange;
+pub use credit::{VerifiedCredit, is_credit_credential};
 pub use header::{
     L402Challenge, L402Credential, authorization, parse_authorization, parse_www_authenticate,
     www_authenticate,

@@ -116,6 +116,11 @@ impl L402Keys {
         L402Keys { root_key }
     }
 
+    /// The root key, for the other token kinds of this module.
+    pub(super) fn root_key(&self) -> &[u8; 32] {
+        &self.root_key
+    }
+
     /// Uses `root_key` as is (tests and golden vectors).
     pub fn from_root_key(root_key: [u8; 32]) -> L402Keys {
         L402Keys { root_key }

@@ -20,6 +20,7 @@ mod decode;
 mod invoice;
 pub mod metrics;
 mod pay;
+mod payout;
 mod pinned_tls;
 mod status_map;
 
@@ -35,6 +36,7 @@ pub use create::MAX_MEMO_BYTES;
 pub use decode::DecodedInvoice;
 pub use invoice::{InvoiceState, InvoiceStatus, NewInvoice};
 pub use pay::InvoiceSubscription;
+pub use payout::PayoutUpdate;
 
 use crate::error::PaymentError;
 use crate::l402::{PaymentHash, Preimage};

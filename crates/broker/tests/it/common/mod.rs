@@ -48,10 +48,19 @@ impl TestBroker {
     }
 
     /// Stops, then starts a new broker on the same index and providers.
-    pub(crate) async fn restart(mut self) -> TestBroker {
+    pub(crate) async fn restart(self) -> TestBroker {
+        self.restart_with(|_| {}).await
+    }
+
+    /// As [`TestBroker::restart`], with the same config change as at start
+    /// (a `[payments]` section, say).
+    pub(crate) async fn restart_with(
+        mut self,
+        tweak: impl FnOnce(&mut BrokerConfig),
+    ) -> TestBroker {
         self.shutdown_and_wait().await;
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
-        Self::start_in(dir, |_| {}, None).await
+        Self::start_in(dir, tweak, None).await
     }
 
     /// With `/metrics` on `metrics` (bound by the caller).
