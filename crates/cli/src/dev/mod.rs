@@ -3,6 +3,7 @@
 //! then a scripted round trip that shows where the bytes went.
 
 mod lightning;
+mod money;
 mod payments;
 mod round_trip;
 mod setup;
@@ -121,7 +122,7 @@ async fn script(
     let sample = work.join(SAMPLE_NAME);
     let original = generate(&sample, args.sample_size)?;
     // Four steps, five with --file.
-    let total = if args.file.is_some() { 5 } else { 4 };
+    let total = if args.file.is_some() { 6 } else { 5 };
     println!(
         "\n[1/{total}] upload and download {SAMPLE_NAME}: {} of generated data",
         human::size(args.sample_size)
@@ -166,7 +167,14 @@ async fn script(
     }
 
     println!("\n[{step}/{total}] a paid download over Lightning (L402)");
-    payments::paid_round_trip(&tenant, &operator, lightning, dir, work).await?;
+    let (priced, priced_bytes) =
+        payments::paid_round_trip(&tenant, &operator, lightning, dir, work).await?;
+
+    println!(
+        "\n[{}/{total}] prepaid credit, and the owner's earnings withdrawn",
+        step + 1
+    );
+    money::credit_and_withdrawal(&tenant, lightning, &priced, &priced_bytes).await?;
 
     println!(
         "\nround trip verified: {} up and back, byte-identical, BLAKE3 {}",

@@ -42,7 +42,7 @@ pub(super) async fn paid_round_trip(
     lightning: &DevLightning,
     dir: &Path,
     work: &Path,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<(String, Vec<u8>)> {
     let path = work.join(PRICED_NAME);
     let original = generate(&path, PRICED_BYTES)?;
     let priced = PutOptions {
@@ -111,7 +111,7 @@ pub(super) async fn paid_round_trip(
     let (manifest, placements) = shards::placements(tenant, dir, &blob_id).await?;
     shards::print_chunks(&manifest, &placements)?;
     served_by(&entry, &placements, manifest.params().k());
-    Ok(())
+    Ok((blob_id, original))
 }
 
 /// Says whether the providers credited are those holding the data shards
