@@ -275,3 +275,80 @@ fn a_hold_invoice_is_settled_only_after_the_download() {
     assert_eq!(std::fs::read(out).expect("copy"), original);
     assert_eq!(lightning.payer().balance_msat(), WALLET_MSAT - PRICE_MSAT);
 }
+
+/// Prepaid credit and money out through the binary: `credit buy` pays from
+/// the payer's node and prints the credential; `get --credit` downloads
+/// until the balance runs out (then the download's own challenge, naming
+/// the balance); the owner withdraws with `withdraw --amount-msat` to an
+/// invoice made on its node, and the operator pays a provider.
+#[test]
+fn credit_pays_downloads_and_the_owner_withdraws_to_its_node() {
+    let lightning = Lightning::start();
+    let (served, api_key, blob_id, original) = priced_blob(&lightning);
+    let flags = lightning.payer_flags();
+
+    let bought = ok(served.cli(&args(&["credit", "buy", "24000"], &flags)));
+    let credential = field(&bought, "credential");
+    assert!(credential.contains(':'), "{bought}");
+    assert_eq!(lightning.payer().balance_msat(), WALLET_MSAT - 24_000);
+    for _ in 0..2 {
+        let out = served.cli_as(&api_key, &["get", &blob_id, "--credit", &credential]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(out.stdout, original);
+    }
+    assert_eq!(
+        lightning.payer().balance_msat(),
+        WALLET_MSAT - 24_000,
+        "no payment per download"
+    );
+    let line = fails_with(
+        served.cli_as(&api_key, &["get", &blob_id, "--credit", &credential]),
+        "UNAUTHENTICATED",
+    );
+    assert!(line.contains("holds 0 msat"), "{line}");
+    let balance = ok(served.cli(&["credit", "balance", "--credit", &credential]));
+    assert!(
+        field(&balance, "balance").starts_with("0 msat"),
+        "{balance}"
+    );
+
+    // The owner earned 70 % of two 12 sat downloads: 16,800 msat.
+    let owner = |args: &[&str]| {
+        std::process::Command::new(common::bin())
+            .args(args)
+            .env("SHARDGATE_BROKER", &served.url)
+            .env("SHARDGATE_API_KEY", &api_key)
+            .env_remove("SHARDGATE_ADMIN_KEY")
+            .output()
+            .expect("run shardgate")
+    };
+    let before = lightning.payer().balance_msat();
+    let withdrawn = ok(owner(&args(&["withdraw", "--amount-msat", "5000"], &flags)));
+    assert!(
+        field(&withdrawn, "state").starts_with("succeeded"),
+        "{withdrawn}"
+    );
+    assert_eq!(lightning.payer().balance_msat(), before + 5_000);
+    let earnings = ok(owner(&["earnings"]));
+    assert!(earnings.contains("11,800 msat"), "{earnings}");
+    // More than is left: refused, with the balance.
+    let line = fails_with(
+        owner(&args(&["withdraw", "--amount-msat", "11800"], &flags)),
+        "FAILED_PRECONDITION",
+    );
+    assert!(line.contains("holds 11800 msat"), "{line}");
+    // A tenant cannot name another account.
+    let line = fails_with(
+        owner(&args(
+            &["withdraw", "--amount-msat", "1000", "--account", "broker"],
+            &flags,
+        )),
+        "PERMISSION_DENIED",
+    );
+    assert!(line.contains("own OWNER account"), "{line}");
+    // The ledger lists the payout's two steps.
+    let ledger = ok(served.cli(&["ledger"]));
+    assert!(ledger.contains("payout started"), "{ledger}");
+    assert!(ledger.contains("payout succeeded"), "{ledger}");
+    assert!(ledger.contains("credit purchase"), "{ledger}");
+}
