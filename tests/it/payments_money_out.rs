@@ -90,12 +90,14 @@ async fn wallet_invoice(paid: &PaidBroker, amount_msat: u64) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_owner_withdraws_its_earnings_to_its_wallet_exactly_once() {
-    let paid = PaidBroker::start(&[("payout_min_fee_reserve_msat", "1000")], "")
+    let paid = PaidBroker::start(&[("payout_min_fee_reserve_msat", "2000")], "")
         .await
         .expect("start");
     let earned = owner_with_earnings(&paid, 3).await;
     assert_eq!(earned, 3 * 35_000);
     check_books(&paid).await;
+    // Routes cost 1 sat + 0.1 %: 1,060 msat for 60,000, inside the reserve.
+    paid.lightning.broker_node().set_routing_fee(1_000, 1_000);
 
     let client = owner_client(&paid, &paid.client().await);
     let wallet_before = paid.lightning.payer_balance_msat();
@@ -108,6 +110,10 @@ async fn an_owner_withdraws_its_earnings_to_its_wallet_exactly_once() {
         Preimage::from_slice(&hex::decode(&payout.preimage).expect("hex")).expect("32 bytes");
     assert_eq!(preimage.payment_hash().to_hex(), payout.payment_hash);
     assert_eq!(paid.lightning.payer_balance_msat(), wallet_before + 60_000);
+    assert_eq!(
+        payout.fee_msat, 1_060,
+        "the route's fee, booked to the owner"
+    );
     assert_eq!(
         owner_balance(&paid).await,
         earned - 60_000 - payout.fee_msat
@@ -164,24 +170,37 @@ async fn an_owner_withdraws_its_earnings_to_its_wallet_exactly_once() {
         .expect_err("not yours");
     assert_eq!(denied.code(), Some(Code::PermissionDenied), "{denied:?}");
 
-    // The admin pays a provider its share.
+    // The admin pays a provider its share: the one that earned most (the
+    // providers holding the blob's data shards earned; placement decides
+    // which).
     let admin = paid.broker.admin_client().await.expect("admin");
-    let providers = admin
+    let earner = admin
         .earnings(pb::AccountKind::Provider)
         .await
-        .expect("earnings");
-    let fs0 = providers
+        .expect("earnings")
         .balances
-        .iter()
-        .find(|b| b.account.as_ref().is_some_and(|a| a.id == "fs0"))
+        .into_iter()
+        .max_by_key(|b| b.balance_msat)
+        .expect("a provider earned");
+    let earned_by_provider = earner.balance_msat;
+    assert!(earned_by_provider > 4_000, "{earner:?}");
+    let out = admin
+        .withdraw(
+            &wallet_invoice(&paid, earned_by_provider - 2_000).await,
+            earner.account.clone(),
+        )
+        .await
+        .expect("provider withdrawal");
+    assert_eq!(out.state(), pb::PayoutState::Succeeded, "{out:?}");
+    let left = admin
+        .earnings(pb::AccountKind::Provider)
+        .await
+        .expect("earnings")
+        .balances
+        .into_iter()
+        .find(|b| b.account == earner.account)
         .map_or(0, |b| b.balance_msat);
-    if fs0 > 2_000 {
-        let out = admin
-            .withdraw(&wallet_invoice(&paid, fs0 - 1_000).await, Some(provider))
-            .await
-            .expect("provider withdrawal");
-        assert_eq!(out.state(), pb::PayoutState::Succeeded, "{out:?}");
-    }
+    assert_eq!(left, 2_000 - out.fee_msat);
     check_books(&paid).await;
 }
 
