@@ -16,10 +16,9 @@ use shardgate_broker::PaymentsConfig;
 use shardgate_client::{Client, GetOptions, PaymentPolicy};
 use shardgate_lnd_sim::{FaultConfig, PaymentFailure, SimNetwork, SimNode, SimNodeConfig};
 use shardgate_payments::LightningNode;
-use shardgate_payments::lnd::{LndConfig, MacaroonSource, TlsCertSource};
 use shardgate_proto::v1 as pb;
 
-use crate::common::{TestBroker, as_tenant, bytes, header, put};
+use crate::common::{TestBroker, as_tenant, bytes, header, lnd_client, put};
 
 /// What a step does.
 #[derive(Debug, Clone)]
@@ -63,19 +62,6 @@ struct World {
     _dir: tempfile::TempDir,
 }
 
-async fn node_client(node: &SimNode) -> LightningNode {
-    LightningNode::connect(
-        &LndConfig::new(
-            node.grpc_socket(),
-            TlsCertSource::Pem(node.tls_cert_pem().to_owned()),
-            MacaroonSource::Hex(node.macaroon_hex()),
-        )
-        .with_call_timeout(Duration::from_secs(5)),
-    )
-    .await
-    .expect("node client")
-}
-
 impl World {
     async fn start() -> World {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -113,7 +99,7 @@ impl World {
             .await
             .expect("put")
             .blob_id;
-        let payer = node_client(&payer_node).await;
+        let payer = lnd_client(&payer_node).await;
         World {
             broker: Some(broker),
             payments,

@@ -7,11 +7,10 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{TestBroker, as_tenant, bytes, header, put};
+use common::{TestBroker, as_tenant, bytes, header, lnd_client as client_of, put};
 use shardgate_broker::PaymentsConfig;
 use shardgate_client::{Client, ClientError, GetOptions, PaymentPolicy};
 use shardgate_lnd_sim::{FaultConfig, SimNetwork, SimNode, SimNodeConfig};
-use shardgate_payments::lnd::{LndConfig, MacaroonSource, TlsCertSource};
 use shardgate_payments::{InvoiceState, LightningNode, PaymentHash, Preimage};
 use shardgate_proto::v1 as pb;
 use tonic::Code;
@@ -103,19 +102,6 @@ impl PaidSetup {
         self.payer_node.shutdown().await.expect("payer stops");
         self.lnd.shutdown().await.expect("node stops");
     }
-}
-
-async fn client_of(node: &SimNode) -> LightningNode {
-    LightningNode::connect(
-        &LndConfig::new(
-            node.grpc_socket(),
-            TlsCertSource::Pem(node.tls_cert_pem().to_owned()),
-            MacaroonSource::Hex(node.macaroon_hex()),
-        )
-        .with_call_timeout(Duration::from_secs(5)),
-    )
-    .await
-    .expect("client")
 }
 
 /// The challenge of a refused Get: (macaroon, invoice).

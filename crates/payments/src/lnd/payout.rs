@@ -61,21 +61,13 @@ impl LightningNode {
             ..Default::default()
         };
         let mut client = self.client.clone();
-        let opened = tokio::time::timeout(
-            self.call_timeout(),
-            client.router().send_payment_v2(request),
-        )
-        .await;
-        let stream = match opened {
-            Err(_) => {
-                return Err(PaymentError::LndTimeout {
-                    op: OP,
-                    after: self.call_timeout(),
-                });
-            }
-            Ok(Ok(response)) => response.into_inner(),
+        let stream = match self
+            .open(OP, client.router().send_payment_v2(request))
+            .await?
+        {
+            Ok(stream) => stream,
             // "payment is in transition" / "invoice is already paid".
-            Ok(Err(status)) if status.code() == Code::AlreadyExists => {
+            Err(status) if status.code() == Code::AlreadyExists => {
                 return self
                     .track_payout(payment_hash, max_wait)
                     .await?
@@ -84,7 +76,7 @@ impl LightningNode {
                         detail: "node refused the payment as known, then did not know it".into(),
                     });
             }
-            Ok(Err(status)) => return Err(map_status(OP, status)),
+            Err(status) => return Err(map_status(OP, status)),
         };
         follow(OP, stream, max_wait).await
     }
@@ -102,22 +94,14 @@ impl LightningNode {
             payment_hash: payment_hash.0.to_vec(),
             no_inflight_updates: false,
         };
-        let opened = tokio::time::timeout(
-            self.call_timeout(),
-            client.router().track_payment_v2(request),
-        )
-        .await;
-        let stream = match opened {
-            Err(_) => {
-                return Err(PaymentError::LndTimeout {
-                    op: OP,
-                    after: self.call_timeout(),
-                });
-            }
-            Ok(Ok(response)) => response.into_inner(),
+        let stream = match self
+            .open(OP, client.router().track_payment_v2(request))
+            .await?
+        {
+            Ok(stream) => stream,
             // "payment isn't initiated"
-            Ok(Err(status)) if status.code() == Code::NotFound => return Ok(None),
-            Ok(Err(status)) => return Err(map_status(OP, status)),
+            Err(status) if status.code() == Code::NotFound => return Ok(None),
+            Err(status) => return Err(map_status(OP, status)),
         };
         match follow(OP, stream, max_wait).await {
             // LND reports an unknown payment on the stream's first read.
@@ -125,6 +109,29 @@ impl LightningNode {
                 Ok(None)
             }
             other => other.map(Some),
+        }
+    }
+}
+
+impl LightningNode {
+    /// Opens a payment stream within the per-call timeout; the node's
+    /// refusal comes back as its status for the caller to read.
+    async fn open<F>(
+        &self,
+        op: &'static str,
+        call: F,
+    ) -> Result<Result<tonic::Streaming<lnrpc::Payment>, tonic::Status>, PaymentError>
+    where
+        F: std::future::Future<
+                Output = Result<tonic::Response<tonic::Streaming<lnrpc::Payment>>, tonic::Status>,
+            >,
+    {
+        match tokio::time::timeout(self.call_timeout(), call).await {
+            Err(_) => Err(PaymentError::LndTimeout {
+                op,
+                after: self.call_timeout(),
+            }),
+            Ok(opened) => Ok(opened.map(tonic::Response::into_inner)),
         }
     }
 }

@@ -380,3 +380,21 @@ pub(crate) fn bytes(len: usize, seed: u8) -> Vec<u8> {
     out.truncate(len);
     out
 }
+
+/// An LND client of a simulated node, over its TLS with its macaroon, as
+/// a wallet or an operator reaches it.
+pub(crate) async fn lnd_client(
+    node: &shardgate_lnd_sim::SimNode,
+) -> shardgate_payments::LightningNode {
+    use shardgate_payments::lnd::{LndConfig, MacaroonSource, TlsCertSource};
+    shardgate_payments::LightningNode::connect(
+        &LndConfig::new(
+            node.grpc_socket(),
+            TlsCertSource::Pem(node.tls_cert_pem().to_owned()),
+            MacaroonSource::Hex(node.macaroon_hex()),
+        )
+        .with_call_timeout(Duration::from_secs(5)),
+    )
+    .await
+    .expect("LND client")
+}
