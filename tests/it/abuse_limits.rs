@@ -232,3 +232,37 @@ async fn a_get_past_the_transfer_limit_is_refused_until_one_ends() {
     third.finish().await.expect("the admitted stream ends OK");
     assert!(bytes == data, "the admitted stream is exact");
 }
+
+/// A unary call refused by the invoice limits (Payments.CreateInvoice)
+/// reaches the client as the broker said it: RESOURCE_EXHAUSTED naming the
+/// limit, with its retry hint — not rewritten into a message-size error
+/// (which a wire-status layer once did to every RESOURCE_EXHAUSTED).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unary_call_over_the_invoice_limit_says_which_limit_and_when_to_retry() {
+    let paid = PaidBroker::start(&[], "[limits]\ninvoices_per_minute_per_address = 2\n")
+        .await
+        .expect("start");
+    let data = Pattern::new(4, 10_000).all();
+    let blob = paid.upload("limited", &data, (1_000, 0), true).await;
+    let client = paid.client().await;
+    let request = shardgate_client::pb::CreateInvoiceRequest {
+        blob_id: blob,
+        ..Default::default()
+    };
+    let mut refused = None;
+    for _ in 0..10 {
+        if let Err(e) = client.create_invoice(request.clone()).await {
+            refused = Some(e);
+            break;
+        }
+    }
+    let refused = refused.expect("the limit refused an invoice");
+    assert_eq!(refused.code(), Some(Code::ResourceExhausted), "{refused:?}");
+    assert_eq!(refused.kind(), ErrorKind::Throttled, "{refused:?}");
+    assert!(
+        refused.message().contains("invoices_per_minute_per_address"),
+        "{refused}"
+    );
+    assert!(!refused.message().contains("receive limit"), "{refused}");
+    assert!(refused.retry_after().is_some(), "{refused:?}");
+}

@@ -52,8 +52,12 @@ const MALFORMED_PREFIXES: &[&str] = &[
 pub(crate) fn wire_fault(status: &Status) -> Option<WireFault> {
     let message = status.message();
     match status.code() {
-        Code::ResourceExhausted => Some(WireFault::TooLarge),
-        Code::OutOfRange if message.starts_with(TOO_LARGE_PREFIX) => Some(WireFault::TooLarge),
+        // Only tonic's own decoder text: the broker's own RESOURCE_EXHAUSTED
+        // answers (rate limits, the memory budget) carry their own message
+        // and retry hint and must reach the client unchanged.
+        Code::ResourceExhausted | Code::OutOfRange if message.starts_with(TOO_LARGE_PREFIX) => {
+            Some(WireFault::TooLarge)
+        }
         Code::Internal if MALFORMED_PREFIXES.iter().any(|p| message.starts_with(p)) => {
             Some(WireFault::Malformed)
         }
@@ -174,5 +178,29 @@ mod tests {
         assert_eq!(seen.code(), Code::ResourceExhausted);
         let ok = fix_trailers_only(http::Response::new(()));
         assert!(Status::from_header_map(ok.headers()).is_none());
+    }
+
+    /// Found by the payments benchmark: a unary call refused by the
+    /// invoice limits came back as "a gRPC message exceeded the broker's
+    /// 4 MiB receive limit". The broker's own RESOURCE_EXHAUSTED is left
+    /// as it is, message and retry hint included.
+    #[test]
+    fn the_brokers_own_resource_exhausted_is_left_alone() {
+        let mut own = Status::resource_exhausted(
+            "too many invoices requested from your address; retry in 8 ms",
+        );
+        own.metadata_mut()
+            .insert("retry-after-ms", "8".parse().expect("ascii"));
+        assert!(corrected(&own).is_none());
+        let response = fix_trailers_only(own.into_http::<()>());
+        let seen = Status::from_header_map(response.headers()).expect("status");
+        assert!(seen.message().starts_with("too many invoices"), "{seen:?}");
+        assert_eq!(
+            response
+                .headers()
+                .get("retry-after-ms")
+                .map(|v| v.as_bytes()),
+            Some(&b"8"[..])
+        );
     }
 }
