@@ -260,7 +260,9 @@ async fn a_unary_call_over_the_invoice_limit_says_which_limit_and_when_to_retry(
     assert_eq!(refused.code(), Some(Code::ResourceExhausted), "{refused:?}");
     assert_eq!(refused.kind(), ErrorKind::Throttled, "{refused:?}");
     assert!(
-        refused.message().contains("invoices_per_minute_per_address"),
+        refused
+            .message()
+            .contains("invoices_per_minute_per_address"),
         "{refused}"
     );
     assert!(!refused.message().contains("receive limit"), "{refused}");
