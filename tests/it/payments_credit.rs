@@ -128,3 +128,48 @@ async fn two_hundred_downloads_on_credit_for_one_hundred_serve_exactly_one_hundr
         paid.lightning.broker_node().balance_msat()
     );
 }
+
+/// Prepaid credit over the HTTP gateway: `GET /b/{blob}` with the credit
+/// credential serves the file from the balance, and once it is spent the
+/// gateway answers the download's own 402, naming the balance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credit_pays_a_gateway_download_until_it_runs_out() {
+    use reqwest::Method;
+    use shardgate_tests::gateway::Gateway;
+
+    let paid = PaidBroker::start(&[], "").await.expect("start");
+    let data = Pattern::new(5, 70_000).all();
+    let blob = paid.upload("web", &data, (PRICE, 0), true).await;
+    let gateway = Gateway::new(&paid.broker.gateway_url());
+    let price = gateway.post_blob(&blob, None, &[]).await.json()["amount_msat"]
+        .as_u64()
+        .expect("the 402 names its amount");
+
+    let client = paid.client().await;
+    let sold = client.buy_credit(price).await.expect("BuyCredit");
+    let preimage = paid
+        .lightning
+        .pay(&sold.payment_request)
+        .await
+        .expect("pay");
+    let authorization = format!("L402 {}:{}", sold.l402_token, preimage.to_hex());
+    let path = format!("/b/{blob}");
+
+    let reply = gateway
+        .send(Method::GET, &path, &[("authorization", &authorization)])
+        .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.json());
+    assert!(reply.body == data, "served bytes differ");
+
+    let reply = gateway
+        .send(Method::GET, &path, &[("authorization", &authorization)])
+        .await;
+    assert_eq!(reply.status, 402, "{}", reply.describe());
+    let body = reply.json();
+    assert!(body.to_string().contains("holds 0 msat"), "{body}");
+    let balance = client
+        .credit_balance(&format!("{}:{}", sold.l402_token, preimage.to_hex()))
+        .await
+        .expect("balance");
+    assert_eq!(balance.balance_msat, 0);
+}
