@@ -268,3 +268,78 @@ async fn a_unary_call_over_the_invoice_limit_says_which_limit_and_when_to_retry(
     assert!(!refused.message().contains("receive limit"), "{refused}");
     assert!(refused.retry_after().is_some(), "{refused:?}");
 }
+
+/// Gateway downloads count against the same per-address transfer limit as
+/// Storage.Get: with two `POST /b/` bodies open (nobody reads them), a
+/// third gateway download is refused with 429 and `Retry-After`, and so is
+/// a gRPC Get from the same address; once one body is dropped, a gateway
+/// download is admitted and delivers every byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_downloads_count_against_the_transfer_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let providers: Vec<ProviderSpec> = (0..3)
+        .map(|i| ProviderSpec::fs(&format!("fs{i}"), dir.path().join(format!("fs{i}"))))
+        .collect();
+    let broker = BrokerProcess::start(&providers, "[limits]\ntransfers_per_address = 2\n")
+        .await
+        .expect("start");
+    let (_, key) = broker.create_tenant("t", None).await.expect("tenant");
+    let client = broker
+        .client()
+        .await
+        .expect("connect")
+        .with_api_key(&key)
+        .expect("key");
+    // Far more than the TCP and HTTP windows: a body nobody reads stays open.
+    let data = Pattern::new(8, 24 << 20).all();
+    let mut options = PutOptions::new("web");
+    options.chunk_size = Some(256 * 1024);
+    options.public = true;
+    let blob = client
+        .put_bytes(data.clone(), options)
+        .await
+        .expect("upload")
+        .response
+        .blob_id;
+    let http = reqwest::Client::new();
+    let url = format!("{}/b/{blob}", broker.gateway_url());
+    let open = || http.post(&url).send();
+
+    let first = open().await.expect("1st download");
+    assert_eq!(first.status(), 200);
+    let second = open().await.expect("2nd download");
+    assert_eq!(second.status(), 200);
+    let refused = open().await.expect("3rd answer");
+    assert_eq!(refused.status(), 429);
+    assert!(
+        refused.headers().get("retry-after").is_some(),
+        "{refused:?}"
+    );
+    let text = refused.text().await.expect("body");
+    assert!(text.contains("transfers_per_address"), "{text}");
+    // The gRPC side sees the same count.
+    let grpc = client
+        .get(&blob, &GetOptions::default())
+        .await
+        .map(|_| ())
+        .expect_err("a gRPC Get past the limit");
+    assert_eq!(grpc.kind(), ErrorKind::Throttled, "{grpc:?}");
+
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let admitted = loop {
+        let reply = open().await.expect("answer");
+        if reply.status() == 200 {
+            break reply;
+        }
+        assert_eq!(reply.status(), 429);
+        assert!(
+            Instant::now() < deadline,
+            "not admitted after a download ended"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let body = admitted.bytes().await.expect("the admitted body");
+    assert!(body.as_ref() == data.as_slice(), "gateway bytes differ");
+    drop(second);
+}

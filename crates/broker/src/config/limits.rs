@@ -52,8 +52,8 @@ pub struct LimitsConfig {
     /// never sees more. A creation over it waits up to 2 s for room, then
     /// is refused. Default 100.
     pub node_invoices_per_second: u32,
-    /// Put and Get streams in flight at once from one client address.
-    /// Default 512; 0 turns the limit off.
+    /// Put and Get streams in flight at once from one client address,
+    /// HTTP gateway downloads included. Default 512; 0 turns the limit off.
     pub transfers_per_address: u32,
     /// Put and Get streams in flight at once with one tenant's
     /// `x-api-key`. Default 256; 0 turns the limit off.

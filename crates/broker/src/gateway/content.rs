@@ -17,7 +17,7 @@ use crate::convert::manifest_of;
 use crate::error::BrokerError;
 use crate::get::range::served_range;
 use crate::get::serve_blob;
-use crate::limits::Payer;
+use crate::limits::{Payer, WithPermit};
 use crate::payment::DownloadRequest;
 use crate::state::Broker;
 
@@ -63,6 +63,10 @@ pub(super) async fn content_response(
     // length and Content-Range headers.
     let range = served_range(stream_len, requested.as_ref())?;
     let credential = credential(headers);
+    // The same per-address transfer limit as Storage.Get, taken before the
+    // payment gate (a refused download spends no credential) and held by
+    // the body until it ends.
+    let permit = broker.transfers.admit(Some(asker.client), None)?;
     let payment = DownloadRequest {
         hold_invoice: false,
         uses: 1,
@@ -82,15 +86,17 @@ pub(super) async fn content_response(
     // Data frames become the body; an error mid-stream aborts the
     // connection, so the client sees a short body against Content-Length,
     // never an "OK" file with bytes missing.
-    let body = Body::from_stream(stream.filter_map(|item| async move {
-        match item {
-            Ok(GetResponse {
-                frame: Some(Frame::Data(bytes)),
-            }) => Some(Ok(bytes)),
-            Ok(_) => None,
-            Err(status) => Some(Err(std::io::Error::other(status.message().to_owned()))),
-        }
-    }));
+    let body = Body::from_stream(
+        WithPermit::new(stream, permit).filter_map(|item| async move {
+            match item {
+                Ok(GetResponse {
+                    frame: Some(Frame::Data(bytes)),
+                }) => Some(Ok(bytes)),
+                Ok(_) => None,
+                Err(status) => Some(Err(std::io::Error::other(status.message().to_owned()))),
+            }
+        }),
+    );
     let mut response = Response::new(body);
     let partial = requested.is_some();
     *response.status_mut() = if partial {

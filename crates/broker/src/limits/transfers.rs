@@ -1,5 +1,6 @@
-//! [`TransferLimits`]: Put and Get streams in flight at once per client
-//! address and per tenant. A stream holds a [`TransferPermit`] from before
+//! [`TransferLimits`]: Put and Get streams (and HTTP gateway downloads) in
+//! flight at once per client address and per tenant. A stream holds a
+//! [`TransferPermit`] from before
 //! the payment gate runs until it ends (a Get's permit rides in its
 //! response stream, [`WithPermit`]), so a refused stream never uses up a
 //! credential. The (N+1)th stream is refused at once rather than queued:
