@@ -276,3 +276,37 @@ async fn link_previews_get_the_page_and_no_invoice_is_made() {
     assert_challenge(&reply, &data, "POST");
     assert_eq!(paid.lightning.broker_invoice_count(), invoices + 1);
 }
+
+/// A client that never finishes its request headers is disconnected after
+/// the gateway's header-read timeout (10 s) instead of holding a
+/// connection and a task for as long as it likes; a normal request on a
+/// new connection is still answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let paid = PaidBroker::start(&[], "").await.expect("start");
+    let base = paid.broker.gateway_url();
+    let addr = base.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    slow.write_all(b"GET /b/ HTTP/1.1\r\nHost: shardgate\r\nX-Slow: ")
+        .await
+        .expect("partial headers");
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 1024];
+    // The server closes (read returns 0 or an error), bounded at 30 s.
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(30), slow.read(&mut buf))
+        .await
+        .expect("the gateway kept a half-sent request open for 30 s");
+    let waited = started.elapsed();
+    assert!(
+        matches!(closed, Ok(0) | Err(_)) || String::from_utf8_lossy(&buf).contains("408"),
+        "{closed:?}"
+    );
+    assert!(waited >= std::time::Duration::from_secs(8), "cut off after {waited:?}");
+
+    let reply = Gateway::new(&base)
+        .send(Method::GET, "/b/00", &[])
+        .await;
+    assert_ne!(reply.status, 0, "a new connection is served");
+}
