@@ -288,7 +288,9 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     let paid = PaidBroker::start(&[], "").await.expect("start");
     let base = paid.broker.gateway_url();
     let addr = base.trim_start_matches("http://").to_owned();
-    let mut slow = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let mut slow = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
     slow.write_all(b"GET /b/ HTTP/1.1\r\nHost: shardgate\r\nX-Slow: ")
         .await
         .expect("partial headers");
@@ -303,10 +305,11 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
         matches!(closed, Ok(0) | Err(_)) || String::from_utf8_lossy(&buf).contains("408"),
         "{closed:?}"
     );
-    assert!(waited >= std::time::Duration::from_secs(8), "cut off after {waited:?}");
+    assert!(
+        waited >= std::time::Duration::from_secs(8),
+        "cut off after {waited:?}"
+    );
 
-    let reply = Gateway::new(&base)
-        .send(Method::GET, "/b/00", &[])
-        .await;
+    let reply = Gateway::new(&base).send(Method::GET, "/b/00", &[]).await;
     assert_ne!(reply.status, 0, "a new connection is served");
 }
