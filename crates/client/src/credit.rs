@@ -4,8 +4,10 @@
 //! ```no_run
 //! # async fn demo(client: shardgate_client::Client, payer: &dyn shardgate_client::Payer) -> shardgate_client::Result<()> {
 //! let credit = client.buy_credit_paid(50_000, payer).await?;
-//! let mut options = shardgate_client::GetOptions::default();
-//! options.payment.credential = Some(credit.credential.clone());
+//! let options = shardgate_client::GetOptions {
+//!     payment: shardgate_client::PaymentPolicy::none().credential(&credit.credential),
+//!     ..Default::default()
+//! };
 //! let bytes = client.get_bytes("…blob id…", &options).await?;
 //! let left = client.credit_balance(&credit.credential).await?.balance_msat;
 //! # Ok(()) }
