@@ -1,7 +1,9 @@
 //! The Payments RPCs that move money out of or into a balance other than
-//! per-download invoices: Withdraw and GetPayout (payouts), BuyCredit and
-//! GetCreditBalance (prepaid credit). The work is in `payment::payouts`
-//! and `payment::credit`; here: who may ask, and the messages.
+//! per-download invoices: Withdraw and GetPayout (payouts),
+//! Set/GetPayoutAddress (standing orders to a Lightning Address), BuyCredit
+//! and GetCreditBalance (prepaid credit). The work is in
+//! `payment::payouts`, `payment::auto_payout` and `payment::credit`; here:
+//! who may ask, and the messages.
 
 use shardgate_index::{
     LedgerAccount, LedgerAccountKind, PayoutAddressRecord, PayoutOrigin, PayoutRecord, PayoutState,
