@@ -77,7 +77,7 @@ pub(crate) async fn auto_payout_pass(cashier: &Cashier) -> Result<usize, BrokerE
                 next.failures = order.failures.saturating_add(1);
                 next.next_attempt_at_unix_ms =
                     now.saturating_add(backoff_ms(&cashier.config, next.failures));
-                next.last_error = Some(truncate(error));
+                next.last_error = Some(payouts::truncate(error));
             }
         }
         // The holder may have changed or removed the order meanwhile: only
@@ -163,18 +163,6 @@ fn backoff_ms(config: &PaymentsConfig, failures: u32) -> u64 {
     let factor = 1u64 << failures.saturating_sub(1).min(20);
     base.saturating_mul(factor)
         .min(config.auto_payout_max_backoff_secs.saturating_mul(1000))
-}
-
-fn truncate(mut text: String) -> String {
-    let max = shardgate_index::payouts::MAX_PAYOUT_REASON_LEN;
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
-    text
 }
 
 #[cfg(test)]

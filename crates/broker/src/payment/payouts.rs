@@ -218,7 +218,9 @@ fn age_of(payout: &PayoutRecord) -> Duration {
     Duration::from_millis(now_unix_ms().saturating_sub(payout.started_at_unix_ms))
 }
 
-fn truncate(mut reason: String) -> String {
+/// `reason` cut to what the index keeps (`MAX_PAYOUT_REASON_LEN`), on a
+/// character boundary.
+pub(crate) fn truncate(mut reason: String) -> String {
     let max = shardgate_index::payouts::MAX_PAYOUT_REASON_LEN;
     if reason.len() > max {
         let mut end = max;
