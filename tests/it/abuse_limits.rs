@@ -163,20 +163,7 @@ async fn an_unpaid_flood_makes_few_invoices_while_a_paid_client_downloads() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_get_past_the_transfer_limit_is_refused_until_one_ends() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let providers: Vec<ProviderSpec> = (0..3)
-        .map(|i| ProviderSpec::fs(&format!("fs{i}"), dir.path().join(format!("fs{i}"))))
-        .collect();
-    let broker = BrokerProcess::start(&providers, "[limits]\ntransfers_per_address = 2\n")
-        .await
-        .expect("start");
-    let (_, key) = broker.create_tenant("t", None).await.expect("tenant");
-    let client = broker
-        .client()
-        .await
-        .expect("connect")
-        .with_api_key(&key)
-        .expect("key");
+    let (_broker, client, _dir) = two_transfer_broker().await;
     // Large enough that a stream nobody reads stays open: far more than
     // the HTTP/2 windows and the broker's read-ahead hold.
     let data = Pattern::new(3, 24 << 20).all();
@@ -276,20 +263,7 @@ async fn a_unary_call_over_the_invoice_limit_says_which_limit_and_when_to_retry(
 /// download is admitted and delivers every byte.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_downloads_count_against_the_transfer_limit() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let providers: Vec<ProviderSpec> = (0..3)
-        .map(|i| ProviderSpec::fs(&format!("fs{i}"), dir.path().join(format!("fs{i}"))))
-        .collect();
-    let broker = BrokerProcess::start(&providers, "[limits]\ntransfers_per_address = 2\n")
-        .await
-        .expect("start");
-    let (_, key) = broker.create_tenant("t", None).await.expect("tenant");
-    let client = broker
-        .client()
-        .await
-        .expect("connect")
-        .with_api_key(&key)
-        .expect("key");
+    let (broker, client, _dir) = two_transfer_broker().await;
     // Far more than the TCP and HTTP windows: a body nobody reads stays open.
     let data = Pattern::new(8, 24 << 20).all();
     let mut options = PutOptions::new("web");
@@ -342,4 +316,24 @@ async fn gateway_downloads_count_against_the_transfer_limit() {
     let body = admitted.bytes().await.expect("the admitted body");
     assert!(body.as_ref() == data.as_slice(), "gateway bytes differ");
     drop(second);
+}
+
+/// A broker on three `fs` providers with `transfers_per_address = 2`, and
+/// a client with a tenant's key (the temp dir must outlive the broker).
+async fn two_transfer_broker() -> (BrokerProcess, Client, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let providers: Vec<ProviderSpec> = (0..3)
+        .map(|i| ProviderSpec::fs(&format!("fs{i}"), dir.path().join(format!("fs{i}"))))
+        .collect();
+    let broker = BrokerProcess::start(&providers, "[limits]\ntransfers_per_address = 2\n")
+        .await
+        .expect("start");
+    let (_, key) = broker.create_tenant("t", None).await.expect("tenant");
+    let client = broker
+        .client()
+        .await
+        .expect("connect")
+        .with_api_key(&key)
+        .expect("key");
+    (broker, client, dir)
 }
