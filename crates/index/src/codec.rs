@@ -27,10 +27,11 @@ pub(crate) use payments::{
 };
 pub(crate) use shares::{decode_share, encode_share};
 
-/// The layout of every record but the ledger entry's newer one.
+/// The layout of every record but the two newer ones below.
 pub(crate) const RECORD_VERSION_1: u8 = 1;
-/// Ledger entries with a kind and an optional blob (payouts, credit);
-/// version 1 entries read as `EntryKind::Download` with their blob.
+/// Ledger entries with a kind and an optional blob (payouts, credit;
+/// version 1 entries read as `EntryKind::Download` with their blob), and
+/// chunk records with a `shards_version` (version 1 reads as 0).
 pub(crate) const RECORD_VERSION_2: u8 = 2;
 
 struct Writer(Vec<u8>);
@@ -288,8 +289,15 @@ pub(crate) fn decode_blob(bytes: &[u8]) -> Result<BlobRecord, IndexError> {
     })
 }
 
+/// A chunk record never repaired is written as version 1, byte-identical to
+/// what earlier brokers wrote; a repaired one as version 2, the same layout
+/// followed by its `shards_version`.
 pub(crate) fn encode_chunk(c: &ChunkRecord) -> Vec<u8> {
-    let mut w = Writer::new();
+    let mut w = if c.shards_version == 0 {
+        Writer::new()
+    } else {
+        Writer::with_version(RECORD_VERSION_2)
+    };
     w.id(&c.chunk_id);
     w.u8(c.k);
     w.u8(c.m);
@@ -301,11 +309,14 @@ pub(crate) fn encode_chunk(c: &ChunkRecord) -> Vec<u8> {
     }
     w.opt_bytes(c.wrapped_key.as_deref());
     w.u64(c.refcount);
+    if c.shards_version != 0 {
+        w.u64(c.shards_version);
+    }
     w.0
 }
 
 pub(crate) fn decode_chunk(bytes: &[u8]) -> Result<ChunkRecord, IndexError> {
-    let mut r = Reader::new(bytes, "chunk")?;
+    let (mut r, version) = Reader::versioned(bytes, "chunk", RECORD_VERSION_2)?;
     let chunk_id = r.id()?;
     let k = r.u8()?;
     let m = r.u8()?;
@@ -319,6 +330,11 @@ pub(crate) fn decode_chunk(bytes: &[u8]) -> Result<ChunkRecord, IndexError> {
     }
     let wrapped_key = r.opt_bytes("wrapped key option")?;
     let refcount = r.u64()?;
+    let shards_version = if version == RECORD_VERSION_2 {
+        r.u64()?
+    } else {
+        0
+    };
     r.finish()?;
     Ok(ChunkRecord {
         chunk_id,
@@ -328,6 +344,7 @@ pub(crate) fn decode_chunk(bytes: &[u8]) -> Result<ChunkRecord, IndexError> {
         shards,
         wrapped_key,
         refcount,
+        shards_version,
     })
 }
 

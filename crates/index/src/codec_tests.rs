@@ -62,21 +62,52 @@ fn every_truncation_and_trailing_byte_is_corrupt() {
         }],
         wrapped_key: Some(vec![1, 2, 3]),
         refcount: 7,
+        shards_version: 0,
+    };
+    let repaired = ChunkRecord {
+        shards_version: 3,
+        ..chunk.clone()
+    };
+    for chunk in [chunk, repaired] {
+        let bytes = encode_chunk(&chunk);
+        assert_eq!(decode_chunk(&bytes).unwrap(), chunk);
+        for cut in 0..bytes.len() {
+            assert!(
+                matches!(decode_chunk(&bytes[..cut]), Err(IndexError::Corrupt { .. })),
+                "cut at {cut}"
+            );
+        }
+        let mut long = bytes.clone();
+        long.push(0);
+        assert!(matches!(
+            decode_chunk(&long),
+            Err(IndexError::Corrupt { .. })
+        ));
+    }
+}
+
+#[test]
+fn a_chunk_never_repaired_is_written_as_earlier_brokers_wrote_it() {
+    let chunk = ChunkRecord {
+        chunk_id: ContentId::of(b"c"),
+        k: 2,
+        m: 1,
+        sealed_len: 1000,
+        shards: vec![],
+        wrapped_key: None,
+        refcount: 1,
+        shards_version: 0,
     };
     let bytes = encode_chunk(&chunk);
-    assert_eq!(decode_chunk(&bytes).unwrap(), chunk);
-    for cut in 0..bytes.len() {
-        assert!(
-            matches!(decode_chunk(&bytes[..cut]), Err(IndexError::Corrupt { .. })),
-            "cut at {cut}"
-        );
-    }
-    let mut long = bytes.clone();
-    long.push(0);
-    assert!(matches!(
-        decode_chunk(&long),
-        Err(IndexError::Corrupt { .. })
-    ));
+    // Version byte 1, and the record ends with the refcount.
+    assert_eq!(bytes[0], 1);
+    assert_eq!(bytes[bytes.len() - 8..], 1u64.to_be_bytes());
+    let repaired = encode_chunk(&ChunkRecord {
+        shards_version: 1,
+        ..chunk
+    });
+    assert_eq!(repaired[0], 2);
+    assert_eq!(repaired.len(), bytes.len() + 8);
 }
 
 #[test]

@@ -60,15 +60,17 @@ pub trait Index: Send + Sync + 'static {
     async fn live_chunks(&self, ids: &[ContentId]) -> Result<Vec<Option<ChunkRecord>>, IndexError>;
     /// Chunk records for a download, in order. `NotFound` if any is missing.
     async fn chunks_of(&self, ids: &[ContentId]) -> Result<Vec<ChunkRecord>, IndexError>;
-    /// Repair: replaces a chunk's shard locations if they are still
-    /// `expected` (compare-and-set, in one transaction: several replicas may
-    /// repair the same chunk at once and only one plan lands; the others
-    /// get [`ShardUpdate::Changed`] with the record as it is now).
-    /// `NotFound`; `Conflict` if GC condemned the chunk meanwhile.
+    /// Repair: replaces a chunk's shard locations if the record is still at
+    /// `expected_version` ([`ChunkRecord::shards_version`], as the plan read
+    /// it), and moves it one version on even when the list is unchanged (a
+    /// shard restored in place). A compare-and-set in one transaction:
+    /// several replicas may repair the same chunk at once and only one plan
+    /// lands; the others get [`ShardUpdate::Changed`] with the record as it
+    /// is now. `NotFound`; `Conflict` if GC condemned the chunk meanwhile.
     async fn update_chunk_shards(
         &self,
         id: &ContentId,
-        expected: &[ShardLocation],
+        expected_version: u64,
         shards: Vec<ShardLocation>,
     ) -> Result<ShardUpdate, IndexError>;
 

@@ -161,6 +161,12 @@ pub struct ChunkRecord {
     /// a blob listing a chunk twice counts once. Maintained by the index:
     /// ignored on input.
     pub refcount: u64,
+    /// How many times `update_chunk_shards` has rewritten the shard list
+    /// (0 for a chunk as uploaded). Repair's compare-and-set is on this
+    /// number, not on the list: a repair that restores a shard in place
+    /// leaves the list as it was, and two replicas must still see that the
+    /// record changed under them. Maintained by the index: ignored on input.
+    pub shards_version: u64,
 }
 
 /// Everything `commit_blob` writes, in one transaction.
@@ -180,9 +186,10 @@ pub struct NewBlob {
 /// What `update_chunk_shards` did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ShardUpdate {
-    /// The record held the expected locations; it now holds the new ones.
+    /// The record was at the expected version; it now holds the new
+    /// locations, one version later.
     Updated(ChunkRecord),
-    /// Someone changed the locations first (another replica's repair);
+    /// Someone updated the record first (another replica's repair);
     /// nothing was written. The record as it is now.
     Changed(ChunkRecord),
 }

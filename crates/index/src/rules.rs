@@ -115,15 +115,6 @@ pub fn check_chunk(chunk: &ChunkRecord) -> Result<(), IndexError> {
     check_shards(&chunk.chunk_id, chunk.k, chunk.m, &chunk.shards)
 }
 
-/// True when two shard lists name the same locations, in any order (the
-/// compare of `update_chunk_shards`).
-pub fn same_locations(a: &[ShardLocation], b: &[ShardLocation]) -> bool {
-    let (mut a, mut b) = (a.to_vec(), b.to_vec());
-    a.sort();
-    b.sort();
-    a == b
-}
-
 /// Distinct shard indexes below `k + m`, bounded provider names.
 pub fn check_shards(
     id: &ContentId,

@@ -148,6 +148,7 @@ async fn retry_after_gc_race(
             shards,
             wrapped_key: own.wrapped_key.clone(),
             refcount: 0,
+            shards_version: 0,
         });
     }
     let result = broker

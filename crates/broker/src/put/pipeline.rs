@@ -290,6 +290,7 @@ async fn store_piece(
             shards,
             wrapped_key: sealed.wrapped_key,
             refcount: 0,
+            shards_version: 0,
         },
         deduplicated: false,
         retained,

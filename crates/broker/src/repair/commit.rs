@@ -4,13 +4,16 @@
 //! Order is what keeps data safe:
 //! 1. new shard objects are written (and acknowledged) first;
 //! 2. `update_chunk_shards` switches the record in one transaction — only
-//!    if the record is still the one the plan was made from (a
+//!    if the record is still at the version the plan was made from (a
 //!    compare-and-set in the index, so repair may run on every replica);
 //! 3. only then are replaced copies deleted (never one the index lists).
 //!
-//! A shard rewritten in place (missing or corrupt on a healthy provider)
-//! leaves the record as it was, so the compare-and-set cannot tell that two
-//! replicas restored it. The put can: of two identical writes only the
+//! The compare is on the record's `shards_version`, not its list: a shard
+//! rewritten in place (missing or corrupt on a healthy provider) leaves the
+//! list as it was but still moves the version on, so a replica that has not
+//! yet seen a drain and restores a shard in place, and one that moves the
+//! same shard elsewhere, cannot both land. Two in-place restores of the
+//! same shard are told apart by the put: of two identical writes only the
 //! first creates the object (a conditional create where the provider has
 //! one), and only that repair counts the shard — if its object stands
 //! (is listed after the commit, even one that lost the compare-and-set).
@@ -106,10 +109,10 @@ pub(super) async fn commit(
     }
     shards.sort();
 
-    // Compare-and-set: lands only if the record is still the one the plan
-    // was made from, so every replica may run repair.
+    // Compare-and-set: lands only if the record is still at the version the
+    // plan was made from, so every replica may run repair.
     match index
-        .update_chunk_shards(&record.chunk_id, &record.shards, shards)
+        .update_chunk_shards(&record.chunk_id, record.shards_version, shards)
         .await
     {
         Ok(ShardUpdate::Updated(_)) => {}

@@ -101,10 +101,12 @@ impl Index for GcWinsOnce {
     async fn update_chunk_shards(
         &self,
         id: &ContentId,
-        expected: &[ShardLocation],
+        expected_version: u64,
         s: Vec<ShardLocation>,
     ) -> Result<ShardUpdate, IndexError> {
-        self.inner.update_chunk_shards(id, expected, s).await
+        self.inner
+            .update_chunk_shards(id, expected_version, s)
+            .await
     }
     async fn blob(
         &self,

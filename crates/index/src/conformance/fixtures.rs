@@ -60,6 +60,7 @@ pub fn chunk_on(seed: &str, providers: [&str; 3]) -> ChunkRecord {
             .collect(),
         wrapped_key: Some(format!("wrapped:{seed}").into_bytes()),
         refcount: 0,
+        shards_version: 0,
     }
 }
 

@@ -103,30 +103,58 @@ pub async fn shards_on_provider_pages(index: Arc<dyn Index>) {
     assert!(listed(&index, "p9", 2).await.is_empty());
 
     // Repair moves shard 0 of "a" from p0 to p9.
-    let before = index.chunks_of(&[cid("a")]).await.unwrap().remove(0).shards;
+    let read = index.chunks_of(&[cid("a")]).await.unwrap().remove(0);
+    assert_eq!(read.shards_version, 0, "as uploaded");
+    let before = read.shards.clone();
     let mut shards = before.clone();
     shards[0] = ShardLocation {
         index: 0,
         provider: "p9".into(),
     };
     let ShardUpdate::Updated(moved) = index
-        .update_chunk_shards(&cid("a"), &before, shards.clone())
+        .update_chunk_shards(&cid("a"), 0, shards.clone())
         .await
         .unwrap()
     else {
-        panic!("the record held the expected locations");
+        panic!("the record was at the expected version");
     };
-    assert_eq!((moved.shards.clone(), moved.refcount), (shards.clone(), 1));
-    // A second plan made from the old locations lands nowhere: the
-    // compare fails and the current record comes back.
+    assert_eq!(
+        (moved.shards.clone(), moved.refcount, moved.shards_version),
+        (shards.clone(), 1, 1)
+    );
+    assert_eq!(
+        index.chunks_of(&[cid("a")]).await.unwrap().remove(0),
+        moved,
+        "the update is what a later read sees"
+    );
+    // A second plan made from the old version lands nowhere: the compare
+    // fails and the current record comes back.
     let mut other = before.clone();
     other[0] = ShardLocation {
         index: 0,
         provider: "p8".into(),
     };
     assert_eq!(
-        index.update_chunk_shards(&cid("a"), &before, other).await,
+        index.update_chunk_shards(&cid("a"), 0, other.clone()).await,
         Ok(ShardUpdate::Changed(moved.clone()))
+    );
+    // A shard restored in place leaves the list as it was and still moves
+    // the version on, so a plan another replica made before it cannot land
+    // (it would rebuild the same lost shard a second time).
+    let ShardUpdate::Updated(restored) = index
+        .update_chunk_shards(&cid("a"), 1, shards.clone())
+        .await
+        .unwrap()
+    else {
+        panic!("the record was at version 1");
+    };
+    assert_eq!(
+        (restored.shards.clone(), restored.shards_version),
+        (shards.clone(), 2)
+    );
+    assert_eq!(
+        index.update_chunk_shards(&cid("a"), 1, other).await,
+        Ok(ShardUpdate::Changed(restored.clone()))
     );
     assert!(!listed(&index, "p0", 2).await.contains(&cid("a")));
     assert_eq!(listed(&index, "p9", 2).await, [cid("a")]);
@@ -135,11 +163,11 @@ pub async fn shards_on_provider_pages(index: Arc<dyn Index>) {
         provider: "p1".into(),
     }];
     assert!(matches!(
-        index.update_chunk_shards(&cid("a"), &shards, bad).await,
+        index.update_chunk_shards(&cid("a"), 2, bad).await,
         Err(IndexError::Invalid { .. })
     ));
     assert!(matches!(
-        index.update_chunk_shards(&cid("zz"), &[], vec![]).await,
+        index.update_chunk_shards(&cid("zz"), 0, vec![]).await,
         Err(IndexError::NotFound { .. })
     ));
 
@@ -150,7 +178,7 @@ pub async fn shards_on_provider_pages(index: Arc<dyn Index>) {
     let other = new_blob(&t, "keep", &["b"], index.gc_epoch().await.unwrap());
     assert_eq!(index.commit_blob(other).await, Ok(CommitOutcome::Created));
     index.gc_condemn(100).await.unwrap();
-    let r = index.update_chunk_shards(&cid("a"), &shards, vec![]).await;
+    let r = index.update_chunk_shards(&cid("a"), 2, vec![]).await;
     assert!(matches!(r, Err(IndexError::Conflict { .. })), "{r:?}");
     gc_pass(&index).await;
     assert_eq!(listed(&index, "p0", 3).await, [cid("b")]);
@@ -158,7 +186,7 @@ pub async fn shards_on_provider_pages(index: Arc<dyn Index>) {
 }
 
 /// Repairs racing on one chunk (one per replica): from the same expected
-/// locations, exactly one lands; every other sees `Changed` with the
+/// version, exactly one lands; every other sees `Changed` with the
 /// winner's record, and the record ends as the winner wrote it.
 pub async fn concurrent_shard_updates_land_exactly_once(index: Arc<dyn Index>) {
     index.create_tenant(tenant("t", 1 << 40)).await.unwrap();
@@ -175,7 +203,7 @@ pub async fn concurrent_shard_updates_land_exactly_once(index: Arc<dyn Index>) {
                 provider: format!("repair-{i}"),
             };
             index
-                .update_chunk_shards(&cid("a"), &before, shards)
+                .update_chunk_shards(&cid("a"), 0, shards)
                 .await
                 .unwrap()
         })

@@ -105,12 +105,13 @@ async fn store(
     let (indexes, providers) = rows::shard_arrays(&new.shards);
     txn.execute(
         "INSERT INTO chunks (chunk_id, k, m, sealed_len, shard_indexes, shard_providers, \
-                             wrapped_key, refcount, condemned_epoch) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL) \
+                             wrapped_key, refcount, shards_version, condemned_epoch) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL) \
          ON CONFLICT (chunk_id) DO UPDATE SET k = excluded.k, m = excluded.m, \
              sealed_len = excluded.sealed_len, shard_indexes = excluded.shard_indexes, \
              shard_providers = excluded.shard_providers, wrapped_key = excluded.wrapped_key, \
-             refcount = excluded.refcount, condemned_epoch = NULL",
+             refcount = excluded.refcount, shards_version = excluded.shards_version, \
+             condemned_epoch = NULL",
         &[
             &id,
             &i16::from(new.k),
@@ -120,6 +121,8 @@ async fn store(
             &providers,
             &new.wrapped_key,
             &U64(new.refcount),
+            // bigint: a version never nears i64::MAX (one per repair).
+            &i64::try_from(new.shards_version).unwrap_or(i64::MAX),
         ],
     )
     .await
@@ -152,7 +155,7 @@ pub(super) async fn update_shards(
     txn: &Transaction<'_>,
     schema: &str,
     id: ContentId,
-    expected: &[ShardLocation],
+    expected_version: u64,
     shards: Vec<ShardLocation>,
 ) -> Result<ShardUpdate, IndexError> {
     txn::lock_gc_state(txn, schema, false).await?;
@@ -169,11 +172,12 @@ pub(super) async fn update_shards(
     rules::check_shards(&id, old.k, old.m, &shards)?;
     // The chunk row is locked: no other repair can change it between this
     // compare and the write.
-    if !rules::same_locations(&old.shards, expected) {
+    if old.shards_version != expected_version {
         return Ok(ShardUpdate::Changed(old));
     }
     let new = ChunkRecord {
         shards,
+        shards_version: old.shards_version + 1,
         ..old.clone()
     };
     store(txn, Some(&old.shards), &new).await?;
@@ -215,8 +219,11 @@ pub(super) async fn reference_for_commit(
             }
             (ChunkAction::Revive, Some(_)) => set_refcount(txn, &chunk.chunk_id, 1).await?,
             (ChunkAction::Insert, old) => {
+                // New locations for a record a repair may have read: a
+                // later version, so that repair's plan cannot land.
                 let new = ChunkRecord {
                     refcount: 1,
+                    shards_version: old.as_ref().map_or(0, |o| o.shards_version + 1),
                     ..chunk.clone()
                 };
                 store(txn, old.as_ref().map(|o| o.shards.as_slice()), &new).await?;

@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (2, include_str!("../../migrations/0002_payments.sql")),
     (3, include_str!("../../migrations/0003_shares.sql")),
     (4, include_str!("../../migrations/0004_payouts_credit.sql")),
+    (5, include_str!("../../migrations/0005_shard_versions.sql")),
 ];
 
 /// The version this build writes.

@@ -258,12 +258,14 @@ impl Index for PostgresIndex {
     async fn update_chunk_shards(
         &self,
         id: &ContentId,
-        expected: &[ShardLocation],
+        expected_version: u64,
         shards: Vec<ShardLocation>,
     ) -> Result<ShardUpdate, IndexError> {
-        let (id, schema, expected) = (*id, self.schema_arc(), expected.to_vec());
+        let (id, schema) = (*id, self.schema_arc());
         self.write(move |t| {
-            Box::pin(async move { chunks::update_shards(t, &schema, id, &expected, shards).await })
+            Box::pin(async move {
+                chunks::update_shards(t, &schema, id, expected_version, shards).await
+            })
         })
         .await
     }

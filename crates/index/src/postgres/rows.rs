@@ -92,7 +92,7 @@ fn visibility_from(name: &str) -> Result<Visibility, IndexError> {
     }
 }
 
-pub(super) const CHUNK_COLUMNS: &str = "chunk_id, k, m, sealed_len, shard_indexes, shard_providers, wrapped_key, refcount, condemned_epoch";
+pub(super) const CHUNK_COLUMNS: &str = "chunk_id, k, m, sealed_len, shard_indexes, shard_providers, wrapped_key, refcount, shards_version, condemned_epoch";
 
 /// A chunk row and its condemnation epoch (`None` = not condemned).
 pub(super) fn chunk(row: &Row) -> Result<(ChunkRecord, Option<u64>), IndexError> {
@@ -121,6 +121,7 @@ pub(super) fn chunk(row: &Row) -> Result<(ChunkRecord, Option<u64>), IndexError>
         shards,
         wrapped_key: col(row, "wrapped_key")?,
         refcount: col_u64(row, "refcount")?,
+        shards_version: col_int(row, "shards_version")?,
     };
     Ok((record, condemned))
 }

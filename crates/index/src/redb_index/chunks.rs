@@ -88,7 +88,7 @@ pub(super) fn all_of(
 pub(super) fn update_shards(
     txn: &WriteTransaction,
     id: &ContentId,
-    expected: &[ShardLocation],
+    expected_version: u64,
     shards: Vec<ShardLocation>,
 ) -> Result<ShardUpdate, IndexError> {
     let mut chunks = txn.open_table(CHUNKS)?;
@@ -99,11 +99,12 @@ pub(super) fn update_shards(
         )));
     }
     rules::check_shards(id, old.k, old.m, &shards)?;
-    if !rules::same_locations(&old.shards, expected) {
+    if old.shards_version != expected_version {
         return Ok(ShardUpdate::Changed(old));
     }
     let new = ChunkRecord {
         shards,
+        shards_version: old.shards_version + 1,
         ..old.clone()
     };
     store(txn, &mut chunks, Some(&old), &new)?;
@@ -150,8 +151,11 @@ pub(super) fn reference_for_commit(
             }
             (ChunkAction::Insert, old) => {
                 zero_ref.remove(id)?;
+                // New locations for a record a repair may have read: a
+                // later version, so that repair's plan cannot land.
                 let new = ChunkRecord {
                     refcount: 1,
+                    shards_version: old.as_ref().map_or(0, |o| o.shards_version + 1),
                     ..chunk.clone()
                 };
                 store(txn, &mut chunks, old.as_ref(), &new)?;

@@ -170,11 +170,11 @@ impl Index for RedbIndex {
     async fn update_chunk_shards(
         &self,
         id: &ContentId,
-        expected: &[ShardLocation],
+        expected_version: u64,
         shards: Vec<ShardLocation>,
     ) -> Result<ShardUpdate, IndexError> {
-        let (id, expected) = (*id, expected.to_vec());
-        self.write(move |txn| chunks::update_shards(txn, &id, &expected, shards))
+        let id = *id;
+        self.write(move |txn| chunks::update_shards(txn, &id, expected_version, shards))
             .await
     }
 

@@ -150,6 +150,7 @@ impl Fixture {
                 shards,
                 wrapped_key: Some(vec![1, 2, 3]),
                 refcount: 0,
+                shards_version: 0,
             });
             self.sealed.insert(encoded.chunk_id, sealed);
         }

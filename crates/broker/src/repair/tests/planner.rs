@@ -28,6 +28,7 @@ fn verdict(providers: &[(&str, Standing)], shards: &[(&str, ShardState)]) -> Ver
             .collect(),
         wrapped_key: None,
         refcount: 1,
+        shards_version: 0,
     };
     let inspected: Vec<InspectedShard> = shards
         .iter()
