@@ -8,10 +8,27 @@
 //! upload path uses them too (stream pieces, sealed chunks, shard objects):
 //! each reuses pages an earlier one already faulted in, and a shard object
 //! sealed into one goes to an `fs` provider's `O_DIRECT` write as it is.
+//!
+//! # Why large buffers are mapped, not allocated
+//!
+//! Buffers of [`MAP_MIN_BYTES`] and more (chunks and shard objects) are
+//! their own anonymous mappings, unmapped when freed. Through malloc, a
+//! freed 4 MiB buffer stays in glibc's arenas (its dynamic mmap threshold
+//! rises after the first one is freed), and under many concurrent
+//! transfers those arenas held hundreds of MiB more than the broker's
+//! memory budget allowed: 16 uploads took a broker with a 512 MiB budget
+//! to 664–792 MiB (docs/performance.md, "Many transfers at once"). A
+//! mapping's pages go back the moment it is unmapped, so the resident set
+//! follows the live buffers, which the budget counts. The cost glibc was
+//! saving — a fresh buffer's pages faulted and zeroed — was paid anyway
+//! (calloc clears reused memory); transparent huge pages, asked for with
+//! `MADV_HUGEPAGE`, fault it in 2 MiB steps, and the pool keeps the most
+//! recent buffers for reuse.
 
 use std::alloc::{Layout, alloc_zeroed, dealloc, handle_alloc_error};
 use std::ptr::NonNull;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use shardgate_core::ShardBuf;
@@ -19,9 +36,26 @@ use shardgate_core::ShardBuf;
 /// Alignment of buffers, lengths and offsets for direct I/O.
 pub(crate) const ALIGN: usize = 4096;
 
-/// Most bytes the pool keeps for reuse. Above it, freed buffers go back to
-/// the allocator: the pool bounds memory, it never grows with load.
-const POOL_MAX_BYTES: usize = 64 << 20;
+/// Most bytes the pool keeps for reuse unless [`set_pool_limit`] says
+/// less. Above it, freed buffers go back to the system: the pool bounds
+/// memory, it never grows with load.
+pub const POOL_MAX_BYTES: usize = 64 << 20;
+
+/// Buffers this large or larger are mappings of their own (see the
+/// module docs).
+pub const MAP_MIN_BYTES: usize = 1 << 20;
+
+/// The pool's limit in force (at most [`POOL_MAX_BYTES`]).
+static POOL_LIMIT: AtomicUsize = AtomicUsize::new(POOL_MAX_BYTES);
+
+/// Sets how many bytes the pool may keep (capped at [`POOL_MAX_BYTES`]):
+/// a broker counts them in its memory budget, so a small budget keeps a
+/// small pool. Returns the limit now in force.
+pub fn set_pool_limit(bytes: usize) -> usize {
+    let limit = bytes.min(POOL_MAX_BYTES);
+    POOL_LIMIT.store(limit, Ordering::Relaxed);
+    limit
+}
 
 /// `n` rounded up to a multiple of [`ALIGN`].
 pub(crate) fn align_up(n: usize) -> usize {
@@ -33,6 +67,9 @@ pub(crate) fn align_up(n: usize) -> usize {
 pub(crate) struct AlignedBuf {
     ptr: NonNull<u8>,
     len: usize,
+    /// A mapping of its own ([`map`]), unmapped on drop; else from the
+    /// global allocator.
+    mapped: bool,
 }
 
 // SAFETY: the buffer is uniquely owned heap memory, like a `Box<[u8]>`.
@@ -50,12 +87,25 @@ impl AlignedBuf {
     /// A new buffer of at least `min_len` bytes (at least one block).
     fn new(min_len: usize) -> Self {
         let len = align_up(min_len.max(1));
+        if len >= MAP_MIN_BYTES
+            && let Some(ptr) = map(len)
+        {
+            return Self {
+                ptr,
+                len,
+                mapped: true,
+            };
+        }
         let layout = Self::layout(len);
         // SAFETY: the layout has a non-zero size. Zeroed, so every byte is
         // initialised and safe slices can cover the whole buffer.
         let raw = unsafe { alloc_zeroed(layout) };
         let ptr = NonNull::new(raw).unwrap_or_else(|| handle_alloc_error(layout));
-        Self { ptr, len }
+        Self {
+            ptr,
+            len,
+            mapped: false,
+        }
     }
 
     /// Size in bytes (a multiple of [`ALIGN`]).
@@ -76,9 +126,61 @@ impl AlignedBuf {
 
 impl Drop for AlignedBuf {
     fn drop(&mut self) {
-        // SAFETY: allocated in `new` with exactly this layout.
-        unsafe { dealloc(self.ptr.as_ptr(), Self::layout(self.len)) }
+        if self.mapped {
+            unmap(self.ptr, self.len);
+        } else {
+            // SAFETY: allocated in `new` with exactly this layout.
+            unsafe { dealloc(self.ptr.as_ptr(), Self::layout(self.len)) }
+        }
     }
+}
+
+/// A private anonymous mapping of `len` bytes (page-aligned and zeroed by
+/// the kernel), with transparent huge pages asked for; `None` if the
+/// system refuses (the caller falls back to the allocator).
+#[cfg(unix)]
+fn map(len: usize) -> Option<NonNull<u8>> {
+    // SAFETY: a fresh anonymous mapping: no file, no fixed address, so it
+    // cannot alias any memory we hold.
+    let raw = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if raw == libc::MAP_FAILED {
+        return None;
+    }
+    #[cfg(target_os = "linux")]
+    // SAFETY: advice on the mapping just made; failure only means no huge
+    // pages (THP off), which is harmless.
+    unsafe {
+        libc::madvise(raw, len, libc::MADV_HUGEPAGE);
+    }
+    NonNull::new(raw.cast::<u8>())
+}
+
+#[cfg(not(unix))]
+fn map(_len: usize) -> Option<NonNull<u8>> {
+    None
+}
+
+#[cfg(unix)]
+fn unmap(ptr: NonNull<u8>, len: usize) {
+    // SAFETY: `ptr`/`len` are exactly a mapping `map` made, unmapped once
+    // (the buffer owns it).
+    unsafe {
+        libc::munmap(ptr.as_ptr().cast(), len);
+    }
+}
+
+#[cfg(not(unix))]
+fn unmap(_ptr: NonNull<u8>, _len: usize) {
+    unreachable!("no mapping is made where map() returns None")
 }
 
 /// Freed buffers kept for reuse, with their total size.
@@ -186,7 +288,7 @@ impl Drop for PooledBuf {
     fn drop(&mut self) {
         let Some(buf) = self.buf.take() else { return };
         let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-        if pool.bytes + buf.len() <= POOL_MAX_BYTES {
+        if pool.bytes + buf.len() <= POOL_LIMIT.load(Ordering::Relaxed) {
             pool.bytes += buf.len();
             pool.free.push(buf);
         }
@@ -218,6 +320,14 @@ mod tests {
         let copy = bytes.clone();
         drop(bytes);
         assert_eq!(&copy[..], b"shard", "clones keep the buffer alive");
+    }
+
+    #[test]
+    fn chunk_sized_buffers_are_mappings_and_small_ones_are_not() {
+        let big = AlignedBuf::new(4 << 20);
+        assert!(big.mapped, "a 4 MiB buffer is a mapping of its own");
+        assert!(big.as_slice().iter().all(|b| *b == 0), "zeroed");
+        assert!(!AlignedBuf::new(64 << 10).mapped);
     }
 
     #[test]

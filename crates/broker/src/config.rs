@@ -193,8 +193,9 @@ pub struct PipelineConfig {
     pub retry_budget_bytes: u64,
     /// Bytes that all transfers together may hold in chunk and shard
     /// buffers (uploads, downloads over gRPC and HTTP, repair, shard
-    /// objects kept for retries): see `memory_budget.rs`. Plan the pod's
-    /// memory as this plus ~128 MiB. Default 512 MiB.
+    /// objects kept for retries, and the pool of freed buffers, which may
+    /// keep an eighth of it, at most 64 MiB): see `memory_budget.rs`. Plan
+    /// the pod's memory as this plus ~128 MiB. Default 512 MiB.
     pub memory_budget_bytes: u64,
     /// How long a transfer waits for room in the memory budget before it
     /// is refused with RESOURCE_EXHAUSTED ("retry in 1 s"). Default 10 s.

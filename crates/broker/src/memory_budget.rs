@@ -84,6 +84,24 @@ struct Inner {
 }
 
 impl MemoryBudget {
+    /// The broker's budget of `bytes`, the buffer pool included: the pool
+    /// of freed chunk buffers (shardgate-backends `aligned.rs`) may keep an
+    /// eighth of it, at most 64 MiB, and transfers may reserve the rest.
+    /// Those pooled buffers are resident too, so counting them keeps the
+    /// broker's memory within what was configured (the pool is global:
+    /// the last broker started in a process sets it).
+    pub(crate) fn with_buffer_pool(bytes: u64, wait: Duration) -> Self {
+        let pool = shardgate_backends::aligned::set_pool_limit(
+            usize::try_from(bytes / 8).unwrap_or(usize::MAX),
+        );
+        tracing::debug!(
+            budget_bytes = bytes,
+            pool_bytes = pool,
+            "memory budget: the buffer pool's share is taken off what transfers may reserve"
+        );
+        Self::new(bytes.saturating_sub(pool as u64), wait)
+    }
+
     /// A budget of `bytes` (at least one unit); reservations wait at most
     /// `wait`.
     pub(crate) fn new(bytes: u64, wait: Duration) -> Self {

@@ -144,7 +144,7 @@ pub async fn serve(
         Duration::from_secs(config.gc_tombstone_retention_secs),
     )
     .with_orphan_grace(Duration::from_secs(config.gc_orphan_grace_secs));
-    let memory = MemoryBudget::new(
+    let memory = MemoryBudget::with_buffer_pool(
         config.pipeline.memory_budget_bytes,
         Duration::from_millis(config.pipeline.memory_wait_ms),
     );
