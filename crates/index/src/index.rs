@@ -312,4 +312,18 @@ pub trait Index: Send + Sync + 'static {
     /// refused after it was taken. `NotFound` if the share is gone (its
     /// blob was deleted meanwhile).
     async fn return_share_download(&self, id: &ShareId) -> Result<(), IndexError>;
+
+    // ---- shared rates ----
+
+    /// Books the next slot of the rate `name`, slots `spacing` apart, if
+    /// it is at most `max_wait` away (see [`crate::rate_slots`]): one queue
+    /// for every broker on this index — on PostgreSQL every replica, on its
+    /// clock; with redb the one process, in memory. The caller waits the
+    /// returned time before it acts.
+    async fn book_rate_slot(
+        &self,
+        name: &str,
+        spacing: std::time::Duration,
+        max_wait: std::time::Duration,
+    ) -> Result<crate::SlotBooking, IndexError>;
 }

@@ -11,6 +11,7 @@ pub mod payments;
 pub mod payouts;
 #[cfg(feature = "postgres")]
 mod postgres;
+pub mod rate_slots;
 pub mod records;
 mod redb_index;
 pub mod rules;
@@ -31,6 +32,7 @@ pub use payments::{
 pub use payouts::{PayoutAddressRecord, PayoutOrigin, PayoutRecord, PayoutStart, PayoutState};
 #[cfg(feature = "postgres")]
 pub use postgres::{DEFAULT_SCHEMA as DEFAULT_POSTGRES_SCHEMA, PostgresIndex, PostgresOptions};
+pub use rate_slots::SlotBooking;
 pub use records::{
     BlobRecord, ChunkRecord, CommitOutcome, MAX_BLOB_NAME_LEN, MAX_CONTENT_TYPE_LEN,
     MAX_METADATA_ENTRIES, MAX_METADATA_ITEM_LEN, MAX_PAGE_LIMIT, MAX_PROVIDER_NAME_LEN,

@@ -96,7 +96,9 @@ impl Cashier {
             self.price_of(blob)?
                 .invoice_amount_msat(range.length, uses, &self.pricing)?;
         let node = self.lnd.node()?;
-        self.limits.admit(payer, blob.blob_id, share).await?;
+        self.limits
+            .admit(&*self.index, payer, blob.blob_id, share)
+            .await?;
         let token_id = TokenId::random();
         let memo = format!(
             "shardgate download {} bytes {}+{} x{uses}",

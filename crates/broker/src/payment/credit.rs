@@ -60,7 +60,7 @@ pub(crate) async fn buy_credit(
     let node = cashier.lnd.node()?;
     cashier
         .limits
-        .admit(payer, credit_budget_key(), None)
+        .admit(&*cashier.index, payer, credit_budget_key(), None)
         .await?;
     let created = node
         .add_invoice(

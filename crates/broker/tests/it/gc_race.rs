@@ -98,6 +98,14 @@ impl Index for GcWinsOnce {
     async fn chunks_of(&self, ids: &[ContentId]) -> Result<Vec<ChunkRecord>, IndexError> {
         self.inner.chunks_of(ids).await
     }
+    async fn book_rate_slot(
+        &self,
+        name: &str,
+        spacing: std::time::Duration,
+        max_wait: std::time::Duration,
+    ) -> Result<shardgate_index::SlotBooking, IndexError> {
+        self.inner.book_rate_slot(name, spacing, max_wait).await
+    }
     async fn update_chunk_shards(
         &self,
         id: &ContentId,

@@ -70,7 +70,8 @@ pub use payouts::{
     payout_takes_money_once_and_refuses_overdraft,
 };
 pub use providers::{
-    concurrent_shard_updates_land_exactly_once, providers_crud, shards_on_provider_pages,
+    concurrent_shard_updates_land_exactly_once, providers_crud,
+    rate_slots_are_spaced_and_refuse_beyond_the_wait, shards_on_provider_pages,
 };
 pub use race::gc_racing_uploads_loses_no_data;
 pub use share_downloads::{
@@ -124,6 +125,7 @@ macro_rules! conformance_tests {
             providers_crud,
             shards_on_provider_pages,
             concurrent_shard_updates_land_exactly_once,
+            rate_slots_are_spaced_and_refuse_beyond_the_wait,
             concurrent_commits_add_up,
             gc_racing_uploads_loses_no_data,
             invoice_insert_get_duplicate_and_invalid,

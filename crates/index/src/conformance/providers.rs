@@ -235,3 +235,62 @@ async fn futures_join<T: Send + 'static>(
     }
     out
 }
+
+/// A shared rate: slots `spacing` apart, a caller told to wait for its
+/// own; one further than the caller may wait is refused with how long the
+/// queue is, and books nothing; each rate has its own queue.
+pub async fn rate_slots_are_spaced_and_refuse_beyond_the_wait(index: Arc<dyn Index>) {
+    use crate::SlotBooking;
+    use std::time::Duration;
+    let spacing = Duration::from_millis(100);
+    let max_wait = Duration::from_millis(250);
+    let mut waits = Vec::new();
+    for _ in 0..3 {
+        match index
+            .book_rate_slot("node", spacing, max_wait)
+            .await
+            .unwrap()
+        {
+            SlotBooking::Booked { wait } => waits.push(wait),
+            full => panic!("slot {} refused: {full:?}", waits.len()),
+        }
+    }
+    // Bookings take a little time each (a transaction on PostgreSQL), so
+    // the waits are 0, 100 and 200 ms less what elapsed meanwhile.
+    for (i, wait) in waits.iter().enumerate() {
+        let planned = spacing * i as u32;
+        assert!(
+            *wait <= planned && planned - *wait < Duration::from_millis(50),
+            "slot {i}: wait {wait:?} for {planned:?}"
+        );
+    }
+    let SlotBooking::Full { retry_after } = index
+        .book_rate_slot("node", spacing, max_wait)
+        .await
+        .unwrap()
+    else {
+        panic!("a fourth slot is 300 ms away, beyond the 250 ms wait");
+    };
+    assert!(
+        retry_after <= Duration::from_millis(50) && retry_after > Duration::ZERO,
+        "{retry_after:?}"
+    );
+    // Refused: nothing booked, so the queue did not grow.
+    assert!(matches!(
+        index
+            .book_rate_slot("node", spacing, max_wait)
+            .await
+            .unwrap(),
+        SlotBooking::Full { .. }
+    ));
+    assert_eq!(
+        index
+            .book_rate_slot("other", spacing, max_wait)
+            .await
+            .unwrap(),
+        SlotBooking::Booked {
+            wait: Duration::ZERO
+        },
+        "another rate has its own queue"
+    );
+}

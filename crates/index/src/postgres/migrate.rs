@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (3, include_str!("../../migrations/0003_shares.sql")),
     (4, include_str!("../../migrations/0004_payouts_credit.sql")),
     (5, include_str!("../../migrations/0005_shard_versions.sql")),
+    (6, include_str!("../../migrations/0006_rate_slots.sql")),
 ];
 
 /// The version this build writes.

@@ -19,6 +19,7 @@ mod numeric;
 mod payments;
 mod payouts;
 mod providers;
+mod rate_slots;
 mod rows;
 mod shares;
 mod tenants;
@@ -254,6 +255,18 @@ impl Index for PostgresIndex {
     }
     async fn chunks_of(&self, ids: &[ContentId]) -> Result<Vec<ChunkRecord>, IndexError> {
         chunks::all_of(&**self.client().await?, ids).await
+    }
+    async fn book_rate_slot(
+        &self,
+        name: &str,
+        spacing: std::time::Duration,
+        max_wait: std::time::Duration,
+    ) -> Result<crate::SlotBooking, IndexError> {
+        let name = name.to_owned();
+        self.write(move |t| {
+            Box::pin(async move { rate_slots::book(t, &name, spacing, max_wait).await })
+        })
+        .await
     }
     async fn update_chunk_shards(
         &self,

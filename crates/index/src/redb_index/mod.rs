@@ -49,6 +49,11 @@ pub(crate) const INDEX_FILE_NAME: &str = "index.redb";
 pub struct RedbIndex {
     db: Arc<Database>,
     path: PathBuf,
+    /// Rate slots (`book_rate_slot`): one process holds a redb file, so
+    /// the queue lives in memory, on this process's monotonic clock
+    /// (microseconds since `opened`).
+    rate_slots: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
+    opened: std::time::Instant,
 }
 
 impl std::fmt::Debug for RedbIndex {
@@ -80,6 +85,8 @@ impl RedbIndex {
         Ok(RedbIndex {
             db: Arc::new(db),
             path,
+            rate_slots: Arc::default(),
+            opened: std::time::Instant::now(),
         })
     }
 
@@ -166,6 +173,24 @@ impl Index for RedbIndex {
     async fn chunks_of(&self, ids: &[ContentId]) -> Result<Vec<ChunkRecord>, IndexError> {
         let ids = ids.to_vec();
         self.read(move |txn| chunks::all_of(txn, &ids)).await
+    }
+    async fn book_rate_slot(
+        &self,
+        name: &str,
+        spacing: std::time::Duration,
+        max_wait: std::time::Duration,
+    ) -> Result<crate::SlotBooking, IndexError> {
+        let now_us = i64::try_from(self.opened.elapsed().as_micros()).unwrap_or(i64::MAX);
+        let mut slots = self
+            .rate_slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let next_free = slots.get(name).copied().unwrap_or(0);
+        let (booking, next) = crate::rate_slots::book(next_free, now_us, spacing, max_wait);
+        if let Some(next) = next {
+            slots.insert(name.to_owned(), next);
+        }
+        Ok(booking)
     }
     async fn update_chunk_shards(
         &self,

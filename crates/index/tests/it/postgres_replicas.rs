@@ -241,3 +241,55 @@ async fn bad_options_and_unreachable_servers_are_told_apart() {
     assert!(err.is_temporary());
     assert!(!err.to_string().contains("hunter2"), "{err}");
 }
+
+/// A rate booked through two replicas is one queue: 24 slots booked at once
+/// through A and B, 40 ms apart on PostgreSQL's clock, come out spread over
+/// 23 spacings, not as two queues of 12 side by side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_share_one_rate_queue() {
+    use shardgate_index::SlotBooking;
+    let schema = Schema::fresh();
+    let a: Arc<dyn Index> = Arc::new(schema.connect().await);
+    let b: Arc<dyn Index> = Arc::new(schema.connect().await);
+    let spacing = Duration::from_millis(40);
+    // Connections made first, so that no booking's return is late by a
+    // connection set-up.
+    for index in [&a, &b] {
+        index
+            .book_rate_slot("warm-up", spacing, Duration::from_secs(1))
+            .await
+            .expect("warm-up booking");
+    }
+    let mut bookings = Vec::new();
+    for i in 0..24 {
+        let index = if i % 2 == 0 { a.clone() } else { b.clone() };
+        bookings.push(tokio::spawn(async move {
+            let booked = index
+                .book_rate_slot("node_invoices", spacing, Duration::from_secs(10))
+                .await
+                .expect("booking");
+            let SlotBooking::Booked { wait } = booked else {
+                panic!("refused within a 10 s wait: {booked:?}");
+            };
+            Instant::now() + wait
+        }));
+    }
+    let mut slots = Vec::new();
+    for booking in bookings {
+        slots.push(booking.await.expect("task"));
+    }
+    slots.sort();
+    let gaps: Vec<Duration> = slots.windows(2).map(|w| w[1] - w[0]).collect();
+    let narrowest = gaps.iter().min().copied().unwrap_or_default();
+    // Measured as each booking comes back, so a gap is off by the jitter
+    // of two round trips; two queues would put slots in pairs, ~0 ms apart.
+    assert!(
+        narrowest >= Duration::from_millis(20),
+        "slots through two replicas closer than the spacing: {gaps:?}"
+    );
+    let span = *slots.last().unwrap() - slots[0];
+    assert!(
+        span >= spacing * 22,
+        "24 slots span at least 23 spacings: {span:?}"
+    );
+}
