@@ -202,7 +202,10 @@ async fn run(args: Args) -> Result<bool, Failure> {
     // Past one allocator trim tick of the broker (10 s).
     tokio::time::sleep(Duration::from_secs(12)).await;
     let idle_rss = mib(broker.rss_kib());
-    println!("broker RSS before the load: {idle_rss} MiB");
+    println!(
+        "broker RSS before the load: {idle_rss} MiB ({})",
+        resident_by_kind(broker.pid())
+    );
 
     let tally = Arc::new(Tally::default());
     let peak = Arc::new(AtomicU64::new(0));
@@ -272,8 +275,9 @@ async fn run(args: Args) -> Result<bool, Failure> {
     tokio::time::sleep(args.settle).await;
     let settled = mib(broker.rss_kib());
     println!(
-        "broker RSS {} s after the load: {settled} MiB",
-        args.settle.as_secs()
+        "broker RSS {} s after the load: {settled} MiB ({})",
+        args.settle.as_secs(),
+        resident_by_kind(broker.pid())
     );
 
     // Read back every upload now (after the settle measurement).
@@ -313,6 +317,56 @@ async fn run(args: Args) -> Result<bool, Failure> {
         verdict(back)
     );
     Ok(exact && bounded && back)
+}
+
+/// Where a process's resident set is, from `/proc/PID/smaps`: the brk
+/// heap, anonymous mappings (malloc's thread arenas, stacks, mapped
+/// buffers) and files — what tells a leak from an allocator keeping
+/// freed memory.
+fn resident_by_kind(pid: u32) -> String {
+    let Ok(smaps) = std::fs::read_to_string(format!("/proc/{pid}/smaps")) else {
+        return "smaps unreadable".into();
+    };
+    let (mut heap, mut anon, mut files, mut largest, mut holding) = (0u64, 0u64, 0u64, 0u64, 0);
+    let mut kind = Kind::File;
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let Some(first) = fields.next() else { continue };
+        if !first.ends_with(':') {
+            // A mapping's header: address range, perms, offset, device,
+            // inode, then its path (none for anonymous memory).
+            kind = match fields.nth(4) {
+                None => Kind::Anon,
+                Some("[heap]") => Kind::Heap,
+                Some(path) if path.starts_with('[') => Kind::Anon,
+                Some(_) => Kind::File,
+            };
+        } else if first == "Rss:" {
+            let kib: u64 = fields.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            match kind {
+                Kind::Heap => heap += kib,
+                Kind::File => files += kib,
+                Kind::Anon => {
+                    anon += kib;
+                    largest = largest.max(kib);
+                    holding += usize::from(kib > 0);
+                }
+            }
+        }
+    }
+    format!(
+        "heap {} MiB, anonymous {} MiB in {holding} mappings (largest {} MiB), files {} MiB",
+        heap / 1024,
+        anon / 1024,
+        largest / 1024,
+        files / 1024
+    )
+}
+
+enum Kind {
+    Heap,
+    Anon,
+    File,
 }
 
 /// The pattern seed of upload `i`.

@@ -247,6 +247,12 @@ impl PooledBuf {
         self.len
     }
 
+    /// Bytes of memory the buffer holds (at least its length: a pooled
+    /// buffer may be up to twice as long as asked for).
+    pub fn capacity(&self) -> usize {
+        self.inner().len()
+    }
+
     /// Whether the length is zero.
     pub fn is_empty(&self) -> bool {
         self.len == 0
@@ -281,6 +287,10 @@ impl AsMut<[u8]> for PooledBuf {
 impl ShardBuf for PooledBuf {
     fn with_len(len: usize) -> Self {
         Self::take(len)
+    }
+
+    fn truncate(&mut self, len: usize) {
+        PooledBuf::truncate(self, len);
     }
 }
 

@@ -267,7 +267,10 @@ impl BudgetPermit {
 
     /// `bytes` as a `Bytes` that holds this reservation: it is given back
     /// when the last slice of it is dropped.
-    pub(crate) fn attach(self, bytes: Vec<u8>) -> Bytes {
+    pub(crate) fn attach<B>(self, bytes: B) -> Bytes
+    where
+        B: AsRef<[u8]> + Send + 'static,
+    {
         Bytes::from_owner(Reserved {
             bytes,
             _permit: self,
@@ -290,14 +293,14 @@ impl Drop for BudgetPermit {
 }
 
 /// Bytes together with the reservation that paid for them.
-struct Reserved {
-    bytes: Vec<u8>,
+struct Reserved<B> {
+    bytes: B,
     _permit: BudgetPermit,
 }
 
-impl AsRef<[u8]> for Reserved {
+impl<B: AsRef<[u8]>> AsRef<[u8]> for Reserved<B> {
     fn as_ref(&self) -> &[u8] {
-        &self.bytes
+        self.bytes.as_ref()
     }
 }
 

@@ -395,15 +395,15 @@ async fn write_body(response: reqwest::Response, opened: &Opened, part: &Path) -
                     pending.extend_from_slice(&bytes[..take]);
                     bytes = &bytes[take..];
                     if pending.len() == stride {
-                        let plain = reader.open_next_sealed(&pending).map_err(|_| tampered())?;
+                        let sealed = std::mem::replace(&mut pending, Vec::with_capacity(stride));
+                        let plain = reader.open_next_sealed(sealed).map_err(|_| tampered())?;
                         file.write_all(&plain).await.map_err(io)?;
                         written += plain.len() as u64;
-                        pending.clear();
                     }
                 }
             }
             if !pending.is_empty() {
-                let plain = reader.open_next_sealed(&pending).map_err(|_| tampered())?;
+                let plain = reader.open_next_sealed(pending).map_err(|_| tampered())?;
                 file.write_all(&plain).await.map_err(io)?;
                 written += plain.len() as u64;
             }

@@ -27,6 +27,7 @@
 use aes_gcm::aead::inout::InOutBuf;
 use aes_gcm::{AeadInOut, Aes256Gcm, KeyInit, Nonce, Tag};
 
+use crate::buffer::ShardBuf;
 use crate::error::CoreError;
 use crate::keys::{ChunkKey, LABEL_E2E};
 
@@ -108,4 +109,28 @@ pub fn open(key: &ChunkKey, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CoreEr
         .decrypt_inout_detached(&nonce, aad, buf, &tag)
         .map_err(|_| CoreError::DecryptFailed)?;
     Ok(out)
+}
+
+/// Like [`open`], decrypting where the sealed chunk lies: the buffer comes
+/// back cut to the plaintext, so opening a chunk needs no second
+/// chunk-sized buffer (nor its page faults and zero-fill). The tag is
+/// checked before any byte is decrypted; on failure the buffer is dropped.
+pub fn open_in_place<B: ShardBuf>(
+    key: &ChunkKey,
+    aad: &[u8],
+    mut sealed: B,
+) -> Result<B, CoreError> {
+    let body_len = sealed
+        .as_ref()
+        .len()
+        .checked_sub(TAG_LEN)
+        .ok_or(CoreError::DecryptFailed)?;
+    let tag = Tag::try_from(&sealed.as_ref()[body_len..]).map_err(|_| CoreError::DecryptFailed)?;
+    let cipher = cipher(key)?;
+    let nonce = Nonce::from(key.nonce());
+    sealed.truncate(body_len);
+    cipher
+        .decrypt_inout_detached(&nonce, aad, InOutBuf::from(sealed.as_mut()), &tag)
+        .map_err(|_| CoreError::DecryptFailed)?;
+    Ok(sealed)
 }

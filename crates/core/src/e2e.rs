@@ -65,8 +65,8 @@ impl<'a> E2eReader<'a> {
     }
 
     /// Opens the next chunk from its sealed bytes (ciphertext ‖ tag), for
-    /// callers that rebuilt the chunk themselves.
-    pub fn open_next_sealed(&mut self, sealed: &[u8]) -> Result<Vec<u8>, CoreError> {
+    /// callers that rebuilt the chunk themselves; decrypts in place.
+    pub fn open_next_sealed(&mut self, sealed: Vec<u8>) -> Result<Vec<u8>, CoreError> {
         open_sealed(sealed, self.next_key()?)
     }
 

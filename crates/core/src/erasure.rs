@@ -17,6 +17,7 @@
 use reed_solomon_erasure::galois_8::ReedSolomon;
 
 use crate::aead::TAG_LEN;
+use crate::buffer::ShardBuf;
 use crate::chunker::MAX_CHUNK_SIZE;
 use crate::error::CoreError;
 
@@ -156,6 +157,16 @@ impl ErasureParams {
         shards: &[Option<&[u8]>],
         chunk_len: usize,
     ) -> Result<Vec<u8>, CoreError> {
+        self.rebuild_in(shards, chunk_len)
+    }
+
+    /// [`Self::rebuild`] into a buffer of the caller's type (the broker's
+    /// are pooled: a fresh chunk-sized buffer costs a page fault per page).
+    pub fn rebuild_in<B: ShardBuf>(
+        &self,
+        shards: &[Option<&[u8]>],
+        chunk_len: usize,
+    ) -> Result<B, CoreError> {
         Self::check_chunk_len(chunk_len)?;
         if shards.len() != self.total() {
             return Err(CoreError::invalid(
@@ -189,8 +200,11 @@ impl ErasureParams {
         // One buffer: the k data slots (the chunk), then copies of the
         // parity shards the decoder needs. The codec wants mutable slices
         // for every shard it reads, and our inputs are borrowed.
-        let mut buf = vec![0u8; (self.k() + missing) * shard_len];
-        let (chunk_area, parity_area) = buf.split_at_mut(self.k() * shard_len);
+        // What the buffer held before does not matter: present slots are
+        // copied over, missing data slots are written by the decoder, and
+        // the parity area and the last shard's padding are cut off.
+        let mut buf = B::with_len((self.k() + missing) * shard_len);
+        let (chunk_area, parity_area) = buf.as_mut().split_at_mut(self.k() * shard_len);
         for (slot, body) in chunk_area.chunks_exact_mut(shard_len).zip(data) {
             if let Some(body) = body {
                 slot.copy_from_slice(body);

@@ -268,9 +268,9 @@ async fn stream_range(
                     None => broker.memory.reserve_waiting(read_cost(&record)).await?,
                 };
                 let read = read_chunk(broker, key_mode, index, entry, record).await?;
-                // The shards are gone; the plaintext stays until the
-                // transport has taken its last frame.
-                memory.shrink_to(read.bytes.len() as u64);
+                // The shards are gone; the plaintext's buffer stays until
+                // the transport has taken its last frame.
+                memory.shrink_to(read.bytes.capacity() as u64);
                 Ok::<_, BrokerError>((index, read, memory))
             }
         })

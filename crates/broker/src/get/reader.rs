@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use shardgate_backends::PooledBuf;
 use shardgate_core::{
     ErasureParams, KeyMode, ManifestChunk, OpenKey, SHARD_HEADER_LEN, ShardHeader, WrappedChunkKey,
-    open_chunk_from_bodies, rebuild_sealed_from_bodies,
+    open_chunk_from_bodies_in, rebuild_sealed_from_bodies_in,
 };
 use shardgate_index::ChunkRecord;
 
@@ -20,8 +21,11 @@ use crate::state::Broker;
 
 /// One chunk read back.
 pub(super) struct ChunkRead {
-    /// Plaintext (MANAGED) or the sealed ciphertext (END_TO_END, served as stored).
-    pub bytes: Vec<u8>,
+    /// Plaintext (MANAGED) or the sealed ciphertext (END_TO_END, served as
+    /// stored), in a pooled buffer: rebuilt into and decrypted in place, so
+    /// a chunk read allocates nothing chunk-sized (docs/performance.md,
+    /// "Many transfers at once").
+    pub bytes: PooledBuf,
     /// The provider of each shard the rebuild used (for the payment split).
     pub providers: Vec<String>,
 }
@@ -64,7 +68,7 @@ async fn open(
     record: &ChunkRecord,
     params: ErasureParams,
     slots: &[Option<Bytes>],
-) -> Result<Vec<u8>, BrokerError> {
+) -> Result<PooledBuf, BrokerError> {
     let have = slots.iter().filter(|s| s.is_some()).count();
     if have < params.k() {
         return Err(BrokerError::DataLoss(format!(
@@ -98,7 +102,7 @@ async fn open(
                                 entry.id.short()
                             ))
                         })?;
-                    Ok(open_chunk_from_bodies(
+                    Ok(open_chunk_from_bodies_in(
                         &views,
                         &entry,
                         params,
@@ -107,7 +111,7 @@ async fn open(
                 }
                 // The broker has no key: rebuild the ciphertext and check
                 // it against the chunk id, without decrypting.
-                KeyMode::EndToEnd => Ok(rebuild_sealed_from_bodies(
+                KeyMode::EndToEnd => Ok(rebuild_sealed_from_bodies_in(
                     &views,
                     &entry.id,
                     entry.sealed_len(),

@@ -1,12 +1,13 @@
 //! Download side: [`open_chunk`] (verify shards → rebuild → check id →
 //! decrypt) and [`open_chunk_from_bodies`]; the rebuild is `rebuild.rs`.
 
-use crate::aead::{MANAGED_AAD, e2e_aad, open};
+use crate::aead::{MANAGED_AAD, e2e_aad, open_in_place};
+use crate::buffer::ShardBuf;
 use crate::erasure::ErasureParams;
 use crate::error::CoreError;
 use crate::keys::{ChunkKey, FileKey};
 use crate::manifest::ManifestChunk;
-use crate::pipeline::rebuild::{rebuild_sealed_chunk, rebuild_sealed_from_bodies};
+use crate::pipeline::rebuild::{rebuild_sealed_chunk, rebuild_sealed_from_bodies_in};
 
 /// The key for opening a chunk.
 #[derive(Clone, Copy, Debug)]
@@ -59,7 +60,7 @@ pub fn open_chunk(
 ) -> Result<OpenedChunk, CoreError> {
     let rebuilt = rebuild_sealed_chunk(shards, &chunk.id, chunk.sealed_len(), params)?;
     Ok(OpenedChunk {
-        plaintext: open_sealed(&rebuilt.sealed, key)?,
+        plaintext: open_sealed(rebuilt.sealed, key)?,
         rejected: rebuilt.rejected,
     })
 }
@@ -75,19 +76,31 @@ pub fn open_chunk_from_bodies(
     params: ErasureParams,
     key: OpenKey<'_>,
 ) -> Result<Vec<u8>, CoreError> {
-    let sealed = rebuild_sealed_from_bodies(bodies, &chunk.id, chunk.sealed_len(), params)?;
-    open_sealed(&sealed, key)
+    open_chunk_from_bodies_in(bodies, chunk, params, key)
 }
 
-/// Verifies and decrypts a sealed chunk (ciphertext ‖ tag) under `key`.
-pub(crate) fn open_sealed(sealed: &[u8], key: OpenKey<'_>) -> Result<Vec<u8>, CoreError> {
+/// [`open_chunk_from_bodies`] into a buffer of the caller's type: one
+/// buffer for the whole chunk, rebuilt into and decrypted in place.
+pub fn open_chunk_from_bodies_in<B: ShardBuf>(
+    bodies: &[Option<&[u8]>],
+    chunk: &ManifestChunk,
+    params: ErasureParams,
+    key: OpenKey<'_>,
+) -> Result<B, CoreError> {
+    let sealed = rebuild_sealed_from_bodies_in(bodies, &chunk.id, chunk.sealed_len(), params)?;
+    open_sealed(sealed, key)
+}
+
+/// Verifies and decrypts a sealed chunk (ciphertext ‖ tag) under `key`,
+/// in place: the rebuilt buffer becomes the plaintext.
+pub(crate) fn open_sealed<B: ShardBuf>(sealed: B, key: OpenKey<'_>) -> Result<B, CoreError> {
     match key {
-        OpenKey::Managed(key) => open(key, MANAGED_AAD, sealed),
+        OpenKey::Managed(key) => open_in_place(key, MANAGED_AAD, sealed),
         OpenKey::EndToEnd {
             file_key,
             index,
             last,
-        } => open(
+        } => open_in_place(
             &file_key.chunk_key(index, last),
             &e2e_aad(index, last),
             sealed,

@@ -3,6 +3,7 @@
 //! then decrypts, END_TO_END serves it as it is) and repair too (it codes
 //! the chunk again). Needs no key: it works on ciphertext only.
 
+use crate::buffer::ShardBuf;
 use crate::erasure::ErasureParams;
 use crate::error::CoreError;
 use crate::id::ContentId;
@@ -78,8 +79,18 @@ pub fn rebuild_sealed_from_bodies(
     sealed_len: usize,
     params: ErasureParams,
 ) -> Result<Vec<u8>, CoreError> {
-    let sealed = params.rebuild(bodies, sealed_len)?;
-    let actual = ContentId::of(&sealed);
+    rebuild_sealed_from_bodies_in(bodies, chunk_id, sealed_len, params)
+}
+
+/// [`rebuild_sealed_from_bodies`] into a buffer of the caller's type.
+pub fn rebuild_sealed_from_bodies_in<B: ShardBuf>(
+    bodies: &[Option<&[u8]>],
+    chunk_id: &ContentId,
+    sealed_len: usize,
+    params: ErasureParams,
+) -> Result<B, CoreError> {
+    let sealed: B = params.rebuild_in(bodies, sealed_len)?;
+    let actual = ContentId::of(sealed.as_ref());
     if actual != *chunk_id {
         return Err(CoreError::ChunkIdMismatch {
             expected: chunk_id.to_hex(),
