@@ -28,6 +28,7 @@ use crate::error::{ClientError, Result};
 use crate::payer::PaymentPolicy;
 use crate::purchase::{GetStream, PaidFor, Purchase};
 use crate::put::Progress;
+use crate::write_behind::DurableWriter;
 
 /// Broker frames (at most 1 MiB) queued between the network and the file
 /// writer: two 4 MiB chunks absorb a slow write; 32 let the client's RSS
@@ -371,8 +372,7 @@ impl Download {
         );
         let progress = self.progress.clone();
         let writer = tokio::task::spawn_blocking(move || -> Result<(Decoder, u64)> {
-            use std::io::Write;
-            let mut file = std::io::BufWriter::with_capacity(1 << 20, file);
+            let mut file = DurableWriter::new(file);
             let mut out = Vec::new();
             let mut written = 0u64;
             while let Some(data) = rx.blocking_recv() {
@@ -387,10 +387,7 @@ impl Download {
                 }
             }
             decoder.finish()?;
-            let file = file
-                .into_inner()
-                .map_err(|e| ClientError::io("writing the output failed", e.into_error()))?;
-            file.sync_all()
+            file.finish()
                 .map_err(|e| ClientError::io("writing the output failed", e))?;
             Ok((decoder, written))
         });

@@ -20,6 +20,7 @@ mod raw_challenge;
 mod share_download;
 mod share_link;
 mod shares;
+mod write_behind;
 
 pub use challenge::Challenge;
 pub use client::{Client, ClientBuilder};

@@ -1,0 +1,129 @@
+//! An output file made durable while it is written, not after.
+//!
+//! A download is renamed into place only once it is on disk (`fsync`), so
+//! a crash never leaves a file that looks complete and is not. Written
+//! first and synced last, a 1 GiB file waited 0.32–0.46 s for its `fsync`
+//! on this project's machine: a third of a whole `shardgate get`, with the
+//! disk idle while the data arrived. [`DurableWriter`] keeps a second
+//! thread flushing what has been written so far (`fdatasync` on a clone of
+//! the handle) while the writer goes on, so the disk works in parallel
+//! with the network and the final `fsync` waits only for the tail.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::thread::JoinHandle;
+
+/// Bytes written between two nudges of the flusher.
+const FLUSH_STEP: u64 = 16 << 20;
+/// The writer's buffer: one write call per MiB.
+const WRITE_BUFFER: usize = 1 << 20;
+
+/// A buffered file writer whose data is flushed to disk in the background
+/// as it grows; [`DurableWriter::finish`] makes it durable.
+pub(crate) struct DurableWriter {
+    file: BufWriter<File>,
+    since_nudge: u64,
+    flusher: Option<Flusher>,
+}
+
+struct Flusher {
+    nudge: SyncSender<()>,
+    thread: JoinHandle<io::Result<()>>,
+}
+
+impl DurableWriter {
+    /// Wraps `file`. If no flusher thread can be had (no clone of the
+    /// handle, no thread), the writer still works: the final sync does it all.
+    pub(crate) fn new(file: File) -> Self {
+        let flusher = file.try_clone().ok().and_then(|clone| {
+            // One pending nudge is enough: a flush covers everything
+            // written before it starts.
+            let (nudge, nudges) = sync_channel(1);
+            std::thread::Builder::new()
+                .name("shardgate-flush".into())
+                .spawn(move || flush_on_nudge(&clone, &nudges))
+                .ok()
+                .map(|thread| Flusher { nudge, thread })
+        });
+        Self {
+            file: BufWriter::with_capacity(WRITE_BUFFER, file),
+            since_nudge: 0,
+            flusher,
+        }
+    }
+
+    /// Writes all of `bytes`.
+    pub(crate) fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.file.write_all(bytes)?;
+        self.since_nudge += bytes.len() as u64;
+        if self.since_nudge >= FLUSH_STEP {
+            self.since_nudge = 0;
+            if let Some(flusher) = &self.flusher {
+                match flusher.nudge.try_send(()) {
+                    // Full: a flush is pending and will cover these bytes.
+                    Ok(()) | Err(TrySendError::Full(())) => {}
+                    // The flusher stopped on an error: `finish` reports it.
+                    Err(TrySendError::Disconnected(())) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes what is buffered, waits for the flusher, and syncs the file
+    /// (data and metadata). Returns the first error any of them met.
+    pub(crate) fn finish(self) -> io::Result<()> {
+        let Self { file, flusher, .. } = self;
+        let file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
+        if let Some(Flusher { nudge, thread }) = flusher {
+            drop(nudge);
+            thread
+                .join()
+                .map_err(|_| io::Error::other("the flush thread panicked"))??;
+        }
+        file.sync_all()
+    }
+}
+
+/// The flusher thread: one `fdatasync` per nudge, until the writer is gone.
+fn flush_on_nudge(file: &File, nudges: &Receiver<()>) -> io::Result<()> {
+    while nudges.recv().is_ok() {
+        file.sync_data()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn everything_written_is_in_the_file_after_finish() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("out");
+        let mut writer = DurableWriter::new(File::create(&path).expect("create"));
+        let block: Vec<u8> = (0..(3 << 20)).map(|i| (i % 251) as u8).collect();
+        // Enough to nudge the flusher several times, in uneven writes.
+        let mut expected = Vec::new();
+        for round in 0..20 {
+            let piece = &block[..block.len() - round * 4093];
+            writer.write_all(piece).expect("write");
+            expected.extend_from_slice(piece);
+        }
+        writer.finish().expect("finish");
+        assert_eq!(std::fs::read(&path).expect("read"), expected);
+    }
+
+    #[test]
+    fn a_failed_write_is_reported_by_finish_or_the_write() {
+        // A read-only handle: every write fails, and nothing may claim
+        // the data is safe.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ro");
+        std::fs::write(&path, b"").expect("create");
+        let mut writer = DurableWriter::new(File::open(&path).expect("open"));
+        let wrote = writer.write_all(&vec![1u8; 2 << 20]);
+        assert!(wrote.is_err() || writer.finish().is_err());
+    }
+}
