@@ -9,7 +9,7 @@
 //! writing overlap and the async workers only move frames.
 
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,7 @@ use tonic::Streaming;
 use crate::client::Client;
 use crate::e2e::{ChunkOpener, E2eRange};
 use crate::error::{ClientError, Result};
+use crate::output_file::OutputFile;
 use crate::payer::PaymentPolicy;
 use crate::purchase::{GetStream, PaidFor, Purchase};
 use crate::put::Progress;
@@ -332,22 +333,24 @@ impl Download {
 
     /// Writes the download into `path` as [`Client::get_to_file`] does:
     /// as `path.part`, renamed when every check passed, removed otherwise.
+    /// An existing device or pipe (`/dev/null`, a FIFO) is written in place.
     pub async fn save_to_file(self, path: impl AsRef<Path>) -> Result<Downloaded> {
-        let path = path.as_ref();
-        let mut part = path.as_os_str().to_owned();
-        part.push(".part");
-        let part = PathBuf::from(part);
-        let file = std::fs::File::create(&part)
-            .map_err(|e| ClientError::io(format!("cannot create {}", part.display()), e))?;
+        let output = OutputFile::at(path.as_ref())?;
+        let target = output.write_path();
+        let file = std::fs::File::create(target)
+            .map_err(|e| ClientError::io(format!("cannot create {}", target.display()), e))?;
+        let file = if output.is_kept() {
+            DurableWriter::new(file)
+        } else {
+            DurableWriter::passing_through(file)
+        };
         match self.write_file(file).await {
             Ok(done) => {
-                std::fs::rename(&part, path)
-                    .map_err(|e| ClientError::io(format!("cannot write {}", path.display()), e))?;
+                output.commit()?;
                 Ok(done)
             }
             Err(e) => {
-                // An incomplete download must not look like a file.
-                let _ = std::fs::remove_file(&part);
+                output.discard();
                 Err(e)
             }
         }
@@ -355,7 +358,7 @@ impl Download {
 
     /// Writes the download into `file` on a blocking thread (decrypting and
     /// checking there); the network side only queues stored bytes.
-    async fn write_file(mut self, file: std::fs::File) -> Result<Downloaded> {
+    async fn write_file(mut self, mut file: DurableWriter) -> Result<Downloaded> {
         let depth = match self.source {
             Source::Broker(_) => QUEUED_FRAMES,
             Source::Direct(_) => QUEUED_CHUNKS,
@@ -372,7 +375,6 @@ impl Download {
         );
         let progress = self.progress.clone();
         let writer = tokio::task::spawn_blocking(move || -> Result<(Decoder, u64)> {
-            let mut file = DurableWriter::new(file);
             let mut out = Vec::new();
             let mut written = 0u64;
             while let Some(data) = rx.blocking_recv() {

@@ -11,6 +11,7 @@ mod e2e;
 mod error;
 mod get;
 mod invoice;
+mod output_file;
 mod payer;
 mod payments;
 mod payouts;

@@ -18,6 +18,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::challenge::{RawChallenge, authorization};
 use crate::error::{ClientError, ErrorKind, Result};
+use crate::output_file::OutputFile;
 use crate::payer::{PaymentEvent, PaymentPolicy};
 use crate::purchase::Purchase;
 use crate::share_link::ShareLink;
@@ -333,36 +334,37 @@ pub async fn download_share(
 /// end-to-end share), checks the length, then renames. On any failure the
 /// part file is removed: nothing unchecked is left under the output name.
 async fn save(response: reqwest::Response, opened: &Opened, output: &Path) -> Result<u64> {
-    let mut part = output.as_os_str().to_owned();
-    part.push(".part");
-    let part = PathBuf::from(part);
-    let result = write_body(response, opened, &part).await;
+    let output = OutputFile::at(output)?;
+    let result = write_body(response, opened, output.write_path(), output.is_kept()).await;
     match result {
         Ok(written) if written == opened.info.size => {
-            tokio::fs::rename(&part, output)
-                .await
-                .map_err(|e| ClientError::io(format!("rename to {}", output.display()), e))?;
+            output.commit()?;
             Ok(written)
         }
         Ok(written) => {
-            let _ = tokio::fs::remove_file(&part).await;
+            output.discard();
             Err(ClientError::integrity(format!(
                 "the download ended after {written} of {} bytes; nothing was saved",
                 opened.info.size
             )))
         }
         Err(e) => {
-            let _ = tokio::fs::remove_file(&part).await;
+            output.discard();
             Err(e)
         }
     }
 }
 
-async fn write_body(response: reqwest::Response, opened: &Opened, part: &Path) -> Result<u64> {
-    let mut file = tokio::fs::File::create(part)
+async fn write_body(
+    response: reqwest::Response,
+    opened: &Opened,
+    target: &Path,
+    kept: bool,
+) -> Result<u64> {
+    let mut file = tokio::fs::File::create(target)
         .await
-        .map_err(|e| ClientError::io(format!("create {}", part.display()), e))?;
-    let io = |e| ClientError::io(format!("write {}", part.display()), e);
+        .map_err(|e| ClientError::io(format!("create {}", target.display()), e))?;
+    let io = |e| ClientError::io(format!("write {}", target.display()), e);
     let mut body = response.bytes_stream();
     let mut written = 0u64;
     let tampered = || {
@@ -411,6 +413,8 @@ async fn write_body(response: reqwest::Response, opened: &Opened, part: &Path) -
         }
     }
     file.flush().await.map_err(io)?;
-    file.sync_all().await.map_err(io)?;
+    if kept {
+        file.sync_all().await.map_err(io)?;
+    }
     Ok(written)
 }

@@ -25,6 +25,8 @@ pub(crate) struct DurableWriter {
     file: BufWriter<File>,
     since_nudge: u64,
     flusher: Option<Flusher>,
+    /// False for a device or pipe written in place: nothing to sync.
+    durable: bool,
 }
 
 struct Flusher {
@@ -50,6 +52,18 @@ impl DurableWriter {
             file: BufWriter::with_capacity(WRITE_BUFFER, file),
             since_nudge: 0,
             flusher,
+            durable: true,
+        }
+    }
+
+    /// A writer for a device or pipe (`/dev/null`, a FIFO): buffered, and
+    /// never synced (`fsync` fails on a pipe; a device keeps nothing).
+    pub(crate) fn passing_through(file: File) -> Self {
+        Self {
+            file: BufWriter::with_capacity(WRITE_BUFFER, file),
+            since_nudge: 0,
+            flusher: None,
+            durable: false,
         }
     }
 
@@ -74,8 +88,16 @@ impl DurableWriter {
     /// Writes what is buffered, waits for the flusher, and syncs the file
     /// (data and metadata). Returns the first error any of them met.
     pub(crate) fn finish(self) -> io::Result<()> {
-        let Self { file, flusher, .. } = self;
+        let Self {
+            file,
+            flusher,
+            durable,
+            ..
+        } = self;
         let file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
+        if !durable {
+            return Ok(());
+        }
         if let Some(Flusher { nudge, thread }) = flusher {
             drop(nudge);
             thread

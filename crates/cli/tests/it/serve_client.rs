@@ -131,6 +131,65 @@ fn put_get_ls_stat_rm_round_trip_through_the_binary() {
     assert!(status.success(), "serve exited with {status:?}");
 }
 
+/// `-o` naming a pipe (or `/dev/null`) writes through it: the download
+/// must not be renamed over it as `PATH.part` would be — that once turned
+/// the machine's `/dev/null` into a regular file.
+#[cfg(unix)]
+#[test]
+fn get_into_a_fifo_writes_through_it_and_leaves_it_a_fifo() {
+    use std::os::unix::fs::FileTypeExt;
+
+    let served = Served::start();
+    let api_key = field(&ok(served.cli(&["tenant", "create", "fifo"])), "api_key");
+    let original = data(700_000);
+    let input = served.path("in.bin");
+    write(&input, &original);
+    let blob_id = ok(served.cli_as(&api_key, &["put", input.to_str().expect("utf8"), "-q"]))
+        .trim()
+        .to_owned();
+
+    let fifo = served.path("pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo failed");
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo))
+    };
+    // A writer of our own holds the pipe open until the client is done, so
+    // the reader sees end-of-file only then, whatever the client did.
+    let held_open = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&fifo)
+        .expect("open the pipe's write side");
+    let got = served.cli_as(
+        &api_key,
+        &["get", &blob_id, "-o", fifo.to_str().expect("utf8")],
+    );
+    drop(held_open);
+    let read = reader
+        .join()
+        .expect("reader thread")
+        .expect("read the pipe");
+    let got = ok(got);
+    assert!(got.contains("blake3 verified"), "{got}");
+    assert!(
+        read == original,
+        "the pipe carried {} bytes, not the blob",
+        read.len()
+    );
+    let kind = std::fs::symlink_metadata(&fifo)
+        .expect("still there")
+        .file_type();
+    assert!(kind.is_fifo(), "the pipe was replaced: {kind:?}");
+    assert!(
+        !served.path("pipe.part").exists(),
+        "no part file beside a pipe"
+    );
+}
+
 #[test]
 fn failures_print_one_error_line_and_exit_non_zero() {
     let served = Served::start();
