@@ -6,7 +6,9 @@
 //! Renaming `PATH.part` over `/dev/null` would replace the device with a
 //! regular file for every process on the machine — `shardgate get BLOB
 //! -o /dev/null` did exactly that — and a pipe has nothing to rename, keep
-//! or `fsync`.
+//! or `fsync`. A symbolic link to a file is written through, as `cp` and
+//! `curl -o` do: the part file goes beside the link's target and replaces
+//! the target, and the link stays a link.
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +27,14 @@ impl OutputFile {
     /// Decides from what is at `path` now. A directory is an error (the
     /// caller must name the file).
     pub(crate) fn at(path: &Path) -> Result<Self> {
+        // Through a link to its target (a dangling link is replaced).
+        let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+        let resolved = if is_link {
+            std::fs::canonicalize(path).ok()
+        } else {
+            None
+        };
+        let path = resolved.as_deref().unwrap_or(path);
         let existing = std::fs::metadata(path).ok();
         if existing.as_ref().is_some_and(std::fs::Metadata::is_dir) {
             return Err(ClientError::invalid(format!(
@@ -100,6 +110,27 @@ mod tests {
         out.commit().expect("nothing to rename");
         out.discard();
         assert!(!std::fs::metadata(null).expect("still there").is_file());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_is_written_through_and_stays_a_link() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("real.bin");
+        std::fs::write(&target, b"old").expect("write");
+        let link = dir.path().join("link.bin");
+        std::os::unix::fs::symlink(&target, &link).expect("symlink");
+        let out = OutputFile::at(&link).expect("link");
+        std::fs::write(out.write_path(), b"new").expect("write part");
+        out.commit().expect("commit");
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .expect("link")
+                .file_type()
+                .is_symlink(),
+            "the link stays a link"
+        );
+        assert_eq!(std::fs::read(&target).expect("target"), b"new");
     }
 
     #[test]
