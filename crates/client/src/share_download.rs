@@ -333,9 +333,10 @@ pub async fn download_share(
 /// Writes the body to `output.part` (decrypting chunk by chunk for an
 /// end-to-end share), checks the length, then renames. On any failure the
 /// part file is removed: nothing unchecked is left under the output name.
+/// An existing device or pipe is written in place (`output_file.rs`).
 async fn save(response: reqwest::Response, opened: &Opened, output: &Path) -> Result<u64> {
     let output = OutputFile::at(output)?;
-    let result = write_body(response, opened, output.write_path(), output.is_kept()).await;
+    let result = write_body(response, opened, &output).await;
     match result {
         Ok(written) if written == opened.info.size => {
             output.commit()?;
@@ -358,9 +359,9 @@ async fn save(response: reqwest::Response, opened: &Opened, output: &Path) -> Re
 async fn write_body(
     response: reqwest::Response,
     opened: &Opened,
-    target: &Path,
-    kept: bool,
+    output: &OutputFile,
 ) -> Result<u64> {
+    let target = output.write_path();
     let mut file = tokio::fs::File::create(target)
         .await
         .map_err(|e| ClientError::io(format!("create {}", target.display()), e))?;
@@ -413,7 +414,7 @@ async fn write_body(
         }
     }
     file.flush().await.map_err(io)?;
-    if kept {
+    if output.is_kept() {
         file.sync_all().await.map_err(io)?;
     }
     Ok(written)
