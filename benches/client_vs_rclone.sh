@@ -14,10 +14,23 @@
 #
 # Nothing is dropped from the page cache (that needs root and would measure
 # the disk, not the clients): the input file was just written, so both
-# tools read it from memory, and both tools' stored bytes are in cache when
-# read back.
+# tools read it from memory. Each operation starts on a quiet disk: `sync`
+# (untimed) runs before it, so the writes one tool leaves to the kernel
+# (rclone never syncs) are not written back on the next tool's clock.
+#
+# What each get moves through the disk differs: rclone reads its store
+# from the page cache and leaves its output there, so its timed window
+# does no disk I/O; Shardgate's fs providers read shards with O_DIRECT
+# (no cache), and `shardgate get` writes the output with O_DIRECT and syncs
+# it before it returns (durable). So the stores (the broker's providers
+# and rclone's local remote) can be put elsewhere with --store-dir: on a
+# tmpfs, as a remote's disk would be another machine's, and the only disk
+# in the comparison is the output's. docs/performance.md gives both.
 #
 # Usage: benches/client_vs_rclone.sh [--size 1GiB] [--rounds 3] [--bin PATH]
+#                                    [--store-dir DIR]
+#   --store-dir: where the stores live (default: the bench's temp dir,
+#   beside the input and the outputs).
 #   --bin (or SHARDGATE_BIN): the shardgate binary, default
 #   target/release/shardgate of this checkout (build it with
 #   `cargo build --release -p shardgate-cli --bin shardgate`).
@@ -28,11 +41,13 @@ set -euo pipefail
 size_arg=1GiB
 rounds=3
 bin=${SHARDGATE_BIN:-}
+store_parent=
 while [[ $# -gt 0 ]]; do
     case $1 in
         --size) size_arg=$2; shift 2 ;;
         --rounds) rounds=$2; shift 2 ;;
         --bin) bin=$2; shift 2 ;;
+        --store-dir) store_parent=$2; shift 2 ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -67,6 +82,11 @@ need_package rclone rclone
 command -v cmp >/dev/null || die "cmp (diffutils) is missing"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/client-vs-rclone.XXXXXX")
+stores=$work
+if [[ -n $store_parent ]]; then
+    [[ -d $store_parent ]] || die "--store-dir $store_parent is not a directory"
+    stores=$(mktemp -d "$store_parent/client-vs-rclone-stores.XXXXXX")
+fi
 dev_pid=
 cleanup() {
     if [[ -n $dev_pid ]] && kill -0 "$dev_pid" 2>/dev/null; then
@@ -74,12 +94,13 @@ cleanup() {
         wait "$dev_pid" 2>/dev/null || true
     fi
     rm -rf "$work"
+    [[ $stores == "$work" ]] || rm -rf "$stores"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- the broker: `shardgate dev --keep` (redb, three fs providers) -------
-"$bin" dev --keep --dir "$work/dev" --sample-size 1MiB >"$work/dev.log" 2>&1 &
+"$bin" dev --keep --dir "$stores/dev" --sample-size 1MiB >"$work/dev.log" 2>&1 &
 dev_pid=$!
 for _ in $(seq 1 600); do
     grep -qs '^press ctrl-c to stop' "$work/dev.log" && break
@@ -100,14 +121,14 @@ done < <(sed -n 's/^ *export \(SHARDGATE_PAYER_LND_[A-Z_]*=.*\)$/\1/p' "$work/de
 
 # --- rclone: crypt over a local directory, in a private config ----------
 conf=$work/rclone.conf
-mkdir -p "$work/rclone-store"
+mkdir -p "$stores/rclone-store"
 {
     echo "[store]"
     echo "type = local"
     echo
     echo "[crypt]"
     echo "type = crypt"
-    echo "remote = store:$work/rclone-store"
+    echo "remote = store:$stores/rclone-store"
     echo "password = $(rclone obscure "bench-$RANDOM-$RANDOM")"
     echo "password2 = $(rclone obscure "salt-$RANDOM-$RANDOM")"
 } >"$conf"
@@ -124,6 +145,7 @@ results=$work/results
 run() {
     local name=$1; shift
     local t0 t1 b0 b1
+    sync
     b0=$(broker_ticks)
     t0=$(date +%s%N)
     /usr/bin/time -f "%M %U %S" -o "$work/rss" "$@" >"$work/out.log" 2>&1 \
@@ -136,7 +158,8 @@ run() {
 
 echo "shardgate: $bin ($("$bin" --version 2>/dev/null || echo '?'))"
 echo "rclone:    $(rclone version 2>/dev/null | head -n1)"
-echo "broker:    $broker (shardgate dev --keep, three fs providers in $work/dev)"
+echo "broker:    $broker (shardgate dev --keep, three fs providers in $stores/dev)"
+echo "stores:    $stores ($(df --output=fstype "$stores" | tail -n1)); outputs in $work ($(df --output=fstype "$work" | tail -n1))"
 echo "size:      $size bytes, $rounds round(s), interleaved; page cache not dropped"
 echo "machine:   $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
 echo

@@ -1,8 +1,9 @@
 //! Bad input on the wire, sent as hand-made gRPC bodies to the real
 //! `shardgate serve` binary (three real peers behind it): a malformed
 //! protobuf frame, a message over the 4 MiB receive limit, a frame cut short
-//! by END_STREAM — inside a Put stream and as unary requests — and an
-//! over-long `x-api-key` each get the code common.proto documents (never
+//! by END_STREAM — inside a Put stream and as unary requests, Get's own
+//! route included — and an over-long `x-api-key` each get the code
+//! common.proto documents (never
 //! CANCELLED, OUT_OF_RANGE, INTERNAL or a bare HTTP error that clients show
 //! as UNKNOWN). Nothing is committed and the broker keeps serving.
 
@@ -59,6 +60,24 @@ async fn bad_frames_and_headers_get_documented_codes() {
     prost::encoding::encode_varint((LIMIT + 16) as u64, &mut stat_oversize);
     stat_oversize.resize(stat_oversize.len() + LIMIT + 16, 0);
 
+    let get = pb::GetRequest {
+        blob_id: "0".repeat(64),
+        ..Default::default()
+    };
+    let mut get_oversize = get.encode_to_vec();
+    get_oversize.push(0x7a); // field 15, length-delimited: unknown padding
+    prost::encoding::encode_varint((LIMIT + 16) as u64, &mut get_oversize);
+    get_oversize.resize(get_oversize.len() + LIMIT + 16, 0);
+    let compressed_flag = |mut body: BytesMut| {
+        body[0] = 1;
+        body
+    };
+    let two_frames = |message: &[u8]| {
+        let mut body = frame(message);
+        body.extend_from_slice(&frame(message));
+        body
+    };
+
     let cases: Vec<(&str, &str, BytesMut, Code)> = vec![
         (
             "Put: malformed protobuf frame",
@@ -95,6 +114,55 @@ async fn bad_frames_and_headers_get_documented_codes() {
             "Stat",
             framed_as(70, &stat.encode_to_vec()[..10]),
             Code::InvalidArgument,
+        ),
+        (
+            "Stat: no message at all",
+            "Stat",
+            BytesMut::new(),
+            Code::InvalidArgument,
+        ),
+        // Get has its own route (service/get_route.rs): the same codes.
+        (
+            "Get: malformed protobuf",
+            "Get",
+            frame(&[0xff; 8]),
+            Code::InvalidArgument,
+        ),
+        (
+            "Get: over 4 MiB",
+            "Get",
+            frame(&get_oversize),
+            Code::ResourceExhausted,
+        ),
+        (
+            "Get: cut short by END_STREAM",
+            "Get",
+            framed_as(70, &get.encode_to_vec()[..10]),
+            Code::InvalidArgument,
+        ),
+        (
+            "Get: flagged compressed",
+            "Get",
+            compressed_flag(frame(&get.encode_to_vec())),
+            Code::InvalidArgument,
+        ),
+        (
+            "Get: no message at all",
+            "Get",
+            BytesMut::new(),
+            Code::InvalidArgument,
+        ),
+        (
+            "Get: two messages in a unary call",
+            "Get",
+            two_frames(&get.encode_to_vec()),
+            Code::InvalidArgument,
+        ),
+        (
+            "Get: a blob that does not exist",
+            "Get",
+            frame(&get.encode_to_vec()),
+            Code::NotFound,
         ),
     ];
     for (what, method, body, expected) in cases {

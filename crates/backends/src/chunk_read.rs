@@ -26,15 +26,18 @@ use crate::error::BackendError;
 use crate::metrics::READS_HEDGED_TOTAL;
 use crate::placement::PlacedShard;
 use crate::registry::ProviderRegistry;
+use crate::store::BodyCheck;
 
 /// Where shard objects are read from.
 pub trait ShardSource: Send + Sync + 'static {
-    /// The verified shard object (header ‖ body) of `chunk` at `index`.
+    /// The shard object (header ‖ body) of `chunk` at `index`, checked as
+    /// `check` says.
     fn read(
         &self,
         provider: &str,
         chunk: ContentId,
         index: u8,
+        check: BodyCheck,
     ) -> BoxFuture<'static, Result<Bytes, BackendError>>;
     /// Providers currently known to be DOWN (asked last).
     fn down(&self) -> BTreeSet<String>;
@@ -46,11 +49,12 @@ impl ShardSource for ProviderRegistry {
         provider: &str,
         chunk: ContentId,
         index: u8,
+        check: BodyCheck,
     ) -> BoxFuture<'static, Result<Bytes, BackendError>> {
         let registry = self.clone();
         let provider = provider.to_owned();
         Box::pin(async move {
-            let shard = registry.get_shard(&provider, &chunk, index).await?;
+            let shard = registry.read_shard(&provider, &chunk, index, check).await?;
             Ok(shard.object().clone())
         })
     }
@@ -66,9 +70,16 @@ impl ShardSource for ProviderRegistry {
 
 impl ProviderRegistry {
     /// A [`ShardFetcher`] for `chunk` (coded with `k` data shards) over
-    /// these shard locations, reading through this registry.
-    pub fn fetcher(&self, chunk: ContentId, k: u8, shards: &[PlacedShard]) -> ShardFetcher {
-        ShardFetcher::new(Arc::new(self.clone()), chunk, k, shards)
+    /// these shard locations, reading through this registry and checking
+    /// each shard as `check` says.
+    pub fn fetcher(
+        &self,
+        chunk: ContentId,
+        k: u8,
+        shards: &[PlacedShard],
+        check: BodyCheck,
+    ) -> ShardFetcher {
+        ShardFetcher::new(Arc::new(self.clone()), chunk, k, shards, check)
     }
 }
 
@@ -76,6 +87,7 @@ impl ProviderRegistry {
 pub struct ShardFetcher {
     source: Arc<dyn ShardSource>,
     chunk: ContentId,
+    check: BodyCheck,
     queue: std::vec::IntoIter<PlacedShard>,
     errors: Vec<BackendError>,
     /// Provider of each filled slot (by shard index): who gets paid.
@@ -83,12 +95,14 @@ pub struct ShardFetcher {
 }
 
 impl ShardFetcher {
-    /// Reads of `chunk` (`k` data shards) from `shards`, in request order.
+    /// Reads of `chunk` (`k` data shards) from `shards`, in request order,
+    /// each checked as `check` says.
     pub fn new(
         source: Arc<dyn ShardSource>,
         chunk: ContentId,
         k: u8,
         shards: &[PlacedShard],
+        check: BodyCheck,
     ) -> Self {
         let down = source.down();
         let mut shards = shards.to_vec();
@@ -96,6 +110,7 @@ impl ShardFetcher {
         Self {
             source,
             chunk,
+            check,
             queue: shards.into_iter(),
             errors: Vec::new(),
             sources: BTreeMap::new(),
@@ -160,7 +175,9 @@ impl ShardFetcher {
         &self,
         loc: PlacedShard,
     ) -> BoxFuture<'static, (PlacedShard, Result<Bytes, BackendError>)> {
-        let read = self.source.read(&loc.provider, self.chunk, loc.index);
+        let read = self
+            .source
+            .read(&loc.provider, self.chunk, loc.index, self.check);
         Box::pin(async move { (loc, read.await) })
     }
 
@@ -204,6 +221,7 @@ mod tests {
             provider: &str,
             _chunk: ContentId,
             index: u8,
+            _check: BodyCheck,
         ) -> BoxFuture<'static, Result<Bytes, BackendError>> {
             self.requested.lock().expect("lock").push(index);
             let (delay, fails) = self.behaviour[provider];
@@ -246,7 +264,13 @@ mod tests {
                 provider: p.to_string(),
             })
             .collect();
-        let fetcher = ShardFetcher::new(source.clone(), ContentId::of(b"c"), 2, &shards);
+        let fetcher = ShardFetcher::new(
+            source.clone(),
+            ContentId::of(b"c"),
+            2,
+            &shards,
+            BodyCheck::Hashed,
+        );
         (source, fetcher)
     }
 

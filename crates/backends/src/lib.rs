@@ -53,7 +53,8 @@ pub use registry::{ProviderRegistry, ProviderStatus};
 pub use secret::Secret;
 pub use shard_listing::ListedShard;
 pub use store::{
-    ObjectMeta, PresignedGet, PutOutcome, ShardStore, VerifiedShard, max_shard_object_len,
+    BodyCheck, ObjectMeta, PresignedGet, PutOutcome, ShardStore, VerifiedShard,
+    max_shard_object_len,
 };
 
 /// The raw opendal types, for callers that need them (tests tamper with

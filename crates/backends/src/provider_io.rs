@@ -19,7 +19,7 @@ use shardgate_core::ContentId;
 
 use crate::error::BackendError;
 use crate::registry::ProviderRegistry;
-use crate::store::{PutOutcome, ShardStore, VerifiedShard};
+use crate::store::{BodyCheck, PutOutcome, ShardStore, VerifiedShard};
 
 impl ProviderRegistry {
     /// Run an operation on a provider's store and feed its result into the
@@ -57,8 +57,20 @@ impl ProviderRegistry {
         chunk: &ContentId,
         index: u8,
     ) -> Result<VerifiedShard, BackendError> {
+        self.read_shard(provider, chunk, index, BodyCheck::Hashed)
+            .await
+    }
+
+    /// [`ShardStore::read_shard`] on `provider`, health recorded.
+    pub async fn read_shard(
+        &self,
+        provider: &str,
+        chunk: &ContentId,
+        index: u8,
+        check: BodyCheck,
+    ) -> Result<VerifiedShard, BackendError> {
         self.call(provider, |store| async move {
-            store.get_shard(chunk, index).await
+            store.read_shard(chunk, index, check).await
         })
         .await
     }

@@ -10,6 +10,7 @@ use opendal::{Capability, ErrorKind, Operator};
 use shardgate_core::erasure::{MAX_SEALED_CHUNK_LEN, shard_len_for};
 use shardgate_core::{
     ContentId, SHARD_HEADER_LEN, ShardHeader, decode_shard_object, shard_object_key,
+    split_shard_object,
 };
 
 use crate::config::{ProviderConfig, ProviderKind};
@@ -35,7 +36,22 @@ pub enum PutOutcome {
     Repaired,
 }
 
-/// A shard read back and checked against its header and hash.
+/// How much of a shard object a read checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyCheck {
+    /// Header, lengths and BLAKE3 of the body: the shard is good on its
+    /// own (repair, scrub, anything that keeps or spreads the shard).
+    Hashed,
+    /// Header and lengths only. For a reader that checks the chunk it
+    /// rebuilds from the bodies as a whole — its AEAD tag or its chunk id
+    /// — and reads the shards again [`BodyCheck::Hashed`] when that fails,
+    /// to find the bad one (a Get: hashing every body it serves was a
+    /// fifth of the broker's CPU).
+    Deferred,
+}
+
+/// A shard read back and checked against its header (and, read
+/// [`BodyCheck::Hashed`], its hash).
 #[derive(Debug, Clone)]
 pub struct VerifiedShard {
     /// The decoded header.
@@ -154,11 +170,26 @@ impl ShardStore {
         chunk_id: &ContentId,
         index: u8,
     ) -> Result<VerifiedShard, BackendError> {
+        self.read_shard(chunk_id, index, BodyCheck::Hashed).await
+    }
+
+    /// Read a whole shard and check it as `check` says. An object that
+    /// fails is a `Corrupt` error naming provider and key.
+    pub async fn read_shard(
+        &self,
+        chunk_id: &ContentId,
+        index: u8,
+        check: BodyCheck,
+    ) -> Result<VerifiedShard, BackendError> {
         let key = self.shard_key(chunk_id, index);
         self.metrics
             .observe("get", async {
                 let object = self.read_bounded(&key, "get").await?;
-                let (header, body) = decode_shard_object(&object)
+                let decoded = match check {
+                    BodyCheck::Hashed => decode_shard_object(&object),
+                    BodyCheck::Deferred => split_shard_object(&object),
+                };
+                let (header, body) = decoded
                     .map_err(|e| self.corrupt("get", &key, format!("invalid shard object: {e}")))?;
                 if header.chunk_id != *chunk_id || header.index != index {
                     return Err(self.corrupt(

@@ -11,6 +11,7 @@
 //! | `shardgate_download_bytes_total` | counter | |
 //! | `shardgate_chunk_seal_seconds` | histogram | |
 //! | `shardgate_chunk_read_seconds` | histogram | |
+//! | `shardgate_chunk_rereads_total` | counter | chunks whose shards failed the whole-chunk check and were read again, each hashed (a bad shard on some provider) |
 //! | `shardgate_chunks_deduplicated_total` | counter | |
 //! | `shardgate_rpc_errors_total` | counter | code |
 //! | `shardgate_limit_refusals_total` | counter | limit (the config key: `requests_per_second_per_address`, `invoices_per_minute_per_tenant`, `node_invoices_per_second`, `transfers_per_address`, `gateway_invoices_per_minute_per_link`, …) |
@@ -38,6 +39,12 @@ pub(crate) fn chunk_sealed(took: Duration) {
 
 pub(crate) fn chunk_read(took: Duration) {
     metrics::histogram!("shardgate_chunk_read_seconds").record(took.as_secs_f64());
+}
+
+/// A chunk whose unhashed shards did not open was read again with every
+/// shard hashed (a shard was bad, or a header lied).
+pub(crate) fn chunk_reread() {
+    metrics::counter!("shardgate_chunk_rereads_total").increment(1);
 }
 
 pub(crate) fn chunk_deduplicated() {

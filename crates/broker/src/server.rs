@@ -12,7 +12,6 @@ use shardgate_proto::v1::admin_server::AdminServer;
 use shardgate_proto::v1::payments_server::PaymentsServer;
 use shardgate_proto::v1::providers_server::ProvidersServer;
 use shardgate_proto::v1::shares_server::SharesServer;
-use shardgate_proto::v1::storage_server::StorageServer;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tonic::transport::server::TcpIncoming;
@@ -31,6 +30,7 @@ use crate::payment::{FreeOnly, PaymentGate, gate_from_config};
 use crate::providers::{load_providers, rejoin_pending};
 use crate::repair::{RepairSettings, RepairWorker};
 use crate::service::admin::AdminService;
+use crate::service::get_route::GetRoute;
 use crate::service::payments::PaymentsService;
 use crate::service::providers::ProvidersService;
 use crate::service::shares::SharesService;
@@ -265,7 +265,9 @@ pub async fn serve(
         ))
         .add_service(health)
         .add_service(reflection)
-        .add_service(StorageServer::new(StorageService::new(broker.clone())))
+        // Storage, with Get's data frames written without a copy
+        // (service/get_route.rs).
+        .add_service(GetRoute::new(StorageService::new(broker.clone())))
         .add_service(ProvidersServer::new(ProvidersService::new(broker.clone())))
         .add_service(AdminServer::new(AdminService::new(broker.clone())))
         .add_service(PaymentsServer::new(PaymentsService::new(broker.clone())))

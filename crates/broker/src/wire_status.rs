@@ -5,7 +5,7 @@
 //!
 //! tonic answers a message over the receive limit with OUT_OF_RANGE and a
 //! frame it cannot decode (bad protobuf, a frame cut short by END_STREAM, a
-//! bad compression flag) with INTERNAL. Both are the client's input, not a
+//! bad compression flag, a unary call with no message) with INTERNAL. Both are the client's input, not a
 //! range or a broker bug: common.proto promises RESOURCE_EXHAUSTED for the
 //! first and INVALID_ARGUMENT for the second.
 
@@ -45,6 +45,8 @@ const MALFORMED_PREFIXES: &[&str] = &[
     "failed to decode Protobuf message",
     "Unexpected EOF decoding stream",
     "protocol error: received message with",
+    // A unary call whose body holds no message at all.
+    "Missing request message",
 ];
 
 /// Classifies a status produced by tonic's decoder; `None` for anything

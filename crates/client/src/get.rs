@@ -337,12 +337,11 @@ impl Download {
     pub async fn save_to_file(self, path: impl AsRef<Path>) -> Result<Downloaded> {
         let output = OutputFile::at(path.as_ref())?;
         let target = output.write_path();
-        let file = std::fs::File::create(target)
-            .map_err(|e| ClientError::io(format!("cannot create {}", target.display()), e))?;
+        let cannot = |e| ClientError::io(format!("cannot create {}", target.display()), e);
         let file = if output.is_kept() {
-            DurableWriter::new(file)
+            DurableWriter::create(target).map_err(cannot)?
         } else {
-            DurableWriter::passing_through(file)
+            DurableWriter::passing_through(std::fs::File::create(target).map_err(cannot)?)
         };
         match self.write_file(file).await {
             Ok(done) => {

@@ -21,6 +21,7 @@ mod raw_challenge;
 mod share_download;
 mod share_link;
 mod shares;
+mod uncached_writer;
 mod write_behind;
 
 pub use challenge::Challenge;

@@ -8,20 +8,35 @@
 //! thread flushing what has been written so far (`fdatasync` on a clone of
 //! the handle) while the writer goes on, so the disk works in parallel
 //! with the network and the final `fsync` waits only for the tail.
+//!
+//! Where the file system takes `O_DIRECT`, a new file skips the cache
+//! altogether (`uncached_writer.rs`); the flusher serves the others.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
+
+use crate::uncached_writer::UncachedWriter;
 
 /// Bytes written between two nudges of the flusher.
 const FLUSH_STEP: u64 = 16 << 20;
 /// The writer's buffer: one write call per MiB.
 const WRITE_BUFFER: usize = 1 << 20;
 
+/// A file writer whose data reaches the disk while it is written;
+/// [`DurableWriter::finish`] makes it durable.
+pub(crate) enum DurableWriter {
+    /// Written around the page cache (`O_DIRECT`).
+    Uncached(UncachedWriter),
+    /// Written through the cache, flushed in the background.
+    Cached(CachedWriter),
+}
+
 /// A buffered file writer whose data is flushed to disk in the background
-/// as it grows; [`DurableWriter::finish`] makes it durable.
-pub(crate) struct DurableWriter {
+/// as it grows.
+pub(crate) struct CachedWriter {
     file: BufWriter<File>,
     since_nudge: u64,
     flusher: Option<Flusher>,
@@ -35,9 +50,48 @@ struct Flusher {
 }
 
 impl DurableWriter {
+    /// Creates (or truncates) the regular file `path`: uncached where the
+    /// file system allows it, else cached and flushed as it grows.
+    pub(crate) fn create(path: &Path) -> io::Result<Self> {
+        match UncachedWriter::create(path)? {
+            Some(writer) => Ok(Self::Uncached(writer)),
+            None => Ok(Self::Cached(CachedWriter::new(File::create(path)?))),
+        }
+    }
+
+    /// A writer for a device or pipe (`/dev/null`, a FIFO): buffered, and
+    /// never synced (`fsync` fails on a pipe; a device keeps nothing).
+    pub(crate) fn passing_through(file: File) -> Self {
+        Self::Cached(CachedWriter {
+            file: BufWriter::with_capacity(WRITE_BUFFER, file),
+            since_nudge: 0,
+            flusher: None,
+            durable: false,
+        })
+    }
+
+    /// Writes all of `bytes`.
+    pub(crate) fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Self::Uncached(writer) => writer.write_all(bytes),
+            Self::Cached(writer) => writer.write_all(bytes),
+        }
+    }
+
+    /// Writes what is buffered and syncs the file (data and metadata).
+    /// Returns the first error the writes met.
+    pub(crate) fn finish(self) -> io::Result<()> {
+        match self {
+            Self::Uncached(writer) => writer.finish(),
+            Self::Cached(writer) => writer.finish(),
+        }
+    }
+}
+
+impl CachedWriter {
     /// Wraps `file`. If no flusher thread can be had (no clone of the
     /// handle, no thread), the writer still works: the final sync does it all.
-    pub(crate) fn new(file: File) -> Self {
+    fn new(file: File) -> Self {
         let flusher = file.try_clone().ok().and_then(|clone| {
             // One pending nudge is enough: a flush covers everything
             // written before it starts.
@@ -56,19 +110,8 @@ impl DurableWriter {
         }
     }
 
-    /// A writer for a device or pipe (`/dev/null`, a FIFO): buffered, and
-    /// never synced (`fsync` fails on a pipe; a device keeps nothing).
-    pub(crate) fn passing_through(file: File) -> Self {
-        Self {
-            file: BufWriter::with_capacity(WRITE_BUFFER, file),
-            since_nudge: 0,
-            flusher: None,
-            durable: false,
-        }
-    }
-
     /// Writes all of `bytes`.
-    pub(crate) fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.file.write_all(bytes)?;
         self.since_nudge += bytes.len() as u64;
         if self.since_nudge >= FLUSH_STEP {
@@ -87,7 +130,7 @@ impl DurableWriter {
 
     /// Writes what is buffered, waits for the flusher, and syncs the file
     /// (data and metadata). Returns the first error any of them met.
-    pub(crate) fn finish(self) -> io::Result<()> {
+    fn finish(self) -> io::Result<()> {
         let Self {
             file,
             flusher,
@@ -124,7 +167,7 @@ mod tests {
     fn everything_written_is_in_the_file_after_finish() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("out");
-        let mut writer = DurableWriter::new(File::create(&path).expect("create"));
+        let mut writer = CachedWriter::new(File::create(&path).expect("create"));
         let block: Vec<u8> = (0..(3 << 20)).map(|i| (i % 251) as u8).collect();
         // Enough to nudge the flusher several times, in uneven writes.
         let mut expected = Vec::new();
@@ -144,7 +187,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("ro");
         std::fs::write(&path, b"").expect("create");
-        let mut writer = DurableWriter::new(File::open(&path).expect("open"));
+        let mut writer = CachedWriter::new(File::open(&path).expect("open"));
         let wrote = writer.write_all(&vec![1u8; 2 << 20]);
         assert!(wrote.is_err() || writer.finish().is_err());
     }

@@ -228,6 +228,19 @@ pub fn try_encode_shard_object(
 /// exactly header + `shard_len`, and BLAKE3(body) == `body_hash`.
 /// Every `Err` means "this object is not a valid shard".
 pub fn decode_shard_object(object: &[u8]) -> Result<(ShardHeader, &[u8]), CoreError> {
+    let (header, body) = split_shard_object(object)?;
+    if ContentId::of(body) != header.body_hash {
+        return Err(CoreError::HashMismatch { what: "shard body" });
+    }
+    Ok((header, body))
+}
+
+/// [`decode_shard_object`] without hashing the body: the header and the
+/// lengths are checked, the body's bytes are not. For readers that check
+/// the chunk rebuilt from these bodies as a whole (its AEAD tag or its
+/// chunk id) and, when that fails, read the shards again with
+/// [`decode_shard_object`] to find the bad one.
+pub fn split_shard_object(object: &[u8]) -> Result<(ShardHeader, &[u8]), CoreError> {
     let header_bytes = &object[..SHARD_HEADER_LEN.min(object.len())];
     let header = ShardHeader::decode(header_bytes)?;
     let body = &object[SHARD_HEADER_LEN..];
@@ -244,9 +257,6 @@ pub fn decode_shard_object(object: &[u8]) -> Result<(ShardHeader, &[u8]), CoreEr
             what: "shard object",
             extra: body.len() - want,
         });
-    }
-    if ContentId::of(body) != header.body_hash {
-        return Err(CoreError::HashMismatch { what: "shard body" });
     }
     Ok((header, body))
 }

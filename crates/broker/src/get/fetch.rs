@@ -3,14 +3,19 @@
 //! this file starts one from a chunk record and turns a failed read into
 //! what the downloader is told.
 
-use shardgate_backends::{BackendError, PlacedShard, ProviderRegistry, ShardFetcher};
+use shardgate_backends::{BackendError, BodyCheck, PlacedShard, ProviderRegistry, ShardFetcher};
 use shardgate_core::ContentId;
 use shardgate_index::ChunkRecord;
 
 use crate::error::BrokerError;
 
-/// A fetcher over every shard `record` lists, reading through `registry`.
-pub(super) fn shard_fetcher(registry: &ProviderRegistry, record: &ChunkRecord) -> ShardFetcher {
+/// A fetcher over every shard `record` lists, reading through `registry`,
+/// each shard checked as `check` says.
+pub(super) fn shard_fetcher(
+    registry: &ProviderRegistry,
+    record: &ChunkRecord,
+    check: BodyCheck,
+) -> ShardFetcher {
     let shards: Vec<PlacedShard> = record
         .shards
         .iter()
@@ -19,7 +24,7 @@ pub(super) fn shard_fetcher(registry: &ProviderRegistry, record: &ChunkRecord) -
             provider: l.provider.clone(),
         })
         .collect();
-    registry.fetcher(record.chunk_id, record.k, &shards)
+    registry.fetcher(record.chunk_id, record.k, &shards, check)
 }
 
 /// Turns a failed open into DATA_LOSS (shards missing or corrupt) or

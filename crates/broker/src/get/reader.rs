@@ -1,16 +1,27 @@
-//! Reading one chunk back: fetch shards in parallel, keep the first `k`
-//! that verify, rebuild, check the chunk id, decrypt (MANAGED) — with
-//! hedging so one slow provider costs at most the hedge delay.
-//! (request order and hedging: `fetch.rs`).
+//! Reading one chunk back: fetch `k` shards in parallel (hedged, so one
+//! slow provider costs at most the hedge delay), rebuild, check the chunk
+//! as a whole, decrypt (MANAGED). Request order and hedging: `fetch.rs`.
+//!
+//! Two readings. The first hashes nothing per shard: the backends check
+//! each object's header and lengths, and the rebuilt chunk is checked
+//! whole — by its AEAD tag (MANAGED: the key is the chunk's own, so any
+//! changed byte fails it) or, where the broker has no key (END_TO_END),
+//! by its chunk id. BLAKE3 of every body plus the chunk id was a fifth of
+//! the broker's CPU on a Get, to learn only *which* shard was bad. Only
+//! when that check fails comes the second reading: every shard read again
+//! and hashed on its own, so a bad one is a `Corrupt` read (in its
+//! provider's health) and the chunk is rebuilt from the good ones, checked
+//! against its id and its tag.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use shardgate_backends::PooledBuf;
+use shardgate_backends::{BodyCheck, PooledBuf, ShardFetcher};
 use shardgate_core::{
-    ErasureParams, KeyMode, ManifestChunk, OpenKey, SHARD_HEADER_LEN, ShardHeader, WrappedChunkKey,
-    open_chunk_from_bodies_in, rebuild_sealed_from_bodies_in,
+    ChunkKey, ErasureParams, KeyMode, ManifestChunk, OpenKey, SHARD_HEADER_LEN, ShardHeader,
+    WrappedChunkKey, open_chunk_by_tag_in, open_chunk_from_bodies_in,
+    rebuild_sealed_from_bodies_in,
 };
 use shardgate_index::ChunkRecord;
 
@@ -39,97 +50,169 @@ pub(super) async fn read_chunk(
     record: ChunkRecord,
 ) -> Result<ChunkRead, BrokerError> {
     let started = Instant::now();
-    let params = ErasureParams::new(usize::from(record.k), usize::from(record.m))?;
-    let hedge = Duration::from_millis(broker.config.pipeline.hedge_delay_ms);
-    let mut fetcher = shard_fetcher(&broker.registry, &record);
-    let mut slots: Vec<Option<Bytes>> = vec![None; params.total()];
-    fetcher.fetch(&mut slots, params.k(), hedge).await;
-    let mut result = open(&broker, key_mode, &entry, &record, params, &slots).await;
-    if result.is_err() && fetcher.remaining() > 0 {
-        // A shard that verified on its own may still not fit this chunk
-        // (another k/m): try again with every shard we have not read.
-        let want = params.total();
-        fetcher.fetch(&mut slots, want, Duration::ZERO).await;
-        result = open(&broker, key_mode, &entry, &record, params, &slots).await;
+    let chunk = ChunkReader {
+        params: ErasureParams::new(usize::from(record.k), usize::from(record.m))?,
+        hedge: Duration::from_millis(broker.config.pipeline.hedge_delay_ms),
+        broker,
+        key_mode,
+        entry,
+        record,
+    };
+    let k = chunk.params.k();
+    let (fetcher, slots, first) = chunk.reading(Reading::First).await;
+    let e = match first {
+        Ok(bytes) => return Ok(done(&fetcher, bytes, started)),
+        Err(e) => e,
+    };
+    // Fewer than k shards could be read at all: reading them again would
+    // only wait for the same providers twice.
+    if slots.iter().flatten().count() < k {
+        return Err(explain(&fetcher, index, k, e));
     }
-    let bytes = result.map_err(|e| explain(&fetcher, index, params.k(), e))?;
+    metrics::chunk_reread();
+    tracing::warn!(
+        chunk = %chunk.entry.id.short(),
+        error = %e,
+        "chunk failed its check: reading its shards again, each hashed"
+    );
+    let (fetcher, _, second) = chunk.reading(Reading::Second).await;
+    let bytes = second.map_err(|e| explain(&fetcher, index, k, e))?;
+    Ok(done(&fetcher, bytes, started))
+}
+
+fn done(fetcher: &ShardFetcher, bytes: PooledBuf, started: Instant) -> ChunkRead {
     metrics::chunk_read(started.elapsed());
-    Ok(ChunkRead {
+    ChunkRead {
         bytes,
         providers: fetcher.sources().map(str::to_owned).collect(),
-    })
-}
-
-/// Rebuilds (and, in MANAGED mode, decrypts) on the blocking pool.
-async fn open(
-    broker: &Arc<Broker>,
-    key_mode: KeyMode,
-    entry: &ManifestChunk,
-    record: &ChunkRecord,
-    params: ErasureParams,
-    slots: &[Option<Bytes>],
-) -> Result<PooledBuf, BrokerError> {
-    let have = slots.iter().filter(|s| s.is_some()).count();
-    if have < params.k() {
-        return Err(BrokerError::DataLoss(format!(
-            "{have} of {} shards",
-            params.k()
-        )));
     }
-    let slots = slots.to_vec();
-    let entry = *entry;
-    let wrapped = record.wrapped_key.clone();
-    let inner = broker.clone();
-    broker
-        .compute(move || {
-            let views = verified_bodies(&slots, &entry, params);
-            match key_mode {
-                KeyMode::Managed => {
-                    let wrapped = wrapped.ok_or_else(|| {
-                        BrokerError::Internal(format!(
-                            "managed chunk {} has no wrapped key",
-                            entry.id
-                        ))
-                    })?;
-                    let wrapped = WrappedChunkKey::from_slice(&wrapped)?;
-                    let key = inner
-                        .keys
-                        .kek()
-                        .unwrap_chunk_key(&entry.id, &wrapped)
-                        .map_err(|_| {
-                            BrokerError::Internal(format!(
-                                "the key of chunk {} does not unwrap (different master key?)",
-                                entry.id.short()
-                            ))
-                        })?;
-                    Ok(open_chunk_from_bodies_in(
-                        &views,
-                        &entry,
-                        params,
-                        OpenKey::Managed(&key),
-                    )?)
-                }
-                // The broker has no key: rebuild the ciphertext and check
-                // it against the chunk id, without decrypting.
-                KeyMode::EndToEnd => Ok(rebuild_sealed_from_bodies_in(
-                    &views,
-                    &entry.id,
-                    entry.sealed_len(),
-                    params,
-                )?),
-            }
-        })
-        .await?
 }
 
-/// The bodies of the shard objects the fetcher read, without hashing them
-/// again: the backends' `get_shard` already checked each object's header,
-/// body hash, chunk id and slot index (a third BLAKE3 pass over every byte
-/// served, with the chunk id check, was ~1/3 of the broker's hashing on a
-/// Get). What is left to check here is that the header fits this chunk's
-/// layout (k, m, sealed length); a slot that does not counts as missing.
-/// The rebuilt chunk is still checked against its id, so a body that lies
-/// cannot pass.
+/// Which reading the shards come from: what is checked depends on it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// Bodies not hashed: the whole chunk is checked (tag or chunk id).
+    First,
+    /// Bodies hashed: the chunk id and the tag are both checked.
+    Second,
+}
+
+/// One chunk to read, and what reading it needs.
+struct ChunkReader {
+    broker: Arc<Broker>,
+    key_mode: KeyMode,
+    entry: ManifestChunk,
+    record: ChunkRecord,
+    params: ErasureParams,
+    hedge: Duration,
+}
+
+impl ChunkReader {
+    /// One reading: the first `k` shards that arrive (hedged), and on the
+    /// second reading, if they do not open the chunk, every shard not read
+    /// yet (a shard that verified on its own may not fit this chunk).
+    /// Returns the fetcher (who served, what failed), the shards read and
+    /// the opened chunk.
+    async fn reading(
+        &self,
+        reading: Reading,
+    ) -> (
+        ShardFetcher,
+        Vec<Option<Bytes>>,
+        Result<PooledBuf, BrokerError>,
+    ) {
+        let check = match reading {
+            Reading::First => BodyCheck::Deferred,
+            Reading::Second => BodyCheck::Hashed,
+        };
+        let mut fetcher = shard_fetcher(&self.broker.registry, &self.record, check);
+        let mut slots: Vec<Option<Bytes>> = vec![None; self.params.total()];
+        fetcher.fetch(&mut slots, self.params.k(), self.hedge).await;
+        let mut result = self.open(&slots, reading).await;
+        if reading == Reading::Second && result.is_err() && fetcher.remaining() > 0 {
+            fetcher
+                .fetch(&mut slots, self.params.total(), Duration::ZERO)
+                .await;
+            result = self.open(&slots, reading).await;
+        }
+        (fetcher, slots, result)
+    }
+
+    /// Rebuilds (and, in MANAGED mode, decrypts) on the blocking pool.
+    async fn open(
+        &self,
+        slots: &[Option<Bytes>],
+        reading: Reading,
+    ) -> Result<PooledBuf, BrokerError> {
+        let params = self.params;
+        let have = slots.iter().filter(|s| s.is_some()).count();
+        if have < params.k() {
+            return Err(BrokerError::DataLoss(format!(
+                "{have} of {} shards",
+                params.k()
+            )));
+        }
+        let slots = slots.to_vec();
+        let entry = self.entry;
+        let key_mode = self.key_mode;
+        let wrapped = self.record.wrapped_key.clone();
+        let broker = self.broker.clone();
+        self.broker
+            .compute(move || {
+                let views = verified_bodies(&slots, &entry, params);
+                match key_mode {
+                    KeyMode::Managed => {
+                        let key = unwrap_key(&broker, &entry, wrapped)?;
+                        let key = OpenKey::Managed(&key);
+                        Ok(match reading {
+                            Reading::First => open_chunk_by_tag_in(&views, &entry, params, key)?,
+                            Reading::Second => {
+                                open_chunk_from_bodies_in(&views, &entry, params, key)?
+                            }
+                        })
+                    }
+                    // The broker has no key: rebuild the ciphertext and
+                    // check it against the chunk id, without decrypting.
+                    KeyMode::EndToEnd => Ok(rebuild_sealed_from_bodies_in(
+                        &views,
+                        &entry.id,
+                        entry.sealed_len(),
+                        params,
+                    )?),
+                }
+            })
+            .await?
+    }
+}
+
+/// The chunk key of a MANAGED chunk, unwrapped from its index record.
+fn unwrap_key(
+    broker: &Broker,
+    entry: &ManifestChunk,
+    wrapped: Option<Vec<u8>>,
+) -> Result<ChunkKey, BrokerError> {
+    let wrapped = wrapped.ok_or_else(|| {
+        BrokerError::Internal(format!("managed chunk {} has no wrapped key", entry.id))
+    })?;
+    let wrapped = WrappedChunkKey::from_slice(&wrapped)?;
+    broker
+        .keys
+        .kek()
+        .unwrap_chunk_key(&entry.id, &wrapped)
+        .map_err(|_| {
+            BrokerError::Internal(format!(
+                "the key of chunk {} does not unwrap (different master key?)",
+                entry.id.short()
+            ))
+        })
+}
+
+/// The bodies of the shard objects the fetcher read. The backends checked
+/// each object's header, lengths, chunk id and slot index (and, on the
+/// second reading, its body hash). What is left to check here is that the
+/// header fits this chunk's layout (k, m, sealed length); a slot that does
+/// not counts as missing. The rebuilt chunk is then checked whole, so a
+/// body that lies cannot pass.
 fn verified_bodies<'a>(
     slots: &'a [Option<Bytes>],
     entry: &ManifestChunk,

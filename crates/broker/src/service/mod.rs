@@ -3,6 +3,7 @@
 //! so through `grpc_status.rs`).
 
 pub(crate) mod admin;
+pub(crate) mod get_route;
 pub(crate) mod listing;
 mod money_out;
 pub(crate) mod payments;

@@ -131,6 +131,79 @@ async fn a_lost_provider_costs_no_data_with_two_plus_one() {
     broker.stop().await;
 }
 
+/// Gets trust no shard body they did not check: the first reading hashes
+/// no body and checks each chunk whole (its AEAD tag), and a chunk that
+/// fails is read again with every shard hashed, so a flipped byte costs a
+/// re-read, never wrong bytes. Shard 0 of every chunk (a data shard, so
+/// always in the first reading) gets one flipped body byte; its header
+/// stays valid, so only the chunk check can catch it.
+#[tokio::test]
+async fn a_flipped_byte_in_a_data_shard_is_read_around_never_served() {
+    let broker = TestBroker::start().await;
+    let (_, key) = broker.tenant("acme", None).await;
+    let client = broker.client().await;
+    let data = bytes(3 * CHUNK + 11, 9);
+    let id = put(&client, Some(&key), header("f", None), &data)
+        .await
+        .expect("put")
+        .blob_id;
+
+    let flipped = flip_shards(&broker, ".0");
+    assert_eq!(flipped, 4, "one shard 0 per chunk");
+    let (_, got) = get(&client, Some(&key), &id, None)
+        .await
+        .expect("parity stands in for the flipped shards");
+    assert!(got == data, "exact bytes");
+    let (_, part) = get(
+        &client,
+        Some(&key),
+        &id,
+        Some(pb::ByteRange {
+            offset: CHUNK as u64 - 3,
+            length: Some(10),
+        }),
+    )
+    .await
+    .expect("range");
+    assert!(part == data[CHUNK - 3..CHUNK + 7]);
+
+    // Shard 1 flipped too: two of three bad, beyond what 2+1 can repair.
+    assert_eq!(flip_shards(&broker, ".1"), 4);
+    let err = get(&client, Some(&key), &id, None)
+        .await
+        .expect_err("two bad shards per chunk");
+    assert_eq!(err.code(), Some(Code::DataLoss), "{err:?}");
+    assert!(
+        err.message().contains("fewer than k=2 intact shards"),
+        "{}",
+        err.message()
+    );
+    broker.stop().await;
+}
+
+/// Flips one body byte (after the header) of every shard file whose name
+/// ends in `suffix`, on every provider; returns how many.
+fn flip_shards(broker: &TestBroker, suffix: &str) -> usize {
+    fn walk(dir: &std::path::Path, suffix: &str, flipped: &mut usize) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, suffix, flipped);
+            } else if path.to_string_lossy().ends_with(suffix) {
+                let mut object = std::fs::read(&path).expect("read shard");
+                object[shardgate_core::SHARD_HEADER_LEN + 10] ^= 0x40;
+                std::fs::write(&path, object).expect("write shard");
+                *flipped += 1;
+            }
+        }
+    }
+    let mut flipped = 0;
+    for root in &broker.provider_roots {
+        walk(&root.join("shards"), suffix, &mut flipped);
+    }
+    flipped
+}
+
 /// Forwards one TCP connection to `target` until the returned task is
 /// aborted, which closes both sockets: a client vanishing from the network.
 async fn cut_proxy(
