@@ -64,6 +64,66 @@ fn cipher(key: &ChunkKey) -> Result<(LessSafeKey, Nonce), CoreError> {
     ))
 }
 
+/// AES-256-GCM under a raw key and an explicit nonce, for the small boxes
+/// that are not chunks (wrapped chunk keys, share boxes): seals `in_out`
+/// in place and returns the tag. The caller owns the nonce argument for
+/// its key (`wrap.rs`, `share.rs`). Fails only for a message too long for
+/// AES-GCM, which a box never is.
+pub(crate) fn seal_box(
+    key: &[u8; 32],
+    nonce: [u8; 12],
+    aad: &[u8],
+    in_out: &mut [u8],
+) -> Result<[u8; TAG_LEN], CoreError> {
+    let key = box_key(key)?;
+    let tag = key
+        .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), in_out)
+        .map_err(|_| CoreError::invalid("plaintext", "too long for AES-GCM"))?;
+    let mut out = [0u8; TAG_LEN];
+    out.copy_from_slice(tag.as_ref());
+    Ok(out)
+}
+
+/// Opens a box sealed by [`seal_box`]: `body` and its `tag`. Any failure
+/// is [`CoreError::DecryptFailed`]; the plaintext only if the tag verifies.
+pub(crate) fn open_box(
+    key: &[u8; 32],
+    nonce: [u8; 12],
+    aad: &[u8],
+    body: &[u8],
+    tag: &[u8],
+) -> Result<Vec<u8>, CoreError> {
+    if tag.len() != TAG_LEN {
+        return Err(CoreError::DecryptFailed);
+    }
+    let mut sealed = [body, tag].concat();
+    let opened = box_key(key)?
+        .open_in_place(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad),
+            &mut sealed,
+        )
+        .map(|plain| plain.len());
+    match opened {
+        Ok(len) => {
+            sealed.truncate(len);
+            Ok(sealed)
+        }
+        Err(_) => {
+            // ring leaves the buffer unspecified on failure: no byte of it
+            // outlives the call.
+            zeroize::Zeroize::zeroize(&mut sealed);
+            Err(CoreError::DecryptFailed)
+        }
+    }
+}
+
+fn box_key(key: &[u8; 32]) -> Result<LessSafeKey, CoreError> {
+    UnboundKey::new(&AES_256_GCM, key)
+        .map(LessSafeKey::new)
+        .map_err(|_| CoreError::invalid("box key", "not an AES-256 key"))
+}
+
 /// Encrypts `plaintext` into `ciphertext ‖ tag` (`plaintext.len() + 16` bytes).
 pub fn seal(key: &ChunkKey, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CoreError> {
     let mut out = vec![0u8; plaintext.len() + TAG_LEN];

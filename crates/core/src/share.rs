@@ -14,13 +14,11 @@
 //! it from pairing a share with another blob. The browser page does the same
 //! with WebCrypto (`crates/broker/src/gateway/assets`).
 
-use aes_gcm::aead::inout::InOutBuf;
-use aes_gcm::{AeadInOut, Aes256Gcm, KeyInit, Nonce, Tag};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::aead::TAG_LEN;
+use crate::aead::{TAG_LEN, open_box, seal_box};
 use crate::error::CoreError;
 use crate::id::ContentId;
 use crate::keys::{FileKey, KEY_LEN, NONCE_LEN, hkdf_into};
@@ -188,12 +186,7 @@ impl ShareWrappingKey {
         out[..NONCE_LEN].copy_from_slice(&nonce);
         let (body, tag_out) = out[NONCE_LEN..].split_at_mut(plaintext.len());
         body.copy_from_slice(plaintext);
-        let tag = Aes256Gcm::new(&self.0.into())
-            .encrypt_inout_detached(
-                &Nonce::from(nonce),
-                &Self::aad(label, blob),
-                InOutBuf::from(body),
-            )
+        let tag = seal_box(&self.0, nonce, &Self::aad(label, blob), body)
             .expect("AES-GCM over a bounded message cannot fail");
         tag_out.copy_from_slice(&tag);
         out
@@ -207,19 +200,7 @@ impl ShareWrappingKey {
         let (body, tag) = rest.split_at(rest.len() - TAG_LEN);
         let mut nonce_arr = [0u8; NONCE_LEN];
         nonce_arr.copy_from_slice(nonce);
-        let tag = Tag::try_from(tag).map_err(|_| CoreError::DecryptFailed)?;
-        let mut out = body.to_vec();
-        let opened = Aes256Gcm::new(&self.0.into()).decrypt_inout_detached(
-            &Nonce::from(nonce_arr),
-            &Self::aad(label, blob),
-            InOutBuf::from(&mut out[..]),
-            &tag,
-        );
-        if opened.is_err() {
-            out.zeroize();
-            return Err(CoreError::DecryptFailed);
-        }
-        Ok(out)
+        open_box(&self.0, nonce_arr, &Self::aad(label, blob), body, tag)
     }
 }
 

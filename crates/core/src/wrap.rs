@@ -18,11 +18,9 @@
 //! even two different keys wrapped for one id would get different nonces.
 //! The AAD binds the id: a wrapped key copied to another chunk's row fails.
 
-use aes_gcm::aead::inout::InOutBuf;
-use aes_gcm::{AeadInOut, Aes256Gcm, KeyInit, Nonce, Tag};
 use zeroize::Zeroize;
 
-use crate::aead::TAG_LEN;
+use crate::aead::{TAG_LEN, open_box, seal_box};
 use crate::error::CoreError;
 use crate::id::ContentId;
 use crate::keys::{ChunkKey, KEY_LEN, KeyEncryptionKey, NONCE_LEN, hkdf_into};
@@ -83,16 +81,15 @@ impl WrappedChunkKey {
 }
 
 impl KeyEncryptionKey {
-    fn wrap_cipher(&self, chunk_id: &ContentId) -> Aes256Gcm {
+    /// The wrapping subkey of `chunk_id` (zeroized by the caller).
+    fn wrap_key(&self, chunk_id: &ContentId) -> [u8; KEY_LEN] {
         let mut key = [0u8; KEY_LEN];
         hkdf_into(
             self.expose_bytes(),
             &[LABEL_WRAP, chunk_id.as_bytes()],
             &mut key,
         );
-        let cipher = Aes256Gcm::new(&key.into());
-        key.zeroize();
-        cipher
+        key
     }
 
     fn aad(chunk_id: &ContentId) -> [u8; 17 + 32] {
@@ -115,12 +112,12 @@ impl KeyEncryptionKey {
         out[1..1 + NONCE_LEN].copy_from_slice(&nonce);
         let (body, tag_out) = out[1 + NONCE_LEN..].split_at_mut(CHUNK_KEY_LEN);
         body.copy_from_slice(key.expose_bytes());
-        // A 44-byte message under a fresh subkey cannot exceed AES-GCM's
-        // length limit, so this only fails on a broken cipher implementation.
-        let tag = self
-            .wrap_cipher(chunk_id)
-            .encrypt_inout_detached(&Nonce::from(nonce), &Self::aad(chunk_id), body.into())
+        let mut wrap_key = self.wrap_key(chunk_id);
+        // A 44-byte message cannot exceed AES-GCM's length limit, so this
+        // only fails on a broken cipher implementation.
+        let tag = seal_box(&wrap_key, nonce, &Self::aad(chunk_id), body)
             .expect("AES-GCM over 44 bytes cannot fail");
+        wrap_key.zeroize();
         tag_out.copy_from_slice(&tag);
         WrappedChunkKey(out)
     }
@@ -137,19 +134,11 @@ impl KeyEncryptionKey {
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&bytes[1..1 + NONCE_LEN]);
         let (body, tag) = bytes[1 + NONCE_LEN..].split_at(CHUNK_KEY_LEN);
-        let tag = Tag::try_from(tag).map_err(|_| CoreError::DecryptFailed)?;
-        let mut plain = [0u8; CHUNK_KEY_LEN];
-        let buf = InOutBuf::new(body, &mut plain).map_err(|_| CoreError::DecryptFailed)?;
-        let opened = self.wrap_cipher(chunk_id).decrypt_inout_detached(
-            &Nonce::from(nonce),
-            &Self::aad(chunk_id),
-            buf,
-            &tag,
-        );
-        let result = match opened {
-            Ok(()) => ChunkKey::from_slice(&plain),
-            Err(_) => Err(CoreError::DecryptFailed),
-        };
+        let mut wrap_key = self.wrap_key(chunk_id);
+        let opened = open_box(&wrap_key, nonce, &Self::aad(chunk_id), body, tag);
+        wrap_key.zeroize();
+        let mut plain = opened?;
+        let result = ChunkKey::from_slice(&plain);
         plain.zeroize();
         result
     }
