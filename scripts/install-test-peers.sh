@@ -7,6 +7,8 @@
 # and the browser the download-page tests drive (tests/browser/):
 #   - Debian's chromium (+ chromium-driver)    -> /usr/bin/chromium
 #   - playwright-core (drives it, no browsers) -> <tools>/node/node_modules/playwright-core
+# and a gRPC client nobody here wrote (tests/grpc_js/, tests/it/broker_grpc_js.rs):
+#   - @grpc/grpc-js + @grpc/proto-loader       -> <tools>/node/node_modules/@grpc/
 # and the offline validator of the Kubernetes manifests (tests/it/deploy_manifests.rs):
 #   - kubernetes-validate (bundles the schemas) -> <tools>/k8s-validate/bin/kubernetes-validate
 # into <repo>/.tools (override with SHARDGATE_TOOLS).
@@ -14,7 +16,7 @@
 #   scripts/install-test-peers.sh            # everything
 #   scripts/install-test-peers.sh azurite    # only the named steps: python (moto and
 #                                            # the GCS emulator), s3s-fs, chromium,
-#                                            # playwright, azurite, k8s-validate
+#                                            # playwright, grpc-js, azurite, k8s-validate
 #
 # Idempotent and cached: a second run only checks versions and returns within
 # a second or two. Runs without a terminal (CI=true, no stdin).
@@ -25,6 +27,8 @@ MOTO_VERSION="5.2.5"
 GCS_EMULATOR_VERSION="2026.7.19"
 S3S_FS_VERSION="0.14.1"
 PLAYWRIGHT_CORE_VERSION="1.65.2"
+GRPC_JS_VERSION="1.14.7"
+PROTO_LOADER_VERSION="0.8.1"
 # The last release that runs on Node 20 (3.36 and later want Node >= 21).
 AZURITE_VERSION="3.35.0"
 # Bundles the Kubernetes JSON schemas of 1.25 to 1.37: validates offline.
@@ -196,6 +200,11 @@ step_chromium() {
     /usr/bin/chromium --version >/dev/null 2>&1 || die "chromium does not run"
     log "ok: $(/usr/bin/chromium --version)"
 }
+step_grpc_js() {
+    install_npm_package @grpc/grpc-js "$GRPC_JS_VERSION"
+    install_npm_package @grpc/proto-loader "$PROTO_LOADER_VERSION"
+    log "ok: @grpc/grpc-js $GRPC_JS_VERSION, @grpc/proto-loader $PROTO_LOADER_VERSION"
+}
 step_playwright() {
     install_npm_package playwright-core "$PLAYWRIGHT_CORE_VERSION"
     log "ok: playwright-core $PLAYWRIGHT_CORE_VERSION"
@@ -217,7 +226,7 @@ step_azurite() {
 start=$SECONDS
 steps=("$@")
 if [ "${#steps[@]}" -eq 0 ]; then
-    steps=(python s3s-fs chromium playwright azurite k8s-validate)
+    steps=(python s3s-fs chromium playwright grpc-js azurite k8s-validate)
 fi
 for step in "${steps[@]}"; do
     case "$step" in
@@ -225,9 +234,10 @@ for step in "${steps[@]}"; do
     s3s-fs) step_s3s_fs ;;
     chromium) step_chromium ;;
     playwright) step_playwright ;;
+    grpc-js) step_grpc_js ;;
     azurite) step_azurite ;;
     k8s-validate) step_k8s_validate ;;
-    *) die "unknown step '$step' (known: python s3s-fs chromium playwright azurite k8s-validate)" ;;
+    *) die "unknown step '$step' (known: python s3s-fs chromium playwright grpc-js azurite k8s-validate)" ;;
     esac
 done
 log "done (${steps[*]}) in $TOOLS in $((SECONDS - start)) s"

@@ -10,6 +10,7 @@ mod broker_bad_input;
 mod broker_dedup_gc;
 mod broker_drain_dead_provider;
 mod broker_faults;
+mod broker_grpc_js;
 mod broker_honest_redundancy;
 mod broker_memory_budget;
 mod broker_orphan_gc;
