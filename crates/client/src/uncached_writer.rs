@@ -127,6 +127,7 @@ impl UncachedWriter {
             };
             // Some file systems take the flag at open and refuse the I/O:
             // one aligned write says which, before any data is at stake.
+            // The probe's block then becomes the first one filled.
             let mut probe = AlignedBlock::new();
             probe.len = ALIGN;
             match file.write_all_at(probe.padded(), 0) {
@@ -134,7 +135,8 @@ impl UncachedWriter {
                 Err(e) if is_refused_direct(&e) => return Ok(None),
                 Err(e) => return Err(e),
             }
-            Self::start(file).map(Some)
+            probe.len = 0;
+            Self::start(file, probe).map(Some)
         }
         #[cfg(not(target_os = "linux"))]
         {
@@ -143,8 +145,8 @@ impl UncachedWriter {
         }
     }
 
-    /// The I/O threads over `file`.
-    fn start(file: File) -> io::Result<Self> {
+    /// The I/O threads over `file`; `first` is the block filled first.
+    fn start(file: File, first: AlignedBlock) -> io::Result<Self> {
         let file = Arc::new(file);
         let (to_disk, writes) = sync_channel::<Write>(1);
         let (give_back, free) = sync_channel(BLOCKS);
@@ -171,7 +173,7 @@ impl UncachedWriter {
         }
         Ok(Self {
             file,
-            current: AlignedBlock::new(),
+            current: first,
             offset: 0,
             allocated: 1,
             to_disk,
@@ -320,10 +322,14 @@ mod tests {
                 Some(writer) => writer,
                 // The temp dir's file system has no O_DIRECT: the same
                 // threads over a cached file cover the same code.
-                None => UncachedWriter::start(File::create(&path).expect("create")).expect("start"),
+                None => {
+                    UncachedWriter::start(File::create(&path).expect("create"), AlignedBlock::new())
+                        .expect("start")
+                }
             }
         } else {
-            UncachedWriter::start(File::create(&path).expect("create")).expect("start")
+            UncachedWriter::start(File::create(&path).expect("create"), AlignedBlock::new())
+                .expect("start")
         };
         let mut expected = Vec::new();
         for (i, &len) in pieces.iter().enumerate() {
@@ -381,7 +387,7 @@ mod tests {
         let path = dir.path().join("ro");
         std::fs::write(&path, b"").expect("create");
         let file = File::open(&path).expect("open");
-        let mut writer = UncachedWriter::start(file).expect("start");
+        let mut writer = UncachedWriter::start(file, AlignedBlock::new()).expect("start");
         let wrote = (0..4).try_for_each(|_| writer.write_all(&pattern(BLOCK)));
         assert!(wrote.is_err() || writer.finish().is_err());
     }

@@ -99,22 +99,7 @@ async fn a_lost_provider_costs_no_data_with_two_plus_one() {
     let root = &broker.provider_roots[0];
     let gone = root.with_extension("gone");
     std::fs::rename(root, &gone).expect("rename");
-    let (_, got) = get(&client, Some(&key), &id, None)
-        .await
-        .expect("still readable");
-    assert!(got == data);
-    let (_, part) = get(
-        &client,
-        Some(&key),
-        &id,
-        Some(pb::ByteRange {
-            offset: CHUNK as u64 - 3,
-            length: Some(10),
-        }),
-    )
-    .await
-    .expect("range still readable");
-    assert!(part == data[CHUNK - 3..CHUNK + 7]);
+    whole_and_a_range_are_exact(&client, &key, &id, &data).await;
 
     // A second provider lost too: fewer than k shards → DATA_LOSS.
     let root1 = &broker.provider_roots[1];
@@ -150,22 +135,8 @@ async fn a_flipped_byte_in_a_data_shard_is_read_around_never_served() {
 
     let flipped = flip_shards(&broker, ".0");
     assert_eq!(flipped, 4, "one shard 0 per chunk");
-    let (_, got) = get(&client, Some(&key), &id, None)
-        .await
-        .expect("parity stands in for the flipped shards");
-    assert!(got == data, "exact bytes");
-    let (_, part) = get(
-        &client,
-        Some(&key),
-        &id,
-        Some(pb::ByteRange {
-            offset: CHUNK as u64 - 3,
-            length: Some(10),
-        }),
-    )
-    .await
-    .expect("range");
-    assert!(part == data[CHUNK - 3..CHUNK + 7]);
+    // Parity stands in for the flipped shards.
+    whole_and_a_range_are_exact(&client, &key, &id, &data).await;
 
     // Shard 1 flipped too: two of three bad, beyond what 2+1 can repair.
     assert_eq!(flip_shards(&broker, ".1"), 4);
@@ -179,6 +150,27 @@ async fn a_flipped_byte_in_a_data_shard_is_read_around_never_served() {
         err.message()
     );
     broker.stop().await;
+}
+
+/// The whole blob and a range across the chunk 0/1 boundary read back
+/// exactly (`data` is the blob, at least two chunks long).
+async fn whole_and_a_range_are_exact(client: &Client, key: &str, id: &str, data: &[u8]) {
+    let (_, got) = get(client, Some(key), id, None)
+        .await
+        .expect("whole blob readable");
+    assert!(got == data, "exact bytes");
+    let (_, part) = get(
+        client,
+        Some(key),
+        id,
+        Some(pb::ByteRange {
+            offset: CHUNK as u64 - 3,
+            length: Some(10),
+        }),
+    )
+    .await
+    .expect("range readable");
+    assert!(part == data[CHUNK - 3..CHUNK + 7]);
 }
 
 /// Flips one body byte (after the header) of every shard file whose name
