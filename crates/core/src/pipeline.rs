@@ -10,8 +10,7 @@ mod seal;
 mod shared_hash;
 
 pub use open::{
-    OpenKey, OpenedChunk, open_chunk, open_chunk_by_tag_in, open_chunk_from_bodies,
-    open_chunk_from_bodies_in,
+    OpenKey, OpenedChunk, open_chunk, open_chunk_from_bodies, open_chunk_from_bodies_in,
 };
 pub use rebuild::{
     RebuiltChunk, rebuild_sealed_chunk, rebuild_sealed_from_bodies, rebuild_sealed_from_bodies_in,

@@ -1,17 +1,23 @@
 //! Reading one chunk back: fetch `k` shards in parallel (hedged, so one
 //! slow provider costs at most the hedge delay), rebuild, check the chunk
-//! as a whole, decrypt (MANAGED). Request order and hedging: `fetch.rs`.
+//! against its id, decrypt (MANAGED). Request order and hedging: `fetch.rs`.
 //!
 //! Two readings. The first hashes nothing per shard: the backends check
 //! each object's header and lengths, and the rebuilt chunk is checked
-//! whole — by its AEAD tag (MANAGED: the key is the chunk's own, so any
-//! changed byte fails it) or, where the broker has no key (END_TO_END),
-//! by its chunk id. BLAKE3 of every body plus the chunk id was a fifth of
-//! the broker's CPU on a Get, to learn only *which* shard was bad. Only
-//! when that check fails comes the second reading: every shard read again
-//! and hashed on its own, so a bad one is a `Corrupt` read (in its
-//! provider's health) and the chunk is rebuilt from the good ones, checked
-//! against its id and its tag.
+//! whole, by its chunk id (BLAKE3 of the sealed chunk), then by its AEAD
+//! tag. Hashing every body as well only told *which* shard was bad, and
+//! cost the broker a fifth of its CPU on a Get. Only when the chunk fails
+//! comes the second reading: every shard read again and hashed on its own,
+//! so a bad one is a `Corrupt` read (in its provider's health) and the
+//! chunk is rebuilt from the good ones.
+//!
+//! The tag alone is not enough for the first reading: a chunk's key is
+//! not a secret from everyone who can write a shard. A direct download
+//! reveals the keys of the range it bought, and AES-GCM is not
+//! key-committing: whoever holds a key can seal other bytes that pass the
+//! tag, so a provider that bought its own chunk could make the broker serve
+//! them. The chunk id commits to the exact ciphertext (test
+//! `lifecycle::shards_resealed_under_the_chunk_key_are_refused_not_served`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,8 +26,7 @@ use bytes::Bytes;
 use shardgate_backends::{BodyCheck, PooledBuf, ShardFetcher};
 use shardgate_core::{
     ChunkKey, ErasureParams, KeyMode, ManifestChunk, OpenKey, SHARD_HEADER_LEN, ShardHeader,
-    WrappedChunkKey, open_chunk_by_tag_in, open_chunk_from_bodies_in,
-    rebuild_sealed_from_bodies_in,
+    WrappedChunkKey, open_chunk_from_bodies_in, rebuild_sealed_from_bodies_in,
 };
 use shardgate_index::ChunkRecord;
 
@@ -91,9 +96,9 @@ fn done(fetcher: &ShardFetcher, bytes: PooledBuf, started: Instant) -> ChunkRead
 /// Which reading the shards come from: what is checked depends on it.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Reading {
-    /// Bodies not hashed: the whole chunk is checked (tag or chunk id).
+    /// Bodies not hashed: only the whole chunk is checked.
     First,
-    /// Bodies hashed: the chunk id and the tag are both checked.
+    /// Every body hashed on its own, so a bad shard is known and skipped.
     Second,
 }
 
@@ -128,22 +133,18 @@ impl ChunkReader {
         let mut fetcher = shard_fetcher(&self.broker.registry, &self.record, check);
         let mut slots: Vec<Option<Bytes>> = vec![None; self.params.total()];
         fetcher.fetch(&mut slots, self.params.k(), self.hedge).await;
-        let mut result = self.open(&slots, reading).await;
+        let mut result = self.open(&slots).await;
         if reading == Reading::Second && result.is_err() && fetcher.remaining() > 0 {
             fetcher
                 .fetch(&mut slots, self.params.total(), Duration::ZERO)
                 .await;
-            result = self.open(&slots, reading).await;
+            result = self.open(&slots).await;
         }
         (fetcher, slots, result)
     }
 
     /// Rebuilds (and, in MANAGED mode, decrypts) on the blocking pool.
-    async fn open(
-        &self,
-        slots: &[Option<Bytes>],
-        reading: Reading,
-    ) -> Result<PooledBuf, BrokerError> {
+    async fn open(&self, slots: &[Option<Bytes>]) -> Result<PooledBuf, BrokerError> {
         let params = self.params;
         let have = slots.iter().filter(|s| s.is_some()).count();
         if have < params.k() {
@@ -164,12 +165,7 @@ impl ChunkReader {
                     KeyMode::Managed => {
                         let key = unwrap_key(&broker, &entry, wrapped)?;
                         let key = OpenKey::Managed(&key);
-                        Ok(match reading {
-                            Reading::First => open_chunk_by_tag_in(&views, &entry, params, key)?,
-                            Reading::Second => {
-                                open_chunk_from_bodies_in(&views, &entry, params, key)?
-                            }
-                        })
+                        Ok(open_chunk_from_bodies_in(&views, &entry, params, key)?)
                     }
                     // The broker has no key: rebuild the ciphertext and
                     // check it against the chunk id, without decrypting.

@@ -117,7 +117,7 @@ async fn a_lost_provider_costs_no_data_with_two_plus_one() {
 }
 
 /// Gets trust no shard body they did not check: the first reading hashes
-/// no body and checks each chunk whole (its AEAD tag), and a chunk that
+/// no body and checks each chunk whole (its chunk id), and a chunk that
 /// fails is read again with every shard hashed, so a flipped byte costs a
 /// re-read, never wrong bytes. Shard 0 of every chunk (a data shard, so
 /// always in the first reading) gets one flipped body byte; its header
@@ -149,6 +149,94 @@ async fn a_flipped_byte_in_a_data_shard_is_read_around_never_served() {
         "{}",
         err.message()
     );
+    broker.stop().await;
+}
+
+/// A chunk's key is no secret from a provider that bought the chunk (a
+/// direct download reveals the keys of its range), and AES-GCM is not
+/// key-committing: with the key, other bytes can be sealed that pass the
+/// tag. Every shard of chunk 0 is replaced by shards of such a forgery —
+/// valid headers naming the chunk, body hashes that match — so only the
+/// chunk id can tell. The broker must refuse the chunk, never serve the
+/// forged plaintext.
+#[tokio::test]
+async fn shards_resealed_under_the_chunk_key_are_refused_not_served() {
+    use shardgate_core::aead::{MANAGED_AAD, open, seal};
+    use shardgate_core::{
+        ContentId, ConvergenceScope, ErasureParams, MasterKey, encode_shard_object,
+        shard_object_key,
+    };
+
+    let broker = TestBroker::start().await;
+    let (tenant, key) = broker.tenant("acme", None).await;
+    let client = broker.client().await;
+    let data = bytes(2 * CHUNK, 4);
+    let id = put(&client, Some(&key), header("f", None), &data)
+        .await
+        .expect("put")
+        .blob_id;
+
+    // Chunk 0's key, as a direct download of it would hand it out.
+    let master: [u8; 32] = hex::decode(common::MASTER_KEY)
+        .expect("hex")
+        .try_into()
+        .expect("32 bytes");
+    let chunk_key = MasterKey::from_bytes(master)
+        .convergence_secret(ConvergenceScope::Tenant(&tenant))
+        .expect("secret")
+        .chunk_key(blake3::hash(&data[..CHUNK]).as_bytes());
+    let sealed = seal(&chunk_key, MANAGED_AAD, &data[..CHUNK]).expect("seal");
+    let chunk_id = ContentId::of(&sealed);
+
+    let mut forged_plain = data[..CHUNK].to_vec();
+    forged_plain[..16].copy_from_slice(b"forged plaintext");
+    let forged = seal(&chunk_key, MANAGED_AAD, &forged_plain).expect("seal");
+    assert_eq!(
+        open(&chunk_key, MANAGED_AAD, &forged).expect("the forgery passes the tag"),
+        forged_plain
+    );
+    let params = ErasureParams::new(2, 1).expect("2+1");
+    let len = u32::try_from(forged.len()).expect("len");
+    let mut replaced = 0;
+    for (index, body) in params.encode(&forged).expect("encode").iter().enumerate() {
+        let index = u8::try_from(index).expect("index");
+        let object = encode_shard_object(chunk_id, index, 2, 1, len, body);
+        let name = shard_object_key("", &chunk_id, index);
+        for root in &broker.provider_roots {
+            let path = root.join(&name);
+            if path.exists() {
+                std::fs::write(&path, &object).expect("write shard");
+                replaced += 1;
+            }
+        }
+    }
+    assert_eq!(replaced, 3, "every shard of chunk 0 found under its name");
+
+    for range in [
+        None,
+        Some(pb::ByteRange {
+            offset: 0,
+            length: Some(16),
+        }),
+    ] {
+        let err = get(&client, Some(&key), &id, range)
+            .await
+            .expect_err("a forged chunk is not served");
+        assert_eq!(err.code(), Some(Code::DataLoss), "{err:?}");
+    }
+    // Chunk 1 is untouched and still served.
+    let (_, tail) = get(
+        &client,
+        Some(&key),
+        &id,
+        Some(pb::ByteRange {
+            offset: CHUNK as u64,
+            length: None,
+        }),
+    )
+    .await
+    .expect("chunk 1 readable");
+    assert!(tail == data[CHUNK..]);
     broker.stop().await;
 }
 

@@ -91,25 +91,6 @@ pub fn open_chunk_from_bodies_in<B: ShardBuf>(
     open_sealed(sealed, key)
 }
 
-/// Rebuilds a chunk from bodies whose hashes were not checked
-/// (`split_shard_object`) and decrypts it, in one buffer, without hashing
-/// anything: the AEAD tag is the check. The chunk's key is its own
-/// (managed: derived from its plaintext under a secret the providers never
-/// see; end-to-end: from the file key, index and last flag), so a rebuilt
-/// ciphertext that differs from the stored one in any byte fails the tag
-/// as surely as it would fail the chunk id — BLAKE3 of the bodies and of
-/// the chunk only add which shard was bad. That is left to the caller's
-/// second reading when this fails (a `CoreError` of kind `Integrity`).
-pub fn open_chunk_by_tag_in<B: ShardBuf>(
-    bodies: &[Option<&[u8]>],
-    chunk: &ManifestChunk,
-    params: ErasureParams,
-    key: OpenKey<'_>,
-) -> Result<B, CoreError> {
-    let sealed: B = params.rebuild_in(bodies, chunk.sealed_len())?;
-    open_sealed(sealed, key)
-}
-
 /// Verifies and decrypts a sealed chunk (ciphertext ‖ tag) under `key`,
 /// in place: the rebuilt buffer becomes the plaintext.
 pub(crate) fn open_sealed<B: ShardBuf>(sealed: B, key: OpenKey<'_>) -> Result<B, CoreError> {

@@ -27,7 +27,8 @@ use tonic_health::pb::health_client::HealthClient;
 /// Smallest chunk size: keeps "several chunks" cheap.
 pub(crate) const CHUNK: usize = 256 * 1024;
 pub(crate) const ADMIN_KEY: &str = "test-admin-key";
-const MASTER_KEY: &str = "5f0e8d4c2b1a39485766a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+pub(crate) const MASTER_KEY: &str =
+    "5f0e8d4c2b1a39485766a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
 
 pub(crate) struct TestBroker {
     pub addr: std::net::SocketAddr,
