@@ -11,8 +11,9 @@
 //!
 //! The client takes over what the broker did, and trusts nothing it
 //! fetches: each shard object's header must describe the chunk and slot the
-//! broker named and its body must match the BLAKE3 in the header; the
-//! rebuilt chunk must match its chunk id; then it is decrypted (managed:
+//! broker named, and the rebuilt chunk must match its chunk id (BLAKE3 of
+//! the sealed chunk, which commits to every byte: the AEAD tag alone would
+//! not, as every buyer of the chunk holds its key); then it is decrypted (managed:
 //! AES-256-GCM with the chunk key the broker revealed for the paid range;
 //! end-to-end: the caller's file key at the chunk's position, after the
 //! chunk id was checked against the manifest verified against the blob
@@ -20,9 +21,13 @@
 //! whole-blob content hash), so a [`Download`] from the providers behaves
 //! like one from the broker.
 //!
-//! A shard that cannot be fetched, fails a check or is slow is replaced by
-//! another shard of the same chunk (see `direct/fetch.rs`); only when fewer
-//! than k good shards exist does the download fail.
+//! Shard bodies are not hashed one by one on the way: that only tells
+//! *which* shard is bad, and doubled the hashing of a download. When a
+//! rebuilt chunk fails its id, its shards are fetched again and each body
+//! is checked against the BLAKE3 in its header, so a bad one is replaced by
+//! another shard of the chunk, as an unreachable or slow one always is (see
+//! `direct/fetch.rs`); only when fewer than k good shards exist does the
+//! download fail.
 
 mod fetch;
 mod locations;
@@ -41,6 +46,7 @@ use shardgate_proto::v1 as pb;
 use crate::client::Client;
 use crate::error::{ClientError, ErrorKind, Result};
 use crate::get::{Decoder, Download, DownloadParts, Downloaded, GetOptions, Source, e2e_opener};
+use fetch::BodyCheck;
 use locations::LocationsCall;
 
 /// Chunks fetched at once. Each holds k shard requests, so this bounds the
@@ -138,11 +144,25 @@ impl Client {
     }
 }
 
-/// Fetches k good shards of one chunk, rebuilds and decrypts it (on a
-/// blocking thread: hashing, erasure decoding and AES are CPU work), and
-/// returns the stored bytes the range needs.
+/// Fetches k shards of one chunk, rebuilds and decrypts it, and returns
+/// the stored bytes the range needs. First with bodies unchecked (the
+/// chunk id checks them all at once); if the chunk fails, once more with
+/// every body hashed, so a bad shard is found and read around.
 async fn fetch_chunk(http: reqwest::Client, job: ChunkJob) -> Result<Bytes> {
-    let bodies = fetch::shards(&http, &job).await?;
+    let job = Arc::new(job);
+    let bodies = fetch::shards(&http, &job, BodyCheck::Deferred).await?;
+    match open_fetched(job.clone(), bodies).await {
+        Err(failed) if failed.kind() == ErrorKind::Integrity => {
+            let bodies = fetch::shards(&http, &job, BodyCheck::Hashed).await?;
+            open_fetched(job, bodies).await
+        }
+        opened => opened,
+    }
+}
+
+/// Rebuilds, checks and decrypts one chunk on a blocking thread (hashing,
+/// erasure decoding and AES are CPU work).
+async fn open_fetched(job: Arc<ChunkJob>, bodies: Vec<Option<Bytes>>) -> Result<Bytes> {
     tokio::task::spawn_blocking(move || {
         let slots: Vec<Option<&[u8]>> = bodies.iter().map(|b| b.as_deref()).collect();
         let sealed = rebuild_sealed_from_bodies(&slots, &job.id, job.sealed_len, job.params)

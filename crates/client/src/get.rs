@@ -19,7 +19,6 @@ use futures::stream::BoxStream;
 use shardgate_core::{FileKey, KeyMode, Manifest};
 use shardgate_proto::v1 as pb;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
 use tonic::Streaming;
 
 use crate::client::Client;
@@ -30,6 +29,7 @@ use crate::payer::PaymentPolicy;
 use crate::purchase::{GetStream, PaidFor, Purchase};
 use crate::put::Progress;
 use crate::write_behind::DurableWriter;
+use crate::writer_thread::write_on_thread;
 
 /// Broker frames (at most 1 MiB) queued between the network and the file
 /// writer: two 4 MiB chunks absorb a slow write; 32 let the client's RSS
@@ -336,13 +336,7 @@ impl Download {
     /// An existing device or pipe (`/dev/null`, a FIFO) is written in place.
     pub async fn save_to_file(self, path: impl AsRef<Path>) -> Result<Downloaded> {
         let output = OutputFile::at(path.as_ref())?;
-        let target = output.write_path();
-        let cannot = |e| ClientError::io(format!("cannot create {}", target.display()), e);
-        let file = if output.is_kept() {
-            DurableWriter::create(target).map_err(cannot)?
-        } else {
-            DurableWriter::passing_through(std::fs::File::create(target).map_err(cannot)?)
-        };
+        let file = output.writer()?;
         match self.write_file(file).await {
             Ok(done) => {
                 output.commit()?;
@@ -362,7 +356,6 @@ impl Download {
             Source::Broker(_) => QUEUED_FRAMES,
             Source::Direct(_) => QUEUED_CHUNKS,
         };
-        let (tx, mut rx) = mpsc::channel::<Bytes>(depth);
         let mut decoder = std::mem::replace(
             &mut self.decoder,
             Decoder {
@@ -373,7 +366,11 @@ impl Download {
             },
         );
         let progress = self.progress.clone();
-        let writer = tokio::task::spawn_blocking(move || -> Result<(Decoder, u64)> {
+        let source = &mut self.source;
+        let pieces = futures::stream::try_unfold(source, |source| async move {
+            Ok(source.next().await?.map(|data| (data, source)))
+        });
+        let (decoder, written) = write_on_thread(pieces, depth, move |mut rx| {
             let mut out = Vec::new();
             let mut written = 0u64;
             while let Some(data) = rx.blocking_recv() {
@@ -391,23 +388,8 @@ impl Download {
             file.finish()
                 .map_err(|e| ClientError::io("writing the output failed", e))?;
             Ok((decoder, written))
-        });
-        let received = async {
-            while let Some(data) = self.source.next().await? {
-                if tx.send(data).await.is_err() {
-                    // The writer stopped; its result says why.
-                    break;
-                }
-            }
-            Ok::<(), ClientError>(())
-        }
-        .await;
-        drop(tx);
-        let written = writer
-            .await
-            .map_err(|e| ClientError::protocol(format!("the file writer failed: {e}")))?;
-        received?;
-        let (decoder, written) = written?;
+        })
+        .await?;
         self.decoder = decoder;
         self.delivered = written;
         self.finish().await

@@ -23,6 +23,7 @@ mod share_link;
 mod shares;
 mod uncached_writer;
 mod write_behind;
+mod writer_thread;
 
 pub use challenge::Challenge;
 pub use client::{Client, ClientBuilder};

@@ -13,6 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{ClientError, Result};
+use crate::write_behind::DurableWriter;
 
 /// A download's output path, and how it is written.
 #[derive(Debug)]
@@ -59,10 +60,19 @@ impl OutputFile {
         self.part.as_deref().unwrap_or(&self.path)
     }
 
-    /// Whether the written bytes are kept, so must be made durable before
-    /// the rename (false for devices and pipes: `fsync` fails on a pipe).
-    pub(crate) fn is_kept(&self) -> bool {
-        self.part.is_some()
+    /// A writer for [`Self::write_path`]: durable (synced before
+    /// [`Self::commit`] renames it) for a file that is kept, passing
+    /// through for a device or pipe (`fsync` fails on a pipe).
+    pub(crate) fn writer(&self) -> Result<DurableWriter> {
+        let target = self.write_path();
+        let cannot = |e| ClientError::io(format!("cannot create {}", target.display()), e);
+        if self.part.is_some() {
+            DurableWriter::create(target).map_err(cannot)
+        } else {
+            Ok(DurableWriter::passing_through(
+                std::fs::File::create(target).map_err(cannot)?,
+            ))
+        }
     }
 
     /// Puts a complete, checked download under its name.
@@ -93,9 +103,9 @@ mod tests {
         let new = dir.path().join("new.bin");
         let out = OutputFile::at(&new).expect("new");
         assert_eq!(out.write_path(), dir.path().join("new.bin.part"));
-        assert!(out.is_kept());
+        assert!(out.part.is_some());
         std::fs::write(&new, b"old").expect("write");
-        assert!(OutputFile::at(&new).expect("existing").is_kept());
+        assert!(OutputFile::at(&new).expect("existing").part.is_some());
     }
 
     #[test]
@@ -106,7 +116,7 @@ mod tests {
         }
         let out = OutputFile::at(null).expect("/dev/null");
         assert_eq!(out.write_path(), null);
-        assert!(!out.is_kept());
+        assert!(out.part.is_none());
         out.commit().expect("nothing to rename");
         out.discard();
         assert!(!std::fs::metadata(null).expect("still there").is_file());

@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
 use futures::StreamExt;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use serde::Deserialize;
 use shardgate_core::{ContentId, E2eReader, FileKey, Manifest};
 use shardgate_payments::parse_www_authenticate;
-use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
 
 use crate::challenge::{RawChallenge, authorization};
 use crate::error::{ClientError, ErrorKind, Result};
@@ -22,6 +23,8 @@ use crate::output_file::OutputFile;
 use crate::payer::{PaymentEvent, PaymentPolicy};
 use crate::purchase::Purchase;
 use crate::share_link::ShareLink;
+use crate::write_behind::DurableWriter;
+use crate::writer_thread::write_on_thread;
 
 /// The header that carries the read token.
 const TOKEN_HEADER: &str = "x-shardgate-share-token";
@@ -29,6 +32,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// AES-GCM tag after each end-to-end chunk.
 const TAG_LEN: usize = 16;
+/// Body pieces queued between the network and the file writer.
+const QUEUED_PIECES: usize = 8;
 
 /// What `GET /s/{id}/info` says (the fields the SDK reads).
 #[derive(Debug, Deserialize)]
@@ -361,61 +366,82 @@ async fn write_body(
     opened: &Opened,
     output: &OutputFile,
 ) -> Result<u64> {
-    let target = output.write_path();
-    let mut file = tokio::fs::File::create(target)
-        .await
-        .map_err(|e| ClientError::io(format!("create {}", target.display()), e))?;
-    let io = |e| ClientError::io(format!("write {}", target.display()), e);
-    let mut body = response.bytes_stream();
-    let mut written = 0u64;
-    let tampered = || {
-        ClientError::integrity(
-            "a chunk failed its check: the file was tampered with or the link is wrong; nothing was saved",
-        )
-    };
+    let file = output.writer()?;
+    let opener = opened.file_key.clone().map(|key| ChunkOpener {
+        key,
+        chunk_count: opened.info.chunk_count,
+        stride: opened.info.chunk_size as usize + TAG_LEN,
+    });
     let cut = |e: reqwest::Error| {
         ClientError::new(
             ErrorKind::Unavailable,
             format!("the download broke off: {e}"),
         )
     };
-    match &opened.file_key {
+    let pieces = response.bytes_stream().map(move |piece| piece.map_err(cut));
+    write_on_thread(pieces, QUEUED_PIECES, move |mut rx| {
+        write_pieces(&mut rx, opener, file)
+    })
+    .await
+}
+
+/// What opens an end-to-end share's body: the file key, and the layout
+/// the verified manifest gave.
+struct ChunkOpener {
+    key: FileKey,
+    chunk_count: u64,
+    /// Sealed bytes per chunk (chunk size + tag); the last may be shorter.
+    stride: usize,
+}
+
+/// Writes the queued pieces into `file` (decrypted chunk by chunk with
+/// `opener`, if any) and makes it durable; returns the bytes written.
+fn write_pieces(
+    pieces: &mut mpsc::Receiver<Bytes>,
+    opener: Option<ChunkOpener>,
+    mut file: DurableWriter,
+) -> Result<u64> {
+    let io = |e| ClientError::io("writing the output failed", e);
+    let tampered = || {
+        ClientError::integrity(
+            "a chunk failed its check: the file was tampered with or the link is wrong; nothing was saved",
+        )
+    };
+    let mut written = 0u64;
+    match &opener {
         None => {
-            while let Some(bytes) = body.next().await {
-                let bytes = bytes.map_err(cut)?;
-                file.write_all(&bytes).await.map_err(io)?;
+            while let Some(bytes) = pieces.blocking_recv() {
+                file.write_all(&bytes).map_err(io)?;
                 written += bytes.len() as u64;
             }
         }
-        Some(key) => {
-            let stride = opened.info.chunk_size as usize + TAG_LEN;
-            let mut reader = E2eReader::new(key, opened.info.chunk_count);
+        Some(opener) => {
+            let stride = opener.stride;
+            let mut reader = E2eReader::new(&opener.key, opener.chunk_count);
             let mut pending: Vec<u8> = Vec::with_capacity(stride);
-            while let Some(bytes) = body.next().await {
-                let mut bytes = &bytes.map_err(cut)?[..];
+            let mut open = |sealed: Vec<u8>, file: &mut DurableWriter| -> Result<u64> {
+                let plain = reader.open_next_sealed(sealed).map_err(|_| tampered())?;
+                file.write_all(&plain).map_err(io)?;
+                Ok(plain.len() as u64)
+            };
+            while let Some(bytes) = pieces.blocking_recv() {
+                let mut bytes = &bytes[..];
                 while !bytes.is_empty() {
                     let take = (stride - pending.len()).min(bytes.len());
                     pending.extend_from_slice(&bytes[..take]);
                     bytes = &bytes[take..];
                     if pending.len() == stride {
                         let sealed = std::mem::replace(&mut pending, Vec::with_capacity(stride));
-                        let plain = reader.open_next_sealed(sealed).map_err(|_| tampered())?;
-                        file.write_all(&plain).await.map_err(io)?;
-                        written += plain.len() as u64;
+                        written += open(sealed, &mut file)?;
                     }
                 }
             }
             if !pending.is_empty() {
-                let plain = reader.open_next_sealed(pending).map_err(|_| tampered())?;
-                file.write_all(&plain).await.map_err(io)?;
-                written += plain.len() as u64;
+                written += open(pending, &mut file)?;
             }
             reader.finish().map_err(|_| tampered())?;
         }
     }
-    file.flush().await.map_err(io)?;
-    if output.is_kept() {
-        file.sync_all().await.map_err(io)?;
-    }
+    file.finish().map_err(io)?;
     Ok(written)
 }

@@ -3,7 +3,9 @@
 //! The first k URLs (the broker lists data shards first: rebuilding from
 //! them is a copy, not a decode) are requested at once. A shard that fails
 //! (connection refused, HTTP error, cut short) or does not check out (bad
-//! header, body hash, or a header describing another chunk or slot) is
+//! header, a header describing another chunk or slot, or — when the
+//! caller asks for [`BodyCheck::Hashed`] — a body that is not the one its
+//! header hashed) is
 //! replaced by the next shard of the chunk, a parity shard. A request that
 //! stays unanswered is not waited out: after [`HEDGE_AFTER`] without any
 //! shard arriving, one more shard is requested alongside it (hedging), and
@@ -20,7 +22,7 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use shardgate_core::erasure::shard_len_for;
-use shardgate_core::{SHARD_HEADER_LEN, decode_shard_object};
+use shardgate_core::{SHARD_HEADER_LEN, decode_shard_object, split_shard_object};
 use shardgate_proto::v1 as pb;
 use tokio::task::JoinHandle;
 
@@ -80,6 +82,15 @@ impl Drop for Task {
     }
 }
 
+/// How much of each fetched shard is checked before the rebuild.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum BodyCheck {
+    /// Header and lengths only: the rebuilt chunk's id checks the bodies.
+    Deferred,
+    /// Also BLAKE3 of the body against the header, to find a bad shard.
+    Hashed,
+}
+
 /// Why one shard could not be used.
 enum Failure {
     /// Not fetched: connection, HTTP status, timeout.
@@ -88,15 +99,19 @@ enum Failure {
     Corrupt(String),
 }
 
-/// The bodies of k verified shards of `job`, by shard index (`None` for
-/// the others).
-pub(super) async fn shards(http: &reqwest::Client, job: &ChunkJob) -> Result<Vec<Option<Bytes>>> {
+/// The bodies of k shards of `job` that passed `check`, by shard index
+/// (`None` for the others).
+pub(super) async fn shards(
+    http: &reqwest::Client,
+    job: &ChunkJob,
+    check: BodyCheck,
+) -> Result<Vec<Option<Bytes>>> {
     let k = job.params.k();
     let mut bodies: Vec<Option<Bytes>> = vec![None; job.params.total()];
     let mut waiting = job.shards.iter();
     let mut running = FuturesUnordered::new();
     for location in waiting.by_ref().take(k) {
-        running.push(fetch_one(http, location, job));
+        running.push(fetch_one(http, location, job, check));
     }
     let mut good = 0;
     let mut failures = Vec::new();
@@ -139,13 +154,13 @@ pub(super) async fn shards(http: &reqwest::Client, job: &ChunkJob) -> Result<Vec
                         location.shard_index, location.provider
                     ));
                     if let Some(next) = waiting.next() {
-                        running.push(fetch_one(http, next, job));
+                        running.push(fetch_one(http, next, job, check));
                     }
                 }
             },
             () = tokio::time::sleep(HEDGE_AFTER) => {
                 if let Some(next) = waiting.next() {
-                    running.push(fetch_one(http, next, job));
+                    running.push(fetch_one(http, next, job, check));
                 }
             }
         }
@@ -153,11 +168,13 @@ pub(super) async fn shards(http: &reqwest::Client, job: &ChunkJob) -> Result<Vec
     Ok(bodies)
 }
 
-/// Fetches and checks one shard object; returns its body.
+/// Fetches one shard object and checks it as `check` says; returns its
+/// body.
 async fn fetch_one<'a>(
     http: &reqwest::Client,
     location: &'a pb::ShardLocation,
     job: &ChunkJob,
+    check: BodyCheck,
 ) -> (&'a pb::ShardLocation, std::result::Result<Bytes, Failure>) {
     let result = async {
         let unreachable = |e: reqwest::Error| Failure::Unreachable(e.to_string());
@@ -178,8 +195,11 @@ async fn fetch_one<'a>(
             object.extend_from_slice(&piece);
         }
         let object = object.freeze();
-        let (header, _) =
-            decode_shard_object(&object).map_err(|e| Failure::Corrupt(e.to_string()))?;
+        let split = match check {
+            BodyCheck::Deferred => split_shard_object(&object),
+            BodyCheck::Hashed => decode_shard_object(&object),
+        };
+        let (header, _) = split.map_err(|e| Failure::Corrupt(e.to_string()))?;
         let fits = header.chunk_id == job.id
             && u32::from(header.index) == location.shard_index
             && usize::from(header.k) == job.params.k()
