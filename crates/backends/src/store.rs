@@ -43,8 +43,9 @@ pub enum BodyCheck {
     /// own (repair, scrub, anything that keeps or spreads the shard).
     Hashed,
     /// Header and lengths only. For a reader that checks the chunk it
-    /// rebuilds from the bodies as a whole — its AEAD tag or its chunk id
-    /// — and reads the shards again [`BodyCheck::Hashed`] when that fails,
+    /// rebuilds from the bodies as a whole against its chunk id (the AEAD
+    /// tag is no such check: buyers of a direct download hold the key)
+    /// and reads the shards again [`BodyCheck::Hashed`] when that fails,
     /// to find the bad one (a Get: hashing every body it serves was a
     /// fifth of the broker's CPU).
     Deferred,

@@ -237,8 +237,10 @@ pub fn decode_shard_object(object: &[u8]) -> Result<(ShardHeader, &[u8]), CoreEr
 
 /// [`decode_shard_object`] without hashing the body: the header and the
 /// lengths are checked, the body's bytes are not. For readers that check
-/// the chunk rebuilt from these bodies as a whole (its AEAD tag or its
-/// chunk id) and, when that fails, read the shards again with
+/// the chunk rebuilt from these bodies as a whole against its chunk id
+/// (not only its AEAD tag: AES-GCM does not commit to its key, and chunk
+/// keys reach the buyers of direct downloads) and, when that fails, read
+/// the shards again with
 /// [`decode_shard_object`] to find the bad one.
 pub fn split_shard_object(object: &[u8]) -> Result<(ShardHeader, &[u8]), CoreError> {
     let header_bytes = &object[..SHARD_HEADER_LEN.min(object.len())];
