@@ -44,4 +44,5 @@ mod provider_independent_check;
 mod provider_placement_outage;
 mod sdk_direct_download;
 mod sdk_end_to_end;
+mod sdk_unread_downloads;
 mod share_browser;

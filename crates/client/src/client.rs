@@ -26,10 +26,18 @@ const MAX_DECODE_BYTES: usize = 8 << 20;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// HTTP/2 flow-control windows of the channel. With hyper's defaults
 /// (64 KiB) a download stalls every 64 KiB waiting for a WINDOW_UPDATE
-/// round trip and arrives in 8 KiB reads; these match the broker's own
-/// (server.rs), so a whole 4 MiB chunk can be in flight on one stream.
+/// round trip and arrives in 8 KiB reads; the stream window matches the
+/// broker's own (server.rs), so a whole 4 MiB chunk can be in flight on
+/// one stream.
 const STREAM_WINDOW: u32 = 4 << 20;
-const CONNECTION_WINDOW: u32 = 8 << 20;
+/// The connection window is HTTP/2's largest, so only the stream windows
+/// bound what is buffered (4 MiB per open download, however many the
+/// caller opens). Every call of a `Client` shares one connection: with a
+/// connection window of two stream windows, two downloads opened and not
+/// yet read held all of it, and any other call on the client — a stat,
+/// another download — waited forever for them (test
+/// `sdk_unread_downloads`).
+const CONNECTION_WINDOW: u32 = (1 << 31) - 1;
 /// Largest HTTP/2 frame the broker may send us. At the default 16 KiB a
 /// 1 GiB download is 65,536 DATA frames, read 8 KiB per `recvfrom`
 /// (131,000 calls, each waking the runtime); 1 MiB frames (a whole Get

@@ -1,0 +1,67 @@
+//! One `Client` is one HTTP/2 connection: every call shares its
+//! connection-level flow-control window. A `Download` the caller has
+//! opened but not read yet keeps what the broker sent it (up to the stream
+//! window, 4 MiB) in that shared window. With a connection window of two
+//! stream windows, two unread downloads held all of it and any other call
+//! on the client waited for them forever. Downloads opened and left unread
+//! for a while (a partner app opening several, then reading one after the
+//! other) must not stall the client's other calls.
+
+use std::time::Duration;
+
+use shardgate_client::{Client, GetOptions, PaymentPolicy, PutOptions};
+use shardgate_tests::broker_process::pattern::Pattern;
+use shardgate_tests::broker_process::{BrokerProcess, ProviderSpec};
+
+/// Unread downloads held open at once.
+const UNREAD: usize = 4;
+/// Far more than any HTTP/2 window: a download nobody reads stays open.
+const SIZE: u64 = 24 << 20;
+/// What a stat may take before the test calls it a stall (a stall is
+/// forever; an idle broker answers in milliseconds).
+const PATIENCE: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unread_downloads_do_not_stall_the_clients_other_calls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let providers: Vec<ProviderSpec> = (0..3)
+        .map(|i| ProviderSpec::fs(&format!("fs{i}"), dir.path().join(format!("fs{i}"))))
+        .collect();
+    let broker = BrokerProcess::start(&providers, "").await.expect("start");
+    let (_, key) = broker.create_tenant("t", None).await.expect("tenant");
+    let client: Client = broker
+        .client()
+        .await
+        .expect("connect")
+        .with_api_key(&key)
+        .expect("key");
+    let data = Pattern::new(5, SIZE).all();
+    let mut options = PutOptions::new("big");
+    options.chunk_size = Some(1 << 20);
+    let blob = client
+        .put_bytes(data, options)
+        .await
+        .expect("upload")
+        .response
+        .blob_id;
+    let get_options = GetOptions {
+        payment: PaymentPolicy::none(),
+        ..GetOptions::default()
+    };
+
+    let mut unread = Vec::new();
+    for _ in 0..UNREAD {
+        unread.push(client.get(&blob, &get_options).await.expect("open"));
+    }
+    // Let the broker fill whatever windows the unread streams offer.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    for _ in 0..3 {
+        let info = tokio::time::timeout(PATIENCE, client.stat(&blob))
+            .await
+            .expect("a stat stalled behind unread downloads")
+            .expect("stat");
+        assert_eq!(info.size_bytes, SIZE);
+    }
+    drop(unread);
+}
