@@ -13,11 +13,11 @@
 //! fetches: each shard object's header must describe the chunk and slot the
 //! broker named, and the rebuilt chunk must match its chunk id (BLAKE3 of
 //! the sealed chunk, which commits to every byte: the AEAD tag alone would
-//! not, as every buyer of the chunk holds its key); then it is decrypted (managed:
-//! AES-256-GCM with the chunk key the broker revealed for the paid range;
-//! end-to-end: the caller's file key at the chunk's position, after the
-//! chunk id was checked against the manifest verified against the blob
-//! id). The stored bytes then go through the same checks as a `get` (length,
+//! not, as every buyer of the chunk holds its key); then it is decrypted
+//! (managed: AES-256-GCM with the chunk key the broker revealed for the
+//! paid range; end-to-end: the caller's file key at the chunk's position,
+//! after the chunk id was checked against the manifest verified against
+//! the blob id). The stored bytes then go through the same checks as a `get` (length,
 //! whole-blob content hash), so a [`Download`] from the providers behaves
 //! like one from the broker.
 //!

@@ -5,11 +5,11 @@
 //! (connection refused, HTTP error, cut short) or does not check out (bad
 //! header, a header describing another chunk or slot, or — when the
 //! caller asks for [`BodyCheck::Hashed`] — a body that is not the one its
-//! header hashed) is
-//! replaced by the next shard of the chunk, a parity shard. A request that
-//! stays unanswered is not waited out: after [`HEDGE_AFTER`] without any
-//! shard arriving, one more shard is requested alongside it (hedging), and
-//! whichever k arrive first win; the rest are dropped. One dead or stalled
+//! header hashed) is replaced by the next shard of the chunk, a parity
+//! shard. A request that stays unanswered is not waited out: after
+//! [`HEDGE_AFTER`] without any shard arriving, one more shard is requested
+//! alongside it (hedging), and whichever k arrive first win; the rest are
+//! dropped. One dead or stalled
 //! provider so costs a chunk about two seconds, not a timeout, and a
 //! healthy download never asks for more than k shards.
 
