@@ -5,13 +5,16 @@
 //! stream windows, two unread downloads held all of it and any other call
 //! on the client waited for them forever. Downloads opened and left unread
 //! for a while (a partner app opening several, then reading one after the
-//! other) must not stall the client's other calls.
+//! other) must not stall the client's other calls. And a download left
+//! unread past the broker's patience (a minute) is cut off with an error
+//! the client sees when it reads on, never ended as if complete.
 
 use std::time::Duration;
 
-use shardgate_client::{Client, GetOptions, PaymentPolicy, PutOptions};
+use shardgate_client::{Client, ErrorKind, GetOptions, PaymentPolicy, PutOptions};
 use shardgate_tests::broker_process::pattern::Pattern;
 use shardgate_tests::broker_process::{BrokerProcess, ProviderSpec};
+use tonic::Code;
 
 /// Unread downloads held open at once.
 const UNREAD: usize = 4;
@@ -23,6 +26,62 @@ const PATIENCE: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unread_downloads_do_not_stall_the_clients_other_calls() {
+    let (_broker, client, blob, _dir) = held_blob().await;
+    let get_options = no_payment();
+
+    let mut unread = Vec::new();
+    for _ in 0..UNREAD {
+        unread.push(client.get(&blob, &get_options).await.expect("open"));
+    }
+    // Let the broker fill whatever windows the unread streams offer.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    for _ in 0..3 {
+        let info = tokio::time::timeout(PATIENCE, client.stat(&blob))
+            .await
+            .expect("a stat stalled behind unread downloads")
+            .expect("stat");
+        assert_eq!(info.size_bytes, SIZE);
+    }
+    drop(unread);
+}
+
+/// The broker cuts off a download whose client takes nothing for a
+/// minute (get/mod.rs, `STALLED_CLIENT`), to free its chunks. The client,
+/// reading on later, gets what was already sent and then ABORTED — not
+/// the end of a short body with grpc-status OK, which a client that does
+/// not compare sizes would keep as the whole file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_left_unread_past_a_minute_ends_in_an_error_not_a_short_file() {
+    let (_broker, client, blob, _dir) = held_blob().await;
+    let mut download = client.get(&blob, &no_payment()).await.expect("open");
+    tokio::time::sleep(Duration::from_secs(65)).await;
+    let mut received = 0u64;
+    let err = loop {
+        match tokio::time::timeout(PATIENCE, download.next_chunk())
+            .await
+            .expect("the cut-off download stalled")
+        {
+            Ok(Some(piece)) => received += piece.len() as u64,
+            Ok(None) => {
+                panic!("the download ended after {received} of {SIZE} bytes without an error")
+            }
+            Err(e) => break e,
+        }
+    };
+    assert!(received < SIZE, "{received}");
+    assert_eq!(err.code(), Some(Code::Aborted), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::Aborted, "{err:?}");
+    assert!(err.message().contains("cut off"), "{err}");
+    // The broker serves the same client again.
+    let info = client.stat(&blob).await.expect("stat");
+    assert_eq!(info.size_bytes, SIZE);
+}
+
+/// A broker on three `fs` providers, a client with a tenant's key, and a
+/// blob of `SIZE` bytes in 1 MiB chunks (the temp dir must outlive the
+/// broker).
+async fn held_blob() -> (BrokerProcess, Client, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let providers: Vec<ProviderSpec> = (0..3)
         .map(|i| ProviderSpec::fs(&format!("fs{i}"), dir.path().join(format!("fs{i}"))))
@@ -44,24 +103,12 @@ async fn unread_downloads_do_not_stall_the_clients_other_calls() {
         .expect("upload")
         .response
         .blob_id;
-    let get_options = GetOptions {
+    (broker, client, blob, dir)
+}
+
+fn no_payment() -> GetOptions {
+    GetOptions {
         payment: PaymentPolicy::none(),
         ..GetOptions::default()
-    };
-
-    let mut unread = Vec::new();
-    for _ in 0..UNREAD {
-        unread.push(client.get(&blob, &get_options).await.expect("open"));
     }
-    // Let the broker fill whatever windows the unread streams offer.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-
-    for _ in 0..3 {
-        let info = tokio::time::timeout(PATIENCE, client.stat(&blob))
-            .await
-            .expect("a stat stalled behind unread downloads")
-            .expect("stat");
-        assert_eq!(info.size_bytes, SIZE);
-    }
-    drop(unread);
 }

@@ -275,48 +275,71 @@ async fn stream_range(
             }
         })
         .buffered(read_ahead);
-    tokio::pin!(reads);
-    while let Some(result) = reads.next().await {
-        let (index, read, memory) = match result {
-            Ok(read) => read,
-            Err(e) => {
-                tracing::warn!(blob = %blob.blob_id.short(), error = %e, "download failed");
+    // Boxed, not pinned on the stack: a stalled client's read-ahead is
+    // dropped before the task waits to tell it so.
+    let mut reads = Box::pin(reads);
+    let stalled = 'stream: {
+        while let Some(result) = reads.next().await {
+            let (index, read, memory) = match result {
+                Ok(read) => read,
+                Err(e) => {
+                    tracing::warn!(blob = %blob.blob_id.short(), error = %e, "download failed");
+                    settlement.finish(DownloadEnd::BrokerFailure);
+                    let _ = tx.send(Err(e.into())).await;
+                    return;
+                }
+            };
+            settlement.count_shards(read.providers.iter().map(String::as_str));
+            // Frames are slices of the opened chunk, not copies; the chunk
+            // holds its memory reservation until the last frame is dropped.
+            let bytes: Bytes = memory.attach(read.bytes);
+            let (from, to) = layout.slice_in_chunk(range, index, bytes.len() as u64);
+            // In bounds by construction of the span (the rebuilt chunk has its
+            // manifest length); checked anyway, failing the stream, never
+            // panicking or ending it OK with bytes missing.
+            if from > to || to > bytes.len() {
+                let e = BrokerError::Internal(format!("chunk {index} is shorter than its range"));
                 settlement.finish(DownloadEnd::BrokerFailure);
                 let _ = tx.send(Err(e.into())).await;
                 return;
             }
-        };
-        settlement.count_shards(read.providers.iter().map(String::as_str));
-        // Frames are slices of the opened chunk, not copies; the chunk
-        // holds its memory reservation until the last frame is dropped.
-        let bytes: Bytes = memory.attach(read.bytes);
-        let (from, to) = layout.slice_in_chunk(range, index, bytes.len() as u64);
-        // In bounds by construction of the span (the rebuilt chunk has its
-        // manifest length); checked anyway, failing the stream, never
-        // panicking or ending it OK with bytes missing.
-        if from > to || to > bytes.len() {
-            let e = BrokerError::Internal(format!("chunk {index} is shorter than its range"));
-            settlement.finish(DownloadEnd::BrokerFailure);
-            let _ = tx.send(Err(e.into())).await;
-            return;
-        }
-        for start in (from..to).step_by(frame_len.max(1)) {
-            let frame = bytes.slice(start..(start + frame_len).min(to));
-            metrics::bytes_served(frame.len());
-            let message = GetResponse {
-                frame: Some(Frame::Data(frame)),
-            };
-            // A client that takes nothing for a minute (its HTTP/2 window
-            // and our buffer full) is cut off: it would hold its chunks'
-            // share of the memory budget for as long as it likes.
-            match tokio::time::timeout(STALLED_CLIENT, tx.send(Ok(message))).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) | Err(_) => {
-                    settlement.finish(DownloadEnd::ClientGone);
-                    return;
+            for start in (from..to).step_by(frame_len.max(1)) {
+                let frame = bytes.slice(start..(start + frame_len).min(to));
+                metrics::bytes_served(frame.len());
+                let message = GetResponse {
+                    frame: Some(Frame::Data(frame)),
+                };
+                // A client that takes nothing for a minute (its HTTP/2 window
+                // and our buffer full) is cut off: it would hold its chunks'
+                // share of the memory budget for as long as it likes.
+                match tokio::time::timeout(STALLED_CLIENT, tx.send(Ok(message))).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => {
+                        settlement.finish(DownloadEnd::ClientGone);
+                        return;
+                    }
+                    Err(_) => break 'stream true,
                 }
             }
         }
+        false
+    };
+    if stalled {
+        settlement.finish(DownloadEnd::ClientGone);
+        // The chunks read ahead go back to the budget now. The client must
+        // not take what it already has for the whole body: a closed
+        // channel would end the response with grpc-status OK (a short file
+        // that looks complete). This waits, holding no chunk, until the
+        // client reads up to the error or goes away.
+        drop(reads);
+        let _ = tx
+            .send(Err(BrokerError::Aborted(format!(
+                "the download was cut off: the client took no data for {} s; ask again",
+                STALLED_CLIENT.as_secs()
+            ))
+            .into()))
+            .await;
+        return;
     }
     // Every frame is with the transport.
     settlement.finish(DownloadEnd::Delivered);
