@@ -4,12 +4,12 @@
 //! broker keeps serving — including after a client hangs up mid-upload.
 
 use shardgate_proto::v1 as pb;
+use shardgate_tests::broker_process::BrokerProcess;
 use shardgate_tests::broker_process::client::{
     as_tenant, get_checked, header, list_all, put_pattern,
 };
 use shardgate_tests::broker_process::pattern::Pattern;
-use shardgate_tests::broker_process::{BrokerProcess, PeerProviders};
-use shardgate_tests::{raw_wire, tools_available};
+use shardgate_tests::raw_wire;
 use tonic::Code;
 
 const CHUNK: u32 = 256 * 1024;
@@ -42,14 +42,7 @@ fn range(offset: u64, length: Option<u64>) -> Option<pb::ByteRange> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_documented_statuses_and_commits_nothing() {
-    assert!(tools_available(), "run scripts/install-test-peers.sh");
-    let peers = PeerProviders::start("shardgate-e2e-bad")
-        .await
-        .expect("peers");
-    let broker = BrokerProcess::start(&peers.specs, "")
-        .await
-        .expect("broker");
-    let (_, key) = broker.create_tenant("alice", None).await.expect("tenant");
+    let (_peers, broker, key) = BrokerProcess::on_peers("shardgate-e2e-bad").await;
     let k = Some(key.as_str());
     let client = broker.client().await.expect("client");
 

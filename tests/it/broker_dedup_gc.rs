@@ -8,12 +8,11 @@
 //!   exactly; deleting both and running GC leaves zero shard objects.
 
 use shardgate_client::Client;
+use shardgate_tests::broker_process::BrokerProcess;
 use shardgate_tests::broker_process::client::{
     as_tenant, get_checked, header, list_all, put_pattern,
 };
 use shardgate_tests::broker_process::pattern::Pattern;
-use shardgate_tests::broker_process::{BrokerProcess, PeerProviders};
-use shardgate_tests::tools_available;
 
 const CHUNK: u64 = 256 * 1024;
 /// Shards per chunk at 2+1.
@@ -21,14 +20,7 @@ const SHARDS: usize = 3;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dedup_writes_nothing_twice_and_gc_removes_exactly_the_unshared_chunks() {
-    assert!(tools_available(), "run scripts/install-test-peers.sh");
-    let peers = PeerProviders::start("shardgate-e2e-gc")
-        .await
-        .expect("peers");
-    let broker = BrokerProcess::start(&peers.specs, "")
-        .await
-        .expect("broker");
-    let (_, key) = broker.create_tenant("alice", None).await.expect("tenant");
+    let (peers, broker, key) = BrokerProcess::on_peers("shardgate-e2e-gc").await;
     let client = broker.client().await.expect("client");
     let k = Some(key.as_str());
     assert_eq!(peers.total_shards().await.expect("list"), 0);

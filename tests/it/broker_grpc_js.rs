@@ -10,10 +10,10 @@ use std::process::Command;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use shardgate_tests::broker_process::BrokerProcess;
 use shardgate_tests::broker_process::client::{header, put_pattern};
 use shardgate_tests::broker_process::pattern::Pattern;
-use shardgate_tests::broker_process::{BrokerProcess, PeerProviders};
-use shardgate_tests::{tools_available, tools_dir};
+use shardgate_tests::tools_dir;
 
 const CHUNK: u32 = 1 << 20;
 /// Several chunks, the last one short, and frames of every size.
@@ -23,19 +23,12 @@ const RANGE: (u64, u64) = (CHUNK as u64 + 7, 2 * CHUNK as u64 + 100);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_javascript_grpc_client_reads_get_as_grpc() {
-    assert!(tools_available(), "run scripts/install-test-peers.sh");
     let node_modules = tools_dir().join("node").join("node_modules");
     assert!(
         node_modules.join("@grpc").join("grpc-js").is_dir(),
         "@grpc/grpc-js missing: run scripts/install-test-peers.sh grpc-js"
     );
-    let peers = PeerProviders::start("shardgate-e2e-grpcjs")
-        .await
-        .expect("peers");
-    let broker = BrokerProcess::start(&peers.specs, "")
-        .await
-        .expect("broker");
-    let (_, key) = broker.create_tenant("alice", None).await.expect("tenant");
+    let (_peers, broker, key) = BrokerProcess::on_peers("shardgate-e2e-grpcjs").await;
     let client = broker.client().await.expect("client");
     let pattern = Pattern::new(21, SIZE);
     let put = put_pattern(

@@ -8,23 +8,15 @@
 use std::time::{Duration, Instant};
 
 use shardgate_proto::v1 as pb;
+use shardgate_tests::broker_process::BrokerProcess;
 use shardgate_tests::broker_process::client::{as_tenant, get_checked, header, put_pattern};
 use shardgate_tests::broker_process::pattern::Pattern;
-use shardgate_tests::broker_process::{BrokerProcess, PeerProviders};
-use shardgate_tests::tools_available;
 
 const CHUNK: u64 = 256 * 1024;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stat_counts_only_shards_readable_now() {
-    assert!(tools_available(), "run scripts/install-test-peers.sh");
-    let mut peers = PeerProviders::start("shardgate-e2e-honest")
-        .await
-        .expect("peers");
-    let broker = BrokerProcess::start(&peers.specs, "")
-        .await
-        .expect("broker");
-    let (_, key) = broker.create_tenant("alice", None).await.expect("tenant");
+    let (mut peers, broker, key) = BrokerProcess::on_peers("shardgate-e2e-honest").await;
     let client = broker.client().await.expect("client");
     let p = Pattern::new(5, 8 * CHUNK);
     let put = put_pattern(

@@ -14,7 +14,7 @@ use shardgate_proto::v1 as pb;
 use shardgate_tests::broker_process::client::{get_checked, header, put_pattern};
 use shardgate_tests::broker_process::pattern::Pattern;
 use shardgate_tests::broker_process::{BrokerProcess, PeerProviders};
-use shardgate_tests::{ProviderKind, provider_kinds, tools_available};
+use shardgate_tests::{ProviderKind, provider_kinds};
 
 const SMALL_CHUNK: u64 = 256 * 1024;
 const BIG_CHUNK: u64 = 4 << 20;
@@ -28,14 +28,7 @@ fn range(offset: u64, length: Option<u64>) -> Option<pb::ByteRange> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sizes_ranges_and_a_200_mib_blob_round_trip_and_the_index_holds_no_file_bytes() {
-    assert!(tools_available(), "run scripts/install-test-peers.sh");
-    let peers = PeerProviders::start("shardgate-e2e-rt")
-        .await
-        .expect("peers");
-    let broker = BrokerProcess::start(&peers.specs, "")
-        .await
-        .expect("broker");
-    let (_, key) = broker.create_tenant("alice", None).await.expect("tenant");
+    let (_peers, broker, key) = BrokerProcess::on_peers("shardgate-e2e-rt").await;
     let key = Some(key.as_str());
     let client = broker.client().await.expect("client");
 

@@ -10,11 +10,10 @@
 use bytes::BytesMut;
 use prost::Message;
 use shardgate_proto::v1 as pb;
+use shardgate_tests::broker_process::BrokerProcess;
 use shardgate_tests::broker_process::client::{get_checked, header, list_all, put_pattern};
 use shardgate_tests::broker_process::pattern::Pattern;
-use shardgate_tests::broker_process::{BrokerProcess, PeerProviders};
 use shardgate_tests::raw_wire::{self, frame, framed_as};
-use shardgate_tests::tools_available;
 use tonic::Code;
 
 /// The broker's receive limit for one gRPC message (common.proto).
@@ -33,14 +32,7 @@ fn put_header(size: u64) -> BytesMut {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_frames_and_headers_get_documented_codes() {
-    assert!(tools_available(), "run scripts/install-test-peers.sh");
-    let peers = PeerProviders::start("shardgate-e2e-wire")
-        .await
-        .expect("peers");
-    let broker = BrokerProcess::start(&peers.specs, "")
-        .await
-        .expect("broker");
-    let (_, key) = broker.create_tenant("alice", None).await.expect("tenant");
+    let (_peers, broker, key) = BrokerProcess::on_peers("shardgate-e2e-wire").await;
 
     let mut malformed = put_header(20);
     malformed.extend_from_slice(&frame(&[0xff; 8]));

@@ -62,6 +62,25 @@ pub struct BrokerProcess {
 }
 
 impl BrokerProcess {
+    /// The setup most end-to-end tests share: three real peers (moto as
+    /// `s3`, the GCS emulator as `gcs`, moto via the B2 profile as `b2`)
+    /// in buckets named after `bucket`, a broker on them with the default
+    /// config, and a tenant `alice`. Returns the peers (they stop when
+    /// dropped), the broker and alice's API key. Panics with what to run
+    /// when the test peers are not installed.
+    pub async fn on_peers(bucket: &str) -> (PeerProviders, BrokerProcess, String) {
+        assert!(
+            crate::tools_available(),
+            "run scripts/install-test-peers.sh"
+        );
+        let peers = PeerProviders::start(bucket).await.expect("peers");
+        let broker = BrokerProcess::start(&peers.specs, "")
+            .await
+            .expect("broker");
+        let (_, key) = broker.create_tenant("alice", None).await.expect("tenant");
+        (peers, broker, key)
+    }
+
     /// Writes the config and starts the broker. `extra_toml` is appended
     /// after the harness's top-level keys and before the providers (top-level
     /// keys such as `default_chunk_size = 262144`, or tables like
