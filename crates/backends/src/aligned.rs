@@ -222,10 +222,17 @@ impl PooledBuf {
         let want = align_up(len.max(1));
         let reused = {
             let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+            // The smallest that fits: with the first, a 2 MiB shard object
+            // took a 4 MiB chunk buffer, the next chunk-sized request found
+            // none and mapped (and the kernel zeroed) a fresh one, while
+            // 2 MiB buffers piled up past the pool's limit and were freed.
             let hit = pool
                 .free
                 .iter()
-                .position(|b| b.len() >= want && b.len() / 2 <= want);
+                .enumerate()
+                .filter(|(_, b)| b.len() >= want && b.len() / 2 <= want)
+                .min_by_key(|(_, b)| b.len())
+                .map(|(i, _)| i);
             hit.map(|i| {
                 let buf = pool.free.swap_remove(i);
                 pool.bytes -= buf.len();
@@ -338,6 +345,26 @@ mod tests {
         assert!(big.mapped, "a 4 MiB buffer is a mapping of its own");
         assert!(big.as_slice().iter().all(|b| *b == 0), "zeroed");
         assert!(!AlignedBuf::new(64 << 10).mapped);
+    }
+
+    #[test]
+    fn a_request_takes_the_smallest_pooled_buffer_that_fits() {
+        // A private size, so buffers other tests free cannot interfere.
+        let small = 3 << 20;
+        let big = (5 << 20) + 4 * ALIGN;
+        let (big_ptr, small_ptr) = {
+            let (a, b) = (PooledBuf::take(big), PooledBuf::take(small));
+            let ptrs = (a.as_ref().as_ptr() as usize, b.as_ref().as_ptr() as usize);
+            drop(a);
+            drop(b);
+            ptrs
+        };
+        let taken = PooledBuf::take(small - ALIGN);
+        let got = taken.as_ref().as_ptr() as usize;
+        assert_ne!(got, big_ptr, "the larger buffer stays for a larger request");
+        if got == small_ptr {
+            assert!(taken.capacity() < big);
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod aligned;
 mod chunk_read;
 mod chunk_write;
+mod client_memory;
 pub mod config;
 pub mod error;
 pub mod health;
@@ -42,6 +43,7 @@ mod timeout_tests;
 
 pub use aligned::PooledBuf;
 pub use chunk_read::{ShardFetcher, ShardSource};
+pub use client_memory::keep_freed_memory;
 pub use config::{BackendsConfig, ProviderConfig, ProviderKind, ProviderLimits};
 pub use error::{BackendError, BackendErrorKind};
 pub use health::{HealthPolicy, HealthState};

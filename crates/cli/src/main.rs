@@ -40,6 +40,12 @@ fn main() -> ExitCode {
         Err(e) => return failure::usage(e),
     };
     failure::init_logging(&cli.command);
+    // A client command keeps freed memory for the frames that follow
+    // (`shardgate_backends::keep_freed_memory` says why); the broker
+    // (`serve`, `dev`) gives it back after a load instead.
+    if !matches!(cli.command, Command::Serve(_) | Command::Dev(_)) {
+        shardgate_backends::keep_freed_memory();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
