@@ -26,7 +26,7 @@ const PATIENCE: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unread_downloads_do_not_stall_the_clients_other_calls() {
-    let (_broker, client, blob, _dir) = held_blob().await;
+    let (_broker, client, blob, _dir) = held_blob("").await;
     let get_options = no_payment();
 
     let mut unread = Vec::new();
@@ -46,16 +46,17 @@ async fn unread_downloads_do_not_stall_the_clients_other_calls() {
     drop(unread);
 }
 
-/// The broker cuts off a download whose client takes nothing for a
-/// minute (get/mod.rs, `STALLED_CLIENT`), to free its chunks. The client,
+/// The broker cuts off a download whose client takes nothing for
+/// `limits.stalled_download_secs` (60 by default, 2 here), to free its
+/// chunks. The client,
 /// reading on later, gets what was already sent and then ABORTED — not
 /// the end of a short body with grpc-status OK, which a client that does
 /// not compare sizes would keep as the whole file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_download_left_unread_past_a_minute_ends_in_an_error_not_a_short_file() {
-    let (_broker, client, blob, _dir) = held_blob().await;
+async fn a_download_left_unread_past_the_stall_limit_ends_in_an_error_not_a_short_file() {
+    let (_broker, client, blob, _dir) = held_blob("[limits]\nstalled_download_secs = 2\n").await;
     let mut download = client.get(&blob, &no_payment()).await.expect("open");
-    tokio::time::sleep(Duration::from_secs(65)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
     let mut received = 0u64;
     let err = loop {
         match tokio::time::timeout(PATIENCE, download.next_chunk())
@@ -73,6 +74,10 @@ async fn a_download_left_unread_past_a_minute_ends_in_an_error_not_a_short_file(
     assert_eq!(err.code(), Some(Code::Aborted), "{err:?}");
     assert_eq!(err.kind(), ErrorKind::Aborted, "{err:?}");
     assert!(err.message().contains("cut off"), "{err}");
+    assert!(
+        err.message().contains("2 s"),
+        "names the configured limit: {err}"
+    );
     // The broker serves the same client again.
     let info = client.stat(&blob).await.expect("stat");
     assert_eq!(info.size_bytes, SIZE);
@@ -81,12 +86,14 @@ async fn a_download_left_unread_past_a_minute_ends_in_an_error_not_a_short_file(
 /// A broker on three `fs` providers, a client with a tenant's key, and a
 /// blob of `SIZE` bytes in 1 MiB chunks (the temp dir must outlive the
 /// broker).
-async fn held_blob() -> (BrokerProcess, Client, String, tempfile::TempDir) {
+async fn held_blob(config: &str) -> (BrokerProcess, Client, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let providers: Vec<ProviderSpec> = (0..3)
         .map(|i| ProviderSpec::fs(&format!("fs{i}"), dir.path().join(format!("fs{i}"))))
         .collect();
-    let broker = BrokerProcess::start(&providers, "").await.expect("start");
+    let broker = BrokerProcess::start(&providers, config)
+        .await
+        .expect("start");
     let (_, key) = broker.create_tenant("t", None).await.expect("tenant");
     let client: Client = broker
         .client()

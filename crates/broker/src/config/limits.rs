@@ -58,6 +58,11 @@ pub struct LimitsConfig {
     /// Put and Get streams in flight at once with one tenant's
     /// `x-api-key`. Default 256; 0 turns the limit off.
     pub transfers_per_tenant: u32,
+    /// Seconds a download waits for its client to take the next frame
+    /// (its HTTP/2 window and the broker's small buffer full) before it is
+    /// cut off with ABORTED, so an idle reader cannot hold its chunks'
+    /// share of the memory budget for ever. Default 60; 1..=3600.
+    pub stalled_download_secs: u32,
     /// Proxies in front of the gRPC port (a gRPC-aware load balancer, a
     /// mesh sidecar) whose `x-forwarded-for` is believed for the
     /// per-address limits: addresses or ranges like `10.0.0.0/8`. Empty
@@ -83,10 +88,15 @@ impl Default for LimitsConfig {
             node_invoices_per_second: 100,
             transfers_per_address: 512,
             transfers_per_tenant: 256,
+            stalled_download_secs: 60,
             trusted_proxies: Vec::new(),
         }
     }
 }
+
+/// Longest wait for a stalled download's client: an hour is already
+/// longer than any client pauses on purpose.
+const MAX_STALLED_DOWNLOAD_SECS: u32 = 3600;
 
 /// Largest rate accepted: above it a limit is as good as off, and the
 /// number is more likely a typo than a plan.
@@ -132,8 +142,20 @@ impl LimitsConfig {
                 return bad(field, "within 0..=1000000 (0 = off)", value);
             }
         }
+        if !(1..=MAX_STALLED_DOWNLOAD_SECS).contains(&self.stalled_download_secs) {
+            return bad(
+                "stalled_download_secs",
+                "within 1..=3600",
+                self.stalled_download_secs,
+            );
+        }
         TrustedProxies::parse(&self.trusted_proxies, "limits.trusted_proxies")?;
         Ok(())
+    }
+
+    /// How long a download waits for its client to take a frame.
+    pub(crate) fn stalled_download(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.stalled_download_secs))
     }
 }
 
@@ -153,6 +175,7 @@ mod tests {
         assert_eq!(limits.node_invoices_per_second, 100);
         assert_eq!(limits.requests_per_second_per_address, 500);
         assert_eq!(limits.transfers_per_tenant, 256);
+        assert_eq!(limits.stalled_download_secs, 60);
         let set = parse("transfers_per_address = 0\nnode_invoices_per_second = 5").expect("set");
         assert_eq!(set.transfers_per_address, 0, "0 turns it off");
         assert_eq!(set.node_invoices_per_second, 5);
@@ -180,6 +203,11 @@ mod tests {
             (
                 "transfers_per_address = 1000001",
                 "limits.transfers_per_address",
+            ),
+            ("stalled_download_secs = 0", "limits.stalled_download_secs"),
+            (
+                "stalled_download_secs = 3601",
+                "limits.stalled_download_secs",
             ),
         ] {
             let err = parse(text).expect_err(text);

@@ -61,9 +61,6 @@ impl Drop for GetStream {
 /// a slow client slows the reads instead of filling memory.
 const SEND_BUFFER: usize = 4;
 
-/// How long a download waits for its client to take the next frame.
-const STALLED_CLIENT: std::time::Duration = std::time::Duration::from_secs(60);
-
 /// Validates, authorizes, and starts streaming.
 #[tracing::instrument(name = "get", skip_all, fields(blob = %request.blob_id.get(..8).unwrap_or("")))]
 pub(crate) async fn get(
@@ -251,6 +248,7 @@ async fn stream_range(
     mut settlement: Settlement,
 ) {
     let frame_len = broker.config.limits.max_data_frame_bytes as usize;
+    let stalled_client = broker.config.limits.stalled_download();
     let read_ahead = broker.config.pipeline.read_ahead;
     let key_mode = layout.key_mode();
     let reads = futures::stream::iter(entries.into_iter().zip(records).enumerate())
@@ -309,10 +307,11 @@ async fn stream_range(
                 let message = GetResponse {
                     frame: Some(Frame::Data(frame)),
                 };
-                // A client that takes nothing for a minute (its HTTP/2 window
-                // and our buffer full) is cut off: it would hold its chunks'
-                // share of the memory budget for as long as it likes.
-                match tokio::time::timeout(STALLED_CLIENT, tx.send(Ok(message))).await {
+                // A client that takes nothing for `limits.stalled_download_secs`
+                // (its HTTP/2 window and our buffer full) is cut off: it would
+                // hold its chunks' share of the memory budget for as long as
+                // it likes.
+                match tokio::time::timeout(stalled_client, tx.send(Ok(message))).await {
                     Ok(Ok(())) => {}
                     Ok(Err(_)) => {
                         settlement.finish(DownloadEnd::ClientGone);
@@ -335,7 +334,7 @@ async fn stream_range(
         let _ = tx
             .send(Err(BrokerError::Aborted(format!(
                 "the download was cut off: the client took no data for {} s; ask again",
-                STALLED_CLIENT.as_secs()
+                stalled_client.as_secs()
             ))
             .into()))
             .await;
