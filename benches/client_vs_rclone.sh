@@ -27,10 +27,22 @@
 # tmpfs, as a remote's disk would be another machine's, and the only disk
 # in the comparison is the output's. docs/performance.md gives both.
 #
+# rclone's get also depends on whether its store is still in the page
+# cache. Its local backend drops the pages of a file it has read
+# (POSIX_FADV_DONTNEED), and what is left after the put depends on the
+# machine's memory: on one machine the same rclone get took 0.9 s with its
+# store cached and 1.2–1.5 s with it read from the disk. --cold-stores
+# drops rclone's store from the cache (GNU dd iflag=nocache, no root
+# needed) before each rclone get, so both tools read their stores from
+# the disk, Shardgate's being never cached (see docs/performance.md,
+# "Session 13").
+#
 # Usage: benches/client_vs_rclone.sh [--size 1GiB] [--rounds 3] [--bin PATH]
-#                                    [--store-dir DIR]
+#                                    [--store-dir DIR] [--cold-stores]
 #   --store-dir: where the stores live (default: the bench's temp dir,
 #   beside the input and the outputs).
+#   --cold-stores: rclone's store out of the page cache before its get
+#   (no effect on a tmpfs, whose pages are the files).
 #   --bin (or SHARDGATE_BIN): the shardgate binary, default
 #   target/release/shardgate of this checkout (build it with
 #   `cargo build --release -p shardgate-cli --bin shardgate`).
@@ -42,12 +54,14 @@ size_arg=1GiB
 rounds=3
 bin=${SHARDGATE_BIN:-}
 store_parent=
+cold_stores=false
 while [[ $# -gt 0 ]]; do
     case $1 in
         --size) size_arg=$2; shift 2 ;;
         --rounds) rounds=$2; shift 2 ;;
         --bin) bin=$2; shift 2 ;;
         --store-dir) store_parent=$2; shift 2 ;;
+        --cold-stores) cold_stores=true; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -160,7 +174,7 @@ echo "shardgate: $bin ($("$bin" --version 2>/dev/null || echo '?'))"
 echo "rclone:    $(rclone version 2>/dev/null | head -n1)"
 echo "broker:    $broker (shardgate dev --keep, three fs providers in $stores/dev)"
 echo "stores:    $stores ($(df --output=fstype "$stores" | tail -n1)); outputs in $work ($(df --output=fstype "$work" | tail -n1))"
-echo "size:      $size bytes, $rounds round(s), interleaved; page cache not dropped"
+echo "size:      $size bytes, $rounds round(s), interleaved; rclone's store $($cold_stores && echo 'dropped from the page cache before each get' || echo 'left in the page cache')"
 echo "machine:   $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
 echo
 
@@ -176,6 +190,10 @@ for round in $(seq 1 "$rounds"); do
     [[ $blob =~ ^[0-9a-f]{64}$ ]] || { cat "$work/out.log" >&2; die "shardgate put printed no blob id"; }
     run put-rclone rclone --config "$conf" copy "$input" "crypt:r$round"
     run get-shardgate "$bin" get "$blob" -o "$dir/shardgate.out"
+    if $cold_stores; then
+        # count=0 with iflag=nocache drops the whole file's cached pages.
+        find "$stores/rclone-store" -type f -exec dd if={} iflag=nocache count=0 status=none \;
+    fi
     run get-rclone rclone --config "$conf" copy "crypt:r$round/payload.bin" "$dir/rclone-out"
 
     if [[ $round -eq 1 ]]; then
