@@ -31,17 +31,24 @@ fn unshift(z: u64, s: u32) -> u64 {
 }
 
 /// Multiplicative inverse modulo 2^64 of an odd number (Newton's method).
-fn inverse(a: u64) -> u64 {
+const fn inverse(a: u64) -> u64 {
     let mut x = a;
-    for _ in 0..6 {
+    let mut step = 0;
+    while step < 6 {
         x = x.wrapping_mul(2u64.wrapping_sub(a.wrapping_mul(x)));
+        step += 1;
     }
     x
 }
 
+// Computed at compile time: the scans below unmix every byte position of
+// every file they look at, in unoptimized test builds.
+const INV_M1: u64 = inverse(M1);
+const INV_M2: u64 = inverse(M2);
+
 fn unmix(z: u64) -> u64 {
-    let z = unshift(z, 31).wrapping_mul(inverse(M2));
-    let z = unshift(z, 27).wrapping_mul(inverse(M1));
+    let z = unshift(z, 31).wrapping_mul(INV_M2);
+    let z = unshift(z, 27).wrapping_mul(INV_M1);
     unshift(z, 30)
 }
 
@@ -123,18 +130,28 @@ impl Pattern {
     /// Every such window holds 7 whole aligned words, so it is enough to
     /// look for 7 consecutive words at every position.
     pub fn find_window(&self, haystack: &[u8]) -> Option<usize> {
-        let words = self.len / WORD as u64;
+        Self::find_window_of_any(std::slice::from_ref(self), haystack).map(|(_, at)| at)
+    }
+
+    /// The first 64-byte window in `haystack` of any of `patterns`: which
+    /// pattern (its position in the slice) and the offset. One pass, each
+    /// position's first word unmixed once for all of them.
+    pub fn find_window_of_any(patterns: &[Pattern], haystack: &[u8]) -> Option<(usize, usize)> {
         let span = WORD * WORDS_IN_WINDOW;
-        if haystack.len() < span || words < WORDS_IN_WINDOW as u64 {
+        if haystack.len() < span {
             return None;
         }
-        (0..=haystack.len() - span).find(|&p| {
-            let first = read_word(&haystack[p..]);
-            let index = unmix(first).wrapping_sub(self.base);
-            index + (WORDS_IN_WINDOW as u64) <= words
-                && (1..WORDS_IN_WINDOW).all(|k| {
-                    read_word(&haystack[p + k * WORD..]) == mix(self.base + index + k as u64)
-                })
+        (0..=haystack.len() - span).find_map(|p| {
+            let word = unmix(read_word(&haystack[p..]));
+            patterns.iter().enumerate().find_map(|(which, pattern)| {
+                let words = pattern.len / WORD as u64;
+                let index = word.wrapping_sub(pattern.base);
+                let found = index.saturating_add(WORDS_IN_WINDOW as u64) <= words
+                    && (1..WORDS_IN_WINDOW).all(|k| {
+                        read_word(&haystack[p + k * WORD..]) == mix(pattern.base + index + k as u64)
+                    });
+                found.then_some((which, p))
+            })
         })
     }
 }
@@ -176,5 +193,17 @@ mod tests {
         short.extend_from_slice(&all[100..100 + 55]);
         assert_eq!(p.find_window(&short), None, "55 bytes are not a window");
         assert_eq!(Pattern::new(10, 4096).find_window(&all), None);
+    }
+
+    #[test]
+    fn finds_which_of_several_patterns_a_window_belongs_to() {
+        let patterns = [Pattern::new(1, 4096), Pattern::new(2, 4096)];
+        let mut hay = vec![0x11; 100];
+        hay.extend_from_slice(&patterns[1].bytes(333, 64));
+        // The first whole word of the window is the pattern's byte 336.
+        let at = 100 + 3;
+        assert_eq!(Pattern::find_window_of_any(&patterns, &hay), Some((1, at)));
+        assert_eq!(Pattern::find_window_of_any(&patterns[..1], &hay), None);
+        assert_eq!(Pattern::find_window_of_any(&[], &hay), None);
     }
 }
