@@ -322,9 +322,7 @@ async fn gateway_downloads_count_against_the_transfer_limit() {
 /// a client with a tenant's key (the temp dir must outlive the broker).
 async fn two_transfer_broker() -> (BrokerProcess, Client, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let providers: Vec<ProviderSpec> = (0..3)
-        .map(|i| ProviderSpec::fs(&format!("fs{i}"), dir.path().join(format!("fs{i}"))))
-        .collect();
+    let providers = ProviderSpec::fs_set(dir.path(), 3);
     let broker = BrokerProcess::start(&providers, "[limits]\ntransfers_per_address = 2\n")
         .await
         .expect("start");

@@ -21,9 +21,7 @@ const MIB: u64 = 1 << 20;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_at_its_memory_budget_refuses_new_transfers_then_recovers() {
     let dirs = tempfile::tempdir().unwrap();
-    let providers: Vec<ProviderSpec> = (0..3)
-        .map(|i| ProviderSpec::fs(&format!("p{i}"), dirs.path().join(format!("p{i}"))))
-        .collect();
+    let providers = ProviderSpec::fs_set(dirs.path(), 3);
     let broker = BrokerProcess::start(
         &providers,
         "[pipeline]\nmemory_budget_bytes = 16777216\nmemory_wait_ms = 300\n",

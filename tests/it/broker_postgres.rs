@@ -22,9 +22,7 @@ const CHUNK: u64 = 256 * 1024;
 async fn two_brokers_share_one_postgres_index() {
     let schema = Schema::fresh();
     let dirs = tempfile::tempdir().expect("provider dirs");
-    let providers: Vec<ProviderSpec> = (0..3)
-        .map(|i| ProviderSpec::fs(&format!("p{i}"), dirs.path().join(format!("p{i}"))))
-        .collect();
+    let providers = ProviderSpec::fs_set(dirs.path(), 3);
     let index = schema.index_toml();
     // Started together: both migrate the fresh schema at once.
     let (a, b) = tokio::join!(
@@ -141,9 +139,7 @@ async fn provider_changes_on_one_replica_reach_the_other() {
 
     let schema = Schema::fresh();
     let dirs = tempfile::tempdir().expect("provider dirs");
-    let providers: Vec<ProviderSpec> = (0..3)
-        .map(|i| ProviderSpec::fs(&format!("p{i}"), dirs.path().join(format!("p{i}"))))
-        .collect();
+    let providers = ProviderSpec::fs_set(dirs.path(), 3);
     let index = format!("provider_sync_interval_ms = 300\n{}", schema.index_toml());
     let (a, b) = tokio::join!(
         BrokerProcess::start(&providers, &index),

@@ -55,12 +55,6 @@ fn load_pattern(i: u32) -> Pattern {
     )
 }
 
-fn fs_providers(root: &std::path::Path, n: usize) -> Vec<ProviderSpec> {
-    (0..n)
-        .map(|i| ProviderSpec::fs(&format!("p{i}"), root.join(format!("p{i}"))))
-        .collect()
-}
-
 /// Shard object keys on each provider, listed directly (fs directories).
 async fn objects(specs: &[ProviderSpec]) -> BTreeMap<String, BTreeSet<String>> {
     let mut out = BTreeMap::new();
@@ -102,7 +96,7 @@ impl Failures {
 async fn killed_replica_loses_no_acknowledged_upload_and_gc_leaves_only_indexed_shards() {
     let schema = Schema::fresh();
     let dirs = tempfile::tempdir().expect("provider dirs");
-    let specs = fs_providers(dirs.path(), 3);
+    let specs = ProviderSpec::fs_set(dirs.path(), 3);
     let config = format!(
         "gc_orphan_grace_secs = {GRACE_SECS}\n{}",
         schema.index_toml()
@@ -350,7 +344,7 @@ async fn settle(
 async fn repair_on_two_replicas_repairs_each_shard_once() {
     let schema = Schema::fresh();
     let dirs = tempfile::tempdir().expect("provider dirs");
-    let specs = fs_providers(dirs.path(), 4);
+    let specs = ProviderSpec::fs_set(dirs.path(), 4);
     // Both replicas run a full pass every second over the same chunks.
     let config = format!(
         "repair_interval_secs = 1\nprovider_sync_interval_ms = 300\n{}",

@@ -157,9 +157,7 @@ async fn a_broker_with_another_nodes_macaroon_or_certificate_fails_closed() {
     ] {
         let toml = lightning.payments_toml(&[(key, value), ("lnd_call_timeout_ms", "1000")]);
         let dir = tempfile::tempdir().expect("tempdir");
-        let providers: Vec<_> = (0..3)
-            .map(|i| ProviderSpec::fs(&format!("fs{i}"), dir.path().join(format!("fs{i}"))))
-            .collect();
+        let providers = ProviderSpec::fs_set(dir.path(), 3);
         let broker = BrokerProcess::start(&providers, &toml)
             .await
             .unwrap_or_else(|e| panic!("{key}: the broker starts anyway: {e}"));

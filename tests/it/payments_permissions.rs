@@ -36,9 +36,7 @@ fn owner_account(tenant: &str) -> pb::Account {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_payments_config_the_service_refuses_and_priced_blobs_stay_locked() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let providers: Vec<_> = (0..3)
-        .map(|i| ProviderSpec::fs(&format!("fs{i}"), dir.path().join(format!("fs{i}"))))
-        .collect();
+    let providers = ProviderSpec::fs_set(dir.path(), 3);
     let broker = BrokerProcess::start(&providers, "").await.expect("broker");
     let (_, key) = broker.create_tenant("owner", None).await.expect("tenant");
     let storage = broker.client().await.expect("client");

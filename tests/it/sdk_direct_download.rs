@@ -24,10 +24,9 @@ use shardgate_client::{
 use shardgate_core::SHARD_HEADER_LEN;
 use shardgate_tests::broker_process::client::{header, put_pattern};
 use shardgate_tests::broker_process::pattern::Pattern;
-use shardgate_tests::broker_process::{BrokerProcess, ProviderSpec, ProviderTarget};
+use shardgate_tests::broker_process::{BrokerProcess, PeerProviders, ProviderSpec, ProviderTarget};
 use shardgate_tests::fault_proxy::{FaultMode, FaultProxy};
 use shardgate_tests::lightning::{Lightning, upload_priced};
-use shardgate_tests::peers::{create_s3_bucket, start_moto};
 use shardgate_tests::{Peer, tools_available};
 
 const CHUNK: u64 = 256 * 1024;
@@ -37,14 +36,8 @@ const BUCKET: &str = "shardgate-direct";
 /// Three moto processes, one S3 provider on each.
 async fn three_motos() -> (Vec<Peer>, Vec<ProviderSpec>) {
     assert!(tools_available(), "run scripts/install-test-peers.sh");
-    let (a, b, c) = tokio::join!(start_moto(), start_moto(), start_moto());
-    let peers = vec![a.expect("moto"), b.expect("moto"), c.expect("moto")];
-    let mut specs = Vec::new();
-    for (i, peer) in peers.iter().enumerate() {
-        create_s3_bucket(peer, BUCKET).await.expect("bucket");
-        specs.push(ProviderSpec::s3(&format!("moto-{i}"), peer, BUCKET));
-    }
-    (peers, specs)
+    let motos = PeerProviders::start_motos(BUCKET).await.expect("motos");
+    (motos.peers, motos.specs)
 }
 
 /// Points provider `spec` (and so the URLs the broker presigns for it) at
@@ -358,9 +351,7 @@ async fn direct_ranges_hedging_end_to_end_and_tampered_shards() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direct_download_from_fs_providers_is_refused_before_payment() {
     let dirs = tempfile::tempdir().expect("tempdir");
-    let specs: Vec<_> = (0..3)
-        .map(|i| ProviderSpec::fs(&format!("fs-{i}"), dirs.path().join(format!("p{i}"))))
-        .collect();
+    let specs = ProviderSpec::fs_set(dirs.path(), 3);
     let broker = BrokerProcess::start(&specs, "").await.expect("broker");
     let (_, key) = broker.create_tenant("alice", None).await.expect("tenant");
     let client = sdk(&broker, &key).await;
@@ -490,9 +481,7 @@ async fn the_cli_downloads_directly_with_get_direct() {
 
     // fs providers cannot presign: the broker's reason, exit 1, no file.
     let fs_dir = tempfile::tempdir().expect("tempdir");
-    let fs_specs: Vec<ProviderSpec> = (0..3)
-        .map(|i| ProviderSpec::fs(&format!("fs-{i}"), fs_dir.path().join(i.to_string())))
-        .collect();
+    let fs_specs = ProviderSpec::fs_set(fs_dir.path(), 3);
     let fs_broker = BrokerProcess::start(&fs_specs, "").await.expect("broker");
     let (_, fs_key) = fs_broker.create_tenant("cli", None).await.expect("tenant");
     let fs_client = fs_broker.client().await.expect("client");

@@ -10,8 +10,8 @@ use shardgate_backends::ShardStore;
 use shardgate_client::{Client, ErrorKind, FileKey, GetOptions, PutOptions, file_key_hex};
 use shardgate_tests::broker_process::client::PatternReader;
 use shardgate_tests::broker_process::pattern::Pattern;
-use shardgate_tests::broker_process::{BrokerProcess, ProviderSpec};
-use shardgate_tests::{create_s3_bucket, start_moto, tools_available};
+use shardgate_tests::broker_process::{BrokerProcess, PeerProviders};
+use shardgate_tests::tools_available;
 
 const CHUNK: u64 = 256 * 1024;
 const BIG: u64 = 50 << 20;
@@ -84,14 +84,7 @@ async fn get_checked(client: &Client, blob: &str, options: &GetOptions, pattern:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn end_to_end_blobs_round_trip_fail_closed_and_never_reach_the_broker_in_clear() {
     assert!(tools_available(), "run scripts/install-test-peers.sh");
-    let mut peers = Vec::new();
-    let mut specs = Vec::new();
-    for name in ["s3a", "s3b", "s3c"] {
-        let moto = start_moto().await.expect("moto");
-        create_s3_bucket(&moto, BUCKET).await.expect("bucket");
-        specs.push(ProviderSpec::s3(name, &moto, BUCKET));
-        peers.push(moto);
-    }
+    let PeerProviders { peers, specs } = PeerProviders::start_motos(BUCKET).await.expect("motos");
     let broker = BrokerProcess::start(&specs, "").await.expect("broker");
     let (_, api_key) = broker.create_tenant("erin", None).await.expect("tenant");
     let client = Client::builder(broker.url())

@@ -88,9 +88,7 @@ async fn a_download_left_unread_past_the_stall_limit_ends_in_an_error_not_a_shor
 /// broker).
 async fn held_blob(config: &str) -> (BrokerProcess, Client, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let providers: Vec<ProviderSpec> = (0..3)
-        .map(|i| ProviderSpec::fs(&format!("fs{i}"), dir.path().join(format!("fs{i}"))))
-        .collect();
+    let providers = ProviderSpec::fs_set(dir.path(), 3);
     let broker = BrokerProcess::start(&providers, config)
         .await
         .expect("start");

@@ -1,7 +1,7 @@
 //! Page-aligned byte buffers for direct I/O, and a small pool of them.
 //!
 //! `O_DIRECT` reads and writes need the user buffer, the length and the file
-//! offset aligned to the device's logical block size; [`ALIGN`] (4 KiB) is
+//! offset aligned to the device's logical block size; `ALIGN` (4 KiB) is
 //! enough for every common device. The kernel pins such a buffer and moves
 //! data by DMA, so a *fresh* buffer costs a page fault and a page clear per
 //! 4 KiB on every request. Buffers are therefore pooled, and the broker's
@@ -205,7 +205,7 @@ pub(crate) fn drain_pool() -> usize {
     free.iter().map(AlignedBuf::len).sum()
 }
 
-/// A pooled, [`ALIGN`]-aligned buffer with a length: what shard objects
+/// A pooled, 4 KiB-aligned (`ALIGN`) buffer with a length: what shard objects
 /// are sealed into (it implements [`ShardBuf`]), what `fs` providers read
 /// into, and the bounce buffer of direct writes. Its memory goes back to
 /// the pool when dropped.

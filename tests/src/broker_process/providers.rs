@@ -117,6 +117,14 @@ impl ProviderSpec {
         Self::new(name, ProviderTarget::Fs { root })
     }
 
+    /// `n` `fs` providers named `p0`, `p1`, … in directories of the same
+    /// names under `root`: the usual local set for a broker test.
+    pub fn fs_set(root: &std::path::Path, n: usize) -> Vec<Self> {
+        (0..n)
+            .map(|i| Self::fs(&format!("p{i}"), root.join(format!("p{i}"))))
+            .collect()
+    }
+
     fn new(name: &str, target: ProviderTarget) -> Self {
         ProviderSpec {
             name: name.into(),
@@ -275,6 +283,21 @@ impl PeerProviders {
             peers: vec![s3, gcs, b2],
             specs,
         })
+    }
+
+    /// Three moto peers (started concurrently) with `bucket` on each, as
+    /// the S3 providers `moto-0`, `moto-1`, `moto-2`: one process per
+    /// provider, so one can be stopped or put behind a fault proxy alone.
+    pub async fn start_motos(bucket: &str) -> Result<PeerProviders, PeerError> {
+        use crate::peers::{create_s3_bucket, start_moto};
+        let (a, b, c) = tokio::join!(start_moto(), start_moto(), start_moto());
+        let peers = vec![a?, b?, c?];
+        let mut specs = Vec::new();
+        for (i, peer) in peers.iter().enumerate() {
+            create_s3_bucket(peer, bucket).await?;
+            specs.push(ProviderSpec::s3(&format!("moto-{i}"), peer, bucket));
+        }
+        Ok(PeerProviders { peers, specs })
     }
 
     /// One azurite peer with three containers `<bucket>-1..3`, as the
