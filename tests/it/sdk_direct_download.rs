@@ -228,7 +228,10 @@ async fn tamper(specs: &[ProviderSpec], chunk_id: &shardgate_core::ContentId, in
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direct_ranges_hedging_end_to_end_and_tampered_shards() {
     let (peers, mut specs) = three_motos().await;
-    let proxy = behind_proxy(&mut specs[0], &peers[0]).await;
+    let mut proxies = Vec::new();
+    for (spec, peer) in specs.iter_mut().zip(&peers) {
+        proxies.push(behind_proxy(spec, peer).await);
+    }
     let broker = BrokerProcess::start(&specs, "").await.expect("broker");
     let (_, key) = broker.create_tenant("alice", None).await.expect("tenant");
     let raw = broker.client().await.expect("client");
@@ -263,8 +266,22 @@ async fn direct_ranges_hedging_end_to_end_and_tampered_shards() {
         assert!(got == want, "range {offset}+{length:?}");
     }
 
-    // moto-0 stops answering: its shards are hedged around after 2 s
-    // instead of waiting out the read timeout (20 s).
+    // A provider holding data shards stops answering (one holding only
+    // parity shards would never be asked): its shards are hedged around
+    // after 2 s instead of waiting out the read timeout (20 s).
+    let mut holder = None;
+    for (i, spec) in specs.iter().enumerate() {
+        let objects = spec.shard_objects().await.expect("list");
+        if objects
+            .iter()
+            .any(|o| o.ends_with(".0") || o.ends_with(".1"))
+        {
+            holder = Some(i);
+            break;
+        }
+    }
+    let holder = holder.expect("some provider holds data shards");
+    let proxy = &proxies[holder];
     proxy.set_mode(FaultMode::Hang);
     let started = Instant::now();
     let got = direct_bytes(&client, &id, &options(None))
@@ -279,7 +296,7 @@ async fn direct_ranges_hedging_end_to_end_and_tampered_shards() {
         hedged < Duration::from_secs(10),
         "hedging took {hedged:?} for {hung} hung requests"
     );
-    eprintln!("4 chunks with moto-0 hanging: {hedged:?}, {hung} requests hung");
+    eprintln!("4 chunks with moto-{holder} hanging: {hedged:?}, {hung} requests hung");
 
     // End-to-end: the broker never sees the key; the SDK opens the chunks.
     let plain = Pattern::new(12, 2 * c + 7).all();
