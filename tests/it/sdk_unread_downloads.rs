@@ -26,7 +26,15 @@ const PATIENCE: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unread_downloads_do_not_stall_the_clients_other_calls() {
-    let (_broker, client, blob, _dir) = held_blob("").await;
+    // Every field bound: one left to `..` would be dropped (the broker
+    // stopped) at the end of the statement.
+    let Held {
+        broker: _broker,
+        client,
+        key: _,
+        blob,
+        _dir,
+    } = held_blob("").await;
     let get_options = no_payment();
 
     let mut unread = Vec::new();
@@ -54,7 +62,13 @@ async fn unread_downloads_do_not_stall_the_clients_other_calls() {
 /// not compare sizes would keep as the whole file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_download_left_unread_past_the_stall_limit_ends_in_an_error_not_a_short_file() {
-    let (_broker, client, blob, _dir) = held_blob("[limits]\nstalled_download_secs = 2\n").await;
+    let Held {
+        broker: _broker,
+        client,
+        key: _,
+        blob,
+        _dir,
+    } = held_blob("[limits]\nstalled_download_secs = 2\n").await;
     let mut download = client.get(&blob, &no_payment()).await.expect("open");
     tokio::time::sleep(Duration::from_secs(5)).await;
     let mut received = 0u64;
@@ -83,10 +97,71 @@ async fn a_download_left_unread_past_the_stall_limit_ends_in_an_error_not_a_shor
     assert_eq!(info.size_bytes, SIZE);
 }
 
+/// Unread downloads must not hold up anyone else's. Each download reads
+/// its next chunks ahead while it sends; a read that was queued for one of
+/// the broker's CPU permits (one per core) when its download stopped
+/// moving, because its client reads nothing, was handed the permit and
+/// never used it: nothing polled it until that client read again. A few
+/// such downloads took every permit, and every other download (and
+/// upload) on the broker waited for them, until the stall cut-off freed
+/// them a minute later. Here the cut-off is ten minutes away, so only
+/// reads that run on their own can finish in time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unread_downloads_do_not_hold_up_other_downloads() {
+    let Held {
+        broker,
+        client,
+        key,
+        blob,
+        _dir,
+    } = held_blob("[limits]\nstalled_download_secs = 600\n[pipeline]\nread_ahead = 8\n").await;
+    let mut unread = Vec::new();
+    for _ in 0..UNREAD {
+        unread.push(client.get(&blob, &no_payment()).await.expect("open"));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Another client's download, and one on the same client, read whole.
+    let other = broker
+        .client()
+        .await
+        .expect("connect")
+        .with_api_key(&key)
+        .expect("key");
+    for (who, reader) in [("another client", &other), ("the same client", &client)] {
+        let bytes = tokio::time::timeout(PATIENCE, read_whole(reader, &blob))
+            .await
+            .unwrap_or_else(|_| panic!("{who}'s download stalled behind unread ones"));
+        assert_eq!(bytes, SIZE, "{who}");
+    }
+    // The held ones read to the end as well.
+    for (i, mut download) in unread.into_iter().enumerate() {
+        let mut got = 0u64;
+        while let Some(piece) = tokio::time::timeout(PATIENCE, download.next_chunk())
+            .await
+            .unwrap_or_else(|_| panic!("held download {i} stalled"))
+            .expect("held download")
+        {
+            got += piece.len() as u64;
+        }
+        assert_eq!(got, SIZE, "held download {i}");
+    }
+}
+
+/// Bytes of a whole download of `blob`.
+async fn read_whole(client: &Client, blob: &str) -> u64 {
+    let mut download = client.get(blob, &no_payment()).await.expect("open");
+    let mut got = 0u64;
+    while let Some(piece) = download.next_chunk().await.expect("download") {
+        got += piece.len() as u64;
+    }
+    got
+}
+
 /// A broker on three `fs` providers, a client with a tenant's key, and a
 /// blob of `SIZE` bytes in 1 MiB chunks (the temp dir must outlive the
 /// broker).
-async fn held_blob(config: &str) -> (BrokerProcess, Client, String, tempfile::TempDir) {
+async fn held_blob(config: &str) -> Held {
     let dir = tempfile::tempdir().expect("tempdir");
     let providers = ProviderSpec::fs_set(dir.path(), 3);
     let broker = BrokerProcess::start(&providers, config)
@@ -108,7 +183,23 @@ async fn held_blob(config: &str) -> (BrokerProcess, Client, String, tempfile::Te
         .expect("upload")
         .response
         .blob_id;
-    (broker, client, blob, dir)
+    Held {
+        broker,
+        client,
+        key,
+        blob,
+        _dir: dir,
+    }
+}
+
+/// A broker with a tenant's blob, and a client of that tenant.
+struct Held {
+    broker: BrokerProcess,
+    client: Client,
+    key: String,
+    blob: String,
+    /// The providers' directories: removed after the broker stops.
+    _dir: tempfile::TempDir,
 }
 
 fn no_payment() -> GetOptions {

@@ -5,6 +5,7 @@ mod fetch;
 pub(crate) mod locations;
 pub(crate) mod range;
 mod reader;
+mod spawned_read;
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -26,6 +27,7 @@ use crate::convert::{blob_info, manifest_of};
 use crate::error::BrokerError;
 use crate::get::range::served_range;
 use crate::get::reader::read_chunk;
+use crate::get::spawned_read::SpawnedRead;
 use crate::lookup::{chunk_records, find_blob};
 use crate::memory_budget::{BudgetPermit, shard_object_bytes};
 use crate::metrics;
@@ -256,7 +258,9 @@ async fn stream_range(
             let broker = broker.clone();
             let index = first + i as u64;
             let reserved = first_read.take();
-            async move {
+            // On its own task, so it never keeps a shared permit while this
+            // download waits for its client (spawned_read.rs).
+            SpawnedRead::spawn(async move {
                 // Past the first chunk, a download waits for room as long
                 // as it takes: it holds only chunks it will send, so it
                 // cannot block itself, and failing a half-sent body is
@@ -270,7 +274,7 @@ async fn stream_range(
                 // the transport has taken its last frame.
                 memory.shrink_to(read.bytes.capacity() as u64);
                 Ok::<_, BrokerError>((index, read, memory))
-            }
+            })
         })
         .buffered(read_ahead);
     // Boxed, not pinned on the stack: a stalled client's read-ahead is
