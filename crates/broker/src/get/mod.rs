@@ -258,9 +258,7 @@ async fn stream_range(
             let broker = broker.clone();
             let index = first + i as u64;
             let reserved = first_read.take();
-            // On its own task, so it never keeps a shared permit while this
-            // download waits for its client (spawned_read.rs).
-            SpawnedRead::spawn(async move {
+            async move {
                 // Past the first chunk, a download waits for room as long
                 // as it takes: it holds only chunks it will send, so it
                 // cannot block itself, and failing a half-sent body is
@@ -269,12 +267,16 @@ async fn stream_range(
                     Some(permit) => permit,
                     None => broker.memory.reserve_waiting(read_cost(&record)).await?,
                 };
-                let read = read_chunk(broker, key_mode, index, entry, record).await?;
+                // The read itself (shard I/O, then a CPU permit) on its own
+                // task, so it never keeps a CPU permit while this download
+                // waits for its client (spawned_read.rs).
+                let read =
+                    SpawnedRead::spawn(read_chunk(broker, key_mode, index, entry, record)).await?;
                 // The shards are gone; the plaintext's buffer stays until
                 // the transport has taken its last frame.
                 memory.shrink_to(read.bytes.capacity() as u64);
                 Ok::<_, BrokerError>((index, read, memory))
-            })
+            }
         })
         .buffered(read_ahead);
     // Boxed, not pinned on the stack: a stalled client's read-ahead is

@@ -1,24 +1,29 @@
 //! A chunk read that runs on a task of its own.
 //!
 //! A download reads `pipeline.read_ahead` chunks ahead of the one it
-//! sends. Each read waits for things every transfer shares: room in the
-//! memory budget and a CPU permit (`Broker::compute`, one per core).
-//! Both are fair semaphores, which hand a freed permit to the first
-//! waiter whether or not anything is polling it. Kept inside the
-//! download's own task (a `buffered` stream), a read is polled only while
-//! that task polls the stream, and not while it waits for a client that
-//! takes no frames. A read queued for a CPU permit at that moment was
+//! sends, inside its own task (a `buffered` stream), so a read is polled
+//! only while that task polls the stream, and not while it waits for a
+//! client that takes no frames. Each read takes a CPU permit
+//! (`Broker::compute`, one per core) from a fair semaphore, which hands a
+//! freed permit to its first waiter whether or not anything is polling
+//! it. A read queued for a permit when its download stopped moving was
 //! handed the permit and kept it, unused: four downloads opened and left
 //! unread took every permit, and every other download on the broker
 //! waited until the stall cut-off dropped them, a minute later (test
 //! `sdk_unread_downloads::unread_downloads_do_not_hold_up_other_downloads`).
 //!
-//! Spawned, a read runs to its end whether or not the download is moving,
-//! and gives back its CPU permit when the work is done. Its result then
-//! waits, holding only its chunk (counted in the budget, so the download
-//! can never hold more than its read-ahead), until the download takes it.
-//! Dropping the handle (the client went away, the stall cut-off) aborts
-//! the read.
+//! Spawned, the read (shard I/O, then the CPU work) runs to its end
+//! whether or not the download is moving, and gives its permit back when
+//! the work is done. Dropping the handle (the client went away, the stall
+//! cut-off) aborts it.
+//!
+//! The wait for room in the memory budget stays in the download's task,
+//! before the spawn, as it was: that semaphore is fair too, but what it
+//! hands an idle download is room for that download's own next chunk,
+//! which the budget counts and the stall cut-off frees. Spawning that wait
+//! as well made `broker_memory_budget`'s recovery hang after the stalled
+//! download was dropped (not understood; reads could then reserve out of
+//! order).
 
 use std::future::Future;
 use std::pin::Pin;
