@@ -18,12 +18,15 @@
 //! cut-off) aborts it.
 //!
 //! The wait for room in the memory budget stays in the download's task,
-//! before the spawn, as it was: that semaphore is fair too, but what it
-//! hands an idle download is room for that download's own next chunk,
-//! which the budget counts and the stall cut-off frees. Spawning that wait
-//! as well made `broker_memory_budget`'s recovery hang after the stalled
-//! download was dropped (not understood; reads could then reserve out of
-//! order).
+//! before the spawn, as it was. There the reads queue for room in chunk
+//! order (the `buffered` stream first polls them in order, and the
+//! semaphore is fair), so a download never holds room for a later chunk
+//! while the one it must send next waits: it cannot block itself. Spawned
+//! tasks start in any order; with the wait spawned too, chunk 3 got room
+//! before chunk 1, and under the 16 MiB budget of `broker_memory_budget`
+//! chunk 1 then waited for room that only sending chunk 1 would free. What
+//! the fair semaphore hands an idle download here is room for its own next
+//! chunk, which the budget counts and the stall cut-off frees.
 
 use std::future::Future;
 use std::pin::Pin;
