@@ -26,26 +26,19 @@ const PATIENCE: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unread_downloads_do_not_stall_the_clients_other_calls() {
-    // Every field bound: one left to `..` would be dropped (the broker
-    // stopped) at the end of the statement.
-    let Held {
-        broker: _broker,
-        client,
-        key: _,
-        blob,
-        _dir,
-    } = held_blob("").await;
+    let held = held_blob("").await;
+    let (client, blob) = (&held.client, &held.blob);
     let get_options = no_payment();
 
     let mut unread = Vec::new();
     for _ in 0..UNREAD {
-        unread.push(client.get(&blob, &get_options).await.expect("open"));
+        unread.push(client.get(blob, &get_options).await.expect("open"));
     }
     // Let the broker fill whatever windows the unread streams offer.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     for _ in 0..3 {
-        let info = tokio::time::timeout(PATIENCE, client.stat(&blob))
+        let info = tokio::time::timeout(PATIENCE, client.stat(blob))
             .await
             .expect("a stat stalled behind unread downloads")
             .expect("stat");
@@ -62,14 +55,9 @@ async fn unread_downloads_do_not_stall_the_clients_other_calls() {
 /// not compare sizes would keep as the whole file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_download_left_unread_past_the_stall_limit_ends_in_an_error_not_a_short_file() {
-    let Held {
-        broker: _broker,
-        client,
-        key: _,
-        blob,
-        _dir,
-    } = held_blob("[limits]\nstalled_download_secs = 2\n").await;
-    let mut download = client.get(&blob, &no_payment()).await.expect("open");
+    let held = held_blob("[limits]\nstalled_download_secs = 2\n").await;
+    let (client, blob) = (&held.client, &held.blob);
+    let mut download = client.get(blob, &no_payment()).await.expect("open");
     tokio::time::sleep(Duration::from_secs(5)).await;
     let mut received = 0u64;
     let err = loop {
@@ -93,7 +81,7 @@ async fn a_download_left_unread_past_the_stall_limit_ends_in_an_error_not_a_shor
         "names the configured limit: {err}"
     );
     // The broker serves the same client again.
-    let info = client.stat(&blob).await.expect("stat");
+    let info = client.stat(blob).await.expect("stat");
     assert_eq!(info.size_bytes, SIZE);
 }
 
@@ -129,10 +117,11 @@ async fn unread_downloads_do_not_hold_up_other_downloads() {
         .with_api_key(&key)
         .expect("key");
     for (who, reader) in [("another client", &other), ("the same client", &client)] {
-        let bytes = tokio::time::timeout(PATIENCE, read_whole(reader, &blob))
+        let bytes = tokio::time::timeout(PATIENCE, reader.get_bytes(&blob, &no_payment()))
             .await
-            .unwrap_or_else(|_| panic!("{who}'s download stalled behind unread ones"));
-        assert_eq!(bytes, SIZE, "{who}");
+            .unwrap_or_else(|_| panic!("{who}'s download stalled behind unread ones"))
+            .expect("download");
+        assert_eq!(bytes.len() as u64, SIZE, "{who}");
     }
     // The held ones read to the end as well.
     for (i, mut download) in unread.into_iter().enumerate() {
@@ -146,16 +135,6 @@ async fn unread_downloads_do_not_hold_up_other_downloads() {
         }
         assert_eq!(got, SIZE, "held download {i}");
     }
-}
-
-/// Bytes of a whole download of `blob`.
-async fn read_whole(client: &Client, blob: &str) -> u64 {
-    let mut download = client.get(blob, &no_payment()).await.expect("open");
-    let mut got = 0u64;
-    while let Some(piece) = download.next_chunk().await.expect("download") {
-        got += piece.len() as u64;
-    }
-    got
 }
 
 /// A broker on three `fs` providers, a client with a tenant's key, and a
