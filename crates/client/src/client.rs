@@ -21,7 +21,7 @@ use crate::error::{ClientError, ErrorKind, Result};
 /// Download frames are at most 1 MiB plus framing; the default 4 MiB
 /// decode limit is enough, but a broker configured for 3 MiB frames needs
 /// headroom.
-const MAX_DECODE_BYTES: usize = 8 << 20;
+pub(crate) const MAX_DECODE_BYTES: usize = 8 << 20;
 /// How long to wait for the TCP/HTTP2 connection to the broker.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// HTTP/2 flow-control windows of the channel. With hyper's defaults

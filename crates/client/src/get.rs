@@ -19,8 +19,8 @@ use futures::stream::BoxStream;
 use shardgate_core::{FileKey, KeyMode, Manifest};
 use shardgate_proto::v1 as pb;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tonic::Streaming;
 
+use crate::broker_stream::{BrokerStream, GetMessage};
 use crate::client::Client;
 use crate::e2e::{ChunkOpener, E2eRange};
 use crate::error::{ClientError, Result};
@@ -156,9 +156,8 @@ impl Decoder {
 
 /// Where the stored bytes of a download come from.
 pub(crate) enum Source {
-    /// The broker's `Storage.Get` stream (boxed: it is much larger than
-    /// the other variant).
-    Broker(Box<Streaming<pb::GetResponse>>),
+    /// The broker's `Storage.Get` stream.
+    Broker(Box<BrokerStream>),
     /// Chunks fetched straight from the providers, in order
     /// (`crate::direct`).
     Direct(BoxStream<'static, Result<Bytes>>),
@@ -168,11 +167,9 @@ impl Source {
     /// The next piece of stored bytes, `None` at the end.
     async fn next(&mut self) -> Result<Option<Bytes>> {
         match self {
-            Source::Broker(stream) => match stream.message().await? {
-                Some(pb::GetResponse {
-                    frame: Some(pb::get_response::Frame::Data(data)),
-                }) => Ok(Some(data)),
-                Some(_) => Err(ClientError::protocol(
+            Source::Broker(stream) => match stream.next().await? {
+                Some(GetMessage::Data(data)) => Ok(Some(data)),
+                Some(GetMessage::Header(_)) => Err(ClientError::protocol(
                     "the broker sent a second header mid-download",
                 )),
                 None => Ok(None),
@@ -336,7 +333,7 @@ impl Download {
     /// An existing device or pipe (`/dev/null`, a FIFO) is written in place.
     pub async fn save_to_file(self, path: impl AsRef<Path>) -> Result<Downloaded> {
         let output = OutputFile::at(path.as_ref())?;
-        let file = output.writer()?;
+        let file = output.writer(Some(self.plaintext_len()))?;
         match self.write_file(file).await {
             Ok(done) => {
                 output.commit()?;

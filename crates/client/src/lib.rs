@@ -3,6 +3,7 @@
 
 mod admin;
 mod blobs;
+mod broker_stream;
 mod challenge;
 mod client;
 mod credit;

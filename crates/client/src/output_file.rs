@@ -62,12 +62,14 @@ impl OutputFile {
 
     /// A writer for [`Self::write_path`]: durable (synced before
     /// [`Self::commit`] renames it) for a file that is kept, passing
-    /// through for a device or pipe (`fsync` fails on a pipe).
-    pub(crate) fn writer(&self) -> Result<DurableWriter> {
+    /// through for a device or pipe (`fsync` fails on a pipe). `length`,
+    /// when known, is reserved on the disk first (`write_behind.rs`): a
+    /// disk without room for the download says so before any byte of it.
+    pub(crate) fn writer(&self, length: Option<u64>) -> Result<DurableWriter> {
         let target = self.write_path();
         let cannot = |e| ClientError::io(format!("cannot create {}", target.display()), e);
         if self.part.is_some() {
-            DurableWriter::create(target).map_err(cannot)
+            DurableWriter::create(target, length).map_err(cannot)
         } else {
             Ok(DurableWriter::passing_through(
                 std::fs::File::create(target).map_err(cannot)?,

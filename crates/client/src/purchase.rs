@@ -14,8 +14,9 @@ use shardgate_payments::{PaymentHash, Preimage};
 use shardgate_proto::auth_metadata::AUTHORIZATION;
 use shardgate_proto::v1 as pb;
 use tokio::task::JoinHandle;
-use tonic::{Status, Streaming};
+use tonic::Status;
 
+use crate::broker_stream::{BrokerStream, GetMessage};
 use crate::challenge::{Challenge, RawChallenge, authorization};
 use crate::client::Client;
 use crate::error::{ClientError, ErrorKind, Result};
@@ -123,7 +124,7 @@ pub(crate) struct GetCall(pb::GetRequest);
 
 /// A Get whose header arrived.
 pub(crate) struct GetStream {
-    pub(crate) stream: Streaming<pb::GetResponse>,
+    pub(crate) stream: BrokerStream,
     pub(crate) header: pb::GetHeader,
 }
 
@@ -139,11 +140,12 @@ impl PaidCall for GetCall {
         authorization: Option<&str>,
     ) -> std::result::Result<GetStream, Status> {
         let call = client.authorized(self.0.clone(), authorization)?;
-        let mut stream = client.storage().get(call).await?.into_inner();
-        match stream.message().await? {
-            Some(pb::GetResponse {
-                frame: Some(pb::get_response::Frame::Header(header)),
-            }) => Ok(GetStream { stream, header }),
+        let mut stream = BrokerStream::open(client.channel().clone(), call).await?;
+        match stream.next().await? {
+            Some(GetMessage::Header(header)) => Ok(GetStream {
+                stream,
+                header: *header,
+            }),
             _ => Err(Status::internal(
                 "the broker did not start the download with a header",
             )),

@@ -366,7 +366,7 @@ async fn write_body(
     opened: &Opened,
     output: &OutputFile,
 ) -> Result<u64> {
-    let file = output.writer()?;
+    let file = output.writer(Some(opened.info.size))?;
     let opener = opened.file_key.clone().map(|key| ChunkOpener {
         key,
         chunk_count: opened.info.chunk_count,

@@ -33,6 +33,8 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use crate::write_behind::reserve;
+
 /// Alignment of every direct write: memory address, file offset and
 /// length. 4 KiB covers the logical block size of common disks.
 pub(crate) const ALIGN: usize = 4096;
@@ -110,7 +112,7 @@ impl UncachedWriter {
     /// Creates (or truncates) `path` for direct writes. `Ok(None)` when the
     /// file system refuses `O_DIRECT` (the caller writes through the
     /// cache), and on systems without it.
-    pub(crate) fn create(path: &Path) -> io::Result<Option<Self>> {
+    pub(crate) fn create(path: &Path, length: Option<u64>) -> io::Result<Option<Self>> {
         #[cfg(target_os = "linux")]
         {
             use std::os::unix::fs::OpenOptionsExt;
@@ -135,12 +137,13 @@ impl UncachedWriter {
                 Err(e) if is_refused_direct(&e) => return Ok(None),
                 Err(e) => return Err(e),
             }
+            reserve(&file, length)?;
             probe.len = 0;
             Self::start(file, probe).map(Some)
         }
         #[cfg(not(target_os = "linux"))]
         {
-            let _ = path;
+            let _ = (path, length);
             Ok(None)
         }
     }
@@ -318,7 +321,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("out");
         let mut writer = if direct {
-            match UncachedWriter::create(&path).expect("create") {
+            match UncachedWriter::create(&path, None).expect("create") {
                 Some(writer) => writer,
                 // The temp dir's file system has no O_DIRECT: the same
                 // threads over a cached file cover the same code.

@@ -38,6 +38,9 @@ pub(crate) enum DurableWriter {
 /// as it grows.
 pub(crate) struct CachedWriter {
     file: BufWriter<File>,
+    /// Bytes written: the file is cut to this at the end, in case fewer
+    /// arrived than were reserved.
+    written: u64,
     since_nudge: u64,
     flusher: Option<Flusher>,
     /// False for a device or pipe written in place: nothing to sync.
@@ -51,11 +54,16 @@ struct Flusher {
 
 impl DurableWriter {
     /// Creates (or truncates) the regular file `path`: uncached where the
-    /// file system allows it, else cached and flushed as it grows.
-    pub(crate) fn create(path: &Path) -> io::Result<Self> {
-        match UncachedWriter::create(path)? {
+    /// file system allows it, else cached and flushed as it grows. With a
+    /// `length`, that much is reserved first ([`reserve`]).
+    pub(crate) fn create(path: &Path, length: Option<u64>) -> io::Result<Self> {
+        match UncachedWriter::create(path, length)? {
             Some(writer) => Ok(Self::Uncached(writer)),
-            None => Ok(Self::Cached(CachedWriter::new(File::create(path)?))),
+            None => {
+                let file = File::create(path)?;
+                reserve(&file, length)?;
+                Ok(Self::Cached(CachedWriter::new(file)))
+            }
         }
     }
 
@@ -64,6 +72,7 @@ impl DurableWriter {
     pub(crate) fn passing_through(file: File) -> Self {
         Self::Cached(CachedWriter {
             file: BufWriter::with_capacity(WRITE_BUFFER, file),
+            written: 0,
             since_nudge: 0,
             flusher: None,
             durable: false,
@@ -88,6 +97,39 @@ impl DurableWriter {
     }
 }
 
+/// Allocates `length` bytes of a new file on the disk before it is
+/// written (`fallocate`, the file's size set to `length`).
+///
+/// Two things come of it. A disk without room for the download fails here
+/// with `ENOSPC`, before any byte arrives, instead of part-way through.
+/// And `O_DIRECT` writes into allocated blocks are not extending writes:
+/// ext4 lets them run under the inode's shared lock, so the uncached
+/// writer's two I/O threads write at once instead of queueing on the
+/// exclusive lock (3–4 % of the client's CPU went to spinning on it).
+/// File systems without `fallocate` are written as before.
+pub(crate) fn reserve(file: &File, length: Option<u64>) -> io::Result<()> {
+    let Some(length) = length.filter(|&n| n > 0) else {
+        return Ok(());
+    };
+    #[cfg(target_os = "linux")]
+    {
+        match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, length) {
+            Ok(()) => Ok(()),
+            Err(rustix::io::Errno::NOSPC) => Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                format!("the disk has no room for the download's {length} bytes"),
+            )),
+            // EOPNOTSUPP and the like: written without a reservation.
+            Err(_) => Ok(()),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (file, length);
+        Ok(())
+    }
+}
+
 impl CachedWriter {
     /// Wraps `file`. If no flusher thread can be had (no clone of the
     /// handle, no thread), the writer still works: the final sync does it all.
@@ -104,6 +146,7 @@ impl CachedWriter {
         });
         Self {
             file: BufWriter::with_capacity(WRITE_BUFFER, file),
+            written: 0,
             since_nudge: 0,
             flusher,
             durable: true,
@@ -113,6 +156,7 @@ impl CachedWriter {
     /// Writes all of `bytes`.
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.file.write_all(bytes)?;
+        self.written += bytes.len() as u64;
         self.since_nudge += bytes.len() as u64;
         if self.since_nudge >= FLUSH_STEP {
             self.since_nudge = 0;
@@ -133,6 +177,7 @@ impl CachedWriter {
     fn finish(self) -> io::Result<()> {
         let Self {
             file,
+            written,
             flusher,
             durable,
             ..
@@ -140,6 +185,9 @@ impl CachedWriter {
         let file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
         if !durable {
             return Ok(());
+        }
+        if file.metadata()?.len() != written {
+            file.set_len(written)?;
         }
         if let Some(Flusher { nudge, thread }) = flusher {
             drop(nudge);
@@ -162,6 +210,30 @@ fn flush_on_nudge(file: &File, nudges: &Receiver<()>) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reserved_file_holds_exactly_what_was_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data: Vec<u8> = (0..(5 << 20) + 123).map(|i| (i % 253) as u8).collect();
+        // Reserved as much as arrives, and more than arrives.
+        for reserved in [data.len() as u64, (data.len() as u64) << 1] {
+            let direct_or_not = dir.path().join(format!("any-{reserved}"));
+            let mut writer = DurableWriter::create(&direct_or_not, Some(reserved)).expect("create");
+            writer.write_all(&data).expect("write");
+            writer.finish().expect("finish");
+            let cached = dir.path().join(format!("cached-{reserved}"));
+            let file = File::create(&cached).expect("create");
+            reserve(&file, Some(reserved)).expect("reserve");
+            let mut writer = CachedWriter::new(file);
+            writer.write_all(&data).expect("write");
+            writer.finish().expect("finish");
+            for path in [direct_or_not, cached] {
+                let got = std::fs::read(&path).expect("read");
+                assert_eq!(got.len(), data.len(), "{}", path.display());
+                assert!(got == data, "{}", path.display());
+            }
+        }
+    }
 
     #[test]
     fn everything_written_is_in_the_file_after_finish() {

@@ -8,8 +8,9 @@
 //! every other method to the generated server. The Get handler is the same
 //! (`Storage::get`: the caller, the limits, the payment gate, the stream);
 //! only the last step differs — each data frame goes out as the few bytes
-//! of framing (gRPC's 5-byte prefix, the field's tag and length) followed
-//! by a slice of the decrypted chunk, not a copy of it. The bytes on the
+//! of framing (gRPC's 5-byte prefix, the field's tag and length:
+//! `shardgate_proto::get_wire`, which the SDK reads with) followed by a
+//! slice of the decrypted chunk, not a copy of it. The bytes on the
 //! wire are exactly what tonic would send: the same message, the same
 //! headers, the same trailers (`Status::add_header`, `Status::into_http`).
 //!
@@ -22,7 +23,7 @@ use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use futures::Stream;
 use futures::future::BoxFuture;
 use http::header::CONTENT_TYPE;
@@ -30,6 +31,7 @@ use http::{HeaderMap, HeaderValue};
 use http_body::Frame;
 use http_body_util::{BodyExt, Limited};
 use prost::Message;
+use shardgate_proto::get_wire::{GET_PATH, PREFIX_LEN, data_framing, message_frame};
 use shardgate_proto::v1 as pb;
 use shardgate_proto::v1::storage_server::{Storage, StorageServer};
 use tonic::body::Body;
@@ -41,13 +43,6 @@ use tower_service::Service;
 use crate::error::BrokerError;
 use crate::service::storage::StorageService;
 use crate::wire_status::MAX_MESSAGE_BYTES;
-
-/// The method this route serves itself.
-const GET_PATH: &str = "/shardgate.v1.Storage/Get";
-/// gRPC's message prefix: compressed flag, big-endian length.
-const PREFIX_LEN: usize = 5;
-/// `GetResponse.data`: field 2, length-delimited.
-const DATA_TAG: u8 = (2 << 3) | 2;
 
 /// The Storage service, with Get served without the encode copy.
 #[derive(Clone)]
@@ -213,7 +208,7 @@ where
                 }
                 Frame::data(framing)
             }
-            Some(Ok(message)) => Frame::data(whole_message(&message)),
+            Some(Ok(message)) => Frame::data(message_frame(&message)),
             Some(Err(status)) => {
                 self.ended = true;
                 Frame::trailers(trailers(&status))
@@ -231,30 +226,6 @@ where
     }
 }
 
-/// The bytes that precede `len` data bytes: the gRPC prefix of a
-/// `GetResponse { data }` message, then the field's tag and length.
-fn data_framing(len: usize) -> Bytes {
-    let message_len = 1 + prost::encoding::encoded_len_varint(len as u64) + len;
-    let mut framing = BytesMut::with_capacity(PREFIX_LEN + 1 + 10);
-    framing.put_u8(0);
-    // Frames are at most `limits.max_data_frame_bytes` (≤ 4 MiB).
-    framing.put_u32(u32::try_from(message_len).unwrap_or(u32::MAX));
-    framing.put_u8(DATA_TAG);
-    prost::encoding::encode_varint(len as u64, &mut framing);
-    framing.freeze()
-}
-
-/// A small message (the header) as one gRPC frame.
-fn whole_message(message: &pb::GetResponse) -> Bytes {
-    let len = message.encoded_len();
-    let mut frame = BytesMut::with_capacity(PREFIX_LEN + len);
-    frame.put_u8(0);
-    frame.put_u32(u32::try_from(len).unwrap_or(u32::MAX));
-    // Cannot fail: the buffer has room for the encoded length.
-    let _ = message.encode(&mut frame);
-    frame.freeze()
-}
-
 /// `grpc-status`, `grpc-message` and the status's metadata, as trailers.
 fn trailers(status: &Status) -> HeaderMap {
     let mut trailers = HeaderMap::new();
@@ -263,22 +234,4 @@ fn trailers(status: &Status) -> HeaderMap {
         trailers.insert("grpc-status", HeaderValue::from(Code::Internal as i32));
     }
     trailers
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_data_frame_is_framed_exactly_as_prost_encodes_it() {
-        for len in [0usize, 1, 127, 128, 16_383, 16_384, 1 << 20] {
-            let data = Bytes::from(vec![7u8; len]);
-            let message = pb::GetResponse {
-                frame: Some(pb::get_response::Frame::Data(data.clone())),
-            };
-            let mut ours = data_framing(len).to_vec();
-            ours.extend_from_slice(&data);
-            assert_eq!(ours, whole_message(&message).to_vec(), "len {len}");
-        }
-    }
 }
