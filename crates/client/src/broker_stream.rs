@@ -93,7 +93,12 @@ impl BrokerStream {
         {
             return Err(status);
         }
+        // Not gRPC at all (a proxy's error page): the HTTP status says
+        // what happened, the body is not read as messages.
         let http_status = response.status();
+        if http_status != StatusCode::OK {
+            return Err(status_without_trailers(http_status));
+        }
         Ok(BrokerStream::over(response.into_body(), http_status))
     }
 
@@ -118,7 +123,7 @@ impl BrokerStream {
                     return Ok(Some(GetMessage::Data(piece)));
                 }
             } else if self.queued > 0 {
-                match message_start(&self.peek()) {
+                match self.next_start() {
                     MessageStart::Incomplete => {}
                     MessageStart::Compressed => {
                         return Err(Status::internal(
@@ -189,17 +194,19 @@ impl BrokerStream {
         }
     }
 
-    /// The first bytes queued, up to what a message start needs.
-    fn peek(&self) -> Vec<u8> {
-        let mut start = Vec::with_capacity(START_LEN);
+    /// Where the next message starts, read from the first bytes queued.
+    fn next_start(&self) -> MessageStart {
+        let mut start = [0u8; START_LEN];
+        let mut have = 0;
         for piece in &self.queue {
-            let take = (START_LEN - start.len()).min(piece.len());
-            start.extend_from_slice(&piece[..take]);
-            if start.len() == START_LEN {
+            let take = (START_LEN - have).min(piece.len());
+            start[have..have + take].copy_from_slice(&piece[..take]);
+            have += take;
+            if have == START_LEN {
                 break;
             }
         }
-        start
+        message_start(&start[..have])
     }
 
     /// Drops `n` queued bytes (there are at least `n`).
@@ -283,7 +290,7 @@ fn status_without_trailers(http: StatusCode) -> Status {
     };
     Status::new(
         code,
-        format!("the broker's Get stream ended without a grpc-status (HTTP {http})"),
+        format!("the broker's Get answer carries no grpc-status (HTTP {http})"),
     )
 }
 
