@@ -87,6 +87,12 @@ pub(crate) async fn download(
     direct: bool,
     output: Option<&Path>,
 ) -> shardgate_client::Result<Downloaded> {
+    // The output file first: a disk without room for the download says
+    // so before anything is paid.
+    let target = match output {
+        Some(path) => Some(client.prepare_file(blob_id, path, options).await?),
+        None => None,
+    };
     let mut download = if direct {
         client.get_direct(blob_id, options).await?
     } else {
@@ -95,9 +101,9 @@ pub(crate) async fn download(
     // Sized once open: only then is the served length known.
     let progress = Transfer::start("download", Some(download.range().1));
     download.set_progress(Some(progress.callback()));
-    let done = match output {
+    let done = match target {
         None => download.write_to(&mut tokio::io::stdout()).await?,
-        Some(path) => download.save_to_file(path).await?,
+        Some(target) => download.save_to(target).await?,
     };
     progress.finish();
     Ok(done)

@@ -137,9 +137,10 @@ impl Client {
         path: impl AsRef<Path>,
         options: &GetOptions,
     ) -> Result<Downloaded> {
+        let target = self.prepare_file(blob_id, path, options).await?;
         self.get_direct(blob_id, options)
             .await?
-            .save_to_file(path)
+            .save_to(target)
             .await
     }
 }

@@ -24,7 +24,7 @@ use crate::broker_stream::{BrokerStream, GetMessage};
 use crate::client::Client;
 use crate::e2e::{ChunkOpener, E2eRange};
 use crate::error::{ClientError, Result};
-use crate::output_file::OutputFile;
+use crate::file_target::FileTarget;
 use crate::payer::PaymentPolicy;
 use crate::purchase::{GetStream, PaidFor, Purchase};
 use crate::put::Progress;
@@ -331,16 +331,36 @@ impl Download {
     /// Writes the download into `path` as [`Client::get_to_file`] does:
     /// as `path.part`, renamed when every check passed, removed otherwise.
     /// An existing device or pipe (`/dev/null`, a FIFO) is written in place.
+    /// The download is paid for already: to learn that the disk has no
+    /// room before paying, make the file first with
+    /// [`Client::prepare_file`] and use [`Download::save_to`].
     pub async fn save_to_file(self, path: impl AsRef<Path>) -> Result<Downloaded> {
-        let output = OutputFile::at(path.as_ref())?;
-        let file = output.writer(Some(self.plaintext_len()))?;
-        match self.write_file(file).await {
-            Ok(done) => {
-                output.commit()?;
-                Ok(done)
-            }
+        let target = FileTarget::create(path.as_ref(), Some(self.plaintext_len()))?;
+        self.save_to(target).await
+    }
+
+    /// Writes the download into a file made ready by
+    /// [`Client::prepare_file`] before the download was opened: renamed
+    /// into place when every check passed, removed otherwise.
+    pub async fn save_to(self, mut target: FileTarget) -> Result<Downloaded> {
+        let Some(file) = target.writer.take() else {
+            return Err(ClientError::new(
+                crate::ErrorKind::Internal,
+                "the output file was written already",
+            ));
+        };
+        // Prepared without a known length: reserved now that it is known.
+        if !target.reserved
+            && let Err(e) = file.reserve(Some(self.plaintext_len()))
+        {
+            target.output.discard();
+            return Err(ClientError::io("cannot write the output", e));
+        }
+        let written = self.write_file(file).await;
+        match written.and_then(|done| target.output.commit().map(|()| done)) {
+            Ok(done) => Ok(done),
             Err(e) => {
-                output.discard();
+                target.output.discard();
                 Err(e)
             }
         }
@@ -433,7 +453,8 @@ impl Client {
         path: impl AsRef<Path>,
         options: &GetOptions,
     ) -> Result<Downloaded> {
-        self.get(blob_id, options).await?.save_to_file(path).await
+        let target = self.prepare_file(blob_id, path, options).await?;
+        self.get(blob_id, options).await?.save_to(target).await
     }
 
     /// Downloads the whole blob (or range) into memory.

@@ -150,60 +150,6 @@ mod tests {
         assert_eq!(std::fs::read(&target).expect("target"), b"new");
     }
 
-    /// A 1 MiB tmpfs, unmounted on drop; `None` where mounting is not
-    /// allowed (not root, no `mount`).
-    struct SmallDisk(tempfile::TempDir);
-
-    impl SmallDisk {
-        fn mount() -> Option<SmallDisk> {
-            let dir = tempfile::tempdir().ok()?;
-            let mounted = std::process::Command::new("mount")
-                .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-                .arg(dir.path())
-                .stderr(std::process::Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            mounted.then_some(SmallDisk(dir))
-        }
-    }
-
-    impl Drop for SmallDisk {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount")
-                .arg(self.0.path())
-                .status();
-        }
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn a_disk_without_room_is_refused_before_any_byte_and_leaves_no_part_file() {
-        let Some(disk) = SmallDisk::mount() else {
-            eprintln!("skipped: cannot mount a small tmpfs here (needs root)");
-            return;
-        };
-        let path = disk.0.path().join("big.bin");
-        let out = OutputFile::at(&path).expect("new");
-        let err = out
-            .writer(Some(8 << 20))
-            .err()
-            .expect("8 MiB on a 1 MiB disk");
-        assert_eq!(err.kind(), crate::ErrorKind::Io, "{err}");
-        assert!(
-            err.to_string()
-                .contains("no room for the download's 8388608 bytes"),
-            "{err}"
-        );
-        let left: Vec<_> = std::fs::read_dir(disk.0.path()).expect("list").collect();
-        assert!(left.is_empty(), "left behind: {left:?}");
-        // What fits is written.
-        let mut writer = out.writer(Some(1000)).expect("1000 bytes fit");
-        writer.write_all(&[5u8; 1000]).expect("write");
-        writer.finish().expect("finish");
-        out.commit().expect("commit");
-        assert_eq!(std::fs::read(&path).expect("read"), vec![5u8; 1000]);
-    }
-
     #[test]
     fn a_directory_is_refused_with_a_reason() {
         let dir = tempfile::tempdir().expect("tempdir");

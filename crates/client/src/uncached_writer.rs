@@ -186,6 +186,11 @@ impl UncachedWriter {
         })
     }
 
+    /// The file being written.
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+
     /// Writes all of `bytes` (queued for the I/O threads block by block).
     pub(crate) fn write_all(&mut self, mut bytes: &[u8]) -> io::Result<()> {
         while !bytes.is_empty() {

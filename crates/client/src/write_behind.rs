@@ -79,6 +79,16 @@ impl DurableWriter {
         })
     }
 
+    /// Reserves `length` bytes for a file created without ([`reserve`]);
+    /// nothing for a device or pipe.
+    pub(crate) fn reserve(&self, length: Option<u64>) -> io::Result<()> {
+        match self {
+            Self::Uncached(writer) => reserve(writer.file(), length),
+            Self::Cached(writer) if writer.durable => reserve(writer.file.get_ref(), length),
+            Self::Cached(_) => Ok(()),
+        }
+    }
+
     /// Writes all of `bytes`.
     pub(crate) fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
         match self {
