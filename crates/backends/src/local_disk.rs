@@ -23,12 +23,13 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bytes::Bytes;
+use shardgate_core::SHARD_HEADER_LEN;
 
 use crate::aligned::{ALIGN, PooledBuf, align_up};
 
@@ -67,6 +68,16 @@ pub(crate) enum ReadOutcome {
     TooLarge(u64),
 }
 
+/// What a read of one shard object into the caller's buffer found.
+#[derive(Debug)]
+pub(crate) enum PlacedRead {
+    /// The object's header; its body is in the caller's buffer.
+    Read([u8; SHARD_HEADER_LEN]),
+    /// The file is not a header and a body of the caller's length long:
+    /// nothing was read.
+    OtherSize,
+}
+
 /// Shard files under one `fs` provider root.
 #[derive(Debug, Clone)]
 pub(crate) struct LocalDisk {
@@ -79,6 +90,11 @@ struct Inner {
     temp: PathBuf,
     /// Cleared after the file system refused `O_DIRECT` once.
     direct: AtomicBool,
+    /// Cleared after the file system refused an `O_DIRECT` read at an
+    /// unaligned offset or length (a block device does; tmpfs does not):
+    /// shard bodies start at byte 80, so placed reads then go through an
+    /// aligned whole-object read.
+    unaligned_direct: AtomicBool,
     /// Temp file names are `<tag>-<n>.put`: the tag (pid and start time)
     /// keeps processes sharing a root apart, `n` the puts of this one.
     temp_tag: String,
@@ -92,6 +108,7 @@ impl LocalDisk {
                 root: root.to_owned(),
                 temp: root.join(TEMP_DIR),
                 direct: AtomicBool::new(true),
+                unaligned_direct: AtomicBool::new(true),
                 temp_tag: format!("{}-{}", std::process::id(), started_nanos()),
                 next_temp: AtomicU64::new(0),
             }),
@@ -123,6 +140,73 @@ impl LocalDisk {
         let (inner, key) = (self.inner.clone(), key.to_owned());
         blocking(move || inner.read(&key, limit)).await
     }
+}
+
+impl LocalDisk {
+    /// A reader of the object at `key` into a caller's buffer, to run on a
+    /// blocking thread ([`PlacedReader::read_into`]).
+    pub(crate) fn placed_reader(&self, key: &str) -> io::Result<PlacedReader> {
+        Ok(PlacedReader {
+            path: self.inner.path(key)?,
+            inner: self.inner.clone(),
+        })
+    }
+}
+
+/// Reads one shard object's body straight into a slice of a larger buffer
+/// (a chunk's data shards side by side), so the chunk needs no rebuild
+/// copy. Blocking.
+#[derive(Debug, Clone)]
+pub(crate) struct PlacedReader {
+    inner: Arc<Inner>,
+    path: PathBuf,
+}
+
+impl PlacedReader {
+    /// Reads the header into the result and the body into `body`, if the
+    /// file is exactly a header and `body.len()` bytes.
+    ///
+    /// Where `O_DIRECT` reads must be aligned (a block device), the body
+    /// cannot be read in place: the object is read whole with aligned
+    /// reads and the body copied out, the copy a rebuild would have made.
+    pub(crate) fn read_into(&self, body: &mut [u8]) -> io::Result<PlacedRead> {
+        let want = (SHARD_HEADER_LEN + body.len()) as u64;
+        let direct = self.inner.direct.load(Ordering::Relaxed);
+        if !direct || self.inner.unaligned_direct.load(Ordering::Relaxed) {
+            let placed =
+                open_read(&self.path, direct).and_then(|file| read_placed(&file, want, body));
+            match placed {
+                Err(e) if direct && refuses_direct_io(&e) => {
+                    self.inner.unaligned_direct.store(false, Ordering::Relaxed);
+                }
+                other => return other,
+            }
+        }
+        let object = match self.inner.read_path(&self.path, want)? {
+            ReadOutcome::TooLarge(_) => return Ok(PlacedRead::OtherSize),
+            ReadOutcome::Whole(object) => object,
+        };
+        if object.len() as u64 != want {
+            return Ok(PlacedRead::OtherSize);
+        }
+        let (head, rest) = object.split_at(SHARD_HEADER_LEN);
+        body.copy_from_slice(rest);
+        let mut header = [0; SHARD_HEADER_LEN];
+        header.copy_from_slice(head);
+        Ok(PlacedRead::Read(header))
+    }
+}
+
+/// Header and body of `file` with positioned reads, if it is `want` bytes.
+fn read_placed(file: &File, want: u64, body: &mut [u8]) -> io::Result<PlacedRead> {
+    let size = file.metadata()?.len();
+    if size != want {
+        return Ok(PlacedRead::OtherSize);
+    }
+    let mut header = [0; SHARD_HEADER_LEN];
+    file.read_exact_at(&mut header, 0)?;
+    file.read_exact_at(body, SHARD_HEADER_LEN as u64)?;
+    Ok(PlacedRead::Read(header))
 }
 
 async fn blocking<T: Send + 'static>(
@@ -221,9 +305,12 @@ impl Inner {
     }
 
     fn read(&self, key: &str, limit: u64) -> io::Result<ReadOutcome> {
-        let path = self.path(key)?;
+        self.read_path(&self.path(key)?, limit)
+    }
+
+    fn read_path(&self, path: &Path, limit: u64) -> io::Result<ReadOutcome> {
         if self.direct.load(Ordering::Relaxed) {
-            match open_read(&path, true) {
+            match open_read(path, true) {
                 Ok(file) => match read_whole(file, limit) {
                     Err(e) if refuses_direct_io(&e) => {}
                     other => return other,
@@ -233,7 +320,7 @@ impl Inner {
             }
             self.direct.store(false, Ordering::Relaxed);
         }
-        read_whole(open_read(&path, false)?, limit)
+        read_whole(open_read(path, false)?, limit)
     }
 }
 
@@ -358,6 +445,71 @@ mod tests {
 
     fn object(len: usize) -> Bytes {
         (0..len).map(|i| (i * 31 % 251) as u8).collect()
+    }
+
+    /// Placed reads on a block device (`O_DIRECT` aligned only: the
+    /// aligned whole read), buffered, and on a tmpfs where there is one
+    /// (`O_DIRECT` at any offset: read in place).
+    #[test]
+    fn bodies_are_read_into_place_on_every_kind_of_file_system() {
+        let dirs = [
+            (tempfile::tempdir().expect("tempdir"), false),
+            (tempfile::tempdir().expect("tempdir"), true),
+        ];
+        let shm = tempfile::tempdir_in("/dev/shm").ok();
+        let mut disks: Vec<(LocalDisk, &Path)> = dirs
+            .iter()
+            .map(|(dir, buffered)| {
+                let disk = if *buffered {
+                    LocalDisk::buffered(dir.path())
+                } else {
+                    LocalDisk::new(dir.path())
+                };
+                (disk, dir.path())
+            })
+            .collect();
+        if let Some(dir) = &shm {
+            disks.push((LocalDisk::new(dir.path()), dir.path()));
+        }
+        for (disk, root) in disks {
+            for body_len in [1, 4096 - SHARD_HEADER_LEN, 4096, (1 << 20) + 3] {
+                let key = format!("shards/cd/{body_len}.1");
+                let path = root.join(&key);
+                std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+                let bytes = object(SHARD_HEADER_LEN + body_len);
+                std::fs::write(&path, &bytes).expect("write");
+                let reader = disk.placed_reader(&key).expect("reader");
+                // At an odd offset in a larger buffer, as a second data
+                // shard lands in a chunk buffer; its neighbours untouched.
+                let mut buf = vec![0xEE; body_len + 14];
+                let header = match reader.read_into(&mut buf[7..7 + body_len]).expect("read") {
+                    PlacedRead::Read(header) => header,
+                    PlacedRead::OtherSize => panic!("{body_len}: other size"),
+                };
+                assert_eq!(header[..], bytes[..SHARD_HEADER_LEN]);
+                assert_eq!(
+                    buf[7..7 + body_len],
+                    bytes[SHARD_HEADER_LEN..],
+                    "{body_len}"
+                );
+                assert!(
+                    buf[..7]
+                        .iter()
+                        .chain(&buf[7 + body_len..])
+                        .all(|&b| b == 0xEE)
+                );
+                // A body of another length is not read at all.
+                let mut other = vec![0xEE; body_len + 1];
+                assert!(matches!(
+                    reader.read_into(&mut other).expect("read"),
+                    PlacedRead::OtherSize
+                ));
+                assert!(other.iter().all(|&b| b == 0xEE));
+            }
+            let missing = disk.placed_reader("shards/cd/none.0").expect("reader");
+            let err = missing.read_into(&mut [0; 8]).expect_err("missing");
+            assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        }
     }
 
     #[tokio::test]

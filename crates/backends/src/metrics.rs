@@ -15,7 +15,7 @@
 //! | `shardgate_reads_hedged_total` | counter | |
 
 use std::future::Future;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use opendal::layers::{RetryEvent, RetryInterceptor};
 
@@ -78,15 +78,19 @@ impl StoreMetrics {
             Ok(_) => "ok",
             Err(e) => outcome_label(e),
         };
+        self.request(operation, outcome, start.elapsed());
+        res
+    }
+
+    /// Count one request that ended with `outcome` after `took`.
+    pub(crate) fn request(&self, operation: &'static str, outcome: &'static str, took: Duration) {
         let labels = [
             ("provider", self.provider.clone()),
             ("operation", operation.to_owned()),
             ("outcome", outcome.to_owned()),
         ];
         metrics::counter!(REQUESTS_TOTAL, &labels).increment(1);
-        metrics::histogram!(REQUEST_DURATION_SECONDS, &labels)
-            .record(start.elapsed().as_secs_f64());
-        res
+        metrics::histogram!(REQUEST_DURATION_SECONDS, &labels).record(took.as_secs_f64());
     }
 
     /// Count shard bytes read or written.

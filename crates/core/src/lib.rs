@@ -30,8 +30,9 @@ pub use manifest::{KeyMode, Manifest, ManifestChunk};
 pub use pipeline::{
     EncodedChunk, OpenKey, OpenedChunk, RebuiltChunk, SealKey, SealedChunk, encode_sealed_chunk,
     encode_sealed_chunk_in, open_chunk, open_chunk_from_bodies, open_chunk_from_bodies_in,
-    rebuild_sealed_chunk, rebuild_sealed_from_bodies, rebuild_sealed_from_bodies_in,
-    recreate_shards, seal_chunk, seal_chunk_in,
+    open_chunk_from_data_bodies_in, rebuild_sealed_chunk, rebuild_sealed_from_bodies,
+    rebuild_sealed_from_bodies_in, recreate_shards, seal_chunk, seal_chunk_in,
+    sealed_from_data_bodies_in,
 };
 pub use provider_name::ProviderName;
 pub use shard::{

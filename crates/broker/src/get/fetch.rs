@@ -16,15 +16,19 @@ pub(super) fn shard_fetcher(
     record: &ChunkRecord,
     check: BodyCheck,
 ) -> ShardFetcher {
-    let shards: Vec<PlacedShard> = record
+    registry.fetcher(record.chunk_id, record.k, &placed_shards(record), check)
+}
+
+/// Where `record` says its shards are.
+pub(super) fn placed_shards(record: &ChunkRecord) -> Vec<PlacedShard> {
+    record
         .shards
         .iter()
         .map(|l| PlacedShard {
             index: l.index,
             provider: l.provider.clone(),
         })
-        .collect();
-    registry.fetcher(record.chunk_id, record.k, &shards, check)
+        .collect()
 }
 
 /// Turns a failed open into DATA_LOSS (shards missing or corrupt) or

@@ -2,6 +2,12 @@
 //! slow provider costs at most the hedge delay), rebuild, check the chunk
 //! against its id, decrypt (MANAGED). Request order and hedging: `fetch.rs`.
 //!
+//! Where all `k` data shards are on `fs` providers, their bodies are read
+//! straight into the chunk buffer first (`read_placed`: no rebuild copy,
+//! one blocking task per chunk instead of one per shard); the chunk is then
+//! checked exactly as below, and anything that does not fit falls through
+//! to the readings below.
+//!
 //! Two readings. The first hashes nothing per shard: the backends check
 //! each object's header and lengths, and the rebuilt chunk is checked
 //! whole, by its chunk id (BLAKE3 of the sealed chunk), then by its AEAD
@@ -26,12 +32,13 @@ use bytes::Bytes;
 use shardgate_backends::{BodyCheck, PooledBuf, ShardFetcher};
 use shardgate_core::{
     ChunkKey, ErasureParams, KeyMode, ManifestChunk, OpenKey, SHARD_HEADER_LEN, ShardHeader,
-    WrappedChunkKey, open_chunk_from_bodies_in, rebuild_sealed_from_bodies_in,
+    WrappedChunkKey, open_chunk_from_bodies_in, open_chunk_from_data_bodies_in,
+    rebuild_sealed_from_bodies_in, sealed_from_data_bodies_in,
 };
 use shardgate_index::ChunkRecord;
 
 use crate::error::BrokerError;
-use crate::get::fetch::{explain, shard_fetcher};
+use crate::get::fetch::{explain, placed_shards, shard_fetcher};
 use crate::metrics;
 use crate::state::Broker;
 
@@ -63,6 +70,10 @@ pub(super) async fn read_chunk(
         entry,
         record,
     };
+    if let Some((bytes, providers)) = chunk.read_placed().await {
+        metrics::chunk_read(started.elapsed());
+        return Ok(ChunkRead { bytes, providers });
+    }
     let k = chunk.params.k();
     let (fetcher, slots, first) = chunk.reading(Reading::First).await;
     let e = match first {
@@ -141,6 +152,53 @@ impl ChunkReader {
             result = self.open(&slots).await;
         }
         (fetcher, slots, result)
+    }
+
+    /// The first reading when every data shard is on an `fs` provider:
+    /// the bodies read straight into the chunk buffer (no rebuild copy),
+    /// checked against the chunk id, decrypted in place. `None` for
+    /// anything else — a shard elsewhere or unreadable, a read slower than
+    /// the hedge delay, a chunk that fails its check — and the fetcher's
+    /// readings take over, which hedge, find the bad shard and report it.
+    async fn read_placed(&self) -> Option<(PooledBuf, Vec<String>)> {
+        let shards = placed_shards(&self.record);
+        let read = self.broker.registry.read_placed_data_shards(
+            self.entry.id,
+            &shards,
+            self.params,
+            self.entry.sealed_len(),
+        );
+        let placed = tokio::time::timeout(self.hedge, read).await.ok()??;
+        let (entry, params, key_mode) = (self.entry, self.params, self.key_mode);
+        let wrapped = self.record.wrapped_key.clone();
+        let broker = self.broker.clone();
+        let opened = self
+            .broker
+            .compute(move || -> Result<PooledBuf, BrokerError> {
+                match key_mode {
+                    KeyMode::Managed => {
+                        let key = unwrap_key(&broker, &entry, wrapped)?;
+                        let key = OpenKey::Managed(&key);
+                        Ok(open_chunk_from_data_bodies_in(
+                            placed.data,
+                            &entry,
+                            params,
+                            key,
+                        )?)
+                    }
+                    KeyMode::EndToEnd => Ok(sealed_from_data_bodies_in(
+                        placed.data,
+                        &entry.id,
+                        entry.sealed_len(),
+                        params,
+                    )?),
+                }
+            })
+            .await;
+        match opened {
+            Ok(Ok(bytes)) => Some((bytes, placed.providers)),
+            _ => None,
+        }
     }
 
     /// Rebuilds (and, in MANAGED mode, decrypts) on the blocking pool.

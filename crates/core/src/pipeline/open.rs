@@ -7,7 +7,9 @@ use crate::erasure::ErasureParams;
 use crate::error::CoreError;
 use crate::keys::{ChunkKey, FileKey};
 use crate::manifest::ManifestChunk;
-use crate::pipeline::rebuild::{rebuild_sealed_chunk, rebuild_sealed_from_bodies_in};
+use crate::pipeline::rebuild::{
+    rebuild_sealed_chunk, rebuild_sealed_from_bodies_in, sealed_from_data_bodies_in,
+};
 
 /// The key for opening a chunk.
 #[derive(Clone, Copy, Debug)]
@@ -88,6 +90,19 @@ pub fn open_chunk_from_bodies_in<B: ShardBuf>(
     key: OpenKey<'_>,
 ) -> Result<B, CoreError> {
     let sealed = rebuild_sealed_from_bodies_in(bodies, &chunk.id, chunk.sealed_len(), params)?;
+    open_sealed(sealed, key)
+}
+
+/// [`open_chunk_from_bodies_in`] for a buffer that already holds the `k`
+/// data-shard bodies in order ([`sealed_from_data_bodies_in`]): checked
+/// against `chunk.id`, then decrypted in place.
+pub fn open_chunk_from_data_bodies_in<B: ShardBuf>(
+    data: B,
+    chunk: &ManifestChunk,
+    params: ErasureParams,
+    key: OpenKey<'_>,
+) -> Result<B, CoreError> {
+    let sealed = sealed_from_data_bodies_in(data, &chunk.id, chunk.sealed_len(), params)?;
     open_sealed(sealed, key)
 }
 

@@ -90,6 +90,11 @@ pub fn rebuild_sealed_from_bodies_in<B: ShardBuf>(
     params: ErasureParams,
 ) -> Result<B, CoreError> {
     let sealed: B = params.rebuild_in(bodies, sealed_len)?;
+    check_chunk_id(sealed, chunk_id)
+}
+
+/// `sealed`, if BLAKE3 of it is `chunk_id`.
+fn check_chunk_id<B: ShardBuf>(sealed: B, chunk_id: &ContentId) -> Result<B, CoreError> {
     let actual = ContentId::of(sealed.as_ref());
     if actual != *chunk_id {
         return Err(CoreError::ChunkIdMismatch {
@@ -98,6 +103,31 @@ pub fn rebuild_sealed_from_bodies_in<B: ShardBuf>(
         });
     }
     Ok(sealed)
+}
+
+/// The sealed chunk held by `data`: its `k` data-shard bodies read one
+/// after the other into one buffer (`k × shard_len` bytes), as a reader
+/// that can place them does (`fs` providers). No rebuild, so no copy: the
+/// buffer is cut to `sealed_len` (the last shard's padding) and checked
+/// against `chunk_id`, exactly as a rebuilt chunk is.
+pub fn sealed_from_data_bodies_in<B: ShardBuf>(
+    mut data: B,
+    chunk_id: &ContentId,
+    sealed_len: usize,
+    params: ErasureParams,
+) -> Result<B, CoreError> {
+    let want = params.k() * params.shard_len(sealed_len);
+    if data.as_ref().len() != want {
+        return Err(CoreError::invalid(
+            "data shard bodies",
+            format!(
+                "{} bytes, expected k × shard length = {want}",
+                data.as_ref().len()
+            ),
+        ));
+    }
+    data.truncate(sealed_len);
+    check_chunk_id(data, chunk_id)
 }
 
 /// Repair: shard objects `wanted` (by index) of chunk `chunk_id`, made
@@ -197,6 +227,50 @@ mod tests {
                 assert!(rebuilt.rejected.is_empty());
             }
         }
+    }
+
+    /// The data-shard bodies side by side, as an `fs` reader places them.
+    fn data_bodies(
+        encoded: &crate::pipeline::seal::EncodedChunk,
+        params: ErasureParams,
+    ) -> Vec<u8> {
+        encoded.shards[..params.k()]
+            .iter()
+            .flat_map(|object| object[SHARD_HEADER_LEN..].iter().copied())
+            .collect()
+    }
+
+    #[test]
+    fn data_bodies_side_by_side_are_the_sealed_chunk_without_a_rebuild() {
+        for params in [
+            ErasureParams::new(2, 1).unwrap(),
+            ErasureParams::new(3, 2).unwrap(),
+        ] {
+            for len in interesting_lens() {
+                let sealed = sealed_of(len);
+                let encoded = encode_sealed_chunk(&sealed, params).unwrap();
+                let data = data_bodies(&encoded, params);
+                let got: Vec<u8> =
+                    sealed_from_data_bodies_in(data, &encoded.chunk_id, len, params).unwrap();
+                assert_eq!(got, sealed, "len {len} k {}", params.k());
+            }
+        }
+    }
+
+    #[test]
+    fn data_bodies_that_differ_or_do_not_fill_k_shards_are_refused() {
+        let params = ErasureParams::new(2, 1).unwrap();
+        let sealed = sealed_of(1000);
+        let encoded = encode_sealed_chunk(&sealed, params).unwrap();
+        let mut flipped = data_bodies(&encoded, params);
+        flipped[700] ^= 1;
+        let err = sealed_from_data_bodies_in(flipped, &encoded.chunk_id, 1000, params).unwrap_err();
+        assert!(matches!(err, CoreError::ChunkIdMismatch { .. }), "{err}");
+        // One shard's bodies short: a layout error, not a hash of the wrong bytes.
+        let mut short = data_bodies(&encoded, params);
+        short.truncate(500);
+        let err = sealed_from_data_bodies_in(short, &encoded.chunk_id, 1000, params).unwrap_err();
+        assert!(err.to_string().contains("k × shard length"), "{err}");
     }
 
     #[test]
