@@ -10,7 +10,9 @@
 //! place instead.
 //!
 //! Only a read where everything fits is used: any shard missing, on
-//! another kind of provider, unreadable, of another size or with a header
+//! another kind of provider or on a file system whose `O_DIRECT` reads
+//! must be aligned (a block device: the body, at byte 80, cannot be read
+//! into place, and the fetcher reads the shards in parallel), unreadable, of another size or with a header
 //! for another chunk or layout gives `None`, and the caller reads through
 //! the fetcher, which hedges, records each failure in its provider's
 //! health and says what went wrong. Health and metrics here record the
@@ -124,11 +126,8 @@ impl ProviderRegistry {
                     return None;
                 }
                 let store = self.store(&placed.provider).ok()?;
-                let reader = store
-                    .local
-                    .as_ref()?
-                    .placed_reader(&store.shard_key(chunk, index))
-                    .ok()?;
+                let disk = store.local.as_ref().filter(|d| d.reads_in_place())?;
+                let reader = disk.placed_reader(&store.shard_key(chunk, index)).ok()?;
                 Some(Planned {
                     provider: placed.provider.clone(),
                     store,
@@ -149,12 +148,17 @@ mod tests {
 
     const SEALED_LEN: usize = (1 << 20) + 17;
 
-    /// Three `fs` providers and a memory one, and a chunk whose three
-    /// shards are on the `fs` ones.
+    /// Three `fs` providers (on a tmpfs where there is one, which takes
+    /// `O_DIRECT` reads at any offset) and a memory one, and a chunk whose
+    /// three shards are on the `fs` ones.
     async fn providers() -> (ProviderRegistry, Vec<tempfile::TempDir>, Vec<u8>, ContentId) {
         let reg = ProviderRegistry::new(HealthPolicy::default());
         let dirs: Vec<_> = (0..3)
-            .map(|_| tempfile::tempdir().expect("tempdir"))
+            .map(|_| {
+                tempfile::tempdir_in("/dev/shm")
+                    .or_else(|_| tempfile::tempdir())
+                    .expect("tempdir")
+            })
             .collect();
         for (i, dir) in dirs.iter().enumerate() {
             reg.join(ProviderConfig {
@@ -205,6 +209,20 @@ mod tests {
         assert_eq!(read.providers, ["fs0", "fs1"]);
         assert_eq!(read.data.len(), 2 * params().shard_len(SEALED_LEN));
         assert_eq!(read.data.as_ref()[..SEALED_LEN], sealed[..]);
+        // A file system whose O_DIRECT reads must be aligned served the
+        // first read by an aligned read and a copy; after that the
+        // fetcher's parallel reads serve it.
+        let in_place = reg
+            .store("fs0")
+            .expect("store")
+            .local
+            .as_ref()
+            .expect("fs")
+            .reads_in_place();
+        let again = reg
+            .read_placed_data_shards(chunk, &on(&["fs0", "fs1", "fs2"]), params(), SEALED_LEN)
+            .await;
+        assert_eq!(again.is_some(), in_place);
     }
 
     #[tokio::test]

@@ -143,6 +143,15 @@ impl LocalDisk {
 }
 
 impl LocalDisk {
+    /// Whether a body can be read straight into place: reads are buffered,
+    /// or `O_DIRECT` reads were not (yet) refused at unaligned offsets.
+    /// Where they were (a block device), a placed read would only move the
+    /// rebuild's copy, and read a chunk's shards one after the other.
+    pub(crate) fn reads_in_place(&self) -> bool {
+        !self.inner.direct.load(Ordering::Relaxed)
+            || self.inner.unaligned_direct.load(Ordering::Relaxed)
+    }
+
     /// A reader of the object at `key` into a caller's buffer, to run on a
     /// blocking thread ([`PlacedReader::read_into`]).
     pub(crate) fn placed_reader(&self, key: &str) -> io::Result<PlacedReader> {

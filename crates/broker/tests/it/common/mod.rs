@@ -1,4 +1,5 @@
-//! A real broker on 127.0.0.1:0 with three fs providers in a tempdir, and
+//! A real broker on 127.0.0.1:0 with three fs providers in a tempdir (on a
+//! tmpfs where there is one), and
 //! helpers that drive it through the SDK (`shardgate_client::Client`).
 //! Requests the SDK never sends (no key, malformed streams) go through
 //! `shardgate_tests::raw_wire`, re-exported here as `raw_wire`.
@@ -38,6 +39,18 @@ pub(crate) struct TestBroker {
     task: Option<JoinHandle<Result<(), shardgate_broker::BrokerError>>>,
 }
 
+/// The broker's directory (index and provider roots): on a tmpfs where
+/// there is one. There the `fs` providers read a Get's shard bodies
+/// straight into the chunk buffer (`shardgate_backends`'
+/// `local_chunk_read.rs`), and every test of a bad shard checks that path
+/// and its fall back to the fetcher; on a block device (the `tests/`
+/// harness's brokers) Gets read through the fetcher.
+fn broker_dir() -> tempfile::TempDir {
+    tempfile::tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .expect("tempdir")
+}
+
 impl TestBroker {
     /// Three fs providers, 2+1 default, 256 KiB default chunks.
     pub(crate) async fn start() -> TestBroker {
@@ -45,7 +58,7 @@ impl TestBroker {
     }
 
     pub(crate) async fn start_with(tweak: impl FnOnce(&mut BrokerConfig)) -> TestBroker {
-        Self::start_in(tempfile::tempdir().expect("tempdir"), tweak, None).await
+        Self::start_in(broker_dir(), tweak, None).await
     }
 
     /// Stops, then starts a new broker on the same index and providers.
