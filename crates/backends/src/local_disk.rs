@@ -140,16 +140,13 @@ impl LocalDisk {
         let (inner, key) = (self.inner.clone(), key.to_owned());
         blocking(move || inner.read(&key, limit)).await
     }
-}
 
-impl LocalDisk {
     /// Whether a body can be read straight into place: reads are buffered,
     /// or `O_DIRECT` reads were not (yet) refused at unaligned offsets.
     /// Where they were (a block device), a placed read would only move the
     /// rebuild's copy, and read a chunk's shards one after the other.
     pub(crate) fn reads_in_place(&self) -> bool {
-        !self.inner.direct.load(Ordering::Relaxed)
-            || self.inner.unaligned_direct.load(Ordering::Relaxed)
+        self.inner.reads_in_place()
     }
 
     /// A reader of the object at `key` into a caller's buffer, to run on a
@@ -181,7 +178,7 @@ impl PlacedReader {
     pub(crate) fn read_into(&self, body: &mut [u8]) -> io::Result<PlacedRead> {
         let want = (SHARD_HEADER_LEN + body.len()) as u64;
         let direct = self.inner.direct.load(Ordering::Relaxed);
-        if !direct || self.inner.unaligned_direct.load(Ordering::Relaxed) {
+        if self.inner.reads_in_place() {
             let placed =
                 open_read(&self.path, direct).and_then(|file| read_placed(&file, want, body));
             match placed {
@@ -229,6 +226,11 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl Inner {
+    /// See [`LocalDisk::reads_in_place`].
+    fn reads_in_place(&self) -> bool {
+        !self.direct.load(Ordering::Relaxed) || self.unaligned_direct.load(Ordering::Relaxed)
+    }
+
     /// `root/key`, refusing keys that could leave the root.
     fn path(&self, key: &str) -> io::Result<PathBuf> {
         let relative = Path::new(key.trim_start_matches('/'));

@@ -169,31 +169,10 @@ impl ChunkReader {
             self.entry.sealed_len(),
         );
         let placed = tokio::time::timeout(self.hedge, read).await.ok()??;
-        let (entry, params, key_mode) = (self.entry, self.params, self.key_mode);
-        let wrapped = self.record.wrapped_key.clone();
-        let broker = self.broker.clone();
+        let opener = self.opener();
         let opened = self
             .broker
-            .compute(move || -> Result<PooledBuf, BrokerError> {
-                match key_mode {
-                    KeyMode::Managed => {
-                        let key = unwrap_key(&broker, &entry, wrapped)?;
-                        let key = OpenKey::Managed(&key);
-                        Ok(open_chunk_from_data_bodies_in(
-                            placed.data,
-                            &entry,
-                            params,
-                            key,
-                        )?)
-                    }
-                    KeyMode::EndToEnd => Ok(sealed_from_data_bodies_in(
-                        placed.data,
-                        &entry.id,
-                        entry.sealed_len(),
-                        params,
-                    )?),
-                }
-            })
+            .compute(move || opener.open(Stored::Placed(placed.data)))
             .await;
         match opened {
             Ok(Ok(bytes)) => Some((bytes, placed.providers)),
@@ -212,30 +191,68 @@ impl ChunkReader {
             )));
         }
         let slots = slots.to_vec();
-        let entry = self.entry;
-        let key_mode = self.key_mode;
-        let wrapped = self.record.wrapped_key.clone();
-        let broker = self.broker.clone();
+        let opener = self.opener();
         self.broker
             .compute(move || {
-                let views = verified_bodies(&slots, &entry, params);
-                match key_mode {
-                    KeyMode::Managed => {
-                        let key = unwrap_key(&broker, &entry, wrapped)?;
-                        let key = OpenKey::Managed(&key);
-                        Ok(open_chunk_from_bodies_in(&views, &entry, params, key)?)
-                    }
-                    // The broker has no key: rebuild the ciphertext and
-                    // check it against the chunk id, without decrypting.
-                    KeyMode::EndToEnd => Ok(rebuild_sealed_from_bodies_in(
-                        &views,
-                        &entry.id,
-                        entry.sealed_len(),
-                        params,
-                    )?),
-                }
+                let views = verified_bodies(&slots, &opener.entry, params);
+                opener.open(Stored::Bodies(&views))
             })
             .await?
+    }
+
+    /// What opening a chunk on the blocking pool needs.
+    fn opener(&self) -> Opener {
+        Opener {
+            broker: self.broker.clone(),
+            entry: self.entry,
+            key_mode: self.key_mode,
+            wrapped: self.record.wrapped_key.clone(),
+            params: self.params,
+        }
+    }
+}
+
+/// A chunk's stored bytes as read: the shard bodies the fetcher read (to
+/// rebuild), or the data-shard bodies already side by side (`fs`).
+enum Stored<'a> {
+    Bodies(&'a [Option<&'a [u8]>]),
+    Placed(PooledBuf),
+}
+
+/// Checks a chunk against its id and, in MANAGED mode, decrypts it.
+struct Opener {
+    broker: Arc<Broker>,
+    entry: ManifestChunk,
+    key_mode: KeyMode,
+    wrapped: Option<Vec<u8>>,
+    params: ErasureParams,
+}
+
+impl Opener {
+    fn open(self, stored: Stored<'_>) -> Result<PooledBuf, BrokerError> {
+        let (entry, params) = (&self.entry, self.params);
+        // END_TO_END: the broker has no key; the ciphertext is checked
+        // against the chunk id and served without decrypting.
+        let key = match self.key_mode {
+            KeyMode::Managed => Some(unwrap_key(&self.broker, entry, self.wrapped)?),
+            KeyMode::EndToEnd => None,
+        };
+        let key = key.as_ref().map(OpenKey::Managed);
+        let sealed_len = entry.sealed_len();
+        Ok(match (stored, key) {
+            (Stored::Bodies(views), Some(key)) => {
+                open_chunk_from_bodies_in(views, entry, params, key)?
+            }
+            (Stored::Bodies(views), None) => {
+                rebuild_sealed_from_bodies_in(views, &entry.id, sealed_len, params)?
+            }
+            (Stored::Placed(data), Some(key)) => {
+                open_chunk_from_data_bodies_in(data, entry, params, key)?
+            }
+            (Stored::Placed(data), None) => {
+                sealed_from_data_bodies_in(data, &entry.id, sealed_len, params)?
+            }
+        })
     }
 }
 
