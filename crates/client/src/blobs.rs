@@ -1,6 +1,8 @@
 //! The small Storage calls: stat, list, delete, update, limits, and the
 //! blob manifest checked against the blob id.
 
+use std::sync::Arc;
+
 use shardgate_core::{ContentId, Manifest};
 use shardgate_proto::v1 as pb;
 
@@ -121,6 +123,20 @@ impl Client {
             bytes.extend_from_slice(&frame.data);
         }
         verified_manifest(&expected, &bytes)
+    }
+
+    /// [`Client::manifest`], or the same manifest if this client verified
+    /// it lately (`manifest_cache.rs`).
+    pub(crate) async fn verified_manifest(&self, blob_id: &str) -> Result<Arc<Manifest>> {
+        if let Ok(id) = blob_id.parse::<ContentId>()
+            && let Some(kept) = self.manifests.get(&id)
+        {
+            return Ok(kept);
+        }
+        let manifest = Arc::new(self.manifest(blob_id).await?);
+        self.manifests
+            .keep(manifest.blob_id(), Arc::clone(&manifest));
+        Ok(manifest)
     }
 }
 

@@ -17,6 +17,7 @@ use tonic::metadata::AsciiMetadataValue;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 use crate::error::{ClientError, ErrorKind, Result};
+use crate::manifest_cache::ManifestCache;
 
 /// Download frames are at most 1 MiB plus framing; the default 4 MiB
 /// decode limit is enough, but a broker configured for 3 MiB frames needs
@@ -176,6 +177,8 @@ pub struct Client {
     /// connection (every upload needs them; they are broker configuration,
     /// fixed while it runs).
     upload_limits: Arc<tokio::sync::OnceCell<UploadLimits>>,
+    /// Manifests verified lately, for a download that needs one twice.
+    pub(crate) manifests: Arc<ManifestCache>,
 }
 
 /// What an upload needs to know of the broker's limits.
@@ -211,6 +214,7 @@ impl Client {
             channel,
             keys: Arc::new(keys),
             upload_limits: Arc::default(),
+            manifests: Arc::default(),
         }
     }
 
@@ -241,6 +245,7 @@ impl Client {
             },
         );
         client.upload_limits = self.upload_limits.clone();
+        client.manifests = self.manifests.clone();
         Ok(client)
     }
 

@@ -82,7 +82,7 @@ impl Client {
     async fn planned_length(&self, blob_id: &str, options: &GetOptions) -> Option<u64> {
         let (offset, length) = options.range.unwrap_or((0, None));
         if options.file_key.is_some() {
-            let manifest = self.manifest(blob_id).await.ok()?;
+            let manifest = self.verified_manifest(blob_id).await.ok()?;
             return E2eRange::of(&manifest, offset, length)
                 .ok()
                 .map(|range| range.length);

@@ -470,7 +470,7 @@ impl Client {
 }
 
 /// An end-to-end download's key, verified manifest and chunk range.
-pub(crate) type E2ePlan = (FileKey, Manifest, E2eRange);
+pub(crate) type E2ePlan = (FileKey, Arc<Manifest>, E2eRange);
 
 impl Client {
     /// The stored range to ask the broker for: the plaintext range as it
@@ -484,7 +484,7 @@ impl Client {
     ) -> Result<(Option<E2ePlan>, Option<pb::ByteRange>)> {
         let e2e = match &options.file_key {
             Some(key) => {
-                let manifest = self.manifest(blob_id).await?;
+                let manifest = self.verified_manifest(blob_id).await?;
                 let (offset, length) = options.range.unwrap_or((0, None));
                 let range = E2eRange::of(&manifest, offset, length)?;
                 Some((key.clone(), manifest, range))

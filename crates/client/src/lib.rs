@@ -13,6 +13,7 @@ mod error;
 mod file_target;
 mod get;
 mod invoice;
+mod manifest_cache;
 mod output_file;
 mod payer;
 mod payments;
