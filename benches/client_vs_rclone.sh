@@ -27,6 +27,13 @@
 # tmpfs, as a remote's disk would be another machine's, and the only disk
 # in the comparison is the output's. docs/performance.md gives both.
 #
+# So each round also times `sync FILE` (fsync) of rclone's output right
+# after its get, and the summary gives the get against rclone made durable
+# as well (get-rclone+fsync). And at the end the output's disk is timed
+# with dd: writing and syncing SIZE bytes, reading SIZE bytes, and both at
+# once, which is the floor under any durable get whose stores share that
+# disk.
+#
 # rclone's get also depends on whether its store is still in the page
 # cache. Its local backend drops the pages of a file it has read
 # (POSIX_FADV_DONTNEED), and what is left after the put depends on the
@@ -154,12 +161,17 @@ broker_ticks() { awk '{print $14 + $15}' "/proc/$dev_pid/stat"; }
 
 # run NAME CMD...: wall nanoseconds, client peak RSS (KiB) and client CPU
 # seconds (GNU time), broker CPU ticks during the command; appended to
-# results.
+# results. `sync` first (untimed), so no operation pays for the writes
+# the previous one left to the kernel; run_unsynced skips it, for the one
+# operation that is meant to pay for them (rclone's output made durable).
 results=$work/results
 run() {
+    sync
+    run_unsynced "$@"
+}
+run_unsynced() {
     local name=$1; shift
     local t0 t1 b0 b1
-    sync
     b0=$(broker_ticks)
     t0=$(date +%s%N)
     /usr/bin/time -f "%M %U %S" -o "$work/rss" "$@" >"$work/out.log" 2>&1 \
@@ -195,14 +207,18 @@ for round in $(seq 1 "$rounds"); do
         find "$stores/rclone-store" -type f -exec dd if={} iflag=nocache count=0 status=none \;
     fi
     run get-rclone rclone --config "$conf" copy "crypt:r$round/payload.bin" "$dir/rclone-out"
+    # What `shardgate get` does before it returns, done to rclone's output
+    # (GNU sync FILE: fsync): get-rclone plus this is rclone made durable.
+    run_unsynced fsync-rclone sync "$dir/rclone-out/payload.bin"
 
     if [[ $round -eq 1 ]]; then
         cmp "$input" "$dir/shardgate.out" || die "shardgate get returned different bytes"
         cmp "$input" "$dir/rclone-out/payload.bin" || die "rclone returned different bytes"
         echo "round 1: both downloads byte-identical to the input (cmp)"
     fi
-    awk -v r="$round" -v size="$size" 'NR > (r - 1) * 4 {
-        printf "round %d  %-14s %8.3f s  %8.1f MB/s\n", r, $1, $2 / 1e9, size / ($2 / 1e9) / 1e6 }' "$results"
+    awk -v r="$round" -v size="$size" 'NR > (r - 1) * 5 {
+        if ($1 ~ /^fsync/) printf "round %d  %-14s %8.3f s\n", r, $1, $2 / 1e9
+        else printf "round %d  %-14s %8.3f s  %8.1f MB/s\n", r, $1, $2 / 1e9, size / ($2 / 1e9) / 1e6 }' "$results"
     # Keep the disk bounded over many rounds.
     "$bin" rm "$blob" >/dev/null 2>&1 || true
     rc purge "crypt:r$round" >/dev/null 2>&1 || true
@@ -219,13 +235,52 @@ awk -v size="$size" -v hz="$ticks_per_s" '
         return c % 2 ? tmp[(c + 1) / 2] : (tmp[c / 2] + tmp[c / 2 + 1]) / 2
     }
     END {
-        printf "%-14s %9s %8s %15s %15s %15s\n", "operation", "median s", "MB/s", "client RSS MiB", "client CPU-s/GiB", "broker CPU-s/GiB"
-        split("put-shardgate put-rclone get-shardgate get-rclone", ops, " ")
-        for (i = 1; i <= 4; i++) {
+        # rclone made durable: its get and the fsync after it, per round.
+        d = "get-rclone+fsync"
+        for (i = 1; i <= n["get-rclone"]; i++) t[d, i] = t["get-rclone", i] + t["fsync-rclone", i]
+        n[d] = n["get-rclone"]
+        printf "%-16s %9s %8s %15s %15s %15s\n", "operation", "median s", "MB/s", "client RSS MiB", "client CPU-s/GiB", "broker CPU-s/GiB"
+        split("put-shardgate put-rclone get-shardgate get-rclone get-rclone+fsync", ops, " ")
+        for (i = 1; i <= 5; i++) {
             op = ops[i]; m = median(op); mbs[op] = size / m / 1e6
             broker = op ~ /shardgate/ ? sprintf("%.2f", cpu[op] / n[op] / (size / 2^30)) : "-"
-            printf "%-14s %9.3f %8.1f %15.1f %15.2f %15s\n", op, m, mbs[op], rss[op] / 1024, ccpu[op] / n[op] / (size / 2^30), broker
+            if (op == d) client = sprintf("%15s %15s", "-", "-")
+            else client = sprintf("%15.1f %15.2f", rss[op] / 1024, ccpu[op] / n[op] / (size / 2^30))
+            printf "%-16s %9.3f %8.1f %s %15s\n", op, m, mbs[op], client, broker
         }
         printf "\nshardgate / rclone throughput: put %.2fx, get %.2fx (median of %d rounds)\n",
             mbs["put-shardgate"] / mbs["put-rclone"], mbs["get-shardgate"] / mbs["get-rclone"], n["put-shardgate"]
+        printf "get against rclone with its output synced as shardgate syncs its own: %.2fx\n",
+            mbs["get-shardgate"] / mbs[d]
     }' "$results"
+
+# --- what the output's disk itself can do --------------------------------
+# A durable get must write and sync SIZE bytes of output; with the stores
+# on the same disk it must also read SIZE bytes of shards at the same
+# time. dd with O_DIRECT, 4 MiB blocks (the SDK writes 4 MiB blocks, the
+# output's blocks reserved first as the SDK reserves them), shows the
+# disk's own time for each, the floor under any client that does that work.
+blocks=$(( (size + (4 << 20) - 1) >> 22 ))
+dd_secs() { # dd ARGS...: wall seconds, or "-" when dd fails (no O_DIRECT)
+    local t0 t1
+    t0=$(date +%s%N)
+    dd "$@" bs=4M count="$blocks" status=none 2>/dev/null || { echo -; return; }
+    t1=$(date +%s%N)
+    awk -v ns=$(( t1 - t0 )) 'BEGIN { printf "%.3f", ns / 1e9 }'
+}
+floor_in=$work/floor-in floor_out=$work/floor-out
+head -c "$size" /dev/urandom >"$floor_in" && sync
+fallocate -l "$size" "$floor_out" 2>/dev/null || true
+write_alone=$(dd_secs if=/dev/zero of="$floor_out" oflag=direct conv=notrunc,fdatasync)
+read_alone=$(dd_secs if="$floor_in" of=/dev/null iflag=direct)
+rm -f "$floor_out"; fallocate -l "$size" "$floor_out" 2>/dev/null || true; sync
+both_start=$(date +%s%N)
+dd if="$floor_in" of=/dev/null iflag=direct bs=4M count="$blocks" status=none 2>/dev/null &
+reader=$!
+dd if=/dev/zero of="$floor_out" oflag=direct conv=notrunc,fdatasync bs=4M count="$blocks" status=none 2>/dev/null \
+    && wait "$reader" && both=$(awk -v ns=$(( $(date +%s%N) - both_start )) 'BEGIN { printf "%.3f", ns / 1e9 }') \
+    || { wait "$reader" 2>/dev/null || true; both=-; }
+rm -f "$floor_in" "$floor_out"
+echo
+echo "the output's disk (dd, O_DIRECT, 4 MiB blocks): write and fdatasync $size bytes ${write_alone} s;"
+echo "  read $size bytes ${read_alone} s; both at once ${both} s (a durable get's floor when the stores share this disk)"
