@@ -20,7 +20,7 @@ mod broker_replicas;
 mod broker_round_trip;
 mod broker_wire_status;
 mod deploy_manifests;
-mod download_disk_room;
+mod download_refused_before_paying;
 mod fault_proxy;
 mod gate_table;
 mod gateway_cli;

@@ -423,7 +423,9 @@ impl Client {
             range,
             ..Default::default()
         };
-        let opened = self.open_get(request, &options.payment).await?;
+        let opened = self
+            .open_get(request, &options.payment, e2e.is_some())
+            .await?;
         let GetStream { stream, header } = opened.response;
         let Some(blob) = header.blob.clone() else {
             return Err(ClientError::protocol(

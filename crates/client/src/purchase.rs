@@ -20,6 +20,7 @@ use crate::broker_stream::{BrokerStream, GetMessage};
 use crate::challenge::{Challenge, RawChallenge, authorization};
 use crate::client::Client;
 use crate::error::{ClientError, ErrorKind, Result};
+use crate::get::e2e_opener;
 use crate::payer::{Paid, PaymentEvent, PaymentPolicy};
 
 /// Polls of GetPaymentStatus while a hold payment is on its way: at most
@@ -74,6 +75,13 @@ pub(crate) trait PaidCall {
         client: &Client,
         authorization: Option<&str>,
     ) -> impl Future<Output = std::result::Result<Self::Response, Status>> + Send;
+
+    /// Run once the broker asked for payment, before anything is paid: a
+    /// call whose answer the caller could not use is refused here, not
+    /// after the invoice was paid.
+    fn before_paying(&self, _client: &Client) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// What a paid call was paid with.
@@ -120,7 +128,11 @@ pub(crate) struct Opened<T> {
 }
 
 /// `Storage.Get`, open once its header arrived.
-pub(crate) struct GetCall(pb::GetRequest);
+pub(crate) struct GetCall {
+    request: pb::GetRequest,
+    /// Whether the caller holds a file key (an end-to-end download).
+    with_key: bool,
+}
 
 /// A Get whose header arrived.
 pub(crate) struct GetStream {
@@ -139,7 +151,7 @@ impl PaidCall for GetCall {
         client: &Client,
         authorization: Option<&str>,
     ) -> std::result::Result<GetStream, Status> {
-        let call = client.authorized(self.0.clone(), authorization)?;
+        let call = client.authorized(self.request.clone(), authorization)?;
         let mut stream = BrokerStream::open(client.channel().clone(), call).await?;
         match stream.next().await? {
             Some(GetMessage::Header(header)) => Ok(GetStream {
@@ -151,19 +163,42 @@ impl PaidCall for GetCall {
             )),
         }
     }
+
+    /// Without a file key, an end-to-end blob could be paid for and never
+    /// read: its key mode is asked first (Stat is free). A Stat that fails
+    /// decides nothing; the Get itself gives the answer.
+    async fn before_paying(&self, client: &Client) -> Result<()> {
+        if self.with_key {
+            return Ok(());
+        }
+        match client.stat(&self.request.blob_id).await {
+            Ok(info) => {
+                e2e_opener(
+                    &self.request.blob_id,
+                    None,
+                    &pb::ServedRange::default(),
+                    &info,
+                )?;
+                Ok(())
+            }
+            Err(_) => Ok(()),
+        }
+    }
 }
 
 impl Client {
     /// Opens the Get `request`, paying the broker's challenge if `payment`
-    /// allows.
+    /// allows; `with_key`: the caller holds the blob's file key.
     pub(crate) async fn open_get(
         &self,
         mut request: pb::GetRequest,
         payment: &PaymentPolicy,
+        with_key: bool,
     ) -> Result<Opened<GetStream>> {
         request.hold_invoice = payment.hold;
         request.uses = payment.uses;
-        self.open_paid(&GetCall(request), payment).await
+        self.open_paid(&GetCall { request, with_key }, payment)
+            .await
     }
 
     /// Sends `call`; when the broker answers with an L402 challenge and
@@ -201,6 +236,7 @@ impl Client {
         };
         let challenge = raw.decode()?;
         payment.check(&challenge.invoice)?;
+        call.before_paying(self).await?;
         payment.event(PaymentEvent::Paying {
             invoice: challenge.invoice.clone(),
         });
